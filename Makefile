@@ -1,0 +1,45 @@
+# Rempart: the two commands a new user needs are `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+DEMO_ENV := REMPART_DEMO=1
+
+.PHONY: install demo serve worker test test-sqlite lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --upgrade --quiet pip
+
+# The lock pins every package; the project itself is installed without touching them.
+$(VENV)/.installed: $(BIN)/python requirements.lock pyproject.toml
+	$(BIN)/pip install --quiet -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(DEMO_ENV) $(BIN)/rempart keys init --demo
+	$(DEMO_ENV) $(BIN)/rempart db upgrade
+	$(DEMO_ENV) $(BIN)/rempart demo seed
+	@mkdir -p var
+	@echo "Starting the worker (log in var/worker.log) and serving on http://$(HOST):$(PORT)"
+	@$(DEMO_ENV) $(BIN)/rempart worker > var/worker.log 2>&1 & \
+	  worker=$$!; trap "kill $$worker 2>/dev/null" EXIT INT TERM; \
+	  $(DEMO_ENV) $(BIN)/rempart serve --host $(HOST) --port $(PORT)
+
+test: install
+	$(BIN)/pytest -n 2 --dist loadgroup
+
+lint: install
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy src
+
+bench: install
+	$(BIN)/python bench/ingest.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,173 @@
+"""The FastAPI application: routers, error mapping, body limit."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from rempart.audit.api import router as audit_router
+from rempart.auth.api import router as auth_router
+from rempart.core.crypto import load_keyring
+from rempart.core.db import get_engine
+from rempart.core.deps import Runtime
+from rempart.core.errors import RempartError
+from rempart.core.settings import Settings, get_settings
+from rempart.platform.api import EXTRA_SCHEMAS
+from rempart.platform.api import router as ingest_router
+
+log = logging.getLogger("rempart")
+
+HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
+
+
+def error_body(code: str, message: str, **details: Any) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, **details}}
+
+
+class BodyLimit:
+    """Answer 413 before reading more than the limit, whatever Content-Length claims."""
+
+    def __init__(self, app: ASGIApp, *, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        declared = headers.get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await self._refuse(send)
+            return
+        received = 0
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    raise _TooLarge
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except _TooLarge:
+            if not started:
+                await self._refuse(send)
+
+    async def _refuse(self, send: Send) -> None:
+        response = JSONResponse(
+            error_body(
+                "payload_too_large", f"The request body may hold at most {self.limit} bytes."
+            ),
+            status_code=413,
+        )
+        await response({"type": "http"}, _no_receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _no_receive() -> Message:
+    return {"type": "http.disconnect"}
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RempartError)
+    async def _domain(_: Request, exc: RempartError) -> JSONResponse:
+        if exc.status_code >= 500:
+            log.error("server-side error: %s", exc.code)
+        return JSONResponse(
+            error_body(exc.code, exc.message, **exc.details), status_code=exc.status_code
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        # Only where and what rule: never the submitted value.
+        problems = [
+            {
+                "field": ".".join(str(p) for p in e.get("loc", ())),
+                "code": e.get("type", "invalid"),
+                "message": e.get("msg", ""),
+            }
+            for e in exc.errors()
+        ]
+        return JSONResponse(
+            error_body("invalid_request", "The request is not valid.", items=problems),
+            status_code=422,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = HTTP_CODES.get(exc.status_code, "http_error")
+        return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error")
+        return JSONResponse(
+            error_body("internal_error", "An internal error occurred."), status_code=500
+        )
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    for name, model in EXTRA_SCHEMAS.items():
+        model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        components.update(model_schema.pop("$defs", {}))
+        components[name] = model_schema
+    app.openapi_schema = schema
+    return schema
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    keys = load_keyring(settings.key_file, demo=settings.demo)
+    engine = get_engine(settings.database_url)
+    app = FastAPI(
+        title="Rempart",
+        version="0.1.0",
+        description="Trust-&-safety and lawful-disclosure back office.",
+    )
+    app.state.runtime = Runtime(settings=settings, engine=engine, keys=keys)
+    _install_error_handlers(app)
+    app.include_router(ingest_router)
+    app.include_router(audit_router)
+    app.include_router(auth_router)
+
+    @app.get("/healthz", tags=["health"])
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    return app

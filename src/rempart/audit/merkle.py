@@ -1,0 +1,154 @@
+"""Merkle tree hashing, proofs and proof verification following RFC 9162 §2.1.
+
+Pure functions over leaf hashes, usable offline by anyone who holds the log's entries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+
+EMPTY_ROOT = hashlib.sha256(b"").digest()
+
+
+def leaf_hash(data: bytes) -> bytes:
+    return hashlib.sha256(b"\x00" + data).digest()
+
+
+def node_hash(left: bytes, right: bytes) -> bytes:
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+def _largest_power_of_two_below(n: int) -> int:
+    """The k of RFC 9162: the largest power of two smaller than n (n > 1)."""
+    return 1 << ((n - 1).bit_length() - 1)
+
+
+def root_hash(leaves: Sequence[bytes]) -> bytes:
+    """MTH(D[n]) over leaf hashes."""
+    frontier: list[bytes] = []
+    for index, leaf in enumerate(leaves):
+        frontier = frontier_append(frontier, index, leaf)
+    return frontier_root(frontier)
+
+
+def frontier_append(frontier: list[bytes], size: int, leaf: bytes) -> list[bytes]:
+    """Add a leaf to the roots of the perfect subtrees that make a tree of ``size`` leaves.
+
+    The frontier holds one root per set bit of ``size``, largest first; appending works
+    like a binary counter, merging equal-sized subtrees.
+    """
+    result = [*frontier, leaf]
+    carry = size
+    while carry & 1:
+        right = result.pop()
+        left = result.pop()
+        result.append(node_hash(left, right))
+        carry >>= 1
+    return result
+
+
+def frontier_root(frontier: Sequence[bytes]) -> bytes:
+    if not frontier:
+        return EMPTY_ROOT
+    accumulator = frontier[-1]
+    for subtree in reversed(frontier[:-1]):
+        accumulator = node_hash(subtree, accumulator)
+    return accumulator
+
+
+def inclusion_proof(index: int, leaves: Sequence[bytes]) -> list[bytes]:
+    """PATH(m, D[n]) of RFC 9162 §2.1.3.1."""
+    n = len(leaves)
+    if not 0 <= index < n:
+        raise ValueError("leaf index outside the tree")
+    if n == 1:
+        return []
+    k = _largest_power_of_two_below(n)
+    if index < k:
+        return [*inclusion_proof(index, leaves[:k]), root_hash(leaves[k:])]
+    return [*inclusion_proof(index - k, leaves[k:]), root_hash(leaves[:k])]
+
+
+def consistency_proof(first_size: int, leaves: Sequence[bytes]) -> list[bytes]:
+    """PROOF(m, D[n]) of RFC 9162 §2.1.4.1."""
+    if not 0 < first_size <= len(leaves):
+        raise ValueError("first tree size must be between 1 and the second tree size")
+    return _subproof(first_size, leaves, complete=True)
+
+
+def _subproof(m: int, leaves: Sequence[bytes], *, complete: bool) -> list[bytes]:
+    n = len(leaves)
+    if m == n:
+        return [] if complete else [root_hash(leaves)]
+    k = _largest_power_of_two_below(n)
+    if m <= k:
+        return [*_subproof(m, leaves[:k], complete=complete), root_hash(leaves[k:])]
+    return [*_subproof(m - k, leaves[k:], complete=False), root_hash(leaves[:k])]
+
+
+def verify_inclusion(
+    leaf: bytes, index: int, tree_size: int, proof: Sequence[bytes], root: bytes
+) -> bool:
+    """RFC 9162 §2.1.3.2."""
+    if index >= tree_size or index < 0:
+        return False
+    fn, sn = index, tree_size - 1
+    r = leaf
+    for p in proof:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            r = node_hash(p, r)
+            if not fn & 1:
+                while True:
+                    fn >>= 1
+                    sn >>= 1
+                    if fn & 1 or fn == 0:
+                        break
+        else:
+            r = node_hash(r, p)
+        fn >>= 1
+        sn >>= 1
+    return sn == 0 and r == root
+
+
+def verify_consistency(
+    first_size: int,
+    second_size: int,
+    first_root: bytes,
+    second_root: bytes,
+    proof: Sequence[bytes],
+) -> bool:
+    """RFC 9162 §2.1.4.2."""
+    if first_size > second_size or first_size < 1:
+        return False
+    if first_size == second_size:
+        return not proof and first_root == second_root
+    if not proof:
+        return False
+    path = list(proof)
+    if first_size & (first_size - 1) == 0:
+        path.insert(0, first_root)
+    fn, sn = first_size - 1, second_size - 1
+    while fn & 1:
+        fn >>= 1
+        sn >>= 1
+    fr = sr = path[0]
+    for c in path[1:]:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            fr = node_hash(c, fr)
+            sr = node_hash(c, sr)
+            if not fn & 1:
+                while True:
+                    fn >>= 1
+                    sn >>= 1
+                    if fn & 1 or fn == 0:
+                        break
+        else:
+            sr = node_hash(sr, c)
+        fn >>= 1
+        sn >>= 1
+    return sn == 0 and fr == first_root and sr == second_root

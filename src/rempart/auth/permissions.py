@@ -1,0 +1,45 @@
+"""Every permission, and which role holds it: the one place to read who may do what."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    PLATFORM = "platform"
+    AUTHORITY = "authority"
+    LEGAL = "legal"
+    MODERATOR = "moderator"
+    FLAGGER = "flagger"
+    ADMIN = "admin"
+    AUDITOR = "auditor"
+
+
+class Permission(StrEnum):
+    INGEST_EVENTS = "platform:events:ingest"
+    AUDIT_ENTRIES_READ = "audit:entries:read"
+    AUDIT_HEAD_SIGN = "audit:head:sign"
+    TOKENS_MANAGE = "auth:tokens:manage"
+    PRINCIPALS_READ = "auth:principals:read"
+    ORDERS_SUBMIT = "legal:orders:submit"
+    ORDERS_REVIEW = "legal:orders:review"
+    MODERATION_DECIDE = "moderation:decisions:create"
+    REPORTS_VOUCH = "reports:reporter:vouch"
+    WHOAMI = "auth:self:read"
+
+
+ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.PLATFORM: frozenset({Permission.INGEST_EVENTS, Permission.REPORTS_VOUCH}),
+    Role.AUTHORITY: frozenset({Permission.ORDERS_SUBMIT}),
+    Role.LEGAL: frozenset({Permission.ORDERS_REVIEW}),
+    Role.MODERATOR: frozenset({Permission.MODERATION_DECIDE}),
+    Role.FLAGGER: frozenset({Permission.REPORTS_VOUCH}),
+    Role.ADMIN: frozenset(
+        {Permission.TOKENS_MANAGE, Permission.PRINCIPALS_READ, Permission.AUDIT_HEAD_SIGN}
+    ),
+    Role.AUDITOR: frozenset({Permission.AUDIT_ENTRIES_READ, Permission.PRINCIPALS_READ}),
+}
+
+
+def role_has(role: Role, permission: Permission) -> bool:
+    return permission is Permission.WHOAMI or permission in ROLE_PERMISSIONS[role]

@@ -1,0 +1,341 @@
+"""The ``rempart`` command: one Typer app, one sub-command group per domain."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from rempart.audit import service as audit
+from rempart.audit.schemas import ConsistencyProof, SignedTreeHead
+from rempart.auth import service as auth
+from rempart.core import crypto
+from rempart.core.db import get_engine, transaction
+from rempart.core.deps import Runtime
+from rempart.core.errors import ConfigurationError, RempartError
+from rempart.core.settings import Settings
+
+app = typer.Typer(
+    help="Rempart: trust-&-safety and lawful-disclosure back office.", no_args_is_help=True
+)
+keys_app = typer.Typer(
+    help="The key file: data keys, blind-index key, signing key.", no_args_is_help=True
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
+audit_app = typer.Typer(help="The audit log: verify, heads and proofs.", no_args_is_help=True)
+retention_app = typer.Typer(help="Retention of connection records.", no_args_is_help=True)
+demo_app = typer.Typer(help="The synthetic demo platform.", no_args_is_help=True)
+for name, group in [
+    ("keys", keys_app),
+    ("db", db_app),
+    ("token", token_app),
+    ("audit", audit_app),
+    ("retention", retention_app),
+    ("demo", demo_app),
+]:
+    app.add_typer(group, name=name)
+
+console = Console()
+err = Console(stderr=True)
+CLI_ACTOR = "system:cli"
+
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url", envvar="REMPART_DATABASE_URL", help="SQLAlchemy URL of the database."
+    ),
+]
+
+
+def _settings(database_url: str | None) -> Settings:
+    settings = Settings()
+    if database_url:
+        settings = settings.model_copy(update={"database_url": database_url})
+    return settings
+
+
+def _runtime(database_url: str | None) -> Runtime:
+    settings = _settings(database_url)
+    try:
+        keys = crypto.load_keyring(settings.key_file, demo=settings.demo)
+    except ConfigurationError as exc:
+        err.print(f"[red]{exc.message}[/red]")
+        raise typer.Exit(2) from None
+    return Runtime(settings=settings, engine=get_engine(settings.database_url), keys=keys)
+
+
+def _fail(exc: RempartError) -> typer.Exit:
+    err.print(f"[red]{exc.code}[/red]: {exc.message}")
+    return typer.Exit(1)
+
+
+# -- serve and worker -------------------------------------------------------------------
+
+
+@app.command()
+def serve(
+    database_url: DatabaseUrl = None,
+    host: Annotated[str | None, typer.Option(help="Address to bind (loopback by default).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+) -> None:
+    """Serve the HTTP API. Scheduled work runs in `rempart worker`, never here."""
+    import uvicorn
+
+    from rempart.app import create_app
+
+    settings = _settings(database_url)
+    try:
+        application = create_app(settings)
+    except ConfigurationError as exc:
+        err.print(f"[red]Refusing to start:[/red] {exc.message}")
+        raise typer.Exit(2) from None
+    uvicorn.run(
+        application, host=host or settings.host, port=port or settings.port, log_level="info"
+    )
+
+
+@app.command()
+def worker(
+    database_url: DatabaseUrl = None,
+    once: Annotated[bool, typer.Option(help="Run one round and exit.")] = False,
+) -> None:
+    """Run queued jobs, sign audit tree heads every second and purge expired records daily."""
+    import logging
+
+    from rempart.worker import Worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    runner = Worker(_runtime(database_url))
+    if once:
+        while runner.tick():
+            pass
+        runner.sign_head()
+    else:
+        runner.run_forever()
+
+
+# -- keys -----------------------------------------------------------------------------
+
+
+@keys_app.command("init")
+def keys_init(
+    force: Annotated[
+        bool, typer.Option(help="Overwrite an existing key file (data becomes unreadable).")
+    ] = False,
+    demo: Annotated[bool, typer.Option(help="Mark the keys as demo keys.")] = False,
+) -> None:
+    """Write a new key file: AES-GCM data key, HMAC blind-index key, Ed25519 signing key."""
+    path = Settings().key_file
+    if path.exists() and not force:
+        err.print(f"A key file already exists at {path}; keeping it.")
+        raise typer.Exit(0 if demo else 1)
+    crypto.write_key_file(path, crypto.KeyRing.generate(demo=demo))
+    console.print(
+        f"Key file written to {path} (mode 600). Back it up: without it the data cannot be read."
+    )
+
+
+@keys_app.command("rotate")
+def keys_rotate(database_url: DatabaseUrl = None) -> None:
+    """Add a new data key, make it active and re-encrypt every ciphertext with it."""
+    from rempart.platform.keys import rotate_data_key
+
+    rt = _runtime(database_url)
+    count = rotate_data_key(rt, console=console)
+    active = crypto.read_key_file(rt.settings.key_file).active_key_id
+    console.print(f"Re-encrypted {count} values; the active data key is now {active}.")
+
+
+# -- database -------------------------------------------------------------------------
+
+
+@db_app.command("upgrade")
+def db_upgrade(database_url: DatabaseUrl = None) -> None:
+    """Migrate the database to the latest schema."""
+    from rempart.core.migrate import upgrade
+
+    settings = _settings(database_url)
+    upgrade(settings.database_url)
+    console.print("Database is at the latest revision.")
+
+
+# -- tokens ---------------------------------------------------------------------------
+
+
+@token_app.command("create")
+def token_create(
+    role: Annotated[
+        str, typer.Option(help="platform, authority, legal, moderator, flagger, admin or auditor.")
+    ],
+    name: Annotated[str, typer.Option(help="Name of the principal (created if new).")],
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Create an API token and print it (it is shown only once)."""
+    settings = _settings(database_url)
+    try:
+        parsed = auth.parse_role(role)
+        with transaction(get_engine(settings.database_url)) as session:
+            created = auth.create_token(session, role=parsed, name=name, actor=CLI_ACTOR)
+    except RempartError as exc:
+        raise _fail(exc) from None
+    typer.echo(created.token)
+
+
+# -- audit ----------------------------------------------------------------------------
+
+
+@audit_app.command("verify")
+def audit_verify(database_url: DatabaseUrl = None) -> None:
+    """Check the whole log against every signed head; exit 1 naming the first bad entry."""
+    rt = _runtime(database_url)
+    with rt.unit_of_work(readonly=True) as session:
+        result = audit.verify_log(session, head_file=rt.head_file, keys=rt.keys)
+    if result.ok:
+        heads = result.heads_checked
+        console.print(f"[green]ok[/green]: {result.entries} entries, {heads} signed heads.")
+        return
+    err.print(f"[red]AUDIT LOG BROKEN[/red]: first bad entry {result.first_bad_entry}")
+    for problem in result.problems:
+        err.print(f" - {problem}")
+    raise typer.Exit(1)
+
+
+@audit_app.command("head")
+def audit_head(
+    database_url: DatabaseUrl = None,
+    sign: Annotated[bool, typer.Option(help="Sign a new head first if the log grew.")] = False,
+) -> None:
+    """Print the latest signed tree head as JSON."""
+    rt = _runtime(database_url)
+    if sign:
+        audit.sign_head(rt.engine, keys=rt.keys, head_file=rt.head_file)
+    try:
+        with rt.unit_of_work(readonly=True) as session:
+            head = audit.latest_head(session, keys=rt.keys)
+    except RempartError as exc:
+        raise _fail(exc) from None
+    typer.echo(head.model_dump_json(indent=2))
+
+
+@audit_app.command("prove")
+def audit_prove(
+    entry: Annotated[int, typer.Option(help="Sequence number of the entry.")],
+    tree_size: Annotated[
+        int | None, typer.Option(help="Size of a signed head (latest by default).")
+    ] = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Print an inclusion proof for an entry and check it against the signed head."""
+    rt = _runtime(database_url)
+    try:
+        with rt.unit_of_work(readonly=True) as session:
+            proof = audit.prove_inclusion(session, keys=rt.keys, entry=entry, tree_size=tree_size)
+    except RempartError as exc:
+        raise _fail(exc) from None
+    typer.echo(proof.model_dump_json(indent=2))
+    if not audit.check_inclusion(proof):
+        err.print("[red]The inclusion proof does NOT verify.[/red]")
+        raise typer.Exit(1)
+    err.print("[green]inclusion proof verified[/green]")
+
+
+def _load_head(value: str) -> int | SignedTreeHead:
+    if value.isdigit():
+        return int(value)
+    return SignedTreeHead.model_validate_json(Path(value).read_text(encoding="utf-8"))
+
+
+@audit_app.command("consistency")
+def audit_consistency(
+    old_head: Annotated[
+        str, typer.Argument(help="A tree size, or a file holding a signed head (JSON).")
+    ],
+    new_head: Annotated[
+        str, typer.Argument(help="A tree size, or a file holding a signed head (JSON).")
+    ],
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Prove that the log at NEW_HEAD extends the log at OLD_HEAD, and check the proof."""
+    rt = _runtime(database_url)
+    old, new = _load_head(old_head), _load_head(new_head)
+    old_size = old if isinstance(old, int) else old.tree_size
+    new_size = new if isinstance(new, int) else new.tree_size
+    try:
+        with rt.unit_of_work(readonly=True) as session:
+            proof = audit.prove_consistency(session, keys=rt.keys, first=old_size, second=new_size)
+    except RempartError as exc:
+        raise _fail(exc) from None
+    # Heads given as files are the ones the caller kept: check the proof against those.
+    proof = ConsistencyProof(
+        first=old if isinstance(old, SignedTreeHead) else proof.first,
+        second=new if isinstance(new, SignedTreeHead) else proof.second,
+        proof=proof.proof,
+    )
+    typer.echo(proof.model_dump_json(indent=2))
+    if not audit.check_consistency(proof):
+        err.print("[red]The heads are NOT consistent: the log was rewritten.[/red]")
+        raise typer.Exit(1)
+    err.print("[green]consistency proof verified[/green]")
+
+
+# -- retention ------------------------------------------------------------------------
+
+
+@retention_app.command("run")
+def retention_run(database_url: DatabaseUrl = None) -> None:
+    """Purge connection records older than the retention period, except those on legal hold."""
+    from rempart.platform import service as platform
+
+    rt = _runtime(database_url)
+    with rt.unit_of_work() as session:
+        purged = platform.purge_connections(
+            session, retention_days=rt.settings.ip_retention_days, actor=CLI_ACTOR
+        )
+    console.print(
+        f"Purged {purged} connection records older than {rt.settings.ip_retention_days} days."
+    )
+
+
+# -- demo -----------------------------------------------------------------------------
+
+
+@demo_app.command("seed")
+def demo_seed(
+    database_url: DatabaseUrl = None,
+    accounts: Annotated[int, typer.Option(help="Number of accounts.")] = 5000,
+    connections: Annotated[int, typer.Option(help="Number of connection records.")] = 100_000,
+    entities: Annotated[int, typer.Option(help="Number of public entities.")] = 300,
+    posts: Annotated[int, typer.Option(help="Number of public posts.")] = 20_000,
+    force: Annotated[bool, typer.Option(help="Seed again even if already seeded.")] = False,
+) -> None:
+    """Build a synthetic demo platform (resumable: events already stored are skipped)."""
+    from rempart.platform.demo import seed
+
+    rt = _runtime(database_url)
+    seed(
+        rt,
+        console=console,
+        force=force,
+        accounts=accounts,
+        connections=connections,
+        entities=entities,
+        posts=posts,
+    )
+
+
+def main() -> None:
+    try:
+        app()
+    except ConfigurationError as exc:
+        err.print(f"[red]{exc.message}[/red]")
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    main()

@@ -1,0 +1,239 @@
+"""Keys, field encryption (AES-GCM) and blind indexes (HMAC).
+
+A ciphertext is ``version(1) | key-id length(1) | key id | nonce(12) | AES-GCM output`` so
+that the key that made it is known and keys can rotate. The associated data binds a
+ciphertext to its purpose (``phone`` or ``ip``): a phone ciphertext pasted into an IP
+column fails to decrypt.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import ipaddress
+import json
+import os
+import secrets
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from rempart.core.errors import ConfigurationError, RempartError
+
+CIPHERTEXT_VERSION = 1
+KEY_FILE_VERSION = 1
+BLIND_INDEX_BYTES = 16
+
+
+class DecryptionError(RempartError):
+    status_code = 500
+    code = "decryption_failed"
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.b64decode(text.encode("ascii"), validate=True)
+
+
+@dataclass
+class DataKey:
+    key_id: str
+    secret: bytes
+    created_at: str
+    aead: AESGCM = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.aead = AESGCM(self.secret)
+
+
+@dataclass
+class KeyRing:
+    data_keys: dict[str, DataKey]
+    active_key_id: str
+    blind_index_key: bytes
+    signing_key: Ed25519PrivateKey
+    demo: bool = False
+
+    # -- encryption -----------------------------------------------------------------
+    def encrypt(self, plaintext: str, *, purpose: str) -> bytes:
+        key = self.data_keys[self.active_key_id]
+        nonce = os.urandom(12)
+        kid = key.key_id.encode("ascii")
+        header = bytes([CIPHERTEXT_VERSION, len(kid)]) + kid
+        return header + nonce + key.aead.encrypt(nonce, plaintext.encode("utf-8"), purpose.encode())
+
+    def decrypt(self, blob: bytes, *, purpose: str) -> str:
+        try:
+            if blob[0] != CIPHERTEXT_VERSION:
+                raise DecryptionError("Unknown ciphertext version.")
+            kid_len = blob[1]
+            kid = blob[2 : 2 + kid_len].decode("ascii")
+            nonce = blob[2 + kid_len : 14 + kid_len]
+            body = blob[14 + kid_len :]
+            key = self.data_keys[kid]
+            return key.aead.decrypt(nonce, body, purpose.encode()).decode("utf-8")
+        except (IndexError, KeyError, InvalidTag, UnicodeDecodeError) as exc:
+            raise DecryptionError("A ciphertext could not be decrypted with the key file.") from exc
+
+    @staticmethod
+    def key_id_of(blob: bytes) -> str:
+        return blob[2 : 2 + blob[1]].decode("ascii")
+
+    # -- blind indexes --------------------------------------------------------------
+    def blind_index(self, value: str, *, purpose: str) -> bytes:
+        message = purpose.encode() + b"\x00" + value.encode("utf-8")
+        return hmac.new(self.blind_index_key, message, hashlib.sha256).digest()[:BLIND_INDEX_BYTES]
+
+    def phone_index(self, e164: str) -> bytes:
+        return self.blind_index(e164, purpose="phone")
+
+    def ip_index(self, address: str) -> bytes:
+        return self.blind_index(str(ipaddress.ip_address(address)), purpose="ip")
+
+    def network_index(self, address: str) -> bytes:
+        """Index of the /24 (IPv4) or /48 (IPv6) that holds the address."""
+        ip = ipaddress.ip_address(address)
+        prefix = 24 if ip.version == 4 else 48
+        network = ipaddress.ip_network(f"{ip}/{prefix}", strict=False)
+        return self.blind_index(str(network), purpose="network")
+
+    # -- signing --------------------------------------------------------------------
+    @property
+    def public_key(self) -> Ed25519PublicKey:
+        return self.signing_key.public_key()
+
+    @property
+    def public_key_bytes(self) -> bytes:
+        return self.public_key.public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+    @property
+    def log_id(self) -> str:
+        return hashlib.sha256(self.public_key_bytes).hexdigest()
+
+    def sign(self, message: bytes) -> bytes:
+        return self.signing_key.sign(message)
+
+    # -- persistence ----------------------------------------------------------------
+    def to_json(self) -> dict[str, Any]:
+        from cryptography.hazmat.primitives.serialization import NoEncryption, PrivateFormat
+
+        signing = self.signing_key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+        return {
+            "version": KEY_FILE_VERSION,
+            "demo": self.demo,
+            "active_data_key": self.active_key_id,
+            "data_keys": [
+                {"id": k.key_id, "key": _b64(k.secret), "created_at": k.created_at}
+                for k in self.data_keys.values()
+            ],
+            "blind_index_key": _b64(self.blind_index_key),
+            "signing_key": _b64(signing),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> KeyRing:
+        if data.get("version") != KEY_FILE_VERSION:
+            raise ConfigurationError("The key file has an unknown version.")
+        keys = {
+            item["id"]: DataKey(item["id"], _unb64(item["key"]), item["created_at"])
+            for item in data["data_keys"]
+        }
+        if data["active_data_key"] not in keys:
+            raise ConfigurationError("The key file's active data key is missing.")
+        return cls(
+            data_keys=keys,
+            active_key_id=data["active_data_key"],
+            blind_index_key=_unb64(data["blind_index_key"]),
+            signing_key=Ed25519PrivateKey.from_private_bytes(_unb64(data["signing_key"])),
+            demo=bool(data.get("demo", False)),
+        )
+
+    @classmethod
+    def generate(cls, *, demo: bool = False) -> KeyRing:
+        key = _new_data_key()
+        return cls(
+            data_keys={key.key_id: key},
+            active_key_id=key.key_id,
+            blind_index_key=secrets.token_bytes(32),
+            signing_key=Ed25519PrivateKey.generate(),
+            demo=demo,
+        )
+
+    def with_new_data_key(self) -> KeyRing:
+        key = _new_data_key()
+        return KeyRing(
+            data_keys={**self.data_keys, key.key_id: key},
+            active_key_id=key.key_id,
+            blind_index_key=self.blind_index_key,
+            signing_key=self.signing_key,
+            demo=self.demo,
+        )
+
+
+def _new_data_key() -> DataKey:
+    stamp = datetime.now(UTC)
+    key_id = f"{stamp:%Y%m%d}-{secrets.token_hex(3)}"
+    return DataKey(key_id, AESGCM.generate_key(bit_length=256), stamp.isoformat())
+
+
+def write_key_file(path: Path, ring: KeyRing) -> None:
+    """Write atomically with owner-only permissions: a half-written key file loses data."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(ring.to_json(), handle, indent=2)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def read_key_file(path: Path) -> KeyRing:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigurationError(
+            f"No key file at {path}. Create one with `rempart keys init` "
+            "(or set REMPART_KEY_FILE to an existing one)."
+        ) from exc
+    except (OSError, ValueError) as exc:
+        raise ConfigurationError(f"The key file at {path} cannot be read.") from exc
+    try:
+        return KeyRing.from_json(data)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConfigurationError(f"The key file at {path} is malformed.") from exc
+
+
+_keyrings: dict[Path, KeyRing] = {}
+
+
+def load_keyring(path: Path, *, demo: bool) -> KeyRing:
+    """The key file, created on first use in demo mode only; refused elsewhere when missing."""
+    resolved = path.resolve()
+    if resolved in _keyrings:
+        return _keyrings[resolved]
+    if not path.exists() and demo:
+        write_key_file(path, KeyRing.generate(demo=True))
+    ring = read_key_file(path)
+    if ring.demo and not demo:
+        raise ConfigurationError(
+            f"The key file at {path} holds demo keys; outside demo mode create real ones "
+            "with `rempart keys init`."
+        )
+    _keyrings[resolved] = ring
+    return ring
+
+
+def forget_keyrings() -> None:
+    """After a rotation the file changed under the cache."""
+    _keyrings.clear()

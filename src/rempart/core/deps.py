@@ -1,0 +1,40 @@
+"""FastAPI dependencies shared by every router: settings, keys and the unit of work."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import Request
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from rempart.core.crypto import KeyRing
+from rempart.core.db import transaction
+from rempart.core.settings import Settings
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """What the app holds for its lifetime; built once by ``create_app``."""
+
+    settings: Settings
+    engine: Engine
+    keys: KeyRing
+
+    @property
+    def head_file(self) -> Path:
+        return self.settings.audit_head_file
+
+    @contextmanager
+    def unit_of_work(self, *, readonly: bool = False) -> Iterator[Session]:
+        # Routes commit before they answer: an acknowledged request is durable.
+        with transaction(self.engine, readonly=readonly) as session:
+            yield session
+
+
+def runtime(request: Request) -> Runtime:
+    value: Runtime = request.app.state.runtime
+    return value

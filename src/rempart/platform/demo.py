@@ -1,0 +1,109 @@
+"""``rempart demo seed``: the synthetic platform, fed through the same ingest as real events."""
+
+from __future__ import annotations
+
+import json
+import os
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from sqlalchemy import select
+
+from rempart.audit import service as audit
+from rempart.auth import service as auth
+from rempart.auth.models import Principal
+from rempart.auth.permissions import Role
+from rempart.core.clock import utcnow
+from rempart.core.db import transaction
+from rempart.core.deps import Runtime
+from rempart.core.models import ScheduleState
+from rempart.platform import service
+from rempart.platform.demo_content import DemoSize, count_demo_events, demo_events
+from rempart.platform.schemas import event_batch_adapter
+
+SEEDED_MARK = "demo_seed"
+CHUNK = 5000
+DEMO_ACTOR = "system:demo"
+DEMO_PRINCIPALS = [
+    ("demo-platform", Role.PLATFORM),
+    ("demo-admin", Role.ADMIN),
+    ("demo-auditor", Role.AUDITOR),
+    ("demo-legal-1", Role.LEGAL),
+    ("demo-legal-2", Role.LEGAL),
+    ("demo-moderator", Role.MODERATOR),
+    ("demo-flagger", Role.FLAGGER),
+    ("demo-authority", Role.AUTHORITY),
+]
+
+
+def credentials_file(rt: Runtime) -> Path:
+    return rt.settings.key_file.parent / "demo-credentials.json"
+
+
+def ensure_demo_principals(rt: Runtime) -> dict[str, str]:
+    """Demo tokens, kept in a file beside the demo keys so `make demo` can show them again."""
+    path = credentials_file(rt)
+    known: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    with transaction(rt.engine) as session:
+        existing = set(session.execute(select(Principal.name)).scalars())
+        for name, role in DEMO_PRINCIPALS:
+            if name in known and name in existing:
+                continue
+            known[name] = auth.create_token(session, role=role, name=name, actor=DEMO_ACTOR).token
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(known, handle, indent=2)
+    return known
+
+
+def is_seeded(rt: Runtime) -> bool:
+    with transaction(rt.engine, readonly=True) as session:
+        return session.get(ScheduleState, SEEDED_MARK) is not None
+
+
+def seed(rt: Runtime, *, console: Console, force: bool = False, **sizes: int) -> None:
+    if not rt.settings.demo and not rt.keys.demo:
+        console.print("[yellow]Seeding synthetic data into a non-demo installation.[/yellow]")
+    tokens = ensure_demo_principals(rt)
+    if is_seeded(rt) and not force:
+        console.print("The demo platform is already seeded; skipping (use --force to seed again).")
+    else:
+        size = DemoSize(**sizes)
+        _ingest_all(rt, console=console, size=size)
+    audit.sign_head(rt.engine, keys=rt.keys, head_file=rt.head_file)
+    show_credentials(console, tokens)
+
+
+def _ingest_all(rt: Runtime, *, console: Console, size: DemoSize) -> None:
+    events = demo_events(size=size, now=utcnow())
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task("Seeding the demo platform", total=count_demo_events(size))
+        while chunk := list(islice(events, CHUNK)):
+            batch = event_batch_adapter.validate_python({"events": chunk})
+            digest = service.body_digest(json.dumps(chunk, sort_keys=True).encode())
+            with transaction(rt.engine) as session:
+                service.ingest(session, keys=rt.keys, batch=batch, body_digest=digest, actor=DEMO_ACTOR)
+            progress.advance(task, len(chunk))
+    with transaction(rt.engine) as session:
+        session.merge(ScheduleState(name=SEEDED_MARK, last_run_at=utcnow()))
+        audit.record(session, actor=DEMO_ACTOR, action="demo.seed", details=_sizes(size))
+
+
+def _sizes(size: DemoSize) -> dict[str, Any]:
+    return {
+        "accounts": size.accounts,
+        "connections": size.connections,
+        "entities": size.entities,
+        "posts": size.posts,
+    }
+
+
+def show_credentials(console: Console, tokens: dict[str, str]) -> None:
+    console.print("\n[bold]Demo API tokens[/bold] (synthetic installation only):")
+    for name, token in tokens.items():
+        console.print(f"  {name:<16} {token}")
+    console.print('  e.g. curl -H "Authorization: Bearer <token>" http://127.0.0.1:8000/v1/auth/me')

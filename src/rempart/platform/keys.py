@@ -1,0 +1,82 @@
+"""Data-key rotation: every phone and IP ciphertext is re-encrypted under the new key."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.progress import Progress
+from sqlalchemy import func, select, update
+
+from rempart.audit import service as audit
+from rempart.core import crypto
+from rempart.core.db import transaction
+from rempart.core.deps import Runtime
+from rempart.platform.models import Account, AccountIdentity, Connection
+
+# (table, id column, ciphertext column, purpose)
+ENCRYPTED_COLUMNS: list[tuple[Any, Any, Any, str]] = [
+    (Account, Account.id, Account.phone_ciphertext, "phone"),
+    (AccountIdentity, AccountIdentity.id, AccountIdentity.phone_ciphertext, "phone"),
+    (Connection, Connection.id, Connection.ip_ciphertext, "ip"),
+]
+CHUNK = 2000
+
+
+def rotate_data_key(rt: Runtime, *, console: Console) -> int:
+    """Write the new key first, then re-encrypt in chunks: an interrupted rotation is finished
+    by running it again (rows already under the active key are skipped)."""
+    ring = rt.keys.with_new_data_key()
+    crypto.write_key_file(rt.settings.key_file, ring)
+    crypto.forget_keyrings()
+    return reencrypt_all(rt.engine, ring=ring, console=console)
+
+
+def reencrypt_all(engine: Any, *, ring: crypto.KeyRing, console: Console) -> int:
+    total = 0
+    with Progress(console=console, transient=True) as progress:
+        for model, id_column, column, purpose in ENCRYPTED_COLUMNS:
+            with transaction(engine, readonly=True) as session:
+                count = session.execute(select(func.count()).select_from(model)).scalar_one()
+            task = progress.add_task(f"{model.__tablename__}", total=count)
+            last_id = 0
+            while True:
+                with transaction(engine) as session:
+                    rows = session.execute(
+                        select(id_column, column)
+                        .where(id_column > last_id, column.is_not(None))
+                        .order_by(id_column)
+                        .limit(CHUNK)
+                    ).all()
+                    if not rows:
+                        break
+                    changed = [
+                        {
+                            "row_id": row_id,
+                            "value": ring.encrypt(
+                                ring.decrypt(blob, purpose=purpose), purpose=purpose
+                            ),
+                        }
+                        for row_id, blob in rows
+                        if ring.key_id_of(blob) != ring.active_key_id
+                    ]
+                    for item in changed:
+                        session.execute(
+                            update(model)
+                            .where(id_column == item["row_id"])
+                            .values({column.key: item["value"]})
+                        )
+                    audit.record(
+                        session,
+                        actor="system:cli",
+                        action="keys.reencrypt",
+                        details={
+                            "table": model.__tablename__,
+                            "rows": len(changed),
+                            "key_id": ring.active_key_id,
+                        },
+                    )
+                    total += len(changed)
+                    last_id = rows[-1][0]
+                progress.advance(task, len(rows))
+    return total

@@ -1,0 +1,49 @@
+"""Hashes of an image: exact (SHA-256, MD5) and perceptual (PDQ)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pdqhash
+from PIL import Image, UnidentifiedImageError
+
+# Decompression bombs are refused rather than decoded: inline images come from outside.
+Image.MAX_IMAGE_PIXELS = 50_000_000
+
+
+@dataclass(frozen=True)
+class ImageDigests:
+    sha256: str
+    md5: str
+    pdq: str | None
+    pdq_quality: int | None
+
+
+def pdq_of(image: Image.Image) -> tuple[str, int]:
+    bits, quality = pdqhash.compute(np.asarray(image.convert("RGB")))
+    # The bit order pdqhash returns is the reference implementation's hex order.
+    value = int("".join("1" if b else "0" for b in bits), 2)
+    return f"{value:064x}", int(quality)
+
+
+def hash_image(content: bytes) -> ImageDigests:
+    sha256 = hashlib.sha256(content).hexdigest()
+    md5 = hashlib.md5(content, usedforsecurity=False).hexdigest()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(content)) as image:
+                pdq, quality = pdq_of(image)
+    except (
+        UnidentifiedImageError,
+        OSError,
+        ValueError,
+        Image.DecompressionBombError,
+        Image.DecompressionBombWarning,
+    ):
+        return ImageDigests(sha256, md5, None, None)
+    return ImageDigests(sha256, md5, pdq, quality)

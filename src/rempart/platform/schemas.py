@@ -1,0 +1,235 @@
+"""Typed platform events for ``POST /v1/ingest/events``.
+
+Schemas are closed: an unknown field is refused, so private-message content cannot slip in
+under a name we did not plan for. Error messages never contain submitted values.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import ipaddress
+from datetime import datetime
+from typing import Annotated, Literal
+
+import phonenumbers
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    StringConstraints,
+    TypeAdapter,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+MAX_BATCH_EVENTS = 5000
+MAX_INLINE_IMAGE_BYTES = 5 * 1024 * 1024
+MAX_MEDIA_PER_POST = 20
+
+# Event types a messaging platform might be tempted to forward but that carry private
+# conversations. They are named so the refusal can say why, not just "unknown type".
+PRIVATE_EVENT_PREFIXES = ("message.", "private_message.", "chat.", "dm.", "secret_chat.")
+
+
+def _valid_e164(value: str) -> str:
+    try:
+        number = phonenumbers.parse(value, None)
+    except phonenumbers.NumberParseException:
+        raise PydanticCustomError(
+            "invalid_phone_number", "The phone number cannot be parsed; send it in E.164 form."
+        ) from None
+    if not phonenumbers.is_valid_number(number):
+        raise PydanticCustomError("invalid_phone_number", "The phone number is not a valid number.")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _canonical_ip(value: str) -> str:
+    try:
+        address = ipaddress.ip_address(value)
+    except ValueError:
+        raise PydanticCustomError("invalid_ip_address", "The IP address is not valid.") from None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return str(address)
+
+
+def _decode_image(value: str) -> bytes:
+    try:
+        data = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise PydanticCustomError(
+            "invalid_base64", "The inline image is not valid base64."
+        ) from None
+    if len(data) > MAX_INLINE_IMAGE_BYTES:
+        raise PydanticCustomError("image_too_large", "An inline image may hold at most 5 MB.")
+    if not data:
+        raise PydanticCustomError("image_empty", "The inline image is empty.")
+    return data
+
+
+EventId = Annotated[
+    str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:\-]+$")
+]
+PlatformId = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+Username = Annotated[
+    str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
+]
+PhoneNumber = Annotated[str, StringConstraints(max_length=32), AfterValidator(_valid_e164)]
+IPAddress = Annotated[str, StringConstraints(max_length=64), AfterValidator(_canonical_ip)]
+HexSha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{64}$", to_lower=True)]
+HexMd5 = Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{32}$", to_lower=True)]
+HexPdq = Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{64}$", to_lower=True)]
+InlineImage = Annotated[
+    str,
+    StringConstraints(max_length=(MAX_INLINE_IMAGE_BYTES * 4) // 3 + 4),
+    AfterValidator(_decode_image),
+]
+# Private chats are refused: only what the platform publishes to everyone may come in.
+PublicOnly = Literal["public"]
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: EventId
+    occurred_at: AwareDatetime
+
+
+class AccountEvent(_Event):
+    """The account's full state after the event: a missing field means it has none."""
+
+    type: Literal["account.registered", "account.updated"]
+    user_id: PlatformId
+    username: Username | None = None
+    phone_number: PhoneNumber | None = None
+    synthetic: bool = False
+
+    _phone_country: str | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _derive_country(self) -> AccountEvent:
+        if self.phone_number is not None:
+            number = phonenumbers.parse(self.phone_number, None)
+            self._phone_country = phonenumbers.region_code_for_number(number)
+        return self
+
+    @property
+    def phone_country(self) -> str | None:
+        return self._phone_country
+
+
+class ConnectionSeen(_Event):
+    type: Literal["connection.seen"]
+    user_id: PlatformId
+    ip: IPAddress
+    port: int | None = Field(default=None, ge=0, le=65535)
+    user_agent: Annotated[str, StringConstraints(max_length=512)] | None = None
+
+
+class EntityEvent(_Event):
+    type: Literal["entity.published", "entity.updated"]
+    entity_id: PlatformId
+    kind: Literal["channel", "group", "bot"]
+    visibility: PublicOnly = "public"
+    username: Username | None = None
+    title: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    description: Annotated[str, StringConstraints(max_length=4096)] | None = None
+    owner_user_id: PlatformId | None = None
+    member_count: int | None = Field(default=None, ge=0)
+
+
+class EntityDeleted(_Event):
+    type: Literal["entity.deleted"]
+    entity_id: PlatformId
+
+
+class MediaIn(BaseModel):
+    """Either hashes computed by the platform or the image itself, hashed later by the worker."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sha256: HexSha256 | None = None
+    md5: HexMd5 | None = None
+    pdq: HexPdq | None = None
+    pdq_quality: int | None = Field(default=None, ge=0, le=100)
+    image_base64: InlineImage | None = None
+
+    @model_validator(mode="after")
+    def _something_given(self) -> MediaIn:
+        if not (self.sha256 or self.md5 or self.pdq or self.image_base64):
+            raise PydanticCustomError(
+                "media_empty", "A media item needs a hash or the image itself."
+            )
+        return self
+
+
+class PostEvent(_Event):
+    type: Literal["post.published", "post.edited"]
+    post_id: PlatformId
+    entity_id: PlatformId
+    visibility: PublicOnly = "public"
+    text: Annotated[str, StringConstraints(max_length=16384)] | None = None
+    language: (
+        Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")] | None
+    ) = None
+    media: list[MediaIn] = Field(default_factory=list, max_length=MAX_MEDIA_PER_POST)
+
+
+class PostDeleted(_Event):
+    type: Literal["post.deleted"]
+    post_id: PlatformId
+
+
+PlatformEvent = Annotated[
+    AccountEvent | ConnectionSeen | EntityEvent | EntityDeleted | PostEvent | PostDeleted,
+    Field(discriminator="type"),
+]
+
+EVENT_TYPES = (
+    "account.registered",
+    "account.updated",
+    "connection.seen",
+    "entity.published",
+    "entity.updated",
+    "entity.deleted",
+    "post.published",
+    "post.edited",
+    "post.deleted",
+)
+
+
+class EventBatch(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    events: list[PlatformEvent] = Field(min_length=1, max_length=MAX_BATCH_EVENTS)
+
+
+event_batch_adapter: TypeAdapter[EventBatch] = TypeAdapter(EventBatch)
+
+
+class ItemResult(BaseModel):
+    index: int
+    id: str
+    status: Literal["stored", "duplicate"]
+
+
+class IngestResult(BaseModel):
+    batch_id: str
+    stored: int
+    duplicates: int
+    items: list[ItemResult]
+
+
+class ItemError(BaseModel):
+    index: int | None
+    field: str | None
+    code: str
+    message: str
+
+
+def event_time(event: _Event) -> datetime:
+    return event.occurred_at

@@ -1,0 +1,87 @@
+"""The worker: queued jobs, the audit head signer and daily retention, outside the web process."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from types import FrameType
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from rempart.audit import service as audit
+from rempart.core import jobs
+from rempart.core.db import transaction
+from rempart.core.deps import Runtime
+from rempart.platform import tasks as platform_tasks
+
+log = logging.getLogger("rempart.worker")
+
+Handler = Callable[[Session, Runtime, dict[str, Any]], None]
+HANDLERS: dict[str, Handler] = {**platform_tasks.JOB_HANDLERS}
+RETENTION_EVERY = timedelta(days=1)
+
+
+class Worker:
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self.stopping = False
+        self.last_head = 0.0
+
+    def stop(self, _signum: int = 0, _frame: FrameType | None = None) -> None:
+        self.stopping = True
+
+    def run_forever(self) -> None:
+        signal.signal(signal.SIGTERM, self.stop)
+        signal.signal(signal.SIGINT, self.stop)
+        log.info("worker started")
+        while not self.stopping:
+            busy = self.tick()
+            if not busy:
+                time.sleep(
+                    min(
+                        self.rt.settings.worker_poll_seconds,
+                        self.rt.settings.audit_head_interval_seconds,
+                    )
+                )
+        # A last head, so that entries written just before shutdown are signed too.
+        self.sign_head()
+
+    def tick(self) -> bool:
+        """One round of scheduled work and at most a few jobs; True when jobs were run."""
+        now = time.monotonic()
+        if now - self.last_head >= self.rt.settings.audit_head_interval_seconds:
+            self.sign_head()
+            self.last_head = now
+        self.run_schedules()
+        ran = 0
+        while ran < 10 and not self.stopping:
+            job = jobs.claim(self.rt.engine)
+            if job is None:
+                break
+            self.run_job(job)
+            ran += 1
+        return ran > 0
+
+    def sign_head(self) -> None:
+        audit.sign_head(self.rt.engine, keys=self.rt.keys, head_file=self.rt.head_file)
+
+    def run_schedules(self) -> None:
+        with transaction(self.rt.engine) as session:
+            if jobs.due(session, name="retention", every=RETENTION_EVERY):
+                platform_tasks.run_retention(session, self.rt)
+
+    def run_job(self, job: jobs.ClaimedJob) -> None:
+        handler = HANDLERS.get(job.kind)
+        try:
+            if handler is None:
+                raise LookupError(f"no handler for job kind {job.kind}")
+            with transaction(self.rt.engine) as session:
+                handler(session, self.rt, job.payload)
+                jobs.finish(session, job.id)
+        except Exception as exc:
+            log.exception("job %s (%s) failed", job.id, job.kind)
+            jobs.fail(self.rt.engine, job, f"{type(exc).__name__}: {exc}")
