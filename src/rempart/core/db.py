@@ -96,8 +96,13 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
-@lru_cache(maxsize=8)
 def get_engine(url: str) -> Engine:
+    """One engine (and pool) per database for the life of the process."""
+    return _cached_engine(normalise_url(url))
+
+
+@lru_cache(maxsize=64)
+def _cached_engine(url: str) -> Engine:
     return make_engine(url)
 
 

@@ -79,14 +79,21 @@ def seed(rt: Runtime, *, console: Console, force: bool = False, **sizes: int) ->
 
 def _ingest_all(rt: Runtime, *, console: Console, size: DemoSize) -> None:
     events = demo_events(size=size, now=utcnow())
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, console=console) as progress:
         task = progress.add_task("Seeding the demo platform", total=count_demo_events(size))
         while chunk := list(islice(events, CHUNK)):
             batch = event_batch_adapter.validate_python({"events": chunk})
             digest = service.body_digest(json.dumps(chunk, sort_keys=True).encode())
             with transaction(rt.engine) as session:
-                service.ingest(session, keys=rt.keys, batch=batch, body_digest=digest, actor=DEMO_ACTOR)
+                service.ingest(
+                    session, keys=rt.keys, batch=batch, body_digest=digest, actor=DEMO_ACTOR
+                )
             progress.advance(task, len(chunk))
     with transaction(rt.engine) as session:
         session.merge(ScheduleState(name=SEEDED_MARK, last_run_at=utcnow()))

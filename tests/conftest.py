@@ -1,0 +1,179 @@
+"""Shared fixtures. Every database test runs on SQLite and on PostgreSQL.
+
+Each test gets a fresh database copied from a migrated template, so tests stay
+independent and fast: a file copy on SQLite, ``CREATE DATABASE … TEMPLATE`` on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from rempart.app import create_app
+from rempart.auth import service as auth
+from rempart.auth.permissions import Role
+from rempart.cli import app as cli_app
+from rempart.core import crypto
+from rempart.core.db import get_engine, transaction
+from rempart.core.deps import Runtime
+from rempart.core.migrate import upgrade
+from rempart.core.settings import Settings
+
+POSTGRES_URL = os.environ.get(
+    "REMPART_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+REQUIRE_POSTGRES = os.environ.get("REMPART_TEST_REQUIRE_POSTGRES") == "1"
+BACKENDS = ["sqlite", "postgresql"]
+
+
+def _admin_engine() -> sa.Engine:
+    return sa.create_engine(
+        POSTGRES_URL.replace("postgresql://", "postgresql+psycopg://", 1),
+        isolation_level="AUTOCOMMIT",
+    )
+
+
+def _postgres_available() -> bool:
+    try:
+        with _admin_engine().connect() as connection:
+            connection.execute(sa.text("SELECT 1"))
+    except sa.exc.OperationalError:
+        return False
+    return True
+
+
+def _pg_url(name: str) -> str:
+    base = POSTGRES_URL.rsplit("/", 1)[0]
+    return f"{base}/{name}"
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    upgrade(f"sqlite:///{path}")
+    get_engine(f"sqlite:///{path}").dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_template(worker_id: str) -> Iterator[str]:
+    if not _postgres_available():
+        if REQUIRE_POSTGRES:
+            pytest.fail(f"PostgreSQL is required but not reachable at {POSTGRES_URL}")
+        pytest.skip("PostgreSQL is not reachable")
+    name = f"rempart_tpl_{worker_id}_{os.getpid()}"
+    admin = _admin_engine()
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
+        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    upgrade(_pg_url(name))
+    get_engine(_pg_url(name)).dispose()
+    yield name
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_template")
+        path = tmp_path / "rempart.db"
+        shutil.copy(template, path)
+        yield f"sqlite:///{path}"
+        get_engine(f"sqlite:///{path}").dispose()
+        return
+    template_name: str = request.getfixturevalue("postgres_template")
+    name = f"rempart_t_{uuid.uuid4().hex[:12]}"
+    admin = _admin_engine()
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'CREATE DATABASE "{name}" TEMPLATE "{template_name}"'))
+    url = _pg_url(name)
+    yield url
+    get_engine(url).dispose()
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    key_file = tmp_path / "keys.json"
+    crypto.write_key_file(key_file, crypto.KeyRing.generate())
+    return Settings(
+        database_url=database_url,
+        key_file=key_file,
+        audit_head_file=tmp_path / "audit-heads.jsonl",
+        demo=False,
+    )
+
+
+@pytest.fixture
+def env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The same settings as environment variables, for the CLI and subprocesses."""
+    values = {
+        "REMPART_DATABASE_URL": settings.database_url,
+        "REMPART_KEY_FILE": str(settings.key_file),
+        "REMPART_AUDIT_HEAD_FILE": str(settings.audit_head_file),
+        "REMPART_DEMO": "0",
+    }
+    for key, value in values.items():
+        monkeypatch.setenv(key, value)
+    return values
+
+
+@pytest.fixture
+def runtime(settings: Settings) -> Runtime:
+    keys = crypto.load_keyring(settings.key_file, demo=False)
+    return Runtime(settings=settings, engine=get_engine(settings.database_url), keys=keys)
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings), raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def make_token(runtime: Runtime) -> Callable[[Role], str]:
+    def make(role: Role, name: str | None = None) -> str:
+        with transaction(runtime.engine) as session:
+            created = auth.create_token(
+                session,
+                role=role,
+                name=name or f"{role.value}-{uuid.uuid4().hex[:6]}",
+                actor="test",
+            )
+        return created.token
+
+    return make
+
+
+@pytest.fixture
+def platform_headers(make_token: Callable[[Role], str]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {make_token(Role.PLATFORM)}"}
+
+
+@dataclass
+class CliResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def cli(env: dict[str, str]) -> Callable[..., CliResult]:
+    runner = CliRunner()
+
+    def invoke(*args: str) -> CliResult:
+        result = runner.invoke(cli_app, list(args), env=env, catch_exceptions=False)
+        return CliResult(result.exit_code, result.stdout, result.stderr)
+
+    return invoke

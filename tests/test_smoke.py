@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+
+def test_health(client: TestClient) -> None:
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_ingest_round_trip(client: TestClient, platform_headers: dict[str, str]) -> None:
+    body = {
+        "events": [
+            {
+                "id": "a1",
+                "type": "account.registered",
+                "occurred_at": "2026-01-01T00:00:00Z",
+                "user_id": "u1",
+                "phone_number": "+61491570123",
+            },
+        ]
+    }
+    first = client.post("/v1/ingest/events", json=body, headers=platform_headers)
+    assert first.status_code == 200, first.text
+    assert first.json()["stored"] == 1
+    again = client.post("/v1/ingest/events", json=body, headers=platform_headers)
+    assert again.json()["duplicates"] == 1
