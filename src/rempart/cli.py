@@ -94,9 +94,13 @@ def serve(
     except ConfigurationError as exc:
         err.print(f"[red]Refusing to start:[/red] {exc.message}")
         raise typer.Exit(2) from None
-    uvicorn.run(
-        application, host=host or settings.host, port=port or settings.port, log_level="info"
-    )
+    bind = {"host": host or settings.host, "port": port or settings.port, "log_level": "info"}
+    if settings.web_workers == 1:
+        uvicorn.run(application, **bind)  # type: ignore[arg-type]
+        return
+    # Worker processes build their own app from the environment.
+    os.environ["REMPART_DATABASE_URL"] = settings.database_url
+    uvicorn.run("rempart.app:create_app", factory=True, workers=settings.web_workers, **bind)  # type: ignore[arg-type]
 
 
 @app.command()
@@ -135,6 +139,8 @@ def keys_init(
         err.print(f"A key file already exists at {path}; keeping it.")
         raise typer.Exit(0 if demo else 1)
     crypto.write_key_file(path, crypto.KeyRing.generate(demo=demo))
+    # A ring cached from the old file (same process) must not outlive it.
+    crypto.forget_keyrings()
     console.print(
         f"Key file written to {path} (mode 600). Back it up: without it the data cannot be read."
     )

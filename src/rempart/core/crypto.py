@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import hmac
-import ipaddress
 import json
 import os
+import re
 import secrets
+import socket
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +28,9 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from rempart.core.errors import ConfigurationError, RempartError
 
 CIPHERTEXT_VERSION = 1
+_OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+# Dotted quads already in canonical form skip the (slow) ipaddress module.
+_CANONICAL_IPV4 = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
 KEY_FILE_VERSION = 1
 BLIND_INDEX_BYTES = 16
 
@@ -63,9 +66,13 @@ class KeyRing:
     blind_index_key: bytes
     signing_key: Ed25519PrivateKey
     demo: bool = False
+    # The key file this ring came from, re-read when a ciphertext names a newer key.
+    source: Path | None = field(default=None, compare=False, repr=False)
+    _hmac_pads: tuple[Any, Any] | None = field(default=None, init=False, repr=False)
 
     # -- encryption -----------------------------------------------------------------
     def encrypt(self, plaintext: str, *, purpose: str) -> bytes:
+        # Looked up once: a concurrent reload may switch the active key meanwhile.
         key = self.data_keys[self.active_key_id]
         nonce = os.urandom(12)
         kid = key.key_id.encode("ascii")
@@ -80,10 +87,26 @@ class KeyRing:
             kid = blob[2 : 2 + kid_len].decode("ascii")
             nonce = blob[2 + kid_len : 14 + kid_len]
             body = blob[14 + kid_len :]
-            key = self.data_keys[kid]
+            key = self.data_keys.get(kid) or self._reload_for(kid)
             return key.aead.decrypt(nonce, body, purpose.encode()).decode("utf-8")
         except (IndexError, KeyError, InvalidTag, UnicodeDecodeError) as exc:
             raise DecryptionError("A ciphertext could not be decrypted with the key file.") from exc
+
+    def _reload_for(self, kid: str) -> DataKey:
+        """A key id we do not know was most likely added by `rempart keys rotate` while this
+        process ran: take the new keys from the file rather than fail until a restart."""
+        if self.source is None:
+            raise KeyError(kid)
+        try:
+            fresh = read_key_file(self.source)
+        except ConfigurationError:
+            raise KeyError(kid) from None
+        if fresh.blind_index_key != self.blind_index_key or kid not in fresh.data_keys:
+            raise KeyError(kid)
+        # One assignment each, so that threads reading the ring never see a half update.
+        self.data_keys = {**fresh.data_keys, **self.data_keys}
+        self.active_key_id = fresh.active_key_id
+        return self.data_keys[kid]
 
     @staticmethod
     def key_id_of(blob: bytes) -> str:
@@ -91,21 +114,46 @@ class KeyRing:
 
     # -- blind indexes --------------------------------------------------------------
     def blind_index(self, value: str, *, purpose: str) -> bytes:
-        message = purpose.encode() + b"\x00" + value.encode("utf-8")
-        return hmac.new(self.blind_index_key, message, hashlib.sha256).digest()[:BLIND_INDEX_BYTES]
+        """HMAC-SHA256 (RFC 2104) of purpose and value, truncated to 16 bytes."""
+        if self._hmac_pads is None:
+            # Hashing the padded key once and copying the states per value halves the cost
+            # of OpenSSL's one-shot HMAC, which re-derives them on every call.
+            key = self.blind_index_key
+            if len(key) > 64:
+                key = hashlib.sha256(key).digest()
+            key = key.ljust(64, b"\x00")
+            self._hmac_pads = (
+                hashlib.sha256(bytes(b ^ 0x36 for b in key)),
+                hashlib.sha256(bytes(b ^ 0x5C for b in key)),
+            )
+        inner, outer = self._hmac_pads[0].copy(), self._hmac_pads[1].copy()
+        inner.update(purpose.encode() + b"\x00" + value.encode("utf-8"))
+        outer.update(inner.digest())
+        return outer.digest()[:BLIND_INDEX_BYTES]
 
     def phone_index(self, e164: str) -> bytes:
         return self.blind_index(e164, purpose="phone")
 
     def ip_index(self, address: str) -> bytes:
-        return self.blind_index(str(ipaddress.ip_address(address)), purpose="ip")
+        return self.ip_indexes(address)[0]
 
     def network_index(self, address: str) -> bytes:
         """Index of the /24 (IPv4) or /48 (IPv6) that holds the address."""
-        ip = ipaddress.ip_address(address)
-        prefix = 24 if ip.version == 4 else 48
-        network = ipaddress.ip_network(f"{ip}/{prefix}", strict=False)
-        return self.blind_index(str(network), purpose="network")
+        return self.ip_indexes(address)[1]
+
+    def ip_indexes(self, address: str) -> tuple[bytes, bytes]:
+        """Exact and network indexes of a canonical address, parsing it once (ingest's hot
+        path; the ipaddress module costs tens of microseconds per IPv6 address)."""
+        if _CANONICAL_IPV4.fullmatch(address):
+            canonical, network = address, address.rsplit(".", 1)[0] + ".0/24"
+        else:
+            packed = socket.inet_pton(socket.AF_INET6, address)
+            canonical = socket.inet_ntop(socket.AF_INET6, packed)
+            network = socket.inet_ntop(socket.AF_INET6, packed[:6] + bytes(10)) + "/48"
+        return (
+            self.blind_index(canonical, purpose="ip"),
+            self.blind_index(network, purpose="network"),
+        )
 
     # -- signing --------------------------------------------------------------------
     @property
@@ -177,12 +225,15 @@ class KeyRing:
             blind_index_key=self.blind_index_key,
             signing_key=self.signing_key,
             demo=self.demo,
+            source=self.source,
         )
 
 
 def _new_data_key() -> DataKey:
     stamp = datetime.now(UTC)
-    key_id = f"{stamp:%Y%m%d}-{secrets.token_hex(3)}"
+    # The letter prefix matters: an id of digits only ("20260101-123456") looks like a
+    # phone number, and the audit log rightly refuses to record one.
+    key_id = f"k{stamp:%Y%m%d}-{secrets.token_hex(3)}"
     return DataKey(key_id, AESGCM.generate_key(bit_length=256), stamp.isoformat())
 
 
@@ -190,12 +241,22 @@ def write_key_file(path: Path, ring: KeyRing) -> None:
     """Write atomically with owner-only permissions: a half-written key file loses data."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    # A temporary file left by an earlier crash keeps its own mode under O_CREAT: start
+    # afresh (O_EXCL) so that the keys are never written into a world-readable file.
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        os.fchmod(handle.fileno(), 0o600)
         json.dump(ring.to_json(), handle, indent=2)
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, path)
+    # The rename is durable only once the directory is synced.
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
 
 
 def read_key_file(path: Path) -> KeyRing:
@@ -220,17 +281,19 @@ _keyrings: dict[Path, KeyRing] = {}
 def load_keyring(path: Path, *, demo: bool) -> KeyRing:
     """The key file, created on first use in demo mode only; refused elsewhere when missing."""
     resolved = path.resolve()
-    if resolved in _keyrings:
-        return _keyrings[resolved]
-    if not path.exists() and demo:
-        write_key_file(path, KeyRing.generate(demo=True))
-    ring = read_key_file(path)
+    ring = _keyrings.get(resolved)
+    if ring is None:
+        if not path.exists() and demo:
+            write_key_file(path, KeyRing.generate(demo=True))
+        ring = read_key_file(path)
+        ring.source = resolved
+        _keyrings[resolved] = ring
+    # Checked on every load, cached or not: demo keys are published with the code.
     if ring.demo and not demo:
         raise ConfigurationError(
             f"The key file at {path} holds demo keys; outside demo mode create real ones "
             "with `rempart keys init`."
         )
-    _keyrings[resolved] = ring
     return ring
 
 

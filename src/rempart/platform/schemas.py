@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-import ipaddress
-from datetime import datetime
+import re
+import socket
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 import phonenumbers
@@ -35,26 +36,47 @@ MAX_MEDIA_PER_POST = 20
 PRIVATE_EVENT_PREFIXES = ("message.", "private_message.", "chat.", "dm.", "secret_chat.")
 
 
-def _valid_e164(value: str) -> str:
+def normalise_phone(value: str) -> tuple[str, str | None]:
+    """E.164 form and region of a phone number, parsing it once (ingest's hot path)."""
     try:
         number = phonenumbers.parse(value, None)
     except phonenumbers.NumberParseException:
         raise PydanticCustomError(
             "invalid_phone_number", "The phone number cannot be parsed; send it in E.164 form."
         ) from None
-    if not phonenumbers.is_valid_number(number):
+    region = phonenumbers.region_code_for_number(number)
+    if region is None or not phonenumbers.is_valid_number_for_region(number, region):
         raise PydanticCustomError("invalid_phone_number", "The phone number is not a valid number.")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    # Non-geographic numbers (+800, +882, +888 …) belong to region "001": no country.
+    return e164, (region if len(region) == 2 else None)
 
 
-def _canonical_ip(value: str) -> str:
-    try:
-        address = ipaddress.ip_address(value)
-    except ValueError:
-        raise PydanticCustomError("invalid_ip_address", "The IP address is not valid.") from None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return str(address)
+# [0-9], not \d: Python's \d also matches non-ASCII digits ("١.1.1.1").
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_CANONICAL_IPV4 = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
+
+
+_IPV4_MAPPED = bytes(10) + b"\xff\xff"
+
+
+def canonical_ip(value: str) -> str:
+    """The one canonical text form of an address, used for storage and blind indexes."""
+    if _CANONICAL_IPV4.fullmatch(value):
+        return value
+    if ":" in value:
+        try:
+            packed = socket.inet_pton(socket.AF_INET6, value)
+        except (OSError, ValueError):  # ValueError: NUL or non-ASCII characters
+            raise PydanticCustomError(
+                "invalid_ip_address", "The IP address is not valid."
+            ) from None
+        if packed[:12] == _IPV4_MAPPED:
+            return socket.inet_ntop(socket.AF_INET, packed[12:])
+        return socket.inet_ntop(socket.AF_INET6, packed)
+    raise PydanticCustomError(
+        "invalid_ip_address", "The IP address is not valid (IPv4 in dotted decimal, or IPv6)."
+    )
 
 
 def _decode_image(value: str) -> bytes:
@@ -71,15 +93,42 @@ def _decode_image(value: str) -> bytes:
     return data
 
 
+def _no_nul(value: str) -> str:
+    # PostgreSQL text cannot hold NUL: refuse it here rather than fail at the database.
+    if "\x00" in value:
+        raise PydanticCustomError("invalid_character", "Text may not contain NUL characters.")
+    return value
+
+
+# Dates a platform event can plausibly carry. Bounding them also keeps the conversion to
+# UTC from overflowing (year 1 at +01:00, year 9999 at -01:00).
+EARLIEST_EVENT = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_EVENT = datetime(2200, 1, 1, tzinfo=UTC)
+
+
+def _event_time(value: datetime) -> datetime:
+    try:
+        moment: datetime | None = value.astimezone(UTC)
+    except OverflowError:
+        moment = None
+    if moment is None or not EARLIEST_EVENT <= moment < LATEST_EVENT:
+        raise PydanticCustomError(
+            "datetime_out_of_range", "The time must lie between 1970 and 2200 (UTC)."
+        )
+    return moment
+
+
+NoNul = AfterValidator(_no_nul)
+EventTime = Annotated[AwareDatetime, AfterValidator(_event_time)]
 EventId = Annotated[
     str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:\-]+$")
 ]
-PlatformId = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+PlatformId = Annotated[str, StringConstraints(min_length=1, max_length=128), NoNul]
 Username = Annotated[
     str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
 ]
-PhoneNumber = Annotated[str, StringConstraints(max_length=32), AfterValidator(_valid_e164)]
-IPAddress = Annotated[str, StringConstraints(max_length=64), AfterValidator(_canonical_ip)]
+PhoneNumber = Annotated[str, StringConstraints(min_length=1, max_length=32)]
+IPAddress = Annotated[str, StringConstraints(max_length=64), AfterValidator(canonical_ip)]
 HexSha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{64}$", to_lower=True)]
 HexMd5 = Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{32}$", to_lower=True)]
 HexPdq = Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{64}$", to_lower=True)]
@@ -96,7 +145,7 @@ class _Event(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: EventId
-    occurred_at: AwareDatetime
+    occurred_at: EventTime
 
 
 class AccountEvent(_Event):
@@ -111,10 +160,11 @@ class AccountEvent(_Event):
     _phone_country: str | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
-    def _derive_country(self) -> AccountEvent:
+    def _normalise_phone(self) -> AccountEvent:
         if self.phone_number is not None:
-            number = phonenumbers.parse(self.phone_number, None)
-            self._phone_country = phonenumbers.region_code_for_number(number)
+            e164, self._phone_country = normalise_phone(self.phone_number)
+            # Frozen model: the normalised form replaces what the platform sent.
+            object.__setattr__(self, "phone_number", e164)
         return self
 
     @property
@@ -127,7 +177,7 @@ class ConnectionSeen(_Event):
     user_id: PlatformId
     ip: IPAddress
     port: int | None = Field(default=None, ge=0, le=65535)
-    user_agent: Annotated[str, StringConstraints(max_length=512)] | None = None
+    user_agent: Annotated[str, StringConstraints(max_length=512), NoNul] | None = None
 
 
 class EntityEvent(_Event):
@@ -136,10 +186,11 @@ class EntityEvent(_Event):
     kind: Literal["channel", "group", "bot"]
     visibility: PublicOnly = "public"
     username: Username | None = None
-    title: Annotated[str, StringConstraints(min_length=1, max_length=256)]
-    description: Annotated[str, StringConstraints(max_length=4096)] | None = None
+    title: Annotated[str, StringConstraints(min_length=1, max_length=256), NoNul]
+    description: Annotated[str, StringConstraints(max_length=4096), NoNul] | None = None
     owner_user_id: PlatformId | None = None
-    member_count: int | None = Field(default=None, ge=0)
+    # The column is a 32-bit INTEGER on PostgreSQL.
+    member_count: int | None = Field(default=None, ge=0, le=2**31 - 1)
 
 
 class EntityDeleted(_Event):
@@ -172,7 +223,7 @@ class PostEvent(_Event):
     post_id: PlatformId
     entity_id: PlatformId
     visibility: PublicOnly = "public"
-    text: Annotated[str, StringConstraints(max_length=16384)] | None = None
+    text: Annotated[str, StringConstraints(max_length=16384), NoNul] | None = None
     language: (
         Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")] | None
     ) = None

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import and_, delete, exists, select, update
+from sqlalchemy import Table, and_, delete, exists, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -87,6 +87,8 @@ def _describe_error(error: Any) -> dict[str, Any]:
         )
     if kind == "json_invalid":
         return _item(None, None, "invalid_json", "The body is not valid JSON.")
+    if kind == "invalid_phone_number":
+        return _item(index, "phone_number", kind, str(error["msg"]))
     # Pydantic's own messages describe the rule, not the submitted value.
     return _item(index, ".".join(field_path) or None, kind, str(error["msg"]))
 
@@ -118,29 +120,121 @@ def _insert(session: Session, model: Any) -> Any:
     return module.insert(model)
 
 
+def _is_sqlite(session: Session) -> bool:
+    return session.get_bind().dialect.name == "sqlite"
+
+
+def _bulk_insert(session: Session, table: Any, rows: list[dict[str, Any]]) -> None:
+    """A plain multi-row INSERT.
+
+    On SQLite, SQLAlchemy's per-row parameter processing costs more than the insert itself,
+    so the rows go to the driver's executemany with only the columns' own bind processors.
+    """
+    if not rows:
+        return
+    if not _is_sqlite(session):
+        session.execute(table.insert(), rows)
+        return
+    columns = list(rows[0])
+    dialect = session.get_bind().dialect
+    processors = [table.c[c].type.dialect_impl(dialect).bind_processor(dialect) for c in columns]
+    sql = (
+        f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"  # noqa: S608
+    )
+    session.connection().exec_driver_sql(
+        sql,
+        [
+            tuple(p(row[c]) if p else row[c] for c, p in zip(columns, processors, strict=True))
+            for row in rows
+        ],
+    )
+
+
+def _claim_event_ids(session: Session, rows: list[dict[str, Any]]) -> set[str]:
+    """Record the batch's event ids; return those never seen before."""
+    table: Table = IngestedEvent.__table__  # type: ignore[assignment]
+    if _is_sqlite(session):
+        # The transaction began IMMEDIATE and holds SQLite's only write lock: no other
+        # writer can record the same id between this read and the insert.
+        ids = [row["event_id"] for row in rows]
+        seen: set[str] = set()
+        for start in range(0, len(ids), 900):
+            chunk = ids[start : start + 900]
+            seen.update(
+                session.execute(
+                    select(table.c.event_id).where(table.c.event_id.in_(chunk))
+                ).scalars()
+            )
+        fresh_rows = [row for row in rows if row["event_id"] not in seen]
+        _bulk_insert(session, table, fresh_rows)
+        return {row["event_id"] for row in fresh_rows}
+    # On PostgreSQL a concurrent transaction may insert the same id; ON CONFLICT waits for it
+    # and then skips, so each id is stored by exactly one transaction.
+    statement = postgresql.insert(table).on_conflict_do_nothing().returning(table.c.event_id)
+    return set(session.execute(statement, rows).scalars())
+
+
+Sealed = dict[str, dict[str, Any]]
+
+
+def seal(batch: EventBatch, *, keys: KeyRing) -> Sealed:
+    """Ciphertexts and blind indexes of the batch's phone numbers and IPs, by event id.
+
+    Done before the transaction opens, so that on SQLite the write lock is not held
+    while encrypting (a duplicate event costs some wasted work, nothing more).
+    """
+    sealed: Sealed = {}
+    for e in batch.events:
+        if isinstance(e, ConnectionSeen):
+            ip_index, network_index = keys.ip_indexes(e.ip)
+            sealed[e.id] = {
+                "ip_ciphertext": keys.encrypt(e.ip, purpose="ip"),
+                "ip_index": ip_index,
+                "network_index": network_index,
+            }
+        elif isinstance(e, AccountEvent):
+            if e.phone_number is None:
+                sealed[e.id] = {
+                    "phone_ciphertext": None,
+                    "phone_index": None,
+                    "phone_country": None,
+                }
+            else:
+                sealed[e.id] = {
+                    "phone_ciphertext": keys.encrypt(e.phone_number, purpose="phone"),
+                    "phone_index": keys.phone_index(e.phone_number),
+                    "phone_country": e.phone_country,
+                }
+    return sealed
+
+
 def ingest(
-    session: Session, *, keys: KeyRing, batch: EventBatch, body_digest: str, actor: str
+    session: Session,
+    *,
+    keys: KeyRing,
+    batch: EventBatch,
+    body_digest: str,
+    actor: str,
+    sealed: Sealed | None = None,
 ) -> IngestResult:
     """Store the batch's new events; events already seen (by id) are acknowledged, not stored."""
+    if sealed is None:
+        sealed = seal(batch, keys=keys)
     batch_id = f"b_{secrets.token_hex(8)}"
     now = utcnow()
     first_index: dict[str, int] = {}
     for index, item in enumerate(batch.events):
         first_index.setdefault(item.id, index)
     candidates = [batch.events[i] for i in first_index.values()]
-    fresh_ids = set(
-        session.execute(
-            _insert(session, IngestedEvent)
-            .on_conflict_do_nothing()
-            .returning(IngestedEvent.event_id),
-            [
-                {"event_id": e.id, "event_type": e.type, "batch_id": batch_id, "received_at": now}
-                for e in candidates
-            ],
-        ).scalars()
+    fresh_ids = _claim_event_ids(
+        session,
+        [
+            {"event_id": e.id, "event_type": e.type, "batch_id": batch_id, "received_at": now}
+            for e in candidates
+        ],
     )
     fresh = [e for e in candidates if e.id in fresh_ids]
-    _apply(session, keys=keys, events=fresh)
+    _apply(session, sealed=sealed, events=fresh)
 
     items = [
         ItemResult(
@@ -170,25 +264,24 @@ def ingest(
     )
 
 
-def _apply(session: Session, *, keys: KeyRing, events: Sequence[PlatformEvent]) -> None:
+def _apply(session: Session, *, sealed: Sealed, events: Sequence[PlatformEvent]) -> None:
     accounts = [e for e in events if isinstance(e, AccountEvent)]
     connections = [e for e in events if isinstance(e, ConnectionSeen)]
     entities = [e for e in events if isinstance(e, EntityEvent | EntityDeleted)]
     posts = [e for e in events if isinstance(e, PostEvent | PostDeleted)]
     if accounts:
-        _apply_accounts(session, keys=keys, events=accounts)
+        _apply_accounts(session, sealed=sealed, events=accounts)
     if connections:
-        session.execute(
-            _insert(session, Connection),
+        _bulk_insert(
+            session,
+            Connection.__table__,
             [
                 {
                     "user_id": e.user_id,
-                    "ip_ciphertext": keys.encrypt(e.ip, purpose="ip"),
-                    "ip_index": keys.ip_index(e.ip),
-                    "network_index": keys.network_index(e.ip),
                     "port": e.port,
                     "seen_at": e.occurred_at,
                     "user_agent": e.user_agent,
+                    **sealed[e.id],
                 }
                 for e in connections
             ],
@@ -206,122 +299,157 @@ def _latest_per_key(events: Sequence[Any], key: str) -> list[Any]:
     return list(latest.values())
 
 
-def _apply_accounts(session: Session, *, keys: KeyRing, events: Sequence[AccountEvent]) -> None:
-    def phone_fields(e: AccountEvent) -> dict[str, Any]:
-        if e.phone_number is None:
-            return {"phone_ciphertext": None, "phone_index": None, "phone_country": None}
-        return {
-            "phone_ciphertext": keys.encrypt(e.phone_number, purpose="phone"),
-            "phone_index": keys.phone_index(e.phone_number),
-            "phone_country": e.phone_country,
-        }
+def _upsert(
+    session: Session,
+    model: Any,
+    rows: list[dict[str, Any]],
+    *,
+    key: str,
+    keep: tuple[str, ...] = (),
+) -> None:
+    """Insert or update many rows in one statement; a row older than the stored state loses.
 
+    Rows must hold one row per key (see ``_latest_per_key``). Columns in ``keep`` are set on
+    insert only.
+    """
+    if not rows:
+        return
+    table = model.__table__
+    statement = _insert(session, table)
+    changes = {c: statement.excluded[c] for c in rows[0] if c != key and c not in keep}
     session.execute(
-        _insert(session, AccountIdentity),
+        statement.on_conflict_do_update(
+            index_elements=[key],
+            set_=changes,
+            where=table.c.state_at <= statement.excluded.state_at,
+        ),
+        rows,
+    )
+
+
+def _apply_accounts(session: Session, *, sealed: Sealed, events: Sequence[AccountEvent]) -> None:
+    identities = [
+        {
+            "user_id": e.user_id,
+            "valid_from": e.occurred_at,
+            "username": e.username,
+            "event_id": e.id,
+            **sealed[e.id],
+        }
+        for e in events
+    ]
+    _bulk_insert(session, AccountIdentity.__table__, identities)
+    _upsert(
+        session,
+        Account,
         [
             {
                 "user_id": e.user_id,
-                "valid_from": e.occurred_at,
                 "username": e.username,
-                "event_id": e.id,
-                **phone_fields(e),
+                "synthetic": e.synthetic,
+                # An account seen first through an update counts as registered then.
+                "registered_at": e.occurred_at,
+                "state_at": e.occurred_at,
+                **sealed[e.id],
             }
-            for e in events
+            for e in _latest_per_key(events, "user_id")
         ],
+        key="user_id",
+        keep=("registered_at",),
     )
-    for e in _latest_per_key(events, "user_id"):
-        values = {
-            "user_id": e.user_id,
-            "username": e.username,
-            "synthetic": e.synthetic,
-            "registered_at": e.occurred_at,
-            "state_at": e.occurred_at,
-            **phone_fields(e),
-        }
-        statement = _insert(session, Account).values(**values)
-        changes = {
-            k: statement.excluded[k] for k in values if k not in ("user_id", "registered_at")
-        }
-        if e.type == "account.registered":
-            changes["registered_at"] = statement.excluded.registered_at
+
+
+def _apply_deletions(
+    session: Session, model: Any, key: str, events: Sequence[Any], **clear: Any
+) -> None:
+    table = model.__table__
+    for e in events:
         session.execute(
-            statement.on_conflict_do_update(
-                index_elements=["user_id"],
-                set_=changes,
-                where=Account.state_at <= statement.excluded.state_at,
-            )
+            update(table)
+            .where(table.c[key] == getattr(e, key), table.c.state_at <= e.occurred_at)
+            .values(deleted_at=e.occurred_at, state_at=e.occurred_at, **clear)
         )
 
 
 def _apply_entities(session: Session, *, events: Sequence[EntityEvent | EntityDeleted]) -> None:
-    for e in _latest_per_key(events, "entity_id"):
-        if isinstance(e, EntityDeleted):
-            session.execute(
-                update(Entity)
-                .where(Entity.entity_id == e.entity_id, Entity.state_at <= e.occurred_at)
-                .values(deleted_at=e.occurred_at, state_at=e.occurred_at)
-            )
-            continue
-        values = {
-            "entity_id": e.entity_id,
-            "kind": e.kind,
-            "username": e.username,
-            "title": e.title,
-            "description": e.description,
-            "owner_user_id": e.owner_user_id,
-            "member_count": e.member_count,
-            "published_at": e.occurred_at,
-            "state_at": e.occurred_at,
-            "deleted_at": None,
-        }
-        statement = _insert(session, Entity).values(**values)
-        changes = {
-            k: statement.excluded[k] for k in values if k not in ("entity_id", "published_at")
-        }
-        session.execute(
-            statement.on_conflict_do_update(
-                index_elements=["entity_id"],
-                set_=changes,
-                where=Entity.state_at <= statement.excluded.state_at,
-            )
-        )
+    latest = _latest_per_key(events, "entity_id")
+    _apply_deletions(
+        session, Entity, "entity_id", [e for e in latest if isinstance(e, EntityDeleted)]
+    )
+    _upsert(
+        session,
+        Entity,
+        [
+            {
+                "entity_id": e.entity_id,
+                "kind": e.kind,
+                "username": e.username,
+                "title": e.title,
+                "description": e.description,
+                "owner_user_id": e.owner_user_id,
+                "member_count": e.member_count,
+                "published_at": e.occurred_at,
+                "state_at": e.occurred_at,
+                "deleted_at": None,
+            }
+            for e in latest
+            if isinstance(e, EntityEvent)
+        ],
+        key="entity_id",
+        keep=("published_at",),
+    )
 
 
 def _apply_posts(session: Session, *, events: Sequence[PostEvent | PostDeleted]) -> None:
-    media_rows: list[tuple[str, int, Any]] = []
-    for e in _latest_per_key(events, "post_id"):
-        if isinstance(e, PostDeleted):
-            # The platform took it down: keep the fact, drop the text (minimisation).
+    latest = _latest_per_key(events, "post_id")
+    # The platform took these down: keep the fact, drop the text (minimisation).
+    _apply_deletions(
+        session, Post, "post_id", [e for e in latest if isinstance(e, PostDeleted)], text=None
+    )
+    upserts = [e for e in latest if isinstance(e, PostEvent)]
+    with_media = [e for e in upserts if e.media]
+    stored_state: dict[str, datetime] = {}
+    if with_media:
+        stored_state = dict(
             session.execute(
-                update(Post)
-                .where(Post.post_id == e.post_id, Post.state_at <= e.occurred_at)
-                .values(deleted_at=e.occurred_at, state_at=e.occurred_at, text=None)
-            )
-            continue
-        values = {
-            "post_id": e.post_id,
-            "entity_id": e.entity_id,
-            "text": e.text,
-            "language": e.language,
-            "published_at": e.occurred_at,
-            "state_at": e.occurred_at,
-            "deleted_at": None,
-            "edited_at": e.occurred_at if e.type == "post.edited" else None,
-        }
-        statement = _insert(session, Post).values(**values)
-        changes = {k: statement.excluded[k] for k in values if k not in ("post_id", "published_at")}
-        result = session.execute(
-            statement.on_conflict_do_update(
-                index_elements=["post_id"],
-                set_=changes,
-                where=Post.state_at <= statement.excluded.state_at,
-            ).returning(Post.id)
+                select(Post.post_id, Post.state_at).where(
+                    Post.post_id.in_([e.post_id for e in with_media])
+                )
+            ).tuples()
         )
-        if result.first() is not None and e.media:
-            session.execute(delete(PostMedia).where(PostMedia.post_id == e.post_id))
-            media_rows.extend((e.post_id, position, m) for position, m in enumerate(e.media))
-    if media_rows:
-        _store_media(session, media_rows)
+    _upsert(
+        session,
+        Post,
+        [
+            {
+                "post_id": e.post_id,
+                "entity_id": e.entity_id,
+                "text": e.text,
+                "language": e.language,
+                "published_at": e.occurred_at,
+                "state_at": e.occurred_at,
+                "deleted_at": None,
+                "edited_at": e.occurred_at if e.type == "post.edited" else None,
+            }
+            for e in upserts
+        ],
+        key="post_id",
+        keep=("published_at",),
+    )
+    # Media follow the post's newest state: replaced only by an event that won.
+    winners = [
+        e
+        for e in with_media
+        if e.post_id not in stored_state or stored_state[e.post_id] <= e.occurred_at
+    ]
+    if winners:
+        session.execute(
+            delete(PostMedia).where(PostMedia.post_id.in_([e.post_id for e in winners]))
+        )
+        _store_media(
+            session,
+            [(e.post_id, position, m) for e in winners for position, m in enumerate(e.media)],
+        )
 
 
 def _store_media(session: Session, media_rows: list[tuple[str, int, Any]]) -> None:

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 21:33:57.779376
+Create Date: 2026-11-23 21:45:33.397433
 """
 
 from __future__ import annotations
@@ -106,11 +106,6 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_connections")),
     )
     with op.batch_alter_table("connections", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_connections_ip_index"), ["ip_index"], unique=False)
-        batch_op.create_index(
-            batch_op.f("ix_connections_network_index"), ["network_index"], unique=False
-        )
-        batch_op.create_index(batch_op.f("ix_connections_seen_at"), ["seen_at"], unique=False)
         batch_op.create_index("ix_connections_user_seen_at", ["user_id", "seen_at"], unique=False)
 
     op.create_table(
@@ -142,10 +137,8 @@ def upgrade() -> None:
         sa.Column("batch_id", sa.String(length=40), nullable=False),
         sa.Column("received_at", rempart.core.db.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("event_id", name=op.f("pk_ingested_events")),
+        sqlite_with_rowid=False,
     )
-    with op.batch_alter_table("ingested_events", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_ingested_events_batch_id"), ["batch_id"], unique=False)
-
     op.create_table(
         "jobs",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -294,9 +287,6 @@ def downgrade() -> None:
         batch_op.drop_index("ix_jobs_status_run_after")
 
     op.drop_table("jobs")
-    with op.batch_alter_table("ingested_events", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_ingested_events_batch_id"))
-
     op.drop_table("ingested_events")
     with op.batch_alter_table("entities", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_entities_username"))
@@ -305,9 +295,6 @@ def downgrade() -> None:
     op.drop_table("entities")
     with op.batch_alter_table("connections", schema=None) as batch_op:
         batch_op.drop_index("ix_connections_user_seen_at")
-        batch_op.drop_index(batch_op.f("ix_connections_seen_at"))
-        batch_op.drop_index(batch_op.f("ix_connections_network_index"))
-        batch_op.drop_index(batch_op.f("ix_connections_ip_index"))
 
     op.drop_table("connections")
     op.drop_table("audit_tail")
