@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from operator import itemgetter
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -17,6 +18,7 @@ from sqlalchemy.orm import Session
 from rempart.audit import service as audit
 from rempart.core.clock import utcnow
 from rempart.core.crypto import KeyRing
+from rempart.core.db import UTCDateTime, sqlite_datetime
 from rempart.core.jobs import enqueue
 from rempart.platform.exceptions import InvalidEvents, PrivateContentRefused
 from rempart.platform.models import (
@@ -128,7 +130,8 @@ def _bulk_insert(session: Session, table: Any, rows: list[dict[str, Any]]) -> No
     """A plain multi-row INSERT.
 
     On SQLite, SQLAlchemy's per-row parameter processing costs more than the insert itself,
-    so the rows go to the driver's executemany with only the columns' own bind processors.
+    so the rows go straight to the driver's executemany; only datetimes need converting,
+    to the same text form SQLAlchemy writes.
     """
     if not rows:
         return
@@ -136,18 +139,18 @@ def _bulk_insert(session: Session, table: Any, rows: list[dict[str, Any]]) -> No
         session.execute(table.insert(), rows)
         return
     columns = list(rows[0])
-    dialect = session.get_bind().dialect
-    processors = [table.c[c].type.dialect_impl(dialect).bind_processor(dialect) for c in columns]
-    sql = (
-        f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"  # noqa: S608
-    )
-    session.connection().exec_driver_sql(
-        sql,
-        [
-            tuple(p(row[c]) if p else row[c] for c, p in zip(columns, processors, strict=True))
-            for row in rows
-        ],
-    )
+    dates = [i for i, c in enumerate(columns) if isinstance(table.c[c].type, UTCDateTime)]
+    get = itemgetter(*columns)
+    params: list[Any] = []
+    for row in rows:
+        values = list(get(row))
+        for i in dates:
+            values[i] = sqlite_datetime(values[i])
+        params.append(tuple(values))
+    # Names come from our own table metadata, values are bound: nothing user-given is spliced.
+    placeholders = ", ".join("?" * len(columns))
+    sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({placeholders})"  # noqa: S608
+    session.connection().exec_driver_sql(sql, params)
 
 
 def _claim_event_ids(session: Session, rows: list[dict[str, Any]]) -> set[str]:
@@ -410,13 +413,12 @@ def _apply_posts(session: Session, *, events: Sequence[PostEvent | PostDeleted])
     with_media = [e for e in upserts if e.media]
     stored_state: dict[str, datetime] = {}
     if with_media:
-        stored_state = dict(
-            session.execute(
-                select(Post.post_id, Post.state_at).where(
-                    Post.post_id.in_([e.post_id for e in with_media])
-                )
-            ).tuples()
+        rows = session.execute(
+            select(Post.post_id, Post.state_at).where(
+                Post.post_id.in_([e.post_id for e in with_media])
+            )
         )
+        stored_state = {post_id: state_at for post_id, state_at in rows}
     _upsert(
         session,
         Post,
