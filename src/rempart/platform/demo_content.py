@@ -15,14 +15,11 @@ database; the same size, seed and ``now`` always give the same events.
 from __future__ import annotations
 
 import bisect
-import hashlib
 import json
 import random
 import re
-import struct
 import time
 import unicodedata
-import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,7 +28,14 @@ from importlib import resources
 from ipaddress import IPv4Address, IPv6Address
 from typing import Any
 
-import phonenumbers
+from rempart.platform.demo_images import BANK_HASHES, PLACEHOLDER_BANK_IMAGES
+from rempart.platform.demo_phones import (
+    COUNTRY_WEIGHTS,
+    POST_NPAS,
+    QUEBEC_NPAS,
+    PhoneBook,
+    digits,
+)
 
 _VIOLATING = ("drug_sales", "weapons", "scams_fraud", "piracy", "terrorism", "hate_speech")
 CATEGORIES = ("none", *_VIOLATING, "doxxing", "spam", "benign_lookalike")
@@ -48,40 +52,6 @@ class DemoSize:
 _DAY = 86_400
 _WINDOW = 456 * _DAY  # 15 months of activity, so retention rules have something to expire
 
-# North American drama numbers NPA-555-0100..0199: these NPAs serve accounts, the others are
-# kept for numbers quoted in posts so a doxxing post never points at a registered account.
-# fmt: off
-_US_NPAS = (201, 202, 206, 212, 213, 214, 303, 305, 312, 404, 415, 503, 512, 602, 617, 702, 713,
-            718, 720, 808, 917, 919)
-_CA_NPAS = (416, 418, 514, 604, 613, 780, 819, 902)
-_POST_NPAS = (210, 314, 412, 504, 615, 704, 816, 907, 506, 705, 905)
-_QUEBEC_NPAS = ("418", "514", "819")
-# Fictional ranges phonenumbers accepts; each "x" is a free digit.
-_FICTIONAL: dict[str, list[str]] = {
-    "US": [f"+1{npa}55501xx" for npa in _US_NPAS],
-    "CA": [f"+1{npa}55501xx" for npa in _CA_NPAS],
-    "AU": [f"+61491570{d}xx" for d in range(8)],  # 800-999 are held back for post text
-    # ARCEP fiction ranges; 05 36 49 is held back for post text.
-    "FR": [f"+33{p}xxxx" for p in ("19900", "26191", "35301", "46571")],
-    # Ofcom drama numbers (the 07700 900 mobile block fails validation).
-    "GB": [f"+44{p}xxx" for p in ("2079460", "2896496", "2920180", "1134960", "1144960", "1164960",
-                                  "1174960", "1184960", "1214960", "1314960", "1414960", "1514960",
-                                  "1614960", "1914980")],
-    # Bundesnetzagentur drama numbers.
-    "DE": [f"+49{p}xxx" for p in ("3023125", "6990009", "4066969", "2214710", "8999998")],
-}
-# No fictional range exists for these: mobile-looking (prefixes, random digits), kept if valid.
-_GENERATED: dict[str, tuple[tuple[str, ...], int]] = {
-    "BE": (("+3247",), 7),
-    "ES": (("+346",), 8),
-    "IT": (tuple(f"+393{p}" for p in (20, 28, 31, 33, 34, 38, 39, 47)), 7),
-    "NL": (tuple(f"+316{d}" for d in range(1, 6)), 7),
-    "BR": (tuple(f"+55{a}9{d}" for a in (11, 21, 31, 41, 51, 61, 71, 81) for d in range(6, 10)), 7),
-    "IN": (("+917", "+918", "+919"), 9),
-}
-_COUNTRY_WEIGHTS = {"FR": 20, "US": 14, "CA": 8, "GB": 10, "BE": 6, "DE": 7, "AU": 6, "ES": 6,
-                    "IT": 6, "NL": 5, "BR": 6, "IN": 6}
-# fmt: on
 _FRENCH_COUNTRIES = ("FR", "BE")
 _HARMLESS = ("none", "benign_lookalike")
 _KIND_AUDIENCE = {"channel": 40, "group": 15, "bot": 25}
@@ -92,43 +62,6 @@ _V4_NAT = (int(IPv4Address("192.0.2.0")), int(IPv4Address("198.51.100.0")))
 _V4_MOBILE = int(IPv4Address("203.0.113.0"))
 _V4_HOME = int(IPv4Address("198.18.0.0"))  # 198.18.0.0/15: 131 072 addresses
 _V6_DOC = int(IPv6Address("2001:db8::"))
-
-
-# --- placeholder images for the demo hash bank --------------------------------------------
-
-_GLYPHS = ("010110010010111", "111001111100111", "111001011001111", "101101111001001")
-_COLOURS = ((46, 134, 193), (39, 174, 96), (230, 126, 34), (142, 68, 173))
-
-
-def _placeholder_png(index: int) -> bytes:
-    """A 64x64 coloured square showing ``index + 1``, written by hand so the bytes (and so
-    the hashes a demo bank is built from) do not change with the Pillow or zlib version."""
-    size, scale = 64, 8
-    left, top = (size - 3 * scale) // 2, (size - 5 * scale) // 2
-    background, ink = bytes(_COLOURS[index]), b"\xff\xff\xff"
-    raw = bytearray()
-    for y in range(size):
-        raw.append(0)  # PNG filter type "none"
-        gy = (y - top) // scale
-        for x in range(size):
-            gx = (x - left) // scale
-            lit = 0 <= gy < 5 and 0 <= gx < 3 and _GLYPHS[index][gy * 3 + gx] == "1"
-            raw += ink if lit else background
-
-    def chunk(tag: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
-
-    header = struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0)
-    # Level 0 (stored blocks) is the only deflate output every zlib build agrees on.
-    body = chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(bytes(raw), 0))
-    return b"\x89PNG\r\n\x1a\n" + body + chunk(b"IEND", b"")
-
-
-PLACEHOLDER_BANK_IMAGES: list[bytes] = [_placeholder_png(i) for i in range(len(_GLYPHS))]
-_BANK_HASHES = [
-    (hashlib.sha256(img).hexdigest(), hashlib.md5(img, usedforsecurity=False).hexdigest())
-    for img in PLACEHOLDER_BANK_IMAGES
-]
 
 
 # --- helpers ------------------------------------------------------------------------------
@@ -171,46 +104,6 @@ def _cumulative(weights: Sequence[float]) -> list[float]:
     return out
 
 
-def _digits(rng: random.Random, n: int) -> str:
-    return str(rng.randrange(10**n)).zfill(n)
-
-
-class _PhoneBook:
-    """Hands out account numbers, each once, from fictional ranges where a country has one."""
-
-    def __init__(self, rng: random.Random) -> None:
-        self._rng = rng
-        self._used: set[str] = set()
-        self._decks: dict[str, list[str]] = {}
-
-    def _candidate(self, country: str) -> str | None:
-        if country in _GENERATED:
-            prefixes, width = _GENERATED[country]
-            return self._rng.choice(prefixes) + _digits(self._rng, width)
-        deck = self._decks.get(country)
-        if deck is None:
-            # Shuffled once so a small range drains without retries, then falls back.
-            stems = [(p.rstrip("x"), p.count("x")) for p in _FICTIONAL[country]]
-            deck = [f"{stem}{n:0{w}d}" for stem, w in stems for n in range(10**w)]
-            self._rng.shuffle(deck)
-            self._decks[country] = deck
-        return deck.pop() if deck else None
-
-    def draw(self, country: str) -> tuple[str, str]:
-        """(country actually used, number); a drained fictional range falls back to another."""
-        for candidate in (country, *self._rng.sample(list(_GENERATED), len(_GENERATED))):
-            for _ in range(200):
-                number = self._candidate(candidate)
-                if number is None:
-                    break
-                if number in self._used:
-                    continue
-                if phonenumbers.is_valid_number(phonenumbers.parse(number, None)):
-                    self._used.add(number)
-                    return candidate, number
-        raise RuntimeError("no phone number left")  # pragma: no cover - 10^9 generated numbers
-
-
 class _Writer:
     """Fills ``{slot}`` templates; ``name2`` picks a value of ``name`` other than the first."""
 
@@ -236,10 +129,10 @@ class _Writer:
         """A number from the blocks held back from accounts, written as people write them."""
         roll, rng = self.rng.random(), self.rng
         if lang == "fr" and roll < 0.6:
-            d = _digits(rng, 4)
+            d = digits(rng, 4)
             return f"+33 5 36 49 {d[:2]} {d[2:]}"
         if roll < 0.8:
-            return f"+1 ({rng.choice(_POST_NPAS)}) 555-01{_digits(rng, 2)}"
+            return f"+1 ({rng.choice(POST_NPAS)}) 555-01{digits(rng, 2)}"
         return f"+61 491 570 {rng.randint(800, 999)}"
 
     def address(self, lang: str) -> str:
@@ -373,15 +266,15 @@ def _plan_accounts(rng: random.Random, size: DemoSize, now: int, taken: set[str]
         for _ in range(size.accounts)
     )
     agents: dict[str, list[str]] = _templates()["user_agents"]
-    book, countries = _PhoneBook(rng), list(_COUNTRY_WEIGHTS)
-    country_cum = _cumulative(list(_COUNTRY_WEIGHTS.values()))
+    book, countries = PhoneBook(rng), list(COUNTRY_WEIGHTS)
+    country_cum = _cumulative(list(COUNTRY_WEIGHTS.values()))
     accounts: list[_Account] = []
     for index, registered in enumerate(times):
         account = _Account(registered, f"demo-u{index:06d}")
         if rng.random() < 0.9:
             country = rng.choices(countries, cum_weights=country_cum)[0]
             account.country, account.phone = book.draw(country)
-            quebec = account.country == "CA" and account.phone[2:5] in _QUEBEC_NPAS
+            quebec = account.country == "CA" and account.phone[2:5] in QUEBEC_NPAS
             account.lang = "fr" if account.country in _FRENCH_COUNTRIES or quebec else "en"
         else:
             account.lang = rng.choice(("fr", "en"))
@@ -601,7 +494,7 @@ def _timeline(world: _World, connections: int) -> list[tuple[int, int, int]]:
 
 def _media(rng: random.Random, post: _Post) -> list[dict[str, Any]]:
     if post.media >= 0:
-        sha256, md5 = _BANK_HASHES[post.media]
+        sha256, md5 = BANK_HASHES[post.media]
         return [{"sha256": sha256, "md5": md5}]
     items = []
     for _ in range(1 if rng.random() < 0.8 else 2):  # now and then an album of two
