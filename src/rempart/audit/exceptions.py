@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from rempart.core.errors import Invalid, NotFound
+from rempart.core.errors import Conflict, Invalid, NotFound
 
 
 class UnknownTreeHead(NotFound):
@@ -9,6 +9,12 @@ class UnknownTreeHead(NotFound):
 
 class EntryOutsideTree(Invalid):
     code = "entry_outside_tree"
+
+
+class AuditLogBroken(Conflict):
+    """The stored log no longer matches what was signed; `rempart audit verify` says where."""
+
+    code = "audit_log_broken"
 
 
 class PersonalDataInAudit(ValueError):

@@ -7,67 +7,60 @@ so concurrent transactions on PostgreSQL still produce one gap-free log.
 
 from __future__ import annotations
 
-import base64
-import fcntl
-import ipaddress
 import json
-import os
-import re
-from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Engine, event, func, insert, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, SessionTransaction
 
 from rempart.audit import merkle
-from rempart.audit.exceptions import EntryOutsideTree, PersonalDataInAudit, UnknownTreeHead
+from rempart.audit.codec import canonical_json, entry_timestamp
+from rempart.audit.exceptions import AuditLogBroken, EntryOutsideTree, UnknownTreeHead
+from rempart.audit.heads import (
+    append_head_file,
+    head_schema,
+    last_published_head,
+    signed_bytes,
+)
+from rempart.audit.heads import check_head_signature as check_head_signature
+from rempart.audit.heads import read_head_file as read_head_file
 from rempart.audit.models import AuditEntry, AuditHead, AuditTail
+from rempart.audit.personal import check_no_personal_data
 from rempart.audit.schemas import (
     AuditEntryPage,
     AuditEntryRead,
     ConsistencyProof,
     InclusionProof,
     SignedTreeHead,
-    VerificationResult,
 )
+from rempart.audit.verify import verify_log as verify_log
 from rempart.core.clock import utcnow
 from rempart.core.crypto import KeyRing
 from rempart.core.db import transaction
 
 ENTRY_FORMAT_VERSION = 1
+MAX_ACTION_LENGTH = 64  # the width of audit_entries.action
 _PENDING = "rempart.audit.pending"
-_PHONE_LIKE = re.compile(r"\+?\d[\d .\-()]{7,}\d")
+_SAVEPOINT_MARKS = "rempart.audit.savepoints"
 
-
-def canonical_json(value: Any) -> bytes:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def _timestamp(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _check_no_personal_data(value: Any) -> None:
-    if isinstance(value, dict):
-        for item in value.values():
-            _check_no_personal_data(item)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            _check_no_personal_data(item)
-    elif isinstance(value, str):
-        try:
-            ipaddress.ip_address(value)
-        except ValueError:
-            pass
-        else:
-            raise PersonalDataInAudit("an audit entry may not hold an IP address")
-        if _PHONE_LIKE.fullmatch(value):
-            raise PersonalDataInAudit("an audit entry may not hold a phone number")
+__all__ = [
+    "append_entries",
+    "canonical_json",
+    "check_consistency",
+    "check_head_signature",
+    "check_inclusion",
+    "head_at",
+    "latest_head",
+    "list_entries",
+    "prove_consistency",
+    "prove_inclusion",
+    "read_head_file",
+    "record",
+    "sign_head",
+    "verify_log",
+]
 
 
 def record(
@@ -80,38 +73,83 @@ def record(
     details: dict[str, Any] | None = None,
 ) -> None:
     """Record a state change (or a read of personal data) in the caller's transaction."""
-    details = details or {}
-    _check_no_personal_data(details)
-    if target is not None:
-        _check_no_personal_data(target)
-    pending: list[dict[str, Any]] = session.info.setdefault(_PENDING, [])
-    pending.append(
-        {"actor": actor, "action": action, "target": target, "country": country, "details": details}
-    )
+    if not action or len(action) > MAX_ACTION_LENGTH:
+        raise ValueError(f"an audit action must hold 1 to {MAX_ACTION_LENGTH} characters")
+    # A copy taken now: a caller that changes its dict before commit cannot change (or
+    # slip personal data into) what is recorded, and what cannot be JSON fails here, not
+    # at commit time.
+    snapshot = json.loads(canonical_json(details or {}))
+    item = {
+        "actor": actor,
+        "action": action,
+        "target": target,
+        "country": country,
+        "details": snapshot,
+    }
+    check_no_personal_data(item)
+    session.info.setdefault(_PENDING, []).append(item)
+
+
+# Entries wait on the session until the outermost transaction commits. A savepoint that
+# rolls back takes back the entries recorded inside it, and only those.
+
+
+@event.listens_for(Session, "after_transaction_create")
+def _mark_savepoint(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.nested:
+        marks: dict[int, int] = session.info.setdefault(_SAVEPOINT_MARKS, {})
+        marks[id(transaction)] = len(session.info.get(_PENDING, []))
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_rolled_back(session: Session, previous_transaction: SessionTransaction) -> None:
+    if not previous_transaction.nested:
+        _forget_pending(session)
+        return
+    mark = session.info.get(_SAVEPOINT_MARKS, {}).pop(id(previous_transaction), None)
+    pending: list[dict[str, Any]] = session.info.get(_PENDING, [])
+    if mark is not None:
+        del pending[mark:]
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _end_of_transaction(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:
+        # Committed entries were taken already; anything left belongs to a transaction
+        # that was rolled back or closed without a commit.
+        _forget_pending(session)
 
 
 @event.listens_for(Session, "before_commit")
 def _append_pending(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # releasing a savepoint: the entries wait for the real commit
     pending: list[dict[str, Any]] = session.info.pop(_PENDING, [])
+    session.info.pop(_SAVEPOINT_MARKS, None)
     if pending:
         append_entries(session, pending)
 
 
-@event.listens_for(Session, "after_rollback")
-def _drop_pending(session: Session) -> None:
+def _forget_pending(session: Session) -> None:
     session.info.pop(_PENDING, None)
+    session.info.pop(_SAVEPOINT_MARKS, None)
 
 
 def append_entries(session: Session, pending: list[dict[str, Any]]) -> list[int]:
-    tail = session.execute(
-        select(AuditTail).where(AuditTail.id == 1).with_for_update()
+    # Everything else the transaction writes goes to the database first, so that the
+    # tail lock is held only for the two statements below.
+    session.flush()
+    # The size is read as a column, not an entity: an AuditTail object already in this
+    # session's identity map would hand back a stale size.
+    size = session.execute(
+        select(AuditTail.size).where(AuditTail.id == 1).with_for_update()
     ).scalar_one()
     now = utcnow()
     rows: list[dict[str, Any]] = []
     for offset, item in enumerate(pending):
-        seq = tail.size + offset
+        seq = size + offset
         body = canonical_json(
-            {"v": ENTRY_FORMAT_VERSION, "seq": seq, "ts": _timestamp(now), **item}
+            {"v": ENTRY_FORMAT_VERSION, "seq": seq, "ts": entry_timestamp(now), **item}
         )
         rows.append(
             {
@@ -123,49 +161,11 @@ def append_entries(session: Session, pending: list[dict[str, Any]]) -> list[int]
             }
         )
     session.execute(insert(AuditEntry), rows)
-    session.execute(update(AuditTail).where(AuditTail.id == 1).values(size=tail.size + len(rows)))
+    session.execute(update(AuditTail).where(AuditTail.id == 1).values(size=size + len(rows)))
     return [row["seq"] for row in rows]
 
 
 # -- signed tree heads ---------------------------------------------------------------
-
-
-def _signed_bytes(*, log_id: str, tree_size: int, timestamp: int, root_hash: str) -> bytes:
-    return canonical_json(
-        {
-            "v": 1,
-            "log_id": log_id,
-            "tree_size": tree_size,
-            "timestamp": timestamp,
-            "root_hash": root_hash,
-        }
-    )
-
-
-def _head_schema(row: AuditHead, keys: KeyRing) -> SignedTreeHead:
-    return SignedTreeHead(
-        log_id=keys.log_id,
-        tree_size=row.tree_size,
-        timestamp=row.timestamp_ms,
-        root_hash=row.root_hash.hex(),
-        signature=base64.b64encode(row.signature).decode(),
-        public_key=base64.b64encode(keys.public_key_bytes).decode(),
-    )
-
-
-def check_head_signature(head: SignedTreeHead) -> bool:
-    public = Ed25519PublicKey.from_public_bytes(base64.b64decode(head.public_key))
-    message = _signed_bytes(
-        log_id=head.log_id,
-        tree_size=head.tree_size,
-        timestamp=head.timestamp,
-        root_hash=head.root_hash,
-    )
-    try:
-        public.verify(base64.b64decode(head.signature), message)
-    except InvalidSignature:
-        return False
-    return True
 
 
 def _latest_head(session: Session) -> AuditHead | None:
@@ -174,83 +174,125 @@ def _latest_head(session: Session) -> AuditHead | None:
     ).scalar_one_or_none()
 
 
+def _refuse_to_fork(latest: AuditHead | None, published: SignedTreeHead | None) -> None:
+    """A log that signs a head its published heads do not lead to has forked: refuse.
+
+    This happens when the database was restored from a backup or replaced after heads
+    were published; carrying on would sign two different logs under one key.
+    """
+    if published is None:
+        return
+    db_size = latest.tree_size if latest is not None else 0
+    if published.tree_size > db_size or (
+        latest is not None
+        and published.tree_size == db_size
+        and published.root_hash != latest.root_hash.hex()
+    ):
+        raise AuditLogBroken(
+            f"The head file holds a head of size {published.tree_size} that the database's "
+            f"latest head (size {db_size}) does not match: the database was rolled back or "
+            "replaced. Run `rempart audit verify`; no head is signed until this is resolved.",
+            tree_size=published.tree_size,
+        )
+
+
 def sign_head(engine: Engine, *, keys: KeyRing, head_file: Path) -> SignedTreeHead | None:
     """Sign a head over every committed entry if the log grew since the last head."""
-    with transaction(engine) as session:
-        tail_size = session.execute(select(AuditTail.size).where(AuditTail.id == 1)).scalar_one()
-        latest = _latest_head(session)
-        start = latest.tree_size if latest else 0
-        if tail_size == start and latest is not None:
-            return None
-        frontier = [bytes.fromhex(h) for h in json.loads(latest.frontier)] if latest else []
-        leaves = session.execute(
-            select(AuditEntry.seq, AuditEntry.leaf_hash)
-            .where(AuditEntry.seq >= start, AuditEntry.seq < tail_size)
-            .order_by(AuditEntry.seq)
-        ).all()
-        for expected, (seq, leaf) in enumerate(leaves, start):
-            if seq != expected:
-                raise RuntimeError(f"audit entry {expected} is missing; run `rempart audit verify`")
-            frontier = merkle.frontier_append(frontier, seq, leaf)
-        root = merkle.frontier_root(frontier)
-        timestamp = int(utcnow().timestamp() * 1000)
-        message = _signed_bytes(
-            log_id=keys.log_id, tree_size=tail_size, timestamp=timestamp, root_hash=root.hex()
-        )
-        row = AuditHead(
-            tree_size=tail_size,
-            root_hash=root,
-            timestamp_ms=timestamp,
-            signature=keys.sign(message),
-            frontier=json.dumps([h.hex() for h in frontier]),
-        )
-        session.add(row)
-        head = _head_schema(row, keys)
-    _append_head_file(head_file, head)
+    published = last_published_head(head_file, keys)
+    try:
+        with transaction(engine) as session:
+            tail_size = session.execute(
+                select(AuditTail.size).where(AuditTail.id == 1)
+            ).scalar_one()
+            latest = _latest_head(session)
+            _refuse_to_fork(latest, published)
+            start = latest.tree_size if latest is not None else 0
+            if tail_size == start:
+                return None
+            if tail_size < start:
+                raise AuditLogBroken(
+                    f"The tail counts {tail_size} entries but a head covers {start}.",
+                    tree_size=start,
+                )
+            frontier: list[bytes] = []
+            if latest is not None:
+                frontier = [bytes.fromhex(h) for h in json.loads(latest.frontier)]
+                # The frontier is not signed; only a frontier that yields the signed root
+                # may be built on.
+                if merkle.frontier_root(frontier) != latest.root_hash:
+                    raise AuditLogBroken(
+                        f"The stored frontier of the head of size {start} does not match "
+                        "its signed root.",
+                        tree_size=start,
+                    )
+            leaves = session.execute(
+                select(AuditEntry.seq, AuditEntry.leaf_hash)
+                .where(AuditEntry.seq >= start, AuditEntry.seq < tail_size)
+                .order_by(AuditEntry.seq)
+            ).all()
+            for expected, (seq, leaf) in enumerate(leaves, start):
+                if seq != expected:
+                    raise AuditLogBroken(
+                        f"Audit entry {expected} is missing; run `rempart audit verify`.",
+                        entry=expected,
+                    )
+                frontier = merkle.frontier_append(frontier, seq, leaf)
+            if start + len(leaves) != tail_size:
+                missing = start + len(leaves)
+                raise AuditLogBroken(
+                    f"Audit entry {missing} is missing; run `rempart audit verify`.",
+                    entry=missing,
+                )
+            root = merkle.frontier_root(frontier)
+            timestamp = int(utcnow().timestamp() * 1000)
+            message = signed_bytes(
+                log_id=keys.log_id, tree_size=tail_size, timestamp=timestamp, root_hash=root.hex()
+            )
+            row = AuditHead(
+                tree_size=tail_size,
+                root_hash=root,
+                timestamp_ms=timestamp,
+                signature=keys.sign(message),
+                frontier=json.dumps([h.hex() for h in frontier]),
+            )
+            session.add(row)
+            session.flush()
+            head = head_schema(row, keys)
+    except IntegrityError:
+        return None  # another signer signed this very size first
+    append_head_file(head_file, head)
     return head
-
-
-def _append_head_file(path: Path, head: SignedTreeHead) -> None:
-    # The head file lives outside the database, so that a database rolled back or
-    # truncated after the latest head is still caught.
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", encoding="utf-8") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        handle.write(head.model_dump_json() + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-
-
-def read_head_file(path: Path) -> list[SignedTreeHead]:
-    if not path.exists():
-        return []
-    lines = path.read_text(encoding="utf-8").splitlines()
-    return [SignedTreeHead.model_validate_json(line) for line in lines if line.strip()]
 
 
 def latest_head(session: Session, *, keys: KeyRing) -> SignedTreeHead:
     row = _latest_head(session)
     if row is None:
         raise UnknownTreeHead("No tree head has been signed yet.")
-    return _head_schema(row, keys)
+    return head_schema(row, keys)
 
 
 def head_at(session: Session, *, keys: KeyRing, tree_size: int) -> SignedTreeHead:
     row = session.get(AuditHead, tree_size)
     if row is None:
         raise UnknownTreeHead("No signed tree head has that size.", tree_size=tree_size)
-    return _head_schema(row, keys)
+    return head_schema(row, keys)
 
 
 # -- proofs ---------------------------------------------------------------------------
 
 
 def _leaf_hashes(session: Session, size: int) -> list[bytes]:
-    return list(
+    leaves = list(
         session.execute(
             select(AuditEntry.leaf_hash).where(AuditEntry.seq < size).order_by(AuditEntry.seq)
         ).scalars()
     )
+    if len(leaves) != size:
+        raise AuditLogBroken(
+            "Entries under this tree head are missing; run `rempart audit verify`.",
+            tree_size=size,
+        )
+    return leaves
 
 
 def prove_inclusion(
@@ -273,41 +315,52 @@ def prove_inclusion(
     )
 
 
+def _hashes(values: list[str]) -> list[bytes] | None:
+    try:
+        decoded = [bytes.fromhex(value) for value in values]
+    except ValueError:
+        return None
+    return decoded if all(len(h) == merkle.HASH_SIZE for h in decoded) else None
+
+
 def check_inclusion(proof: InclusionProof) -> bool:
-    return check_head_signature(proof.head) and merkle.verify_inclusion(
-        bytes.fromhex(proof.leaf_hash),
-        proof.entry,
-        proof.head.tree_size,
-        [bytes.fromhex(h) for h in proof.audit_path],
-        bytes.fromhex(proof.head.root_hash),
-    )
+    """Offline check: the head is validly signed and the path leads from the leaf to it."""
+    if proof.tree_size != proof.head.tree_size or not check_head_signature(proof.head):
+        return False
+    parts = _hashes([proof.leaf_hash, proof.head.root_hash, *proof.audit_path])
+    if parts is None:
+        return False
+    leaf, root, *path = parts
+    return merkle.verify_inclusion(leaf, proof.entry, proof.head.tree_size, path, root)
 
 
 def prove_consistency(
     session: Session, *, keys: KeyRing, first: int, second: int
 ) -> ConsistencyProof:
+    if not 0 < first <= second:
+        raise EntryOutsideTree("The first tree must not be larger than the second.")
     first_head = head_at(session, keys=keys, tree_size=first)
     second_head = head_at(session, keys=keys, tree_size=second)
-    if first > second:
-        raise EntryOutsideTree("The first tree must not be larger than the second.")
     leaves = _leaf_hashes(session, second)
-    path = merkle.consistency_proof(first, leaves) if first > 0 else []
+    path = merkle.consistency_proof(first, leaves)
     return ConsistencyProof(first=first_head, second=second_head, proof=[h.hex() for h in path])
 
 
 def check_consistency(proof: ConsistencyProof) -> bool:
+    """Offline check: both heads are validly signed by one log and the second extends the first."""
     if not (check_head_signature(proof.first) and check_head_signature(proof.second)):
         return False
     if proof.first.log_id != proof.second.log_id:
         return False
+    parts = _hashes([proof.first.root_hash, proof.second.root_hash, *proof.proof])
+    if parts is None:
+        return False
+    first_root, second_root, *path = parts
     if proof.first.tree_size == 0:
-        return True
+        # Every tree extends the empty one, provided the first head really is empty.
+        return first_root == merkle.EMPTY_ROOT and not path
     return merkle.verify_consistency(
-        proof.first.tree_size,
-        proof.second.tree_size,
-        bytes.fromhex(proof.first.root_hash),
-        bytes.fromhex(proof.second.root_hash),
-        [bytes.fromhex(h) for h in proof.proof],
+        proof.first.tree_size, proof.second.tree_size, first_root, second_root, path
     )
 
 
@@ -321,105 +374,6 @@ def list_entries(session: Session, *, after: int, limit: int) -> AuditEntryPage:
     )
     items = [AuditEntryRead(seq=r.seq, body=r.body, leaf_hash=r.leaf_hash.hex()) for r in rows]
     return AuditEntryPage(items=items, next_after=items[-1].seq if len(items) == limit else None)
-
-
-# -- verification ---------------------------------------------------------------------
-
-
-@dataclass
-class _Finding:
-    entry: int | None
-    problem: str
-
-
-def _entry_findings(session: Session) -> Iterator[tuple[int, bytes] | _Finding]:
-    """Yield each entry's recomputed leaf hash in order, or a finding where it is broken."""
-    expected = 0
-    stream = session.execute(select(AuditEntry).order_by(AuditEntry.seq)).scalars()
-    for row in stream:
-        if row.seq != expected:
-            yield _Finding(expected, f"entry {expected} is missing (next present is {row.seq})")
-            expected = row.seq
-        computed = merkle.leaf_hash(row.body.encode())
-        try:
-            body = json.loads(row.body)
-        except ValueError:
-            yield _Finding(row.seq, f"entry {row.seq} is not valid JSON")
-            body = {}
-        if body.get("seq") != row.seq:
-            yield _Finding(row.seq, f"entry {row.seq} holds the body of entry {body.get('seq')}")
-        elif body.get("action") != row.action or computed != row.leaf_hash:
-            yield _Finding(row.seq, f"entry {row.seq} was edited")
-        yield (row.seq, computed)
-        expected += 1
-
-
-def verify_log(
-    session: Session, *, head_file: Path, keys: KeyRing | None = None
-) -> VerificationResult:
-    """Recompute the tree from the entries and check it against every signed head."""
-    heads: dict[int, SignedTreeHead] = {}
-    problems: list[_Finding] = []
-    db_heads = session.execute(select(AuditHead).order_by(AuditHead.tree_size)).scalars().all()
-    if keys is not None:
-        for row in db_heads:
-            heads[row.tree_size] = _head_schema(row, keys)
-    for head in read_head_file(head_file):
-        if head.tree_size in heads and heads[head.tree_size].root_hash != head.root_hash:
-            problems.append(
-                _Finding(None, f"two different heads were signed for size {head.tree_size}")
-            )
-        heads[head.tree_size] = head
-    for head in heads.values():
-        if not check_head_signature(head):
-            problems.append(
-                _Finding(None, f"the head of size {head.tree_size} has a bad signature")
-            )
-    log_ids = {h.log_id for h in heads.values()}
-    if keys is not None:
-        log_ids.add(keys.log_id)
-    if len(log_ids) > 1:
-        problems.append(_Finding(None, "heads from more than one log key were found"))
-
-    sizes = sorted(heads)
-    next_head = 0
-    frontier: list[bytes] = []
-    count = 0
-    previous_size = 0
-    for item in _entry_findings(session):
-        if isinstance(item, _Finding):
-            problems.append(item)
-            continue
-        _, computed = item
-        frontier = merkle.frontier_append(frontier, count, computed)
-        count += 1
-        while next_head < len(sizes) and sizes[next_head] == count:
-            head = heads[count]
-            if merkle.frontier_root(frontier).hex() != head.root_hash:
-                problems.append(
-                    _Finding(
-                        previous_size,
-                        f"entries {previous_size}..{count - 1} do not match the head signed "
-                        f"for size {count}",
-                    )
-                )
-            previous_size = count
-            next_head += 1
-    if sizes and sizes[-1] > count:
-        problems.append(
-            _Finding(
-                count,
-                f"the log was truncated: a head covers {sizes[-1]} entries but only {count} remain",
-            )
-        )
-    bad = [p.entry for p in problems if p.entry is not None]
-    return VerificationResult(
-        ok=not problems,
-        entries=count,
-        heads_checked=len(heads),
-        first_bad_entry=min(bad) if bad else None,
-        problems=[p.problem for p in problems],
-    )
 
 
 def ensure_tail(session: Session) -> None:
