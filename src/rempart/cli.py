@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 
 from rempart.audit import service as audit
@@ -205,7 +206,10 @@ def audit_verify(database_url: DatabaseUrl = None) -> None:
         heads = result.heads_checked
         console.print(f"[green]ok[/green]: {result.entries} entries, {heads} signed heads.")
         return
-    err.print(f"[red]AUDIT LOG BROKEN[/red]: first bad entry {result.first_bad_entry}")
+    if result.first_bad_entry is None:
+        err.print("[red]AUDIT LOG BROKEN[/red]: no single entry to blame; see the problems below")
+    else:
+        err.print(f"[red]AUDIT LOG BROKEN[/red]: first bad entry {result.first_bad_entry}")
     for problem in result.problems:
         err.print(f" - {problem}")
     raise typer.Exit(1)
@@ -218,9 +222,9 @@ def audit_head(
 ) -> None:
     """Print the latest signed tree head as JSON."""
     rt = _runtime(database_url)
-    if sign:
-        audit.sign_head(rt.engine, keys=rt.keys, head_file=rt.head_file)
     try:
+        if sign:
+            audit.sign_head(rt.engine, keys=rt.keys, head_file=rt.head_file)
         with rt.unit_of_work(readonly=True) as session:
             head = audit.latest_head(session, keys=rt.keys)
     except RempartError as exc:
@@ -253,7 +257,13 @@ def audit_prove(
 def _load_head(value: str) -> int | SignedTreeHead:
     if value.isdigit():
         return int(value)
-    return SignedTreeHead.model_validate_json(Path(value).read_text(encoding="utf-8"))
+    try:
+        return SignedTreeHead.model_validate_json(Path(value).read_text(encoding="utf-8"))
+    except OSError:
+        err.print(f"[red]Cannot read the head file {value}.[/red]")
+    except ValidationError:
+        err.print(f"[red]{value} does not hold a signed tree head (JSON).[/red]")
+    raise typer.Exit(2)
 
 
 @audit_app.command("consistency")
@@ -323,15 +333,18 @@ def demo_seed(
     from rempart.platform.demo import seed
 
     rt = _runtime(database_url)
-    seed(
-        rt,
-        console=console,
-        force=force,
-        accounts=accounts,
-        connections=connections,
-        entities=entities,
-        posts=posts,
-    )
+    try:
+        seed(
+            rt,
+            console=console,
+            force=force,
+            accounts=accounts,
+            connections=connections,
+            entities=entities,
+            posts=posts,
+        )
+    except RempartError as exc:
+        raise _fail(exc) from None
 
 
 def main() -> None:

@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from sqlalchemy import select
 
 from rempart.audit import service as audit
+from rempart.audit.exceptions import AuditLogBroken
 from rempart.auth import service as auth
 from rempart.auth.models import Principal
 from rempart.auth.permissions import Role
@@ -73,7 +74,14 @@ def seed(rt: Runtime, *, console: Console, force: bool = False, **sizes: int) ->
     else:
         size = DemoSize(**sizes)
         _ingest_all(rt, console=console, size=size)
-    audit.sign_head(rt.engine, keys=rt.keys, head_file=rt.head_file)
+    try:
+        audit.sign_head(rt.engine, keys=rt.keys, head_file=rt.head_file)
+    except AuditLogBroken:
+        console.print(
+            f"[red]The head file {rt.head_file} holds heads signed for another database.[/red] "
+            "If you deleted the demo database on purpose, start over with `make clean`."
+        )
+        raise
     show_credentials(console, tokens)
 
 
