@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -36,6 +37,16 @@ HTTP_CODES = {
 }
 
 
+_FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+
+
+def _safe_part(part: Any) -> str:
+    # An unknown field's name is the caller's own key: echo only names shaped like fields.
+    if isinstance(part, int) or (isinstance(part, str) and _FIELD_NAME.fullmatch(part)):
+        return str(part)
+    return "*"
+
+
 def error_body(code: str, message: str, **details: Any) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, **details}}
 
@@ -57,27 +68,37 @@ class BodyLimit:
             await self._refuse(send)
             return
         received = 0
-        started = False
+        exceeded = False
+        started = refused = False
 
         async def limited_receive() -> Message:
-            nonlocal received
+            nonlocal received, exceeded
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.limit:
+                    exceeded = True
                     raise _TooLarge
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
+        async def guarded_send(message: Message) -> None:
+            nonlocal started, refused
+            if exceeded and not started:
+                # The app may catch the error and answer something else (FastAPI turns a
+                # failed read of a JSON body into a 400): whatever it says, the answer is 413.
+                started = refused = True
+                await self._refuse(send)
+            if refused:
+                return
             if message["type"] == "http.response.start":
                 started = True
             await send(message)
 
         try:
-            await self.app(scope, limited_receive, tracking_send)
+            await self.app(scope, limited_receive, guarded_send)
         except _TooLarge:
             if not started:
+                started = refused = True
                 await self._refuse(send)
 
     async def _refuse(self, send: Send) -> None:
@@ -103,8 +124,12 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def _domain(_: Request, exc: RempartError) -> JSONResponse:
         if exc.status_code >= 500:
             log.error("server-side error: %s", exc.code)
+        # RFC 6750: a 401 names the scheme the client should use.
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
         return JSONResponse(
-            error_body(exc.code, exc.message, **exc.details), status_code=exc.status_code
+            error_body(exc.code, exc.message, **exc.details),
+            status_code=exc.status_code,
+            headers=headers,
         )
 
     @app.exception_handler(RequestValidationError)
@@ -112,7 +137,7 @@ def _install_error_handlers(app: FastAPI) -> None:
         # Only where and what rule: never the submitted value.
         problems = [
             {
-                "field": ".".join(str(p) for p in e.get("loc", ())),
+                "field": ".".join(_safe_part(p) for p in e.get("loc", ())),
                 "code": e.get("type", "invalid"),
                 "message": e.get("msg", ""),
             }

@@ -7,7 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rempart.audit import service as audit
-from rempart.auth.exceptions import Forbidden, Unauthenticated, UnknownRole
+from rempart.auth.exceptions import Forbidden, PrincipalExists, Unauthenticated, UnknownRole
 from rempart.auth.models import ApiToken, Principal
 from rempart.auth.permissions import Permission, Role, role_has
 from rempart.auth.schemas import PrincipalRead, TokenCreated
@@ -58,7 +58,8 @@ def create_token(session: Session, *, role: Role, name: str, actor: str) -> Toke
             details={"role": role.value},
         )
     elif principal.role != role.value:
-        raise Forbidden(
+        # A conflict with stored state, not a lack of permission: 409, not 403.
+        raise PrincipalExists(
             "That principal exists with another role; pick a new name.", code="role_mismatch"
         )
     token = new_token(TOKEN_PREFIX)

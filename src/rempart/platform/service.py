@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
-from operator import itemgetter
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from operator import itemgetter
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import Table, and_, delete, exists, select, update
+from sqlalchemy import Table, and_, case, delete, exists, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -53,17 +54,29 @@ MEDIA_HASH_JOB = "platform.hash_media"
 # -- parsing --------------------------------------------------------------------------
 
 
+_FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+
+
+def _safe_part(part: str | int) -> str:
+    """A location part as the caller may see it. An unknown field's name is the caller's
+    own key, so it could be anything (a phone number, a megabyte): only names shaped like
+    field names are echoed."""
+    if isinstance(part, int) or _FIELD_NAME.fullmatch(part):
+        return str(part)
+    return "*"
+
+
 def _describe_error(error: Any) -> dict[str, Any]:
     loc = list(error["loc"])
     if len(loc) >= 2 and loc[0] == "events" and isinstance(loc[1], int):
         # loc is ('events', i, '<type tag>', field, ...): the tag is noise for the caller.
         index: int | None = loc[1]
-        field_path = [str(p) for p in loc[3:]]
+        field_path = [_safe_part(p) for p in loc[3:]]
     else:
-        index, field_path = None, [str(p) for p in loc]
+        index, field_path = None, [_safe_part(p) for p in loc]
     kind = error["type"]
     if kind == "union_tag_invalid":
-        tag = str(error.get("ctx", {}).get("tag", ""))
+        tag = str(error.get("ctx", {}).get("tag", "")).strip().lower()
         if tag.startswith(PRIVATE_EVENT_PREFIXES):
             return _item(
                 index,
@@ -104,6 +117,12 @@ def parse_batch(body: bytes) -> EventBatch:
         return event_batch_adapter.validate_json(body)
     except ValidationError as exc:
         items = [_describe_error(e) for e in exc.errors(include_url=False, include_input=False)]
+        if any(i["code"] == "invalid_json" for i in items):
+            raise InvalidEvents(
+                "The body is not valid JSON; nothing of it was stored.",
+                code="invalid_json",
+                items=items,
+            ) from None
         if any(i["code"] == "private_content_refused" for i in items):
             raise PrivateContentRefused(
                 "The batch carries private-message content; nothing of it was stored.", items=items
@@ -127,30 +146,32 @@ def _is_sqlite(session: Session) -> bool:
 
 
 def _bulk_insert(session: Session, table: Any, rows: list[dict[str, Any]]) -> None:
-    """A plain multi-row INSERT.
+    _execute_many(session, table.insert(), table, rows)
+
+
+def _execute_many(session: Session, statement: Any, table: Any, rows: list[dict[str, Any]]) -> None:
+    """Run an INSERT (or upsert) once per row.
 
     On SQLite, SQLAlchemy's per-row parameter processing costs more than the insert itself,
-    so the rows go straight to the driver's executemany; only datetimes need converting,
-    to the same text form SQLAlchemy writes.
+    so the compiled SQL goes straight to the driver's executemany; only datetimes need
+    converting, to the same text form SQLAlchemy writes.
     """
     if not rows:
         return
     if not _is_sqlite(session):
-        session.execute(table.insert(), rows)
+        session.execute(statement, rows)
         return
-    columns = list(rows[0])
-    dates = [i for i, c in enumerate(columns) if isinstance(table.c[c].type, UTCDateTime)]
-    get = itemgetter(*columns)
+    compiled = statement.compile(dialect=session.get_bind().dialect, column_keys=list(rows[0]))
+    names = list(compiled.positiontup or ())
+    dates = [i for i, name in enumerate(names) if isinstance(table.c[name].type, UTCDateTime)]
+    get = itemgetter(*names)
     params: list[Any] = []
     for row in rows:
-        values = list(get(row))
+        values = list(get(row)) if len(names) > 1 else [get(row)]
         for i in dates:
             values[i] = sqlite_datetime(values[i])
         params.append(tuple(values))
-    # Names come from our own table metadata, values are bound: nothing user-given is spliced.
-    placeholders = ", ".join("?" * len(columns))
-    sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({placeholders})"  # noqa: S608
-    session.connection().exec_driver_sql(sql, params)
+    session.connection().exec_driver_sql(str(compiled), params)
 
 
 def _claim_event_ids(session: Session, rows: list[dict[str, Any]]) -> set[str]:
@@ -188,6 +209,8 @@ def seal(batch: EventBatch, *, keys: KeyRing) -> Sealed:
     """
     sealed: Sealed = {}
     for e in batch.events:
+        if e.id in sealed:
+            continue  # a repeated id: the first occurrence is the one stored
         if isinstance(e, ConnectionSeen):
             ip_index, network_index = keys.ip_indexes(e.ip)
             sealed[e.id] = {
@@ -302,32 +325,48 @@ def _latest_per_key(events: Sequence[Any], key: str) -> list[Any]:
     return list(latest.values())
 
 
+def _earliest_per_key(events: Sequence[Any], key: str) -> dict[str, datetime]:
+    earliest: dict[str, datetime] = {}
+    for item in events:
+        known = earliest.get(getattr(item, key))
+        if known is None or item.occurred_at < known:
+            earliest[getattr(item, key)] = item.occurred_at
+    return earliest
+
+
 def _upsert(
     session: Session,
     model: Any,
     rows: list[dict[str, Any]],
     *,
     key: str,
-    keep: tuple[str, ...] = (),
+    first_seen: str,
+    insert_only: tuple[str, ...] = (),
 ) -> None:
     """Insert or update many rows in one statement; a row older than the stored state loses.
 
-    Rows must hold one row per key (see ``_latest_per_key``). Columns in ``keep`` are set on
-    insert only.
+    Rows must hold one row per key (see ``_latest_per_key``). The ``first_seen`` column
+    (when the account registered, the entity or post was published) keeps the earliest
+    time ever seen, so a late, older event still corrects it. Columns in ``insert_only``
+    are set on insert only.
     """
     if not rows:
         return
     table = model.__table__
     statement = _insert(session, table)
-    changes = {c: statement.excluded[c] for c in rows[0] if c != key and c not in keep}
-    session.execute(
-        statement.on_conflict_do_update(
-            index_elements=[key],
-            set_=changes,
-            where=table.c.state_at <= statement.excluded.state_at,
-        ),
-        rows,
+    excluded = statement.excluded
+    newer = table.c.state_at <= excluded.state_at
+    earlier = excluded[first_seen] < table.c[first_seen]
+    changes: dict[str, Any] = {
+        column: case((newer, excluded[column]), else_=table.c[column])
+        for column in rows[0]
+        if column not in (key, first_seen, *insert_only)
+    }
+    changes[first_seen] = case((earlier, excluded[first_seen]), else_=table.c[first_seen])
+    upsert = statement.on_conflict_do_update(
+        index_elements=[key], set_=changes, where=or_(newer, earlier)
     )
+    _execute_many(session, upsert, table, rows)
 
 
 def _apply_accounts(session: Session, *, sealed: Sealed, events: Sequence[AccountEvent]) -> None:
@@ -342,6 +381,7 @@ def _apply_accounts(session: Session, *, sealed: Sealed, events: Sequence[Accoun
         for e in events
     ]
     _bulk_insert(session, AccountIdentity.__table__, identities)
+    registered = _earliest_per_key(events, "user_id")
     _upsert(
         session,
         Account,
@@ -351,33 +391,60 @@ def _apply_accounts(session: Session, *, sealed: Sealed, events: Sequence[Accoun
                 "username": e.username,
                 "synthetic": e.synthetic,
                 # An account seen first through an update counts as registered then.
-                "registered_at": e.occurred_at,
+                "registered_at": registered[e.user_id],
                 "state_at": e.occurred_at,
                 **sealed[e.id],
             }
             for e in _latest_per_key(events, "user_id")
         ],
         key="user_id",
-        keep=("registered_at",),
+        first_seen="registered_at",
     )
 
 
 def _apply_deletions(
-    session: Session, model: Any, key: str, events: Sequence[Any], **clear: Any
+    session: Session,
+    model: Any,
+    key: str,
+    events: Sequence[Any],
+    *,
+    first_seen: dict[str, datetime],
+    placeholders: dict[str, Any],
+    clear: tuple[str, ...] = (),
 ) -> None:
-    table = model.__table__
-    for e in events:
-        session.execute(
-            update(table)
-            .where(table.c[key] == getattr(e, key), table.c.state_at <= e.occurred_at)
-            .values(deleted_at=e.occurred_at, state_at=e.occurred_at, **clear)
-        )
+    """Mark rows deleted, keeping a tombstone for rows not seen yet: a deletion that
+    arrives before the publication it follows must still win over it."""
+    _upsert(
+        session,
+        model,
+        [
+            {
+                key: getattr(e, key),
+                **placeholders,
+                **dict.fromkeys(clear),
+                "published_at": first_seen.get(getattr(e, key), e.occurred_at),
+                "state_at": e.occurred_at,
+                "deleted_at": e.occurred_at,
+            }
+            for e in events
+        ],
+        key=key,
+        first_seen="published_at",
+        insert_only=tuple(placeholders),
+    )
 
 
 def _apply_entities(session: Session, *, events: Sequence[EntityEvent | EntityDeleted]) -> None:
     latest = _latest_per_key(events, "entity_id")
+    published = _earliest_per_key([e for e in events if isinstance(e, EntityEvent)], "entity_id")
     _apply_deletions(
-        session, Entity, "entity_id", [e for e in latest if isinstance(e, EntityDeleted)]
+        session,
+        Entity,
+        "entity_id",
+        [e for e in latest if isinstance(e, EntityDeleted)],
+        first_seen=published,
+        # A tombstone: what it was is unknown until (if ever) its publication arrives.
+        placeholders={"kind": "unknown", "title": ""},
     )
     _upsert(
         session,
@@ -391,7 +458,7 @@ def _apply_entities(session: Session, *, events: Sequence[EntityEvent | EntityDe
                 "description": e.description,
                 "owner_user_id": e.owner_user_id,
                 "member_count": e.member_count,
-                "published_at": e.occurred_at,
+                "published_at": published[e.entity_id],
                 "state_at": e.occurred_at,
                 "deleted_at": None,
             }
@@ -399,26 +466,38 @@ def _apply_entities(session: Session, *, events: Sequence[EntityEvent | EntityDe
             if isinstance(e, EntityEvent)
         ],
         key="entity_id",
-        keep=("published_at",),
+        first_seen="published_at",
     )
+
+
+def _stored_state(session: Session, post_ids: list[str]) -> dict[str, datetime]:
+    state: dict[str, datetime] = {}
+    for start in range(0, len(post_ids), 900):  # SQLite's bound-parameter limit
+        chunk = post_ids[start : start + 900]
+        for post_id, state_at in session.execute(
+            select(Post.post_id, Post.state_at).where(Post.post_id.in_(chunk))
+        ):
+            state[post_id] = state_at
+    return state
 
 
 def _apply_posts(session: Session, *, events: Sequence[PostEvent | PostDeleted]) -> None:
     latest = _latest_per_key(events, "post_id")
+    published = _earliest_per_key([e for e in events if isinstance(e, PostEvent)], "post_id")
     # The platform took these down: keep the fact, drop the text (minimisation).
     _apply_deletions(
-        session, Post, "post_id", [e for e in latest if isinstance(e, PostDeleted)], text=None
+        session,
+        Post,
+        "post_id",
+        [e for e in latest if isinstance(e, PostDeleted)],
+        first_seen=published,
+        placeholders={"entity_id": ""},
+        clear=("text",),
     )
     upserts = [e for e in latest if isinstance(e, PostEvent)]
-    with_media = [e for e in upserts if e.media]
-    stored_state: dict[str, datetime] = {}
-    if with_media:
-        rows = session.execute(
-            select(Post.post_id, Post.state_at).where(
-                Post.post_id.in_([e.post_id for e in with_media])
-            )
-        )
-        stored_state = {post_id: state_at for post_id, state_at in rows}
+    # An event carries the post's full state, media included: read which events will win
+    # before the upsert overwrites the state they are compared with.
+    stored_state = _stored_state(session, [e.post_id for e in upserts]) if upserts else {}
     _upsert(
         session,
         Post,
@@ -428,7 +507,7 @@ def _apply_posts(session: Session, *, events: Sequence[PostEvent | PostDeleted])
                 "entity_id": e.entity_id,
                 "text": e.text,
                 "language": e.language,
-                "published_at": e.occurred_at,
+                "published_at": published[e.post_id],
                 "state_at": e.occurred_at,
                 "deleted_at": None,
                 "edited_at": e.occurred_at if e.type == "post.edited" else None,
@@ -436,22 +515,20 @@ def _apply_posts(session: Session, *, events: Sequence[PostEvent | PostDeleted])
             for e in upserts
         ],
         key="post_id",
-        keep=("published_at",),
+        first_seen="published_at",
     )
-    # Media follow the post's newest state: replaced only by an event that won.
     winners = [
         e
-        for e in with_media
+        for e in upserts
         if e.post_id not in stored_state or stored_state[e.post_id] <= e.occurred_at
     ]
-    if winners:
-        session.execute(
-            delete(PostMedia).where(PostMedia.post_id.in_([e.post_id for e in winners]))
-        )
-        _store_media(
-            session,
-            [(e.post_id, position, m) for e in winners for position, m in enumerate(e.media)],
-        )
+    replaced = [e.post_id for e in winners if e.post_id in stored_state]
+    for start in range(0, len(replaced), 900):
+        chunk = replaced[start : start + 900]
+        session.execute(delete(PostMedia).where(PostMedia.post_id.in_(chunk)))
+    media = [(e.post_id, position, m) for e in winners for position, m in enumerate(e.media)]
+    if media:
+        _store_media(session, media)
 
 
 def _store_media(session: Session, media_rows: list[tuple[str, int, Any]]) -> None:
