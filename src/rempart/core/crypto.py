@@ -28,9 +28,9 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from rempart.core.errors import ConfigurationError, RempartError
 
 CIPHERTEXT_VERSION = 1
-_OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 # Dotted quads already in canonical form skip the (slow) ipaddress module.
-_CANONICAL_IPV4 = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
+CANONICAL_IPV4 = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
 KEY_FILE_VERSION = 1
 BLIND_INDEX_BYTES = 16
 
@@ -144,7 +144,7 @@ class KeyRing:
     def ip_indexes(self, address: str) -> tuple[bytes, bytes]:
         """Exact and network indexes of a canonical address, parsing it once (ingest's hot
         path; the ipaddress module costs tens of microseconds per IPv6 address)."""
-        if _CANONICAL_IPV4.fullmatch(address):
+        if CANONICAL_IPV4.fullmatch(address):
             canonical, network = address, address.rsplit(".", 1)[0] + ".0/24"
         else:
             packed = socket.inet_pton(socket.AF_INET6, address)

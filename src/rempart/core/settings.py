@@ -22,8 +22,6 @@ class Settings(BaseSettings):
     # Processes serving HTTP: parsing and encryption are CPU-bound, so one per core.
     web_workers: int = Field(default=2, ge=1, le=64)
     max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
-    max_batch_events: int = Field(default=5000, ge=1)
-    max_inline_image_bytes: int = Field(default=5 * 1024 * 1024, ge=1)
     # The log must never go more than this long with unsigned entries.
     audit_head_interval_seconds: float = Field(default=1.0, gt=0)
     worker_poll_seconds: float = Field(default=0.5, gt=0)

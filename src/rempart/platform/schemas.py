@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import re
 import socket
 from datetime import UTC, datetime
 from typing import Annotated, Literal
@@ -26,6 +25,8 @@ from pydantic import (
     model_validator,
 )
 from pydantic_core import PydanticCustomError
+
+from rempart.core.crypto import CANONICAL_IPV4
 
 MAX_BATCH_EVENTS = 5000
 MAX_INLINE_IMAGE_BYTES = 5 * 1024 * 1024
@@ -53,8 +54,6 @@ def normalise_phone(value: str) -> tuple[str, str | None]:
 
 
 # [0-9], not \d: Python's \d also matches non-ASCII digits ("١.1.1.1").
-_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
-_CANONICAL_IPV4 = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
 
 
 _IPV4_MAPPED = bytes(10) + b"\xff\xff"
@@ -62,7 +61,7 @@ _IPV4_MAPPED = bytes(10) + b"\xff\xff"
 
 def canonical_ip(value: str) -> str:
     """The one canonical text form of an address, used for storage and blind indexes."""
-    if _CANONICAL_IPV4.fullmatch(value):
+    if CANONICAL_IPV4.fullmatch(value):
         return value
     if ":" in value:
         try:
