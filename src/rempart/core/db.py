@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -47,10 +47,15 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 def sqlite_datetime(value: datetime | None) -> str | None:
-    """The text SQLAlchemy's SQLite dialect stores for a datetime, for raw bulk inserts."""
+    """The text SQLAlchemy's SQLite dialect stores for a datetime, for raw bulk inserts.
+
+    ``isoformat`` is several times faster than ``strftime`` and gives the same text.
+    """
     if value is None:
         return None
-    return as_utc(value).strftime("%Y-%m-%d %H:%M:%S.%f")
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value.isoformat(" ", "microseconds")
 
 
 class Base(DeclarativeBase):
