@@ -23,13 +23,25 @@ log = logging.getLogger("rempart.worker")
 Handler = Callable[[Session, Runtime, dict[str, Any]], None]
 HANDLERS: dict[str, Handler] = {**platform_tasks.JOB_HANDLERS}
 RETENTION_EVERY = timedelta(days=1)
+JOBS_PER_TICK = 10
+# After an unexpected error (database down…) wait this long, up to the maximum, and retry.
+ERROR_PAUSE_SECONDS = 1.0
+MAX_ERROR_PAUSE_SECONDS = 30.0
 
 
 class Worker:
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
         self.stopping = False
-        self.last_head = 0.0
+        self.last_head: float | None = None
+
+    @property
+    def lease(self) -> timedelta:
+        return timedelta(seconds=self.rt.settings.job_lease_seconds)
+
+    @property
+    def max_attempts(self) -> int:
+        return self.rt.settings.job_max_attempts
 
     def stop(self, _signum: int = 0, _frame: FrameType | None = None) -> None:
         self.stopping = True
@@ -38,28 +50,43 @@ class Worker:
         signal.signal(signal.SIGTERM, self.stop)
         signal.signal(signal.SIGINT, self.stop)
         log.info("worker started")
+        idle = min(
+            self.rt.settings.worker_poll_seconds, self.rt.settings.audit_head_interval_seconds
+        )
+        pause = ERROR_PAUSE_SECONDS
         while not self.stopping:
-            busy = self.tick()
+            try:
+                busy = self.tick()
+            except Exception:
+                # A worker that exits on a passing database error leaves the log unsigned
+                # and the queue unserved until someone notices: log, wait, try again.
+                log.exception("worker round failed; retrying in %.0f s", pause)
+                self._sleep(pause)
+                pause = min(pause * 2, MAX_ERROR_PAUSE_SECONDS)
+                continue
+            pause = ERROR_PAUSE_SECONDS
             if not busy:
-                time.sleep(
-                    min(
-                        self.rt.settings.worker_poll_seconds,
-                        self.rt.settings.audit_head_interval_seconds,
-                    )
-                )
+                self._sleep(idle)
         # A last head, so that entries written just before shutdown are signed too.
         self.sign_head()
+        log.info("worker stopped")
+
+    def _sleep(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while not self.stopping and time.monotonic() < deadline:
+            time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
 
     def tick(self) -> bool:
         """One round of scheduled work and at most a few jobs; True when jobs were run."""
         now = time.monotonic()
-        if now - self.last_head >= self.rt.settings.audit_head_interval_seconds:
+        interval = self.rt.settings.audit_head_interval_seconds
+        if self.last_head is None or now - self.last_head >= interval:
             self.sign_head()
             self.last_head = now
         self.run_schedules()
         ran = 0
-        while ran < 10 and not self.stopping:
-            job = jobs.claim(self.rt.engine)
+        while ran < JOBS_PER_TICK and not self.stopping:
+            job = jobs.claim(self.rt.engine, lease=self.lease, max_attempts=self.max_attempts)
             if job is None:
                 break
             self.run_job(job)
@@ -84,4 +111,6 @@ class Worker:
                 jobs.finish(session, job.id)
         except Exception as exc:
             log.exception("job %s (%s) failed", job.id, job.kind)
-            jobs.fail(self.rt.engine, job, f"{type(exc).__name__}: {exc}")
+            jobs.fail(
+                self.rt.engine, job, f"{type(exc).__name__}: {exc}", max_attempts=self.max_attempts
+            )

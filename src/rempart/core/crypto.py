@@ -89,7 +89,9 @@ class KeyRing:
             body = blob[14 + kid_len :]
             key = self.data_keys.get(kid) or self._reload_for(kid)
             return key.aead.decrypt(nonce, body, purpose.encode()).decode("utf-8")
-        except (IndexError, KeyError, InvalidTag, UnicodeDecodeError) as exc:
+        except (IndexError, KeyError, InvalidTag, ValueError) as exc:
+            # ValueError: a truncated blob leaves AES-GCM a nonce that is too short, or a key
+            # id that is not ASCII; it is as undecryptable as a tampered one.
             raise DecryptionError("A ciphertext could not be decrypted with the key file.") from exc
 
     def _reload_for(self, kid: str) -> DataKey:

@@ -11,6 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Engine, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from rempart.core.clock import utcnow
@@ -19,6 +20,7 @@ from rempart.core.models import Job, ScheduleState
 
 LEASE = timedelta(minutes=5)
 MAX_ATTEMPTS = 6
+MAX_BACKOFF = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -45,28 +47,45 @@ def enqueue(
     )
 
 
-def claim(engine: Engine) -> ClaimedJob | None:
+def backoff(attempts: int) -> timedelta:
+    """Delay before the next try of a job that failed ``attempts`` times."""
+    return min(timedelta(seconds=2 ** min(attempts, 20)), MAX_BACKOFF)
+
+
+def claim(
+    engine: Engine, *, lease: timedelta = LEASE, max_attempts: int = MAX_ATTEMPTS
+) -> ClaimedJob | None:
     now = utcnow()
     with transaction(engine) as session:
-        query = (
-            select(Job)
-            .where(
-                or_(
-                    (Job.status == "queued") & (Job.run_after <= now),
-                    (Job.status == "running") & (Job.locked_until < now),
+        while True:
+            query = (
+                select(Job)
+                .where(
+                    or_(
+                        (Job.status == "queued") & (Job.run_after <= now),
+                        (Job.status == "running") & (Job.locked_until < now),
+                    )
                 )
+                .order_by(Job.id)
+                .limit(1)
+                .with_for_update(skip_locked=True)
             )
-            .order_by(Job.id)
-            .limit(1)
-            .with_for_update(skip_locked=True)
-        )
-        job = session.execute(query).scalar_one_or_none()
-        if job is None:
-            return None
-        job.status = "running"
-        job.attempts += 1
-        job.locked_until = now + LEASE
-        return ClaimedJob(job.id, job.kind, dict(job.payload), job.attempts)
+            job = session.execute(query).scalar_one_or_none()
+            if job is None:
+                return None
+            if job.status == "running" and job.attempts >= max_attempts:
+                # Every try so far died with its worker (out of memory, killed…): a job
+                # that takes the worker down must not be handed out for ever.
+                job.status = "failed"
+                job.locked_until = None
+                job.finished_at = now
+                job.last_error = "the lease ran out on every attempt (worker died)"
+                session.flush()
+                continue
+            job.status = "running"
+            job.attempts += 1
+            job.locked_until = now + lease
+            return ClaimedJob(job.id, job.kind, dict(job.payload), job.attempts)
 
 
 def finish(session: Session, job_id: int) -> None:
@@ -77,17 +96,21 @@ def finish(session: Session, job_id: int) -> None:
     )
 
 
-def fail(engine: Engine, job: ClaimedJob, error: str) -> None:
+def fail(engine: Engine, job: ClaimedJob, error: str, *, max_attempts: int = MAX_ATTEMPTS) -> None:
+    now = utcnow()
+    give_up = job.attempts >= max_attempts
     with transaction(engine) as session:
-        give_up = job.attempts >= MAX_ATTEMPTS
         session.execute(
             update(Job)
-            .where(Job.id == job.id)
+            # Only this claim: if our lease ran out and another worker took the job over,
+            # its run, not ours, decides what happens next.
+            .where(Job.id == job.id, Job.status == "running", Job.attempts == job.attempts)
             .values(
                 status="failed" if give_up else "queued",
                 last_error=error[:2000],
                 locked_until=None,
-                run_after=utcnow() + timedelta(seconds=2**job.attempts),
+                run_after=now + backoff(job.attempts),
+                finished_at=now if give_up else None,
             )
         )
 
@@ -97,8 +120,15 @@ def due(session: Session, *, name: str, every: timedelta) -> bool:
     now = utcnow()
     state = session.get(ScheduleState, name, with_for_update=True)
     if state is None:
-        session.add(ScheduleState(name=name, last_run_at=now))
-        return True
+        # Two workers starting on a fresh database both find no row: the insert decides
+        # which one runs, instead of the loser failing on the primary key.
+        module = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+        inserted = session.execute(
+            module.insert(ScheduleState)
+            .values(name=name, last_run_at=now)
+            .on_conflict_do_nothing(index_elements=["name"])
+        )
+        return bool(inserted.rowcount)  # type: ignore[attr-defined]
     if now - state.last_run_at < every:
         return False
     state.last_run_at = now

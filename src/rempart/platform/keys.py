@@ -6,7 +6,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.progress import Progress
-from sqlalchemy import func, select, update
+from sqlalchemy import Engine, func, select, update
 
 from rempart.audit import service as audit
 from rempart.core import crypto
@@ -21,6 +21,7 @@ ENCRYPTED_COLUMNS: list[tuple[Any, Any, Any, str]] = [
     (Connection, Connection.id, Connection.ip_ciphertext, "ip"),
 ]
 CHUNK = 2000
+ACTOR = "system:cli"
 
 
 def rotate_data_key(rt: Runtime, *, console: Console) -> int:
@@ -29,10 +30,18 @@ def rotate_data_key(rt: Runtime, *, console: Console) -> int:
     ring = rt.keys.with_new_data_key()
     crypto.write_key_file(rt.settings.key_file, ring)
     crypto.forget_keyrings()
-    return reencrypt_all(rt.engine, ring=ring, console=console)
+    total = reencrypt_all(rt.engine, ring=ring, console=console)
+    with transaction(rt.engine) as session:
+        audit.record(
+            session,
+            actor=ACTOR,
+            action="keys.rotate",
+            details={"key_id": ring.active_key_id, "reencrypted": total},
+        )
+    return total
 
 
-def reencrypt_all(engine: Any, *, ring: crypto.KeyRing, console: Console) -> int:
+def reencrypt_all(engine: Engine, *, ring: crypto.KeyRing, console: Console) -> int:
     total = 0
     with Progress(console=console, transient=True) as progress:
         for model, id_column, column, purpose in ENCRYPTED_COLUMNS:
@@ -50,33 +59,32 @@ def reencrypt_all(engine: Any, *, ring: crypto.KeyRing, console: Console) -> int
                     ).all()
                     if not rows:
                         break
-                    changed = [
-                        {
-                            "row_id": row_id,
-                            "value": ring.encrypt(
-                                ring.decrypt(blob, purpose=purpose), purpose=purpose
-                            ),
-                        }
-                        for row_id, blob in rows
-                        if ring.key_id_of(blob) != ring.active_key_id
-                    ]
-                    for item in changed:
-                        session.execute(
+                    changed = 0
+                    for row_id, blob in rows:
+                        if ring.key_id_of(blob) == ring.active_key_id:
+                            continue
+                        value = ring.encrypt(ring.decrypt(blob, purpose=purpose), purpose=purpose)
+                        # Only if the row still holds what we read: an ingest that changed
+                        # the phone meanwhile must not be overwritten with the old number
+                        # (its blind index would then point at the wrong value).
+                        result = session.execute(
                             update(model)
-                            .where(id_column == item["row_id"])
-                            .values({column.key: item["value"]})
+                            .where(id_column == row_id, column == blob)
+                            .values({column.key: value})
+                            .execution_options(synchronize_session=False)
                         )
+                        changed += int(result.rowcount or 0)  # type: ignore[attr-defined]
                     audit.record(
                         session,
-                        actor="system:cli",
+                        actor=ACTOR,
                         action="keys.reencrypt",
                         details={
                             "table": model.__tablename__,
-                            "rows": len(changed),
+                            "rows": changed,
                             "key_id": ring.active_key_id,
                         },
                     )
-                    total += len(changed)
+                    total += changed
                     last_id = rows[-1][0]
                 progress.advance(task, len(rows))
     return total

@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import pdqhash
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
+
+log = logging.getLogger("rempart.media")
 
 # Decompression bombs are refused rather than decoded: inline images come from outside.
 Image.MAX_IMAGE_PIXELS = 50_000_000
+# Only the formats platforms post. Pillow otherwise also tries exotic decoders (and, for
+# EPS, runs Ghostscript) on whatever bytes arrive.
+IMAGE_FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF")
 
 
 @dataclass(frozen=True)
@@ -31,19 +37,19 @@ def pdq_of(image: Image.Image) -> tuple[str, int]:
 
 
 def hash_image(content: bytes) -> ImageDigests:
+    """Exact hashes always; PDQ only when the bytes decode as an image (else ``None``)."""
     sha256 = hashlib.sha256(content).hexdigest()
     md5 = hashlib.md5(content, usedforsecurity=False).hexdigest()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(content)) as image:
+            warnings.simplefilter("ignore", UserWarning)
+            with Image.open(io.BytesIO(content), formats=IMAGE_FORMATS) as image:
                 pdq, quality = pdq_of(image)
-    except (
-        UnidentifiedImageError,
-        OSError,
-        ValueError,
-        Image.DecompressionBombError,
-        Image.DecompressionBombWarning,
-    ):
+    except Exception as exc:
+        # Decoders raise almost anything on hostile bytes (SyntaxError for a broken PNG
+        # chunk, NotImplementedError, struct.error…): every one means "not an image we
+        # can hash", never a crashed job that keeps the bytes and is retried in vain.
+        log.info("inline image not decodable: %s", type(exc).__name__)
         return ImageDigests(sha256, md5, None, None)
     return ImageDigests(sha256, md5, pdq, quality)
