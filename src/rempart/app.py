@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import re
+import signal
+import sys
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -196,3 +199,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     return app
+
+
+def create_worker_app() -> FastAPI:
+    """The app of one `rempart serve` worker process, which must not outlive its parent.
+
+    uvicorn's supervisor forwards SIGTERM, but a SIGKILLed supervisor would leave its
+    workers serving on the port; the kernel's parent-death signal ends them too.
+    """
+    if sys.platform == "linux":
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
+    return create_app()

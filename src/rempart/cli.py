@@ -101,7 +101,7 @@ def serve(
         return
     # Worker processes build their own app from the environment.
     os.environ["REMPART_DATABASE_URL"] = settings.database_url
-    uvicorn.run("rempart.app:create_app", factory=True, workers=settings.web_workers, **bind)  # type: ignore[arg-type]
+    uvicorn.run("rempart.app:create_worker_app", factory=True, workers=settings.web_workers, **bind)  # type: ignore[arg-type]
 
 
 @app.command()
