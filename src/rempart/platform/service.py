@@ -166,10 +166,15 @@ def _execute_many(session: Session, statement: Any, table: Any, rows: list[dict[
     dates = [i for i, name in enumerate(names) if isinstance(table.c[name].type, UTCDateTime)]
     get = itemgetter(*names)
     params: list[Any] = []
+    texts: dict[Any, str | None] = {}  # a batch shares many times (received_at, for one)
     for row in rows:
         values = list(get(row)) if len(names) > 1 else [get(row)]
         for i in dates:
-            values[i] = sqlite_datetime(values[i])
+            moment = values[i]
+            text = texts.get(moment)
+            if text is None:
+                text = texts[moment] = sqlite_datetime(moment)
+            values[i] = text
         params.append(tuple(values))
     session.connection().exec_driver_sql(str(compiled), params)
 
@@ -263,7 +268,8 @@ def ingest(
     _apply(session, sealed=sealed, events=fresh)
 
     items = [
-        ItemResult(
+        # Built from values this function chose: nothing to validate.
+        ItemResult.model_construct(
             index=index,
             id=item.id,
             status="stored"
