@@ -34,6 +34,7 @@ from rempart.platform.models import (
     Post,
     PostMedia,
 )
+from rempart.platform.parsing import parse_batch
 
 URL = "/v1/ingest/events"
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -556,7 +557,7 @@ def test_private_content_is_refused_and_nothing_stored(
 def test_private_content_is_refused_by_the_service(runtime: Runtime) -> None:
     body = json.dumps({"events": [event("dm.sent", text=PRIVATE_TEXT)]}).encode()
     with pytest.raises(PrivateContentRefused) as raised:
-        service.parse_batch(body)
+        parse_batch(body)
     assert raised.value.status_code == 422
     assert PRIVATE_TEXT not in json.dumps(raised.value.details)
 
@@ -878,7 +879,7 @@ def test_partly_seen_batch(
 def test_service_functions_directly(runtime: Runtime) -> None:
     batch_events = _mixed_batch()
     raw = json.dumps({"events": batch_events}).encode()
-    batch = service.parse_batch(raw)
+    batch = parse_batch(raw)
     with transaction(runtime.engine) as session:
         result = service.ingest(
             session,
@@ -895,7 +896,7 @@ def test_service_functions_directly(runtime: Runtime) -> None:
     assert again.stored == 0
     assert again.duplicates == len(batch_events)
     with pytest.raises(InvalidEvents) as raised:
-        service.parse_batch(b'{"events": []}')
+        parse_batch(b'{"events": []}')
     assert raised.value.code == "invalid_events"
 
 

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import lru_cache
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from sqlalchemy import (
     create_engine,
     event,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
@@ -133,3 +135,51 @@ def transaction(engine: Engine, *, readonly: bool = False) -> Iterator[Session]:
 
 # SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY.
 BigIntPK = BigInteger().with_variant(Integer, "sqlite")
+
+
+# -- bulk writes ---------------------------------------------------------------------
+
+
+def dialect_insert(session: Session, model: Any) -> Any:
+    """An INSERT with the dialect's ON CONFLICT clauses (SQLite and PostgreSQL share them)."""
+    dialect = session.get_bind().dialect.name
+    module = postgresql if dialect == "postgresql" else sqlite
+    return module.insert(model)
+
+
+def is_sqlite_session(session: Session) -> bool:
+    return session.get_bind().dialect.name == "sqlite"
+
+
+def bulk_insert(session: Session, table: Any, rows: list[dict[str, Any]]) -> None:
+    execute_many(session, table.insert(), table, rows)
+
+
+def execute_many(session: Session, statement: Any, table: Any, rows: list[dict[str, Any]]) -> None:
+    """Run an INSERT (or upsert) once per row.
+
+    On SQLite, SQLAlchemy's per-row parameter processing costs more than the insert itself,
+    so the compiled SQL goes straight to the driver's executemany; only datetimes need
+    converting, to the same text form SQLAlchemy writes.
+    """
+    if not rows:
+        return
+    if not is_sqlite_session(session):
+        session.execute(statement, rows)
+        return
+    compiled = statement.compile(dialect=session.get_bind().dialect, column_keys=list(rows[0]))
+    names = list(compiled.positiontup or ())
+    dates = [i for i, name in enumerate(names) if isinstance(table.c[name].type, UTCDateTime)]
+    get = itemgetter(*names)
+    params: list[Any] = []
+    texts: dict[Any, str | None] = {}  # a batch shares many times (received_at, for one)
+    for row in rows:
+        values = list(get(row)) if len(names) > 1 else [get(row)]
+        for i in dates:
+            moment = values[i]
+            text = texts.get(moment)
+            if text is None:
+                text = texts[moment] = sqlite_datetime(moment)
+            values[i] = text
+        params.append(tuple(values))
+    session.connection().exec_driver_sql(str(compiled), params)

@@ -10,6 +10,7 @@ from rempart.auth.permissions import Permission
 from rempart.auth.service import Caller
 from rempart.core.deps import Runtime, runtime
 from rempart.platform import service
+from rempart.platform.parsing import parse_batch
 from rempart.platform.schemas import EventBatch, IngestResult
 
 router = APIRouter(prefix="/v1/ingest", tags=["ingest"])
@@ -43,7 +44,7 @@ async def ingest_events(
 
 
 def _ingest(rt: Runtime, caller: Caller, body: bytes) -> IngestResult:
-    batch = service.parse_batch(body)
+    batch = parse_batch(body)
     sealed = service.seal(batch, keys=rt.keys)
     digest = service.body_digest(body)
     with rt.unit_of_work() as session:

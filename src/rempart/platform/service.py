@@ -1,27 +1,23 @@
-"""Ingest of platform events, and retention of connection records."""
+"""Ingest of platform events, media hashing, and retention of connection records."""
 
 from __future__ import annotations
 
 import hashlib
-import re
 import secrets
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from operator import itemgetter
 from typing import Any
 
-from pydantic import ValidationError
 from sqlalchemy import Table, and_, case, delete, exists, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from rempart.audit import service as audit
 from rempart.core.clock import utcnow
 from rempart.core.crypto import KeyRing
-from rempart.core.db import UTCDateTime, sqlite_datetime
+from rempart.core.db import bulk_insert, dialect_insert, execute_many, is_sqlite_session
 from rempart.core.jobs import enqueue
-from rempart.platform.exceptions import InvalidEvents, PrivateContentRefused
 from rempart.platform.models import (
     Account,
     AccountIdentity,
@@ -34,7 +30,6 @@ from rempart.platform.models import (
     PostMedia,
 )
 from rempart.platform.schemas import (
-    PRIVATE_EVENT_PREFIXES,
     AccountEvent,
     ConnectionSeen,
     EntityDeleted,
@@ -45,144 +40,18 @@ from rempart.platform.schemas import (
     PlatformEvent,
     PostDeleted,
     PostEvent,
-    event_batch_adapter,
 )
 
 MEDIA_HASH_JOB = "platform.hash_media"
 
 
-# -- parsing --------------------------------------------------------------------------
-
-
-_FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
-
-
-def _safe_part(part: str | int) -> str:
-    """A location part as the caller may see it. An unknown field's name is the caller's
-    own key, so it could be anything (a phone number, a megabyte): only names shaped like
-    field names are echoed."""
-    if isinstance(part, int) or _FIELD_NAME.fullmatch(part):
-        return str(part)
-    return "*"
-
-
-def _describe_error(error: Any) -> dict[str, Any]:
-    loc = list(error["loc"])
-    if len(loc) >= 2 and loc[0] == "events" and isinstance(loc[1], int):
-        # loc is ('events', i, '<type tag>', field, ...): the tag is noise for the caller.
-        index: int | None = loc[1]
-        field_path = [_safe_part(p) for p in loc[3:]]
-    else:
-        index, field_path = None, [_safe_part(p) for p in loc]
-    kind = error["type"]
-    if kind == "union_tag_invalid":
-        tag = str(error.get("ctx", {}).get("tag", "")).strip().lower()
-        if tag.startswith(PRIVATE_EVENT_PREFIXES):
-            return _item(
-                index,
-                None,
-                "private_content_refused",
-                "Private conversations are never taken: Rempart holds no private-message content.",
-            )
-        return _item(
-            index, "type", "unknown_event_type", "The event type is not one Rempart takes."
-        )
-    if kind == "union_tag_not_found":
-        return _item(index, "type", "missing_event_type", "Every event needs a 'type'.")
-    if kind == "literal_error" and field_path and field_path[-1] == "visibility":
-        return _item(
-            index,
-            "visibility",
-            "private_content_refused",
-            "Only public entities and posts are taken; private chats are refused.",
-        )
-    if kind == "extra_forbidden":
-        return _item(
-            index, ".".join(field_path), "unknown_field", "This field is not part of the schema."
-        )
-    if kind == "json_invalid":
-        return _item(None, None, "invalid_json", "The body is not valid JSON.")
-    if kind == "invalid_phone_number":
-        return _item(index, "phone_number", kind, str(error["msg"]))
-    # Pydantic's own messages describe the rule, not the submitted value.
-    return _item(index, ".".join(field_path) or None, kind, str(error["msg"]))
-
-
-def _item(index: int | None, field: str | None, code: str, message: str) -> dict[str, Any]:
-    return {"index": index, "field": field, "code": code, "message": message}
-
-
-def parse_batch(body: bytes) -> EventBatch:
-    try:
-        return event_batch_adapter.validate_json(body)
-    except ValidationError as exc:
-        items = [_describe_error(e) for e in exc.errors(include_url=False, include_input=False)]
-        if any(i["code"] == "invalid_json" for i in items):
-            raise InvalidEvents(
-                "The body is not valid JSON; nothing of it was stored.",
-                code="invalid_json",
-                items=items,
-            ) from None
-        if any(i["code"] == "private_content_refused" for i in items):
-            raise PrivateContentRefused(
-                "The batch carries private-message content; nothing of it was stored.", items=items
-            ) from None
-        raise InvalidEvents(
-            "The batch was refused; nothing of it was stored.", items=items
-        ) from None
-
-
 # -- ingest ---------------------------------------------------------------------------
-
-
-def _insert(session: Session, model: Any) -> Any:
-    dialect = session.get_bind().dialect.name
-    module = postgresql if dialect == "postgresql" else sqlite
-    return module.insert(model)
-
-
-def _is_sqlite(session: Session) -> bool:
-    return session.get_bind().dialect.name == "sqlite"
-
-
-def _bulk_insert(session: Session, table: Any, rows: list[dict[str, Any]]) -> None:
-    _execute_many(session, table.insert(), table, rows)
-
-
-def _execute_many(session: Session, statement: Any, table: Any, rows: list[dict[str, Any]]) -> None:
-    """Run an INSERT (or upsert) once per row.
-
-    On SQLite, SQLAlchemy's per-row parameter processing costs more than the insert itself,
-    so the compiled SQL goes straight to the driver's executemany; only datetimes need
-    converting, to the same text form SQLAlchemy writes.
-    """
-    if not rows:
-        return
-    if not _is_sqlite(session):
-        session.execute(statement, rows)
-        return
-    compiled = statement.compile(dialect=session.get_bind().dialect, column_keys=list(rows[0]))
-    names = list(compiled.positiontup or ())
-    dates = [i for i, name in enumerate(names) if isinstance(table.c[name].type, UTCDateTime)]
-    get = itemgetter(*names)
-    params: list[Any] = []
-    texts: dict[Any, str | None] = {}  # a batch shares many times (received_at, for one)
-    for row in rows:
-        values = list(get(row)) if len(names) > 1 else [get(row)]
-        for i in dates:
-            moment = values[i]
-            text = texts.get(moment)
-            if text is None:
-                text = texts[moment] = sqlite_datetime(moment)
-            values[i] = text
-        params.append(tuple(values))
-    session.connection().exec_driver_sql(str(compiled), params)
 
 
 def _claim_event_ids(session: Session, rows: list[dict[str, Any]]) -> set[str]:
     """Record the batch's event ids; return those never seen before."""
     table: Table = IngestedEvent.__table__  # type: ignore[assignment]
-    if _is_sqlite(session):
+    if is_sqlite_session(session):
         # The transaction began IMMEDIATE and holds SQLite's only write lock: no other
         # writer can record the same id between this read and the insert.
         ids = [row["event_id"] for row in rows]
@@ -195,7 +64,7 @@ def _claim_event_ids(session: Session, rows: list[dict[str, Any]]) -> set[str]:
                 ).scalars()
             )
         fresh_rows = [row for row in rows if row["event_id"] not in seen]
-        _bulk_insert(session, table, fresh_rows)
+        bulk_insert(session, table, fresh_rows)
         return {row["event_id"] for row in fresh_rows}
     # On PostgreSQL a concurrent transaction may insert the same id; ON CONFLICT waits for it
     # and then skips, so each id is stored by exactly one transaction.
@@ -304,7 +173,7 @@ def _apply(session: Session, *, sealed: Sealed, events: Sequence[PlatformEvent])
     if accounts:
         _apply_accounts(session, sealed=sealed, events=accounts)
     if connections:
-        _bulk_insert(
+        bulk_insert(
             session,
             Connection.__table__,
             [
@@ -359,7 +228,7 @@ def _upsert(
     if not rows:
         return
     table = model.__table__
-    statement = _insert(session, table)
+    statement = dialect_insert(session, table)
     excluded = statement.excluded
     newer = table.c.state_at <= excluded.state_at
     earlier = excluded[first_seen] < table.c[first_seen]
@@ -372,7 +241,7 @@ def _upsert(
     upsert = statement.on_conflict_do_update(
         index_elements=[key], set_=changes, where=or_(newer, earlier)
     )
-    _execute_many(session, upsert, table, rows)
+    execute_many(session, upsert, table, rows)
 
 
 def _apply_accounts(session: Session, *, sealed: Sealed, events: Sequence[AccountEvent]) -> None:
@@ -386,7 +255,7 @@ def _apply_accounts(session: Session, *, sealed: Sealed, events: Sequence[Accoun
         }
         for e in events
     ]
-    _bulk_insert(session, AccountIdentity.__table__, identities)
+    bulk_insert(session, AccountIdentity.__table__, identities)
     registered = _earliest_per_key(events, "user_id")
     _upsert(
         session,
