@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ctypes
 import logging
-import re
 import signal
 import sys
 from typing import Any
@@ -21,7 +20,7 @@ from rempart.auth.api import router as auth_router
 from rempart.core.crypto import load_keyring
 from rempart.core.db import get_engine
 from rempart.core.deps import Runtime
-from rempart.core.errors import RempartError
+from rempart.core.errors import RempartError, safe_location_part
 from rempart.core.settings import Settings, get_settings
 from rempart.platform.api import EXTRA_SCHEMAS
 from rempart.platform.api import router as ingest_router
@@ -38,16 +37,6 @@ HTTP_CODES = {
     413: "payload_too_large",
     415: "unsupported_media_type",
 }
-
-
-_FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
-
-
-def _safe_part(part: Any) -> str:
-    # An unknown field's name is the caller's own key: echo only names shaped like fields.
-    if isinstance(part, int) or (isinstance(part, str) and _FIELD_NAME.fullmatch(part)):
-        return str(part)
-    return "*"
 
 
 def error_body(code: str, message: str, **details: Any) -> dict[str, Any]:
@@ -140,7 +129,7 @@ def _install_error_handlers(app: FastAPI) -> None:
         # Only where and what rule: never the submitted value.
         problems = [
             {
-                "field": ".".join(_safe_part(p) for p in e.get("loc", ())),
+                "field": ".".join(safe_location_part(p) for p in e.get("loc", ())),
                 "code": e.get("type", "invalid"),
                 "message": e.get("msg", ""),
             }

@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
+
+_FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+
+
+def safe_location_part(part: Any) -> str:
+    """A part of an error's location as the caller may see it. An unknown field's name is
+    the caller's own key, so it could be anything (a phone number, a megabyte): only names
+    shaped like field names are echoed."""
+    if isinstance(part, int) or (isinstance(part, str) and _FIELD_NAME.fullmatch(part)):
+        return str(part)
+    return "*"
 
 
 class RempartError(Exception):

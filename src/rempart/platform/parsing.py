@@ -5,24 +5,13 @@ Error messages describe the rule that failed, never the submitted value.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from pydantic import ValidationError
 
+from rempart.core.errors import safe_location_part
 from rempart.platform.exceptions import InvalidEvents, PrivateContentRefused
 from rempart.platform.schemas import PRIVATE_EVENT_PREFIXES, EventBatch, event_batch_adapter
-
-_FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
-
-
-def _safe_part(part: str | int) -> str:
-    """A location part as the caller may see it. An unknown field's name is the caller's
-    own key, so it could be anything (a phone number, a megabyte): only names shaped like
-    field names are echoed."""
-    if isinstance(part, int) or _FIELD_NAME.fullmatch(part):
-        return str(part)
-    return "*"
 
 
 def _describe_error(error: Any) -> dict[str, Any]:
@@ -30,9 +19,9 @@ def _describe_error(error: Any) -> dict[str, Any]:
     if len(loc) >= 2 and loc[0] == "events" and isinstance(loc[1], int):
         # loc is ('events', i, '<type tag>', field, ...): the tag is noise for the caller.
         index: int | None = loc[1]
-        field_path = [_safe_part(p) for p in loc[3:]]
+        field_path = [safe_location_part(p) for p in loc[3:]]
     else:
-        index, field_path = None, [_safe_part(p) for p in loc]
+        index, field_path = None, [safe_location_part(p) for p in loc]
     kind = error["type"]
     if kind == "union_tag_invalid":
         tag = str(error.get("ctx", {}).get("tag", "")).strip().lower()
