@@ -3,7 +3,7 @@
 Starts `rempart serve` on loopback against a fresh database, posts batches of 1,000 events
 of a realistic mix (connections, account changes, text posts) and prints events/s.
 
-    python bench/ingest.py [--batches 60] [--batch-size 1000] [--clients 1]
+    python bench/ingest.py [--batches 60] [--batch-size 1000] [--clients 2]
 """
 
 from __future__ import annotations
@@ -172,7 +172,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--batches", type=int, default=60)
     parser.add_argument("--batch-size", type=int, default=1000)
-    parser.add_argument("--clients", type=int, default=1)
+    parser.add_argument("--clients", type=int, default=2)
     args = parser.parse_args()
     print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     with tempfile.TemporaryDirectory() as tmp:
