@@ -145,7 +145,10 @@ def run_backend(name: str, database_url: str, args: argparse.Namespace, workdir:
         errors: list[int] = []
 
         def worker(mine: list[bytes]) -> None:
-            with httpx.Client(base_url=base, headers=headers, timeout=60) as client:
+            # A fresh connection per batch, so the kernel spreads batches over the server's
+            # worker processes instead of pinning each client to one.
+            fresh = httpx.Limits(max_keepalive_connections=0)
+            with httpx.Client(base_url=base, headers=headers, timeout=60, limits=fresh) as client:
                 for body in mine:
                     response = client.post("/v1/ingest/events", content=body)
                     if response.status_code != 200:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
+from itertools import compress
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
@@ -155,19 +157,27 @@ def bulk_insert(session: Session, table: Any, rows: list[dict[str, Any]]) -> Non
     execute_many(session, table.insert(), table, rows)
 
 
-def execute_many(session: Session, statement: Any, table: Any, rows: list[dict[str, Any]]) -> None:
-    """Run an INSERT (or upsert) once per row.
+@dataclass(frozen=True)
+class PreparedRows:
+    """A statement and its rows' parameters, converted ahead of time.
 
     On SQLite, SQLAlchemy's per-row parameter processing costs more than the insert itself,
-    so the compiled SQL goes straight to the driver's executemany; only datetimes need
-    converting, to the same text form SQLAlchemy writes.
+    so the compiled SQL goes straight to the driver's executemany, with datetimes turned
+    into the text SQLAlchemy writes. Preparing before the transaction's first statement
+    keeps that work out of SQLite's write lock.
     """
-    if not rows:
-        return
-    if not is_sqlite_session(session):
-        session.execute(statement, rows)
-        return
-    compiled = statement.compile(dialect=session.get_bind().dialect, column_keys=list(rows[0]))
+
+    statement: Any
+    sql: str | None  # None: not SQLite, the rows go through SQLAlchemy as they are
+    params: list[Any]
+
+
+def prepare_rows(
+    dialect: Dialect, statement: Any, table: Any, rows: list[dict[str, Any]]
+) -> PreparedRows:
+    if not rows or dialect.name != "sqlite":
+        return PreparedRows(statement, None, rows)
+    compiled = statement.compile(dialect=dialect, column_keys=list(rows[0]))
     names = list(compiled.positiontup or ())
     dates = [i for i, name in enumerate(names) if isinstance(table.c[name].type, UTCDateTime)]
     get = itemgetter(*names)
@@ -182,4 +192,22 @@ def execute_many(session: Session, statement: Any, table: Any, rows: list[dict[s
                 text = texts[moment] = sqlite_datetime(moment)
             values[i] = text
         params.append(tuple(values))
-    session.connection().exec_driver_sql(str(compiled), params)
+    return PreparedRows(statement, str(compiled), params)
+
+
+def run_prepared(
+    session: Session, prepared: PreparedRows, keep: Sequence[bool] | None = None
+) -> None:
+    """Execute the prepared rows, or only those whose ``keep`` flag is set."""
+    params = prepared.params if keep is None else list(compress(prepared.params, keep))
+    if not params:
+        return
+    if prepared.sql is None:
+        session.execute(prepared.statement, params)
+    else:
+        session.connection().exec_driver_sql(prepared.sql, params)
+
+
+def execute_many(session: Session, statement: Any, table: Any, rows: list[dict[str, Any]]) -> None:
+    """Run an INSERT (or upsert) once per row."""
+    run_prepared(session, prepare_rows(session.get_bind().dialect, statement, table, rows))

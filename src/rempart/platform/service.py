@@ -7,7 +7,8 @@ import secrets
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from itertools import compress
+from typing import Any, cast
 
 from sqlalchemy import Table, and_, case, delete, exists, or_, select
 from sqlalchemy.dialects import postgresql
@@ -16,7 +17,15 @@ from sqlalchemy.orm import Session
 from rempart.audit import service as audit
 from rempart.core.clock import utcnow
 from rempart.core.crypto import KeyRing
-from rempart.core.db import bulk_insert, dialect_insert, execute_many, is_sqlite_session
+from rempart.core.db import (
+    PreparedRows,
+    bulk_insert,
+    dialect_insert,
+    execute_many,
+    is_sqlite_session,
+    prepare_rows,
+    run_prepared,
+)
 from rempart.core.jobs import enqueue
 from rempart.platform.models import (
     Account,
@@ -48,9 +57,11 @@ MEDIA_HASH_JOB = "platform.hash_media"
 # -- ingest ---------------------------------------------------------------------------
 
 
-def _claim_event_ids(session: Session, rows: list[dict[str, Any]]) -> set[str]:
+def _claim_event_ids(
+    session: Session, rows: list[dict[str, Any]], prepared: PreparedRows
+) -> set[str]:
     """Record the batch's event ids; return those never seen before."""
-    table: Table = IngestedEvent.__table__  # type: ignore[assignment]
+    table = cast(Table, IngestedEvent.__table__)
     if is_sqlite_session(session):
         # The transaction began IMMEDIATE and holds SQLite's only write lock: no other
         # writer can record the same id between this read and the insert.
@@ -63,9 +74,9 @@ def _claim_event_ids(session: Session, rows: list[dict[str, Any]]) -> set[str]:
                     select(table.c.event_id).where(table.c.event_id.in_(chunk))
                 ).scalars()
             )
-        fresh_rows = [row for row in rows if row["event_id"] not in seen]
-        bulk_insert(session, table, fresh_rows)
-        return {row["event_id"] for row in fresh_rows}
+        keep = [event_id not in seen for event_id in ids]
+        run_prepared(session, prepared, keep)
+        return set(compress(ids, keep))
     # On PostgreSQL a concurrent transaction may insert the same id; ON CONFLICT waits for it
     # and then skips, so each id is stored by exactly one transaction.
     statement = postgresql.insert(table).on_conflict_do_nothing().returning(table.c.event_id)
@@ -126,14 +137,34 @@ def ingest(
     for index, item in enumerate(batch.events):
         first_index.setdefault(item.id, index)
     candidates = [batch.events[i] for i in first_index.values()]
-    fresh_ids = _claim_event_ids(
-        session,
-        [
-            {"event_id": e.id, "event_type": e.type, "batch_id": batch_id, "received_at": now}
-            for e in candidates
-        ],
+    # The bulk of a batch is prepared before the first statement, which on SQLite takes the
+    # write lock: other writers wait only for the statements themselves.
+    dialect = session.get_bind().dialect
+    claims = [
+        {"event_id": e.id, "event_type": e.type, "batch_id": batch_id, "received_at": now}
+        for e in candidates
+    ]
+    events_table = cast(Table, IngestedEvent.__table__)
+    prepared_claims = prepare_rows(dialect, events_table.insert(), events_table, claims)
+    connections = [e for e in candidates if isinstance(e, ConnectionSeen)]
+    connection_rows = [
+        {
+            "user_id": e.user_id,
+            "port": e.port,
+            "seen_at": e.occurred_at,
+            "user_agent": e.user_agent,
+            **sealed[e.id],
+        }
+        for e in connections
+    ]
+    connections_table = cast(Table, Connection.__table__)
+    prepared_connections = prepare_rows(
+        dialect, connections_table.insert(), connections_table, connection_rows
     )
+
+    fresh_ids = _claim_event_ids(session, claims, prepared_claims)
     fresh = [e for e in candidates if e.id in fresh_ids]
+    run_prepared(session, prepared_connections, [e.id in fresh_ids for e in connections])
     _apply(session, sealed=sealed, events=fresh)
 
     items = [
@@ -166,27 +197,12 @@ def ingest(
 
 
 def _apply(session: Session, *, sealed: Sealed, events: Sequence[PlatformEvent]) -> None:
+    """Apply the new events other than connections (stored in bulk by ``ingest``)."""
     accounts = [e for e in events if isinstance(e, AccountEvent)]
-    connections = [e for e in events if isinstance(e, ConnectionSeen)]
     entities = [e for e in events if isinstance(e, EntityEvent | EntityDeleted)]
     posts = [e for e in events if isinstance(e, PostEvent | PostDeleted)]
     if accounts:
         _apply_accounts(session, sealed=sealed, events=accounts)
-    if connections:
-        bulk_insert(
-            session,
-            Connection.__table__,
-            [
-                {
-                    "user_id": e.user_id,
-                    "port": e.port,
-                    "seen_at": e.occurred_at,
-                    "user_agent": e.user_agent,
-                    **sealed[e.id],
-                }
-                for e in connections
-            ],
-        )
     if entities:
         _apply_entities(session, events=entities)
     if posts:
