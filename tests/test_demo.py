@@ -1,0 +1,71 @@
+"""`rempart demo seed`: a small synthetic platform, through the same ingest as real events."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Callable
+from typing import Any
+
+import phonenumbers
+import sqlalchemy as sa
+
+from rempart.core.deps import Runtime
+from rempart.platform.demo_content import DemoSize, count_demo_events, demo_events
+from rempart.platform.models import Account, Connection, Entity, IngestedEvent, Post
+
+DOCUMENTATION_NETWORKS = [
+    ipaddress.ip_network(n)
+    for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "198.18.0.0/15", "2001:db8::/32")
+]
+SMALL = ["--accounts", "60", "--connections", "600", "--entities", "6", "--posts", "120"]
+
+
+def _count(runtime: Runtime, model: type) -> int:
+    with runtime.engine.connect() as connection:
+        return int(connection.execute(sa.select(sa.func.count()).select_from(model)).scalar_one())
+
+
+def test_seed_builds_the_platform_once(cli: Callable[..., Any], runtime: Runtime) -> None:
+    first = cli("demo", "seed", *SMALL)
+    assert first.exit_code == 0, first.stderr
+    assert "demo-platform" in first.stdout
+    size = DemoSize(accounts=60, connections=600, entities=6, posts=120)
+    assert _count(runtime, IngestedEvent) == count_demo_events(size)
+    assert _count(runtime, Account) == 60
+    assert _count(runtime, Connection) == 600
+    assert _count(runtime, Entity) >= 6
+    assert _count(runtime, Post) >= 100
+
+    again = cli("demo", "seed", *SMALL)
+    assert again.exit_code == 0
+    assert "already seeded" in again.stdout
+    assert _count(runtime, IngestedEvent) == count_demo_events(size)
+    credentials = json.loads(
+        (runtime.settings.key_file.parent / "demo-credentials.json").read_text()
+    )
+    assert set(credentials) >= {"demo-platform", "demo-admin", "demo-legal-1", "demo-legal-2"}
+    verify = cli("audit", "verify")
+    assert verify.exit_code == 0, verify.stderr
+
+
+def test_demo_identifiers_are_reserved_or_synthetic() -> None:
+    from datetime import UTC, datetime
+
+    size = DemoSize(accounts=300, connections=2000, entities=10, posts=200)
+    account_numbers: set[str] = set()
+    for event in demo_events(size=size, now=datetime(2026, 11, 1, tzinfo=UTC)):
+        if event["type"].startswith("account."):
+            assert event["synthetic"] is True
+            if event.get("phone_number"):
+                number = phonenumbers.parse(event["phone_number"], None)
+                assert phonenumbers.is_valid_number(number)
+                account_numbers.add(phonenumbers.format_number(number, 0))
+        elif event["type"] == "connection.seen":
+            address = ipaddress.ip_address(event["ip"])
+            assert any(address in network for network in DOCUMENTATION_NETWORKS), address
+        elif event["type"].startswith("post.") and event.get("text"):
+            # Numbers quoted in scam or doxxing posts never belong to an account.
+            for match in phonenumbers.PhoneNumberMatcher(event["text"], "US"):
+                quoted = phonenumbers.format_number(match.number, 0)
+                assert quoted not in account_numbers
