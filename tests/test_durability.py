@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import io
 import json
 import os
 import random
@@ -28,9 +27,9 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from PIL import Image
 from sqlalchemy import func, select
 
+from images import random_png
 from rempart.audit.models import AuditEntry
 from rempart.auth.permissions import Role
 from rempart.core.db import transaction
@@ -326,12 +325,7 @@ IMAGES_PER_JOB = 10
 
 
 def image(seed: int, size: int = 448) -> bytes:
-    rng = random.Random(seed)
-    small = Image.new("RGB", (8, 8))
-    small.putdata([(rng.randrange(256), rng.randrange(256), rng.randrange(256)) for _ in range(64)])
-    buffer = io.BytesIO()
-    small.resize((size, size), Image.Resampling.NEAREST).save(buffer, "PNG")
-    return buffer.getvalue()
+    return random_png(seed, size)
 
 
 def queue_media_jobs(client: TestClient, headers: dict[str, str]) -> dict[tuple[str, int], bytes]:

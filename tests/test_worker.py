@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import io
 import json
-import random
 import struct
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,10 +13,10 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from PIL import Image
 from sqlalchemy import func, select
 
 import rempart.core.clock as clock_module
+from images import random_png
 from rempart import worker as worker_module
 from rempart.audit import service as audit
 from rempart.audit.models import AuditEntry, AuditHead
@@ -54,12 +52,7 @@ def fake_clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
 
 
 def png(seed: int, size: int = 64) -> bytes:
-    rng = random.Random(seed)
-    small = Image.new("RGB", (8, 8))
-    small.putdata([(rng.randrange(256), rng.randrange(256), rng.randrange(256)) for _ in range(64)])
-    buffer = io.BytesIO()
-    small.resize((size, size), Image.Resampling.NEAREST).save(buffer, "PNG")
-    return buffer.getvalue()
+    return random_png(seed, size)
 
 
 def broken_png() -> bytes:

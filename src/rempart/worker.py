@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from rempart.audit import service as audit
+from rempart.audit.exceptions import AuditLogBroken
 from rempart.core import jobs
 from rempart.core.db import transaction
 from rempart.core.deps import Runtime
@@ -94,7 +95,14 @@ class Worker:
         return ran > 0
 
     def sign_head(self) -> None:
-        audit.sign_head(self.rt.engine, keys=self.rt.keys, head_file=self.rt.head_file)
+        try:
+            audit.sign_head(self.rt.engine, keys=self.rt.keys, head_file=self.rt.head_file)
+        except AuditLogBroken:
+            # Signing a forked log would hide the damage; the queue and retention must not
+            # stop for it, so say it loudly and try again next round.
+            log.critical(
+                "the audit log no longer matches its signed heads; run `rempart audit verify`"
+            )
 
     def run_schedules(self) -> None:
         with transaction(self.rt.engine) as session:

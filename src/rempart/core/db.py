@@ -153,10 +153,6 @@ def is_sqlite_session(session: Session) -> bool:
     return session.get_bind().dialect.name == "sqlite"
 
 
-def bulk_insert(session: Session, table: Any, rows: list[dict[str, Any]]) -> None:
-    execute_many(session, table.insert(), table, rows)
-
-
 @dataclass(frozen=True)
 class PreparedRows:
     """A statement and its rows' parameters, converted ahead of time.
@@ -173,8 +169,10 @@ class PreparedRows:
 
 
 def prepare_rows(
-    dialect: Dialect, statement: Any, table: Any, rows: list[dict[str, Any]]
+    dialect: Dialect, table: Any, rows: list[dict[str, Any]], statement: Any = None
 ) -> PreparedRows:
+    """Prepare ``statement`` (by default a plain INSERT into ``table``) for ``rows``."""
+    statement = table.insert() if statement is None else statement
     if not rows or dialect.name != "sqlite":
         return PreparedRows(statement, None, rows)
     compiled = statement.compile(dialect=dialect, column_keys=list(rows[0]))
@@ -208,6 +206,8 @@ def run_prepared(
         session.connection().exec_driver_sql(prepared.sql, params)
 
 
-def execute_many(session: Session, statement: Any, table: Any, rows: list[dict[str, Any]]) -> None:
-    """Run an INSERT (or upsert) once per row."""
-    run_prepared(session, prepare_rows(session.get_bind().dialect, statement, table, rows))
+def execute_many(
+    session: Session, table: Any, rows: list[dict[str, Any]], statement: Any = None
+) -> None:
+    """Run ``statement`` (by default a plain INSERT into ``table``) once per row."""
+    run_prepared(session, prepare_rows(session.get_bind().dialect, table, rows, statement))

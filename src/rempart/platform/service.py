@@ -19,7 +19,6 @@ from rempart.core.clock import utcnow
 from rempart.core.crypto import KeyRing
 from rempart.core.db import (
     PreparedRows,
-    bulk_insert,
     dialect_insert,
     execute_many,
     is_sqlite_session,
@@ -145,7 +144,7 @@ def ingest(
         for e in candidates
     ]
     events_table = cast(Table, IngestedEvent.__table__)
-    prepared_claims = prepare_rows(dialect, events_table.insert(), events_table, claims)
+    prepared_claims = prepare_rows(dialect, events_table, claims)
     connections = [e for e in candidates if isinstance(e, ConnectionSeen)]
     connection_rows = [
         {
@@ -158,9 +157,7 @@ def ingest(
         for e in connections
     ]
     connections_table = cast(Table, Connection.__table__)
-    prepared_connections = prepare_rows(
-        dialect, connections_table.insert(), connections_table, connection_rows
-    )
+    prepared_connections = prepare_rows(dialect, connections_table, connection_rows)
 
     fresh_ids = _claim_event_ids(session, claims, prepared_claims)
     fresh = [e for e in candidates if e.id in fresh_ids]
@@ -257,7 +254,7 @@ def _upsert(
     upsert = statement.on_conflict_do_update(
         index_elements=[key], set_=changes, where=or_(newer, earlier)
     )
-    execute_many(session, upsert, table, rows)
+    execute_many(session, table, rows, upsert)
 
 
 def _apply_accounts(session: Session, *, sealed: Sealed, events: Sequence[AccountEvent]) -> None:
@@ -271,7 +268,7 @@ def _apply_accounts(session: Session, *, sealed: Sealed, events: Sequence[Accoun
         }
         for e in events
     ]
-    bulk_insert(session, AccountIdentity.__table__, identities)
+    execute_many(session, AccountIdentity.__table__, identities)
     registered = _earliest_per_key(events, "user_id")
     _upsert(
         session,
