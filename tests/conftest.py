@@ -111,6 +111,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         database_url=database_url,
         key_file=key_file,
         audit_head_file=tmp_path / "audit-heads.jsonl",
+        notification_outbox=tmp_path / "notifications-outbox.jsonl",
         demo=False,
     )
 
@@ -122,6 +123,7 @@ def env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
         "REMPART_DATABASE_URL": settings.database_url,
         "REMPART_KEY_FILE": str(settings.key_file),
         "REMPART_AUDIT_HEAD_FILE": str(settings.audit_head_file),
+        "REMPART_NOTIFICATION_OUTBOX": str(settings.notification_outbox),
         "REMPART_DEMO": "0",
     }
     for key, value in values.items():

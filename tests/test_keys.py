@@ -296,12 +296,12 @@ def test_rotation_does_not_undo_a_concurrent_phone_change(
     old = runtime.keys
     ring = old.with_new_data_key()
     new_phone = "+33698765432"
-    real_decrypt = ring.decrypt
+    real_decrypt = ring.decrypt_bytes
     changed = []
 
-    def decrypt_while_the_platform_writes(blob: bytes, *, purpose: str) -> str:
+    def decrypt_while_the_platform_writes(blob: bytes, *, purpose: str) -> bytes:
         value = real_decrypt(blob, purpose=purpose)
-        if value == PHONES["u1"] and not changed:
+        if value == PHONES["u1"].encode() and not changed:
             # Between the rotation's read and its write, ingest gives u1 a new number.
             with transaction(runtime.engine) as session:
                 session.execute(
@@ -315,7 +315,7 @@ def test_rotation_does_not_undo_a_concurrent_phone_change(
             changed.append(True)
         return value
 
-    ring.decrypt = decrypt_while_the_platform_writes  # type: ignore[method-assign]
+    ring.decrypt_bytes = decrypt_while_the_platform_writes  # type: ignore[method-assign]
     reencrypt_all(runtime.engine, ring=ring, console=Console(quiet=True))
 
     assert changed

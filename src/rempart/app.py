@@ -22,6 +22,8 @@ from rempart.core.db import get_engine
 from rempart.core.deps import Runtime
 from rempart.core.errors import RempartError, safe_location_part
 from rempart.core.settings import Settings, get_settings
+from rempart.legal.api import router as legal_router
+from rempart.legal.authority_api import router as authority_router
 from rempart.platform.api import EXTRA_SCHEMAS
 from rempart.platform.api import router as ingest_router
 
@@ -180,6 +182,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ingest_router)
     app.include_router(audit_router)
     app.include_router(auth_router)
+    app.include_router(legal_router)
+    app.include_router(authority_router)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:

@@ -9,16 +9,24 @@ from typing import Annotated
 
 import typer
 from pydantic import ValidationError
-from rich.console import Console
 
 from rempart.audit import service as audit
 from rempart.audit.schemas import ConsistencyProof, SignedTreeHead
 from rempart.auth import service as auth
 from rempart.core import crypto
+from rempart.core.cli import (
+    CLI_ACTOR,
+    DatabaseUrl,
+    cli_runtime,
+    cli_settings,
+    console,
+    err,
+    fail,
+)
 from rempart.core.db import get_engine, transaction
-from rempart.core.deps import Runtime
 from rempart.core.errors import ConfigurationError, RempartError
 from rempart.core.settings import Settings
+from rempart.legal.cli import authority_app, order_app
 
 app = typer.Typer(
     help="Rempart: trust-&-safety and lawful-disclosure back office.", no_args_is_help=True
@@ -38,42 +46,10 @@ for name, group in [
     ("audit", audit_app),
     ("retention", retention_app),
     ("demo", demo_app),
+    ("authority", authority_app),
+    ("order", order_app),
 ]:
     app.add_typer(group, name=name)
-
-console = Console()
-err = Console(stderr=True)
-CLI_ACTOR = "system:cli"
-
-DatabaseUrl = Annotated[
-    str | None,
-    typer.Option(
-        "--database-url", envvar="REMPART_DATABASE_URL", help="SQLAlchemy URL of the database."
-    ),
-]
-
-
-def _settings(database_url: str | None) -> Settings:
-    settings = Settings()
-    if database_url:
-        settings = settings.model_copy(update={"database_url": database_url})
-    return settings
-
-
-def _runtime(database_url: str | None) -> Runtime:
-    settings = _settings(database_url)
-    try:
-        keys = crypto.load_keyring(settings.key_file, demo=settings.demo)
-    except ConfigurationError as exc:
-        err.print(f"[red]{exc.message}[/red]")
-        raise typer.Exit(2) from None
-    return Runtime(settings=settings, engine=get_engine(settings.database_url), keys=keys)
-
-
-def _fail(exc: RempartError) -> typer.Exit:
-    err.print(f"[red]{exc.code}[/red]: {exc.message}")
-    return typer.Exit(1)
-
 
 # -- serve and worker -------------------------------------------------------------------
 
@@ -89,7 +65,7 @@ def serve(
 
     from rempart.app import create_app
 
-    settings = _settings(database_url)
+    settings = cli_settings(database_url)
     try:
         application = create_app(settings)
     except ConfigurationError as exc:
@@ -115,7 +91,7 @@ def worker(
     from rempart.worker import Worker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    runner = Worker(_runtime(database_url))
+    runner = Worker(cli_runtime(database_url))
     if once:
         while runner.tick():
             pass
@@ -152,7 +128,7 @@ def keys_rotate(database_url: DatabaseUrl = None) -> None:
     """Add a new data key, make it active and re-encrypt every ciphertext with it."""
     from rempart.platform.keys import rotate_data_key
 
-    rt = _runtime(database_url)
+    rt = cli_runtime(database_url)
     count = rotate_data_key(rt, console=console)
     active = crypto.read_key_file(rt.settings.key_file).active_key_id
     console.print(f"Re-encrypted {count} values; the active data key is now {active}.")
@@ -166,7 +142,7 @@ def db_upgrade(database_url: DatabaseUrl = None) -> None:
     """Migrate the database to the latest schema."""
     from rempart.core.migrate import upgrade
 
-    settings = _settings(database_url)
+    settings = cli_settings(database_url)
     upgrade(settings.database_url)
     console.print("Database is at the latest revision.")
 
@@ -183,13 +159,13 @@ def token_create(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Create an API token and print it (it is shown only once)."""
-    settings = _settings(database_url)
+    settings = cli_settings(database_url)
     try:
         parsed = auth.parse_role(role)
         with transaction(get_engine(settings.database_url)) as session:
             created = auth.create_token(session, role=parsed, name=name, actor=CLI_ACTOR)
     except RempartError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     typer.echo(created.token)
 
 
@@ -199,7 +175,7 @@ def token_create(
 @audit_app.command("verify")
 def audit_verify(database_url: DatabaseUrl = None) -> None:
     """Check the whole log against every signed head; exit 1 naming the first bad entry."""
-    rt = _runtime(database_url)
+    rt = cli_runtime(database_url)
     with rt.unit_of_work(readonly=True) as session:
         result = audit.verify_log(session, head_file=rt.head_file, keys=rt.keys)
     if result.ok:
@@ -221,14 +197,14 @@ def audit_head(
     sign: Annotated[bool, typer.Option(help="Sign a new head first if the log grew.")] = False,
 ) -> None:
     """Print the latest signed tree head as JSON."""
-    rt = _runtime(database_url)
+    rt = cli_runtime(database_url)
     try:
         if sign:
             audit.sign_head(rt.engine, keys=rt.keys, head_file=rt.head_file)
         with rt.unit_of_work(readonly=True) as session:
             head = audit.latest_head(session, keys=rt.keys)
     except RempartError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     typer.echo(head.model_dump_json(indent=2))
 
 
@@ -241,12 +217,12 @@ def audit_prove(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Print an inclusion proof for an entry and check it against the signed head."""
-    rt = _runtime(database_url)
+    rt = cli_runtime(database_url)
     try:
         with rt.unit_of_work(readonly=True) as session:
             proof = audit.prove_inclusion(session, keys=rt.keys, entry=entry, tree_size=tree_size)
     except RempartError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     typer.echo(proof.model_dump_json(indent=2))
     if not audit.check_inclusion(proof):
         err.print("[red]The inclusion proof does NOT verify.[/red]")
@@ -277,7 +253,7 @@ def audit_consistency(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Prove that the log at NEW_HEAD extends the log at OLD_HEAD, and check the proof."""
-    rt = _runtime(database_url)
+    rt = cli_runtime(database_url)
     old, new = _load_head(old_head), _load_head(new_head)
     old_size = old if isinstance(old, int) else old.tree_size
     new_size = new if isinstance(new, int) else new.tree_size
@@ -285,7 +261,7 @@ def audit_consistency(
         with rt.unit_of_work(readonly=True) as session:
             proof = audit.prove_consistency(session, keys=rt.keys, first=old_size, second=new_size)
     except RempartError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     # Heads given as files are the ones the caller kept: check the proof against those.
     proof = ConsistencyProof(
         first=old if isinstance(old, SignedTreeHead) else proof.first,
@@ -307,7 +283,7 @@ def retention_run(database_url: DatabaseUrl = None) -> None:
     """Purge connection records older than the retention period, except those on legal hold."""
     from rempart.platform import service as platform
 
-    rt = _runtime(database_url)
+    rt = cli_runtime(database_url)
     with rt.unit_of_work() as session:
         purged = platform.purge_connections(
             session, retention_days=rt.settings.ip_retention_days, actor=CLI_ACTOR
@@ -332,7 +308,7 @@ def demo_seed(
     """Build a synthetic demo platform (resumable: events already stored are skipped)."""
     from rempart.platform.demo import seed
 
-    rt = _runtime(database_url)
+    rt = cli_runtime(database_url)
     try:
         seed(
             rt,
@@ -344,7 +320,7 @@ def demo_seed(
             posts=posts,
         )
     except RempartError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
 
 
 def main() -> None:

@@ -17,6 +17,7 @@ from rempart.audit.exceptions import AuditLogBroken
 from rempart.core import jobs
 from rempart.core.db import transaction
 from rempart.core.deps import Runtime
+from rempart.legal import tasks as legal_tasks
 from rempart.platform import tasks as platform_tasks
 
 log = logging.getLogger("rempart.worker")
@@ -24,6 +25,8 @@ log = logging.getLogger("rempart.worker")
 Handler = Callable[[Session, Runtime, dict[str, Any]], None]
 HANDLERS: dict[str, Handler] = {**platform_tasks.JOB_HANDLERS}
 RETENTION_EVERY = timedelta(days=1)
+# Emergency orders are due in 8 hours: a minute's lag on their alerts is the most we allow.
+LEGAL_DEADLINES_EVERY = timedelta(minutes=1)
 JOBS_PER_TICK = 10
 # After an unexpected error (database down…) wait this long, up to the maximum, and retry.
 ERROR_PAUSE_SECONDS = 1.0
@@ -108,6 +111,9 @@ class Worker:
         with transaction(self.rt.engine) as session:
             if jobs.due(session, name="retention", every=RETENTION_EVERY):
                 platform_tasks.run_retention(session, self.rt)
+        with transaction(self.rt.engine) as session:
+            if jobs.due(session, name="legal-deadlines", every=LEGAL_DEADLINES_EVERY):
+                legal_tasks.run_deadlines(session, self.rt)
 
     def run_job(self, job: jobs.ClaimedJob) -> None:
         handler = HANDLERS.get(job.kind)

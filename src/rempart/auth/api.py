@@ -21,11 +21,13 @@ def bearer_token(request: Request) -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
-def require(permission: Permission) -> Callable[..., Caller]:
+def require(permission: Permission, *alternatives: Permission) -> Callable[..., Caller]:
+    """A caller holding ``permission`` (or one of the ``alternatives``)."""
+
     def dependency(request: Request, rt: Annotated[Runtime, Depends(runtime)]) -> Caller:
         with rt.unit_of_work(readonly=True) as session:
             caller = service.authenticate(session, token=bearer_token(request))
-        service.authorise(caller, permission)
+        service.authorise(caller, permission, *alternatives)
         return caller
 
     return dependency

@@ -23,21 +23,46 @@ class Permission(StrEnum):
     PRINCIPALS_READ = "auth:principals:read"
     ORDERS_SUBMIT = "legal:orders:submit"
     ORDERS_REVIEW = "legal:orders:review"
+    ORDERS_READ_OWN = "legal:orders:read-own"
+    DISCLOSURES_DOWNLOAD = "legal:disclosures:download"
+    DISCLOSURES_RELEASE = "legal:disclosures:release"
+    AUTHORITIES_MANAGE = "legal:authorities:manage"
+    AUTHORITIES_READ = "legal:authorities:read"
+    PROTECTED_ACCOUNTS_MARK = "platform:protected-accounts:mark"
     MODERATION_DECIDE = "moderation:decisions:create"
     REPORTS_VOUCH = "reports:reporter:vouch"
     WHOAMI = "auth:self:read"
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
-    Role.PLATFORM: frozenset({Permission.INGEST_EVENTS, Permission.REPORTS_VOUCH}),
-    Role.AUTHORITY: frozenset({Permission.ORDERS_SUBMIT}),
-    Role.LEGAL: frozenset({Permission.ORDERS_REVIEW}),
+    Role.PLATFORM: frozenset(
+        {Permission.INGEST_EVENTS, Permission.REPORTS_VOUCH, Permission.PROTECTED_ACCOUNTS_MARK}
+    ),
+    Role.AUTHORITY: frozenset(
+        {Permission.ORDERS_SUBMIT, Permission.ORDERS_READ_OWN, Permission.DISCLOSURES_DOWNLOAD}
+    ),
+    Role.LEGAL: frozenset(
+        {
+            Permission.ORDERS_REVIEW,
+            Permission.DISCLOSURES_RELEASE,
+            Permission.DISCLOSURES_DOWNLOAD,
+            Permission.AUTHORITIES_READ,
+        }
+    ),
     Role.MODERATOR: frozenset({Permission.MODERATION_DECIDE}),
     Role.FLAGGER: frozenset({Permission.REPORTS_VOUCH}),
     Role.ADMIN: frozenset(
-        {Permission.TOKENS_MANAGE, Permission.PRINCIPALS_READ, Permission.AUDIT_HEAD_SIGN}
+        {
+            Permission.TOKENS_MANAGE,
+            Permission.PRINCIPALS_READ,
+            Permission.AUDIT_HEAD_SIGN,
+            Permission.AUTHORITIES_MANAGE,
+            Permission.AUTHORITIES_READ,
+        }
     ),
-    Role.AUDITOR: frozenset({Permission.AUDIT_ENTRIES_READ, Permission.PRINCIPALS_READ}),
+    Role.AUDITOR: frozenset(
+        {Permission.AUDIT_ENTRIES_READ, Permission.PRINCIPALS_READ, Permission.AUTHORITIES_READ}
+    ),
 }
 
 

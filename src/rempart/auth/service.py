@@ -108,8 +108,8 @@ def authenticate(session: Session, *, token: str | None) -> Caller:
     )
 
 
-def authorise(caller: Caller, permission: Permission) -> None:
-    if not role_has(caller.role, permission):
+def authorise(caller: Caller, permission: Permission, *alternatives: Permission) -> None:
+    if not any(role_has(caller.role, p) for p in (permission, *alternatives)):
         raise Forbidden(
             f"The role '{caller.role}' lacks the permission '{permission}'.",
             permission=permission.value,

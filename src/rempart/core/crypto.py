@@ -72,14 +72,23 @@ class KeyRing:
 
     # -- encryption -----------------------------------------------------------------
     def encrypt(self, plaintext: str, *, purpose: str) -> bytes:
+        return self.encrypt_bytes(plaintext.encode("utf-8"), purpose=purpose)
+
+    def encrypt_bytes(self, plaintext: bytes, *, purpose: str) -> bytes:
         # Looked up once: a concurrent reload may switch the active key meanwhile.
         key = self.data_keys[self.active_key_id]
         nonce = os.urandom(12)
         kid = key.key_id.encode("ascii")
         header = bytes([CIPHERTEXT_VERSION, len(kid)]) + kid
-        return header + nonce + key.aead.encrypt(nonce, plaintext.encode("utf-8"), purpose.encode())
+        return header + nonce + key.aead.encrypt(nonce, plaintext, purpose.encode())
 
     def decrypt(self, blob: bytes, *, purpose: str) -> str:
+        try:
+            return self.decrypt_bytes(blob, purpose=purpose).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise DecryptionError("A ciphertext could not be decrypted with the key file.") from exc
+
+    def decrypt_bytes(self, blob: bytes, *, purpose: str) -> bytes:
         try:
             if blob[0] != CIPHERTEXT_VERSION:
                 raise DecryptionError("Unknown ciphertext version.")
@@ -88,7 +97,7 @@ class KeyRing:
             nonce = blob[2 + kid_len : 14 + kid_len]
             body = blob[14 + kid_len :]
             key = self.data_keys.get(kid) or self._reload_for(kid)
-            return key.aead.decrypt(nonce, body, purpose.encode()).decode("utf-8")
+            return key.aead.decrypt(nonce, body, purpose.encode())
         except (IndexError, KeyError, InvalidTag, ValueError) as exc:
             # ValueError: a truncated blob leaves AES-GCM a nonce that is too short, or a key
             # id that is not ASCII; it is as undecryptable as a tampered one.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -29,6 +30,16 @@ class Settings(BaseSettings):
     # Longer than any job may take, or a slow job runs twice (handlers are idempotent).
     job_lease_seconds: float = Field(default=300.0, gt=0)
     job_max_attempts: int = Field(default=6, ge=1, le=50)
+    # Which offences an order may concern: terror suspects only (the policy before 2024),
+    # or any criminal offence that also violates the platform's terms (since then).
+    legal_policy: Literal["terrorism_only", "criminal_offences_violating_terms"] = (
+        "criminal_offences_violating_terms"
+    )
+    order_document_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
+    # Orders naming more targets than this are flagged for the reviewers' attention.
+    order_many_targets: int = Field(default=10, ge=1)
+    # The local outbox where user notifications go when no other notifier is configured.
+    notification_outbox: Path = Path("var/notifications-outbox.jsonl")
 
 
 @lru_cache

@@ -1,4 +1,5 @@
-"""Data-key rotation: every phone and IP ciphertext is re-encrypted under the new key."""
+"""Data-key rotation: every ciphertext (phones, IPs, order targets and documents,
+disclosure packages) is re-encrypted under the new key."""
 
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ from rempart.audit import service as audit
 from rempart.core import crypto
 from rempart.core.db import transaction
 from rempart.core.deps import Runtime
+from rempart.legal.disclosures import PACKAGE_PURPOSE
+from rempart.legal.models import Disclosure, OrderDocument, OrderTarget
+from rempart.legal.orders import DOCUMENT_PURPOSE, TARGET_PURPOSE
 from rempart.platform.models import Account, AccountIdentity, Connection
 
 # (table, id column, ciphertext column, purpose)
@@ -19,6 +23,9 @@ ENCRYPTED_COLUMNS: list[tuple[Any, Any, Any, str]] = [
     (Account, Account.id, Account.phone_ciphertext, "phone"),
     (AccountIdentity, AccountIdentity.id, AccountIdentity.phone_ciphertext, "phone"),
     (Connection, Connection.id, Connection.ip_ciphertext, "ip"),
+    (OrderTarget, OrderTarget.id, OrderTarget.value_ciphertext, TARGET_PURPOSE),
+    (OrderDocument, OrderDocument.order_id, OrderDocument.ciphertext, DOCUMENT_PURPOSE),
+    (Disclosure, Disclosure.order_id, Disclosure.package_ciphertext, PACKAGE_PURPOSE),
 ]
 CHUNK = 2000
 ACTOR = "system:cli"
@@ -63,7 +70,9 @@ def reencrypt_all(engine: Engine, *, ring: crypto.KeyRing, console: Console) -> 
                     for row_id, blob in rows:
                         if ring.key_id_of(blob) == ring.active_key_id:
                             continue
-                        value = ring.encrypt(ring.decrypt(blob, purpose=purpose), purpose=purpose)
+                        value = ring.encrypt_bytes(
+                            ring.decrypt_bytes(blob, purpose=purpose), purpose=purpose
+                        )
                         # Only if the row still holds what we read: an ingest that changed
                         # the phone meanwhile must not be overwritten with the old number
                         # (its blind index would then point at the wrong value).

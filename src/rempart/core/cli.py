@@ -1,0 +1,47 @@
+"""What every command group shares: consoles, the --database-url option, the runtime."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from rempart.core import crypto
+from rempart.core.db import get_engine
+from rempart.core.deps import Runtime
+from rempart.core.errors import ConfigurationError, RempartError
+from rempart.core.settings import Settings
+
+console = Console()
+err = Console(stderr=True)
+CLI_ACTOR = "system:cli"
+
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url", envvar="REMPART_DATABASE_URL", help="SQLAlchemy URL of the database."
+    ),
+]
+
+
+def cli_settings(database_url: str | None) -> Settings:
+    settings = Settings()
+    if database_url:
+        settings = settings.model_copy(update={"database_url": database_url})
+    return settings
+
+
+def cli_runtime(database_url: str | None) -> Runtime:
+    settings = cli_settings(database_url)
+    try:
+        keys = crypto.load_keyring(settings.key_file, demo=settings.demo)
+    except ConfigurationError as exc:
+        err.print(f"[red]{exc.message}[/red]")
+        raise typer.Exit(2) from None
+    return Runtime(settings=settings, engine=get_engine(settings.database_url), keys=keys)
+
+
+def fail(exc: RempartError) -> typer.Exit:
+    err.print(f"[red]{exc.code}[/red]: {exc.message}")
+    return typer.Exit(1)

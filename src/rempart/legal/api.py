@@ -1,0 +1,217 @@
+"""Orders over HTTP: authorities submit and follow, legal reviewers analyse and release."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, File, Form, Path, Query, UploadFile
+from fastapi.responses import HTMLResponse, Response
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from rempart.auth.api import require
+from rempart.auth.permissions import Permission
+from rempart.auth.service import Caller
+from rempart.core.deps import Runtime, runtime
+from rempart.core.errors import RempartError
+from rempart.legal import disclosures, orders, protection, reviews
+from rempart.legal.disclosures import DisclosureDownload
+from rempart.legal.exceptions import OrderRefused
+from rempart.legal.schemas import (
+    OrderPage,
+    OrderRead,
+    OrderStatus,
+    ProtectedAccountRead,
+    ProtectionCreate,
+    ReviewCreate,
+)
+
+router = APIRouter(prefix="/v1/legal", tags=["legal"])
+
+Submitter = Annotated[Caller, Depends(require(Permission.ORDERS_SUBMIT))]
+Reader = Annotated[Caller, Depends(require(Permission.ORDERS_REVIEW, Permission.ORDERS_READ_OWN))]
+Reviewer = Annotated[Caller, Depends(require(Permission.ORDERS_REVIEW))]
+Releaser = Annotated[Caller, Depends(require(Permission.DISCLOSURES_RELEASE))]
+Downloader = Annotated[Caller, Depends(require(Permission.DISCLOSURES_DOWNLOAD))]
+Rt = Annotated[Runtime, Depends(runtime)]
+Reference = Annotated[str, Path(pattern=r"^[A-Za-z0-9._:-]{1,64}$")]
+UserId = Annotated[str, Path(min_length=1, max_length=128)]
+
+
+class SignedToken(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    jws: str = Field(min_length=1, max_length=64 * 1024)
+
+
+class DisclosureReceipt(BaseModel):
+    order_reference: str
+    sha256: str
+    released_at: datetime
+
+
+@router.post("/orders", response_model=OrderRead, status_code=201)
+def submit_order(
+    caller: Submitter,
+    rt: Rt,
+    jws: Annotated[str, Form(min_length=1, max_length=64 * 1024)],
+    document: Annotated[UploadFile, File()],
+) -> OrderRead:
+    # One byte past the limit is enough to know the document is too large.
+    content = document.file.read(rt.settings.order_document_max_bytes + 1)
+    try:
+        with rt.unit_of_work() as session:
+            order = orders.receive_order(
+                session,
+                keys=rt.keys,
+                settings=rt.settings,
+                caller=caller,
+                token=jws.strip(),
+                document=content,
+            )
+            return orders.to_read(session, order, keys=None)
+    except RempartError as exc:
+        if isinstance(exc, OrderRefused):
+            with rt.unit_of_work() as session:
+                orders.record_refused_intake(session, actor=caller.actor, error=exc)
+        raise
+
+
+@router.get("/orders", response_model=OrderPage)
+def list_orders(
+    caller: Reader,
+    rt: Rt,
+    status: OrderStatus | None = None,
+    due_before: AwareDatetime | None = None,
+    overdue: bool | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> OrderPage:
+    with rt.unit_of_work(readonly=True) as session:
+        return orders.list_orders(
+            session,
+            authority_id=orders.caller_authority_id(session, caller=caller),
+            status=status,
+            due_before=due_before,
+            overdue=overdue,
+            limit=limit,
+            offset=offset,
+        )
+
+
+@router.get("/orders/{reference}", response_model=OrderRead)
+def get_order(reference: Reference, caller: Reader, rt: Rt) -> OrderRead:
+    with rt.unit_of_work() as session:
+        return orders.view_order(session, keys=rt.keys, caller=caller, reference=reference)
+
+
+@router.get("/orders/{reference}/document", response_class=Response)
+def get_document(reference: Reference, caller: Reader, rt: Rt) -> Response:
+    with rt.unit_of_work() as session:
+        order = orders.own_order(session, caller=caller, reference=reference)
+        content, media_type = orders.read_document(
+            session, keys=rt.keys, order=order, actor=caller.actor
+        )
+    return Response(content, media_type=media_type)
+
+
+@router.post("/orders/{reference}/reviews", response_model=OrderRead, status_code=201)
+def review_order(reference: Reference, body: ReviewCreate, caller: Reviewer, rt: Rt) -> OrderRead:
+    with rt.unit_of_work() as session:
+        order = orders.get_order(session, reference=reference, authority_id=None)
+        reviews.submit_review(session, order=order, caller=caller, data=body)
+        return orders.to_read(session, order, keys=rt.keys)
+
+
+@router.post("/orders/{reference}/withdrawal", response_model=OrderRead)
+def withdraw_order(reference: Reference, caller: Submitter, rt: Rt) -> OrderRead:
+    with rt.unit_of_work() as session:
+        order = orders.own_order(session, caller=caller, reference=reference)
+        orders.withdraw(session, order=order, actor=caller.actor)
+        return orders.to_read(session, order, keys=None)
+
+
+@router.post("/orders/{reference}/extension", response_model=OrderRead)
+def extend_preservation(reference: Reference, caller: Submitter, rt: Rt) -> OrderRead:
+    with rt.unit_of_work() as session:
+        order = orders.own_order(session, caller=caller, reference=reference)
+        orders.extend_preservation(session, order=order, actor=caller.actor)
+        return orders.to_read(session, order, keys=None)
+
+
+@router.post("/orders/{reference}/validation", response_model=OrderRead)
+def validate_order(reference: Reference, body: SignedToken, caller: Submitter, rt: Rt) -> OrderRead:
+    with rt.unit_of_work() as session:
+        order = orders.own_order(session, caller=caller, reference=reference)
+        orders.validate_emergency(session, order=order, token=body.jws.strip(), actor=caller.actor)
+        return orders.to_read(session, order, keys=None)
+
+
+@router.get("/orders/{reference}/disclosure/preview")
+def preview_disclosure(reference: Reference, caller: Releaser, rt: Rt) -> dict[str, Any]:
+    """Exactly the package that release would sign and send."""
+    with rt.unit_of_work() as session:
+        order = orders.get_order(session, reference=reference, authority_id=None)
+        return disclosures.preview(
+            session, order=order, keys=rt.keys, settings=rt.settings, actor=caller.actor
+        )
+
+
+@router.post("/orders/{reference}/disclosure", response_model=DisclosureReceipt, status_code=201)
+def release_disclosure(reference: Reference, caller: Releaser, rt: Rt) -> DisclosureReceipt:
+    with rt.unit_of_work() as session:
+        order = orders.get_order(session, reference=reference, authority_id=None)
+        released = disclosures.release(
+            session,
+            order=order,
+            keys=rt.keys,
+            settings=rt.settings,
+            caller_id=caller.principal_id,
+            actor=caller.actor,
+        )
+    return DisclosureReceipt(
+        order_reference=released.order_reference,
+        sha256=released.sha256,
+        released_at=released.released_at,
+    )
+
+
+@router.get(
+    "/orders/{reference}/disclosure",
+    response_model=DisclosureDownload,
+    responses={200: {"content": {"text/html": {}}}},
+)
+def download_disclosure(
+    reference: Reference,
+    caller: Downloader,
+    rt: Rt,
+    format: Literal["json", "html"] = "json",
+) -> DisclosureDownload | HTMLResponse:
+    with rt.unit_of_work() as session:
+        order = orders.own_order(session, caller=caller, reference=reference)
+        download = disclosures.download(session, order=order, keys=rt.keys, actor=caller.actor)
+    if format == "html":
+        return HTMLResponse(disclosures.render_html(download))
+    return download
+
+
+@router.put("/protected-accounts/{user_id}", response_model=ProtectedAccountRead)
+def mark_protected(
+    user_id: UserId,
+    body: ProtectionCreate,
+    caller: Annotated[Caller, Depends(require(Permission.PROTECTED_ACCOUNTS_MARK))],
+    rt: Rt,
+) -> ProtectedAccountRead:
+    with rt.unit_of_work() as session:
+        return protection.mark(session, user_id=user_id, category=body.category, actor=caller.actor)
+
+
+@router.delete("/protected-accounts/{user_id}", status_code=204, response_class=Response)
+def unmark_protected(
+    user_id: UserId,
+    caller: Annotated[Caller, Depends(require(Permission.PROTECTED_ACCOUNTS_MARK))],
+    rt: Rt,
+) -> Response:
+    with rt.unit_of_work() as session:
+        protection.unmark(session, user_id=user_id, actor=caller.actor)
+    return Response(status_code=204)

@@ -1,0 +1,261 @@
+"""The registry of judicial authorities and their signing keys.
+
+Each authority gets a principal of its own that submits its orders; an order is accepted
+only when that principal sends it and one of the authority's keys signed it.
+"""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import phonenumbers
+from phonenumbers import timezone as phone_timezones
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from rempart.audit import service as audit
+from rempart.auth import service as auth
+from rempart.auth.permissions import Role
+from rempart.core.clock import as_utc, utcnow
+from rempart.legal import jws
+from rempart.legal.exceptions import AuthorityExists, AuthorityNotFound, InvalidAuthority, KeyExists
+from rempart.legal.models import Authority, AuthorityKey
+from rempart.legal.schemas import (
+    JUDICIAL_KINDS,
+    AuthorityCreate,
+    AuthorityCreated,
+    AuthorityKeyCreate,
+    AuthorityKeyRead,
+    AuthorityKind,
+    AuthorityRead,
+    AuthorityStatus,
+)
+
+COUNTRIES = frozenset(r for r in phonenumbers.SUPPORTED_REGIONS if len(r) == 2)
+
+
+def find_key(session: Session, *, kid: str) -> AuthorityKey | None:
+    key: AuthorityKey | None = session.execute(
+        select(AuthorityKey).where(AuthorityKey.kid == kid)
+    ).scalar_one_or_none()
+    return key
+
+
+def by_code(session: Session, *, code: str) -> Authority | None:
+    authority: Authority | None = session.execute(
+        select(Authority).where(Authority.code == code)
+    ).scalar_one_or_none()
+    return authority
+
+
+def authority_of_principal(session: Session, *, principal_id: int) -> Authority | None:
+    authority: Authority | None = session.execute(
+        select(Authority).where(Authority.principal_id == principal_id)
+    ).scalar_one_or_none()
+    return authority
+
+
+def _get(session: Session, code: str) -> Authority:
+    authority = by_code(session, code=code)
+    if authority is None:
+        raise AuthorityNotFound("No authority has this code.")
+    return authority
+
+
+def _timezone(country: str, requested: str | None) -> str:
+    if requested:
+        try:
+            ZoneInfo(requested)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise InvalidAuthority(
+                "The timezone must be an IANA name such as Europe/Paris.", code="invalid_timezone"
+            ) from None
+        return requested
+    # The zone of the country's example number: right for single-zone countries, and a
+    # sensible default (the capital's, usually) for the others.
+    example = phonenumbers.example_number(country)
+    zones = phone_timezones.time_zones_for_number(example) if example else ()
+    known = [z for z in zones if z != "Etc/Unknown"]
+    return known[0] if known else "UTC"
+
+
+def to_read(session: Session, authority: Authority) -> AuthorityRead:
+    parent = session.get(Authority, authority.parent_id) if authority.parent_id else None
+    return AuthorityRead(
+        code=authority.code,
+        name=authority.name,
+        country=authority.country,
+        kind=AuthorityKind(authority.kind),
+        parent=parent.code if parent else None,
+        contact=authority.contact,
+        timezone=authority.timezone,
+        status=AuthorityStatus(authority.status),
+        keys=[_key_read(k) for k in authority.keys],
+        created_at=as_utc(authority.created_at),
+    )
+
+
+def _key_read(key: AuthorityKey) -> AuthorityKeyRead:
+    return AuthorityKeyRead(
+        kid=key.kid,
+        valid_from=as_utc(key.valid_from),
+        valid_until=as_utc(key.valid_until) if key.valid_until else None,
+        revoked_at=as_utc(key.revoked_at) if key.revoked_at else None,
+    )
+
+
+def add_authority(session: Session, *, data: AuthorityCreate, actor: str) -> AuthorityCreated:
+    country = data.country.upper()
+    if country not in COUNTRIES:
+        raise InvalidAuthority(
+            "The country must be an ISO 3166 alpha-2 code.", code="invalid_country"
+        )
+    if by_code(session, code=data.code) is not None:
+        raise AuthorityExists("An authority already has this code.")
+    parent = _get(session, data.parent) if data.parent else None
+    if data.kind is AuthorityKind.POLICE:
+        if parent is None or parent.kind not in JUDICIAL_KINDS:
+            raise InvalidAuthority(
+                "A police authority must name its judicial authority (a court, investigating "
+                "judge or prosecutor) as parent.",
+                code="parent_required",
+            )
+    elif parent is not None:
+        raise InvalidAuthority("Only police authorities have a parent.", code="unexpected_parent")
+    now = utcnow()
+    token = auth.create_token(
+        session, role=Role.AUTHORITY, name=f"authority:{data.code}", actor=actor
+    )
+    authority = Authority(
+        code=data.code,
+        name=data.name,
+        country=country,
+        kind=data.kind.value,
+        parent_id=parent.id if parent else None,
+        contact=data.contact,
+        timezone=_timezone(country, data.timezone),
+        status=(AuthorityStatus.VERIFIED if data.verified else AuthorityStatus.PENDING).value,
+        principal_id=token.principal.id,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(authority)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="legal.authority.create",
+        target=f"authority:{authority.code}",
+        country=country,
+        details={"kind": authority.kind, "status": authority.status, "parent": data.parent},
+    )
+    for key in data.keys:
+        _add_key(session, authority, key, actor=actor)
+    session.flush()
+    session.expire(authority, ["keys"])
+    return AuthorityCreated(authority=to_read(session, authority), token=token.token)
+
+
+def _add_key(
+    session: Session, authority: Authority, data: AuthorityKeyCreate, *, actor: str
+) -> AuthorityKey:
+    kid = data.jwk.get("kid")
+    if not isinstance(kid, str) or not 1 <= len(kid) <= 128:
+        raise InvalidAuthority("The key needs a kid of 1 to 128 characters.", code="invalid_key")
+    if "d" in data.jwk:
+        raise InvalidAuthority(
+            "This is a private key: send only the public part.", code="private_key_sent"
+        )
+    try:
+        raw = jws.public_key_bytes(data.jwk)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise InvalidAuthority(
+            "The key must be an Ed25519 public key in JWK form.", code="invalid_key"
+        ) from exc
+    if data.valid_until and data.valid_from and data.valid_until <= data.valid_from:
+        raise InvalidAuthority("A key's validity must end after it starts.", code="invalid_key")
+    if find_key(session, kid=kid) is not None:
+        raise KeyExists("A key with this kid is already registered.")
+    now = utcnow()
+    key = AuthorityKey(
+        authority_id=authority.id,
+        kid=kid,
+        public_key=raw,
+        valid_from=data.valid_from or now,
+        valid_until=data.valid_until,
+        created_at=now,
+    )
+    session.add(key)
+    audit.record(
+        session,
+        actor=actor,
+        action="legal.authority.key.add",
+        target=f"authority:{authority.code}",
+        country=authority.country,
+        details={"kid": kid},
+    )
+    return key
+
+
+def add_key(
+    session: Session, *, code: str, data: AuthorityKeyCreate, actor: str
+) -> AuthorityKeyRead:
+    authority = _get(session, code)
+    key = _add_key(session, authority, data, actor=actor)
+    session.flush()
+    return _key_read(key)
+
+
+def revoke_key(session: Session, *, kid: str, actor: str) -> AuthorityKeyRead:
+    key = find_key(session, kid=kid)
+    if key is None:
+        raise AuthorityNotFound("No key has this kid.", code="key_not_found")
+    if key.revoked_at is None:
+        key.revoked_at = utcnow()
+        audit.record(
+            session,
+            actor=actor,
+            action="legal.authority.key.revoke",
+            target=f"authority:{key.authority.code}",
+            country=key.authority.country,
+            details={"kid": kid},
+        )
+    session.flush()
+    return _key_read(key)
+
+
+def set_status(
+    session: Session, *, code: str, status: AuthorityStatus, actor: str
+) -> AuthorityRead:
+    authority = _get(session, code)
+    if authority.status != status.value:
+        audit.record(
+            session,
+            actor=actor,
+            action="legal.authority.status",
+            target=f"authority:{authority.code}",
+            country=authority.country,
+            details={"from": authority.status, "to": status.value},
+        )
+        authority.status = status.value
+        authority.updated_at = utcnow()
+    session.flush()
+    return to_read(session, authority)
+
+
+def list_authorities(session: Session, *, country: str | None = None) -> list[AuthorityRead]:
+    query = select(Authority).order_by(Authority.country, Authority.code)
+    if country:
+        query = query.where(Authority.country == country.upper())
+    return [to_read(session, a) for a in session.execute(query).scalars()]
+
+
+def get_authority(session: Session, *, code: str) -> AuthorityRead:
+    return to_read(session, _get(session, code))
+
+
+def my_authority(session: Session, *, principal_id: int) -> AuthorityRead:
+    authority = authority_of_principal(session, principal_id=principal_id)
+    if authority is None:
+        raise AuthorityNotFound("This principal acts for no registered authority.")
+    return to_read(session, authority)

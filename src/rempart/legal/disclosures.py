@@ -1,0 +1,327 @@
+"""Disclosure packages: the approved targets' phone numbers and IP addresses, nothing else.
+
+The package is built from two tables only, account identities (phone numbers) and
+connections (IP, port, time). This module imports no other platform record, so no code
+path leads from a post, a message or a profile to a disclosure; the record schema is
+closed and ``DISCLOSABLE_FIELDS`` is a constant, not configuration.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+from joserfc import jws as jose_jws
+from joserfc.jwk import OKPKey
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy.orm import Session, aliased
+
+from rempart.core.clock import as_utc, utcnow
+from rempart.core.crypto import KeyRing
+from rempart.core.settings import Settings
+from rempart.legal.exceptions import DisclosureNotReady, FourEyesViolation
+from rempart.legal.models import Authority, Disclosure, Notification, Order
+from rempart.legal.orders import audit_order, release_holds
+from rempart.legal.schemas import DataCategory, OrderStatus, ReviewDecision
+from rempart.platform.models import AccountIdentity, Connection, LegalHold
+
+DISCLOSABLE_FIELDS: Final = ("phone_number", "ip_addresses")
+CATEGORY_FIELD: Final = {
+    DataCategory.SUBSCRIBER.value: "phone_number",
+    DataCategory.IDENTIFICATION.value: "ip_addresses",
+}
+PACKAGE_PURPOSE = "disclosure-package"
+PACKAGE_TYPE = "rempart-disclosure+jwt"
+RELEASABLE = frozenset({OrderStatus.APPROVED, OrderStatus.PARTIALLY_APPROVED})
+
+
+class _Closed(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PhoneHeld(_Closed):
+    number: str
+    held_from: datetime
+    held_until: datetime | None
+
+
+class IpRecord(_Closed):
+    address: str
+    port: int | None
+    timestamp: datetime
+
+
+class DisclosedRecord(_Closed):
+    """One target's data. Fields beyond ``DISCLOSABLE_FIELDS`` cannot exist here."""
+
+    target_position: int
+    phone_number: list[PhoneHeld] | None = None
+    ip_addresses: list[IpRecord] | None = None
+
+
+assert set(DisclosedRecord.model_fields) - {"target_position"} == set(DISCLOSABLE_FIELDS)
+
+
+class DisclosurePackage(_Closed):
+    version: int = 1
+    order_reference: str
+    case_reference: str
+    authority: str
+    country: str
+    period_start: datetime
+    period_end: datetime
+    generated_at: datetime
+    category_outcomes: dict[str, dict[str, str]]
+    records: list[DisclosedRecord]
+
+
+class DisclosureDownload(BaseModel):
+    order_reference: str
+    sha256: str
+    released_at: datetime
+    # The package signed by the platform key (compact JWS, EdDSA), and its content.
+    signed_package: str
+    platform_public_key: str
+    # Exactly what was signed: the package without empty fields.
+    package: dict[str, Any]
+
+
+def _phones(
+    session: Session, keys: KeyRing, user_id: str, start: datetime, end: datetime
+) -> list[PhoneHeld]:
+    later = aliased(AccountIdentity)
+    valid_until = (
+        select(func.min(later.valid_from))
+        .where(
+            later.user_id == AccountIdentity.user_id, later.valid_from > AccountIdentity.valid_from
+        )
+        .scalar_subquery()
+    )
+    rows = session.execute(
+        select(AccountIdentity.phone_ciphertext, AccountIdentity.valid_from, valid_until)
+        .where(
+            AccountIdentity.user_id == user_id,
+            AccountIdentity.phone_ciphertext.is_not(None),
+            AccountIdentity.valid_from <= end,
+            or_(valid_until.is_(None), valid_until > start),
+        )
+        .order_by(AccountIdentity.valid_from)
+    ).all()
+    held: list[PhoneHeld] = []
+    for blob, since, until in rows:
+        assert blob is not None  # filtered in the query
+        number = keys.decrypt(blob, purpose="phone")
+        since_utc = as_utc(since)
+        until_utc = as_utc(until) if until is not None else None
+        if held and held[-1].number == number and held[-1].held_until == since_utc:
+            # Consecutive snapshots with the same number are one holding.
+            held[-1] = held[-1].model_copy(update={"held_until": until_utc})
+            continue
+        held.append(PhoneHeld(number=number, held_from=since_utc, held_until=until_utc))
+    return held
+
+
+def _addresses(
+    session: Session,
+    keys: KeyRing,
+    *,
+    order: Order,
+    user_id: str,
+    retention_days: int,
+    now: datetime,
+) -> list[IpRecord]:
+    cutoff = now - timedelta(days=retention_days)
+    held = exists().where(
+        and_(
+            LegalHold.user_id == Connection.user_id,
+            LegalHold.reference.in_(
+                [r for r in (order.reference, order.preservation_reference) if r]
+            ),
+            LegalHold.period_start <= Connection.seen_at,
+            LegalHold.period_end >= Connection.seen_at,
+        )
+    )
+    rows = session.execute(
+        select(Connection.ip_ciphertext, Connection.port, Connection.seen_at)
+        .where(
+            Connection.user_id == user_id,
+            Connection.seen_at >= order.period_start,
+            Connection.seen_at <= order.period_end,
+            # Inside retention, or kept past it by a hold that serves this very order.
+            or_(Connection.seen_at >= cutoff, held),
+        )
+        .order_by(Connection.seen_at, Connection.id)
+    ).all()
+    return [
+        IpRecord(address=keys.decrypt(blob, purpose="ip"), port=port, timestamp=as_utc(seen))
+        for blob, port, seen in rows
+    ]
+
+
+def build_package(
+    session: Session, *, order: Order, keys: KeyRing, settings: Settings, now: datetime
+) -> DisclosurePackage:
+    approved = {
+        CATEGORY_FIELD[c]
+        for c, o in order.category_outcomes.items()
+        if o["status"] == "approved" and c in CATEGORY_FIELD
+    }
+    start, end = as_utc(order.period_start), as_utc(order.period_end)
+    records = []
+    for target in order.targets:
+        if not target.approved or target.user_id is None:
+            continue
+        fields: dict[str, Any] = {}
+        if "phone_number" in approved:
+            fields["phone_number"] = _phones(session, keys, target.user_id, start, end)
+        if "ip_addresses" in approved:
+            fields["ip_addresses"] = _addresses(
+                session,
+                keys,
+                order=order,
+                user_id=target.user_id,
+                retention_days=settings.ip_retention_days,
+                now=now,
+            )
+        records.append(DisclosedRecord(target_position=target.position, **fields))
+    authority = session.get(Authority, order.authority_id)
+    assert authority is not None
+    return DisclosurePackage(
+        order_reference=order.reference,
+        case_reference=order.case_reference,
+        authority=authority.code,
+        country=order.country,
+        period_start=start,
+        period_end=end,
+        generated_at=now,
+        category_outcomes=order.category_outcomes,
+        records=records,
+    )
+
+
+def _require_four_eyes(order: Order) -> None:
+    approvers = {r.reviewer_id for r in order.reviews if r.decision == ReviewDecision.APPROVE}
+    if len(approvers) < 2 and not (order.emergency and approvers):
+        raise FourEyesViolation("A disclosure needs two approvals by two legal reviewers.")
+
+
+def preview(
+    session: Session, *, order: Order, keys: KeyRing, settings: Settings, actor: str
+) -> dict[str, Any]:
+    """Exactly what release would send, for the reviewers to see first (an audited read)."""
+    if order.status not in RELEASABLE:
+        raise DisclosureNotReady(f"An order that is {order.status} has nothing to disclose.")
+    package = build_package(session, order=order, keys=keys, settings=settings, now=utcnow())
+    audit_order(session, order, actor=actor, action="legal.disclosure.previewed", details={})
+    shown: dict[str, Any] = json.loads(_canonical(package))
+    return shown
+
+
+def _canonical(package: DisclosurePackage) -> bytes:
+    return json.dumps(
+        package.model_dump(mode="json", exclude_none=True),
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    ).encode()
+
+
+def _sign(payload: bytes, keys: KeyRing) -> str:
+    key = OKPKey.import_key(keys.signing_key)
+    header = {"alg": "EdDSA", "kid": keys.log_id, "typ": PACKAGE_TYPE}
+    return str(jose_jws.serialize_compact(header, payload, key, algorithms=["EdDSA"]))
+
+
+def release(
+    session: Session, *, order: Order, keys: KeyRing, settings: Settings, caller_id: int, actor: str
+) -> DisclosureDownload:
+    if order.status not in RELEASABLE:
+        raise DisclosureNotReady(f"An order that is {order.status} cannot be disclosed.")
+    _require_four_eyes(order)
+    now = utcnow()
+    package = build_package(session, order=order, keys=keys, settings=settings, now=now)
+    payload = _canonical(package)
+    signed = _sign(payload, keys)
+    digest = hashlib.sha256(payload).hexdigest()
+    session.add(
+        Disclosure(
+            order_id=order.id,
+            package_ciphertext=keys.encrypt(signed, purpose=PACKAGE_PURPOSE),
+            sha256=digest,
+            released_by=caller_id,
+            released_at=now,
+            downloads=0,
+        )
+    )
+    order.status = OrderStatus.DISCLOSED.value
+    order.effected_at = now
+    release_holds(session, order=order, now=now)
+    due = max(now, as_utc(order.confidential_until)) if order.confidential_until else now
+    for user_id in sorted({t.user_id for t in order.targets if t.approved and t.user_id}):
+        session.add(Notification(order_id=order.id, user_id=user_id, due_at=due))
+    audit_order(
+        session,
+        order,
+        actor=actor,
+        action="legal.disclosure.released",
+        details={
+            "sha256": digest,
+            "fields": sorted(
+                {
+                    f
+                    for r in package.records
+                    for f in DISCLOSABLE_FIELDS
+                    if getattr(r, f) is not None
+                }
+            ),
+            "accounts": len(package.records),
+            "ip_records": sum(len(r.ip_addresses or []) for r in package.records),
+            "notification_due_at": due.isoformat(),
+        },
+    )
+    session.flush()
+    return _download_of(order, signed, digest, now, keys)
+
+
+def _download_of(
+    order: Order, signed: str, digest: str, released_at: datetime, keys: KeyRing
+) -> DisclosureDownload:
+    payload = jose_jws.extract_compact(signed.encode()).payload
+    return DisclosureDownload(
+        order_reference=order.reference,
+        sha256=digest,
+        released_at=as_utc(released_at),
+        signed_package=signed,
+        platform_public_key=keys.public_key_bytes.hex(),
+        package=json.loads(payload),
+    )
+
+
+def download(session: Session, *, order: Order, keys: KeyRing, actor: str) -> DisclosureDownload:
+    stored = session.get(Disclosure, order.id)
+    if stored is None:
+        raise DisclosureNotReady("Nothing has been disclosed for this order.")
+    stored.downloads += 1
+    audit_order(
+        session,
+        order,
+        actor=actor,
+        action="legal.disclosure.downloaded",
+        details={"sha256": stored.sha256, "download": stored.downloads},
+    )
+    signed = keys.decrypt(stored.package_ciphertext, purpose=PACKAGE_PURPOSE)
+    return _download_of(order, signed, stored.sha256, stored.released_at, keys)
+
+
+_templates = Environment(
+    loader=PackageLoader("rempart.legal", "templates"),
+    autoescape=select_autoescape(["html"]),
+)
+
+
+def render_html(download: DisclosureDownload) -> str:
+    return _templates.get_template("disclosure.html").render(d=download)

@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+from rempart.core.errors import Conflict, Invalid, NotFound, RempartError
+
+
+class OrderRefused(RempartError):
+    """An order turned away at intake: bad signature, unknown key, expired, replayed… The
+    refusal is audited in a transaction of its own, since the request's rolls back."""
+
+    status_code = 422
+    code = "order_refused"
+
+
+class BadSignature(OrderRefused):
+    status_code = 401
+    code = "bad_signature"
+
+
+class UnknownKey(OrderRefused):
+    status_code = 401
+    code = "unknown_key"
+
+
+class KeyNotUsable(OrderRefused):
+    status_code = 403
+    code = "key_not_usable"
+
+
+class NotYourKey(OrderRefused):
+    status_code = 403
+    code = "not_your_key"
+
+
+class ExpiredOrder(OrderRefused):
+    code = "expired_token"
+
+
+class ReplayedOrder(OrderRefused):
+    status_code = 409
+    code = "replayed_token"
+
+
+class MalformedOrder(OrderRefused):
+    code = "malformed_order"
+
+
+class DocumentMismatch(OrderRefused):
+    code = "document_hash_mismatch"
+
+
+class AuthorityNotFound(NotFound):
+    code = "authority_not_found"
+
+
+class AuthorityExists(Conflict):
+    code = "authority_exists"
+
+
+class KeyExists(Conflict):
+    code = "key_exists"
+
+
+class InvalidAuthority(Invalid):
+    code = "invalid_authority"
+
+
+class OrderNotFound(NotFound):
+    code = "order_not_found"
+
+
+class InvalidTransition(Conflict):
+    """The order is not in a state that allows this step."""
+
+    code = "invalid_transition"
+
+
+class FourEyesViolation(Conflict):
+    code = "four_eyes"
+
+
+class ReviewInvalid(Invalid):
+    code = "invalid_review"
+
+
+class DisclosureNotReady(Conflict):
+    code = "disclosure_not_ready"
+
+
+class ProtectedAccountNotFound(NotFound):
+    code = "protected_account_not_found"

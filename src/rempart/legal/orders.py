@@ -1,0 +1,656 @@
+"""Order intake and the authority's side of an order's life: submit, follow, withdraw,
+extend a preservation, validate an emergency.
+
+An order is accepted only when its JWS verifies against a registered, usable key of the
+authority whose principal submits it; everything else is refused before anything is
+written, and the refusal itself is audited.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from rempart.audit import service as audit
+from rempart.auth.models import Principal
+from rempart.auth.permissions import Role
+from rempart.auth.service import Caller
+from rempart.core.clock import as_utc, utcnow
+from rempart.core.crypto import KeyRing
+from rempart.core.errors import RempartError, safe_location_part
+from rempart.core.settings import Settings
+from rempart.legal import authorities, checks, jws
+from rempart.legal.exceptions import (
+    DocumentMismatch,
+    ExpiredOrder,
+    InvalidTransition,
+    KeyNotUsable,
+    MalformedOrder,
+    NotYourKey,
+    OrderNotFound,
+    ReplayedOrder,
+    UnknownKey,
+)
+from rempart.legal.models import Authority, AuthorityKey, Order, OrderDocument, OrderTarget
+from rempart.legal.schemas import (
+    JUDICIAL_KINDS,
+    OPEN_STATUSES,
+    AuthorityStatus,
+    CheckRead,
+    OrderClaims,
+    OrderPage,
+    OrderRead,
+    OrderStatus,
+    OrderSummary,
+    OrderType,
+    Refusal,
+    ReviewDecision,
+    ReviewRead,
+    RiskFlag,
+    TargetKind,
+    TargetRead,
+    ValidationClaims,
+)
+from rempart.platform.models import LegalHold
+
+ORDER_DEADLINE = timedelta(days=10)
+EMERGENCY_DEADLINE = timedelta(hours=8)
+VALIDATION_WINDOW = timedelta(hours=48)
+PRESERVATION_PERIOD = timedelta(days=60)
+PRESERVATION_EXTENSION = timedelta(days=30)
+# A production order's own hold outlives its deadline, so a late answer still finds data.
+PRODUCTION_HOLD_MARGIN = timedelta(days=30)
+CLOCK_SKEW = timedelta(minutes=5)
+MAX_TOKEN_LIFETIME = timedelta(days=30)
+MAX_PERIOD = timedelta(days=3 * 366)
+OLDEST_PERIOD_START = timedelta(days=10 * 366)
+PDF_MAGIC = b"%PDF-"
+DOCUMENT_PURPOSE = "order-document"
+TARGET_PURPOSE = "order-target"
+
+
+class DocumentTooLarge(MalformedOrder):
+    status_code = 413
+    code = "document_too_large"
+
+
+def _usable_key(session: Session, *, kid: str, now: datetime) -> AuthorityKey:
+    key = authorities.find_key(session, kid=kid)
+    if key is None:
+        raise UnknownKey("No registered authority key has this kid.")
+    if key.revoked_at is not None and as_utc(key.revoked_at) <= now:
+        raise KeyNotUsable("This key was revoked.", code="key_revoked")
+    if as_utc(key.valid_from) > now or (
+        key.valid_until is not None and as_utc(key.valid_until) <= now
+    ):
+        raise KeyNotUsable("This key is outside its validity period.", code="key_expired")
+    if key.authority.status == AuthorityStatus.SUSPENDED:
+        raise KeyNotUsable("The authority of this key is suspended.", code="authority_suspended")
+    return key
+
+
+def _parse_claims(payload: dict[str, Any]) -> OrderClaims:
+    try:
+        return OrderClaims.model_validate(payload)
+    except ValidationError as exc:
+        items = [
+            {
+                "field": ".".join(safe_location_part(p) for p in e["loc"]),
+                "code": e["type"],
+                "message": e["msg"],
+            }
+            for e in exc.errors()
+        ]
+        raise MalformedOrder(
+            "The order's claims are not valid.", code="invalid_claims", items=items
+        ) from None
+
+
+def _check_timing(claims: OrderClaims, now: datetime) -> None:
+    issued = datetime.fromtimestamp(claims.iat, UTC)
+    expires = datetime.fromtimestamp(claims.exp, UTC)
+    if expires <= now:
+        raise ExpiredOrder("The signed order has expired (exp); sign it again.")
+    if issued > now + CLOCK_SKEW:
+        raise MalformedOrder("The order is issued in the future (iat).", code="issued_in_future")
+    if expires - issued > MAX_TOKEN_LIFETIME:
+        raise MalformedOrder(
+            "A signed order may be valid for 30 days at most.", code="token_lifetime_too_long"
+        )
+    start, end = claims.period.start, claims.period.end
+    if (
+        end > now + timedelta(days=1)
+        or start < now - OLDEST_PERIOD_START
+        or end - start > MAX_PERIOD
+    ):
+        raise MalformedOrder(
+            "The period must end by today, start at most ten years ago and span at most "
+            "three years.",
+            code="invalid_period",
+        )
+
+
+def _check_document(document: bytes, claims: OrderClaims, settings: Settings) -> None:
+    if len(document) > settings.order_document_max_bytes:
+        raise DocumentTooLarge(
+            f"The order document may hold at most {settings.order_document_max_bytes} bytes."
+        )
+    if not document.startswith(PDF_MAGIC):
+        raise MalformedOrder("The order document must be a PDF.", code="document_not_pdf")
+    if hashlib.sha256(document).hexdigest() != claims.document.sha256:
+        raise DocumentMismatch("The document's SHA-256 differs from the one the order signs.")
+
+
+def receive_order(
+    session: Session,
+    *,
+    keys: KeyRing,
+    settings: Settings,
+    caller: Caller,
+    token: str,
+    document: bytes,
+) -> Order:
+    """Verify, check and store an order; raises an ``OrderRefused`` before any write."""
+    now = utcnow()
+    header = jws.unverified_header(token)
+    key = _usable_key(session, kid=header["kid"], now=now)
+    payload = jws.verify(token, public_key=key.public_key)
+    issuer = key.authority
+    if issuer.principal_id != caller.principal_id:
+        raise NotYourKey("This key belongs to another authority than the one signed in.")
+    claims = _parse_claims(payload)
+    if claims.iss != issuer.code:
+        raise MalformedOrder("The issuer (iss) is not the key's authority.", code="issuer_mismatch")
+    _check_timing(claims, now)
+    if session.execute(
+        select(Order.id).where(Order.authority_id == issuer.id, Order.jti == claims.jti)
+    ).first():
+        raise ReplayedOrder("This order (jti) was already received.")
+    _check_document(document, claims, settings)
+
+    validator = (
+        authorities.by_code(session, code=claims.validating_authority)
+        if claims.validating_authority
+        else None
+    )
+    start, end = claims.period.start, claims.period.end
+    resolutions = [
+        checks.resolve_target(session, keys=keys, target=t, start=start, end=end)
+        for t in claims.targets
+    ]
+    found = [r.user_id for r in resolutions if r.user_id is not None]
+    preserved = _preserved(session, issuer, claims, found)
+    outcomes_of_checks, categories = checks.run_checks(
+        claims=claims,
+        issuer=issuer,
+        validator=validator,
+        resolutions=resolutions,
+        held_by_preservation=preserved,
+        settings=settings,
+        now=now,
+    )
+    protected = checks.protected_categories(session, user_ids=found)
+    flags = checks.risk_flags(
+        session, claims=claims, issuer=issuer, protected=protected, settings=settings, now=now
+    )
+    failed = [c for c in outcomes_of_checks if c.outcome == checks.FAILED]
+    order = Order(
+        reference=f"ORD-{now:%Y}-{secrets.token_hex(5).upper()}",
+        authority_id=issuer.id,
+        validating_authority_id=validator.id if validator else None,
+        kid=key.kid,
+        jti=claims.jti,
+        order_type=claims.order_type.value,
+        country=issuer.country,
+        case_reference=claims.case_reference,
+        legal_basis=claims.legal_basis,
+        offence_category=claims.offence.category.value,
+        offence_description=claims.offence.description,
+        max_penalty_years=claims.offence.max_penalty_years,
+        violates_terms=claims.offence.violates_terms,
+        requested_categories=[c.value for c in claims.data_categories],
+        category_outcomes=categories,
+        period_start=start,
+        period_end=end,
+        emergency=claims.emergency,
+        emergency_justification=claims.emergency_justification,
+        confidential_until=(
+            datetime.combine(claims.confidential_until, time(), UTC)
+            if claims.confidential_until
+            else None
+        ),
+        preservation_reference=claims.preservation_reference,
+        document_sha256=claims.document.sha256,
+        jws=token,
+        status=(OrderStatus.CHECKS_FAILED if failed else OrderStatus.CHECKS_PASSED).value,
+        risk_flags=[f.model_dump() for f in flags],
+        refusal=(
+            {
+                "grounds": sorted({c.ground.value for c in failed if c.ground}),
+                "reasons": " ".join(c.detail for c in failed),
+            }
+            if failed
+            else None
+        ),
+        received_at=now,
+        due_at=now + (EMERGENCY_DEADLINE if claims.emergency else ORDER_DEADLINE),
+        decided_at=now if failed else None,
+        closed_at=now if failed else None,
+    )
+    if not failed and claims.emergency and issuer.kind not in JUDICIAL_KINDS and not validator:
+        order.validation_due_at = now + VALIDATION_WINDOW
+    session.add(order)
+    try:
+        session.flush()
+    except IntegrityError:
+        # Two submissions of one token racing: the unique (authority, jti) decides.
+        raise ReplayedOrder("This order (jti) was already received.") from None
+    session.add(
+        OrderDocument(
+            order_id=order.id,
+            media_type=claims.document.media_type,
+            size=len(document),
+            ciphertext=keys.encrypt_bytes(document, purpose=DOCUMENT_PURPOSE),
+        )
+    )
+    for position, (target, resolution) in enumerate(zip(claims.targets, resolutions, strict=True)):
+        session.add(
+            OrderTarget(
+                order_id=order.id,
+                position=position,
+                kind=target.kind.value,
+                value_ciphertext=keys.encrypt(target.value, purpose=TARGET_PURPOSE),
+                resolution=resolution.outcome,
+                user_id=resolution.user_id,
+                protected_category=protected.get(resolution.user_id or ""),
+            )
+        )
+    checks.store_checks(session, order=order, checks=outcomes_of_checks)
+    if not failed:
+        _place_holds(session, order=order, user_ids=found, now=now)
+    session.flush()
+    audit_order(
+        session,
+        order,
+        actor=caller.actor,
+        action="legal.order.received",
+        details={
+            "authority": issuer.code,
+            "kid": key.kid,
+            "order_type": order.order_type,
+            "categories": order.requested_categories,
+            "emergency": order.emergency,
+            "targets": len(claims.targets),
+            "document_sha256": order.document_sha256,
+        },
+    )
+    audit_order(
+        session,
+        order,
+        actor="system:checks",
+        action="legal.order.checked",
+        details={
+            "status": order.status,
+            "checks": {c.name: c.outcome for c in outcomes_of_checks},
+            "category_outcomes": {c: o["status"] for c, o in categories.items()},
+            "risk_flags": [f.code for f in flags],
+        },
+    )
+    session.expire(order, ["targets", "checks", "reviews"])
+    return order
+
+
+def _preserved(session: Session, issuer: Authority, claims: OrderClaims, users: list[str]) -> bool:
+    """Whether a preservation order of this authority holds the targets' records."""
+    if not claims.preservation_reference or not users:
+        return False
+    preservation = session.execute(
+        select(Order).where(
+            Order.reference == claims.preservation_reference,
+            Order.authority_id == issuer.id,
+            Order.order_type == OrderType.PRESERVATION.value,
+        )
+    ).scalar_one_or_none()
+    if preservation is None:
+        return False
+    held = session.execute(
+        select(func.count(func.distinct(LegalHold.user_id))).where(
+            LegalHold.reference == preservation.reference,
+            LegalHold.user_id.in_(users),
+            LegalHold.expires_at > utcnow(),
+        )
+    ).scalar_one()
+    return bool(held == len(set(users)))
+
+
+def _place_holds(session: Session, *, order: Order, user_ids: list[str], now: datetime) -> None:
+    if order.order_type == OrderType.PRESERVATION.value:
+        expires = now + PRESERVATION_PERIOD
+        order.status = OrderStatus.PRESERVED.value
+        order.hold_expires_at = expires
+        order.effected_at = now
+    else:
+        expires = order.due_at + PRODUCTION_HOLD_MARGIN
+    for user_id in sorted(set(user_ids)):
+        session.add(
+            LegalHold(
+                user_id=user_id,
+                period_start=order.period_start,
+                period_end=order.period_end,
+                expires_at=expires,
+                reference=order.reference,
+                created_at=now,
+            )
+        )
+    if user_ids:
+        audit_order(
+            session,
+            order,
+            actor="system:checks",
+            action="legal.hold.placed",
+            details={"accounts": len(set(user_ids)), "expires_at": expires.isoformat()},
+        )
+
+
+def release_holds(session: Session, *, order: Order, now: datetime) -> None:
+    holds = session.execute(
+        select(LegalHold).where(LegalHold.reference == order.reference, LegalHold.expires_at > now)
+    ).scalars()
+    released = 0
+    for hold in holds:
+        hold.expires_at = now
+        released += 1
+    if released:
+        audit_order(
+            session,
+            order,
+            actor="system:legal",
+            action="legal.hold.released",
+            details={"holds": released},
+        )
+
+
+def audit_order(
+    session: Session, order: Order, *, actor: str, action: str, details: dict[str, Any]
+) -> None:
+    audit.record(
+        session,
+        actor=actor,
+        action=action,
+        target=f"order:{order.reference}",
+        country=order.country,
+        details=details,
+    )
+
+
+def record_refused_intake(session: Session, *, actor: str, error: RempartError) -> None:
+    """A refused order leaves a trace: forged or replayed submissions are worth knowing."""
+    audit.record(
+        session,
+        actor=actor,
+        action="legal.order.refused_at_intake",
+        details={"code": error.code},
+    )
+
+
+# -- reading and following orders ----------------------------------------------------------
+
+
+def get_order(session: Session, *, reference: str, authority_id: int | None) -> Order:
+    """The order; an authority (``authority_id`` given) finds only its own."""
+    query = select(Order).where(Order.reference == reference)
+    if authority_id is not None:
+        query = query.where(Order.authority_id == authority_id)
+    order = session.execute(query).scalar_one_or_none()
+    if order is None:
+        raise OrderNotFound("No such order.")
+    return order
+
+
+def own_order(session: Session, *, caller: Caller, reference: str) -> Order:
+    """The order as this caller may reach it: an authority only its own."""
+    return get_order(
+        session, reference=reference, authority_id=caller_authority_id(session, caller=caller)
+    )
+
+
+def caller_authority_id(session: Session, *, caller: Caller) -> int | None:
+    """The authority a caller acts for, or None for platform staff."""
+    if caller.role is not Role.AUTHORITY:
+        return None
+    authority = authorities.authority_of_principal(session, principal_id=caller.principal_id)
+    # An authority principal with no registry entry sees nothing rather than everything.
+    return authority.id if authority is not None else -1
+
+
+def is_overdue(order: Order, now: datetime) -> bool:
+    return order.status in OPEN_STATUSES and as_utc(order.due_at) < now
+
+
+def list_orders(
+    session: Session,
+    *,
+    authority_id: int | None,
+    status: OrderStatus | None,
+    due_before: datetime | None,
+    overdue: bool | None,
+    limit: int,
+    offset: int,
+) -> OrderPage:
+    now = utcnow()
+    query = select(Order)
+    if authority_id is not None:
+        query = query.where(Order.authority_id == authority_id)
+    if status is not None:
+        query = query.where(Order.status == status.value)
+    if due_before is not None:
+        query = query.where(Order.due_at < due_before)
+    if overdue is not None:
+        late = Order.status.in_([s.value for s in OPEN_STATUSES]) & (Order.due_at < now)
+        query = query.where(late if overdue else ~late)
+    total = session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+    rows = session.execute(
+        query.order_by(Order.due_at, Order.id).limit(limit).offset(offset)
+    ).scalars()
+    codes = {id_: code for id_, code in session.execute(select(Authority.id, Authority.code))}
+    return OrderPage(
+        items=[
+            OrderSummary(
+                reference=o.reference,
+                authority=codes[o.authority_id],
+                country=o.country,
+                order_type=OrderType(o.order_type),
+                status=OrderStatus(o.status),
+                emergency=o.emergency,
+                received_at=as_utc(o.received_at),
+                due_at=as_utc(o.due_at),
+                overdue=is_overdue(o, now),
+                targets=len(o.targets),
+            )
+            for o in rows
+        ],
+        total=total,
+        limit=limit,
+        offset=offset,
+    )
+
+
+def read_document(
+    session: Session, *, keys: KeyRing, order: Order, actor: str
+) -> tuple[bytes, str]:
+    stored = session.get(OrderDocument, order.id)
+    if stored is None:
+        raise OrderNotFound("This order has no document.")
+    audit_order(session, order, actor=actor, action="legal.order.document.read", details={})
+    return keys.decrypt_bytes(stored.ciphertext, purpose=DOCUMENT_PURPOSE), stored.media_type
+
+
+def withdraw(session: Session, *, order: Order, actor: str) -> Order:
+    if order.status not in OPEN_STATUSES and order.status != OrderStatus.PRESERVED:
+        raise InvalidTransition(f"An order that is {order.status} can no longer be withdrawn.")
+    now = utcnow()
+    order.status = OrderStatus.WITHDRAWN.value
+    order.withdrawn_at = order.closed_at = now
+    release_holds(session, order=order, now=now)
+    audit_order(session, order, actor=actor, action="legal.order.withdrawn", details={})
+    return order
+
+
+def extend_preservation(session: Session, *, order: Order, actor: str) -> Order:
+    if order.status != OrderStatus.PRESERVED or order.hold_expires_at is None:
+        raise InvalidTransition("Only a preservation in effect can be extended.")
+    if order.hold_extended:
+        raise InvalidTransition("A preservation can be extended once, by 30 days.")
+    expires = as_utc(order.hold_expires_at) + PRESERVATION_EXTENSION
+    order.hold_expires_at = expires
+    order.hold_extended = True
+    for hold in session.execute(
+        select(LegalHold).where(LegalHold.reference == order.reference)
+    ).scalars():
+        hold.expires_at = expires
+    audit_order(
+        session,
+        order,
+        actor=actor,
+        action="legal.hold.extended",
+        details={"expires_at": expires.isoformat()},
+    )
+    return order
+
+
+def validate_emergency(session: Session, *, order: Order, token: str, actor: str) -> Order:
+    """Record the judicial validation that an emergency order needs within 48 hours."""
+    now = utcnow()
+    if not order.emergency or order.validation_due_at is None:
+        raise InvalidTransition("This order awaits no judicial validation.")
+    if order.validated_at is not None:
+        raise InvalidTransition("This order was already validated.")
+    header = jws.unverified_header(token)
+    key = _usable_key(session, kid=header["kid"], now=now)
+    try:
+        claims = ValidationClaims.model_validate(jws.verify(token, public_key=key.public_key))
+    except ValidationError:
+        raise MalformedOrder(
+            "The validation's claims are not valid.", code="invalid_claims"
+        ) from None
+    judge = key.authority
+    if (
+        claims.iss != judge.code
+        or claims.validates != order.reference
+        or judge.kind not in JUDICIAL_KINDS
+        or judge.status != AuthorityStatus.VERIFIED
+        or judge.country != order.country
+    ):
+        raise MalformedOrder(
+            "A validation must be signed by a verified judicial authority of the order's "
+            "country and name this order.",
+            code="invalid_validation",
+        )
+    if datetime.fromtimestamp(claims.exp, UTC) <= now:
+        raise ExpiredOrder("The signed validation has expired (exp).")
+    order.validated_at = now
+    audit_order(
+        session,
+        order,
+        actor=actor,
+        action="legal.order.validated",
+        details={
+            "validating_authority": judge.code,
+            "kid": key.kid,
+            "late": now > as_utc(order.validation_due_at),
+        },
+    )
+    return order
+
+
+def view_order(session: Session, *, keys: KeyRing, caller: Caller, reference: str) -> OrderRead:
+    """An authority sees its own order and the outcome; a legal reviewer sees everything,
+    the targets' identifiers included, and that read is audited."""
+    order = own_order(session, caller=caller, reference=reference)
+    reviewer = caller.role is not Role.AUTHORITY
+    if reviewer:
+        now = utcnow()
+        if order.acknowledged_at is None:
+            order.acknowledged_at = now
+        audit_order(session, order, actor=caller.actor, action="legal.order.read", details={})
+    return to_read(session, order, keys=keys if reviewer else None)
+
+
+def to_read(session: Session, order: Order, *, keys: KeyRing | None) -> OrderRead:
+    """The order as the API shows it; with ``keys`` (reviewers only) the full view."""
+    authority = session.get(Authority, order.authority_id)
+    assert authority is not None
+    reviewer = keys is not None
+    reviewer_ids = [r.reviewer_id for r in order.reviews] if reviewer else []
+    names = {
+        id_: name
+        for id_, name in session.execute(
+            select(Principal.id, Principal.name).where(Principal.id.in_(reviewer_ids))
+        )
+    }
+    return OrderRead(
+        reference=order.reference,
+        authority=authority.code,
+        country=order.country,
+        order_type=OrderType(order.order_type),
+        status=OrderStatus(order.status),
+        case_reference=order.case_reference,
+        offence_category=order.offence_category,
+        requested_categories=order.requested_categories,
+        category_outcomes=order.category_outcomes,
+        period_start=as_utc(order.period_start),
+        period_end=as_utc(order.period_end),
+        emergency=order.emergency,
+        confidential_until=_utc(order.confidential_until),
+        received_at=as_utc(order.received_at),
+        due_at=as_utc(order.due_at),
+        overdue=is_overdue(order, utcnow()),
+        acknowledged_at=_utc(order.acknowledged_at),
+        decided_at=_utc(order.decided_at),
+        effected_at=_utc(order.effected_at),
+        withdrawn_at=_utc(order.withdrawn_at),
+        validation_due_at=_utc(order.validation_due_at),
+        validated_at=_utc(order.validated_at),
+        hold_expires_at=_utc(order.hold_expires_at),
+        refusal=Refusal.model_validate(order.refusal) if order.refusal else None,
+        targets=[
+            TargetRead(
+                position=t.position,
+                kind=TargetKind(t.kind),
+                resolution=t.resolution,
+                value=keys.decrypt(t.value_ciphertext, purpose=TARGET_PURPOSE) if keys else None,
+                protected_category=t.protected_category if reviewer else None,
+                approved=t.approved,
+            )
+            for t in order.targets
+        ],
+        checks=[CheckRead.model_validate(c) for c in order.checks],
+        risk_flags=[RiskFlag.model_validate(f) for f in order.risk_flags] if reviewer else [],
+        reviews=[
+            ReviewRead(
+                reviewer=names.get(r.reviewer_id, f"principal:{r.reviewer_id}"),
+                decision=ReviewDecision(r.decision),
+                approved_categories=r.approved_categories,
+                approved_targets=r.approved_targets,
+                checklist=r.checklist,
+                reasons=r.reasons,
+                refusal_grounds=r.refusal_grounds,
+                risk_flags=[RiskFlag.model_validate(f) for f in r.risk_flags],
+                created_at=as_utc(r.created_at),
+            )
+            for r in order.reviews
+        ]
+        if reviewer
+        else [],
+    )
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    return as_utc(moment) if moment is not None else None

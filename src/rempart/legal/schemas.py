@@ -1,0 +1,417 @@
+"""What goes in and out of the legal domain: order claims, reviews, reads.
+
+The claims follow the e-Evidence production order (Regulation 2023/1543, Annex I).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+
+class AuthorityKind(StrEnum):
+    COURT = "court"
+    INVESTIGATING_JUDGE = "investigating_judge"
+    PROSECUTOR = "prosecutor"
+    POLICE = "police"
+
+
+class AuthorityStatus(StrEnum):
+    PENDING = "pending"
+    VERIFIED = "verified"
+    SUSPENDED = "suspended"
+
+
+# Who may order what (e-Evidence Art. 4): subscriber and identification data, any judicial
+# authority (police only when validated by one); traffic and content, a judge or court.
+JUDICIAL_KINDS = frozenset(
+    {AuthorityKind.COURT, AuthorityKind.INVESTIGATING_JUDGE, AuthorityKind.PROSECUTOR}
+)
+JUDGE_KINDS = frozenset({AuthorityKind.COURT, AuthorityKind.INVESTIGATING_JUDGE})
+
+
+class DataCategory(StrEnum):
+    SUBSCRIBER = "subscriber_data"
+    IDENTIFICATION = "identification_data"
+    TRAFFIC = "traffic_data"
+    CONTENT = "content_data"
+
+
+class OrderType(StrEnum):
+    PRODUCTION = "production"
+    PRESERVATION = "preservation"
+
+
+class OffenceCategory(StrEnum):
+    TERRORISM = "terrorism"
+    CHILD_SEXUAL_ABUSE = "child_sexual_abuse"
+    DRUG_TRAFFICKING = "drug_trafficking"
+    WEAPONS_TRAFFICKING = "weapons_trafficking"
+    FRAUD = "fraud"
+    CYBERCRIME = "cybercrime"
+    HUMAN_TRAFFICKING = "human_trafficking"
+    HOMICIDE = "homicide"
+    ORGANISED_CRIME = "organised_crime"
+    HATE_CRIME = "hate_crime"
+    THREATS = "threats"
+    OTHER = "other"
+
+
+class TargetKind(StrEnum):
+    USER_ID = "user_id"
+    USERNAME = "username"
+    PHONE_NUMBER = "phone_number"
+
+
+class OrderStatus(StrEnum):
+    RECEIVED = "received"
+    CHECKS_PASSED = "checks_passed"
+    CHECKS_FAILED = "checks_failed"
+    UNDER_REVIEW = "under_review"
+    APPROVED = "approved"
+    PARTIALLY_APPROVED = "partially_approved"
+    REFUSED = "refused"
+    PRESERVED = "preserved"
+    DISCLOSED = "disclosed"
+    WITHDRAWN = "withdrawn"
+    CLOSED = "closed"
+
+
+OPEN_STATUSES = frozenset(
+    {
+        OrderStatus.RECEIVED,
+        OrderStatus.CHECKS_PASSED,
+        OrderStatus.UNDER_REVIEW,
+        OrderStatus.APPROVED,
+        OrderStatus.PARTIALLY_APPROVED,
+    }
+)
+
+
+class ReviewDecision(StrEnum):
+    APPROVE = "approve"
+    REFUSE = "refuse"
+
+
+class ChecklistAnswer(StrEnum):
+    YES = "yes"
+    NO = "no"
+    NOT_APPLICABLE = "n/a"
+
+
+class ChecklistItem(StrEnum):
+    """The questions every reviewer answers; an approval needs "yes" to the first four."""
+
+    ORDER_AUTHENTIC_AND_COMPLETE = "order_authentic_and_complete"
+    TARGET_IS_SUSPECT = "target_is_suspect_in_criminal_case"
+    OFFENCE_VIOLATES_TERMS = "offence_violates_terms"
+    NECESSARY_AND_PROPORTIONATE = "necessary_and_proportionate"
+    NO_IMMUNITY_OR_PRIVILEGE = "no_immunity_or_privilege"
+    FUNDAMENTAL_RIGHTS_CONSIDERED = "fundamental_rights_considered"
+
+
+REQUIRED_FOR_APPROVAL = (
+    ChecklistItem.ORDER_AUTHENTIC_AND_COMPLETE,
+    ChecklistItem.TARGET_IS_SUSPECT,
+    ChecklistItem.OFFENCE_VIOLATES_TERMS,
+    ChecklistItem.NECESSARY_AND_PROPORTIONATE,
+)
+
+
+class RefusalGround(StrEnum):
+    """The grounds of the e-Evidence Annex III form, as far as a platform can raise them."""
+
+    INCOMPLETE_OR_MANIFEST_ERRORS = "incomplete_or_manifest_errors"
+    NOT_COMPETENT = "issuing_authority_not_competent"
+    OFFENCE_NOT_ELIGIBLE = "offence_not_eligible"
+    NOT_A_SUSPECT = "target_not_shown_to_be_suspect"
+    DATA_NOT_HELD = "data_not_held"
+    TARGET_NOT_FOUND = "target_not_found"
+    IMMUNITY_OR_PRIVILEGE = "immunity_or_privilege"
+    FUNDAMENTAL_RIGHTS = "manifest_breach_of_fundamental_rights"
+    DISPROPORTIONATE = "disproportionate"
+    DE_FACTO_IMPOSSIBLE = "de_facto_impossible"
+    OTHER = "other"
+
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
+Code = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{1,63}$")]
+
+
+class _Closed(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Offence(_Closed):
+    category: OffenceCategory
+    description: Text
+    max_penalty_years: int | None = Field(default=None, ge=0, le=100)
+    violates_terms: bool
+
+
+class Target(_Closed):
+    kind: TargetKind
+    value: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
+
+
+class Period(_Closed):
+    start: AwareDatetime
+    end: AwareDatetime
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Period:
+        if self.end <= self.start:
+            raise ValueError("the period must end after it starts")
+        return self
+
+
+class OrderDocumentRef(_Closed):
+    sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+    media_type: Literal["application/pdf"] = "application/pdf"
+    filename: Annotated[str, StringConstraints(max_length=256)] | None = None
+
+
+MAX_TARGETS = 100
+
+
+class OrderClaims(_Closed):
+    """The payload of an order's JWS."""
+
+    iss: Code
+    iat: int = Field(ge=0)
+    exp: int = Field(ge=0)
+    jti: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{8,128}$")]
+    order_type: OrderType = OrderType.PRODUCTION
+    validating_authority: Code | None = None
+    case_reference: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)
+    ]
+    legal_basis: Text
+    offence: Offence
+    targets: list[Target] = Field(min_length=1, max_length=MAX_TARGETS)
+    data_categories: list[DataCategory] = Field(min_length=1, max_length=4)
+    period: Period
+    emergency: bool = False
+    emergency_justification: Text | None = None
+    confidential_until: date | None = None
+    preservation_reference: Annotated[str, StringConstraints(max_length=128)] | None = None
+    document: OrderDocumentRef
+
+    @model_validator(mode="after")
+    def _consistent(self) -> OrderClaims:
+        if self.exp <= self.iat:
+            raise ValueError("exp must come after iat")
+        if len(set(self.data_categories)) != len(self.data_categories):
+            raise ValueError("each data category may be asked for once")
+        if len(set(self.targets)) != len(self.targets):
+            raise ValueError("each target may be named once")
+        if self.emergency and not self.emergency_justification:
+            raise ValueError("an emergency order must say why")
+        return self
+
+
+class ValidationClaims(_Closed):
+    """The payload of a judicial validation of an emergency order (within 48 h)."""
+
+    iss: Code
+    iat: int = Field(ge=0)
+    exp: int = Field(ge=0)
+    jti: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{8,128}$")]
+    validates: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{8,128}$")]
+
+
+# -- reads ------------------------------------------------------------------------------
+
+
+class CheckRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    name: str
+    outcome: str
+    detail: str
+    checked_at: datetime
+
+
+class RiskFlag(BaseModel):
+    code: str
+    message: str
+
+
+class TargetRead(BaseModel):
+    position: int
+    kind: TargetKind
+    resolution: str
+    # Only legal reviewers see the identifier (an audited read); authorities get it back
+    # as they sent it, in their own order.
+    value: str | None = None
+    protected_category: str | None = None
+    approved: bool | None = None
+
+
+class ReviewRead(BaseModel):
+    reviewer: str
+    decision: ReviewDecision
+    approved_categories: list[str]
+    approved_targets: list[int]
+    checklist: dict[str, str]
+    reasons: str
+    refusal_grounds: list[str]
+    risk_flags: list[RiskFlag]
+    created_at: datetime
+
+
+class Refusal(BaseModel):
+    """What the authority reads when its order, or part of it, is refused."""
+
+    grounds: list[str]
+    reasons: str
+
+
+class OrderRead(BaseModel):
+    reference: str
+    authority: str
+    country: str
+    order_type: OrderType
+    status: OrderStatus
+    case_reference: str
+    offence_category: str
+    requested_categories: list[str]
+    category_outcomes: dict[str, Any]
+    period_start: datetime
+    period_end: datetime
+    emergency: bool
+    confidential_until: datetime | None
+    received_at: datetime
+    due_at: datetime
+    overdue: bool
+    acknowledged_at: datetime | None
+    decided_at: datetime | None
+    effected_at: datetime | None
+    withdrawn_at: datetime | None
+    validation_due_at: datetime | None
+    validated_at: datetime | None
+    hold_expires_at: datetime | None
+    refusal: Refusal | None
+    targets: list[TargetRead]
+    checks: list[CheckRead]
+    # Reviewer-only parts: empty in an authority's view.
+    risk_flags: list[RiskFlag] = []
+    reviews: list[ReviewRead] = []
+
+
+class OrderSummary(BaseModel):
+    reference: str
+    authority: str
+    country: str
+    order_type: OrderType
+    status: OrderStatus
+    emergency: bool
+    received_at: datetime
+    due_at: datetime
+    overdue: bool
+    targets: int
+
+
+class OrderPage(BaseModel):
+    items: list[OrderSummary]
+    total: int
+    limit: int
+    offset: int
+
+
+class ReviewCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    decision: ReviewDecision
+    checklist: dict[ChecklistItem, ChecklistAnswer]
+    reasons: Text
+    # Approvals: which of the held categories and which targets (positions); absent
+    # means all that the order asks for and the checks let through.
+    approved_categories: list[DataCategory] | None = None
+    approved_targets: list[Annotated[int, Field(ge=0, lt=MAX_TARGETS)]] | None = None
+    refusal_grounds: list[RefusalGround] = []
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ReviewCreate:
+        if self.decision is ReviewDecision.REFUSE and not self.refusal_grounds:
+            raise ValueError("a refusal names at least one ground")
+        return self
+
+
+class ProtectionCategory(StrEnum):
+    PRESS = "press"
+    NGO = "ngo"
+    POLITICAL = "political"
+
+
+class ProtectionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    category: ProtectionCategory
+
+
+class ProtectedAccountRead(BaseModel):
+    user_id: str
+    category: ProtectionCategory
+    marked_at: datetime
+
+
+# -- authorities -------------------------------------------------------------------------
+
+
+class AuthorityKeyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # The public key as a JWK (kty OKP, crv Ed25519, x, kid).
+    jwk: dict[str, Any]
+    valid_from: AwareDatetime | None = None
+    valid_until: AwareDatetime | None = None
+
+
+class AuthorityCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: Code
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=256)]
+    country: Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2}$")]
+    kind: AuthorityKind
+    parent: Code | None = None
+    contact: Annotated[str, StringConstraints(max_length=256)] | None = None
+    timezone: Annotated[str, StringConstraints(max_length=64)] | None = None
+    keys: list[AuthorityKeyCreate] = Field(default=[], max_length=10)
+    verified: bool = False
+
+
+class AuthorityKeyRead(BaseModel):
+    kid: str
+    valid_from: datetime
+    valid_until: datetime | None
+    revoked_at: datetime | None
+
+
+class AuthorityRead(BaseModel):
+    code: str
+    name: str
+    country: str
+    kind: AuthorityKind
+    parent: str | None
+    contact: str | None
+    timezone: str
+    status: AuthorityStatus
+    keys: list[AuthorityKeyRead]
+    created_at: datetime
+
+
+class AuthorityCreated(BaseModel):
+    authority: AuthorityRead
+    # The authority principal's bearer token, shown once.
+    token: str
+
+
+class AuthorityStatusChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: AuthorityStatus

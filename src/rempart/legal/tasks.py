@@ -1,0 +1,152 @@
+"""Scheduled legal work: deadline and validation alerts, preservation expiry, and the
+user notifications that wait for confidentiality to end."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from rempart.core.clock import as_utc, utcnow
+from rempart.core.deps import Runtime
+from rempart.legal.models import Authority, Notification, Order
+from rempart.legal.notifier import Notifier, OutboxNotifier, UserNotice
+from rempart.legal.orders import audit_order
+from rempart.legal.schemas import OPEN_STATUSES, OrderStatus
+
+ACTOR = "system:worker"
+
+
+def flag_overdue(session: Session, *, now: datetime) -> int:
+    """Raise an alert, once, for each open order past its deadline."""
+    late = session.execute(
+        select(Order).where(
+            Order.status.in_([s.value for s in OPEN_STATUSES]),
+            Order.due_at < now,
+            Order.overdue_flagged_at.is_(None),
+        )
+    ).scalars()
+    count = 0
+    for order in late:
+        order.overdue_flagged_at = now
+        audit_order(
+            session,
+            order,
+            actor=ACTOR,
+            action="legal.order.overdue",
+            details={"due_at": as_utc(order.due_at).isoformat(), "emergency": order.emergency},
+        )
+        count += 1
+    return count
+
+
+def flag_unvalidated(session: Session, *, now: datetime) -> int:
+    """Emergency orders whose judicial validation did not come within 48 hours."""
+    late = session.execute(
+        select(Order).where(
+            Order.validation_due_at < now,
+            Order.validated_at.is_(None),
+            Order.validation_flagged_at.is_(None),
+            Order.status != OrderStatus.WITHDRAWN.value,
+        )
+    ).scalars()
+    count = 0
+    for order in late:
+        order.validation_flagged_at = now
+        audit_order(
+            session,
+            order,
+            actor=ACTOR,
+            action="legal.order.validation_overdue",
+            details={"validation_due_at": _iso(order.validation_due_at)},
+        )
+        count += 1
+    return count
+
+
+def expire_preservations(session: Session, *, now: datetime) -> int:
+    ended = session.execute(
+        select(Order).where(
+            Order.status == OrderStatus.PRESERVED.value, Order.hold_expires_at <= now
+        )
+    ).scalars()
+    count = 0
+    for order in ended:
+        order.status = OrderStatus.CLOSED.value
+        order.closed_at = now
+        audit_order(
+            session,
+            order,
+            actor=ACTOR,
+            action="legal.hold.expired",
+            details={"expired_at": _iso(order.hold_expires_at)},
+        )
+        count += 1
+    return count
+
+
+def send_notifications(session: Session, *, notifier: Notifier, now: datetime) -> int:
+    """Send the notices that are due, then close orders with nothing left to send."""
+    due = session.execute(
+        select(Notification, Order, Authority)
+        .join(Order, Order.id == Notification.order_id)
+        .join(Authority, Authority.id == Order.authority_id)
+        .where(Notification.sent_at.is_(None), Notification.due_at <= now)
+        .order_by(Notification.id)
+    ).all()
+    touched: dict[int, Order] = {}
+    for notification, order, authority in due:
+        day = as_utc(order.effected_at or now).date().isoformat()
+        notifier.send(
+            UserNotice(
+                notification_id=notification.id,
+                user_id=notification.user_id,
+                order_reference=order.reference,
+                text_en=(
+                    f"On {day} we disclosed your account's phone number and/or the IP "
+                    f"addresses it connected from to {authority.name} ({authority.country}), "
+                    f"in answer to a judicial order (reference {order.reference}). We never "
+                    "disclose message content."
+                ),
+                text_fr=(
+                    f"Le {day}, nous avons communiqué le numéro de téléphone de votre compte "
+                    f"et/ou les adresses IP de connexion à {authority.name} "
+                    f"({authority.country}), en réponse à une décision judiciaire (référence "
+                    f"{order.reference}). Nous ne communiquons jamais le contenu des messages."
+                ),
+            )
+        )
+        notification.sent_at = now
+        audit_order(
+            session,
+            order,
+            actor=ACTOR,
+            action="legal.notification.sent",
+            details={"notification": notification.id},
+        )
+        touched[order.id] = order
+    session.flush()
+    for order in touched.values():
+        waiting = session.execute(
+            select(Notification.id).where(
+                Notification.order_id == order.id, Notification.sent_at.is_(None)
+            )
+        ).first()
+        if waiting is None and order.status == OrderStatus.DISCLOSED.value:
+            order.status = OrderStatus.CLOSED.value
+            order.closed_at = now
+            audit_order(session, order, actor=ACTOR, action="legal.order.closed", details={})
+    return len(due)
+
+
+def run_deadlines(session: Session, rt: Runtime, *, now: datetime | None = None) -> None:
+    now = now or utcnow()
+    flag_overdue(session, now=now)
+    flag_unvalidated(session, now=now)
+    expire_preservations(session, now=now)
+    send_notifications(session, notifier=OutboxNotifier(rt.settings.notification_outbox), now=now)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return as_utc(moment).isoformat() if moment is not None else None

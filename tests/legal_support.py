@@ -1,0 +1,207 @@
+"""Helpers for the lawful-disclosure tests: a platform with accounts and connections,
+registered authorities with keys, and signed orders."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from rempart.auth.permissions import Role
+from rempart.legal import jws
+
+PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
+NOW = datetime.now(UTC)
+PERIOD_START = NOW - timedelta(days=60)
+PERIOD_END = NOW - timedelta(days=30)
+SUSPECT = "u-suspect"
+SUSPECT_PHONE = "+61491570156"
+# Connections of the suspect: three inside the period, two outside it.
+INSIDE = [
+    ("198.51.100.7", 50123, PERIOD_START + timedelta(days=1)),
+    ("2001:db8::42", 443, PERIOD_START + timedelta(days=10)),
+    ("203.0.113.9", 61000, PERIOD_END - timedelta(hours=1)),
+]
+OUTSIDE = [
+    ("192.0.2.1", 1234, PERIOD_START - timedelta(days=2)),
+    ("192.0.2.2", 1235, PERIOD_END + timedelta(days=3)),
+]
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def iso(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def seed_platform(client: TestClient, platform_headers: dict[str, str]) -> None:
+    """A suspect with a phone and connections, and a username recycled after the period."""
+    events: list[dict[str, Any]] = [
+        {
+            "id": "acc-suspect",
+            "type": "account.registered",
+            "occurred_at": iso(NOW - timedelta(days=200)),
+            "user_id": SUSPECT,
+            "username": "nightowl",
+            "phone_number": SUSPECT_PHONE,
+        },
+        # The suspect gives up "nightowl" after the period; someone else takes it.
+        {
+            "id": "acc-suspect-rename",
+            "type": "account.updated",
+            "occurred_at": iso(PERIOD_END + timedelta(days=5)),
+            "user_id": SUSPECT,
+            "username": "dayowl",
+            "phone_number": SUSPECT_PHONE,
+        },
+        {
+            "id": "acc-newcomer",
+            "type": "account.registered",
+            "occurred_at": iso(PERIOD_END + timedelta(days=6)),
+            "user_id": "u-newcomer",
+            "username": "nightowl",
+            "phone_number": "+14155550123",
+        },
+    ]
+    for i, (ip, port, seen) in enumerate(INSIDE + OUTSIDE):
+        events.append(
+            {
+                "id": f"conn-{i}",
+                "type": "connection.seen",
+                "occurred_at": iso(seen),
+                "user_id": SUSPECT,
+                "ip": ip,
+                "port": port,
+                "user_agent": "Demo/1.0",
+            }
+        )
+    response = client.post("/v1/ingest/events", json={"events": events}, headers=platform_headers)
+    assert response.status_code == 200, response.text
+
+
+@dataclass
+class AuthorityHandle:
+    code: str
+    token: str
+    jwk: dict[str, Any]
+    kind: str = "court"
+    country: str = "FR"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return bearer(self.token)
+
+
+def register_authority(
+    client: TestClient,
+    admin_token: str,
+    *,
+    code: str,
+    kind: str = "court",
+    country: str = "FR",
+    parent: str | None = None,
+    verified: bool = True,
+) -> AuthorityHandle:
+    jwk = jws.generate_private_jwk(f"{code}-key-1")
+    body: dict[str, Any] = {
+        "code": code,
+        "name": f"Authority {code}",
+        "country": country,
+        "kind": kind,
+        "keys": [{"jwk": jws.public_jwk(jwk)}],
+        "verified": verified,
+    }
+    if parent:
+        body["parent"] = parent
+    response = client.post("/v1/legal/authorities", json=body, headers=bearer(admin_token))
+    assert response.status_code == 201, response.text
+    return AuthorityHandle(
+        code=code, token=response.json()["token"], jwk=jwk, kind=kind, country=country
+    )
+
+
+def claims(authority: AuthorityHandle, **changes: Any) -> dict[str, Any]:
+    now = int(datetime.now(UTC).timestamp())
+    base: dict[str, Any] = {
+        "iss": authority.code,
+        "iat": now,
+        "exp": now + 3600,
+        "jti": uuid.uuid4().hex,
+        "case_reference": "PARQUET-2026-0042",
+        "legal_basis": "Code de procédure pénale, art. 60-1",
+        "offence": {
+            "category": "fraud",
+            "description": "Escroquerie en bande organisée",
+            "max_penalty_years": 10,
+            "violates_terms": True,
+        },
+        "targets": [{"kind": "user_id", "value": SUSPECT}],
+        "data_categories": ["subscriber_data", "identification_data"],
+        "period": {"start": iso(PERIOD_START), "end": iso(PERIOD_END)},
+        "document": {"sha256": hashlib.sha256(PDF).hexdigest()},
+    }
+    base.update(changes)
+    return base
+
+
+def sign(authority: AuthorityHandle, payload: dict[str, Any]) -> str:
+    return jws.sign(payload, private_jwk=authority.jwk, typ="rempart-order+jwt")
+
+
+def submit(
+    client: TestClient, authority: AuthorityHandle, token: str, document: bytes = PDF
+) -> Any:
+    return client.post(
+        "/v1/legal/orders",
+        data={"jws": token},
+        files={"document": ("order.pdf", document, "application/pdf")},
+        headers=authority.headers,
+    )
+
+
+YES_TO_ALL = {
+    "order_authentic_and_complete": "yes",
+    "target_is_suspect_in_criminal_case": "yes",
+    "offence_violates_terms": "yes",
+    "necessary_and_proportionate": "yes",
+    "no_immunity_or_privilege": "yes",
+    "fundamental_rights_considered": "yes",
+}
+
+
+def approve(client: TestClient, reference: str, reviewer: str, **changes: Any) -> Any:
+    body = {"decision": "approve", "checklist": YES_TO_ALL, "reasons": "Proportionate."}
+    body.update(changes)
+    return client.post(f"/v1/legal/orders/{reference}/reviews", json=body, headers=bearer(reviewer))
+
+
+@dataclass
+class LegalWorld:
+    client: TestClient
+    court: AuthorityHandle
+    reviewers: tuple[str, str]
+    admin: str
+    make_token: Callable[..., str]
+
+
+def legal_world(
+    client: TestClient, make_token: Callable[..., str], platform_headers: dict[str, str]
+) -> LegalWorld:
+    seed_platform(client, platform_headers)
+    admin = make_token(Role.ADMIN)
+    court = register_authority(client, admin, code="fr-tj-paris")
+    return LegalWorld(
+        client=client,
+        court=court,
+        reviewers=(make_token(Role.LEGAL), make_token(Role.LEGAL)),
+        admin=admin,
+        make_token=make_token,
+    )
