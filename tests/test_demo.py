@@ -11,6 +11,7 @@ import phonenumbers
 import sqlalchemy as sa
 
 from rempart.core.deps import Runtime
+from rempart.legal.models import Order
 from rempart.platform.demo_content import DemoSize, count_demo_events, demo_events
 from rempart.platform.models import Account, Connection, Entity, IngestedEvent, Post
 
@@ -45,6 +46,8 @@ def test_seed_builds_the_platform_once(cli: Callable[..., Any], runtime: Runtime
         (runtime.settings.key_file.parent / "demo-credentials.json").read_text()
     )
     assert set(credentials) >= {"demo-platform", "demo-admin", "demo-legal-1", "demo-legal-2"}
+    assert "authority:fr-tj-paris" in credentials
+    _check_demo_orders(runtime)
     verify = cli("audit", "verify")
     assert verify.exit_code == 0, verify.stderr
 
@@ -69,3 +72,32 @@ def test_demo_identifiers_are_reserved_or_synthetic() -> None:
             for match in phonenumbers.PhoneNumberMatcher(event["text"], "US"):
                 quoted = phonenumbers.format_number(match.number, 0)
                 assert quoted not in account_numbers
+
+
+def _check_demo_orders(runtime: Runtime) -> None:
+    """Demo authorities in several countries, keys in the demo key folder, and orders in
+    every state the legal team meets."""
+    with runtime.engine.connect() as connection:
+        rows = connection.execute(
+            sa.select(Order.status, Order.country, Order.emergency, Order.overdue_flagged_at)
+        ).all()
+    statuses = {status for status, *_ in rows}
+    assert statuses >= {
+        "checks_passed",
+        "checks_failed",
+        "under_review",
+        "approved",
+        "partially_approved",
+        "refused",
+        "disclosed",
+        "closed",
+        "withdrawn",
+        "preserved",
+    }
+    assert {country for _, country, *_ in rows} >= {"FR", "BE", "DE", "ES"}
+    assert any(emergency for _, _, emergency, _ in rows)
+    assert any(flagged is not None for *_, flagged in rows)
+    folder = runtime.settings.key_file.parent / "demo-authority-keys"
+    keys = sorted(folder.glob("*.jwk"))
+    assert len(keys) >= 5
+    assert all(k.stat().st_mode & 0o077 == 0 for k in keys)

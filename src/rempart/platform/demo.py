@@ -36,8 +36,8 @@ DEMO_PRINCIPALS = [
     ("demo-legal-2", Role.LEGAL),
     ("demo-moderator", Role.MODERATOR),
     ("demo-flagger", Role.FLAGGER),
-    ("demo-authority", Role.AUTHORITY),
 ]
+LEGAL_SEEDED_MARK = "demo_legal_seed"
 
 
 def credentials_file(rt: Runtime) -> Path:
@@ -74,6 +74,7 @@ def seed(rt: Runtime, *, console: Console, force: bool = False, **sizes: int) ->
     else:
         size = DemoSize(**sizes)
         _ingest_all(rt, console=console, size=size)
+    tokens.update(_seed_legal_once(rt, console=console))
     try:
         audit.sign_head(rt.engine, keys=rt.keys, head_file=rt.head_file)
     except AuditLogBroken:
@@ -106,6 +107,26 @@ def _ingest_all(rt: Runtime, *, console: Console, size: DemoSize) -> None:
     with transaction(rt.engine) as session:
         session.merge(ScheduleState(name=SEEDED_MARK, last_run_at=utcnow()))
         audit.record(session, actor=DEMO_ACTOR, action="demo.seed", details=_sizes(size))
+
+
+def _seed_legal_once(rt: Runtime, *, console: Console) -> dict[str, str]:
+    """Demo authorities and orders in every state, once; their tokens join the others."""
+    from rempart.legal.demo import seed_legal
+
+    path = credentials_file(rt)
+    known: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    with transaction(rt.engine, readonly=True) as session:
+        if session.get(ScheduleState, LEGAL_SEEDED_MARK) is not None:
+            return {k: v for k, v in known.items() if k.startswith("authority:")}
+    with console.status("Filing demo orders from demo authorities"):
+        tokens = seed_legal(rt)
+    with transaction(rt.engine) as session:
+        session.merge(ScheduleState(name=LEGAL_SEEDED_MARK, last_run_at=utcnow()))
+        audit.record(session, actor=DEMO_ACTOR, action="demo.seed.legal", details={})
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump({**known, **tokens}, handle, indent=2)
+    return tokens
 
 
 def _sizes(size: DemoSize) -> dict[str, Any]:
