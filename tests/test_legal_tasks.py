@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from legal_support import (
+    INSIDE,
     SUSPECT,
     LegalWorld,
     approve,
@@ -170,3 +171,37 @@ def test_user_is_notified_once_confidentiality_ends(
     assert "message content" in notice["text_en"]
     view = client.get(f"/v1/legal/orders/{reference}", headers=court.headers).json()
     assert view["status"] == "closed"
+
+
+def test_production_order_takes_over_from_its_preservation(
+    world: LegalWorld, runtime: Runtime
+) -> None:
+    client, court = world.client, world.court
+    preservation = submit(
+        client, court, sign(court, claims(court, order_type="preservation"))
+    ).json()
+    production = submit(
+        client,
+        court,
+        sign(court, claims(court, preservation_reference=preservation["reference"])),
+    ).json()
+    assert production["status"] == "checks_passed"
+    earlier = client.get(
+        f"/v1/legal/orders/{preservation['reference']}", headers=court.headers
+    ).json()
+    assert earlier["status"] == "closed"
+    # The production order's own hold now keeps the period's records from the purge.
+    with transaction(runtime.engine) as session:
+        purge_connections(session, retention_days=1, actor="test")
+    for reviewer in world.reviewers:
+        approve(client, production["reference"], reviewer)
+    client.post(
+        f"/v1/legal/orders/{production['reference']}/disclosure",
+        headers=bearer(world.reviewers[0]),
+    )
+    package = client.get(
+        f"/v1/legal/orders/{production['reference']}/disclosure", headers=court.headers
+    ).json()["package"]
+    assert [ip["address"] for ip in package["records"][0]["ip_addresses"]] == [
+        ip for ip, _, _ in INSIDE
+    ]

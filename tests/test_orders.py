@@ -332,3 +332,17 @@ def test_withdrawn_order_cannot_be_reviewed(world: LegalWorld) -> None:
     late = approve(client, reference, world.reviewers[0])
     assert late.status_code == 409
     assert late.json()["error"]["code"] == "invalid_transition"
+
+
+def test_order_document_is_stored_encrypted_and_read_back_audited(world: LegalWorld) -> None:
+    client, court = world.client, world.court
+    reference = submit(client, court, sign(court, claims(court))).json()["reference"]
+    for headers in (court.headers, bearer(world.reviewers[0])):
+        document = client.get(f"/v1/legal/orders/{reference}/document", headers=headers)
+        assert document.status_code == 200
+        assert document.content == PDF
+        assert document.headers["content-type"] == "application/pdf"
+    assert audit_actions(client, world.make_token).count("legal.order.document.read") == 2
+    outsider = register_authority(client, world.admin, code="it-procura-roma", country="IT")
+    hidden = client.get(f"/v1/legal/orders/{reference}/document", headers=outsider.headers)
+    assert hidden.status_code == 404

@@ -186,7 +186,8 @@ def receive_order(
         for t in claims.targets
     ]
     found = [r.user_id for r in resolutions if r.user_id is not None]
-    preserved = _preserved(session, issuer, claims, found)
+    preservation = _preservation_of(session, issuer, claims)
+    preserved = _holds_all(session, preservation, found)
     outcomes_of_checks, categories = checks.run_checks(
         claims=claims,
         issuer=issuer,
@@ -275,6 +276,12 @@ def receive_order(
     checks.store_checks(session, order=order, checks=outcomes_of_checks)
     if not failed:
         _place_holds(session, order=order, user_ids=found, now=now)
+        if preservation is not None and preservation.status == OrderStatus.PRESERVED.value:
+            # e-Evidence Art. 11: preservation lasts until the production order arrives;
+            # from now on this order's own holds keep the records.
+            preservation.status = OrderStatus.CLOSED.value
+            preservation.closed_at = now
+            release_holds(session, order=preservation, now=now)
     session.flush()
     audit_order(
         session,
@@ -307,18 +314,22 @@ def receive_order(
     return order
 
 
-def _preserved(session: Session, issuer: Authority, claims: OrderClaims, users: list[str]) -> bool:
-    """Whether a preservation order of this authority holds the targets' records."""
-    if not claims.preservation_reference or not users:
-        return False
-    preservation = session.execute(
+def _preservation_of(session: Session, issuer: Authority, claims: OrderClaims) -> Order | None:
+    """The issuer's own preservation order that this production order follows, if any."""
+    if not claims.preservation_reference:
+        return None
+    preservation: Order | None = session.execute(
         select(Order).where(
             Order.reference == claims.preservation_reference,
             Order.authority_id == issuer.id,
             Order.order_type == OrderType.PRESERVATION.value,
         )
     ).scalar_one_or_none()
-    if preservation is None:
+    return preservation
+
+
+def _holds_all(session: Session, preservation: Order | None, users: list[str]) -> bool:
+    if preservation is None or not users:
         return False
     held = session.execute(
         select(func.count(func.distinct(LegalHold.user_id))).where(
