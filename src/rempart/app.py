@@ -26,6 +26,7 @@ from rempart.legal.api import router as legal_router
 from rempart.legal.authority_api import router as authority_router
 from rempart.platform.api import EXTRA_SCHEMAS
 from rempart.platform.api import router as ingest_router
+from rempart.search.api import router as search_router
 
 log = logging.getLogger("rempart")
 
@@ -184,6 +185,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth_router)
     app.include_router(legal_router)
     app.include_router(authority_router)
+    app.include_router(search_router)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:

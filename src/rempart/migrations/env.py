@@ -2,11 +2,6 @@ from __future__ import annotations
 
 from alembic import context
 
-import rempart.audit.models
-import rempart.auth.models
-import rempart.core.models
-import rempart.legal.models
-import rempart.platform.models  # noqa: F401  (registers the tables on Base.metadata)
 from rempart.core.db import Base, get_engine
 
 config = context.config

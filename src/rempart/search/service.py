@@ -1,0 +1,220 @@
+"""Public search over entities and posts, and the protection that refuses abuse searches."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+from sqlalchemy import delete, or_, text, tuple_
+from sqlalchemy.orm import Session
+
+from rempart.core.clock import as_utc, utcnow
+from rempart.core.db import dialect_insert
+from rempart.search.models import ProtectedQueryCount, SearchDocument
+from rempart.search.schemas import SearchHit, SearchPage, SearchWarning
+from rempart.search.text import fold, index_terms, query_groups
+
+SNIPPET_CHARS = 240
+SQLITE_MATCH = (
+    "SELECT d.kind, d.ref, d.entity_id, d.title, d.body, d.language, d.published_at "
+    "FROM search_fts JOIN search_documents d ON d.id = search_fts.rowid "
+    "WHERE search_fts MATCH :expression "
+    "ORDER BY bm25(search_fts), d.reach DESC, d.id DESC LIMIT :limit OFFSET :offset"
+)
+POSTGRES_MATCH = (
+    "SELECT d.kind, d.ref, d.entity_id, d.title, d.body, d.language, d.published_at "
+    "FROM search_documents d, to_tsquery('simple', :expression) q "
+    "WHERE d.terms_tsv @@ q "
+    "ORDER BY ts_rank(d.terms_tsv, q) DESC, d.reach DESC, d.id DESC "
+    "LIMIT :limit OFFSET :offset"
+)
+
+
+@dataclass(frozen=True)
+class IndexEntry:
+    kind: str  # entity | post
+    ref: str
+    entity_id: str
+    title: str | None
+    body: str | None
+    language: str | None
+    reach: int
+    published_at: datetime
+
+
+def put(session: Session, entries: Sequence[IndexEntry]) -> None:
+    """Make these items searchable (again), replacing what the index held for them."""
+    if not entries:
+        return
+    remove(session, [(e.kind, e.ref) for e in entries])
+    session.add_all(
+        SearchDocument(
+            kind=e.kind,
+            ref=e.ref,
+            entity_id=e.entity_id,
+            title=e.title,
+            body=e.body,
+            language=e.language,
+            reach=e.reach,
+            published_at=e.published_at,
+            terms=index_terms(e.title, e.body),
+        )
+        for e in entries
+    )
+    session.flush()
+
+
+def remove(session: Session, items: Iterable[tuple[str, str]]) -> None:
+    keys = list(items)
+    for start in range(0, len(keys), 500):
+        chunk = keys[start : start + 500]
+        session.execute(
+            delete(SearchDocument)
+            .where(tuple_(SearchDocument.kind, SearchDocument.ref).in_(chunk))
+            .execution_options(synchronize_session=False)
+        )
+
+
+def remove_entity(session: Session, entity_id: str) -> None:
+    """An entity out of search takes its posts with it."""
+    session.execute(
+        delete(SearchDocument)
+        .where(
+            or_(
+                SearchDocument.entity_id == entity_id,
+                (SearchDocument.kind == "entity") & (SearchDocument.ref == entity_id),
+            )
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+# -- query-side protection --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProtectionList:
+    id: str
+    terms: dict[str, tuple[str, ...]]
+    patterns: tuple[re.Pattern[str], ...]
+    warnings: dict[str, str]
+
+
+@lru_cache(maxsize=1)
+def protection_lists() -> tuple[ProtectionList, ...]:
+    raw = json.loads(
+        resources.files("rempart.search").joinpath("data/protected_queries.json").read_text()
+    )
+    return tuple(
+        ProtectionList(
+            id=item["id"],
+            terms={lang: tuple(fold(t) for t in terms) for lang, terms in item["terms"].items()},
+            patterns=tuple(re.compile(p) for p in item["patterns"]),
+            warnings=item["warning"],
+        )
+        for item in raw["lists"]
+    )
+
+
+def protected(query: str) -> tuple[ProtectionList, str | None] | None:
+    """The list a query falls under, and the language of the term that matched."""
+    folded = " ".join(re.findall(r"[^\W_]+|/", fold(query)))
+    for item in protection_lists():
+        for lang, terms in item.terms.items():
+            if any(re.search(rf"\b{re.escape(t)}\b", folded) for t in terms):
+                return item, lang
+        if any(p.search(folded) for p in item.patterns):
+            return item, None
+    return None
+
+
+def _count_refusal(session: Session, list_id: str, language: str) -> None:
+    statement = dialect_insert(session, ProtectedQueryCount).values(
+        day=utcnow().date(), list_id=list_id, language=language, count=1
+    )
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["day", "list_id", "language"],
+            set_={"count": ProtectedQueryCount.__table__.c.count + 1},
+        )
+    )
+
+
+# -- search ---------------------------------------------------------------------------------
+
+
+def search(session: Session, *, query: str, language: str, limit: int, offset: int) -> SearchPage:
+    hit = protected(query)
+    if hit is not None:
+        item, matched_language = hit
+        shown = matched_language or language
+        _count_refusal(session, item.id, shown)
+        return SearchPage(
+            query=query,
+            items=[],
+            limit=limit,
+            offset=offset,
+            more=False,
+            warning=SearchWarning(
+                code=f"protected_query.{item.id}",
+                message=item.warnings.get(shown) or item.warnings["en"],
+            ),
+        )
+    groups = query_groups(query)
+    if not groups:
+        return SearchPage(query=query, items=[], limit=limit, offset=offset, more=False)
+    rows = _match(session, groups, limit=limit + 1, offset=offset)
+    return SearchPage(
+        query=query,
+        items=[_hit(row) for row in rows[:limit]],
+        limit=limit,
+        offset=offset,
+        more=len(rows) > limit,
+    )
+
+
+def _match(
+    session: Session, groups: list[tuple[str, ...]], *, limit: int, offset: int
+) -> list[Any]:
+    params = {"limit": limit, "offset": offset}
+    if session.get_bind().dialect.name == "sqlite":
+        expression = " AND ".join(
+            "(" + " OR ".join(f'"{term}"' for term in group) + ")" for group in groups
+        )
+        sql = SQLITE_MATCH
+    else:
+        expression = " & ".join(
+            "(" + " | ".join(f"'{term}'" for term in group) + ")" for group in groups
+        )
+        sql = POSTGRES_MATCH
+    table = SearchDocument.__table__.c
+    typed = text(sql).columns(
+        table.kind,
+        table.ref,
+        table.entity_id,
+        table.title,
+        table.body,
+        table.language,
+        table.published_at,
+    )
+    return list(session.execute(typed, {**params, "expression": expression}).all())
+
+
+def _hit(row: Any) -> SearchHit:
+    kind, ref, entity_id, title, body, language, published_at = row
+    snippet = body[:SNIPPET_CHARS] + ("…" if len(body) > SNIPPET_CHARS else "") if body else None
+    return SearchHit(
+        kind=kind,
+        ref=ref,
+        entity_id=entity_id,
+        title=title,
+        snippet=snippet,
+        language=language,
+        published_at=as_utc(published_at),
+    )

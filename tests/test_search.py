@@ -1,0 +1,141 @@
+"""Public search: French and English, diacritics and stems, restricted items never served,
+abuse searches refused with help and counted. On SQLite (FTS5) and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from rempart.core.db import transaction
+from rempart.core.deps import Runtime
+from rempart.search import service
+from rempart.search.models import ProtectedQueryCount
+from rempart.search.service import IndexEntry
+
+NOW = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+def entry(
+    ref: str,
+    body: str,
+    *,
+    kind: str = "post",
+    entity: str = "ch-1",
+    reach: int = 0,
+    title: str | None = None,
+    language: str = "fr",
+) -> IndexEntry:
+    return IndexEntry(
+        kind=kind,
+        ref=ref,
+        entity_id=entity,
+        title=title,
+        body=body,
+        language=language,
+        reach=reach,
+        published_at=NOW - timedelta(hours=len(ref)),
+    )
+
+
+def index(runtime: Runtime, *entries: IndexEntry) -> None:
+    with transaction(runtime.engine) as session:
+        service.put(session, list(entries))
+
+
+def refs(client: TestClient, query: str, **params: object) -> list[str]:
+    response = client.get("/v1/search", params={"q": query, **params})
+    assert response.status_code == 200, response.text
+    return [hit["ref"] for hit in response.json()["items"]]
+
+
+def test_search_folds_diacritics_and_stems_in_both_languages(
+    client: TestClient, runtime: Runtime
+) -> None:
+    index(
+        runtime,
+        entry("p-velo", "Réparation de vélos électriques à Lyon, atelier ouvert le samedi."),
+        entry(
+            "p-bike",
+            "Cheap bicycle repairs, we are repairing electric bikes downtown.",
+            language="en",
+        ),
+        entry("p-cafe", "Le café du coin organise une soirée jeux de société."),
+        entry(
+            "ch-lyon",
+            "Annonces de la communauté lyonnaise",
+            kind="entity",
+            title="Lyon Entraide",
+            entity="ch-lyon",
+            reach=5000,
+        ),
+    )
+    assert refs(client, "velo electrique") == ["p-velo"]
+    assert refs(client, "VÉLOS") == ["p-velo"]
+    assert refs(client, "réparer") == ["p-velo"]
+    assert refs(client, "repair bike") == ["p-bike"]
+    assert refs(client, "entraide lyon") == ["ch-lyon"]
+    # Stop words alone find nothing rather than everything.
+    assert refs(client, "le la de the") == []
+    page = client.get("/v1/search", params={"q": "lyon", "limit": 1}).json()
+    assert len(page["items"]) == 1
+    assert page["more"] is True
+    second = client.get("/v1/search", params={"q": "lyon", "limit": 1, "offset": 1}).json()
+    assert {page["items"][0]["ref"], second["items"][0]["ref"]} == {"p-velo", "ch-lyon"}
+
+
+def test_removed_items_and_entities_leave_search(client: TestClient, runtime: Runtime) -> None:
+    index(
+        runtime,
+        entry("p-1", "Concert gratuit au parc ce dimanche", entity="ch-a"),
+        entry("p-2", "Concert de jazz au parc", entity="ch-b"),
+        entry("ch-b", "Jazz au parc", kind="entity", title="Jazz", entity="ch-b"),
+    )
+    assert sorted(refs(client, "concert parc")) == ["p-1", "p-2"]
+    with transaction(runtime.engine) as session:
+        service.remove(session, [("post", "p-1")])
+    assert refs(client, "concert parc") == ["p-2"]
+    with transaction(runtime.engine) as session:
+        service.remove_entity(session, "ch-b")
+    assert refs(client, "concert parc") == []
+    assert refs(client, "jazz") == []
+    # Putting an item back makes it searchable again, once.
+    index(runtime, entry("p-1", "Concert gratuit au parc ce dimanche", entity="ch-a"))
+    index(runtime, entry("p-1", "Concert gratuit au parc ce dimanche", entity="ch-a"))
+    assert refs(client, "concert") == ["p-1"]
+
+
+def test_abuse_searches_return_nothing_but_help_and_are_counted(
+    client: TestClient, runtime: Runtime
+) -> None:
+    index(runtime, entry("p-1", "pthc collection links"))
+    for query, lang in (
+        ("PTHC videos", "en"),
+        ("liens pédopornographie", "fr"),
+        ("cp links", "en"),
+    ):
+        body = client.get("/v1/search", params={"q": query, "lang": lang}).json()
+        assert body["items"] == []
+        assert body["warning"]["code"] == "protected_query.csam"
+    french = client.get("/v1/search", params={"q": "pédopornographie"}).json()
+    assert "Point de Contact" in french["warning"]["message"]
+    with runtime.engine.connect() as connection:
+        counts = connection.execute(
+            sa.select(ProtectedQueryCount.language, ProtectedQueryCount.count)
+        ).all()
+    assert sum(count for _, count in counts) == 4
+    assert {language for language, _ in counts} == {"en", "fr"}
+    # A benign query with a protected word inside another word is not refused.
+    assert client.get("/v1/search", params={"q": "cpu benchmark"}).json()["warning"] is None
+
+
+def test_bad_queries_are_4xx(client: TestClient) -> None:
+    assert client.get("/v1/search").status_code == 422
+    assert client.get("/v1/search", params={"q": ""}).status_code == 422
+    assert client.get("/v1/search", params={"q": "x" * 300}).status_code == 422
+    assert client.get("/v1/search", params={"q": "a", "limit": 0}).status_code == 422
+    # Query syntax of either engine is just text here.
+    for query in ('"unbalanced', "a AND OR NOT", "x & | ! (", "NEAR(a b)", "col:val", "*", "'"):
+        response = client.get("/v1/search", params={"q": query})
+        assert response.status_code == 200, (query, response.text)
