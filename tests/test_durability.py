@@ -36,6 +36,7 @@ from rempart.core.db import transaction
 from rempart.core.deps import Runtime
 from rempart.core.models import Job
 from rempart.platform.models import Account, Connection, IngestedEvent, PendingImage, PostMedia
+from rempart.platform.service import MEDIA_HASH_JOB
 
 BATCH_SIZE = 200
 ACCOUNTS_PER_BATCH = 50
@@ -354,8 +355,11 @@ def queue_media_jobs(client: TestClient, headers: dict[str, str]) -> dict[tuple[
 
 
 def job_states(rt: Runtime) -> dict[int, tuple[str, int]]:
+    """The media-hashing jobs (ingest also queues moderation scans, not counted here)."""
     with transaction(rt.engine, readonly=True) as session:
-        rows = session.execute(select(Job.id, Job.status, Job.attempts)).all()
+        rows = session.execute(
+            select(Job.id, Job.status, Job.attempts).where(Job.kind == MEDIA_HASH_JOB)
+        ).all()
     return {job_id: (status, attempts) for job_id, status, attempts in rows}
 
 

@@ -24,6 +24,7 @@ from rempart.core.errors import RempartError, safe_location_part
 from rempart.core.settings import Settings, get_settings
 from rempart.legal.api import router as legal_router
 from rempart.legal.authority_api import router as authority_router
+from rempart.moderation.api import router as moderation_router
 from rempart.platform.api import EXTRA_SCHEMAS
 from rempart.platform.api import router as ingest_router
 from rempart.search.api import router as search_router
@@ -186,6 +187,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(legal_router)
     app.include_router(authority_router)
     app.include_router(search_router)
+    app.include_router(moderation_router)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:

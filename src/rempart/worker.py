@@ -18,15 +18,17 @@ from rempart.core import jobs
 from rempart.core.db import transaction
 from rempart.core.deps import Runtime
 from rempart.legal import tasks as legal_tasks
+from rempart.moderation import tasks as moderation_tasks
 from rempart.platform import tasks as platform_tasks
 
 log = logging.getLogger("rempart.worker")
 
 Handler = Callable[[Session, Runtime, dict[str, Any]], None]
-HANDLERS: dict[str, Handler] = {**platform_tasks.JOB_HANDLERS}
+HANDLERS: dict[str, Handler] = {**platform_tasks.JOB_HANDLERS, **moderation_tasks.JOB_HANDLERS}
 RETENTION_EVERY = timedelta(days=1)
 # Emergency orders are due in 8 hours: a minute's lag on their alerts is the most we allow.
 LEGAL_DEADLINES_EVERY = timedelta(minutes=1)
+STATEMENTS_EVERY = timedelta(seconds=10)
 JOBS_PER_TICK = 10
 # After an unexpected error (database down…) wait this long, up to the maximum, and retry.
 ERROR_PAUSE_SECONDS = 1.0
@@ -114,6 +116,8 @@ class Worker:
         with transaction(self.rt.engine) as session:
             if jobs.due(session, name="legal-deadlines", every=LEGAL_DEADLINES_EVERY):
                 legal_tasks.run_deadlines(session, self.rt)
+            if jobs.due(session, name="moderation-statements", every=STATEMENTS_EVERY):
+                moderation_tasks.deliver(session, self.rt)
 
     def run_job(self, job: jobs.ClaimedJob) -> None:
         handler = HANDLERS.get(job.kind)

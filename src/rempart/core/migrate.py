@@ -27,3 +27,9 @@ def is_current(database_url: str) -> bool:
     with get_engine(database_url).connect() as connection:
         current = set(MigrationContext.configure(connection).get_current_heads())
     return current == heads
+
+
+def managed_by_models(name: str | None, type_: str, parent_names: object) -> bool:
+    """Objects the migrations create by hand are not the models' business: the FTS5
+    table and its shadow tables, and PostgreSQL's tsvector column and its index."""
+    return not (name or "").startswith(("search_fts", "terms_tsv", "ix_search_documents_terms"))

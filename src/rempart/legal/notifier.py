@@ -3,11 +3,11 @@
 
 from __future__ import annotations
 
-import json
-import os
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Protocol
+
+from rempart.core.outbox import append_json_line
 
 
 @dataclass(frozen=True)
@@ -31,10 +31,4 @@ class OutboxNotifier:
         self.path = path
 
     def send(self, notice: UserNotice) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        line = json.dumps(notice.__dict__, ensure_ascii=False) + "\n"
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        with os.fdopen(fd, "a", encoding="utf-8") as outbox:
-            outbox.write(line)
-            outbox.flush()
-            os.fsync(outbox.fileno())
+        append_json_line(self.path, {"type": "disclosure_notice", **asdict(notice)})

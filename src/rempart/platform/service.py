@@ -26,6 +26,7 @@ from rempart.core.db import (
     run_prepared,
 )
 from rempart.core.jobs import enqueue
+from rempart.moderation.tasks import enqueue_scan
 from rempart.platform.models import (
     Account,
     AccountIdentity,
@@ -204,6 +205,13 @@ def _apply(session: Session, *, sealed: Sealed, events: Sequence[PlatformEvent])
         _apply_entities(session, events=entities)
     if posts:
         _apply_posts(session, events=posts)
+    if entities or posts:
+        # Public items reach search only through moderation's scan.
+        enqueue_scan(
+            session,
+            entity_ids=sorted({e.entity_id for e in entities}),
+            post_ids=sorted({e.post_id for e in posts}),
+        )
 
 
 def _latest_per_key(events: Sequence[Any], key: str) -> list[Any]:
@@ -452,6 +460,7 @@ def hash_pending_media(session: Session, *, media_ids: Sequence[int], actor: str
     from rempart.platform.media import hash_image
 
     done = 0
+    rescan: set[str] = set()
     for media_id in media_ids:
         pending = session.get(PendingImage, media_id)
         media = session.get(PostMedia, media_id)
@@ -462,9 +471,12 @@ def hash_pending_media(session: Session, *, media_ids: Sequence[int], actor: str
         media.pdq, media.pdq_quality = digests.pdq, digests.pdq_quality
         media.status = "hashed" if digests.pdq is not None else "failed"
         session.delete(pending)
+        rescan.add(media.post_id)
         done += 1
     if done:
         audit.record(session, actor=actor, action="platform.media.hash", details={"hashed": done})
+        # Their posts were scanned without these hashes: scan them again with them.
+        enqueue_scan(session, entity_ids=[], post_ids=sorted(rescan))
     return done
 
 

@@ -1,0 +1,72 @@
+"""The moderators' JSON API: the review queue, claiming, decisions."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query
+from fastapi.responses import Response
+
+from rempart.auth.api import require
+from rempart.auth.permissions import Permission
+from rempart.auth.service import Caller
+from rempart.core.deps import Runtime, runtime
+from rempart.core.errors import NotFound
+from rempart.moderation import queue
+from rempart.moderation.schemas import DecisionCreate, DecisionRead, QueueItem, QueuePage
+
+router = APIRouter(prefix="/v1/moderation", tags=["moderation"])
+
+Moderator = Annotated[Caller, Depends(require(Permission.MODERATION_DECIDE))]
+Rt = Annotated[Runtime, Depends(runtime)]
+Category = Annotated[str | None, Query(pattern=r"^[a-z_]{2,24}$")]
+Reason = Annotated[str | None, Query(pattern=r"^[a-z_]{2,24}$")]
+
+
+@router.get("/queue", response_model=QueuePage)
+def list_queue(
+    caller: Moderator,
+    rt: Rt,
+    category: Category = None,
+    reason: Reason = None,
+    older_than_hours: Annotated[int | None, Query(ge=0, le=24 * 365)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> QueuePage:
+    with rt.unit_of_work(readonly=True) as session:
+        return queue.list_queue(
+            session,
+            category=category,
+            reason=reason,
+            older_than=timedelta(hours=older_than_hours) if older_than_hours is not None else None,
+            limit=limit,
+            offset=offset,
+        )
+
+
+@router.post("/queue/claim", response_model=QueueItem, responses={204: {"description": "Empty"}})
+def claim_next(
+    caller: Moderator, rt: Rt, category: Category = None, reason: Reason = None
+) -> QueueItem | Response:
+    with rt.unit_of_work() as session:
+        item = queue.claim_next(session, caller=caller, category=category, reason=reason)
+    return item if item is not None else Response(status_code=204)
+
+
+@router.post("/decisions", response_model=DecisionRead, status_code=201)
+def decide(body: DecisionCreate, caller: Moderator, rt: Rt) -> DecisionRead:
+    with rt.unit_of_work() as session:
+        return queue.decide(session, caller=caller, data=body)
+
+
+@router.get("/statements/{puid}")
+def get_statement(
+    puid: Annotated[str, Path(pattern=r"^[a-zA-Z0-9_-]{1,64}$")], caller: Moderator, rt: Rt
+) -> dict[str, Any]:
+    """A statement of reasons as the DSA Transparency Database receives it."""
+    with rt.unit_of_work(readonly=True) as session:
+        statement = queue.statement_of(session, puid=puid)
+        if statement is None:
+            raise NotFound("No statement of reasons has this puid.", code="statement_not_found")
+        return dict(statement.payload)

@@ -1,0 +1,15 @@
+from __future__ import annotations
+
+from rempart.core.errors import Conflict, Invalid, NotFound
+
+
+class ItemNotFound(NotFound):
+    code = "item_not_found"
+
+
+class ItemClaimed(Conflict):
+    code = "item_claimed"
+
+
+class UnknownCategory(Invalid):
+    code = "unknown_category"

@@ -1,0 +1,106 @@
+"""Moderation state of public items, human decisions, statements of reasons, hash banks."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from rempart.core.db import Base, BigIntPK, UTCDateTime
+
+
+class ModerationItem(Base):
+    """A public entity or post as moderation sees it. ``state``: visible (in search),
+    queued (in search, awaiting review), restricted (out of search), removed, suspended."""
+
+    __tablename__ = "moderation_items"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    ref: Mapped[str] = mapped_column(String(128))
+    entity_id: Mapped[str] = mapped_column(String(128), index=True)
+    owner_user_id: Mapped[str | None] = mapped_column(String(128))
+    state: Mapped[str] = mapped_column(String(16))
+    # Waiting for a moderator: why (auto_review, auto_restrict), and with what priority.
+    pending_review: Mapped[bool] = mapped_column(Boolean, default=False)
+    queue_reason: Mapped[str | None] = mapped_column(String(24))
+    priority: Mapped[float] = mapped_column(Float, default=0.0)
+    category: Mapped[str | None] = mapped_column(String(24))
+    confidence: Mapped[float] = mapped_column(Float, default=0.0)
+    reach: Mapped[int] = mapped_column(Integer, default=0)
+    signals: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    model_version: Mapped[str] = mapped_column(String(64))
+    # The text the signals were computed on, hashed: a rescan skips unchanged items that
+    # a human has decided.
+    content_digest: Mapped[str] = mapped_column(String(64))
+    human_decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claimed_by: Mapped[int | None] = mapped_column(ForeignKey("principals.id"))
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        UniqueConstraint("kind", "ref"),
+        Index("ix_moderation_items_queue", "pending_review", "priority"),
+    )
+
+
+class ModerationDecision(Base):
+    __tablename__ = "moderation_decisions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("moderation_items.id"), index=True)
+    # None for a decision taken by the automated policy.
+    moderator_id: Mapped[int | None] = mapped_column(ForeignKey("principals.id"))
+    action: Mapped[str] = mapped_column(String(24))
+    category: Mapped[str] = mapped_column(String(24))
+    ground_type: Mapped[str] = mapped_column(String(16))  # illegal | terms
+    ground: Mapped[str] = mapped_column(String(500))
+    explanation: Mapped[str] = mapped_column(Text)
+    automation: Mapped[str] = mapped_column(String(16))  # fully | partially | not
+    signals: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class StatementOfReasons(Base):
+    """DSA Art. 17 statement for a restricting decision, in Transparency Database form."""
+
+    __tablename__ = "statements_of_reasons"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    decision_id: Mapped[int] = mapped_column(ForeignKey("moderation_decisions.id"), unique=True)
+    puid: Mapped[str] = mapped_column(String(64), unique=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sent_to_owner_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class BankHash(Base):
+    """A hash in a bank of known violating media (imported with `rempart banks import`)."""
+
+    __tablename__ = "bank_hashes"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    bank: Mapped[str] = mapped_column(String(64))
+    category: Mapped[str] = mapped_column(String(24))
+    source: Mapped[str] = mapped_column(String(256))
+    algorithm: Mapped[str] = mapped_column(String(8))  # sha256 | md5 | pdq
+    value: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        UniqueConstraint("bank", "algorithm", "value"),
+        Index("ix_bank_hashes_lookup", "algorithm", "value"),
+    )

@@ -1,0 +1,420 @@
+"""Scanning public items: signals, then policy, then search.
+
+Nothing enters search before it is scanned. At or above a category's ``restrict``
+threshold an item leaves search at once, its owner gets a statement of reasons, and it
+waits for a human to confirm; between ``review`` and ``restrict`` it stays searchable and
+joins the review queue; below ``review`` nothing happens. An item a human has decided is
+not re-judged by machines unless its content changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
+
+from rempart.audit import service as audit
+from rempart.moderation.models import ModerationDecision, ModerationItem
+from rempart.moderation.signals import (
+    Signal,
+    TextClassifier,
+    classifier_signals,
+    hash_signals,
+    policy,
+    rule_set,
+    rule_signals,
+)
+from rempart.moderation.statements import issue_statement
+from rempart.platform.models import Entity, Post, PostMedia
+from rempart.search import service as search
+from rempart.search.service import IndexEntry
+
+ACTOR = "system:moderation"
+# An entity is judged on its posts too: this share of restricted posts sends it to review.
+ENTITY_RESTRICTED_SHARE = 0.3
+ENTITY_RESTRICTED_MIN = 3
+
+
+@dataclass
+class Verdict:
+    state: str  # visible | queued | restricted
+    category: str | None
+    confidence: float
+    signals: list[Signal]
+
+
+@dataclass
+class ScanSummary:
+    scanned: int = 0
+    visible: int = 0
+    queued: int = 0
+    restricted: int = 0
+    kept_human_decision: int = 0
+    removed: int = 0
+    by_category: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+
+def judge(signals: list[Signal]) -> Verdict:
+    """The policy: per category the strongest signal, against that category's thresholds."""
+    best: dict[str, float] = {}
+    for signal in signals:
+        best[signal.category] = max(best.get(signal.category, 0.0), signal.score)
+    rules = policy().categories
+    triggered = [(name, score, rules[name]) for name, score in best.items() if name in rules]
+    restricting = [t for t in triggered if t[1] >= t[2].restrict]
+    reviewing = [t for t in triggered if t[1] >= t[2].review]
+    chosen = restricting or reviewing
+    if not chosen:
+        return Verdict("visible", None, max(best.values(), default=0.0), signals)
+    name, score, _ = max(chosen, key=lambda t: (t[2].severity, t[1]))
+    return Verdict("restricted" if restricting else "queued", name, score, signals)
+
+
+def model_version(classifier: TextClassifier | None, results_version: str | None) -> str:
+    parts = [policy().version, rule_set().version]
+    if classifier is not None and results_version:
+        parts.append(results_version)
+    return "+".join(parts)[:64]
+
+
+def priority(category: str | None, confidence: float, reach: int) -> float:
+    severity = policy().categories[category].severity if category else 1
+    return round(severity * confidence * (1 + math.log10(1 + max(reach, 0))), 4)
+
+
+def _digest(*parts: str | None) -> str:
+    return hashlib.sha256("\x1f".join(p or "" for p in parts).encode()).hexdigest()
+
+
+def scan_posts(
+    session: Session,
+    *,
+    post_ids: Sequence[str],
+    classifier: TextClassifier | None,
+    now: datetime,
+) -> ScanSummary:
+    summary = ScanSummary()
+    posts = session.execute(select(Post).where(Post.post_id.in_(post_ids))).scalars().all()
+    if not posts:
+        return summary
+    entities = {
+        e.entity_id: e
+        for e in session.execute(
+            select(Entity).where(Entity.entity_id.in_({p.entity_id for p in posts}))
+        ).scalars()
+    }
+    media: dict[str, list[PostMedia]] = defaultdict(list)
+    for m in session.execute(
+        select(PostMedia).where(PostMedia.post_id.in_([p.post_id for p in posts]))
+    ).scalars():
+        media[m.post_id].append(m)
+    items = _items(session, "post", [p.post_id for p in posts])
+    entity_states = _entity_states(session, list(entities))
+    live = [p for p in posts if p.deleted_at is None and p.text]
+    results = classifier.classify([p.text or "" for p in live]) if classifier and live else []
+    by_post = dict(zip([p.post_id for p in live], results, strict=True)) if results else {}
+    version = model_version(classifier, results[0].model_version if results else None)
+    to_index: list[IndexEntry] = []
+    to_remove: list[tuple[str, str]] = []
+    for post in posts:
+        summary.scanned += 1
+        entity = entities.get(post.entity_id)
+        if entity is None or post.deleted_at is not None or entity.deleted_at is not None:
+            to_remove.append(("post", post.post_id))
+            summary.removed += 1
+            continue
+        signals = rule_signals(post.text or "", post.language)
+        signals += hash_signals(
+            session,
+            sha256=[m.sha256 for m in media[post.post_id] if m.sha256],
+            md5=[m.md5 for m in media[post.post_id] if m.md5],
+        )
+        if post.post_id in by_post:
+            signals += classifier_signals(by_post[post.post_id])
+        digest = _digest(post.text, *[m.sha256 for m in media[post.post_id]])
+        item = items.get(post.post_id)
+        if item is not None and item.human_decided_at is not None and item.content_digest == digest:
+            summary.kept_human_decision += 1
+            state = item.state
+        else:
+            verdict = judge(signals)
+            item = _apply(
+                session,
+                item,
+                kind="post",
+                ref=post.post_id,
+                entity=entity,
+                verdict=verdict,
+                digest=digest,
+                version=version,
+                now=now,
+                content_date=post.published_at,
+                language=post.language,
+                has_media=bool(media[post.post_id]),
+            )
+            state = item.state
+            setattr(summary, state, getattr(summary, state) + 1)
+            if verdict.category:
+                summary.by_category[verdict.category] += 1
+        searchable = state in ("visible", "queued") and entity_states.get(
+            entity.entity_id, "visible"
+        ) in ("visible", "queued")
+        if searchable:
+            to_index.append(
+                IndexEntry(
+                    kind="post",
+                    ref=post.post_id,
+                    entity_id=post.entity_id,
+                    title=None,
+                    body=post.text,
+                    language=post.language,
+                    reach=entity.member_count or 0,
+                    published_at=post.published_at,
+                )
+            )
+        else:
+            to_remove.append(("post", post.post_id))
+    search.remove(session, to_remove)
+    search.put(session, to_index)
+    _record(session, "moderation.scan.posts", summary, version)
+    return summary
+
+
+def scan_entities(
+    session: Session,
+    *,
+    entity_ids: Sequence[str],
+    classifier: TextClassifier | None,
+    now: datetime,
+) -> ScanSummary:
+    """Entities on their own text (title, description) and on their posts in aggregate."""
+    summary = ScanSummary()
+    entities = (
+        session.execute(select(Entity).where(Entity.entity_id.in_(entity_ids))).scalars().all()
+    )
+    if not entities:
+        return summary
+    items = _items(session, "entity", [e.entity_id for e in entities])
+    live = [e for e in entities if e.deleted_at is None]
+    texts = [f"{e.title}\n{e.description or ''}" for e in live]
+    results = classifier.classify(texts) if classifier and live else []
+    by_entity = dict(zip([e.entity_id for e in live], results, strict=True)) if results else {}
+    version = model_version(classifier, results[0].model_version if results else None)
+    restricted_posts = _restricted_post_shares(session, [e.entity_id for e in live])
+    for entity in entities:
+        summary.scanned += 1
+        if entity.deleted_at is not None:
+            search.remove_entity(session, entity.entity_id)
+            summary.removed += 1
+            continue
+        text = f"{entity.title}\n{entity.description or ''}"
+        signals = rule_signals(text, None)
+        if entity.entity_id in by_entity:
+            signals += classifier_signals(by_entity[entity.entity_id])
+        restricted, total = restricted_posts.get(entity.entity_id, (0, 0))
+        if restricted >= ENTITY_RESTRICTED_MIN and restricted / total >= ENTITY_RESTRICTED_SHARE:
+            category, count = _dominant_category(session, entity.entity_id)
+            # Aggregate evidence sends the entity to review; it never restricts on its own.
+            review_at = policy().categories[category].review
+            signals.append(
+                Signal(
+                    "aggregate",
+                    category,
+                    min(review_at + 0.01, 0.99),
+                    f"{restricted} of {total} posts restricted ({count} {category})",
+                )
+            )
+        digest = _digest(entity.title, entity.description)
+        item = items.get(entity.entity_id)
+        if item is not None and item.human_decided_at is not None and item.content_digest == digest:
+            summary.kept_human_decision += 1
+            state = item.state
+        else:
+            verdict = judge(signals)
+            item = _apply(
+                session,
+                item,
+                kind="entity",
+                ref=entity.entity_id,
+                entity=entity,
+                verdict=verdict,
+                digest=digest,
+                version=version,
+                now=now,
+                content_date=entity.published_at,
+                language=None,
+                has_media=False,
+            )
+            state = item.state
+            setattr(summary, state, getattr(summary, state) + 1)
+        if state in ("visible", "queued"):
+            search.put(
+                session,
+                [
+                    IndexEntry(
+                        kind="entity",
+                        ref=entity.entity_id,
+                        entity_id=entity.entity_id,
+                        title=entity.title,
+                        body=entity.description,
+                        language=None,
+                        reach=entity.member_count or 0,
+                        published_at=entity.published_at,
+                    )
+                ],
+            )
+        else:
+            search.remove_entity(session, entity.entity_id)
+    _record(session, "moderation.scan.entities", summary, version)
+    return summary
+
+
+def _items(session: Session, kind: str, refs: list[str]) -> dict[str, ModerationItem]:
+    rows = session.execute(
+        select(ModerationItem).where(ModerationItem.kind == kind, ModerationItem.ref.in_(refs))
+    ).scalars()
+    return {item.ref: item for item in rows}
+
+
+def _entity_states(session: Session, entity_ids: list[str]) -> dict[str, str]:
+    rows = session.execute(
+        select(ModerationItem.ref, ModerationItem.state).where(
+            ModerationItem.kind == "entity", ModerationItem.ref.in_(entity_ids)
+        )
+    ).all()
+    return {ref: state for ref, state in rows}
+
+
+def _restricted_post_shares(session: Session, entity_ids: list[str]) -> dict[str, tuple[int, int]]:
+    if not entity_ids:
+        return {}
+    rows = session.execute(
+        select(
+            ModerationItem.entity_id,
+            func.sum(case((ModerationItem.state.in_(["restricted", "removed"]), 1), else_=0)),
+            func.count(),
+        )
+        .where(ModerationItem.kind == "post", ModerationItem.entity_id.in_(entity_ids))
+        .group_by(ModerationItem.entity_id)
+    ).all()
+    return {entity_id: (int(restricted or 0), int(total)) for entity_id, restricted, total in rows}
+
+
+def _dominant_category(session: Session, entity_id: str) -> tuple[str, int]:
+    row = session.execute(
+        select(ModerationItem.category, func.count())
+        .where(
+            ModerationItem.kind == "post",
+            ModerationItem.entity_id == entity_id,
+            ModerationItem.state.in_(["restricted", "removed"]),
+            ModerationItem.category.is_not(None),
+        )
+        .group_by(ModerationItem.category)
+        .order_by(func.count().desc())
+        .limit(1)
+    ).first()
+    return (str(row[0]), int(row[1])) if row else ("spam", 0)
+
+
+def _apply(
+    session: Session,
+    item: ModerationItem | None,
+    *,
+    kind: str,
+    ref: str,
+    entity: Entity,
+    verdict: Verdict,
+    digest: str,
+    version: str,
+    now: datetime,
+    content_date: datetime,
+    language: str | None,
+    has_media: bool,
+) -> ModerationItem:
+    was_restricted = item is not None and item.state == "restricted"
+    if item is None:
+        item = ModerationItem(kind=kind, ref=ref, entity_id=entity.entity_id, signals=[])
+        session.add(item)
+    reach = entity.member_count or 0
+    item.owner_user_id = entity.owner_user_id
+    item.state = verdict.state
+    item.category = verdict.category
+    item.confidence = verdict.confidence
+    item.reach = reach
+    item.signals = [s.as_dict() for s in verdict.signals]
+    item.model_version = version
+    item.content_digest = digest
+    item.human_decided_at = None
+    item.pending_review = verdict.state in ("queued", "restricted")
+    item.queue_reason = {"queued": "auto_review", "restricted": "auto_restrict"}.get(verdict.state)
+    item.priority = priority(verdict.category, verdict.confidence, reach)
+    item.queued_at = now if item.pending_review else None
+    item.updated_at = now
+    session.flush()
+    if verdict.state == "restricted" and not was_restricted and verdict.category:
+        category = policy().categories[verdict.category]
+        decision = ModerationDecision(
+            item_id=item.id,
+            moderator_id=None,
+            action="remove_from_search",
+            category=verdict.category,
+            ground_type="illegal" if category.illegal else "terms",
+            ground=category.ground,
+            explanation=(
+                f"Automated detection ({version}) scored this item {verdict.confidence:.2f} "
+                f"for {verdict.category.replace('_', ' ')}; it is out of search until a "
+                "moderator confirms or reverses the decision."
+            ),
+            automation="fully",
+            signals=item.signals,
+            created_at=now,
+        )
+        session.add(decision)
+        session.flush()
+        issue_statement(
+            session,
+            decision=decision,
+            item=item,
+            content_date=content_date,
+            language=language,
+            has_media=has_media,
+            now=now,
+        )
+        audit.record(
+            session,
+            actor=ACTOR,
+            action="moderation.item.restricted",
+            target=f"{kind}:{ref}",
+            details={
+                "category": verdict.category,
+                "score": verdict.confidence,
+                "automated": True,
+                "model_version": version,
+                "signals": [s.source for s in verdict.signals if s.category == verdict.category],
+            },
+        )
+    return item
+
+
+def _record(session: Session, action: str, summary: ScanSummary, version: str) -> None:
+    audit.record(
+        session,
+        actor=ACTOR,
+        action=action,
+        details={
+            "scanned": summary.scanned,
+            "visible": summary.visible,
+            "queued": summary.queued,
+            "restricted": summary.restricted,
+            "removed": summary.removed,
+            "kept_human_decision": summary.kept_human_decision,
+            "automated": True,
+            "model_version": version,
+        },
+    )

@@ -1,0 +1,291 @@
+"""The review queue and human decisions. Machines propose; a moderator decides, with a
+policy category and a ground, and every restricting decision yields a statement of reasons."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from rempart.audit import service as audit
+from rempart.auth.models import Principal
+from rempart.auth.service import Caller
+from rempart.core.clock import as_utc, utcnow
+from rempart.moderation.exceptions import ItemClaimed, ItemNotFound, UnknownCategory
+from rempart.moderation.models import ModerationDecision, ModerationItem, StatementOfReasons
+from rempart.moderation.schemas import (
+    DecisionAction,
+    DecisionCreate,
+    DecisionRead,
+    GroundType,
+    QueueItem,
+    QueuePage,
+)
+from rempart.moderation.signals import policy
+from rempart.moderation.statements import RESTRICTING, issue_statement
+from rempart.platform.models import Entity, Post, PostMedia
+from rempart.search import service as search
+from rempart.search.service import IndexEntry
+
+CLAIM_FOR = timedelta(minutes=15)
+STATE_AFTER = {
+    DecisionAction.NO_VIOLATION: "visible",
+    DecisionAction.REMOVE_FROM_SEARCH: "restricted",
+    DecisionAction.REMOVE_CONTENT: "removed",
+    DecisionAction.SUSPEND_ENTITY: "suspended",
+    DecisionAction.SUSPEND_ACCOUNT: "suspended",
+}
+
+
+def _pending(now: datetime, category: str | None, reason: str | None) -> list[object]:
+    conditions: list[object] = [ModerationItem.pending_review.is_(True)]
+    if category:
+        conditions.append(ModerationItem.category == category)
+    if reason:
+        conditions.append(ModerationItem.queue_reason == reason)
+    return conditions
+
+
+def list_queue(
+    session: Session,
+    *,
+    category: str | None,
+    reason: str | None,
+    older_than: timedelta | None,
+    limit: int,
+    offset: int,
+) -> QueuePage:
+    now = utcnow()
+    query = select(ModerationItem).where(*_pending(now, category, reason))  # type: ignore[arg-type]
+    if older_than is not None:
+        query = query.where(ModerationItem.queued_at <= now - older_than)
+    total = session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+    items = (
+        session.execute(
+            query.order_by(ModerationItem.priority.desc(), ModerationItem.id)
+            .limit(limit)
+            .offset(offset)
+        )
+        .scalars()
+        .all()
+    )
+    return QueuePage(items=_views(session, list(items)), total=total)
+
+
+def claim_next(
+    session: Session, *, caller: Caller, category: str | None, reason: str | None
+) -> QueueItem | None:
+    """The highest-priority item nobody holds, now held by the caller for 15 minutes.
+
+    On PostgreSQL ``SKIP LOCKED`` lets concurrent moderators each take a different item;
+    SQLite serialises writers, which gives the same guarantee.
+    """
+    now = utcnow()
+    query = (
+        select(ModerationItem)
+        .where(
+            *_pending(now, category, reason),  # type: ignore[arg-type]
+            or_(ModerationItem.claimed_until.is_(None), ModerationItem.claimed_until < now),
+        )
+        .order_by(ModerationItem.priority.desc(), ModerationItem.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    )
+    item = session.execute(query).scalar_one_or_none()
+    if item is None:
+        return None
+    item.claimed_by = caller.principal_id
+    item.claimed_until = now + CLAIM_FOR
+    audit.record(
+        session,
+        actor=caller.actor,
+        action="moderation.item.claimed",
+        target=f"{item.kind}:{item.ref}",
+        details={},
+    )
+    session.flush()
+    return _views(session, [item])[0]
+
+
+def _views(session: Session, items: list[ModerationItem]) -> list[QueueItem]:
+    post_ids = [i.ref for i in items if i.kind == "post"]
+    texts = {
+        p.post_id: p.text
+        for p in session.execute(select(Post).where(Post.post_id.in_(post_ids))).scalars()
+    }
+    entity_texts = {
+        e.entity_id: f"{e.title}\n{e.description or ''}"
+        for e in session.execute(
+            select(Entity).where(Entity.entity_id.in_([i.ref for i in items if i.kind == "entity"]))
+        ).scalars()
+    }
+    media: dict[str, list[dict[str, object]]] = {}
+    for m in session.execute(select(PostMedia).where(PostMedia.post_id.in_(post_ids))).scalars():
+        media.setdefault(m.post_id, []).append(
+            {"position": m.position, "sha256": m.sha256, "pdq": m.pdq, "status": m.status}
+        )
+    holders = {
+        pid: name
+        for pid, name in session.execute(
+            select(Principal.id, Principal.name).where(
+                Principal.id.in_([i.claimed_by for i in items if i.claimed_by])
+            )
+        )
+    }
+    return [
+        QueueItem(
+            id=i.id,
+            kind=i.kind,
+            ref=i.ref,
+            entity_id=i.entity_id,
+            state=i.state,
+            queue_reason=i.queue_reason,
+            category=i.category,
+            confidence=i.confidence,
+            priority=i.priority,
+            reach=i.reach,
+            signals=i.signals,
+            model_version=i.model_version,
+            text=texts.get(i.ref) if i.kind == "post" else entity_texts.get(i.ref),
+            media=media.get(i.ref, []),
+            queued_at=as_utc(i.queued_at) if i.queued_at else None,
+            claimed_by=holders.get(i.claimed_by) if i.claimed_by else None,
+            claimed_until=as_utc(i.claimed_until) if i.claimed_until else None,
+        )
+        for i in items
+    ]
+
+
+def decide(session: Session, *, caller: Caller, data: DecisionCreate) -> DecisionRead:
+    now = utcnow()
+    item = session.get(ModerationItem, data.item_id)
+    if item is None:
+        raise ItemNotFound("No moderation item has this id.")
+    categories = policy().categories
+    if data.category not in categories and data.action is not DecisionAction.NO_VIOLATION:
+        raise UnknownCategory("Choose a policy category: " + ", ".join(sorted(categories)) + ".")
+    if (
+        item.claimed_by not in (None, caller.principal_id)
+        and item.claimed_until is not None
+        and as_utc(item.claimed_until) > now
+    ):
+        raise ItemClaimed("Another moderator holds this item.")
+    ground = data.ground or (
+        categories[data.category].ground if data.category in categories else "Terms of Service"
+    )
+    decision = ModerationDecision(
+        item_id=item.id,
+        moderator_id=caller.principal_id,
+        action=data.action.value,
+        category=data.category,
+        ground_type=data.ground_type.value,
+        ground=ground,
+        explanation=data.explanation,
+        # A human decided; machines may have suggested it.
+        automation="partially" if item.signals else "not",
+        signals=item.signals,
+        created_at=now,
+    )
+    session.add(decision)
+    session.flush()
+    item.state = STATE_AFTER[data.action]
+    item.pending_review = False
+    item.queue_reason = None
+    item.claimed_by = item.claimed_until = None
+    item.human_decided_at = now
+    item.category = data.category if data.action is not DecisionAction.NO_VIOLATION else None
+    item.updated_at = now
+    _apply_to_search(session, item)
+    statement = None
+    if data.action.value in RESTRICTING:
+        content_date, language, has_media = _content_facts(session, item)
+        statement = issue_statement(
+            session,
+            decision=decision,
+            item=item,
+            content_date=content_date,
+            language=language,
+            has_media=has_media,
+            now=now,
+        )
+    audit.record(
+        session,
+        actor=caller.actor,
+        action="moderation.decision",
+        target=f"{item.kind}:{item.ref}",
+        details={
+            "action": decision.action,
+            "category": decision.category,
+            "ground_type": decision.ground_type,
+            "automation": decision.automation,
+            "statement": statement.puid if statement else None,
+        },
+    )
+    session.flush()
+    return DecisionRead(
+        id=decision.id,
+        item_id=item.id,
+        action=data.action,
+        category=decision.category,
+        ground_type=GroundType(decision.ground_type),
+        ground=decision.ground,
+        automation=decision.automation,
+        state=item.state,
+        statement_puid=statement.puid if statement else None,
+        created_at=now,
+    )
+
+
+def _apply_to_search(session: Session, item: ModerationItem) -> None:
+    if item.state != "visible":
+        if item.kind == "entity":
+            search.remove_entity(session, item.ref)
+        else:
+            search.remove(session, [(item.kind, item.ref)])
+        return
+    if item.kind == "post":
+        post = session.execute(select(Post).where(Post.post_id == item.ref)).scalar_one_or_none()
+        if post is None or post.deleted_at is not None:
+            return
+        entity = session.execute(
+            select(Entity).where(Entity.entity_id == post.entity_id)
+        ).scalar_one_or_none()
+        search.put(
+            session,
+            [
+                IndexEntry(
+                    kind="post",
+                    ref=post.post_id,
+                    entity_id=post.entity_id,
+                    title=None,
+                    body=post.text,
+                    language=post.language,
+                    reach=(entity.member_count or 0) if entity else 0,
+                    published_at=post.published_at,
+                )
+            ],
+        )
+    else:
+        from rempart.moderation import tasks
+
+        # Restoring an entity brings back its searchable posts: rescan them.
+        tasks.enqueue_scan(session, entity_ids=[item.ref], post_ids=[])
+
+
+def _content_facts(session: Session, item: ModerationItem) -> tuple[datetime, str | None, bool]:
+    if item.kind == "post":
+        post = session.execute(select(Post).where(Post.post_id == item.ref)).scalar_one()
+        has_media = (
+            session.execute(select(PostMedia.id).where(PostMedia.post_id == item.ref)).first()
+            is not None
+        )
+        return as_utc(post.published_at), post.language, has_media
+    entity = session.execute(select(Entity).where(Entity.entity_id == item.ref)).scalar_one()
+    return as_utc(entity.published_at), None, False
+
+
+def statement_of(session: Session, *, puid: str) -> StatementOfReasons | None:
+    return session.execute(
+        select(StatementOfReasons).where(StatementOfReasons.puid == puid)
+    ).scalar_one_or_none()

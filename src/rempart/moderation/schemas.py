@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+
+class DecisionAction(StrEnum):
+    NO_VIOLATION = "no_violation"
+    REMOVE_FROM_SEARCH = "remove_from_search"
+    REMOVE_CONTENT = "remove_content"
+    SUSPEND_ENTITY = "suspend_entity"
+    SUSPEND_ACCOUNT = "suspend_account"
+
+
+class GroundType(StrEnum):
+    ILLEGAL = "illegal"
+    TERMS = "terms"
+
+
+class QueueItem(BaseModel):
+    id: int
+    kind: str
+    ref: str
+    entity_id: str
+    state: str
+    queue_reason: str | None
+    category: str | None
+    confidence: float
+    priority: float
+    reach: int
+    signals: list[dict[str, Any]]
+    model_version: str
+    text: str | None
+    # Media are shown as hashes only: the images themselves are never kept.
+    media: list[dict[str, Any]]
+    queued_at: datetime | None
+    claimed_by: str | None
+    claimed_until: datetime | None
+
+
+class QueuePage(BaseModel):
+    items: list[QueueItem]
+    total: int
+
+
+class DecisionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    item_id: int = Field(ge=1, le=2**62)
+    action: DecisionAction
+    category: Annotated[str, StringConstraints(pattern=r"^[a-z_]{2,24}$")]
+    ground_type: GroundType = GroundType.TERMS
+    ground: Annotated[str, StringConstraints(max_length=500)] | None = None
+    explanation: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)
+    ]
+
+
+class DecisionRead(BaseModel):
+    id: int
+    item_id: int
+    action: DecisionAction
+    category: str
+    ground_type: GroundType
+    ground: str
+    automation: str
+    state: str
+    statement_puid: str | None
+    created_at: datetime

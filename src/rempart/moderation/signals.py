@@ -1,0 +1,183 @@
+"""Signals: what machines say about an item. Each is a small plugin that scores categories;
+none of them decides (the policy does, and humans confirm).
+
+- ``rules``: keyword and pattern lists per language and category (``data/rules.json``);
+- ``hashes``: exact SHA-256/MD5 matches against hash banks (PDQ goes through the index);
+- ``classifier``: the multilingual text classifier, behind a protocol.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import Any, Protocol
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from rempart.moderation.models import BankHash
+from rempart.search.text import fold
+
+
+@dataclass(frozen=True)
+class Signal:
+    source: str  # rules | hash | classifier
+    category: str
+    score: float
+    detail: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class CategoryPolicy:
+    severity: int
+    restrict: float
+    review: float
+    dsa_category: str
+    dsa_keyword: str
+    illegal: bool
+    ground: str
+
+
+@dataclass(frozen=True)
+class Policy:
+    version: str
+    categories: dict[str, CategoryPolicy]
+
+
+def _data(name: str) -> Any:
+    return json.loads(resources.files("rempart.moderation").joinpath(f"data/{name}").read_text())
+
+
+@lru_cache(maxsize=1)
+def policy() -> Policy:
+    raw = _data("policy.json")
+    return Policy(
+        version=raw["version"],
+        categories={name: CategoryPolicy(**values) for name, values in raw["categories"].items()},
+    )
+
+
+# -- rules ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rule:
+    category: str
+    lang: str
+    patterns: tuple[re.Pattern[str], ...]
+    score: float
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    version: str
+    rules: tuple[Rule, ...]
+    mitigations: tuple[tuple[str, re.Pattern[str], float], ...]
+
+
+@lru_cache(maxsize=1)
+def rule_set() -> RuleSet:
+    raw = _data("rules.json")
+    vocabulary: dict[str, str] = raw["vocabulary"]
+
+    def expand(pattern: str) -> re.Pattern[str]:
+        for name, value in vocabulary.items():
+            pattern = pattern.replace("{" + name + "}", value)
+        return re.compile(pattern)
+
+    return RuleSet(
+        version=raw["version"],
+        rules=tuple(
+            Rule(category, r["lang"], tuple(expand(p) for p in r["all"]), float(r["score"]))
+            for category, rules in raw["rules"].items()
+            for r in rules
+        ),
+        mitigations=tuple(
+            (m["lang"], expand(m["pattern"]), float(m["mitigation"])) for m in raw["mitigations"]
+        ),
+    )
+
+
+def rule_signals(text: str, language: str | None) -> list[Signal]:
+    rules = rule_set()
+    folded = fold(text)
+    best: dict[str, float] = {}
+    for rule in rules.rules:
+        if rule.lang not in ("any", language) and language in ("fr", "en"):
+            continue
+        if all(p.search(folded) for p in rule.patterns):
+            best[rule.category] = max(best.get(rule.category, 0.0), rule.score)
+    if not best:
+        return []
+    mitigation = max(
+        (
+            m
+            for lang, pattern, m in rules.mitigations
+            if lang in ("any", language) and pattern.search(folded)
+        ),
+        default=0.0,
+    )
+    return [
+        Signal(
+            "rules",
+            category,
+            round(max(score - mitigation, 0.0), 4),
+            rules.version + (" (mitigated)" if mitigation else ""),
+        )
+        for category, score in best.items()
+    ]
+
+
+# -- exact hashes -----------------------------------------------------------------------------
+
+
+def hash_signals(session: Session, *, sha256: Sequence[str], md5: Sequence[str]) -> list[Signal]:
+    """Exact matches of media hashes against every bank."""
+    wanted = [("sha256", v) for v in sha256 if v] + [("md5", v) for v in md5 if v]
+    if not wanted:
+        return []
+    rows = session.execute(
+        select(BankHash.bank, BankHash.category, BankHash.algorithm).where(
+            BankHash.algorithm.in_(["sha256", "md5"]),
+            BankHash.value.in_([v for _, v in wanted]),
+        )
+    ).all()
+    return [
+        Signal("hash", category, 1.0, f"{algorithm} match in bank {bank}")
+        for bank, category, algorithm in rows
+    ]
+
+
+# -- classifier -------------------------------------------------------------------------------
+
+
+class ClassifierResult(Protocol):
+    @property
+    def scores(self) -> dict[str, float]: ...
+
+    @property
+    def model_version(self) -> str: ...
+
+    @property
+    def stage(self) -> str: ...
+
+
+class TextClassifier(Protocol):
+    def classify(self, texts: Sequence[str]) -> Sequence[ClassifierResult]: ...
+
+
+def classifier_signals(result: ClassifierResult) -> list[Signal]:
+    return [
+        Signal(
+            "classifier", category, round(float(score), 4), f"{result.model_version}/{result.stage}"
+        )
+        for category, score in result.scores.items()
+        if category != "none" and score >= 0.05
+    ]

@@ -1,0 +1,54 @@
+"""Background moderation: scanning new and changed public items, delivering statements of
+reasons, and rescanning the corpus when a model, a rule list or a hash bank changes."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from rempart.core.clock import utcnow
+from rempart.core.deps import Runtime
+from rempart.core.jobs import enqueue
+from rempart.moderation import pipeline
+from rempart.moderation.signals import TextClassifier
+from rempart.moderation.statements import OutboxOwnerNotifier, deliver_statements
+
+SCAN_JOB = "moderation.scan"
+# Scans are split so that a job stays well inside its lease.
+SCAN_CHUNK = 2000
+
+
+def enqueue_scan(session: Session, *, entity_ids: list[str], post_ids: list[str]) -> None:
+    # Entities first: a post is searchable only while its entity is.
+    for start in range(0, max(len(entity_ids), len(post_ids)), SCAN_CHUNK):
+        entities = entity_ids[start : start + SCAN_CHUNK]
+        posts = post_ids[start : start + SCAN_CHUNK]
+        if entities or posts:
+            enqueue(session, kind=SCAN_JOB, payload={"entity_ids": entities, "post_ids": posts})
+
+
+@lru_cache(maxsize=1)
+def default_classifier() -> TextClassifier | None:
+    return None
+
+
+def scan(session: Session, rt: Runtime, payload: dict[str, Any]) -> None:
+    now = utcnow()
+    classifier = default_classifier()
+    if payload.get("entity_ids"):
+        pipeline.scan_entities(
+            session, entity_ids=payload["entity_ids"], classifier=classifier, now=now
+        )
+    if payload.get("post_ids"):
+        pipeline.scan_posts(session, post_ids=payload["post_ids"], classifier=classifier, now=now)
+
+
+def deliver(session: Session, rt: Runtime) -> None:
+    deliver_statements(
+        session, notifier=OutboxOwnerNotifier(rt.settings.notification_outbox), now=utcnow()
+    )
+
+
+JOB_HANDLERS = {SCAN_JOB: scan}

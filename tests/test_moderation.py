@@ -1,0 +1,239 @@
+"""Safe search end to end: ingested public posts are scanned before they reach search;
+clear violations leave it with a statement of reasons, doubtful ones are queued, benign
+look-alikes stay; moderators claim, decide, restore or remove. SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from rempart.auth.permissions import Role
+from rempart.core.db import transaction
+from rempart.core.deps import Runtime
+from rempart.moderation import tasks as moderation_tasks
+from rempart.worker import Worker
+
+NOW = datetime.now(UTC) - timedelta(hours=1)
+
+VIOLATING = {
+    "p-drug-fr": "🌿 Beuh dispo sur Lyon, qualité top, 10 € le g. DM @vert_lyon",
+    "p-drug-en": "Fast delivery coke and MDMA in Leeds and around, discreet. Contact @fastline",
+    "p-weapon-fr": "Vends Glock 17, sans papiers, 900 €. Sérieux uniquement, MP @armurerie",
+    "p-weapon-en": "Selling AK-47, no paperwork, 2500. Serious buyers only, DM @ironman",
+    "p-piracy-fr": "🔴 DIRECT Olympique Fictif - FC Exemple en HD gratuit ici : https://stream.example",
+    "p-piracy-en": "All weekend games streamed free, link: https://free-games.example",
+}
+LOOKALIKES = {
+    "p-look-drug-fr": "Opération de police hier soir à Lyon, un point de deal de beuh démantelé.",
+    "p-look-drug-en": "Police raid in Leeds: officers seized coke and shut down a dealing spot.",
+    "p-look-weapon-fr": "Rappel : détenir un pistolet exige un permis, informe la préfecture.",
+    "p-look-piracy-en": "Where to watch the match legally? On the official app, no free stream.",
+    "p-plain": "Recette du gratin dauphinois de ma grand-mère, avec beaucoup de crème.",
+}
+
+
+def event(event_id: str, event_type: str, **fields: Any) -> dict[str, Any]:
+    return {"id": event_id, "type": event_type, "occurred_at": NOW.isoformat(), **fields}
+
+
+def publish(client: TestClient, headers: dict[str, str]) -> None:
+    events = [
+        event(
+            "e-market",
+            "entity.published",
+            entity_id="ch-market",
+            kind="channel",
+            title="Bons plans Lyon",
+            owner_user_id="u-owner",
+            member_count=1200,
+        ),
+        event(
+            "e-news",
+            "entity.published",
+            entity_id="ch-news",
+            kind="channel",
+            title="Actualités locales",
+            owner_user_id="u-journalist",
+            member_count=54000,
+        ),
+    ]
+    for ref, text in VIOLATING.items():
+        events.append(
+            event(
+                f"ev-{ref}",
+                "post.published",
+                post_id=ref,
+                entity_id="ch-market",
+                text=text,
+                language=ref[-2:],
+            )
+        )
+    for ref, text in LOOKALIKES.items():
+        events.append(
+            event(
+                f"ev-{ref}",
+                "post.published",
+                post_id=ref,
+                entity_id="ch-news",
+                text=text,
+                language="fr" if ref.endswith("fr") or ref == "p-plain" else "en",
+            )
+        )
+    response = client.post("/v1/ingest/events", json={"events": events}, headers=headers)
+    assert response.status_code == 200, response.text
+
+
+def run_worker(runtime: Runtime) -> None:
+    worker = Worker(runtime)
+    while worker.tick():
+        pass
+
+
+def found(client: TestClient, query: str, lang: str = "en") -> set[str]:
+    response = client.get("/v1/search", params={"q": query, "lang": lang, "limit": 100})
+    assert response.status_code == 200, response.text
+    return {hit["ref"] for hit in response.json()["items"]}
+
+
+@pytest.fixture
+def scanned(client: TestClient, runtime: Runtime, platform_headers: dict[str, str]) -> TestClient:
+    publish(client, platform_headers)
+    # Nothing is searchable before moderation has scanned it.
+    assert found(client, "lyon") == set()
+    run_worker(runtime)
+    return client
+
+
+def test_violations_leave_search_and_lookalikes_stay(scanned: TestClient) -> None:
+    client = scanned
+    for query in ("beuh", "coke", "glock", "ak-47", "stream gratuit", "games streamed free"):
+        assert not found(client, query) & set(VIOLATING), query
+    assert "p-look-drug-fr" in found(client, "beuh lyon", "fr")
+    assert "p-look-drug-en" in found(client, "coke leeds")
+    assert "p-look-weapon-fr" in found(client, "pistolet permis", "fr")
+    assert "p-look-piracy-en" in found(client, "watch match legally")
+    assert "p-plain" in found(client, "gratin", "fr")
+
+
+def test_restrictions_carry_signals_and_a_statement_of_reasons(
+    scanned: TestClient, runtime: Runtime, make_token: Callable[..., str]
+) -> None:
+    client = scanned
+    moderator = {"Authorization": f"Bearer {make_token(Role.MODERATOR)}"}
+    queue = client.get("/v1/moderation/queue?limit=100", headers=moderator).json()
+    by_ref = {item["ref"]: item for item in queue["items"]}
+    assert set(VIOLATING) <= set(by_ref)
+    weapon = by_ref["p-weapon-en"]
+    assert weapon["state"] == "restricted"
+    assert weapon["queue_reason"] == "auto_restrict"
+    assert weapon["category"] == "weapons"
+    assert any(s["source"] == "rules" and s["category"] == "weapons" for s in weapon["signals"])
+    assert weapon["model_version"]
+    # Priority: weapons and drugs (severity 4) come before piracy (severity 2).
+    order = [item["ref"] for item in queue["items"]]
+    assert order.index("p-weapon-en") < order.index("p-piracy-en")
+    # The owner hears of it through the outbox, once the worker delivers statements.
+    with transaction(runtime.engine) as session:
+        moderation_tasks.deliver(session, runtime)
+    notices = [
+        json.loads(line) for line in runtime.settings.notification_outbox.read_text().splitlines()
+    ]
+    statements = [n for n in notices if n["type"] == "statement_of_reasons"]
+    assert statements
+    assert {n["user_id"] for n in statements} == {"u-owner"}
+    payload = statements[0]["statement"]
+    assert payload["automated_decision"] == "AUTOMATED_DECISION_FULLY"
+    assert payload["decision_visibility"] == ["DECISION_VISIBILITY_CONTENT_DEMOTED"]
+    assert payload["source_type"] == "SOURCE_VOLUNTARY"
+    assert "u-owner" not in json.dumps(payload)
+
+
+def test_moderator_decisions_restore_or_remove(
+    scanned: TestClient, make_token: Callable[..., str]
+) -> None:
+    client = scanned
+    first = {"Authorization": f"Bearer {make_token(Role.MODERATOR)}"}
+    second = {"Authorization": f"Bearer {make_token(Role.MODERATOR)}"}
+    claimed = client.post("/v1/moderation/queue/claim", headers=first).json()
+    other = client.post("/v1/moderation/queue/claim", headers=second).json()
+    assert claimed["id"] != other["id"]
+    # Nobody else may decide an item someone holds.
+    stolen = client.post(
+        "/v1/moderation/decisions",
+        json={
+            "item_id": claimed["id"],
+            "action": "no_violation",
+            "category": "none",
+            "explanation": "Looks fine.",
+        },
+        headers=second,
+    )
+    assert stolen.status_code == 409
+    assert stolen.json()["error"]["code"] == "item_claimed"
+
+    queue = client.get("/v1/moderation/queue?limit=100", headers=first).json()
+    piracy = next(i for i in queue["items"] if i["ref"] == "p-piracy-fr")
+    restored = client.post(
+        "/v1/moderation/decisions",
+        json={
+            "item_id": piracy["id"],
+            "action": "no_violation",
+            "category": "piracy",
+            "explanation": "Lien vers le diffuseur officiel, pas un flux pirate.",
+        },
+        headers=first,
+    )
+    assert restored.status_code == 201, restored.text
+    assert restored.json()["state"] == "visible"
+    assert "p-piracy-fr" in found(client, "olympique fictif", "fr")
+
+    # The first moderator removes the item they hold.
+    drug = claimed
+    removed = client.post(
+        "/v1/moderation/decisions",
+        json={
+            "item_id": drug["id"],
+            "action": "remove_content",
+            "category": drug["category"],
+            "ground_type": "illegal",
+            "explanation": "Offer to sell prohibited goods.",
+        },
+        headers=first,
+    ).json()
+    assert removed["state"] == "removed"
+    assert removed["automation"] == "partially"
+    statement = client.get(
+        f"/v1/moderation/statements/{removed['statement_puid']}", headers=first
+    ).json()
+    assert statement["decision_visibility"] == ["DECISION_VISIBILITY_CONTENT_REMOVED"]
+    assert statement["decision_ground"] == "DECISION_GROUND_ILLEGAL_CONTENT"
+    assert statement["category"] == "STATEMENT_CATEGORY_UNSAFE_AND_PROHIBITED_PRODUCTS"
+    assert drug["category"] in {"weapons", "drug_sales"}
+    remaining = client.get("/v1/moderation/queue?limit=100", headers=first).json()
+    assert drug["id"] not in {i["id"] for i in remaining["items"]}
+
+    bad = client.post(
+        "/v1/moderation/decisions",
+        json={
+            "item_id": drug["id"],
+            "action": "remove_content",
+            "category": "nonsense",
+            "explanation": "x",
+        },
+        headers=first,
+    )
+    assert bad.status_code == 422
+    assert bad.json()["error"]["code"] == "unknown_category"
+    missing = client.post(
+        "/v1/moderation/decisions",
+        json={"item_id": 999999, "action": "no_violation", "category": "spam", "explanation": "x"},
+        headers=first,
+    )
+    assert missing.status_code == 404
+    platform = {"Authorization": f"Bearer {make_token(Role.PLATFORM)}"}
+    assert client.get("/v1/moderation/queue", headers=platform).status_code == 403
