@@ -237,3 +237,60 @@ def test_moderator_decisions_restore_or_remove(
     assert missing.status_code == 404
     platform = {"Authorization": f"Bearer {make_token(Role.PLATFORM)}"}
     assert client.get("/v1/moderation/queue", headers=platform).status_code == 403
+
+
+def test_bank_import_rescans_posts_with_known_media(
+    client: TestClient,
+    runtime: Runtime,
+    platform_headers: dict[str, str],
+    cli: Callable[..., Any],
+    tmp_path: Any,
+) -> None:
+    known = "ab" * 32
+    events = [
+        event(
+            "e-ch",
+            "entity.published",
+            entity_id="ch-pics",
+            kind="channel",
+            title="Photos",
+            owner_user_id="u-owner",
+            member_count=10,
+        ),
+        event(
+            "e-p",
+            "post.published",
+            post_id="p-pic",
+            entity_id="ch-pics",
+            text="Photos du marché de Noël",
+            language="fr",
+            media=[{"sha256": known, "md5": "cd" * 16}],
+        ),
+    ]
+    assert (
+        client.post(
+            "/v1/ingest/events", json={"events": events}, headers=platform_headers
+        ).status_code
+        == 200
+    )
+    run_worker(runtime)
+    assert "p-pic" in found(client, "marché noël", "fr")
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text("hash,algorithm,bank,category\nnot-a-hash,sha256,b1,weapons\n")
+    refused = cli("banks", "import", str(bad))
+    assert refused.exit_code == 1
+    assert "invalid_bank_file" in refused.stderr
+
+    good = tmp_path / "bank.csv"
+    good.write_text(
+        f"hash,algorithm,category,quality\n{known},sha256,weapons,\n{'0f' * 32},pdq,weapons,30\n"
+    )
+    imported = cli("banks", "import", str(good), "--bank", "partner-bank", "--source", "NGO")
+    assert imported.exit_code == 0, imported.stderr
+    assert "1 new, 1 skipped" in imported.stdout
+    # The worker rescans the posts that carry media, and the match takes this one out.
+    run_worker(runtime)
+    assert "p-pic" not in found(client, "marché noël", "fr")
+    again = cli("banks", "import", str(good), "--bank", "partner-bank")
+    assert "0 new" in again.stdout

@@ -6,16 +6,19 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rempart.core.clock import utcnow
 from rempart.core.deps import Runtime
 from rempart.core.jobs import enqueue
-from rempart.moderation import pipeline
+from rempart.core.models import ScheduleState
+from rempart.moderation import pipeline, rescan
 from rempart.moderation.signals import TextClassifier
 from rempart.moderation.statements import OutboxOwnerNotifier, deliver_statements
 
 SCAN_JOB = "moderation.scan"
+ACTOR = "system:moderation"
 # Scans are split so that a job stays well inside its lease.
 SCAN_CHUNK = 2000
 
@@ -45,10 +48,40 @@ def scan(session: Session, rt: Runtime, payload: dict[str, Any]) -> None:
         pipeline.scan_posts(session, post_ids=payload["post_ids"], classifier=classifier, now=now)
 
 
+def rescan_range(session: Session, rt: Runtime, payload: dict[str, Any]) -> None:
+    entity_ids, post_ids = rescan.refs_in_range(session, payload)
+    scan(session, rt, {"entity_ids": entity_ids, "post_ids": post_ids})
+
+
+def rescan_if_models_changed(session: Session) -> bool:
+    """A new model, rule list or policy version re-evaluates the corpus, once."""
+    classifier = default_classifier()
+    version = pipeline.model_version(classifier, _classifier_version(classifier))
+    mark = f"moderation-model:{version}"[:64]
+    if session.get(ScheduleState, mark) is not None:
+        return False
+    first_run = (
+        session.execute(
+            select(ScheduleState.name).where(ScheduleState.name.like("moderation-model:%"))
+        ).first()
+        is None
+    )
+    session.add(ScheduleState(name=mark, last_run_at=utcnow()))
+    if not first_run:
+        rescan.plan(session, media_only=False, reason=f"models changed: {version}", actor=ACTOR)
+    return not first_run
+
+
 def deliver(session: Session, rt: Runtime) -> None:
     deliver_statements(
         session, notifier=OutboxOwnerNotifier(rt.settings.notification_outbox), now=utcnow()
     )
 
 
-JOB_HANDLERS = {SCAN_JOB: scan}
+def _classifier_version(classifier: TextClassifier | None) -> str | None:
+    if classifier is None:
+        return None
+    return classifier.classify(["version probe"])[0].model_version
+
+
+JOB_HANDLERS = {SCAN_JOB: scan, rescan.RESCAN_JOB: rescan_range}

@@ -1,0 +1,75 @@
+"""`rempart banks …` and `rempart moderation …`."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from rempart.core.cli import CLI_ACTOR, DatabaseUrl, cli_runtime, console, fail
+from rempart.core.errors import RempartError
+from rempart.moderation import banks, rescan
+
+banks_app = typer.Typer(help="Hash banks of known violating media.", no_args_is_help=True)
+moderation_app = typer.Typer(help="Moderation: rescans.", no_args_is_help=True)
+
+
+@banks_app.command("import")
+def banks_import(
+    file: Annotated[
+        Path, typer.Argument(help="CSV: hash[,algorithm,bank,category,source,quality]")
+    ],
+    bank: Annotated[str | None, typer.Option(help="Bank name for rows without one.")] = None,
+    category: Annotated[
+        str | None, typer.Option(help="Policy category for rows without one.")
+    ] = None,
+    source: Annotated[str | None, typer.Option(help="Where the hashes come from.")] = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Import hashes (SHA-256, MD5, PDQ); PDQ hashes of quality below 50 are skipped."""
+    rt = cli_runtime(database_url)
+    try:
+        with rt.unit_of_work() as session:
+            result = banks.import_csv(
+                session, path=file, bank=bank, category=category, source=source, actor=CLI_ACTOR
+            )
+    except (OSError, UnicodeDecodeError) as exc:
+        console.print(f"[red]Cannot read {file}:[/red] {exc}")
+        raise typer.Exit(1) from None
+    except RempartError as exc:
+        raise fail(exc) from None
+    console.print(
+        f"Read {result.read} hashes: {result.added} new, "
+        f"{result.skipped_low_quality} skipped (PDQ quality below 50)."
+    )
+    if result.added:
+        console.print("Posts with media will be scanned again by the worker.")
+
+
+@moderation_app.command("rescan")
+def moderation_rescan(
+    media_only: Annotated[bool, typer.Option(help="Only posts that carry media.")] = False,
+    wait: Annotated[bool, typer.Option(help="Show the worker's progress until done.")] = False,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Re-evaluate the corpus in batches. The worker runs the batches; a killed worker
+    resumes where it stopped."""
+    rt = cli_runtime(database_url)
+    with rt.unit_of_work() as session:
+        planned = rescan.plan(session, media_only=media_only, reason="requested", actor=CLI_ACTOR)
+    console.print(f"Queued {planned.jobs} batches covering {planned.items} items.")
+    if not wait or not planned.jobs:
+        return
+    columns = (TextColumn("Rescan"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task("rescan", total=planned.jobs)
+        while True:
+            with rt.unit_of_work(readonly=True) as session:
+                done, total = rescan.progress(session, planned)
+            progress.update(task, completed=done)
+            if done >= total:
+                break
+            time.sleep(1.0)
