@@ -21,16 +21,23 @@ from rempart.search.schemas import SearchHit, SearchPage, SearchWarning
 from rempart.search.text import fold, index_terms, query_groups
 
 SNIPPET_CHARS = 240
+# A frequent word matches a good part of the corpus, and ranking every match takes
+# seconds: rank only the most recent matches (FTS5 walks its index in rowid order and
+# stops; PostgreSQL sorts the ids, not the documents).
+CANDIDATES = 5000
 SQLITE_MATCH = (
     "SELECT d.kind, d.ref, d.entity_id, d.title, d.body, d.language, d.published_at "
     "FROM search_fts JOIN search_documents d ON d.id = search_fts.rowid "
-    "WHERE search_fts MATCH :expression "
+    "WHERE search_fts MATCH :expression AND search_fts.rowid >= COALESCE(("
+    "  SELECT rowid FROM search_fts WHERE search_fts MATCH :expression "
+    "  ORDER BY rowid DESC LIMIT 1 OFFSET :candidates), 0) "
     "ORDER BY bm25(search_fts), d.reach DESC, d.id DESC LIMIT :limit OFFSET :offset"
 )
 POSTGRES_MATCH = (
     "SELECT d.kind, d.ref, d.entity_id, d.title, d.body, d.language, d.published_at "
-    "FROM search_documents d, to_tsquery('simple', :expression) q "
-    "WHERE d.terms_tsv @@ q "
+    "FROM (SELECT id FROM search_documents WHERE terms_tsv @@ to_tsquery('simple', :expression) "
+    "      ORDER BY id DESC LIMIT :candidates) recent "
+    "JOIN search_documents d ON d.id = recent.id, to_tsquery('simple', :expression) q "
     "ORDER BY ts_rank(d.terms_tsv, q) DESC, d.reach DESC, d.id DESC "
     "LIMIT :limit OFFSET :offset"
 )
@@ -182,7 +189,7 @@ def search(session: Session, *, query: str, language: str, limit: int, offset: i
 def _match(
     session: Session, groups: list[tuple[str, ...]], *, limit: int, offset: int
 ) -> list[Any]:
-    params = {"limit": limit, "offset": offset}
+    params = {"limit": limit, "offset": offset, "candidates": CANDIDATES}
     if session.get_bind().dialect.name == "sqlite":
         expression = " AND ".join(
             "(" + " OR ".join(f'"{term}"' for term in group) + ")" for group in groups
