@@ -294,3 +294,46 @@ def test_bank_import_rescans_posts_with_known_media(
     assert "p-pic" not in found(client, "marché noël", "fr")
     again = cli("banks", "import", str(good), "--bank", "partner-bank")
     assert "0 new" in again.stdout
+
+
+def test_demo_searches_for_offers_return_no_violating_post(
+    cli: Callable[..., Any], client: TestClient, runtime: Runtime
+) -> None:
+    from rempart.platform.demo_content import DemoSize, labelled_posts
+
+    seeded = cli(
+        "demo",
+        "seed",
+        "--accounts",
+        "200",
+        "--connections",
+        "300",
+        "--entities",
+        "40",
+        "--posts",
+        "1500",
+    )
+    assert seeded.exit_code == 0, seeded.stderr
+    run_worker(runtime)
+    size = DemoSize(accounts=200, connections=300, entities=40, posts=1500)
+    labels = dict(labelled_posts(size=size, now=datetime.now(UTC)))
+    offers = {"drug_sales", "weapons", "piracy"}
+    for query, lang in [
+        ("molly", "en"),
+        ("coke delivered", "en"),
+        ("weed", "en"),
+        ("résine livraison", "fr"),
+        ("pistolets", "fr"),
+        ("revolver", "fr"),
+        ("guns", "en"),
+        ("iptv", "en"),
+        ("code iptv chaînes", "fr"),
+        ("4k download", "en"),
+        ("dossier partagé", "fr"),
+    ]:
+        hits = found(client, query, lang)
+        assert not {labels.get(ref) for ref in hits} & offers, query
+    lookalikes = set()
+    for query in ("drug support", "sentenced guns", "legally", "police", "streaming"):
+        lookalikes |= {ref for ref in found(client, query) if labels.get(ref) == "benign_lookalike"}
+    assert lookalikes
