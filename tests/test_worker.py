@@ -25,6 +25,7 @@ from rempart.core.db import transaction
 from rempart.core.deps import Runtime
 from rempart.core.models import Job, ScheduleState
 from rempart.platform.models import Connection, PendingImage, PostMedia
+from rempart.platform.service import MEDIA_HASH_JOB
 from rempart.worker import Worker
 
 FIXTURES = Path(__file__).parent / "fixtures" / "pdq"
@@ -103,8 +104,13 @@ def count(rt: Runtime, model: Any, *where: Any) -> int:
 
 
 def all_jobs(rt: Runtime) -> list[Job]:
+    """The media-hashing jobs (ingest and hashing also queue moderation scans)."""
     with transaction(rt.engine, readonly=True) as session:
-        return list(session.execute(select(Job).order_by(Job.id)).scalars())
+        return list(
+            session.execute(
+                select(Job).where(Job.kind == MEDIA_HASH_JOB).order_by(Job.id)
+            ).scalars()
+        )
 
 
 def audit_details(rt: Runtime, action: str) -> list[dict[str, Any]]:
