@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 import yaml
 from pydantic import ValidationError
-from rich.table import Table
+from rich.table import Column, Table
 
 from rempart.core.cli import CLI_ACTOR, DatabaseUrl, cli_runtime, console, err, fail
 from rempart.core.errors import RempartError
@@ -136,7 +136,11 @@ def list_(
     rt = cli_runtime(database_url)
     with rt.unit_of_work(readonly=True) as session:
         rows = authorities.list_authorities(session, country=country)
-    table = Table("code", "name", "country", "kind", "parent", "status", "keys")
+    table = Table("name", "country", "kind", "parent", "status", "keys")
+    # Codes are what the other commands take: never cut them short.
+    table.columns.insert(
+        0, Column("code", no_wrap=True, min_width=max((len(a.code) for a in rows), default=4))
+    )
     for a in rows:
         keys = ", ".join(k.kid + (" (revoked)" if k.revoked_at else "") for k in a.keys)
         table.add_row(a.code, a.name, a.country, a.kind, a.parent or "", a.status, keys)
