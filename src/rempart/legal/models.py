@@ -102,8 +102,9 @@ class Order(Base):
     confidential_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     preservation_reference: Mapped[str | None] = mapped_column(String(128))
     document_sha256: Mapped[str] = mapped_column(String(64))
-    # The signed token as received: the order's proof of origin.
-    jws: Mapped[str] = mapped_column(Text)
+    # The signed token as received, the order's proof of origin. Encrypted: its payload
+    # names the targets (a phone number, say), and base64 is no protection.
+    jws_ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
     status: Mapped[str] = mapped_column(String(24), index=True)
     risk_flags: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     refusal: Mapped[dict[str, Any] | None] = mapped_column(JSON)

@@ -74,6 +74,7 @@ OLDEST_PERIOD_START = timedelta(days=10 * 366)
 PDF_MAGIC = b"%PDF-"
 DOCUMENT_PURPOSE = "order-document"
 TARGET_PURPOSE = "order-target"
+JWS_PURPOSE = "order-jws"
 
 
 class DocumentTooLarge(MalformedOrder):
@@ -229,7 +230,7 @@ def receive_order(
         ),
         preservation_reference=claims.preservation_reference,
         document_sha256=claims.document.sha256,
-        jws=token,
+        jws_ciphertext=keys.encrypt(token, purpose=JWS_PURPOSE),
         status=(OrderStatus.CHECKS_FAILED if failed else OrderStatus.CHECKS_PASSED).value,
         risk_flags=[f.model_dump() for f in flags],
         refusal=(

@@ -14,8 +14,8 @@ from rempart.core import crypto
 from rempart.core.db import transaction
 from rempart.core.deps import Runtime
 from rempart.legal.disclosures import PACKAGE_PURPOSE
-from rempart.legal.models import Disclosure, OrderDocument, OrderTarget
-from rempart.legal.orders import DOCUMENT_PURPOSE, TARGET_PURPOSE
+from rempart.legal.models import Disclosure, Order, OrderDocument, OrderTarget
+from rempart.legal.orders import DOCUMENT_PURPOSE, JWS_PURPOSE, TARGET_PURPOSE
 from rempart.platform.models import Account, AccountIdentity, Connection
 
 # (table, id column, ciphertext column, purpose)
@@ -24,6 +24,7 @@ ENCRYPTED_COLUMNS: list[tuple[Any, Any, Any, str]] = [
     (AccountIdentity, AccountIdentity.id, AccountIdentity.phone_ciphertext, "phone"),
     (Connection, Connection.id, Connection.ip_ciphertext, "ip"),
     (OrderTarget, OrderTarget.id, OrderTarget.value_ciphertext, TARGET_PURPOSE),
+    (Order, Order.id, Order.jws_ciphertext, JWS_PURPOSE),
     (OrderDocument, OrderDocument.order_id, OrderDocument.ciphertext, DOCUMENT_PURPOSE),
     (Disclosure, Disclosure.order_id, Disclosure.package_ciphertext, PACKAGE_PURPOSE),
 ]

@@ -104,7 +104,7 @@ def upgrade() -> None:
         sa.Column("confidential_until", rempart.core.db.UTCDateTime(), nullable=True),
         sa.Column("preservation_reference", sa.String(length=128), nullable=True),
         sa.Column("document_sha256", sa.String(length=64), nullable=False),
-        sa.Column("jws", sa.Text(), nullable=False),
+        sa.Column("jws_ciphertext", sa.LargeBinary(), nullable=False),
         sa.Column("status", sa.String(length=24), nullable=False),
         sa.Column("risk_flags", sa.JSON(), nullable=False),
         sa.Column("refusal", sa.JSON(), nullable=True),
