@@ -27,7 +27,7 @@ from rempart.core.db import get_engine, transaction
 from rempart.core.errors import ConfigurationError, RempartError
 from rempart.core.settings import Settings
 from rempart.legal.cli import authority_app, order_app
-from rempart.moderation.cli import banks_app, moderation_app
+from rempart.moderation.cli import banks_app, classify, moderation_app
 
 app = typer.Typer(
     help="Rempart: trust-&-safety and lawful-disclosure back office.", no_args_is_help=True
@@ -53,6 +53,7 @@ for name, group in [
     ("moderation", moderation_app),
 ]:
     app.add_typer(group, name=name)
+app.command("classify")(classify)
 
 # -- serve and worker -------------------------------------------------------------------
 

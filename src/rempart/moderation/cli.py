@@ -73,3 +73,30 @@ def moderation_rescan(
             if done >= total:
                 break
             time.sleep(1.0)
+
+
+def classify() -> None:
+    """Score texts: JSON lines on stdin ({"text": …} or a JSON string), scores on stdout."""
+    import json
+    import sys
+
+    from rempart.moderation.ngram import load_default
+
+    model = load_default()
+    for number, line in enumerate(sys.stdin, start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+            text = item["text"] if isinstance(item, dict) else item
+            if not isinstance(text, str):
+                raise TypeError
+        except (ValueError, KeyError, TypeError):
+            console.print(f'[red]Line {number}: expected a JSON string or {{"text": …}}.[/red]')
+            raise typer.Exit(1) from None
+        [result] = model.classify([text])
+        typer.echo(
+            json.dumps(
+                {"top": result.top, "scores": result.scores, "model_version": result.model_version}
+            )
+        )

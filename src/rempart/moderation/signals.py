@@ -170,6 +170,9 @@ class ClassifierResult(Protocol):
 
 
 class TextClassifier(Protocol):
+    @property
+    def model_version(self) -> str: ...
+
     def classify(self, texts: Sequence[str]) -> Sequence[ClassifierResult]: ...
 
 

@@ -13,7 +13,7 @@ from rempart.core.clock import utcnow
 from rempart.core.deps import Runtime
 from rempart.core.jobs import enqueue
 from rempart.core.models import ScheduleState
-from rempart.moderation import pipeline, rescan
+from rempart.moderation import ngram, pipeline, rescan
 from rempart.moderation.signals import TextClassifier
 from rempart.moderation.statements import OutboxOwnerNotifier, deliver_statements
 
@@ -34,7 +34,8 @@ def enqueue_scan(session: Session, *, entity_ids: list[str], post_ids: list[str]
 
 @lru_cache(maxsize=1)
 def default_classifier() -> TextClassifier | None:
-    return None
+    """The committed first-stage model (hashed n-grams); loaded once per process."""
+    return ngram.load_default()
 
 
 def scan(session: Session, rt: Runtime, payload: dict[str, Any]) -> None:
@@ -79,9 +80,7 @@ def deliver(session: Session, rt: Runtime) -> None:
 
 
 def _classifier_version(classifier: TextClassifier | None) -> str | None:
-    if classifier is None:
-        return None
-    return classifier.classify(["version probe"])[0].model_version
+    return classifier.model_version if classifier is not None else None
 
 
 JOB_HANDLERS = {SCAN_JOB: scan, rescan.RESCAN_JOB: rescan_range}
