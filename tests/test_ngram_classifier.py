@@ -65,6 +65,6 @@ def test_classify_command_reads_json_lines() -> None:
     )
     assert result.exit_code == 0, result.output
     lines = [json.loads(line) for line in result.stdout.splitlines()]
-    assert [line["top"] for line in lines][0] == "weapons"
+    assert lines[0]["top"] == "weapons"
     assert len(lines) == 2
     assert runner.invoke(app, ["classify"], input="not json\n").exit_code == 1
