@@ -26,6 +26,7 @@ from rempart.moderation.signals import (
     TextClassifier,
     classifier_signals,
     hash_signals,
+    pdq_signals,
     policy,
     rule_set,
     rule_signals,
@@ -130,6 +131,9 @@ def scan_posts(
             summary.removed += 1
             continue
         signals = rule_signals(post.text or "", post.language)
+        signals += pdq_signals(
+            session, hashes=[(m.pdq, m.pdq_quality) for m in media[post.post_id] if m.pdq]
+        )
         signals += hash_signals(
             session,
             sha256=[m.sha256 for m in media[post.post_id] if m.sha256],

@@ -16,7 +16,8 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any, Protocol
 
-from sqlalchemy import select
+import numpy as np
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from rempart.moderation.models import BankHash
@@ -184,3 +185,47 @@ def classifier_signals(result: ClassifierResult) -> list[Signal]:
         for category, score in result.scores.items()
         if category != "none" and score >= 0.05
     ]
+
+
+# -- perceptual hashes ------------------------------------------------------------------------
+
+_pdq_cache: dict[str, Any] = {}
+
+
+def _pdq_bank(session: Session) -> tuple[Any, list[tuple[str, str]]]:
+    """The PDQ index of every bank, rebuilt only when the banks changed."""
+    from rempart.moderation.pdq import PdqIndex, parse
+
+    state = session.execute(
+        select(func.count(), func.max(BankHash.id)).where(BankHash.algorithm == "pdq")
+    ).one()
+    key = f"{session.get_bind().engine.url}:{state[0]}:{state[1]}"
+    if _pdq_cache.get("key") != key:
+        rows = session.execute(
+            select(BankHash.value, BankHash.bank, BankHash.category)
+            .where(BankHash.algorithm == "pdq")
+            .order_by(BankHash.id)
+        ).all()
+        index = PdqIndex(parse([r[0] for r in rows]), np.arange(len(rows), dtype=np.int64))
+        _pdq_cache.update(key=key, index=index, meta=[(r[1], r[2]) for r in rows])
+    return _pdq_cache["index"], _pdq_cache["meta"]
+
+
+def pdq_signals(session: Session, *, hashes: Sequence[tuple[str, int | None]]) -> list[Signal]:
+    """Near-duplicates (Hamming distance ≤ 31) of bank images; low-quality hashes ignored."""
+    from rempart.moderation.pdq import parse, usable
+
+    wanted = [value for value, quality in hashes if value and usable(quality)]
+    if not wanted:
+        return []
+    index, meta = _pdq_bank(session)
+    if not len(index):
+        return []
+    signals = []
+    for matches in index.search(parse(wanted)):
+        for row, distance in matches[:3]:
+            bank, category = meta[row]
+            signals.append(
+                Signal("hash", category, 0.99, f"pdq distance {distance} in bank {bank}")
+            )
+    return signals
