@@ -60,15 +60,13 @@ def main() -> None:
     got = index.search(sample)
     recall_equal = got == expected
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(
-        f"bank {args.size:,} hashes; build {build:.1f} s; index {index.memory_bytes() / 2**20:,.0f} MiB; peak RSS {rss:,.0f} MiB"
-    )
-    print(
-        f"{len(queries):,} lookups in {elapsed:.2f} s: {len(queries) / elapsed:,.0f} lookups/s (one core)"
-    )
-    print(
-        f"matches found for {sum(bool(r) for r in results)} queries; results equal to brute force on {len(sample)} queries: {recall_equal}"
-    )
+    memory = index.memory_bytes() / 2**20
+    rate = len(queries) / elapsed
+    matched = sum(bool(r) for r in results)
+    print(f"bank {args.size:,} hashes; build {build:.1f} s; index {memory:,.0f} MiB")
+    print(f"peak RSS {rss:,.0f} MiB")
+    print(f"{len(queries):,} lookups in {elapsed:.2f} s: {rate:,.0f} lookups/s (one core)")
+    print(f"{matched} queries matched; equal to brute force on {len(sample)}: {recall_equal}")
     print(f"load average: {os.getloadavg()}")
 
 
