@@ -15,7 +15,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rempart.core.deps import Runtime
-from rempart.moderation.pdq import PdqIndex, brute_force, parse, usable
+from rempart.moderation.pdq import (
+    LARGE_LAYOUT,
+    SMALL_LAYOUT,
+    PdqIndex,
+    brute_force,
+    parse,
+    usable,
+)
 from rempart.platform.media import hash_image
 from rempart.worker import Worker
 
@@ -79,8 +86,27 @@ def test_index_equals_brute_force(seed: int, size: int, distances: list[int]) ->
     ).reshape(-1, 32)
     query_array = np.frombuffer(b"".join(queries), dtype=np.uint8).reshape(-1, 32)
     ids = np.arange(size, dtype=np.int64) * 3
-    index = PdqIndex(bank, ids)
-    assert index.search(query_array) == brute_force(bank, ids, query_array)
+    expected = brute_force(bank, ids, query_array)
+    assert PdqIndex(bank, ids, layout=SMALL_LAYOUT).search(query_array) == expected
+
+
+def test_large_bank_layout_equals_brute_force() -> None:
+    """The layout for big banks (11 chunks, two-bit probes) on a small bank, once: its
+    tables take about half a gigabyte whatever the bank's size."""
+    rng = np.random.default_rng(11)
+    bank = rng.integers(0, 256, size=(5000, 32), dtype=np.uint8)
+    queries = [
+        _flip(
+            bank[int(rng.integers(0, 5000))].tobytes(),
+            rng.choice(256, size=d, replace=False).tolist(),
+        )
+        for d in range(0, 41)
+    ]
+    query_array = np.frombuffer(b"".join(queries), dtype=np.uint8).reshape(-1, 32)
+    ids = np.arange(5000, dtype=np.int64)
+    expected = brute_force(bank, ids, query_array)
+    assert PdqIndex(bank, ids, layout=LARGE_LAYOUT).search(query_array) == expected
+    assert sum(bool(r) for r in expected) == 32  # distances 0 to 31 match, 32 to 40 do not
 
 
 def test_banked_image_edits_leave_search(
