@@ -142,46 +142,28 @@ def scan_posts(
         if post.post_id in by_post:
             signals += classifier_signals(by_post[post.post_id])
         digest = _digest(post.text, *[m.sha256 for m in media[post.post_id]])
-        item = items.get(post.post_id)
-        if item is not None and item.human_decided_at is not None and item.content_digest == digest:
-            summary.kept_human_decision += 1
-            state = item.state
-        else:
-            verdict = judge(signals)
-            item = _apply(
-                session,
-                item,
-                kind="post",
-                ref=post.post_id,
-                entity=entity,
-                verdict=verdict,
-                digest=digest,
-                version=version,
-                now=now,
-                content_date=post.published_at,
-                language=post.language,
-                has_media=bool(media[post.post_id]),
-            )
-            state = item.state
-            setattr(summary, state, getattr(summary, state) + 1)
-            if verdict.category:
-                summary.by_category[verdict.category] += 1
+        state = _settle(
+            session,
+            items.get(post.post_id),
+            summary=summary,
+            signals=signals,
+            digest=digest,
+            target=Target(
+                "post",
+                post.post_id,
+                entity,
+                post.published_at,
+                post.language,
+                bool(media[post.post_id]),
+            ),
+            version=version,
+            now=now,
+        )
         searchable = state in ("visible", "queued") and entity_states.get(
             entity.entity_id, "visible"
         ) in ("visible", "queued")
         if searchable:
-            to_index.append(
-                IndexEntry(
-                    kind="post",
-                    ref=post.post_id,
-                    entity_id=post.entity_id,
-                    title=None,
-                    body=post.text,
-                    language=post.language,
-                    reach=entity.member_count or 0,
-                    published_at=post.published_at,
-                )
-            )
+            to_index.append(post_entry(post, entity))
         else:
             to_remove.append(("post", post.post_id))
     search.remove(session, to_remove)
@@ -235,28 +217,16 @@ def scan_entities(
                 )
             )
         digest = _digest(entity.title, entity.description)
-        item = items.get(entity.entity_id)
-        if item is not None and item.human_decided_at is not None and item.content_digest == digest:
-            summary.kept_human_decision += 1
-            state = item.state
-        else:
-            verdict = judge(signals)
-            item = _apply(
-                session,
-                item,
-                kind="entity",
-                ref=entity.entity_id,
-                entity=entity,
-                verdict=verdict,
-                digest=digest,
-                version=version,
-                now=now,
-                content_date=entity.published_at,
-                language=None,
-                has_media=False,
-            )
-            state = item.state
-            setattr(summary, state, getattr(summary, state) + 1)
+        state = _settle(
+            session,
+            items.get(entity.entity_id),
+            summary=summary,
+            signals=signals,
+            digest=digest,
+            target=Target("entity", entity.entity_id, entity, entity.published_at, None, False),
+            version=version,
+            now=now,
+        )
         if state in ("visible", "queued"):
             search.put(
                 session,
@@ -277,6 +247,56 @@ def scan_entities(
             search.remove_entity(session, entity.entity_id)
     _record(session, "moderation.scan.entities", summary, version)
     return summary
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a verdict applies to, and the facts its statement of reasons needs."""
+
+    kind: str
+    ref: str
+    entity: Entity
+    content_date: datetime
+    language: str | None
+    has_media: bool
+
+
+def post_entry(post: Post, entity: Entity | None) -> IndexEntry:
+    return IndexEntry(
+        kind="post",
+        ref=post.post_id,
+        entity_id=post.entity_id,
+        title=None,
+        body=post.text,
+        language=post.language,
+        reach=(entity.member_count or 0) if entity else 0,
+        published_at=post.published_at,
+    )
+
+
+def _settle(
+    session: Session,
+    item: ModerationItem | None,
+    *,
+    summary: ScanSummary,
+    signals: list[Signal],
+    digest: str,
+    target: Target,
+    version: str,
+    now: datetime,
+) -> str:
+    """The item's state after this scan. A human decision on unchanged content stands."""
+    if item is not None and item.human_decided_at is not None and item.content_digest == digest:
+        summary.kept_human_decision += 1
+        return item.state
+    verdict = judge(signals)
+    item = _apply(
+        session, item, target=target, verdict=verdict, digest=digest, version=version, now=now
+    )
+    setattr(summary, item.state, getattr(summary, item.state) + 1)
+    if verdict.category:
+        summary.by_category[verdict.category] += 1
+    return item.state
 
 
 def _items(session: Session, kind: str, refs: list[str]) -> dict[str, ModerationItem]:
@@ -330,17 +350,13 @@ def _apply(
     session: Session,
     item: ModerationItem | None,
     *,
-    kind: str,
-    ref: str,
-    entity: Entity,
+    target: Target,
     verdict: Verdict,
     digest: str,
     version: str,
     now: datetime,
-    content_date: datetime,
-    language: str | None,
-    has_media: bool,
 ) -> ModerationItem:
+    kind, ref, entity = target.kind, target.ref, target.entity
     was_restricted = item is not None and item.state == "restricted"
     if item is None:
         item = ModerationItem(kind=kind, ref=ref, entity_id=entity.entity_id, signals=[])
@@ -385,9 +401,9 @@ def _apply(
             session,
             decision=decision,
             item=item,
-            content_date=content_date,
-            language=language,
-            has_media=has_media,
+            content_date=target.content_date,
+            language=target.language,
+            has_media=target.has_media,
             now=now,
         )
         audit.record(

@@ -14,6 +14,7 @@ from rempart.auth.service import Caller
 from rempart.core.clock import as_utc, utcnow
 from rempart.moderation.exceptions import ItemClaimed, ItemNotFound, UnknownCategory
 from rempart.moderation.models import ModerationDecision, ModerationItem, StatementOfReasons
+from rempart.moderation.pipeline import post_entry
 from rempart.moderation.schemas import (
     DecisionAction,
     DecisionCreate,
@@ -26,7 +27,6 @@ from rempart.moderation.signals import policy
 from rempart.moderation.statements import RESTRICTING, issue_statement
 from rempart.platform.models import Entity, Post, PostMedia
 from rempart.search import service as search
-from rempart.search.service import IndexEntry
 
 CLAIM_FOR = timedelta(minutes=15)
 STATE_AFTER = {
@@ -251,21 +251,7 @@ def _apply_to_search(session: Session, item: ModerationItem) -> None:
         entity = session.execute(
             select(Entity).where(Entity.entity_id == post.entity_id)
         ).scalar_one_or_none()
-        search.put(
-            session,
-            [
-                IndexEntry(
-                    kind="post",
-                    ref=post.post_id,
-                    entity_id=post.entity_id,
-                    title=None,
-                    body=post.text,
-                    language=post.language,
-                    reach=(entity.member_count or 0) if entity else 0,
-                    published_at=post.published_at,
-                )
-            ],
-        )
+        search.put(session, [post_entry(post, entity)])
     else:
         from rempart.moderation import tasks
 
