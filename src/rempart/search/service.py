@@ -22,9 +22,9 @@ from rempart.search.text import fold, index_terms, query_groups
 
 SNIPPET_CHARS = 240
 # A frequent word matches a good part of the corpus, and ranking every match takes
-# seconds: rank only the most recent matches (FTS5 walks its index in rowid order and
+# seconds: rank only the 1,000 most recent matches (FTS5 walks its index in rowid order and
 # stops; PostgreSQL sorts the ids, not the documents).
-CANDIDATES = 5000
+CANDIDATES = 1000
 SQLITE_MATCH = (
     "SELECT d.kind, d.ref, d.entity_id, d.title, d.body, d.language, d.published_at "
     "FROM search_fts JOIN search_documents d ON d.id = search_fts.rowid "
