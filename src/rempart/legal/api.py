@@ -14,7 +14,7 @@ from rempart.auth.permissions import Permission
 from rempart.auth.service import Caller
 from rempart.core.deps import Runtime, runtime
 from rempart.core.errors import RempartError
-from rempart.legal import disclosures, orders, protection, reviews
+from rempart.legal import disclosures, orders, protection, reads, reviews
 from rempart.legal.disclosures import DisclosureDownload
 from rempart.legal.exceptions import OrderRefused
 from rempart.legal.schemas import (
@@ -69,7 +69,7 @@ def submit_order(
                 token=jws.strip(),
                 document=content,
             )
-            return orders.to_read(session, order, keys=None)
+            return reads.to_read(session, order, keys=None)
     except RempartError as exc:
         if isinstance(exc, OrderRefused):
             with rt.unit_of_work() as session:
@@ -88,9 +88,9 @@ def list_orders(
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> OrderPage:
     with rt.unit_of_work(readonly=True) as session:
-        return orders.list_orders(
+        return reads.list_orders(
             session,
-            authority_id=orders.caller_authority_id(session, caller=caller),
+            authority_id=reads.caller_authority_id(session, caller=caller),
             status=status,
             due_before=due_before,
             overdue=overdue,
@@ -102,14 +102,14 @@ def list_orders(
 @router.get("/orders/{reference}", response_model=OrderRead)
 def get_order(reference: Reference, caller: Reader, rt: Rt) -> OrderRead:
     with rt.unit_of_work() as session:
-        return orders.view_order(session, keys=rt.keys, caller=caller, reference=reference)
+        return reads.view_order(session, keys=rt.keys, caller=caller, reference=reference)
 
 
 @router.get("/orders/{reference}/document", response_class=Response)
 def get_document(reference: Reference, caller: Reader, rt: Rt) -> Response:
     with rt.unit_of_work() as session:
-        order = orders.own_order(session, caller=caller, reference=reference)
-        content, media_type = orders.read_document(
+        order = reads.own_order(session, caller=caller, reference=reference)
+        content, media_type = reads.read_document(
             session, keys=rt.keys, order=order, actor=caller.actor
         )
     return Response(content, media_type=media_type)
@@ -118,40 +118,40 @@ def get_document(reference: Reference, caller: Reader, rt: Rt) -> Response:
 @router.post("/orders/{reference}/reviews", response_model=OrderRead, status_code=201)
 def review_order(reference: Reference, body: ReviewCreate, caller: Reviewer, rt: Rt) -> OrderRead:
     with rt.unit_of_work() as session:
-        order = orders.get_order(session, reference=reference, authority_id=None)
+        order = reads.get_order(session, reference=reference, authority_id=None)
         reviews.submit_review(session, order=order, caller=caller, data=body)
-        return orders.to_read(session, order, keys=rt.keys)
+        return reads.to_read(session, order, keys=rt.keys)
 
 
 @router.post("/orders/{reference}/withdrawal", response_model=OrderRead)
 def withdraw_order(reference: Reference, caller: Submitter, rt: Rt) -> OrderRead:
     with rt.unit_of_work() as session:
-        order = orders.own_order(session, caller=caller, reference=reference)
+        order = reads.own_order(session, caller=caller, reference=reference)
         orders.withdraw(session, order=order, actor=caller.actor)
-        return orders.to_read(session, order, keys=None)
+        return reads.to_read(session, order, keys=None)
 
 
 @router.post("/orders/{reference}/extension", response_model=OrderRead)
 def extend_preservation(reference: Reference, caller: Submitter, rt: Rt) -> OrderRead:
     with rt.unit_of_work() as session:
-        order = orders.own_order(session, caller=caller, reference=reference)
+        order = reads.own_order(session, caller=caller, reference=reference)
         orders.extend_preservation(session, order=order, actor=caller.actor)
-        return orders.to_read(session, order, keys=None)
+        return reads.to_read(session, order, keys=None)
 
 
 @router.post("/orders/{reference}/validation", response_model=OrderRead)
 def validate_order(reference: Reference, body: SignedToken, caller: Submitter, rt: Rt) -> OrderRead:
     with rt.unit_of_work() as session:
-        order = orders.own_order(session, caller=caller, reference=reference)
+        order = reads.own_order(session, caller=caller, reference=reference)
         orders.validate_emergency(session, order=order, token=body.jws.strip(), actor=caller.actor)
-        return orders.to_read(session, order, keys=None)
+        return reads.to_read(session, order, keys=None)
 
 
 @router.get("/orders/{reference}/disclosure/preview")
 def preview_disclosure(reference: Reference, caller: Releaser, rt: Rt) -> dict[str, Any]:
     """Exactly the package that release would sign and send."""
     with rt.unit_of_work() as session:
-        order = orders.get_order(session, reference=reference, authority_id=None)
+        order = reads.get_order(session, reference=reference, authority_id=None)
         return disclosures.preview(
             session, order=order, keys=rt.keys, settings=rt.settings, actor=caller.actor
         )
@@ -160,7 +160,7 @@ def preview_disclosure(reference: Reference, caller: Releaser, rt: Rt) -> dict[s
 @router.post("/orders/{reference}/disclosure", response_model=DisclosureReceipt, status_code=201)
 def release_disclosure(reference: Reference, caller: Releaser, rt: Rt) -> DisclosureReceipt:
     with rt.unit_of_work() as session:
-        order = orders.get_order(session, reference=reference, authority_id=None)
+        order = reads.get_order(session, reference=reference, authority_id=None)
         released = disclosures.release(
             session,
             order=order,
@@ -188,7 +188,7 @@ def download_disclosure(
     format: Literal["json", "html"] = "json",
 ) -> DisclosureDownload | HTMLResponse:
     with rt.unit_of_work() as session:
-        order = orders.own_order(session, caller=caller, reference=reference)
+        order = reads.own_order(session, caller=caller, reference=reference)
         download = disclosures.download(session, order=order, keys=rt.keys, actor=caller.actor)
     if format == "html":
         return HTMLResponse(disclosures.render_html(download))

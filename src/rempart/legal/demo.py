@@ -26,7 +26,7 @@ from rempart.auth.service import Caller
 from rempart.core import clock
 from rempart.core.db import transaction
 from rempart.core.deps import Runtime
-from rempart.legal import authorities, disclosures, jws, orders, protection, reviews, tasks
+from rempart.legal import authorities, disclosures, jws, orders, protection, reads, reviews, tasks
 from rempart.legal.schemas import (
     AuthorityCreate,
     AuthorityKeyCreate,
@@ -385,7 +385,7 @@ def _decide(rt: Runtime, scenario: Scenario, reference: str) -> None:
     }
     if scenario.outcome == "withdrawn":
         with _days_ago(scenario.days_ago - 1), transaction(rt.engine) as session:
-            order = orders.get_order(session, reference=reference, authority_id=None)
+            order = reads.get_order(session, reference=reference, authority_id=None)
             orders.withdraw(session, order=order, actor=f"authority:{scenario.authority}")
         return
     reviewers = ["demo-legal-1", "demo-legal-2"][: steps.get(scenario.outcome, 0)]
@@ -394,7 +394,7 @@ def _decide(rt: Runtime, scenario: Scenario, reference: str) -> None:
     for position, name in enumerate(reviewers):
         delay = min(scenario.days_ago * 0.5, 2.0) * (position + 1) / 2
         with _days_ago(scenario.days_ago - delay), transaction(rt.engine) as session:
-            order = orders.get_order(session, reference=reference, authority_id=None)
+            order = reads.get_order(session, reference=reference, authority_id=None)
             refusing = scenario.outcome == "refused"
             reviews.submit_review(
                 session,
@@ -419,7 +419,7 @@ def _decide(rt: Runtime, scenario: Scenario, reference: str) -> None:
             )
     if scenario.outcome == "disclosed":
         with _days_ago(max(scenario.days_ago - 3, 0)), transaction(rt.engine) as session:
-            order = orders.get_order(session, reference=reference, authority_id=None)
+            order = reads.get_order(session, reference=reference, authority_id=None)
             releaser = _caller(session, "demo-legal-1")
             disclosures.release(
                 session,
