@@ -118,7 +118,7 @@ class Worker:
                 legal_tasks.run_deadlines(session, self.rt)
             if jobs.due(session, name="moderation-statements", every=STATEMENTS_EVERY):
                 moderation_tasks.deliver(session, self.rt)
-                moderation_tasks.rescan_if_models_changed(session)
+                moderation_tasks.rescan_if_models_changed(session, self.rt)
 
     def run_job(self, job: jobs.ClaimedJob) -> None:
         handler = HANDLERS.get(job.kind)

@@ -38,6 +38,12 @@ class Settings(BaseSettings):
     order_document_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
     # Orders naming more targets than this are flagged for the reviewers' attention.
     order_many_targets: int = Field(default=10, ge=1)
+    # An OpenAI-compatible endpoint serving a safety model, asked about the items the
+    # first-stage classifier is unsure of. Off when unset.
+    classifier_remote_url: str | None = None
+    classifier_remote_model: str = "safety-model"
+    classifier_remote_token: str | None = None
+    classifier_remote_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
     # The local outbox where user notifications go when no other notifier is configured.
     notification_outbox: Path = Path("var/notifications-outbox.jsonl")
 

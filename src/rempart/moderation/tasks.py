@@ -13,7 +13,9 @@ from rempart.core.clock import utcnow
 from rempart.core.deps import Runtime
 from rempart.core.jobs import enqueue
 from rempart.core.models import ScheduleState
+from rempart.core.settings import Settings
 from rempart.moderation import ngram, pipeline, rescan
+from rempart.moderation.remote import Cascade, RemoteClassifier
 from rempart.moderation.signals import TextClassifier
 from rempart.moderation.statements import OutboxOwnerNotifier, deliver_statements
 
@@ -32,15 +34,30 @@ def enqueue_scan(session: Session, *, entity_ids: list[str], post_ids: list[str]
             enqueue(session, kind=SCAN_JOB, payload={"entity_ids": entities, "post_ids": posts})
 
 
-@lru_cache(maxsize=1)
-def default_classifier() -> TextClassifier | None:
-    """The committed first-stage model (hashed n-grams); loaded once per process."""
-    return ngram.load_default()
+@lru_cache(maxsize=4)
+def classifier_for(
+    remote_url: str | None, model: str, token: str | None, timeout: float
+) -> TextClassifier:
+    """The committed first-stage model, loaded once per process, with the remote safety
+    model behind it when one is configured."""
+    first = ngram.load_default()
+    if not remote_url:
+        return first
+    return Cascade(first, RemoteClassifier(remote_url, model, token, timeout))
+
+
+def default_classifier(settings: Settings) -> TextClassifier:
+    return classifier_for(
+        settings.classifier_remote_url,
+        settings.classifier_remote_model,
+        settings.classifier_remote_token,
+        settings.classifier_remote_timeout_seconds,
+    )
 
 
 def scan(session: Session, rt: Runtime, payload: dict[str, Any]) -> None:
     now = utcnow()
-    classifier = default_classifier()
+    classifier = default_classifier(rt.settings)
     if payload.get("entity_ids"):
         pipeline.scan_entities(
             session, entity_ids=payload["entity_ids"], classifier=classifier, now=now
@@ -54,9 +71,9 @@ def rescan_range(session: Session, rt: Runtime, payload: dict[str, Any]) -> None
     scan(session, rt, {"entity_ids": entity_ids, "post_ids": post_ids})
 
 
-def rescan_if_models_changed(session: Session) -> bool:
+def rescan_if_models_changed(session: Session, rt: Runtime) -> bool:
     """A new model, rule list or policy version re-evaluates the corpus, once."""
-    classifier = default_classifier()
+    classifier = default_classifier(rt.settings)
     version = pipeline.model_version(classifier, _classifier_version(classifier))
     mark = f"moderation-model:{version}"[:64]
     if session.get(ScheduleState, mark) is not None:
