@@ -113,6 +113,9 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         audit_head_file=tmp_path / "audit-heads.jsonl",
         notification_outbox=tmp_path / "notifications-outbox.jsonl",
         demo=False,
+        # The semantic stage has its own tests (test_semantic_classifier.py); elsewhere
+        # the first stage decides, which keeps scans fast and outcomes easy to reason about.
+        classifier_semantic=False,
     )
 
 
@@ -125,6 +128,7 @@ def env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
         "REMPART_AUDIT_HEAD_FILE": str(settings.audit_head_file),
         "REMPART_NOTIFICATION_OUTBOX": str(settings.notification_outbox),
         "REMPART_DEMO": "0",
+        "REMPART_CLASSIFIER_SEMANTIC": "1" if settings.classifier_semantic else "0",
     }
     for key, value in values.items():
         monkeypatch.setenv(key, value)
@@ -173,9 +177,14 @@ class CliResult:
 @pytest.fixture
 def cli(env: dict[str, str]) -> Callable[..., CliResult]:
     runner = CliRunner()
+    base_env = env
 
-    def invoke(*args: str) -> CliResult:
-        result = runner.invoke(cli_app, list(args), env=env, catch_exceptions=False)
+    def invoke(
+        *args: str, input: str | None = None, env: dict[str, str] | None = None
+    ) -> CliResult:
+        result = runner.invoke(
+            cli_app, list(args), input=input, env=env or base_env, catch_exceptions=False
+        )
         return CliResult(result.exit_code, result.stdout, result.stderr)
 
     return invoke

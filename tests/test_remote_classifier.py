@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
+from rempart.moderation.cascade import Cascade
 from rempart.moderation.ngram import load_default
-from rempart.moderation.remote import Cascade, RemoteClassifier, RemoteClassifierError
+from rempart.moderation.remote import RemoteClassifier, RemoteClassifierError
 
 
 class Stub(BaseHTTPRequestHandler):

@@ -113,6 +113,7 @@ class Worker:
         with transaction(self.rt.engine) as session:
             if jobs.due(session, name="retention", every=RETENTION_EVERY):
                 platform_tasks.run_retention(session, self.rt)
+                moderation_tasks.purge_review_media(session, self.rt)
         with transaction(self.rt.engine) as session:
             if jobs.due(session, name="legal-deadlines", every=LEGAL_DEADLINES_EVERY):
                 legal_tasks.run_deadlines(session, self.rt)

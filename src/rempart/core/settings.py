@@ -17,6 +17,9 @@ class Settings(BaseSettings):
     key_file: Path = Path("var/keys.json")
     audit_head_file: Path = Path("var/audit-heads.jsonl")
     ip_retention_days: int = Field(default=365, ge=1, le=3650)
+    # Inline images of public posts are kept encrypted this long for moderators to review
+    # (or until decided); after that only their hashes remain.
+    media_review_days: int = Field(default=14, ge=0, le=365)
     demo: bool = False
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
@@ -38,8 +41,11 @@ class Settings(BaseSettings):
     order_document_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
     # Orders naming more targets than this are flagged for the reviewers' attention.
     order_many_targets: int = Field(default=10, ge=1)
+    # The semantic stage (multilingual-e5-small, run offline in the worker) for the items
+    # the first-stage classifier is unsure of.
+    classifier_semantic: bool = True
     # An OpenAI-compatible endpoint serving a safety model, asked about the items the
-    # first-stage classifier is unsure of. Off when unset.
+    # earlier stages are unsure of. Off when unset.
     classifier_remote_url: str | None = None
     classifier_remote_model: str = "safety-model"
     classifier_remote_token: str | None = None

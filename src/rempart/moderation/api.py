@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import Response
@@ -13,8 +13,17 @@ from rempart.auth.permissions import Permission
 from rempart.auth.service import Caller
 from rempart.core.deps import Runtime, runtime
 from rempart.core.errors import NotFound
-from rempart.moderation import queue
-from rempart.moderation.schemas import DecisionCreate, DecisionRead, QueueItem, QueuePage
+from rempart.moderation import media, queue
+from rempart.moderation.schemas import (
+    DecisionCreate,
+    DecisionRead,
+    QueueItem,
+    QueuePage,
+    RevealRequest,
+)
+
+# Review images must not linger in shared caches or browser histories.
+PRIVATE = {"Cache-Control": "no-store"}
 
 router = APIRouter(prefix="/v1/moderation", tags=["moderation"])
 
@@ -22,6 +31,11 @@ Moderator = Annotated[Caller, Depends(require(Permission.MODERATION_DECIDE))]
 Rt = Annotated[Runtime, Depends(runtime)]
 Category = Annotated[str | None, Query(pattern=r"^[a-z_]{2,24}$")]
 Reason = Annotated[str | None, Query(pattern=r"^[a-z_]{2,24}$")]
+Source = Annotated[
+    Literal["rules", "hash", "classifier"] | None,
+    Query(description="Only items where a signal of this kind fired."),
+]
+MediaId = Annotated[int, Path(ge=1, le=2**62)]
 
 
 @router.get("/queue", response_model=QueuePage)
@@ -30,6 +44,7 @@ def list_queue(
     rt: Rt,
     category: Category = None,
     reason: Reason = None,
+    source: Source = None,
     older_than_hours: Annotated[int | None, Query(ge=0, le=24 * 365)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
@@ -37,8 +52,7 @@ def list_queue(
     with rt.unit_of_work(readonly=True) as session:
         return queue.list_queue(
             session,
-            category=category,
-            reason=reason,
+            where=queue.QueueFilter(category, reason, source),
             older_than=timedelta(hours=older_than_hours) if older_than_hours is not None else None,
             limit=limit,
             offset=offset,
@@ -47,11 +61,35 @@ def list_queue(
 
 @router.post("/queue/claim", response_model=QueueItem, responses={204: {"description": "Empty"}})
 def claim_next(
-    caller: Moderator, rt: Rt, category: Category = None, reason: Reason = None
+    caller: Moderator,
+    rt: Rt,
+    category: Category = None,
+    reason: Reason = None,
+    source: Source = None,
 ) -> QueueItem | Response:
     with rt.unit_of_work() as session:
-        item = queue.claim_next(session, caller=caller, category=category, reason=reason)
+        where = queue.QueueFilter(category, reason, source)
+        item = queue.claim_next(session, caller=caller, where=where)
     return item if item is not None else Response(status_code=204)
+
+
+@router.get("/media/{media_id}/preview", response_class=Response)
+def media_preview(media_id: MediaId, caller: Moderator, rt: Rt) -> Response:
+    """A small, blurred, grey preview of an image under review (PNG)."""
+    with rt.unit_of_work(readonly=True) as session:
+        png = media.preview(session, media_id=media_id)
+    return Response(png, media_type="image/png", headers=PRIVATE)
+
+
+@router.post("/media/{media_id}/reveal", response_class=Response)
+def media_reveal(media_id: MediaId, body: RevealRequest, caller: Moderator, rt: Rt) -> Response:
+    """The original image, when the preview is not enough to decide; the reveal and its
+    reason go into the audit log."""
+    with rt.unit_of_work() as session:
+        original = media.reveal(
+            session, rt.keys, caller=caller, media_id=media_id, reason=body.reason
+        )
+    return Response(original, media_type=media.media_type(original), headers=PRIVATE)
 
 
 @router.post("/decisions", response_model=DecisionRead, status_code=201)

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from rempart.core.cli import CLI_ACTOR, DatabaseUrl, cli_runtime, console, fail
+from rempart.core.cli import CLI_ACTOR, DatabaseUrl, cli_runtime, cli_settings, console, fail
 from rempart.core.errors import RempartError
 from rempart.moderation import banks, rescan
 
@@ -75,14 +75,25 @@ def moderation_rescan(
             time.sleep(1.0)
 
 
-def classify() -> None:
-    """Score texts: JSON lines on stdin ({"text": …} or a JSON string), scores on stdout."""
+def classify(
+    first_stage_only: Annotated[
+        bool, typer.Option(help="Only the fast first stage, not the semantic or remote ones.")
+    ] = False,
+) -> None:
+    """Score texts: JSON lines on stdin ({"text": …} or a JSON string), scores on stdout.
+
+    The stages are those the worker uses (REMPART_CLASSIFIER_SEMANTIC,
+    REMPART_CLASSIFIER_REMOTE_URL); each line says which stage answered."""
     import json
     import sys
 
-    from rempart.moderation.ngram import load_default
+    from rempart.moderation import ngram
+    from rempart.moderation.signals import TextClassifier
+    from rempart.moderation.tasks import default_classifier
 
-    model = load_default()
+    model: TextClassifier = (
+        ngram.load_default() if first_stage_only else default_classifier(cli_settings(None))
+    )
     for number, line in enumerate(sys.stdin, start=1):
         if not line.strip():
             continue
@@ -95,8 +106,14 @@ def classify() -> None:
             console.print(f'[red]Line {number}: expected a JSON string or {{"text": …}}.[/red]')
             raise typer.Exit(1) from None
         [result] = model.classify([text])
+        top = max(result.scores, key=result.scores.__getitem__)
         typer.echo(
             json.dumps(
-                {"top": result.top, "scores": result.scores, "model_version": result.model_version}
+                {
+                    "top": top,
+                    "scores": result.scores,
+                    "stage": result.stage,
+                    "model_version": result.model_version,
+                }
             )
         )

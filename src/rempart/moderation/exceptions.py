@@ -13,3 +13,11 @@ class ItemClaimed(Conflict):
 
 class UnknownCategory(Invalid):
     code = "unknown_category"
+
+
+class MediaNotFound(NotFound):
+    code = "media_not_found"
+
+
+class MediaNotHeld(NotFound):
+    code = "media_not_held"

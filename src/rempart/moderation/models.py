@@ -12,6 +12,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -41,6 +42,8 @@ class ModerationItem(Base):
     confidence: Mapped[float] = mapped_column(Float, default=0.0)
     reach: Mapped[int] = mapped_column(Integer, default=0)
     signals: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    # The kinds of signal that fired, as ",classifier,hash," so the queue can filter on one.
+    signal_sources: Mapped[str] = mapped_column(String(64), default="", server_default="")
     model_version: Mapped[str] = mapped_column(String(64))
     # The text the signals were computed on, hashed: a rescan skips unchanged items that
     # a human has decided.
@@ -104,3 +107,17 @@ class BankHash(Base):
         UniqueConstraint("bank", "algorithm", "value"),
         Index("ix_bank_hashes_lookup", "algorithm", "value"),
     )
+
+
+class ReviewMedia(Base):
+    """An inline image of a public post, kept for review: a blurred preview and the original,
+    encrypted, until ``kept_until`` or a moderator's decision (see ``media.py``)."""
+
+    __tablename__ = "review_media"
+
+    media_id: Mapped[int] = mapped_column(
+        ForeignKey("post_media.id", ondelete="CASCADE"), primary_key=True
+    )
+    preview: Mapped[bytes] = mapped_column(LargeBinary)
+    original: Mapped[bytes] = mapped_column(LargeBinary)
+    kept_until: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -77,10 +77,10 @@ def judge(signals: list[Signal]) -> Verdict:
     return Verdict("restricted" if restricting else "queued", name, score, signals)
 
 
-def model_version(classifier: TextClassifier | None, results_version: str | None) -> str:
+def model_version(classifier: TextClassifier | None) -> str:
     parts = [policy().version, rule_set().version]
-    if classifier is not None and results_version:
-        parts.append(results_version)
+    if classifier is not None:
+        parts.append(classifier.model_version)
     return "+".join(parts)[:64]
 
 
@@ -120,7 +120,7 @@ def scan_posts(
     live = [p for p in posts if p.deleted_at is None and p.text]
     results = classifier.classify([p.text or "" for p in live]) if classifier and live else []
     by_post = dict(zip([p.post_id for p in live], results, strict=True)) if results else {}
-    version = model_version(classifier, results[0].model_version if results else None)
+    version = model_version(classifier)
     to_index: list[IndexEntry] = []
     to_remove: list[tuple[str, str]] = []
     for post in posts:
@@ -191,7 +191,7 @@ def scan_entities(
     texts = [f"{e.title}\n{e.description or ''}" for e in live]
     results = classifier.classify(texts) if classifier and live else []
     by_entity = dict(zip([e.entity_id for e in live], results, strict=True)) if results else {}
-    version = model_version(classifier, results[0].model_version if results else None)
+    version = model_version(classifier)
     restricted_posts = _restricted_post_shares(session, [e.entity_id for e in live])
     for entity in entities:
         summary.scanned += 1
@@ -368,6 +368,7 @@ def _apply(
     item.confidence = verdict.confidence
     item.reach = reach
     item.signals = [s.as_dict() for s in verdict.signals]
+    item.signal_sources = source_marks(s.source for s in verdict.signals)
     item.model_version = version
     item.content_digest = digest
     item.human_decided_at = None
@@ -420,6 +421,11 @@ def _apply(
             },
         )
     return item
+
+
+def source_marks(sources: Iterable[str]) -> str:
+    marks = sorted(set(sources))
+    return f",{','.join(marks)}," if marks else ""
 
 
 def _record(session: Session, action: str, summary: ScanSummary, version: str) -> None:

@@ -3,7 +3,9 @@ policy category and a ground, and every restricting decision yields a statement 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
@@ -13,7 +15,13 @@ from rempart.auth.models import Principal
 from rempart.auth.service import Caller
 from rempart.core.clock import as_utc, utcnow
 from rempart.moderation.exceptions import ItemClaimed, ItemNotFound, UnknownCategory
-from rempart.moderation.models import ModerationDecision, ModerationItem, StatementOfReasons
+from rempart.moderation.media import forget_post_media
+from rempart.moderation.models import (
+    ModerationDecision,
+    ModerationItem,
+    ReviewMedia,
+    StatementOfReasons,
+)
 from rempart.moderation.pipeline import post_entry
 from rempart.moderation.schemas import (
     DecisionAction,
@@ -38,26 +46,33 @@ STATE_AFTER = {
 }
 
 
-def _pending(now: datetime, category: str | None, reason: str | None) -> list[object]:
-    conditions: list[object] = [ModerationItem.pending_review.is_(True)]
-    if category:
-        conditions.append(ModerationItem.category == category)
-    if reason:
-        conditions.append(ModerationItem.queue_reason == reason)
-    return conditions
+@dataclass(frozen=True)
+class QueueFilter:
+    category: str | None = None
+    reason: str | None = None
+    source: str | None = None  # a signal source: rules, hash, classifier
+
+    def conditions(self) -> list[Any]:
+        conditions: list[Any] = [ModerationItem.pending_review.is_(True)]
+        if self.category:
+            conditions.append(ModerationItem.category == self.category)
+        if self.reason:
+            conditions.append(ModerationItem.queue_reason == self.reason)
+        if self.source:
+            conditions.append(ModerationItem.signal_sources.contains(f",{self.source},"))
+        return conditions
 
 
 def list_queue(
     session: Session,
     *,
-    category: str | None,
-    reason: str | None,
+    where: QueueFilter,
     older_than: timedelta | None,
     limit: int,
     offset: int,
 ) -> QueuePage:
     now = utcnow()
-    query = select(ModerationItem).where(*_pending(now, category, reason))  # type: ignore[arg-type]
+    query = select(ModerationItem).where(*where.conditions())
     if older_than is not None:
         query = query.where(ModerationItem.queued_at <= now - older_than)
     total = session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
@@ -73,9 +88,7 @@ def list_queue(
     return QueuePage(items=_views(session, list(items)), total=total)
 
 
-def claim_next(
-    session: Session, *, caller: Caller, category: str | None, reason: str | None
-) -> QueueItem | None:
+def claim_next(session: Session, *, caller: Caller, where: QueueFilter) -> QueueItem | None:
     """The highest-priority item nobody holds, now held by the caller for 15 minutes.
 
     On PostgreSQL ``SKIP LOCKED`` lets concurrent moderators each take a different item;
@@ -85,7 +98,7 @@ def claim_next(
     query = (
         select(ModerationItem)
         .where(
-            *_pending(now, category, reason),  # type: ignore[arg-type]
+            *where.conditions(),
             or_(ModerationItem.claimed_until.is_(None), ModerationItem.claimed_until < now),
         )
         .order_by(ModerationItem.priority.desc(), ModerationItem.id)
@@ -121,9 +134,24 @@ def _views(session: Session, items: list[ModerationItem]) -> list[QueueItem]:
         ).scalars()
     }
     media: dict[str, list[dict[str, object]]] = {}
-    for m in session.execute(select(PostMedia).where(PostMedia.post_id.in_(post_ids))).scalars():
+    rows = session.execute(
+        select(PostMedia, ReviewMedia.kept_until)
+        .outerjoin(ReviewMedia, ReviewMedia.media_id == PostMedia.id)
+        .where(PostMedia.post_id.in_(post_ids))
+        .order_by(PostMedia.post_id, PostMedia.position)
+    )
+    for m, kept_until in rows:
+        held = kept_until is not None and as_utc(kept_until) > utcnow()
         media.setdefault(m.post_id, []).append(
-            {"position": m.position, "sha256": m.sha256, "pdq": m.pdq, "status": m.status}
+            {
+                "id": m.id,
+                "position": m.position,
+                "sha256": m.sha256,
+                "pdq": m.pdq,
+                "status": m.status,
+                "preview_url": f"/v1/moderation/media/{m.id}/preview" if held else None,
+                "reveal_url": f"/v1/moderation/media/{m.id}/reveal" if held else None,
+            }
         )
     holders = {
         pid: name
@@ -197,6 +225,8 @@ def decide(session: Session, *, caller: Caller, data: DecisionCreate) -> Decisio
     item.category = data.category if data.action is not DecisionAction.NO_VIOLATION else None
     item.updated_at = now
     _apply_to_search(session, item)
+    if item.kind == "post":
+        forget_post_media(session, post_id=item.ref)
     statement = None
     if data.action.value in RESTRICTING:
         content_date, language, has_media = _content_facts(session, item)

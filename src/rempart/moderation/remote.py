@@ -1,6 +1,7 @@
 """An optional second opinion from a policy-reasoning safety model that the operator
 serves behind an OpenAI-compatible API (`/chat/completions`). Off by default; when
-configured, only the items the first stage is unsure of are sent, one request each.
+configured, only the items the earlier stages are unsure of are sent, one request each
+(see ``cascade.py``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 import httpx
 
 from rempart.core.errors import RempartError
-from rempart.moderation.ngram import CATEGORIES, NgramClassifier, NgramScores
+from rempart.moderation.ngram import CATEGORIES, NgramScores
 
 PROMPT = (
     "You assist the trust-and-safety team of a messaging platform. Classify the public post "
@@ -21,8 +22,6 @@ PROMPT = (
     + '. Answer with JSON only: {"category": "<one of them>", "confidence": <0 to 1>}. '
     "News, prevention, legal offers and discussion of a topic are `none`."
 )
-# The first stage is unsure when its best category (other than none) scores in this band.
-UNSURE = (0.3, 0.8)
 
 
 class RemoteClassifierError(RempartError):
@@ -80,26 +79,3 @@ class RemoteClassifier:
     def classify(self, texts: Sequence[str]) -> list[NgramScores]:
         with httpx.Client(timeout=self.timeout) as client:
             return [self._ask(client, text) for text in texts]
-
-
-@dataclass(frozen=True)
-class Cascade:
-    """First stage on every item; the remote model on those the first stage is unsure of."""
-
-    first: NgramClassifier
-    second: RemoteClassifier
-
-    @property
-    def model_version(self) -> str:
-        return f"{self.first.model_version}+{self.second.model_version}"
-
-    def classify(self, texts: Sequence[str]) -> list[NgramScores]:
-        results = self.first.classify(texts)
-        unsure = [
-            i
-            for i, r in enumerate(results)
-            if UNSURE[0] <= max(s for c, s in r.scores.items() if c != "none") < UNSURE[1]
-        ]
-        for i, answer in zip(unsure, self.second.classify([texts[i] for i in unsure]), strict=True):
-            results[i] = answer
-        return results

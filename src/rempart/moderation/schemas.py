@@ -34,7 +34,8 @@ class QueueItem(BaseModel):
     signals: list[dict[str, Any]]
     model_version: str
     text: str | None
-    # Media are shown as hashes only: the images themselves are never kept.
+    # Media as hashes, with a blurred preview where Rempart received the image itself
+    # (``preview_url``); the original only through an audited reveal (``reveal_url``).
     media: list[dict[str, Any]]
     queued_at: datetime | None
     claimed_by: str | None
@@ -57,6 +58,14 @@ class DecisionCreate(BaseModel):
     explanation: Annotated[
         str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)
     ]
+
+
+class RevealRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=10, max_length=500)
+    ] = Field(description="Why the blurred preview is not enough to decide.")
 
 
 class DecisionRead(BaseModel):

@@ -9,13 +9,15 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from rempart.audit import service as audit
 from rempart.core.clock import utcnow
 from rempart.core.deps import Runtime
 from rempart.core.jobs import enqueue
 from rempart.core.models import ScheduleState
 from rempart.core.settings import Settings
-from rempart.moderation import ngram, pipeline, rescan
-from rempart.moderation.remote import Cascade, RemoteClassifier
+from rempart.moderation import media, ngram, pipeline, rescan, semantic
+from rempart.moderation.cascade import Cascade
+from rempart.moderation.remote import RemoteClassifier
 from rempart.moderation.signals import TextClassifier
 from rempart.moderation.statements import OutboxOwnerNotifier, deliver_statements
 
@@ -36,18 +38,25 @@ def enqueue_scan(session: Session, *, entity_ids: list[str], post_ids: list[str]
 
 @lru_cache(maxsize=4)
 def classifier_for(
-    remote_url: str | None, model: str, token: str | None, timeout: float
+    semantic_stage: bool, remote_url: str | None, model: str, token: str | None, timeout: float
 ) -> TextClassifier:
-    """The committed first-stage model, loaded once per process, with the remote safety
-    model behind it when one is configured."""
-    first = ngram.load_default()
-    if not remote_url:
-        return first
-    return Cascade(first, RemoteClassifier(remote_url, model, token, timeout))
+    """The committed models, loaded once per process: the first stage on every item, then
+    the semantic stage and the operator's remote safety model, when enabled, each on what
+    the stage before it is unsure of."""
+    stages: list[TextClassifier] = [ngram.load_default()]
+    if semantic_stage:
+        stages.append(semantic.load_default())
+    if remote_url:
+        stages.append(RemoteClassifier(remote_url, model, token, timeout))
+    chain = stages.pop()
+    while stages:
+        chain = Cascade(stages.pop(), chain)
+    return chain
 
 
 def default_classifier(settings: Settings) -> TextClassifier:
     return classifier_for(
+        settings.classifier_semantic,
         settings.classifier_remote_url,
         settings.classifier_remote_model,
         settings.classifier_remote_token,
@@ -74,7 +83,7 @@ def rescan_range(session: Session, rt: Runtime, payload: dict[str, Any]) -> None
 def rescan_if_models_changed(session: Session, rt: Runtime) -> bool:
     """A new model, rule list or policy version re-evaluates the corpus, once."""
     classifier = default_classifier(rt.settings)
-    version = pipeline.model_version(classifier, _classifier_version(classifier))
+    version = pipeline.model_version(classifier)
     mark = f"moderation-model:{version}"[:64]
     if session.get(ScheduleState, mark) is not None:
         return False
@@ -96,8 +105,12 @@ def deliver(session: Session, rt: Runtime) -> None:
     )
 
 
-def _classifier_version(classifier: TextClassifier | None) -> str | None:
-    return classifier.model_version if classifier is not None else None
+def purge_review_media(session: Session, rt: Runtime) -> None:
+    purged = media.purge_expired(session, now=utcnow())
+    if purged:
+        audit.record(
+            session, actor=ACTOR, action="moderation.media.purged", details={"purged": purged}
+        )
 
 
 JOB_HANDLERS = {SCAN_JOB: scan, rescan.RESCAN_JOB: rescan_range}

@@ -36,20 +36,34 @@ def pdq_of(image: Image.Image) -> tuple[str, int]:
     return f"{value:064x}", int(quality)
 
 
-def hash_image(content: bytes) -> ImageDigests:
-    """Exact hashes always; PDQ only when the bytes decode as an image (else ``None``)."""
-    sha256 = hashlib.sha256(content).hexdigest()
-    md5 = hashlib.md5(content, usedforsecurity=False).hexdigest()
+def open_image(content: bytes) -> Image.Image | None:
+    """The decoded image, or ``None`` when the bytes are not an image we accept."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             warnings.simplefilter("ignore", UserWarning)
-            with Image.open(io.BytesIO(content), formats=IMAGE_FORMATS) as image:
-                pdq, quality = pdq_of(image)
+            image = Image.open(io.BytesIO(content), formats=IMAGE_FORMATS)
+            image.load()
+            return image
     except Exception as exc:
         # Decoders raise almost anything on hostile bytes (SyntaxError for a broken PNG
         # chunk, NotImplementedError, struct.error…): every one means "not an image we
-        # can hash", never a crashed job that keeps the bytes and is retried in vain.
+        # can read", never a crashed job that keeps the bytes and is retried in vain.
         log.info("inline image not decodable: %s", type(exc).__name__)
+        return None
+
+
+def hash_image(content: bytes) -> ImageDigests:
+    """Exact hashes always; PDQ only when the bytes decode as an image (else ``None``)."""
+    sha256 = hashlib.sha256(content).hexdigest()
+    md5 = hashlib.md5(content, usedforsecurity=False).hexdigest()
+    image = open_image(content)
+    if image is None:
         return ImageDigests(sha256, md5, None, None)
+    with image:
+        try:
+            pdq, quality = pdq_of(image)
+        except Exception as exc:  # same reasoning as in open_image
+            log.info("inline image not hashable: %s", type(exc).__name__)
+            return ImageDigests(sha256, md5, None, None)
     return ImageDigests(sha256, md5, pdq, quality)

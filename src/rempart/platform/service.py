@@ -455,10 +455,20 @@ def body_digest(body: bytes) -> str:
 # -- media hashing --------------------------------------------------------------------
 
 
-def hash_pending_media(session: Session, *, media_ids: Sequence[int], actor: str) -> int:
-    """Hash inline images (SHA-256, MD5, PDQ), then forget their bytes."""
+def hash_pending_media(
+    session: Session,
+    *,
+    media_ids: Sequence[int],
+    actor: str,
+    keys: KeyRing,
+    review_days: int,
+) -> int:
+    """Hash inline images (SHA-256, MD5, PDQ); keep them for review only for a short while
+    (see ``moderation/media.py``), encrypted."""
+    from rempart.moderation.media import keep_for_review
     from rempart.platform.media import hash_image
 
+    now = utcnow()
     done = 0
     rescan: set[str] = set()
     for media_id in media_ids:
@@ -470,6 +480,15 @@ def hash_pending_media(session: Session, *, media_ids: Sequence[int], actor: str
         media.sha256, media.md5 = digests.sha256, digests.md5
         media.pdq, media.pdq_quality = digests.pdq, digests.pdq_quality
         media.status = "hashed" if digests.pdq is not None else "failed"
+        if review_days and digests.pdq is not None:
+            keep_for_review(
+                session,
+                keys,
+                media_id=media_id,
+                content=pending.content,
+                days=review_days,
+                now=now,
+            )
         session.delete(pending)
         rescan.add(media.post_id)
         done += 1

@@ -11,7 +11,13 @@ WORKER_ACTOR = "system:worker"
 
 
 def hash_media(session: Session, rt: Runtime, payload: dict[str, Any]) -> None:
-    service.hash_pending_media(session, media_ids=payload["media_ids"], actor=WORKER_ACTOR)
+    service.hash_pending_media(
+        session,
+        media_ids=payload["media_ids"],
+        actor=WORKER_ACTOR,
+        keys=rt.keys,
+        review_days=rt.settings.media_review_days,
+    )
 
 
 def run_retention(session: Session, rt: Runtime) -> None:

@@ -1,0 +1,35 @@
+"""Classifier stages in a cascade: each later stage is asked only about the items the
+stage before it is unsure of, so the slow, better stages see a small share of the traffic."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from rempart.moderation.signals import ClassifierResult, TextClassifier
+
+# A stage is unsure when its best category other than "none" scores in this band: below it
+# the item is plainly fine, above it plainly over the policy's review thresholds.
+UNSURE = (0.3, 0.8)
+
+
+def unsure(result: ClassifierResult) -> bool:
+    return UNSURE[0] <= max(s for c, s in result.scores.items() if c != "none") < UNSURE[1]
+
+
+@dataclass(frozen=True)
+class Cascade:
+    first: TextClassifier
+    second: TextClassifier
+
+    @property
+    def model_version(self) -> str:
+        return f"{self.first.model_version}+{self.second.model_version}"
+
+    def classify(self, texts: Sequence[str]) -> list[ClassifierResult]:
+        results = list(self.first.classify(texts))
+        doubtful = [i for i, result in enumerate(results) if unsure(result)]
+        answers = self.second.classify([texts[i] for i in doubtful])
+        for i, answer in zip(doubtful, answers, strict=True):
+            results[i] = answer
+        return results
