@@ -27,6 +27,7 @@ from rempart.legal.authority_api import router as authority_router
 from rempart.moderation.api import router as moderation_router
 from rempart.platform.api import EXTRA_SCHEMAS
 from rempart.platform.api import router as ingest_router
+from rempart.reports.api import router as reports_router
 from rempart.search.api import router as search_router
 
 log = logging.getLogger("rempart")
@@ -120,12 +121,10 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def _domain(_: Request, exc: RempartError) -> JSONResponse:
         if exc.status_code >= 500:
             log.error("server-side error: %s", exc.code)
-        # RFC 6750: a 401 names the scheme the client should use.
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
         return JSONResponse(
             error_body(exc.code, exc.message, **exc.details),
             status_code=exc.status_code,
-            headers=headers,
+            headers=exc.headers(),
         )
 
     @app.exception_handler(RequestValidationError)
@@ -188,6 +187,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(authority_router)
     app.include_router(search_router)
     app.include_router(moderation_router)
+    app.include_router(reports_router)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:

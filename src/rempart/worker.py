@@ -14,17 +14,23 @@ from sqlalchemy.orm import Session
 
 from rempart.audit import service as audit
 from rempart.audit.exceptions import AuditLogBroken
-from rempart.core import jobs
+from rempart.core import jobs, ratelimit
+from rempart.core.clock import utcnow
 from rempart.core.db import transaction
 from rempart.core.deps import Runtime
 from rempart.legal import tasks as legal_tasks
 from rempart.moderation import tasks as moderation_tasks
 from rempart.platform import tasks as platform_tasks
+from rempart.reports import tasks as reports_tasks
 
 log = logging.getLogger("rempart.worker")
 
 Handler = Callable[[Session, Runtime, dict[str, Any]], None]
-HANDLERS: dict[str, Handler] = {**platform_tasks.JOB_HANDLERS, **moderation_tasks.JOB_HANDLERS}
+HANDLERS: dict[str, Handler] = {
+    **platform_tasks.JOB_HANDLERS,
+    **moderation_tasks.JOB_HANDLERS,
+    **reports_tasks.JOB_HANDLERS,
+}
 RETENTION_EVERY = timedelta(days=1)
 # Emergency orders are due in 8 hours: a minute's lag on their alerts is the most we allow.
 LEGAL_DEADLINES_EVERY = timedelta(minutes=1)
@@ -114,11 +120,13 @@ class Worker:
             if jobs.due(session, name="retention", every=RETENTION_EVERY):
                 platform_tasks.run_retention(session, self.rt)
                 moderation_tasks.purge_review_media(session, self.rt)
+                ratelimit.purge(session, before=utcnow() - timedelta(days=1))
         with transaction(self.rt.engine) as session:
             if jobs.due(session, name="legal-deadlines", every=LEGAL_DEADLINES_EVERY):
                 legal_tasks.run_deadlines(session, self.rt)
             if jobs.due(session, name="moderation-statements", every=STATEMENTS_EVERY):
                 moderation_tasks.deliver(session, self.rt)
+                reports_tasks.deliver(session, self.rt)
                 moderation_tasks.rescan_if_models_changed(session, self.rt)
 
     def run_job(self, job: jobs.ClaimedJob) -> None:

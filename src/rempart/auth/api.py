@@ -33,6 +33,16 @@ def require(permission: Permission, *alternatives: Permission) -> Callable[..., 
     return dependency
 
 
+def optional_caller(request: Request, rt: Annotated[Runtime, Depends(runtime)]) -> Caller | None:
+    """For endpoints open to the public that also serve platforms and flaggers: no token is
+    the public; a token must be valid."""
+    token = bearer_token(request)
+    if token is None:
+        return None
+    with rt.unit_of_work(readonly=True) as session:
+        return service.authenticate(session, token=token)
+
+
 class TokenRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

@@ -33,6 +33,10 @@ class RempartError(Exception):
             self.code = code
         self.details = details
 
+    def headers(self) -> dict[str, str] | None:
+        # RFC 6750: a 401 names the scheme the client should use.
+        return {"WWW-Authenticate": "Bearer"} if self.status_code == 401 else None
+
 
 class NotFound(RempartError):
     status_code = 404
@@ -54,3 +58,15 @@ class ConfigurationError(RempartError):
 
     status_code = 500
     code = "configuration_error"
+
+
+class RateLimited(RempartError):
+    status_code = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str] | None:
+        return {"Retry-After": str(self.retry_after)}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from rempart.core.db import Base, UTCDateTime
@@ -35,3 +35,14 @@ class ScheduleState(Base):
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     last_run_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class RateWindow(Base):
+    """Requests counted per key (a keyed hash of a network prefix or a user) and per fixed
+    window; old windows are purged daily."""
+
+    __tablename__ = "rate_windows"
+
+    key: Mapped[bytes] = mapped_column(LargeBinary(16), primary_key=True)
+    window: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)

@@ -50,6 +50,27 @@ class Settings(BaseSettings):
     classifier_remote_model: str = "safety-model"
     classifier_remote_token: str | None = None
     classifier_remote_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    # Notices (reports): public links to entities and posts look like {base}/{entity} and
+    # {base}/{entity}/{post}.
+    public_link_base: str = "https://t.example"
+    # Where the public reaches Rempart: appeal links in notices point here.
+    public_url: str = "http://127.0.0.1:8000"
+    # Public notices per network prefix (/24, /48) and window.
+    report_rate_limit: int = Field(default=30, ge=1)
+    report_rate_window_seconds: int = Field(default=600, ge=1)
+    # Art. 23: manifestly unfounded notices before a warning, then before the processing
+    # of a reporter's notices is suspended, and for how long.
+    reporter_warn_after: int = Field(default=3, ge=1)
+    reporter_suspend_after: int = Field(default=5, ge=1)
+    reporter_suspension_days: int = Field(default=30, ge=1)
+    # Art. 23 for accounts whose public content is manifestly illegal.
+    account_warn_after: int = Field(default=2, ge=1)
+    account_suspend_after: int = Field(default=3, ge=1)
+    account_suspension_days: int = Field(default=30, ge=1)
+    # Art. 20: how long after a decision it may be appealed.
+    appeal_window_days: int = Field(default=183, ge=1)
+    # A case whose raid score reaches this is marked as a suspected raid.
+    raid_threshold: float = Field(default=0.6, gt=0, le=1)
     # The local outbox where user notifications go when no other notifier is configured.
     notification_outbox: Path = Path("var/notifications-outbox.jsonl")
 

@@ -32,7 +32,7 @@ Rt = Annotated[Runtime, Depends(runtime)]
 Category = Annotated[str | None, Query(pattern=r"^[a-z_]{2,24}$")]
 Reason = Annotated[str | None, Query(pattern=r"^[a-z_]{2,24}$")]
 Source = Annotated[
-    Literal["rules", "hash", "classifier"] | None,
+    Literal["rules", "hash", "classifier", "reports"] | None,
     Query(description="Only items where a signal of this kind fired."),
 ]
 MediaId = Annotated[int, Path(ge=1, le=2**62)]
@@ -95,7 +95,7 @@ def media_reveal(media_id: MediaId, body: RevealRequest, caller: Moderator, rt: 
 @router.post("/decisions", response_model=DecisionRead, status_code=201)
 def decide(body: DecisionCreate, caller: Moderator, rt: Rt) -> DecisionRead:
     with rt.unit_of_work() as session:
-        return queue.decide(session, caller=caller, data=body)
+        return queue.decide(session, caller=caller, data=body, settings=rt.settings)
 
 
 @router.get("/statements/{puid}")

@@ -228,21 +228,7 @@ def scan_entities(
             now=now,
         )
         if state in ("visible", "queued"):
-            search.put(
-                session,
-                [
-                    IndexEntry(
-                        kind="entity",
-                        ref=entity.entity_id,
-                        entity_id=entity.entity_id,
-                        title=entity.title,
-                        body=entity.description,
-                        language=None,
-                        reach=entity.member_count or 0,
-                        published_at=entity.published_at,
-                    )
-                ],
-            )
+            search.put(session, [entity_entry(entity)])
         else:
             search.remove_entity(session, entity.entity_id)
     _record(session, "moderation.scan.entities", summary, version)
@@ -259,6 +245,19 @@ class Target:
     content_date: datetime
     language: str | None
     has_media: bool
+
+
+def entity_entry(entity: Entity) -> IndexEntry:
+    return IndexEntry(
+        kind="entity",
+        ref=entity.entity_id,
+        entity_id=entity.entity_id,
+        title=entity.title,
+        body=entity.description,
+        language=None,
+        reach=entity.member_count or 0,
+        published_at=entity.published_at,
+    )
 
 
 def post_entry(post: Post, entity: Entity | None) -> IndexEntry:
@@ -367,15 +366,23 @@ def _apply(
     item.category = verdict.category
     item.confidence = verdict.confidence
     item.reach = reach
-    item.signals = [s.as_dict() for s in verdict.signals]
-    item.signal_sources = source_marks(s.source for s in verdict.signals)
+    # A case of user reports or an appeal keeps the item in the queue whatever a scan says.
+    waiting = item.pending_review and item.queue_reason in HUMAN_QUEUE_REASONS
+    kept = [s for s in item.signals if s.get("source") == "reports"] if waiting else []
+    item.signals = [s.as_dict() for s in verdict.signals] + kept
+    item.signal_sources = source_marks(str(s["source"]) for s in item.signals)
     item.model_version = version
     item.content_digest = digest
     item.human_decided_at = None
-    item.pending_review = verdict.state in ("queued", "restricted")
-    item.queue_reason = {"queued": "auto_review", "restricted": "auto_restrict"}.get(verdict.state)
-    item.priority = priority(verdict.category, verdict.confidence, reach)
-    item.queued_at = now if item.pending_review else None
+    automated = {"queued": "auto_review", "restricted": "auto_restrict"}.get(verdict.state)
+    scored = priority(verdict.category, verdict.confidence, reach)
+    if waiting and verdict.state != "restricted":
+        item.priority = max(item.priority, scored)
+    else:
+        item.pending_review = automated is not None
+        item.queue_reason = automated
+        item.priority = scored
+        item.queued_at = now if item.pending_review else None
     item.updated_at = now
     session.flush()
     if verdict.state == "restricted" and not was_restricted and verdict.category:
@@ -421,6 +428,10 @@ def _apply(
             },
         )
     return item
+
+
+# Queue reasons that come from people (reports, appeals) rather than from a scan.
+HUMAN_QUEUE_REASONS = frozenset({"user_report", "trusted_flagger", "suspected_raid", "appeal"})
 
 
 def source_marks(sources: Iterable[str]) -> str:

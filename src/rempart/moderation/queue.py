@@ -14,6 +14,7 @@ from rempart.audit import service as audit
 from rempart.auth.models import Principal
 from rempart.auth.service import Caller
 from rempart.core.clock import as_utc, utcnow
+from rempart.core.settings import Settings
 from rempart.moderation.exceptions import ItemClaimed, ItemNotFound, UnknownCategory
 from rempart.moderation.media import forget_post_media
 from rempart.moderation.models import (
@@ -22,7 +23,7 @@ from rempart.moderation.models import (
     ReviewMedia,
     StatementOfReasons,
 )
-from rempart.moderation.pipeline import post_entry
+from rempart.moderation.pipeline import entity_entry, post_entry
 from rempart.moderation.schemas import (
     DecisionAction,
     DecisionCreate,
@@ -34,6 +35,7 @@ from rempart.moderation.schemas import (
 from rempart.moderation.signals import policy
 from rempart.moderation.statements import RESTRICTING, issue_statement
 from rempart.platform.models import Entity, Post, PostMedia
+from rempart.reports import appeals, outcomes
 from rempart.search import service as search
 
 CLAIM_FOR = timedelta(minutes=15)
@@ -100,6 +102,7 @@ def claim_next(session: Session, *, caller: Caller, where: QueueFilter) -> Queue
         .where(
             *where.conditions(),
             or_(ModerationItem.claimed_until.is_(None), ModerationItem.claimed_until < now),
+            appeals.excluded_for(caller),
         )
         .order_by(ModerationItem.priority.desc(), ModerationItem.id)
         .limit(1)
@@ -185,7 +188,9 @@ def _views(session: Session, items: list[ModerationItem]) -> list[QueueItem]:
     ]
 
 
-def decide(session: Session, *, caller: Caller, data: DecisionCreate) -> DecisionRead:
+def decide(
+    session: Session, *, caller: Caller, data: DecisionCreate, settings: Settings
+) -> DecisionRead:
     now = utcnow()
     item = session.get(ModerationItem, data.item_id)
     if item is None:
@@ -199,6 +204,7 @@ def decide(session: Session, *, caller: Caller, data: DecisionCreate) -> Decisio
         and as_utc(item.claimed_until) > now
     ):
         raise ItemClaimed("Another moderator holds this item.")
+    appeal = appeals.before_decision(session, item, caller)
     ground = data.ground or (
         categories[data.category].ground if data.category in categories else "Terms of Service"
     )
@@ -228,7 +234,8 @@ def decide(session: Session, *, caller: Caller, data: DecisionCreate) -> Decisio
     if item.kind == "post":
         forget_post_media(session, post_id=item.ref)
     statement = None
-    if data.action.value in RESTRICTING:
+    restricting = data.action.value in RESTRICTING
+    if restricting:
         content_date, language, has_media = _content_facts(session, item)
         statement = issue_statement(
             session,
@@ -238,7 +245,20 @@ def decide(session: Session, *, caller: Caller, data: DecisionCreate) -> Decisio
             language=language,
             has_media=has_media,
             now=now,
+            source_type=outcomes.statement_source(session, item),
         )
+    outcomes.after_decision(
+        session,
+        settings,
+        item=item,
+        decision=decision,
+        restricting=restricting,
+        reports_unfounded=data.reports_unfounded,
+        manifestly_illegal=data.manifestly_illegal,
+        now=now,
+    )
+    if appeal is not None:
+        appeals.settle(session, appeal, decision=decision, caller=caller, now=now)
     audit.record(
         session,
         actor=caller.actor,
@@ -285,8 +305,22 @@ def _apply_to_search(session: Session, item: ModerationItem) -> None:
     else:
         from rempart.moderation import tasks
 
-        # Restoring an entity brings back its searchable posts: rescan them.
-        tasks.enqueue_scan(session, entity_ids=[item.ref], post_ids=[])
+        entity = session.execute(
+            select(Entity).where(Entity.entity_id == item.ref)
+        ).scalar_one_or_none()
+        if entity is None or entity.deleted_at is not None:
+            return
+        search.put(session, [entity_entry(entity)])
+        # Its posts come back with a rescan, which also judges what they say now.
+        tasks.enqueue_scan(session, entity_ids=[], post_ids=_post_ids(session, item.ref))
+
+
+def _post_ids(session: Session, entity_id: str) -> list[str]:
+    return list(
+        session.execute(
+            select(Post.post_id).where(Post.entity_id == entity_id, Post.deleted_at.is_(None))
+        ).scalars()
+    )
 
 
 def _content_facts(session: Session, item: ModerationItem) -> tuple[datetime, str | None, bool]:

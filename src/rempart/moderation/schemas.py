@@ -58,6 +58,10 @@ class DecisionCreate(BaseModel):
     explanation: Annotated[
         str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)
     ]
+    # DSA Art. 23: mark the notices behind a "no violation" decision as manifestly
+    # unfounded, or the content behind a restricting one as manifestly illegal.
+    reports_unfounded: bool = False
+    manifestly_illegal: bool = False
 
 
 class RevealRequest(BaseModel):

@@ -11,9 +11,12 @@ from typing import Any, Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from rempart.core.clock import as_utc
 from rempart.core.outbox import append_json_line
+from rempart.core.settings import Settings
 from rempart.moderation.models import ModerationDecision, ModerationItem, StatementOfReasons
 from rempart.moderation.signals import policy
+from rempart.reports import notices
 
 EU_AND_EEA = [
     "AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GR", "HR", "HU", "IE",
@@ -35,14 +38,18 @@ RESTRICTING = frozenset(DECISION_FIELDS)
 
 
 class OwnerNotifier(Protocol):
-    def send_statement(self, *, user_id: str, puid: str, statement: dict[str, Any]) -> None: ...
+    def send_statement(
+        self, *, user_id: str, puid: str, statement: dict[str, Any], appeal_link: str
+    ) -> None: ...
 
 
 class OutboxOwnerNotifier:
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    def send_statement(self, *, user_id: str, puid: str, statement: dict[str, Any]) -> None:
+    def send_statement(
+        self, *, user_id: str, puid: str, statement: dict[str, Any], appeal_link: str
+    ) -> None:
         append_json_line(
             self.path,
             {
@@ -50,6 +57,7 @@ class OutboxOwnerNotifier:
                 "user_id": user_id,
                 "puid": puid,
                 "statement": statement,
+                "appeal_link": appeal_link,
             },
         )
 
@@ -135,7 +143,10 @@ def issue_statement(
     return statement
 
 
-def deliver_statements(session: Session, *, notifier: OwnerNotifier, now: datetime) -> int:
+def deliver_statements(
+    session: Session, *, notifier: OwnerNotifier, settings: Settings, now: datetime
+) -> int:
+    """Send each new statement to the owner, with a secret link to appeal it (Art. 20)."""
     pending = session.execute(
         select(StatementOfReasons, ModerationItem.owner_user_id)
         .join(ModerationDecision, ModerationDecision.id == StatementOfReasons.decision_id)
@@ -146,7 +157,19 @@ def deliver_statements(session: Session, *, notifier: OwnerNotifier, now: dateti
     ).all()
     for statement, owner in pending:
         if owner:
-            notifier.send_statement(user_id=owner, puid=statement.puid, statement=statement.payload)
+            link = notices.appeal_link(
+                session,
+                decision_id=statement.decision_id,
+                party="owner",
+                user_id=owner,
+                expires_at=notices.appeal_deadline(
+                    as_utc(statement.created_at), settings.appeal_window_days
+                ),
+                link_base=settings.public_url,
+            )
+            notifier.send_statement(
+                user_id=owner, puid=statement.puid, statement=statement.payload, appeal_link=link
+            )
         # An item with no known owner has no one to tell; it counts as handled.
         statement.sent_to_owner_at = now
     return len(pending)

@@ -101,7 +101,10 @@ def rescan_if_models_changed(session: Session, rt: Runtime) -> bool:
 
 def deliver(session: Session, rt: Runtime) -> None:
     deliver_statements(
-        session, notifier=OutboxOwnerNotifier(rt.settings.notification_outbox), now=utcnow()
+        session,
+        notifier=OutboxOwnerNotifier(rt.settings.notification_outbox),
+        settings=rt.settings,
+        now=utcnow(),
     )
 
 

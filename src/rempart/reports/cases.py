@@ -1,0 +1,212 @@
+"""Cases: every open notice about one target, weighed and placed in the moderators' queue.
+
+Priority weighs the category's severity, how many distinct credible reporters there are
+(credibility: each reporter's past accuracy, and for platform users the account's age and
+activity), and velocity. Trusted flaggers' cases (DSA Art. 22) come first. Reports never
+restrict anything by themselves: they only ask a human to look.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from rempart.core.clock import as_utc
+from rempart.moderation.models import ModerationItem
+from rempart.moderation.pipeline import source_marks
+from rempart.moderation.signals import policy
+from rempart.reports.models import Report, ReportCase, Reporter
+from rempart.reports.targets import ResolvedTarget
+
+# Trusted flaggers' notices are processed first: this lifts them above any other case.
+TRUSTED_FLAGGER_BOOST = 1000.0
+FRESH_ACCOUNT = timedelta(days=7)
+# Reporters below this credibility are counted, but do not raise a case's priority.
+CREDIBLE = 0.5
+
+
+def severity(category: str) -> int:
+    known = policy().categories.get(category)
+    return known.severity if known else 1
+
+
+def credibility(
+    reporter: Reporter | None,
+    *,
+    account_created_at: datetime | None,
+    account_connections: int | None,
+    now: datetime,
+) -> float:
+    """0 to 1: how much one more notice from this reporter should move a case."""
+    if reporter is None:
+        return 0.5  # anonymous: allowed for child sexual abuse, weighed as an unknown
+    if reporter.kind == "flagger":
+        return 1.0
+    accuracy = (reporter.upheld + 1) / (reporter.upheld + reporter.rejected + 2)
+    factor = 0.7  # an email address nobody vouches for
+    if reporter.kind == "platform_user":
+        if account_created_at is None:
+            factor = 0.5
+        elif now - as_utc(account_created_at) < FRESH_ACCOUNT:
+            factor = 0.3
+        else:
+            factor = 1.0
+        if not account_connections:
+            factor *= 0.5
+    return round(min(1.0, 2 * accuracy) * factor, 4)
+
+
+def case_priority(case: ReportCase, now: datetime) -> float:
+    if case.raid_suspected:
+        # Marked for a moderator, but coordinated volume must not buy a place in the queue.
+        return float(severity(case.category)) + (
+            TRUSTED_FLAGGER_BOOST if case.trusted_flagger else 0
+        )
+    hours = max((now - as_utc(case.first_report_at)).total_seconds() / 3600, 1.0)
+    velocity = 1 + min(1.0, case.reports / hours / 10)
+    value = severity(case.category) * (1 + math.log2(1 + case.credible_reporters)) * velocity
+    if case.trusted_flagger:
+        value += TRUSTED_FLAGGER_BOOST
+    return round(value, 4)
+
+
+def queue_reason(case: ReportCase) -> str:
+    if case.trusted_flagger:
+        return "trusted_flagger"
+    return "suspected_raid" if case.raid_suspected else "user_report"
+
+
+def _item_for(session: Session, target: ResolvedTarget, now: datetime) -> ModerationItem:
+    item = session.execute(
+        select(ModerationItem).where(
+            ModerationItem.kind == target.kind, ModerationItem.ref == target.ref
+        )
+    ).scalar_one_or_none()
+    if item is None:
+        # Not scanned yet: the scan fills in the rest and keeps the item queued.
+        item = ModerationItem(
+            kind=target.kind,
+            ref=target.ref,
+            entity_id=target.entity.entity_id,
+            owner_user_id=target.entity.owner_user_id,
+            state="visible",
+            pending_review=False,
+            priority=0.0,
+            confidence=0.0,
+            reach=target.entity.member_count or 0,
+            signals=[],
+            signal_sources="",
+            model_version="reports",
+            content_digest="",
+            updated_at=now,
+        )
+        session.add(item)
+        session.flush()
+    return item
+
+
+def open_case(
+    session: Session, target: ResolvedTarget, *, category: str, now: datetime
+) -> ReportCase:
+    case = session.execute(
+        select(ReportCase)
+        .where(
+            ReportCase.target_kind == target.kind,
+            ReportCase.target_ref == target.ref,
+            ReportCase.state == "open",
+        )
+        .with_for_update()
+    ).scalar_one_or_none()
+    if case is not None:
+        if severity(category) > severity(case.category):
+            case.category = category
+        return case
+    item = _item_for(session, target, now)
+    case = ReportCase(
+        target_kind=target.kind,
+        target_ref=target.ref,
+        entity_id=target.entity.entity_id,
+        state="open",
+        category=category,
+        reports=0,
+        reporters=0,
+        credible_reporters=0.0,
+        trusted_flagger=False,
+        raid_suspected=False,
+        raid_score=0.0,
+        raid_signals={},
+        item_id=item.id,
+        first_report_at=now,
+        last_report_at=now,
+    )
+    session.add(case)
+    session.flush()
+    return case
+
+
+def add_report(
+    session: Session, case: ReportCase, report: Report, reporter: Reporter | None, now: datetime
+) -> None:
+    """Count the report in its case; a reporter counts once however often they report."""
+    repeat = reporter is not None and (
+        session.execute(
+            select(Report.id).where(
+                Report.case_id == case.id,
+                Report.reporter_id == reporter.id,
+                Report.id != report.id,
+            )
+        ).first()
+        is not None
+    )
+    case.reports += 1
+    case.last_report_at = now
+    if not repeat:
+        case.reporters += 1
+        weight = credibility(
+            reporter,
+            account_created_at=report.account_created_at,
+            account_connections=report.account_connections,
+            now=now,
+        )
+        if weight >= CREDIBLE:
+            case.credible_reporters = round(case.credible_reporters + weight, 4)
+    if report.channel == "flagger":
+        case.trusted_flagger = True
+    place_in_queue(session, case, now)
+
+
+def place_in_queue(session: Session, case: ReportCase, now: datetime) -> None:
+    item = session.get(ModerationItem, case.item_id)
+    if item is None:
+        return
+    case.priority = case_priority(case, now)
+    summary = {
+        "source": "reports",
+        "category": case.category,
+        "score": round(min(1.0, case.credible_reporters / 10), 4),
+        "detail": (
+            f"case {case.id}: {case.reports} reports from {case.reporters} reporters "
+            f"({case.credible_reporters:.1f} credible)"
+            + (", trusted flagger" if case.trusted_flagger else "")
+            + (f", suspected raid ({case.raid_score:.2f})" if case.raid_suspected else "")
+        ),
+    }
+    item.signals = [s for s in item.signals if s.get("source") != "reports"] + [summary]
+    item.signal_sources = source_marks(str(s["source"]) for s in item.signals)
+    if not item.pending_review:
+        item.queued_at = now
+        item.claimed_by = item.claimed_until = None
+    if item.pending_review and item.queue_reason in ("auto_review", "auto_restrict"):
+        # Machines flagged it too: the case's reason is shown unless the item is already
+        # out of search, and it keeps the higher of the two priorities.
+        item.priority = max(item.priority, case.priority)
+        if item.queue_reason == "auto_review":
+            item.queue_reason = queue_reason(case)
+    else:
+        item.queue_reason = queue_reason(case)
+        item.priority = case.priority
+    item.pending_review = True
+    item.updated_at = now
