@@ -18,7 +18,7 @@ from rempart.core.db import transaction
 from rempart.core.deps import Runtime
 from rempart.moderation import tasks as moderation_tasks
 from rempart.reports import tasks as reports_tasks
-from rempart.reports.models import ReportCase
+from rempart.reports.models import Report, ReportCase
 from test_moderation import found, run_worker
 
 NOW = datetime.now(UTC)
@@ -37,19 +37,21 @@ def ingest(client: TestClient, headers: dict[str, str], events: list[dict[str, A
         assert response.status_code == 200, response.text
 
 
-def accounts(prefix: str, count: int, *, age: timedelta, networks: int) -> list[dict[str, Any]]:
-    """Accounts created ``age`` ago, each connecting from one of ``networks`` /24 blocks of
-    the documentation ranges."""
+def accounts(
+    prefix: str, count: int, *, age: timedelta, spread: timedelta, networks: int
+) -> list[dict[str, Any]]:
+    """Accounts created from ``age`` to ``age + spread`` ago, each seen lately from one of
+    ``networks`` /24 blocks of the benchmarking range."""
     events = []
     for i in range(count):
         user = f"{prefix}-{i}"
-        created = NOW - age - timedelta(seconds=i)
+        created = NOW - age - spread * i / count
         events.append(_event(f"reg-{user}", "account.registered", created, user_id=user))
         events.append(
             _event(
                 f"con-{user}",
                 "connection.seen",
-                created + timedelta(minutes=5),
+                max(created + timedelta(minutes=5), NOW - timedelta(days=1)),
                 user_id=user,
                 ip=f"198.18.{i % networks}.{1 + i % 250}",
             )
@@ -168,6 +170,7 @@ def test_a_report_from_a_new_user_reaches_a_moderator(
     response = world.post("/v1/reports", json=notice())
     assert response.status_code == 202, response.text
     tracking = response.json()["tracking_id"]
+    run_worker(runtime)  # files the notice into its case
     staff = moderator(make_token)
     assert queue_refs(world, staff, source="reports") == ["p-scam"]
     claimed = world.post("/v1/moderation/queue/claim?source=reports", headers=staff).json()
@@ -201,7 +204,7 @@ def test_a_report_from_a_new_user_reaches_a_moderator(
 
 
 def test_trusted_flaggers_come_first(
-    world: TestClient, make_token: Callable[..., str], platform_headers: dict[str, str]
+    world: TestClient, runtime: Runtime, make_token: Callable[..., str]
 ) -> None:
     for i in range(3):
         sent = world.post(
@@ -217,6 +220,7 @@ def test_trusted_flaggers_come_first(
     flagger = {"Authorization": f"Bearer {make_token(Role.FLAGGER)}"}
     sent = world.post("/v1/reports", json=notice(reporter=None, category="spam"), headers=flagger)
     assert sent.status_code == 202, sent.text
+    run_worker(runtime)
     staff = moderator(make_token)
     assert queue_refs(world, staff, source="reports")[0] == "p-scam"
     claimed = world.post("/v1/moderation/queue/claim", headers=staff).json()
@@ -233,8 +237,8 @@ def test_raid_leaves_the_lawful_channel_up_and_flagged_but_not_an_organic_burst(
     ingest(
         world,
         platform_headers,
-        accounts("raider", 40, age=timedelta(hours=2), networks=3)
-        + accounts("member", 40, age=timedelta(days=900), networks=40),
+        accounts("raider", 40, age=timedelta(hours=1), spread=timedelta(minutes=30), networks=3)
+        + accounts("member", 40, age=timedelta(days=90), spread=timedelta(days=900), networks=40),
     )
     for i in range(40):
         raid = world.post(
@@ -293,6 +297,7 @@ def test_appeal_by_the_owner_is_decided_by_a_second_moderator_and_restores(
         ),
     )
     assert sent.status_code == 202
+    run_worker(runtime)
     first, second = moderator(make_token), moderator(make_token)
     item = world.post("/v1/moderation/queue/claim", headers=first).json()
     assert item["ref"] == "ch-solidarity"
@@ -372,6 +377,7 @@ def test_a_serial_false_reporter_is_warned_then_suspended(
     )
     for _ in range(runtime.settings.reporter_suspend_after):
         assert world.post("/v1/reports", json=false_notice).status_code == 202
+        run_worker(runtime)
         item = world.post("/v1/moderation/queue/claim?source=reports", headers=staff).json()
         assert item["ref"] == "p-weather"
         decided = world.post(
@@ -456,7 +462,7 @@ def test_bad_notices_get_a_clear_4xx_and_leave_nothing(
     assert response.status_code == status, response.text
     assert response.json()["error"]["code"] == code
     with transaction(runtime.engine) as session:
-        assert session.execute(select(ReportCase)).first() is None
+        assert session.execute(select(Report)).first() is None
 
 
 def test_anonymous_notices_only_for_child_sexual_abuse_and_public_rate_limit(
@@ -478,3 +484,62 @@ def test_anonymous_notices_only_for_child_sexual_abuse_and_public_rate_limit(
     # The limit is the public's: a platform forwarding its users is not held by it.
     vouched = notice(reporter=None, platform_user_id="someone")
     assert world.post("/v1/reports", json=vouched, headers=platform_headers).status_code == 202
+
+
+def test_an_account_posting_manifestly_illegal_content_is_warned_then_suspended(
+    client: TestClient,
+    runtime: Runtime,
+    platform_headers: dict[str, str],
+    make_token: Callable[..., str],
+) -> None:
+    old = NOW - timedelta(days=30)
+    events = [
+        _event(
+            "e-dealer",
+            "entity.published",
+            old,
+            entity_id="ch-dealer",
+            kind="channel",
+            title="Livraisons",
+            owner_user_id="u-dealer",
+            member_count=50,
+        )
+    ] + [
+        _event(
+            f"p-d{i}",
+            "post.published",
+            old,
+            post_id=f"deal-{i}",
+            entity_id="ch-dealer",
+            text=f"Vends cocaïne, 60 € le gramme, livraison rapide, lot {i}",
+            language="fr",
+        )
+        for i in range(runtime.settings.account_suspend_after)
+    ]
+    ingest(client, platform_headers, events)
+    run_worker(runtime)
+    staff = moderator(make_token)
+    for i in range(runtime.settings.account_suspend_after):
+        [item] = [
+            it
+            for it in client.get("/v1/moderation/queue?limit=100", headers=staff).json()["items"]
+            if it["ref"] == f"deal-{i}"
+        ]
+        decided = client.post(
+            "/v1/moderation/decisions",
+            json={
+                "item_id": item["id"],
+                "action": "remove_content",
+                "category": "drug_sales",
+                "ground_type": "illegal",
+                "explanation": "Offer of cocaine for sale.",
+                "manifestly_illegal": True,
+            },
+            headers=staff,
+        )
+        assert decided.status_code == 201, decided.text
+    deliver(runtime)
+    told = [m for m in outbox(runtime) if m.get("user_id") == "u-dealer"]
+    kinds = [m["type"] for m in told if m["type"].startswith("account_")]
+    assert kinds == ["account_warning", "account_suspended"]
+    assert datetime.fromisoformat(told[-1]["until"]) > NOW + timedelta(days=29)

@@ -29,7 +29,6 @@ Handler = Callable[[Session, Runtime, dict[str, Any]], None]
 HANDLERS: dict[str, Handler] = {
     **platform_tasks.JOB_HANDLERS,
     **moderation_tasks.JOB_HANDLERS,
-    **reports_tasks.JOB_HANDLERS,
 }
 RETENTION_EVERY = timedelta(days=1)
 # Emergency orders are due in 8 hours: a minute's lag on their alerts is the most we allow.
@@ -89,13 +88,17 @@ class Worker:
             time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
 
     def tick(self) -> bool:
-        """One round of scheduled work and at most a few jobs; True when jobs were run."""
+        """One round of scheduled work, new notices and at most a few jobs; True when there
+        was work."""
         now = time.monotonic()
         interval = self.rt.settings.audit_head_interval_seconds
         if self.last_head is None or now - self.last_head >= interval:
             self.sign_head()
             self.last_head = now
         self.run_schedules()
+        # Notices are filed every round, so a notice reaches the queue within a poll interval.
+        with transaction(self.rt.engine) as session:
+            filed = reports_tasks.file_notices(session, self.rt)
         ran = 0
         while ran < JOBS_PER_TICK and not self.stopping:
             job = jobs.claim(self.rt.engine, lease=self.lease, max_attempts=self.max_attempts)
@@ -103,7 +106,7 @@ class Worker:
                 break
             self.run_job(job)
             ran += 1
-        return ran > 0
+        return ran > 0 or filed > 0
 
     def sign_head(self) -> None:
         try:

@@ -7,9 +7,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import delete
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from rempart.core.db import dialect_insert
 from rempart.core.errors import RateLimited
 from rempart.core.models import RateWindow
 
@@ -18,10 +18,8 @@ def hit(session: Session, *, key: bytes, limit: int, window_seconds: int, now: d
     """Count one request under ``key``; refuse it (429) past ``limit`` in the window."""
     stamp = int(now.timestamp())
     window = stamp - stamp % window_seconds  # the window's start, in Unix seconds
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     upsert = (
-        insert(RateWindow)
+        dialect_insert(session, RateWindow)
         .values(key=key, window=window, count=1)
         .on_conflict_do_update(
             index_elements=[RateWindow.key, RateWindow.window],

@@ -18,8 +18,8 @@ from rempart.core.clock import as_utc
 from rempart.moderation.models import ModerationItem
 from rempart.moderation.pipeline import source_marks
 from rempart.moderation.signals import policy
+from rempart.platform.models import Entity
 from rempart.reports.models import Report, ReportCase, Reporter
-from rempart.reports.targets import ResolvedTarget
 
 # Trusted flaggers' notices are processed first: this lifts them above any other case.
 TRUSTED_FLAGGER_BOOST = 1000.0
@@ -79,24 +79,27 @@ def queue_reason(case: ReportCase) -> str:
     return "suspected_raid" if case.raid_suspected else "user_report"
 
 
-def _item_for(session: Session, target: ResolvedTarget, now: datetime) -> ModerationItem:
+def _item_for(
+    session: Session, *, kind: str, ref: str, entity_id: str, now: datetime
+) -> ModerationItem:
     item = session.execute(
-        select(ModerationItem).where(
-            ModerationItem.kind == target.kind, ModerationItem.ref == target.ref
-        )
+        select(ModerationItem).where(ModerationItem.kind == kind, ModerationItem.ref == ref)
     ).scalar_one_or_none()
     if item is None:
         # Not scanned yet: the scan fills in the rest and keeps the item queued.
+        entity = session.execute(
+            select(Entity).where(Entity.entity_id == entity_id)
+        ).scalar_one_or_none()
         item = ModerationItem(
-            kind=target.kind,
-            ref=target.ref,
-            entity_id=target.entity.entity_id,
-            owner_user_id=target.entity.owner_user_id,
+            kind=kind,
+            ref=ref,
+            entity_id=entity_id,
+            owner_user_id=entity.owner_user_id if entity else None,
             state="visible",
             pending_review=False,
             priority=0.0,
             confidence=0.0,
-            reach=target.entity.member_count or 0,
+            reach=(entity.member_count or 0) if entity else 0,
             signals=[],
             signal_sources="",
             model_version="reports",
@@ -109,26 +112,32 @@ def _item_for(session: Session, target: ResolvedTarget, now: datetime) -> Modera
 
 
 def open_case(
-    session: Session, target: ResolvedTarget, *, category: str, now: datetime
+    session: Session,
+    *,
+    kind: str,
+    ref: str,
+    entity_id: str,
+    category: str,
+    at: datetime,
+    now: datetime,
 ) -> ReportCase:
+    """The target's open case, or a new one opened ``at`` its first notice."""
     case = session.execute(
         select(ReportCase)
         .where(
-            ReportCase.target_kind == target.kind,
-            ReportCase.target_ref == target.ref,
+            ReportCase.target_kind == kind,
+            ReportCase.target_ref == ref,
             ReportCase.state == "open",
         )
         .with_for_update()
     ).scalar_one_or_none()
     if case is not None:
-        if severity(category) > severity(case.category):
-            case.category = category
         return case
-    item = _item_for(session, target, now)
+    item = _item_for(session, kind=kind, ref=ref, entity_id=entity_id, now=now)
     case = ReportCase(
-        target_kind=target.kind,
-        target_ref=target.ref,
-        entity_id=target.entity.entity_id,
+        target_kind=kind,
+        target_ref=ref,
+        entity_id=entity_id,
         state="open",
         category=category,
         reports=0,
@@ -139,8 +148,8 @@ def open_case(
         raid_score=0.0,
         raid_signals={},
         item_id=item.id,
-        first_report_at=now,
-        last_report_at=now,
+        first_report_at=at,
+        last_report_at=at,
     )
     session.add(case)
     session.flush()
@@ -162,7 +171,9 @@ def add_report(
         is not None
     )
     case.reports += 1
-    case.last_report_at = now
+    case.last_report_at = report.created_at
+    if severity(report.category) > severity(case.category):
+        case.category = report.category
     if not repeat:
         case.reporters += 1
         weight = credibility(

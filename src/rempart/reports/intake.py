@@ -7,11 +7,13 @@ import ipaddress
 import json
 import re
 import secrets
+from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from itertools import pairwise
 
-from sqlalchemy import func, select
+import numpy as np
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rempart.audit import service as audit
@@ -20,10 +22,9 @@ from rempart.auth.permissions import Role
 from rempart.auth.service import Caller
 from rempart.core.clock import as_utc
 from rempart.core.crypto import KeyRing
-from rempart.core.jobs import enqueue
 from rempart.core.settings import Settings
 from rempart.platform.models import Account, Connection
-from rempart.reports import cases
+from rempart.reports import cases, raids
 from rempart.reports.exceptions import (
     GoodFaithRequired,
     PlatformUserRequired,
@@ -31,13 +32,15 @@ from rempart.reports.exceptions import (
     ReporterSuspended,
     ReportNotFound,
 )
-from rempart.reports.models import Report, ReportCase, Reporter
+from rempart.reports.models import Report, Reporter
 from rempart.reports.notices import CONTACT_PURPOSE
 from rempart.reports.schemas import ReportCreate
 from rempart.reports.targets import resolve
 from rempart.search.text import fold
 
-ASSESS_JOB = "reports.assess"
+FILE_BATCH = 2000
+# Connections older than this say nothing about whether an account is active now.
+ACTIVITY_WINDOW = timedelta(days=90)
 _WORD = re.compile(r"[a-z]+")
 
 
@@ -56,13 +59,13 @@ def simhash(text: str) -> int:
     few bits, whatever their length."""
     words = _WORD.findall(fold(text))
     features = words + [f"{a} {b}" for a, b in pairwise(words)]
-    weights = [0] * 64
-    for feature in features:
-        value = int.from_bytes(hashlib.blake2b(feature.encode(), digest_size=8).digest(), "big")
-        for bit in range(64):
-            weights[bit] += 1 if value >> bit & 1 else -1
-    unsigned = sum(1 << bit for bit in range(64) if weights[bit] > 0)
-    return unsigned - (1 << 64) if unsigned >= 1 << 63 else unsigned  # fits a BIGINT
+    if not features:
+        return 0
+    digests = b"".join(hashlib.blake2b(f.encode(), digest_size=8).digest() for f in features)
+    bits = np.unpackbits(np.frombuffer(digests, dtype=np.uint8)).reshape(len(features), 64)
+    # Each bit of the result: whether most features have it set.
+    majority = np.packbits(bits.sum(axis=0) * 2 > len(features)).tobytes()
+    return int.from_bytes(majority, "big", signed=True)  # fits a BIGINT
 
 
 def network_of(keys: KeyRing, host: str) -> bytes | None:
@@ -74,89 +77,93 @@ def network_of(keys: KeyRing, host: str) -> bytes | None:
     return keys.network_index(str(address))
 
 
-def _reporter(
-    session: Session, keys: KeyRing, data: ReportCreate, sender: Sender, now: datetime
-) -> Reporter | None:
+@dataclass(frozen=True)
+class Identity:
+    kind: str  # email | platform_user | flagger
+    index: bytes
+    contact: bytes | None
+    platform_user_id: str | None
+    principal_id: int | None
+
+
+def _identity(keys: KeyRing, data: ReportCreate, sender: Sender) -> Identity | None:
+    """Who sends the notice (None: anonymous, for child sexual abuse only)."""
     caller = sender.caller
-    contact: bytes | None = None
-    platform_user_id = principal_id = None
     if caller is None:
         if data.platform_user_id is not None:
             raise Forbidden("Only a platform's token may vouch for a platform user.")
         if data.reporter is None:
             if data.category == "csam_indicators":
-                return None  # anonymous notices are accepted for child sexual abuse
+                return None
             raise ReporterRequired(
                 "Give your name and email address; only notices of child sexual abuse may be "
                 "anonymous."
             )
-        kind = "email"
-        identity = data.reporter.email.lower()
-        contact = keys.encrypt_bytes(
-            json.dumps({"name": data.reporter.name, "email": data.reporter.email}).encode(),
-            purpose=CONTACT_PURPOSE,
+        contact = json.dumps({"name": data.reporter.name, "email": data.reporter.email})
+        return Identity(
+            "email",
+            keys.blind_index(data.reporter.email.lower(), purpose="reports.reporter.email"),
+            keys.encrypt_bytes(contact.encode(), purpose=CONTACT_PURPOSE),
+            None,
+            None,
         )
-    elif caller.role is Role.PLATFORM:
+    if caller.role is Role.PLATFORM:
         if data.platform_user_id is None:
             raise PlatformUserRequired("Name the platform user who sends this notice.")
-        kind, principal_id = "platform_user", caller.principal_id
-        platform_user_id = data.platform_user_id
-        identity = f"{caller.principal_id}:{data.platform_user_id}"
-    elif caller.role is Role.FLAGGER:
-        kind, principal_id = "flagger", caller.principal_id
-        identity = str(caller.principal_id)
-    else:
-        raise Forbidden("Notices come from the public, a platform or a trusted flagger.")
-    index = keys.blind_index(identity, purpose=f"reports.reporter.{kind}")
-    reporter = session.execute(
-        select(Reporter).where(Reporter.identity_index == index)
+        who = f"{caller.principal_id}:{data.platform_user_id}"
+        index = keys.blind_index(who, purpose="reports.reporter.platform_user")
+        return Identity("platform_user", index, None, data.platform_user_id, caller.principal_id)
+    if caller.role is Role.FLAGGER:
+        index = keys.blind_index(str(caller.principal_id), purpose="reports.reporter.flagger")
+        return Identity("flagger", index, None, None, caller.principal_id)
+    raise Forbidden("Notices come from the public, a platform or a trusted flagger.")
+
+
+def _refuse_if_suspended(session: Session, identity: Identity, now: datetime) -> None:
+    until = session.execute(
+        select(Reporter.suspended_until).where(Reporter.identity_index == identity.index)
     ).scalar_one_or_none()
-    if reporter is None:
-        reporter = Reporter(
-            kind=kind,
-            identity_index=index,
-            contact_ciphertext=contact,
-            platform_user_id=platform_user_id,
-            principal_id=principal_id,
-            upheld=0,
-            rejected=0,
-            unfounded=0,
-            created_at=now,
-        )
-        session.add(reporter)
-        session.flush()
-    elif contact is not None:
-        reporter.contact_ciphertext = contact  # the latest name and address given
-    if reporter.suspended_until is not None and as_utc(reporter.suspended_until) > now:
+    if until is not None and as_utc(until) > now:
         raise ReporterSuspended(
             "The processing of your notices is suspended (DSA Art. 23) until "
-            f"{as_utc(reporter.suspended_until).date().isoformat()}, because many of them "
-            "were manifestly unfounded.",
-            until=as_utc(reporter.suspended_until).isoformat(),
+            f"{as_utc(until).date().isoformat()}, because many of them were manifestly "
+            "unfounded.",
+            until=as_utc(until).isoformat(),
         )
-    return reporter
 
 
-def _account_facts(
-    session: Session, user_id: str | None
-) -> tuple[datetime | None, int | None, bytes | None]:
-    """When the reporting account was created, how many connections it has, and the
-    network of its latest one: what raid detection compares across reporters."""
-    if user_id is None:
-        return None, None, None
-    created = session.execute(
-        select(Account.registered_at).where(Account.user_id == user_id)
-    ).scalar_one_or_none()
-    connections = session.execute(
-        select(func.count()).select_from(Connection).where(Connection.user_id == user_id)
-    ).scalar_one()
-    network = session.execute(
-        select(Connection.network_index)
-        .where(Connection.user_id == user_id)
-        .order_by(Connection.seen_at.desc())
-        .limit(1)
-    ).scalar_one_or_none()
-    return created, int(connections), network
+def _reporters(session: Session, reports: list[Report], now: datetime) -> dict[bytes, Reporter]:
+    """The reporters of a batch of notices, created on their first notice; an email
+    reporter's latest name and address replace earlier ones."""
+    indexes = {r.reporter_index for r in reports if r.reporter_index is not None}
+    known = {
+        r.identity_index: r
+        for r in session.execute(
+            select(Reporter).where(Reporter.identity_index.in_(indexes))
+        ).scalars()
+    }
+    for report in reports:
+        index = report.reporter_index
+        if index is None:
+            continue
+        reporter = known.get(index)
+        if reporter is None:
+            reporter = known[index] = Reporter(
+                kind=report.reporter_kind,
+                identity_index=index,
+                contact_ciphertext=report.reporter_contact,
+                platform_user_id=report.platform_user_id,
+                principal_id=report.sender_principal_id,
+                upheld=0,
+                rejected=0,
+                unfounded=0,
+                created_at=as_utc(report.created_at),
+            )
+            session.add(reporter)
+        elif report.reporter_contact is not None:
+            reporter.contact_ciphertext = report.reporter_contact
+    session.flush()
+    return known
 
 
 def submit(
@@ -168,59 +175,125 @@ def submit(
     sender: Sender,
     now: datetime,
 ) -> Report:
+    """Check and store a notice. Only what the sender must hear about at once is done here
+    (a valid target, a reporter whose notices are processed); filing it into its case,
+    weighing and auditing it is the worker's, on its next round, in batches."""
     if not data.good_faith:
         raise GoodFaithRequired(
             "Confirm that the notice is accurate and complete and sent in good faith."
         )
     target = resolve(session, data.target, link_base=settings.public_link_base)
-    reporter = _reporter(session, keys, data, sender, now)
-    created, connections, network = _account_facts(
-        session, reporter.platform_user_id if reporter else None
-    )
-    if sender.network is not None:
-        network = network_of(keys, sender.network)
-    case = cases.open_case(session, target, category=data.category, now=now)
+    identity = _identity(keys, data, sender)
+    if identity is not None:
+        _refuse_if_suspended(session, identity, now)
     report = Report(
         tracking_id=secrets.token_urlsafe(12),
-        case_id=case.id,
-        reporter_id=reporter.id if reporter else None,
+        target_kind=target.kind,
+        target_ref=target.ref,
+        entity_id=target.entity_id,
+        reporter_kind=identity.kind if identity else None,
+        reporter_index=identity.index if identity else None,
+        reporter_contact=identity.contact if identity else None,
+        platform_user_id=identity.platform_user_id if identity else None,
+        sender_principal_id=identity.principal_id if identity else None,
         channel=sender.channel,
         category=data.category,
         explanation=data.explanation,
         good_faith=True,
         text_simhash=simhash(data.explanation),
-        network_index=network,
-        account_created_at=created,
-        account_connections=connections,
+        network_index=network_of(keys, sender.network) if sender.network else None,
         outcome="open",
         created_at=now,
     )
     session.add(report)
-    session.flush()
-    cases.add_report(session, case, report, reporter, now)
-    _schedule_assessment(session, case)
-    audit.record(
-        session,
-        actor=sender.caller.actor if sender.caller else "public",
-        action="reports.received",
-        target=f"{target.kind}:{target.ref}",
-        details={
-            "tracking_id": report.tracking_id,
-            "case": case.id,
-            "category": data.category,
-            "channel": sender.channel,
-            "reporter": reporter.kind if reporter else "anonymous",
-        },
-    )
     return report
 
 
-def _schedule_assessment(session: Session, case: ReportCase) -> None:
-    # One assessment job at a time per case: a raid of 300 notices is assessed a few times,
-    # not 300.
-    if not case.raid_signals.get("assessment_queued"):
-        case.raid_signals = {**case.raid_signals, "assessment_queued": True}
-        enqueue(session, kind=ASSESS_JOB, payload={"case_id": case.id})
+def file_pending(session: Session, settings: Settings, *, now: datetime) -> int:
+    """File the notices received since the last run into their cases, weigh the cases and
+    place them in the queue, audit the receipt, and look for raids in the cases touched."""
+    pending = list(
+        session.execute(
+            select(Report)
+            .where(Report.case_id.is_(None))
+            .order_by(Report.id)
+            .limit(FILE_BATCH)
+            .with_for_update(skip_locked=True)
+        ).scalars()
+    )
+    if not pending:
+        return 0
+    reporters = _reporters(session, pending, now)
+    facts = _account_facts(
+        session, {r.platform_user_id for r in pending if r.platform_user_id}, now
+    )
+    by_target: dict[tuple[str, str], list[Report]] = defaultdict(list)
+    for report in pending:
+        by_target[(report.target_kind, report.target_ref)].append(report)
+    for (kind, ref), reports in by_target.items():
+        case = cases.open_case(
+            session,
+            kind=kind,
+            ref=ref,
+            entity_id=reports[0].entity_id,
+            category=reports[0].category,
+            at=as_utc(reports[0].created_at),
+            now=now,
+        )
+        for report in reports:
+            reporter = reporters.get(report.reporter_index) if report.reporter_index else None
+            report.reporter_id = reporter.id if reporter else None
+            if report.platform_user_id:
+                created, connections, network = facts[report.platform_user_id]
+                report.account_created_at, report.account_connections = created, connections
+                report.network_index = report.network_index or network
+            report.case_id = case.id
+            cases.add_report(session, case, report, reporter, now)
+        audit.record(
+            session,
+            actor="system:reports",
+            action="reports.received",
+            target=f"{kind}:{ref}",
+            details={
+                "case": case.id,
+                "received": len(reports),
+                "tracking_ids": [r.tracking_id for r in reports[:100]],
+                "categories": sorted({r.category for r in reports}),
+                "channels": sorted({r.channel for r in reports}),
+            },
+        )
+        session.flush()
+        raids.assess(session, settings, case=case, now=now)
+    return len(pending)
+
+
+def _account_facts(
+    session: Session, user_ids: set[str], now: datetime
+) -> dict[str, tuple[datetime | None, int, bytes | None]]:
+    """For each reporting platform user: when the account was created, how many connections
+    it made lately, and the network of the latest: what raid detection compares."""
+    if not user_ids:
+        return {}
+    created = dict(
+        session.execute(
+            select(Account.user_id, Account.registered_at).where(Account.user_id.in_(user_ids))
+        ).all()
+    )
+    recent: dict[str, list[tuple[datetime, bytes]]] = defaultdict(list)
+    for user_id, seen_at, network in session.execute(
+        select(Connection.user_id, Connection.seen_at, Connection.network_index).where(
+            Connection.user_id.in_(user_ids), Connection.seen_at > now - ACTIVITY_WINDOW
+        )
+    ):
+        recent[user_id].append((seen_at, network))
+    return {
+        user_id: (
+            created.get(user_id),
+            len(recent[user_id]),
+            max(recent[user_id])[1] if recent[user_id] else None,
+        )
+        for user_id in user_ids
+    }
 
 
 def status(session: Session, *, tracking_id: str) -> Report:

@@ -84,8 +84,18 @@ class Report(Base):
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
     tracking_id: Mapped[str] = mapped_column(String(32), unique=True)
-    case_id: Mapped[int] = mapped_column(ForeignKey("report_cases.id"), index=True)
+    target_kind: Mapped[str] = mapped_column(String(8))
+    target_ref: Mapped[str] = mapped_column(String(128))
+    entity_id: Mapped[str] = mapped_column(String(128))
+    # None until the worker has filed the notice into its case (see ``intake.py``).
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("report_cases.id"), index=True)
     reporter_id: Mapped[int | None] = mapped_column(ForeignKey("reporters.id"), index=True)
+    # Who sent it, as received; the worker files it under its ``Reporter`` (None: anonymous).
+    reporter_kind: Mapped[str | None] = mapped_column(String(16))
+    reporter_index: Mapped[bytes | None] = mapped_column(LargeBinary(16))
+    reporter_contact: Mapped[bytes | None] = mapped_column(LargeBinary)
+    platform_user_id: Mapped[str | None] = mapped_column(String(128))
+    sender_principal_id: Mapped[int | None] = mapped_column(ForeignKey("principals.id"))
     channel: Mapped[str] = mapped_column(String(16))  # web | platform | bot | flagger
     category: Mapped[str] = mapped_column(String(24))
     explanation: Mapped[str] = mapped_column(Text)

@@ -118,13 +118,7 @@ def standing(session: Session, case: ReportCase, now: datetime) -> float:
     return 1.0
 
 
-def assess(session: Session, settings: Settings, *, case_id: int, now: datetime) -> None:
-    case = session.get(ReportCase, case_id)
-    if case is None:
-        return
-    case.raid_signals = {k: v for k, v in case.raid_signals.items() if k != "assessment_queued"}
-    if case.state != "open":
-        return
+def assess(session: Session, settings: Settings, *, case: ReportCase, now: datetime) -> None:
     reports = list(
         session.execute(
             select(Report).where(Report.case_id == case.id).order_by(Report.id.desc()).limit(LATEST)

@@ -17,7 +17,7 @@ from rempart.reports.schemas import Target
 class ResolvedTarget:
     kind: str
     ref: str
-    entity: Entity
+    entity_id: str
 
 
 def parse_link(url: str, base: str) -> tuple[str, str | None]:
@@ -40,40 +40,43 @@ def find_links(text: str, base: str) -> list[str]:
     ]
 
 
-def _entity(session: Session, name: str) -> Entity | None:
-    by_id = session.execute(select(Entity).where(Entity.entity_id == name)).scalar_one_or_none()
-    if by_id is not None:
-        return by_id
-    return session.execute(
-        select(Entity).where(func.lower(Entity.username) == name.lower().lstrip("@")).limit(1)
-    ).scalar_one_or_none()
-
-
-def _live_entity(entity: Entity | None) -> Entity:
-    if entity is None or entity.deleted_at is not None:
-        raise TargetNotFound("No public channel, group or bot has this id or link.")
-    return entity
-
-
-def _post(session: Session, ref: str, entity: Entity | None) -> ResolvedTarget:
-    post = session.execute(select(Post).where(Post.post_id == ref)).scalar_one_or_none()
-    if (
-        post is None
-        or post.deleted_at is not None
-        or (entity is not None and post.entity_id != entity.entity_id)
+def _entity_id(session: Session, name: str) -> str | None:
+    """A live entity named by id or by username (columns only: this is on intake's path)."""
+    for condition in (
+        Entity.entity_id == name,
+        func.lower(Entity.username) == name.lower().lstrip("@"),
     ):
+        row = session.execute(
+            select(Entity.entity_id, Entity.deleted_at).where(condition).limit(1)
+        ).first()
+        if row is not None:
+            return str(row.entity_id) if row.deleted_at is None else None
+    return None
+
+
+def _post(session: Session, ref: str, entity_id: str | None) -> ResolvedTarget:
+    row = session.execute(
+        select(Post.post_id, Post.entity_id)
+        .join(Entity, Entity.entity_id == Post.entity_id)
+        .where(Post.post_id == ref, Post.deleted_at.is_(None), Entity.deleted_at.is_(None))
+    ).first()
+    if row is None or (entity_id is not None and row.entity_id != entity_id):
         raise TargetNotFound("No public post has this id or link.")
-    return ResolvedTarget("post", post.post_id, _live_entity(_entity(session, post.entity_id)))
+    return ResolvedTarget("post", str(row.post_id), str(row.entity_id))
 
 
 def resolve(session: Session, target: Target, *, link_base: str) -> ResolvedTarget:
     if target.url is not None:
         entity_name, post_ref = parse_link(target.url, link_base)
-        entity = _live_entity(_entity(session, entity_name))
+        entity_id = _entity_id(session, entity_name)
+        if entity_id is None:
+            raise TargetNotFound("No public channel, group or bot has this link.")
         if post_ref is not None:
-            return _post(session, post_ref, entity)
-        return ResolvedTarget("entity", entity.entity_id, entity)
+            return _post(session, post_ref, entity_id)
+        return ResolvedTarget("entity", entity_id, entity_id)
     if target.kind == "post":
         return _post(session, str(target.id), None)
-    entity = _live_entity(_entity(session, str(target.id)))
-    return ResolvedTarget("entity", entity.entity_id, entity)
+    entity_id = _entity_id(session, str(target.id))
+    if entity_id is None:
+        raise TargetNotFound("No public channel, group or bot has this id.")
+    return ResolvedTarget("entity", entity_id, entity_id)

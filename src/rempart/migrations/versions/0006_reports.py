@@ -2,7 +2,7 @@
 
 Revision ID: 0006
 Revises: 0005
-Create Date: 2026-11-24 04:11:38.247979
+Create Date: 2026-11-24 04:33:27.839427
 """
 
 from __future__ import annotations
@@ -201,8 +201,16 @@ def upgrade() -> None:
         "reports",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("tracking_id", sa.String(length=32), nullable=False),
-        sa.Column("case_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("target_kind", sa.String(length=8), nullable=False),
+        sa.Column("target_ref", sa.String(length=128), nullable=False),
+        sa.Column("entity_id", sa.String(length=128), nullable=False),
+        sa.Column("case_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
         sa.Column("reporter_id", sa.Integer(), nullable=True),
+        sa.Column("reporter_kind", sa.String(length=16), nullable=True),
+        sa.Column("reporter_index", sa.LargeBinary(length=16), nullable=True),
+        sa.Column("reporter_contact", sa.LargeBinary(), nullable=True),
+        sa.Column("platform_user_id", sa.String(length=128), nullable=True),
+        sa.Column("sender_principal_id", sa.Integer(), nullable=True),
         sa.Column("channel", sa.String(length=16), nullable=False),
         sa.Column("category", sa.String(length=24), nullable=False),
         sa.Column("explanation", sa.Text(), nullable=False),
@@ -219,6 +227,11 @@ def upgrade() -> None:
         ),
         sa.ForeignKeyConstraint(
             ["reporter_id"], ["reporters.id"], name=op.f("fk_reports_reporter_id_reporters")
+        ),
+        sa.ForeignKeyConstraint(
+            ["sender_principal_id"],
+            ["principals.id"],
+            name=op.f("fk_reports_sender_principal_id_principals"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_reports")),
         sa.UniqueConstraint("tracking_id", name=op.f("uq_reports_tracking_id")),
