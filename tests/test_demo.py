@@ -14,6 +14,9 @@ from rempart.core.deps import Runtime
 from rempart.legal.models import Order
 from rempart.platform.demo_content import DemoSize, count_demo_events, demo_events
 from rempart.platform.models import Account, Connection, Entity, IngestedEvent, Post
+from rempart.reports.demo import LAWFUL_CHANNEL, RAIDERS
+from rempart.reports.models import ReportCase
+from rempart.worker import Worker
 
 DOCUMENTATION_NETWORKS = [
     ipaddress.ip_network(n)
@@ -32,22 +35,25 @@ def test_seed_builds_the_platform_once(cli: Callable[..., Any], runtime: Runtime
     assert first.exit_code == 0, first.stderr
     assert "demo-platform" in first.stdout
     size = DemoSize(accounts=60, connections=600, entities=6, posts=120)
-    assert _count(runtime, IngestedEvent) == count_demo_events(size)
-    assert _count(runtime, Account) == 60
-    assert _count(runtime, Connection) == 600
+    # The demo notices bring a lawful channel and the fresh accounts that raid it.
+    raid_events = 1 + 2 * RAIDERS
+    assert _count(runtime, IngestedEvent) == count_demo_events(size) + raid_events
+    assert _count(runtime, Account) == 60 + RAIDERS
+    assert _count(runtime, Connection) == 600 + RAIDERS
     assert _count(runtime, Entity) >= 6
     assert _count(runtime, Post) >= 100
 
     again = cli("demo", "seed", *SMALL)
     assert again.exit_code == 0
     assert "already seeded" in again.stdout
-    assert _count(runtime, IngestedEvent) == count_demo_events(size)
+    assert _count(runtime, IngestedEvent) == count_demo_events(size) + raid_events
     credentials = json.loads(
         (runtime.settings.key_file.parent / "demo-credentials.json").read_text()
     )
     assert set(credentials) >= {"demo-platform", "demo-admin", "demo-legal-1", "demo-legal-2"}
     assert "authority:fr-tj-paris" in credentials
     _check_demo_orders(runtime)
+    _check_demo_notices(runtime)
     verify = cli("audit", "verify")
     assert verify.exit_code == 0, verify.stderr
 
@@ -101,3 +107,17 @@ def _check_demo_orders(runtime: Runtime) -> None:
     keys = sorted(folder.glob("*.jwk"))
     assert len(keys) >= 5
     assert all(k.stat().st_mode & 0o077 == 0 for k in keys)
+
+
+def _check_demo_notices(runtime: Runtime) -> None:
+    """Organic notices and a raid on a lawful channel, filed into cases by the worker."""
+    worker = Worker(runtime)
+    while worker.tick():
+        pass
+    with runtime.engine.connect() as connection:
+        cases = connection.execute(
+            sa.select(ReportCase.target_ref, ReportCase.raid_suspected, ReportCase.trusted_flagger)
+        ).all()
+    assert [ref for ref, raid, _ in cases if raid] == [LAWFUL_CHANNEL]
+    assert sum(1 for _, raid, _ in cases if not raid) >= 10
+    assert any(trusted for *_, trusted in cases)

@@ -47,16 +47,6 @@ def enqueue(
     )
 
 
-def enqueue_once(session: Session, *, kind: str, payload: dict[str, Any]) -> None:
-    """Enqueue a job unless one of this kind is already waiting: for work that takes
-    whatever has piled up, so a burst of triggers makes one job, not thousands."""
-    waiting = session.execute(
-        select(Job.id).where(Job.status == "queued", Job.kind == kind).limit(1)
-    ).first()
-    if waiting is None:
-        enqueue(session, kind=kind, payload=payload)
-
-
 def backoff(attempts: int) -> timedelta:
     """Delay before the next try of a job that failed ``attempts`` times."""
     return min(timedelta(seconds=2 ** min(attempts, 20)), MAX_BACKOFF)

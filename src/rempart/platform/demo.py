@@ -38,6 +38,7 @@ DEMO_PRINCIPALS = [
     ("demo-flagger", Role.FLAGGER),
 ]
 LEGAL_SEEDED_MARK = "demo_legal_seed"
+REPORTS_SEEDED_MARK = "demo_reports_seed"
 
 
 def credentials_file(rt: Runtime) -> Path:
@@ -75,6 +76,7 @@ def seed(rt: Runtime, *, console: Console, force: bool = False, **sizes: int) ->
         size = DemoSize(**sizes)
         _ingest_all(rt, console=console, size=size)
     tokens.update(_seed_legal_once(rt, console=console))
+    _seed_reports_once(rt, console=console, tokens=tokens)
     try:
         audit.sign_head(rt.engine, keys=rt.keys, head_file=rt.head_file)
     except AuditLogBroken:
@@ -127,6 +129,22 @@ def _seed_legal_once(rt: Runtime, *, console: Console) -> dict[str, str]:
     with os.fdopen(fd, "w") as handle:
         json.dump({**known, **tokens}, handle, indent=2)
     return tokens
+
+
+def _seed_reports_once(rt: Runtime, *, console: Console, tokens: dict[str, str]) -> None:
+    """Demo notices (organic ones and a raid on a lawful channel), once."""
+    from rempart.reports.demo import seed_reports
+
+    with transaction(rt.engine, readonly=True) as session:
+        if session.get(ScheduleState, REPORTS_SEEDED_MARK) is not None:
+            return
+    with console.status("Sending demo notices"):
+        sent = seed_reports(
+            rt, platform_token=tokens["demo-platform"], flagger_token=tokens["demo-flagger"]
+        )
+    with transaction(rt.engine) as session:
+        session.merge(ScheduleState(name=REPORTS_SEEDED_MARK, last_run_at=utcnow()))
+        audit.record(session, actor=DEMO_ACTOR, action="demo.seed.reports", details={"sent": sent})
 
 
 def _sizes(size: DemoSize) -> dict[str, Any]:
