@@ -29,6 +29,7 @@ from rempart.platform.api import EXTRA_SCHEMAS
 from rempart.platform.api import router as ingest_router
 from rempart.reports.api import router as reports_router
 from rempart.search.api import router as search_router
+from rempart.transparency.api import router as transparency_router
 
 log = logging.getLogger("rempart")
 
@@ -188,6 +189,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(search_router)
     app.include_router(moderation_router)
     app.include_router(reports_router)
+    app.include_router(transparency_router)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:

@@ -28,6 +28,7 @@ from rempart.core.errors import ConfigurationError, RempartError
 from rempart.core.settings import Settings
 from rempart.legal.cli import authority_app, order_app
 from rempart.moderation.cli import banks_app, classify, moderation_app
+from rempart.transparency.cli import dsa_app, transparency_app
 
 app = typer.Typer(
     help="Rempart: trust-&-safety and lawful-disclosure back office.", no_args_is_help=True
@@ -51,6 +52,8 @@ for name, group in [
     ("order", order_app),
     ("banks", banks_app),
     ("moderation", moderation_app),
+    ("transparency", transparency_app),
+    ("dsa", dsa_app),
 ]:
     app.add_typer(group, name=name)
 app.command("classify")(classify)

@@ -71,6 +71,10 @@ class Settings(BaseSettings):
     appeal_window_days: int = Field(default=183, ge=1)
     # A case whose raid score reaches this is marked as a suspected raid.
     raid_threshold: float = Field(default=0.6, gt=0, le=1)
+    # The DSA Transparency Database API (e.g. https://transparency.dsa.ec.europa.eu/api/v1)
+    # and the platform's token for it; `rempart dsa submit` sends statements there.
+    dsa_endpoint: str | None = None
+    dsa_token: str | None = None
     # The local outbox where user notifications go when no other notifier is configured.
     notification_outbox: Path = Path("var/notifications-outbox.jsonl")
 

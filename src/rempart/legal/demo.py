@@ -128,6 +128,26 @@ SCENARIOS = [
             ("be-parquet-bruxelles", 110, "drug_trafficking"),
         ]
     ),
+    # A busier quarter (the third of the year), with enough orders per country that the
+    # transparency report shows figures rather than "<5".
+    *(
+        Scenario(code, days, offence, outcome)
+        for code, days, offence, outcome in [
+            ("fr-tj-paris", 140, "fraud", "disclosed"),
+            ("fr-parquet-paris", 132, "drug_trafficking", "disclosed"),
+            ("fr-tj-paris", 121, "cybercrime", "disclosed"),
+            ("fr-parquet-paris", 112, "fraud", "refused"),
+            ("fr-tj-paris", 104, "threats", "disclosed"),
+            ("fr-tj-paris", 96, "drug_trafficking", "disclosed"),
+            ("fr-parquet-paris", 88, "fraud", "disclosed"),
+            ("fr-tj-paris", 80, "terrorism", "refused"),
+            ("de-ag-tiergarten", 138, "fraud", "disclosed"),
+            ("de-ag-tiergarten", 117, "cybercrime", "disclosed"),
+            ("de-ag-tiergarten", 101, "fraud", "disclosed"),
+            ("de-ag-tiergarten", 92, "drug_trafficking", "disclosed"),
+            ("de-ag-tiergarten", 84, "fraud", "refused"),
+        ]
+    ),
     Scenario("fr-tj-paris", 75, "fraud", "disclosed"),
     Scenario(
         "fr-tj-paris",

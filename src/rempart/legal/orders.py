@@ -280,6 +280,7 @@ def receive_order(
             "authority": issuer.code,
             "kid": key.kid,
             "order_type": order.order_type,
+            "offence_category": order.offence_category,
             "categories": order.requested_categories,
             "emergency": order.emergency,
             "targets": len(claims.targets),

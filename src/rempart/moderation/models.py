@@ -88,6 +88,9 @@ class StatementOfReasons(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     sent_to_owner_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The DSA Transparency Database: when it accepted the statement, or why it refused it.
+    dsa_submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    dsa_error: Mapped[str | None] = mapped_column(Text)
 
 
 class BankHash(Base):

@@ -421,6 +421,7 @@ def _apply(
             target=f"{kind}:{ref}",
             details={
                 "category": verdict.category,
+                "ground_type": decision.ground_type,
                 "score": verdict.confidence,
                 "automated": True,
                 "model_version": version,

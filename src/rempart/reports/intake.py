@@ -7,7 +7,7 @@ import ipaddress
 import json
 import re
 import secrets
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import pairwise
@@ -258,8 +258,8 @@ def file_pending(session: Session, settings: Settings, *, now: datetime) -> int:
                 "case": case.id,
                 "received": len(reports),
                 "tracking_ids": [r.tracking_id for r in reports[:100]],
-                "categories": sorted({r.category for r in reports}),
-                "channels": sorted({r.channel for r in reports}),
+                "by_category": dict(Counter(r.category for r in reports)),
+                "by_channel": dict(Counter(r.channel for r in reports)),
             },
         )
         session.flush()

@@ -1,0 +1,53 @@
+"""Public transparency: no token. The per-country lookup answers like Telegram's
+transparency bot; published reports can be fetched and checked by anyone."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query
+from fastapi.responses import HTMLResponse
+
+from rempart.audit import service as audit
+from rempart.core.deps import Runtime, runtime
+from rempart.transparency import render, service
+
+router = APIRouter(tags=["transparency"])
+Rt = Annotated[Runtime, Depends(runtime)]
+Country = Annotated[str, Path(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2.")]
+PeriodQuery = Annotated[
+    str | None, Query(pattern=r"^\d{4}(-Q[1-4])?$", description="2026-Q3 or 2026.")
+]
+Kind = Annotated[str, Query(pattern=r"^(lawful_disclosure|dsa)$")]
+
+
+def _lookup(rt: Runtime, country: str, period: str | None) -> dict[str, Any]:
+    with rt.unit_of_work(readonly=True) as session:
+        head = audit.latest_head(session, keys=rt.keys)
+        return service.country_lookup(session, country=country, period_text=period, head=head)
+
+
+@router.get("/v1/transparency/reports")
+def list_reports(rt: Rt, kind: Kind = "lawful_disclosure", period: PeriodQuery = None) -> Any:
+    with rt.unit_of_work(readonly=True) as session:
+        return {"items": service.published(session, kind=kind, period=period)}
+
+
+@router.get("/v1/transparency/reports/{report_id}")
+def get_report(report_id: Annotated[int, Path(ge=1, le=2**31)], rt: Rt) -> Any:
+    """A published report exactly as published, with its signed head: check it with
+    `rempart transparency verify`."""
+    with rt.unit_of_work(readonly=True) as session:
+        return service.published_document(session, report_id=report_id)
+
+
+@router.get("/v1/transparency/{country}")
+def country(country: Country, rt: Rt, period: PeriodQuery = None) -> Any:
+    """Per quarter: requests from this country's judicial authorities that were fulfilled,
+    and the users they affected; with the date of the next report."""
+    return _lookup(rt, country, period)
+
+
+@router.get("/transparency/{country}", response_class=HTMLResponse, include_in_schema=False)
+def country_page(country: Country, rt: Rt, period: PeriodQuery = None) -> HTMLResponse:
+    return HTMLResponse(render.country_page(_lookup(rt, country, period)))

@@ -1,0 +1,86 @@
+"""Statements of reasons for the DSA Transparency Database: exported in batches that pass
+its validation rules, and submitted to a local server that applies them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+import dsa_server
+from rempart.core.clock import utcnow
+from rempart.core.db import transaction
+from rempart.core.deps import Runtime
+from rempart.moderation.models import StatementOfReasons
+from rempart.transparency import dsa
+from rempart.transparency.dsa_rules import validate
+from test_moderation import scanned  # noqa: F401  (the fixture: a scanned platform)
+
+
+def _statements(runtime: Runtime) -> list[StatementOfReasons]:
+    with transaction(runtime.engine, readonly=True) as session:
+        return list(session.execute(select(StatementOfReasons)).scalars())
+
+
+@pytest.mark.usefixtures("scanned")
+def test_export_writes_batches_that_pass_the_rules(
+    runtime: Runtime, cli: Callable[..., Any], tmp_path: Path
+) -> None:
+    made = _statements(runtime)
+    assert made, "the scan restricts violating posts, each with a statement"
+    result = cli("dsa", "export", "--out", str(tmp_path))
+    assert result.exit_code == 0, result.stderr
+    files = sorted(tmp_path.glob("statements-*.json"))
+    exported = [s for f in files for s in json.loads(f.read_text())["statements"]]
+    assert len(exported) == len(made)
+    assert all(len(json.loads(f.read_text())["statements"]) <= 100 for f in files)
+    assert all(validate(s) == [] for s in exported)
+    assert not any("source_identity" in s for s in exported)
+    assert cli("dsa", "validate", str(files[0])).exit_code == 0
+
+    broken = dict(exported[0])
+    del broken["decision_visibility"]
+    broken["content_date"] = "1999-12-31"
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(broken))
+    refused = cli("dsa", "validate", str(bad))
+    assert refused.exit_code == 1
+    assert "decision types" in refused.stderr
+    assert "content_date" in refused.stderr
+
+
+@pytest.mark.usefixtures("scanned")
+def test_submit_dedupes_retries_and_records_refusals(runtime: Runtime) -> None:
+    made = _statements(runtime)
+    assert len(made) >= 3
+    sleeps: list[float] = []
+    with dsa_server.running() as database:
+        database.known.add(made[0].puid)  # sent by an earlier run that was cut off
+        database.refuse.add(made[1].puid)
+        database.failures_left = 2
+        with transaction(runtime.engine) as session:
+            counts = dsa.submit(
+                session,
+                endpoint=database.url,
+                token=dsa_server.TOKEN,
+                now=utcnow(),
+                sleep=sleeps.append,
+            )
+        assert counts == {"accepted": len(made) - 2, "already_known": 1, "refused": 1}
+        assert sleeps == [1, 2]  # two 503s, then it went through
+        assert database.known >= {s.puid for s in made} - {made[1].puid}
+        after = {s.puid: s for s in _statements(runtime)}
+        assert after[made[1].puid].dsa_submitted_at is None
+        assert "Refused by the test database" in (after[made[1].puid].dsa_error or "")
+        assert all(after[s.puid].dsa_submitted_at for s in made if s.puid != made[1].puid)
+
+        posts = database.posts
+        database.refuse.clear()
+        with transaction(runtime.engine) as session:
+            again = dsa.submit(session, endpoint=database.url, token=dsa_server.TOKEN, now=utcnow())
+        assert again == {"accepted": 1, "already_known": 0, "refused": 0}
+        assert database.posts == posts + 1
