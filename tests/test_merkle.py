@@ -318,3 +318,20 @@ def test_proof_generators_refuse_impossible_sizes() -> None:
     assert merkle.verify_consistency(8, 8, root, root, [])
     assert not merkle.verify_consistency(8, 8, root, root, [root])
     assert not merkle.verify_consistency(8, 8, root, flip(root, 0), [])
+
+
+def test_tree_builder_gives_the_same_roots_as_a_frontier() -> None:
+    import hashlib
+
+    from rempart.audit import merkle
+
+    class Small(merkle.TreeBuilder):
+        CHUNK = 4
+
+    leaves = [hashlib.sha256(str(i).encode()).digest() for i in range(70)]
+    for builder in (Small(), merkle.TreeBuilder()):
+        assert builder.root() == merkle.EMPTY_ROOT
+        for size, leaf in enumerate(leaves, start=1):
+            builder.append(leaf)
+            assert builder.size == size
+            assert builder.root() == merkle.root_hash(leaves[:size]), size

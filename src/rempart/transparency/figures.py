@@ -43,6 +43,11 @@ RELEVANT = (
     "reports.account_suspended",
 )
 TREND_QUARTERS = 8
+# What each report reads: the lawful-disclosure report needs only the legal entries.
+RELEVANT_FOR = {
+    "lawful_disclosure": tuple(a for a in RELEVANT if a.startswith("legal.")),
+    "dsa": RELEVANT,
+}
 
 
 def entry_time(body: dict[str, Any]) -> datetime:

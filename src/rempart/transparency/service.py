@@ -30,13 +30,13 @@ class ReportNotFound(NotFound):
     code = "report_not_found"
 
 
-def read_log(session: Session, *, tree_size: int) -> figures.Log:
-    """The relevant entries under a head, by their action column (indexed): fast enough
-    for a report; ``verify`` reads every body instead."""
+def read_log(session: Session, *, kind: str, tree_size: int) -> figures.Log:
+    """The entries a report of this kind reads under a head, found by their (indexed)
+    action column: fast enough for a report; ``verify`` reads every body instead."""
     log = figures.Log()
     bodies = session.execute(
         select(AuditEntry.body)
-        .where(AuditEntry.seq < tree_size, AuditEntry.action.in_(figures.RELEVANT))
+        .where(AuditEntry.seq < tree_size, AuditEntry.action.in_(figures.RELEVANT_FOR[kind]))
         .order_by(AuditEntry.seq)
         .execution_options(yield_per=5000)
     ).scalars()
@@ -58,7 +58,7 @@ def build(
     previous_head: SignedTreeHead | None,
     now: datetime,
 ) -> dict[str, Any]:
-    log = read_log(session, tree_size=head.tree_size)
+    log = read_log(session, kind=kind, tree_size=head.tree_size)
     return {
         "kind": kind,
         "version": FORMAT_VERSION,
@@ -146,7 +146,7 @@ def country_lookup(
     users they affected, for one country, from the log under the latest signed head."""
     now = utcnow()
     period = parse(period_text) if period_text else quarter_of(now)
-    log = read_log(session, tree_size=head.tree_size)
+    log = read_log(session, kind="lawful_disclosure", tree_size=head.tree_size)
     result = figures.lawful_disclosure(log, period)
     quarters = []
     for row in result["trend"]:

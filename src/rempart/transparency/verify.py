@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -18,12 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from rempart.audit import merkle
 from rempart.audit.heads import check_head_signature, public_key_text
-from rempart.audit.models import AuditEntry
 from rempart.audit.schemas import SignedTreeHead
 from rempart.core.crypto import KeyRing
 from rempart.transparency import figures
@@ -33,8 +33,11 @@ from rempart.transparency.service import KINDS, compute
 _EMBEDDED = re.compile(
     r'<script type="application/json" id="transparency-report">(.*?)</script>', re.DOTALL
 )
-# Entries worth parsing; every other body is only hashed.
-_RELEVANT_MARKS = tuple(f'"action":"{a}"' for a in figures.RELEVANT)
+# Bodies worth parsing, per report kind; every other body is only hashed.
+_MARKS = {
+    kind: tuple(f'"action":"{a}"' for a in actions)
+    for kind, actions in figures.RELEVANT_FOR.items()
+}
 
 
 @dataclass
@@ -128,38 +131,43 @@ def verify(
         return verdict
 
     log = figures.Log()
-    frontier: list[bytes] = []
-    count = 0
-    rows = session.execute(
-        select(AuditEntry.seq, AuditEntry.body)
-        .where(AuditEntry.seq < head.tree_size)
-        .order_by(AuditEntry.seq)
+    marks = _MARKS[str(kind)]
+    tree = merkle.TreeBuilder()
+    # Plain rows, streamed: this reads every entry of the log.
+    rows = (
+        session.connection()
         .execution_options(yield_per=20_000)
+        .execute(
+            text("SELECT seq, body FROM audit_entries WHERE seq < :size ORDER BY seq"),
+            {"size": head.tree_size},
+        )
     )
+    sha256 = hashlib.sha256
     for seq, body in rows:
-        if seq != count:
-            verdict.problems.append(f"entry {count} is missing from the log")
-            count = seq
-        frontier = merkle.frontier_append(frontier, count, merkle.leaf_hash(body.encode()))
-        count += 1
+        if seq != tree.size:
+            verdict.problems.append(f"entry {tree.size} is missing from the log")
+            while tree.size < seq:  # keep counting: the roots will not match anyway
+                tree.append(merkle.EMPTY_ROOT)
+        tree.append(sha256(b"\x00" + body.encode()).digest())  # merkle.leaf_hash, inlined
         if (
             before is not None
-            and count == before.tree_size
-            and merkle.frontier_root(frontier).hex() != before.root_hash.lower()
+            and tree.size == before.tree_size
+            and tree.root().hex() != before.root_hash.lower()
         ):
             verdict.problems.append(
                 "the log is not consistent with the previous report's head: entries "
                 f"under {before.tree_size} were changed"
             )
-        if any(mark in body for mark in _RELEVANT_MARKS):
+        if any(mark in body for mark in marks):
             entry = json.loads(body)
             if entry.get("seq") != seq:
                 verdict.problems.append(f"entry {seq} holds the body of another entry")
             log.add(entry)
+    count = tree.size
     verdict.entries = count
     if count != head.tree_size:
         verdict.problems.append(f"the head covers {head.tree_size} entries; the log holds {count}")
-    elif merkle.frontier_root(frontier).hex() != head.root_hash.lower():
+    elif tree.root().hex() != head.root_hash.lower():
         verdict.problems.append("the log does not match the report's signed head")
     if before is not None and before.tree_size == 0 and before.root_hash != merkle.EMPTY_ROOT.hex():
         verdict.problems.append("the previous report's head does not sign an empty log")
