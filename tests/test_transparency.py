@@ -197,3 +197,27 @@ def test_public_lookup_like_the_transparency_bot(
     assert "Requests from judicial authorities in FR" in page.text
     assert client.get("/v1/transparency/france").status_code == 422
     assert client.get("/v1/transparency/FR?period=2026-Q5").status_code == 422
+
+
+def test_authorities_get_inclusion_receipts_for_their_orders(
+    seeded: Callable[..., Any], client: TestClient, runtime: Runtime, tmp_path: Path
+) -> None:
+    from rempart.audit.schemas import InclusionProof
+    from rempart.audit.service import check_inclusion
+
+    tokens = json.loads((runtime.settings.key_file.parent / "demo-credentials.json").read_text())
+    paris = {"Authorization": f"Bearer {tokens['authority:fr-tj-paris']}"}
+    orders = client.get("/v1/legal/orders?limit=100", headers=paris).json()["items"]
+    assert orders
+    reference = orders[0]["reference"]
+    receipt = client.get(f"/v1/legal/orders/{reference}/receipt", headers=paris)
+    assert receipt.status_code == 200, receipt.text
+    proofs = [InclusionProof.model_validate(p) for p in receipt.json()["proofs"]]
+    assert len(proofs) >= 2  # received and checked, at least
+    assert all(check_inclusion(p) for p in proofs)
+    # The order's entries lie under the head of the report published afterwards.
+    report = json.loads(_report(seeded, tmp_path, "report.json").read_text())
+    assert max(p.entry for p in proofs) < report["head"]["tree_size"]
+    brussels = {"Authorization": f"Bearer {tokens['authority:be-parquet-bruxelles']}"}
+    other = client.get(f"/v1/legal/orders/{reference}/receipt", headers=brussels)
+    assert other.status_code == 404

@@ -315,6 +315,39 @@ def prove_inclusion(
     )
 
 
+def prove_target(
+    session: Session, *, keys: KeyRing, target: str, action_prefix: str
+) -> list[InclusionProof]:
+    """Inclusion proofs, under the latest signed head, of every entry about ``target``
+    (its actions starting with ``action_prefix``): a receipt its party can keep and check
+    offline, and later against a published head."""
+    head = latest_head(session, keys=keys)
+    seqs = list(
+        session.execute(
+            select(AuditEntry.seq)
+            .where(
+                AuditEntry.seq < head.tree_size,
+                AuditEntry.action.like(f"{action_prefix}%"),
+                AuditEntry.body.contains(f'"target":{json.dumps(target)}'),
+            )
+            .order_by(AuditEntry.seq)
+        ).scalars()
+    )
+    if not seqs:
+        return []
+    leaves = _leaf_hashes(session, head.tree_size)
+    return [
+        InclusionProof(
+            entry=seq,
+            tree_size=head.tree_size,
+            leaf_hash=leaves[seq].hex(),
+            audit_path=[h.hex() for h in merkle.inclusion_proof(seq, leaves)],
+            head=head,
+        )
+        for seq in seqs
+    ]
+
+
 def _hashes(values: list[str]) -> list[bytes] | None:
     try:
         decoded = [bytes.fromhex(value) for value in values]

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, File, Form, Path, Query, UploadFile
 from fastapi.responses import HTMLResponse, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from rempart.audit import service as audit
 from rempart.auth.api import require
 from rempart.auth.permissions import Permission
 from rempart.auth.service import Caller
@@ -103,6 +104,19 @@ def list_orders(
 def get_order(reference: Reference, caller: Reader, rt: Rt) -> OrderRead:
     with rt.unit_of_work() as session:
         return reads.view_order(session, keys=rt.keys, caller=caller, reference=reference)
+
+
+@router.get("/orders/{reference}/receipt")
+def get_receipt(reference: Reference, caller: Reader, rt: Rt) -> dict[str, Any]:
+    """Proofs that every audit entry about the order is in the signed log: keep them, and
+    check later (`rempart audit` or any RFC 9162 verifier) that the order was counted
+    under the head a published transparency report names."""
+    with rt.unit_of_work(readonly=True) as session:
+        order = reads.own_order(session, caller=caller, reference=reference)
+        proofs = audit.prove_target(
+            session, keys=rt.keys, target=f"order:{order.reference}", action_prefix="legal."
+        )
+        return {"order": order.reference, "proofs": [p.model_dump() for p in proofs]}
 
 
 @router.get("/orders/{reference}/document", response_class=Response)
