@@ -81,6 +81,21 @@ class TreeBuilder:
             self._chunk_count += 1
             self._buffer = []
 
+    def extend(self, leaves: Sequence[bytes]) -> None:
+        position = 0
+        while position < len(leaves):
+            room = self.CHUNK - len(self._buffer)
+            if not self._buffer and len(leaves) - position >= self.CHUNK:
+                chunk = perfect_root(leaves[position : position + self.CHUNK])
+                self._chunks = frontier_append(self._chunks, self._chunk_count, chunk)
+                self._chunk_count += 1
+                position += self.CHUNK
+                continue
+            taken = leaves[position : position + room]
+            position += len(taken)
+            for leaf in taken:
+                self.append(leaf)
+
     def root(self) -> bytes:
         tail: list[bytes] = []
         for index, leaf in enumerate(self._buffer):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,9 +34,12 @@ from rempart.transparency.service import KINDS, compute
 _EMBEDDED = re.compile(
     r'<script type="application/json" id="transparency-report">(.*?)</script>', re.DOTALL
 )
-# Bodies worth parsing, per report kind; every other body is only hashed.
+# Whole chunks of the tree builder, so that slices hash into perfect subtrees directly.
+SLICE = 4 * merkle.TreeBuilder.CHUNK
+# Bodies worth parsing, per report kind (``Log.add`` ignores the rest of them); every other
+# body is only hashed. Canonical JSON sorts keys, so a body starts with its action.
 _MARKS = {
-    kind: tuple(f'"action":"{a}"' for a in actions)
+    kind: tuple({f'{{"action":"{a.split(".")[0]}.' for a in actions})
     for kind, actions in figures.RELEVANT_FOR.items()
 }
 
@@ -74,6 +78,22 @@ def _head(value: Any, name: str, verdict: Verdict) -> SignedTreeHead | None:
         verdict.problems.append(f"the {name} has a bad signature")
         return None
     return head
+
+
+def _slices(session: Session, size: int) -> Iterator[Sequence[Any]]:
+    """(seq, body) rows of every entry under ``size``, streamed in slices. This reads the
+    whole log, so on SQLite it skips SQLAlchemy's row objects (a quarter of the time)."""
+    connection = session.connection()
+    query = "SELECT seq, body FROM audit_entries WHERE seq < {} ORDER BY seq"
+    if connection.dialect.name == "sqlite":
+        cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        cursor.execute(query.format("?"), (size,))
+        yield from iter(lambda: cursor.fetchmany(SLICE), [])
+        return
+    rows = connection.execution_options(yield_per=SLICE).execute(
+        text(query.format(":size")), {"size": size}
+    )
+    yield from rows.partitions(SLICE)
 
 
 def _differences(published: Any, recomputed: Any, path: str = "figures") -> list[str]:
@@ -132,36 +152,34 @@ def verify(
 
     log = figures.Log()
     marks = _MARKS[str(kind)]
+    before_root = before.root_hash.lower() if before is not None else ""
     tree = merkle.TreeBuilder()
-    # Plain rows, streamed: this reads every entry of the log.
-    rows = (
-        session.connection()
-        .execution_options(yield_per=20_000)
-        .execute(
-            text("SELECT seq, body FROM audit_entries WHERE seq < :size ORDER BY seq"),
-            {"size": head.tree_size},
-        )
-    )
     sha256 = hashlib.sha256
-    for seq, body in rows:
-        if seq != tree.size:
-            verdict.problems.append(f"entry {tree.size} is missing from the log")
-            while tree.size < seq:  # keep counting: the roots will not match anyway
-                tree.append(merkle.EMPTY_ROOT)
-        tree.append(sha256(b"\x00" + body.encode()).digest())  # merkle.leaf_hash, inlined
-        if (
-            before is not None
-            and tree.size == before.tree_size
-            and tree.root().hex() != before.root_hash.lower()
-        ):
-            verdict.problems.append(
-                "the log is not consistent with the previous report's head: entries "
-                f"under {before.tree_size} were changed"
-            )
-        if any(mark in body for mark in marks):
-            entry = json.loads(body)
-            if entry.get("seq") != seq:
-                verdict.problems.append(f"entry {seq} holds the body of another entry")
+    # In slices rather than row by row: hashing and scanning run as comprehensions.
+    for rows_slice in _slices(session, head.tree_size):
+        start = tree.size
+        seqs = [row[0] for row in rows_slice]
+        bodies = [row[1] for row in rows_slice]
+        if seqs[-1] != start + len(seqs) - 1:
+            first = next(start + i for i, seq in enumerate(seqs) if seq != start + i)
+            verdict.problems.append(f"entry {first} is missing from the log")
+        leaves = [sha256(b"\x00" + body.encode()).digest() for body in bodies]
+        cut = before.tree_size - start if before is not None else -1
+        if 0 < cut <= len(leaves):
+            tree.extend(leaves[:cut])
+            if tree.root().hex() != before_root:
+                verdict.problems.append(
+                    "the log is not consistent with the previous report's head: entries "
+                    f"under {cut + start} were changed"
+                )
+            tree.extend(leaves[cut:])
+        else:
+            tree.extend(leaves)
+        relevant = [i for i, body in enumerate(bodies) if body.startswith(marks)]
+        for index in relevant:
+            entry = json.loads(bodies[index])
+            if entry.get("seq") != seqs[index]:
+                verdict.problems.append(f"entry {seqs[index]} holds the body of another entry")
             log.add(entry)
     count = tree.size
     verdict.entries = count
