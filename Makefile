@@ -31,6 +31,7 @@ demo: install
 	  $(DEMO_ENV) $(BIN)/rempart serve --host $(HOST) --port $(PORT)
 
 test: install
+	@bash scripts/ensure-chromium.sh
 	$(BIN)/pytest -n 2 --dist loadgroup
 
 lint: install

@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -30,6 +31,7 @@ from rempart.platform.api import router as ingest_router
 from rempart.reports.api import router as reports_router
 from rempart.search.api import router as search_router
 from rempart.transparency.api import router as transparency_router
+from rempart.web.pages import router as web_router
 
 log = logging.getLogger("rempart")
 
@@ -190,6 +192,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(moderation_router)
     app.include_router(reports_router)
     app.include_router(transparency_router)
+    app.include_router(web_router)
+    app.mount("/static", StaticFiles(packages=[("rempart.web", "static")]), name="static")
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:

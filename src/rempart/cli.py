@@ -29,6 +29,7 @@ from rempart.core.settings import Settings
 from rempart.legal.cli import authority_app, order_app
 from rempart.moderation.cli import banks_app, classify, moderation_app
 from rempart.transparency.cli import dsa_app, transparency_app
+from rempart.web.cli import user_app
 
 app = typer.Typer(
     help="Rempart: trust-&-safety and lawful-disclosure back office.", no_args_is_help=True
@@ -54,6 +55,7 @@ for name, group in [
     ("moderation", moderation_app),
     ("transparency", transparency_app),
     ("dsa", dsa_app),
+    ("user", user_app),
 ]:
     app.add_typer(group, name=name)
 app.command("classify")(classify)

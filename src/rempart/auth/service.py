@@ -41,8 +41,8 @@ def parse_role(value: str) -> Role:
         ) from None
 
 
-def create_token(session: Session, *, role: Role, name: str, actor: str) -> TokenCreated:
-    """Issue a token for the principal ``name``, creating it with ``role`` if new."""
+def ensure_principal(session: Session, *, role: Role, name: str, actor: str) -> Principal:
+    """The principal ``name``, created with ``role`` if new."""
     principal = session.execute(
         select(Principal).where(Principal.name == name)
     ).scalar_one_or_none()
@@ -62,6 +62,12 @@ def create_token(session: Session, *, role: Role, name: str, actor: str) -> Toke
         raise PrincipalExists(
             "That principal exists with another role; pick a new name.", code="role_mismatch"
         )
+    return principal
+
+
+def create_token(session: Session, *, role: Role, name: str, actor: str) -> TokenCreated:
+    """Issue a token for the principal ``name``, creating it with ``role`` if new."""
+    principal = ensure_principal(session, role=role, name=name, actor=actor)
     token = new_token(TOKEN_PREFIX)
     session.add(
         ApiToken(

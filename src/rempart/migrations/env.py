@@ -14,6 +14,7 @@ from rempart.platform import models as platform_models  # noqa: F401
 from rempart.reports import models as reports_models  # noqa: F401
 from rempart.search import models as search_models  # noqa: F401
 from rempart.transparency import models as transparency_models  # noqa: F401
+from rempart.web import models as web_models  # noqa: F401
 
 config = context.config
 target_metadata = Base.metadata

@@ -188,6 +188,11 @@ def _views(session: Session, items: list[ModerationItem]) -> list[QueueItem]:
     ]
 
 
+def item_view(session: Session, *, item_id: int) -> QueueItem | None:
+    item = session.get(ModerationItem, item_id)
+    return _views(session, [item])[0] if item is not None else None
+
+
 def decide(
     session: Session, *, caller: Caller, data: DecisionCreate, settings: Settings
 ) -> DecisionRead:

@@ -35,10 +35,21 @@ DEMO_PRINCIPALS = [
     ("demo-legal-1", Role.LEGAL),
     ("demo-legal-2", Role.LEGAL),
     ("demo-moderator", Role.MODERATOR),
+    ("demo-moderator-2", Role.MODERATOR),
     ("demo-flagger", Role.FLAGGER),
 ]
 LEGAL_SEEDED_MARK = "demo_legal_seed"
 REPORTS_SEEDED_MARK = "demo_reports_seed"
+# (username, principal) of the demo people who sign in with a browser.
+DEMO_WEB_LOGINS = [
+    ("moderator", "demo-moderator"),
+    ("moderator2", "demo-moderator-2"),
+    ("legal1", "demo-legal-1"),
+    ("legal2", "demo-legal-2"),
+    ("admin", "demo-admin"),
+    ("auditor", "demo-auditor"),
+    ("paris", "authority:fr-tj-paris"),
+]
 
 
 def credentials_file(rt: Runtime) -> Path:
@@ -48,7 +59,7 @@ def credentials_file(rt: Runtime) -> Path:
 def ensure_demo_principals(rt: Runtime) -> dict[str, str]:
     """Demo tokens, kept in a file beside the demo keys so `make demo` can show them again."""
     path = credentials_file(rt)
-    known: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    known: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
     with transaction(rt.engine) as session:
         existing = set(session.execute(select(Principal.name)).scalars())
         for name, role in DEMO_PRINCIPALS:
@@ -58,7 +69,7 @@ def ensure_demo_principals(rt: Runtime) -> dict[str, str]:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
         json.dump(known, handle, indent=2)
-    return known
+    return {name: token for name, token in known.items() if isinstance(token, str)}
 
 
 def is_seeded(rt: Runtime) -> bool:
@@ -77,6 +88,7 @@ def seed(rt: Runtime, *, console: Console, force: bool = False, **sizes: int) ->
         _ingest_all(rt, console=console, size=size)
     tokens.update(_seed_legal_once(rt, console=console))
     _seed_reports_once(rt, console=console, tokens=tokens)
+    logins = _ensure_web_logins(rt)
     try:
         audit.sign_head(rt.engine, keys=rt.keys, head_file=rt.head_file)
     except AuditLogBroken:
@@ -86,6 +98,7 @@ def seed(rt: Runtime, *, console: Console, force: bool = False, **sizes: int) ->
         )
         raise
     show_credentials(console, tokens)
+    show_logins(console, logins)
 
 
 def _ingest_all(rt: Runtime, *, console: Console, size: DemoSize) -> None:
@@ -154,6 +167,52 @@ def _sizes(size: DemoSize) -> dict[str, Any]:
         "entities": size.entities,
         "posts": size.posts,
     }
+
+
+def _ensure_web_logins(rt: Runtime) -> dict[str, dict[str, str]]:
+    """Browser sign-ins for the demo people, kept beside the demo tokens: a password and
+    a TOTP secret each (add the otpauth URI to an authenticator app, or compute codes with
+    `python -c "import pyotp; print(pyotp.TOTP('SECRET').now())"`)."""
+    from rempart.web import auth as web_auth
+
+    path = credentials_file(rt)
+    known: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+    logins: dict[str, dict[str, str]] = known.get("web_logins", {})
+    with transaction(rt.engine) as session:
+        for username, name in DEMO_WEB_LOGINS:
+            principal = session.execute(
+                select(Principal).where(Principal.name == name)
+            ).scalar_one_or_none()
+            if principal is None or username in logins:
+                continue
+            login = web_auth.create_login(
+                session,
+                rt.keys,
+                principal=principal,
+                username=username,
+                password=None,
+                actor=DEMO_ACTOR,
+                now=utcnow(),
+            )
+            logins[username] = {
+                "principal": name,
+                "password": login.password,
+                "totp_secret": login.totp_secret,
+                "otpauth": login.otpauth_uri,
+            }
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump({**known, "web_logins": logins}, handle, indent=2)
+    return logins
+
+
+def show_logins(console: Console, logins: dict[str, dict[str, str]]) -> None:
+    console.print("\n[bold]Demo console sign-ins[/bold] (http://127.0.0.1:8000/console/login):")
+    for username, login in logins.items():
+        console.print(
+            f"  {username:<11} password {login['password']}  TOTP secret {login['totp_secret']}"
+        )
+        console.print(f"              {login['otpauth']}")
 
 
 def show_credentials(console: Console, tokens: dict[str, str]) -> None:

@@ -1,0 +1,456 @@
+"""Server-rendered pages: the public's (notices, appeals, the disclosure explainer) and the
+console's. Thin handlers over the same service functions as the API; no logic lives here.
+
+Every form carries a CSRF token checked against a cookie of the same value (double submit),
+and the console's session cookie is HttpOnly and SameSite=Strict.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Path, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, PackageLoader, select_autoescape
+from pydantic import ValidationError
+
+from rempart.auth.permissions import Permission, role_has
+from rempart.auth.service import Caller
+from rempart.core import ratelimit
+from rempart.core.clock import utcnow
+from rempart.core.deps import Runtime, runtime
+from rempart.core.errors import RempartError
+from rempart.legal import reads
+from rempart.moderation import queue
+from rempart.moderation.schemas import DecisionAction, DecisionCreate
+from rempart.reports import appeals, intake
+from rempart.reports.schemas import AppealCreate, ReportCreate
+from rempart.web import auth
+from rempart.web.i18n import category_labels, language, translator
+
+router = APIRouter(include_in_schema=False)
+_env = Environment(
+    loader=PackageLoader("rempart.web", "templates"), autoescape=select_autoescape(["html"])
+)
+SESSION_COOKIE = "rempart_session"
+CSRF_COOKIE = "rempart_csrf"
+Rt = Annotated[Runtime, Depends(runtime)]
+ACTIONS = [
+    (DecisionAction.NO_VIOLATION.value, "No violation (restores the item)", "n"),
+    (DecisionAction.REMOVE_FROM_SEARCH.value, "Remove from search", "s"),
+    (DecisionAction.REMOVE_CONTENT.value, "Remove the content", "r"),
+    (DecisionAction.SUSPEND_ENTITY.value, "Suspend the entity", "e"),
+    (DecisionAction.SUSPEND_ACCOUNT.value, "Suspend the account", "a"),
+]
+
+
+def _caller(request: Request, rt: Rt) -> Caller | None:
+    with rt.unit_of_work() as session:
+        return auth.caller_of(session, token=request.cookies.get(SESSION_COOKIE), now=utcnow())
+
+
+Staff = Annotated[Caller | None, Depends(_caller)]
+
+
+def page(
+    request: Request,
+    template: str,
+    *,
+    caller: Caller | None = None,
+    status: int = 200,
+    **values: Any,
+) -> HTMLResponse:
+    lang = language(request)
+    csrf = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(24)
+    html = _env.get_template(template).render(
+        t=translator(lang),
+        lang=lang,
+        csrf=csrf,
+        caller=caller,
+        categories=category_labels(),
+        **values,
+    )
+    response = HTMLResponse(html, status_code=status)
+    response.set_cookie(CSRF_COOKIE, csrf, httponly=True, samesite="strict")
+    if request.query_params.get("lang") in ("en", "fr"):
+        response.set_cookie("lang", lang, samesite="lax", max_age=365 * 86400)
+    return response
+
+
+def _csrf_ok(request: Request, token: str) -> bool:
+    cookie = request.cookies.get(CSRF_COOKIE)
+    return bool(cookie) and secrets.compare_digest(cookie or "", token)
+
+
+def _problem(exc: Exception) -> str:
+    if isinstance(exc, RempartError):
+        return exc.message
+    if isinstance(exc, ValidationError):
+        return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+    return "invalid input"
+
+
+# -- public pages ---------------------------------------------------------------------
+
+
+@router.get("/", response_class=HTMLResponse)
+def home(request: Request, caller: Staff) -> HTMLResponse:
+    return page(request, "home.html", caller=caller)
+
+
+@router.get("/disclosure", response_class=HTMLResponse)
+def disclosure(request: Request, caller: Staff) -> HTMLResponse:
+    return page(request, "disclosure.html", caller=caller)
+
+
+@router.get("/report", response_class=HTMLResponse)
+def report_form(request: Request, rt: Rt, caller: Staff) -> HTMLResponse:
+    link_base = rt.settings.public_link_base
+    return page(request, "report_form.html", caller=caller, form={}, link_base=link_base)
+
+
+@router.post("/report", response_class=HTMLResponse)
+def report_send(
+    request: Request,
+    rt: Rt,
+    csrf: Annotated[str, Form()],
+    url: Annotated[str, Form(max_length=2048)],
+    category: Annotated[str, Form(max_length=32)],
+    explanation: Annotated[str, Form(max_length=5000)],
+    name: Annotated[str, Form(max_length=200)] = "",
+    email: Annotated[str, Form(max_length=320)] = "",
+    good_faith: Annotated[str, Form(max_length=8)] = "",
+) -> HTMLResponse:
+    form = {"url": url, "category": category, "explanation": explanation, "name": name}
+    if not _csrf_ok(request, csrf):
+        return page(request, "forbidden.html", status=403)
+    try:
+        data = ReportCreate.model_validate(
+            {
+                "target": {"url": url},
+                "category": category,
+                "explanation": explanation,
+                "reporter": {"name": name, "email": email} if name or email else None,
+                "good_faith": good_faith == "yes",
+            }
+        )
+        host = request.client.host if request.client else "unknown"
+        with rt.unit_of_work() as session:
+            key = intake.network_of(rt.keys, host) or rt.keys.blind_index(host, purpose="web")
+            ratelimit.hit(
+                session,
+                key=key,
+                limit=rt.settings.report_rate_limit,
+                window_seconds=rt.settings.report_rate_window_seconds,
+                now=utcnow(),
+            )
+        with rt.unit_of_work() as session:
+            received = intake.submit(
+                session,
+                rt.keys,
+                rt.settings,
+                data=data,
+                sender=intake.Sender(caller=None, network=host, channel="web"),
+                now=utcnow(),
+            )
+            tracking = received.tracking_id
+    except (RempartError, ValidationError) as exc:
+        return page(
+            request,
+            "report_form.html",
+            form=form,
+            error=_problem(exc),
+            link_base=rt.settings.public_link_base,
+            status=422 if isinstance(exc, ValidationError) else getattr(exc, "status_code", 400),
+        )
+    lang = translator(language(request))
+    return page(
+        request,
+        "receipt.html",
+        heading=lang["report_title"],
+        tracking=tracking,
+        status_url=f"/report/status/{tracking}",
+    )
+
+
+@router.get("/report/status/{tracking}", response_class=HTMLResponse)
+def report_status(
+    request: Request, rt: Rt, tracking: Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{8,32}$")]
+) -> HTMLResponse:
+    try:
+        with rt.unit_of_work(readonly=True) as session:
+            found = intake.status(session, tracking_id=tracking)
+            fields = [("category", found.category), ("outcome", found.outcome)]
+    except RempartError as exc:
+        return page(
+            request, "status.html", tracking=tracking, fields=[], error=exc.message, status=404
+        )
+    return page(request, "status.html", tracking=tracking, fields=fields)
+
+
+@router.get("/appeal", response_class=HTMLResponse)
+def appeal_form(request: Request, caller: Staff) -> HTMLResponse:
+    return page(request, "appeal_form.html", caller=caller, form={})
+
+
+@router.post("/appeal", response_class=HTMLResponse)
+def appeal_send(
+    request: Request,
+    rt: Rt,
+    csrf: Annotated[str, Form()],
+    secret: Annotated[str, Form(max_length=128)],
+    explanation: Annotated[str, Form(max_length=5000)],
+) -> HTMLResponse:
+    if not _csrf_ok(request, csrf):
+        return page(request, "forbidden.html", status=403)
+    try:
+        data = AppealCreate.model_validate({"secret": secret.strip(), "explanation": explanation})
+        with rt.unit_of_work() as session:
+            filed = appeals.file(session, rt.settings, data=data, caller=None, now=utcnow())
+            tracking = filed.tracking_id
+    except (RempartError, ValidationError) as exc:
+        return page(
+            request,
+            "appeal_form.html",
+            form={"secret": secret, "explanation": explanation},
+            error=_problem(exc),
+            status=422 if isinstance(exc, ValidationError) else getattr(exc, "status_code", 400),
+        )
+    lang = translator(language(request))
+    return page(
+        request,
+        "receipt.html",
+        heading=lang["appeal_title"],
+        tracking=tracking,
+        status_url=f"/appeal/status/{tracking}",
+    )
+
+
+@router.get("/appeal/status/{tracking}", response_class=HTMLResponse)
+def appeal_status(
+    request: Request, rt: Rt, tracking: Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{8,32}$")]
+) -> HTMLResponse:
+    try:
+        with rt.unit_of_work(readonly=True) as session:
+            found = appeals.status(session, tracking_id=tracking)
+            fields = [("state", found.state), ("outcome", found.outcome or "—")]
+    except RempartError as exc:
+        return page(
+            request, "status.html", tracking=tracking, fields=[], error=exc.message, status=404
+        )
+    return page(request, "status.html", tracking=tracking, fields=fields)
+
+
+# -- sign-in --------------------------------------------------------------------------
+
+
+@router.get("/console/login", response_class=HTMLResponse)
+def login_form(request: Request) -> HTMLResponse:
+    return page(request, "login.html")
+
+
+@router.post("/console/login", response_class=HTMLResponse)
+def login(
+    request: Request,
+    rt: Rt,
+    csrf: Annotated[str, Form()],
+    username: Annotated[str, Form(max_length=64)],
+    password: Annotated[str, Form(max_length=256)],
+    code: Annotated[str, Form(max_length=8)],
+) -> Response:
+    if not _csrf_ok(request, csrf):
+        return page(request, "forbidden.html", status=403)
+    host = request.client.host if request.client else "unknown"
+    try:
+        with rt.unit_of_work() as session:
+            ratelimit.hit(
+                session,
+                key=rt.keys.blind_index(host, purpose="web.login"),
+                limit=LOGIN_ATTEMPTS,
+                window_seconds=600,
+                now=utcnow(),
+            )
+        # The failure is counted even though sign-in raises: its own transaction commits.
+        with rt.unit_of_work() as session:
+            outcome: tuple[str, Caller] | RempartError
+            try:
+                outcome = auth.sign_in(
+                    session,
+                    rt.keys,
+                    username=username,
+                    password=password,
+                    code=code.strip(),
+                    now=utcnow(),
+                )
+            except RempartError as exc:
+                outcome = exc
+        if isinstance(outcome, RempartError):
+            raise outcome
+    except RempartError as exc:
+        return page(request, "login.html", error=exc.message, status=401)
+    token, _ = outcome
+    response = RedirectResponse("/console", status_code=303)
+    response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="strict")
+    return response
+
+
+LOGIN_ATTEMPTS = 20
+
+
+@router.post("/console/logout")
+def logout(request: Request, rt: Rt, csrf: Annotated[str, Form()]) -> Response:
+    if not _csrf_ok(request, csrf):
+        return page(request, "forbidden.html", status=403)
+    with rt.unit_of_work() as session:
+        auth.sign_out(session, token=request.cookies.get(SESSION_COOKIE))
+    response = RedirectResponse("/", status_code=303)
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+def _require(request: Request, caller: Caller | None, permission: Permission) -> Response | None:
+    if caller is None:
+        return RedirectResponse("/console/login", status_code=303)
+    if not role_has(caller.role, permission):
+        return page(request, "forbidden.html", caller=caller, status=403)
+    return None
+
+
+@router.get("/console", response_class=HTMLResponse)
+def console(request: Request, caller: Staff) -> Response:
+    if caller is None:
+        return RedirectResponse("/console/login", status_code=303)
+    return page(request, "console.html", caller=caller)
+
+
+# -- moderators -----------------------------------------------------------------------
+
+
+@router.get("/console/moderation", response_class=HTMLResponse)
+def moderation_queue(request: Request, rt: Rt, caller: Staff) -> Response:
+    refused = _require(request, caller, Permission.MODERATION_DECIDE)
+    if refused is not None:
+        return refused
+    filters = {
+        name: request.query_params.get(name) or None for name in ("category", "source", "reason")
+    }
+    where = queue.QueueFilter(**filters)
+    with rt.unit_of_work(readonly=True) as session:
+        found = queue.list_queue(session, where=where, older_than=None, limit=200, offset=0)
+    return page(
+        request,
+        "queue.html",
+        caller=caller,
+        page=found,
+        filters=filters,
+        flash=request.query_params.get("done"),
+    )
+
+
+@router.post("/console/moderation/claim")
+def moderation_claim(
+    request: Request, rt: Rt, caller: Staff, csrf: Annotated[str, Form()]
+) -> Response:
+    refused = _require(request, caller, Permission.MODERATION_DECIDE)
+    if refused is not None or caller is None:
+        return refused or RedirectResponse("/console/login", status_code=303)
+    if not _csrf_ok(request, csrf):
+        return page(request, "forbidden.html", caller=caller, status=403)
+    with rt.unit_of_work() as session:
+        item = queue.claim_next(session, caller=caller, where=queue.QueueFilter())
+    if item is None:
+        return RedirectResponse("/console/moderation?done=empty", status_code=303)
+    return RedirectResponse(f"/console/moderation/items/{item.id}", status_code=303)
+
+
+@router.get("/console/moderation/items/{item_id}", response_class=HTMLResponse)
+def moderation_item(
+    request: Request, rt: Rt, caller: Staff, item_id: Annotated[int, Path(ge=1, le=2**62)]
+) -> Response:
+    refused = _require(request, caller, Permission.MODERATION_DECIDE)
+    if refused is not None:
+        return refused
+    with rt.unit_of_work(readonly=True) as session:
+        item = queue.item_view(session, item_id=item_id)
+    if item is None:
+        return page(request, "forbidden.html", caller=caller, status=404)
+    return page(request, "item.html", caller=caller, item=item, actions=ACTIONS)
+
+
+@router.post("/console/moderation/items/{item_id}/decide")
+def moderation_decide(
+    request: Request,
+    rt: Rt,
+    caller: Staff,
+    item_id: Annotated[int, Path(ge=1, le=2**62)],
+    csrf: Annotated[str, Form()],
+    action: Annotated[str, Form(max_length=32)],
+    category: Annotated[str, Form(max_length=32)],
+    explanation: Annotated[str, Form(max_length=2000)],
+) -> Response:
+    refused = _require(request, caller, Permission.MODERATION_DECIDE)
+    if refused is not None or caller is None:
+        return refused or RedirectResponse("/console/login", status_code=303)
+    if not _csrf_ok(request, csrf):
+        return page(request, "forbidden.html", caller=caller, status=403)
+    try:
+        data = DecisionCreate.model_validate(
+            {"item_id": item_id, "action": action, "category": category, "explanation": explanation}
+        )
+        with rt.unit_of_work() as session:
+            decided = queue.decide(session, caller=caller, data=data, settings=rt.settings)
+    except (RempartError, ValidationError) as exc:
+        with rt.unit_of_work(readonly=True) as session:
+            item = queue.item_view(session, item_id=item_id)
+        return page(
+            request,
+            "item.html",
+            caller=caller,
+            item=item,
+            actions=ACTIONS,
+            error=_problem(exc),
+            status=getattr(exc, "status_code", 422),
+        )
+    return RedirectResponse(
+        f"/console/moderation?done={decided.action.value}+{decided.state}", status_code=303
+    )
+
+
+# -- legal team and authorities -------------------------------------------------------
+
+
+@router.get("/console/legal/orders", response_class=HTMLResponse)
+def legal_orders(request: Request, rt: Rt, caller: Staff) -> Response:
+    refused = _require(request, caller, Permission.ORDERS_REVIEW)
+    if refused is not None:
+        return refused
+    with rt.unit_of_work(readonly=True) as session:
+        found = reads.list_orders(
+            session,
+            authority_id=None,
+            status=None,
+            due_before=None,
+            overdue=None,
+            limit=200,
+            offset=0,
+        )
+    return page(request, "orders.html", caller=caller, orders=found.items)
+
+
+@router.get("/console/legal/orders/{reference}", response_class=HTMLResponse)
+def legal_order(
+    request: Request,
+    rt: Rt,
+    caller: Staff,
+    reference: Annotated[str, Path(pattern=r"^[A-Za-z0-9._:/-]{1,128}$")],
+) -> Response:
+    refused = _require(request, caller, Permission.ORDERS_REVIEW)
+    if refused is not None or caller is None:
+        return refused or RedirectResponse("/console/login", status_code=303)
+    try:
+        with rt.unit_of_work() as session:
+            order = reads.view_order(session, keys=rt.keys, caller=caller, reference=reference)
+    except RempartError as exc:
+        return page(request, "forbidden.html", caller=caller, error=exc.message, status=404)
+    return page(request, "order.html", caller=caller, order=order)

@@ -1,0 +1,222 @@
+"""End-to-end flows in a real browser: Debian's Chromium (/usr/bin/chromium, headless),
+driven by Playwright, against the app served on loopback. Screenshots of each page go to
+test-artifacts/screenshots/.
+
+`scripts/ensure-chromium.sh` installs the browser (CI runs it); without it these tests skip,
+unless REMPART_TEST_REQUIRE_BROWSER=1 says they must run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pyotp
+import pytest
+import uvicorn
+
+from rempart.app import create_app
+from rempart.auth.permissions import Role
+from rempart.core.db import transaction
+from rempart.core.deps import Runtime
+from rempart.core.settings import Settings
+from rempart.moderation import tasks as moderation_tasks
+from rempart.reports import tasks as reports_tasks
+from rempart.worker import Worker
+from test_web import make_login
+
+CHROMIUM = Path("/usr/bin/chromium")
+SHOTS = Path(__file__).parents[1] / "test-artifacts" / "screenshots"
+pytestmark = [
+    pytest.mark.parametrize("database_url", ["sqlite"], indirect=True),
+    pytest.mark.skipif(
+        not CHROMIUM.exists() and os.environ.get("REMPART_TEST_REQUIRE_BROWSER") != "1",
+        reason="Debian's Chromium is not installed (scripts/ensure-chromium.sh)",
+    ),
+]
+
+
+@pytest.fixture
+def server(settings: Settings) -> Iterator[str]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = uvicorn.Config(
+        create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
+    )
+    served = uvicorn.Server(config)
+    thread = threading.Thread(target=served.run, daemon=True)
+    thread.start()
+    for _ in range(100):
+        if served.started:
+            break
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    served.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+def browser_page() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox"]
+        )
+        context = browser.new_context(viewport={"width": 390, "height": 844}, locale="en-GB")
+        yield context.new_page()
+        browser.close()
+
+
+def work(runtime: Runtime) -> None:
+    """What the worker does in the background, now: scans, filing, deliveries."""
+    worker = Worker(runtime)
+    while worker.tick():
+        pass
+    with transaction(runtime.engine) as session:
+        moderation_tasks.deliver(session, runtime)
+        reports_tasks.deliver(session, runtime)
+
+
+def publish(client: Any, headers: dict[str, str], post_text: str) -> None:
+    events = [
+        {
+            "id": "e-ch",
+            "type": "entity.published",
+            "occurred_at": "2026-01-05T10:00:00Z",
+            "entity_id": "ch-airsoft",
+            "kind": "channel",
+            "username": "club_airsoft",
+            "title": "Club airsoft de Nantes",
+            "owner_user_id": "u-club",
+            "member_count": 900,
+        },
+        {
+            "id": "e-post",
+            "type": "post.published",
+            "occurred_at": "2026-01-06T10:00:00Z",
+            "post_id": "p-replica",
+            "entity_id": "ch-airsoft",
+            "text": post_text,
+            "language": "fr",
+        },
+    ]
+    response = client.post("/v1/ingest/events", json={"events": events}, headers=headers)
+    assert response.status_code == 200, response.text
+
+
+def sign_in(page: Any, server: str, login: Any) -> None:
+    page.goto(f"{server}/console/login")
+    page.get_by_label("Username").fill(login.username)
+    page.get_by_label("Password").fill(login.password)
+    page.get_by_label("6-digit code").fill(pyotp.TOTP(login.totp_secret).now())
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{server}/console")
+
+
+def test_moderator_restores_a_wrongly_restricted_post(
+    server: str,
+    browser_page: Any,
+    client: Any,
+    runtime: Runtime,
+    platform_headers: dict[str, str],
+) -> None:
+    publish(client, platform_headers, "Vends Glock 17 réplique airsoft, pas de papiers à fournir")
+    work(runtime)
+    assert "p-replica" not in {h["ref"] for h in client.get("/v1/search?q=glock").json()["items"]}
+    login = make_login(runtime, "mod", Role.MODERATOR)
+    page = browser_page
+    sign_in(page, server, login)
+    page.goto(f"{server}/console/moderation")
+    page.screenshot(path=SHOTS / "moderation-queue.png", full_page=True)
+    page.get_by_role("link", name="post:p-replica").click()
+    page.screenshot(path=SHOTS / "moderation-item.png", full_page=True)
+    assert page.locator("#state").inner_text() == "restricted"
+    page.keyboard.press("n")  # the "no violation" shortcut
+    page.get_by_label("Statement of reasons").fill("An airsoft replica, legal to sell.")
+    page.get_by_role("button", name="Decide").click()
+    page.wait_for_url(f"{server}/console/moderation?done=*")
+    assert "no_violation visible" in page.content()
+    assert "p-replica" in {h["ref"] for h in client.get("/v1/search?q=glock").json()["items"]}
+
+
+def test_public_files_a_notice_and_later_an_appeal(
+    server: str,
+    browser_page: Any,
+    client: Any,
+    runtime: Runtime,
+    platform_headers: dict[str, str],
+    make_token: Callable[..., str],
+) -> None:
+    publish(client, platform_headers, "Rendez-vous samedi au gymnase pour la partie mensuelle")
+    work(runtime)
+    page = browser_page
+    page.goto(f"{server}/report")
+    page.screenshot(path=SHOTS / "notice-form.png", full_page=True)
+    page.get_by_label("Link to the public post").fill("https://t.example/club_airsoft/p-replica")
+    page.get_by_label("What is wrong").select_option("weapons")
+    page.get_by_label("Why it is illegal").fill("They sell weapons at this meeting, I believe.")
+    page.get_by_label("Your name").fill("Camille Exemple")
+    page.get_by_label("Your email address").fill("camille@example.org")
+    page.get_by_label("I confirm").check()
+    page.get_by_role("button", name="Send").click()
+    tracking = page.locator("#tracking").inner_text()
+    page.screenshot(path=SHOTS / "notice-received.png", full_page=True)
+    assert len(tracking) >= 8
+
+    work(runtime)
+    moderator = {"Authorization": f"Bearer {make_token(Role.MODERATOR)}"}
+    item = client.post("/v1/moderation/queue/claim?source=reports", headers=moderator).json()
+    decided = client.post(
+        "/v1/moderation/decisions",
+        json={
+            "item_id": item["id"],
+            "action": "no_violation",
+            "category": "weapons",
+            "explanation": "A meeting announcement; nothing is sold.",
+        },
+        headers=moderator,
+    )
+    assert decided.status_code == 201, decided.text
+    work(runtime)
+    outbox = runtime.settings.notification_outbox.read_text().splitlines()
+    [notice] = [json.loads(m) for m in outbox if json.loads(m)["type"] == "report_decision"]
+    link = notice["appeal_link"].replace(runtime.settings.public_url, server)
+
+    page.goto(link)
+    assert page.get_by_label("Appeal code").input_value() == link.split("#", 1)[1]
+    page.get_by_label("Why the decision is wrong").fill("Weapons were offered at the last one.")
+    page.screenshot(path=SHOTS / "appeal-form.png", full_page=True)
+    page.get_by_role("button", name="Send").click()
+    appeal_tracking = page.locator("#tracking").inner_text()
+    page.screenshot(path=SHOTS / "appeal-received.png", full_page=True)
+    status = client.get(f"/v1/appeals/{appeal_tracking}").json()
+    assert status["state"] == "open"
+    page.goto(f"{server}/report/status/{tracking}")
+    assert page.locator("#outcome").inner_text() == "no_action"
+
+
+def test_without_the_legal_role_an_order_stays_closed(
+    server: str, browser_page: Any, client: Any, runtime: Runtime, make_token: Callable[..., str]
+) -> None:
+    login = make_login(runtime, "mod3", Role.MODERATOR)
+    page = browser_page
+    sign_in(page, server, login)
+    answer = page.goto(f"{server}/console/legal/orders/FR-2026-0001")
+    assert answer is not None
+    assert answer.status == 403
+    page.screenshot(path=SHOTS / "order-forbidden.png", full_page=True)
+    moderator = {"Authorization": f"Bearer {make_token(Role.MODERATOR)}"}
+    api = client.get("/v1/legal/orders/FR-2026-0001", headers=moderator)
+    assert api.status_code == 403
+    page.goto(f"{server}/disclosure?lang=fr")
+    page.screenshot(path=SHOTS / "disclosure-fr.png", full_page=True)
+    assert "Jamais le contenu des messages" in page.content()
