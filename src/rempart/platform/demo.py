@@ -210,9 +210,10 @@ def show_logins(console: Console, logins: dict[str, dict[str, str]]) -> None:
     console.print("\n[bold]Demo console sign-ins[/bold] (http://127.0.0.1:8000/console/login):")
     for username, login in logins.items():
         console.print(
-            f"  {username:<11} password {login['password']}  TOTP secret {login['totp_secret']}"
+            f"  {username:<11} password {login['password']}  TOTP secret {login['totp_secret']}",
+            soft_wrap=True,
         )
-        console.print(f"              {login['otpauth']}")
+        console.print(f"              {login['otpauth']}", soft_wrap=True, highlight=False)
 
 
 def show_credentials(console: Console, tokens: dict[str, str]) -> None:
