@@ -113,11 +113,25 @@ def publish(client: Any, headers: dict[str, str], post_text: str) -> None:
     assert response.status_code == 200, response.text
 
 
+_used_steps: dict[str, int] = {}
+
+
+def fresh_code(login: Any) -> str:
+    """A TOTP code not used before: each is accepted once, and the next time step's code is
+    accepted too (clock drift), so a second sign-in within 30 s takes that one."""
+    step = max(int(time.time()) // 30, _used_steps.get(login.username, -1) + 1)
+    if step > int(time.time()) // 30 + 1:
+        time.sleep(30 - time.time() % 30 + 0.5)
+        step = int(time.time()) // 30
+    _used_steps[login.username] = step
+    return str(pyotp.TOTP(login.totp_secret).at(step * 30))
+
+
 def sign_in(page: Any, server: str, login: Any) -> None:
     page.goto(f"{server}/console/login")
     page.get_by_label("Username").fill(login.username)
     page.get_by_label("Password").fill(login.password)
-    page.get_by_label("6-digit code").fill(pyotp.TOTP(login.totp_secret).now())
+    page.get_by_label("6-digit code").fill(fresh_code(login))
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(f"{server}/console")
 
@@ -220,3 +234,105 @@ def test_without_the_legal_role_an_order_stays_closed(
     page.goto(f"{server}/disclosure?lang=fr")
     page.screenshot(path=SHOTS / "disclosure-fr.png", full_page=True)
     assert "Jamais le contenu des messages" in page.content()
+
+
+def sign_out(page: Any) -> None:
+    page.get_by_role("button", name="Sign out").click()
+
+
+def test_two_reviewers_approve_and_the_authority_downloads(
+    server: str,
+    browser_page: Any,
+    client: Any,
+    runtime: Runtime,
+    platform_headers: dict[str, str],
+    make_token: Callable[..., str],
+    tmp_path: Path,
+) -> None:
+    from legal_support import PDF, claims, legal_world, sign
+
+    world = legal_world(client, make_token, platform_headers)
+    court = world.court
+    signed = tmp_path / "order.jws"
+    signed.write_text(sign(court, claims(court)))
+    document = tmp_path / "order.pdf"
+    document.write_bytes(PDF)
+    authority = make_login(runtime, "paris", Role.AUTHORITY, f"authority:{court.code}")
+    first = make_login(runtime, "legal1", Role.LEGAL)
+    second = make_login(runtime, "legal2", Role.LEGAL)
+    page = browser_page
+
+    sign_in(page, server, authority)
+    page.goto(f"{server}/console/portal")
+    page.screenshot(path=SHOTS / "portal.png", full_page=True)
+    page.get_by_label("Signed order").set_input_files(str(signed))
+    page.get_by_label("Order document").set_input_files(str(document))
+    page.get_by_role("button", name="Send").click()
+    page.wait_for_url(f"{server}/console/portal/orders/*")
+    reference = page.url.rsplit("/", 1)[1]
+    sign_out(page)
+
+    for reviewer in (first, second):
+        sign_in(page, server, reviewer)
+        page.goto(f"{server}/console/legal/orders")
+        page.get_by_role("link", name=reference).click()
+        page.get_by_label("Approve").check()
+        page.get_by_label("Reasons").fill("Competent court, suspect named, proportionate.")
+        page.screenshot(path=SHOTS / f"order-review-{reviewer.username}.png", full_page=True)
+        page.get_by_role("button", name="Submit review").click()
+        page.wait_for_url(f"{server}/console/legal/orders/{reference}")
+        if reviewer is first:
+            # One approval is not enough: the four-eyes rule shows, and holds.
+            assert "Approvals: 1 of 2" in page.locator("#four-eyes").inner_text()
+            assert page.get_by_role("link", name="Preview the disclosure").count() == 0
+            sign_out(page)
+    assert page.locator("#status").inner_text() == "approved"
+    page.get_by_role("link", name="Preview the disclosure").click()
+    page.screenshot(path=SHOTS / "disclosure-preview.png", full_page=True)
+    assert "203.0.113." in page.content() or "198.51.100." in page.content()
+    page.get_by_role("button", name="Release to the authority").click()
+    page.wait_for_url(f"{server}/console/legal/orders/{reference}")
+    assert page.locator("#status").inner_text() == "disclosed"
+    sign_out(page)
+
+    sign_in(page, server, authority)
+    page.goto(f"{server}/console/portal/orders/{reference}")
+    page.get_by_role("link", name="Download the disclosure package").click()
+    page.screenshot(path=SHOTS / "disclosure-package.png", full_page=True)
+    assert reference in page.content()
+
+
+def test_a_refused_order_shows_its_reasons_in_the_portal(
+    server: str,
+    browser_page: Any,
+    client: Any,
+    runtime: Runtime,
+    platform_headers: dict[str, str],
+    make_token: Callable[..., str],
+) -> None:
+    from legal_support import claims, legal_world, sign, submit
+
+    world = legal_world(client, make_token, platform_headers)
+    court = world.court
+    sent = submit(client, court, sign(court, claims(court)))
+    assert sent.status_code == 201, sent.text
+    reference = sent.json()["reference"]
+    reviewer = make_login(runtime, "legal3", Role.LEGAL)
+    page = browser_page
+    sign_in(page, server, reviewer)
+    page.goto(f"{server}/console/legal/orders/{reference}")
+    page.get_by_label("Refuse").check()
+    page.get_by_label("target not shown to be suspect").check()
+    page.get_by_label("Reasons").fill("Nothing shows the account holder is a suspect.")
+    page.get_by_role("button", name="Submit review").click()
+    page.wait_for_url(f"{server}/console/legal/orders/{reference}")
+    assert page.locator("#status").inner_text() == "refused"
+    sign_out(page)
+
+    authority = make_login(runtime, "paris2", Role.AUTHORITY, f"authority:{court.code}")
+    sign_in(page, server, authority)
+    page.goto(f"{server}/console/portal/orders/{reference}")
+    page.screenshot(path=SHOTS / "portal-refused.png", full_page=True)
+    refusal = page.locator("#refusal").inner_text()
+    assert "target_not_shown_to_be_suspect" in refusal
+    assert "Nothing shows the account holder is a suspect." in refusal

@@ -20,10 +20,12 @@ from rempart.web import auth
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 
-def make_login(runtime: Runtime, username: str, role: Role) -> auth.NewLogin:
+def make_login(
+    runtime: Runtime, username: str, role: Role, principal_name: str | None = None
+) -> auth.NewLogin:
     with transaction(runtime.engine) as session:
         principal = auth_service.ensure_principal(
-            session, role=role, name=f"web-{username}", actor="test"
+            session, role=role, name=principal_name or f"web-{username}", actor="test"
         )
         return auth.create_login(
             session,
