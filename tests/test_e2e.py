@@ -336,3 +336,47 @@ def test_a_refused_order_shows_its_reasons_in_the_portal(
     refusal = page.locator("#refusal").inner_text()
     assert "target_not_shown_to_be_suspect" in refusal
     assert "Nothing shows the account holder is a suspect." in refusal
+
+
+ACCESSIBILITY_CHECK = """() => {
+  const problems = [];
+  if (!document.documentElement.lang) problems.push("no lang on <html>");
+  for (const el of document.querySelectorAll("input, select, textarea")) {
+    if (el.type === "hidden") continue;
+    const labelled = (el.id && document.querySelector(`label[for="${el.id}"]`))
+      || el.closest("label") || el.getAttribute("aria-label");
+    if (!labelled) problems.push(`unlabelled ${el.tagName.toLowerCase()} ${el.name}`);
+  }
+  for (const img of document.querySelectorAll("img")) {
+    if (!img.hasAttribute("alt")) problems.push("image without alt");
+  }
+  for (const button of document.querySelectorAll("button")) {
+    if (!button.textContent.trim() && !button.getAttribute("aria-label")) {
+      problems.push("empty button");
+    }
+  }
+  if (document.documentElement.scrollWidth > window.innerWidth + 1) {
+    problems.push("wider than the screen");
+  }
+  return problems;
+}"""
+
+
+def test_main_pages_are_accessible_at_phone_width(
+    server: str, browser_page: Any, runtime: Runtime
+) -> None:
+    login = make_login(runtime, "a11y", Role.MODERATOR)
+    page = browser_page
+    public = ["/", "/report", "/appeal", "/disclosure", "/transparency/FR", "/console/login"]
+    for path in public:
+        page.goto(f"{server}{path}")
+        assert page.evaluate(ACCESSIBILITY_CHECK) == [], path
+        page.screenshot(path=SHOTS / f"page{path.replace('/', '-') or '-home'}.png", full_page=True)
+    # Keyboard: the first Tab lands on a visible link, and focus shows.
+    page.goto(f"{server}/report")
+    page.keyboard.press("Tab")
+    focused = page.evaluate("document.activeElement.tagName")
+    assert focused == "A"
+    sign_in(page, server, login)
+    page.goto(f"{server}/console/moderation")
+    assert page.evaluate(ACCESSIBILITY_CHECK) == []

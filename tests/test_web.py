@@ -16,6 +16,7 @@ from rempart.core.clock import utcnow
 from rempart.core.db import transaction
 from rempart.core.deps import Runtime
 from rempart.web import auth
+from test_moderation import scanned  # noqa: F401  (the fixture: a scanned platform)
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
@@ -121,3 +122,98 @@ def test_public_pages_in_both_languages(client: TestClient) -> None:
     assert 'lang="fr"' in french.text
     assert client.get("/report").status_code == 200
     assert client.get("/static/htmx.min.js").status_code == 200
+
+
+@pytest.mark.usefixtures("scanned")
+def test_bulk_decisions_and_item_history(client: TestClient, runtime: Runtime) -> None:
+    login = make_login(runtime, "bulk", Role.MODERATOR)
+    assert sign_in(client, login).status_code == 303
+    listing = client.get("/console/moderation?source=rules")
+    ids = re.findall(r'name="item" value="(\d+)"', listing.text)
+    assert len(ids) >= 2
+    csrf = csrf_of(client, "/console/moderation")
+    done = client.post(
+        "/console/moderation/bulk",
+        data={
+            "csrf": csrf,
+            "item": ids[:2],
+            "action": "remove_content",
+            "category": "drug_sales",
+            "explanation": "Offers of drugs for sale.",
+        },
+        follow_redirects=False,
+    )
+    assert done.status_code == 303
+    assert "2+decided" in done.headers["location"]
+    item = client.get(f"/console/moderation/items/{ids[0]}")
+    assert "Earlier decisions" in item.text
+    assert "Offers of drugs for sale." in item.text
+    assert 'id="standing"' in item.text
+
+
+def test_appeals_are_hidden_from_the_moderator_who_decided(
+    client: TestClient, runtime: Runtime, platform_headers: dict[str, str]
+) -> None:
+    from test_moderation import run_worker
+    from test_reports import deliver, notice, outbox, platform_world
+
+    platform_world(client, platform_headers)
+    run_worker(runtime)
+    assert client.post("/v1/reports", json=notice()).status_code == 202
+    run_worker(runtime)
+    first, second = (
+        make_login(runtime, "a1", Role.MODERATOR),
+        make_login(runtime, "a2", Role.MODERATOR),
+    )
+    browser_a, browser_b = TestClient(client.app), TestClient(client.app)
+    assert sign_in(browser_a, first).status_code == 303
+    assert sign_in(browser_b, second).status_code == 303
+    claimed = browser_a.post(
+        "/console/moderation/claim",
+        data={"csrf": csrf_of(browser_a, "/console/moderation")},
+        follow_redirects=False,
+    )
+    item_id = claimed.headers["location"].rsplit("/", 1)[1]
+    decided = browser_a.post(
+        f"/console/moderation/items/{item_id}/decide",
+        data={
+            "csrf": csrf_of(browser_a, f"/console/moderation/items/{item_id}"),
+            "action": "no_violation",
+            "category": "scams_fraud",
+            "explanation": "Not a scam.",
+        },
+        follow_redirects=False,
+    )
+    assert decided.status_code == 303
+    deliver(runtime)
+    [told] = [m for m in outbox(runtime) if m["type"] == "report_decision"]
+    secret = told["appeal_link"].split("#", 1)[1]
+    appeal = {"secret": secret, "explanation": "It really is a scam, they took my money."}
+    assert client.post("/v1/appeals", json=appeal).status_code == 202
+    mine = browser_a.get("/console/moderation?reason=appeal").text
+    theirs = browser_b.get("/console/moderation?reason=appeal").text
+    assert f'value="{item_id}"' not in mine
+    assert f'value="{item_id}"' in theirs
+
+
+def test_auditors_verify_the_chain_and_admins_see_roles(
+    client: TestClient, runtime: Runtime
+) -> None:
+    from rempart.audit import service as audit
+
+    auditor = make_login(runtime, "aud", Role.AUDITOR)
+    audit.sign_head(runtime.engine, keys=runtime.keys, head_file=runtime.head_file)
+    assert sign_in(client, auditor).status_code == 303
+    log = client.get("/console/audit")
+    assert "web.login.create" in log.text
+    verdict = client.post("/console/audit/verify", data={"csrf": csrf_of(client, "/console/audit")})
+    assert 'id="verdict"' in verdict.text
+    assert "The log verifies" in verdict.text
+    assert client.get("/console/admin").status_code == 403
+
+    admin = make_login(runtime, "adm", Role.ADMIN)
+    other = TestClient(client.app)
+    assert sign_in(other, admin).status_code == 303
+    roles = other.get("/console/admin")
+    assert roles.status_code == 200
+    assert "web-aud" in roles.text

@@ -52,7 +52,7 @@ def list_queue(
     with rt.unit_of_work(readonly=True) as session:
         return queue.list_queue(
             session,
-            where=queue.QueueFilter(category, reason, source),
+            where=queue.QueueFilter(category, reason, source, viewer=caller),
             older_than=timedelta(hours=older_than_hours) if older_than_hours is not None else None,
             limit=limit,
             offset=offset,

@@ -14,6 +14,7 @@ from rempart.audit import service as audit
 from rempart.auth.models import Principal
 from rempart.auth.service import Caller
 from rempart.core.clock import as_utc, utcnow
+from rempart.core.errors import RempartError
 from rempart.core.settings import Settings
 from rempart.moderation.exceptions import ItemClaimed, ItemNotFound, UnknownCategory
 from rempart.moderation.media import forget_post_media
@@ -39,6 +40,7 @@ from rempart.reports import appeals, outcomes
 from rempart.search import service as search
 
 CLAIM_FOR = timedelta(minutes=15)
+BULK_LIMIT = 1000
 STATE_AFTER = {
     DecisionAction.NO_VIOLATION: "visible",
     DecisionAction.REMOVE_FROM_SEARCH: "restricted",
@@ -52,10 +54,14 @@ STATE_AFTER = {
 class QueueFilter:
     category: str | None = None
     reason: str | None = None
-    source: str | None = None  # a signal source: rules, hash, classifier
+    source: str | None = None  # a signal source: rules, hash, classifier, reports
+    # The moderator looking: appeals against their own decisions are not theirs to see.
+    viewer: Caller | None = None
 
     def conditions(self) -> list[Any]:
         conditions: list[Any] = [ModerationItem.pending_review.is_(True)]
+        if self.viewer is not None:
+            conditions.append(appeals.excluded_for(self.viewer))
         if self.category:
             conditions.append(ModerationItem.category == self.category)
         if self.reason:
@@ -191,6 +197,43 @@ def _views(session: Session, items: list[ModerationItem]) -> list[QueueItem]:
 def item_view(session: Session, *, item_id: int) -> QueueItem | None:
     item = session.get(ModerationItem, item_id)
     return _views(session, [item])[0] if item is not None else None
+
+
+def decisions_of(session: Session, *, item_id: int) -> list[ModerationDecision]:
+    """Earlier decisions on an item, newest first."""
+    return list(
+        session.execute(
+            select(ModerationDecision)
+            .where(ModerationDecision.item_id == item_id)
+            .order_by(ModerationDecision.id.desc())
+        ).scalars()
+    )
+
+
+def decide_many(
+    session: Session,
+    *,
+    caller: Caller,
+    item_ids: list[int],
+    action: DecisionAction,
+    category: str,
+    explanation: str,
+    settings: Settings,
+) -> tuple[int, dict[int, str]]:
+    """One decision applied to many items (at most ``BULK_LIMIT``), each with its own
+    statement of reasons. Items that cannot be decided are skipped with the reason."""
+    done, skipped = 0, {}
+    for item_id in item_ids[:BULK_LIMIT]:
+        data = DecisionCreate(
+            item_id=item_id, action=action, category=category, explanation=explanation
+        )
+        try:
+            with session.begin_nested():
+                decide(session, caller=caller, data=data, settings=settings)
+            done += 1
+        except RempartError as exc:
+            skipped[item_id] = exc.code
+    return done, skipped
 
 
 def decide(

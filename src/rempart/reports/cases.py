@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from rempart.core.clock import as_utc
@@ -221,3 +221,37 @@ def place_in_queue(session: Session, case: ReportCase, now: datetime) -> None:
         item.priority = case.priority
     item.pending_review = True
     item.updated_at = now
+
+
+def cases_of(session: Session, *, item_id: int) -> list[ReportCase]:
+    """The item's cases, newest first: its report history."""
+    return list(
+        session.execute(
+            select(ReportCase).where(ReportCase.item_id == item_id).order_by(ReportCase.id.desc())
+        ).scalars()
+    )
+
+
+def entity_standing(session: Session, *, entity_id: str) -> dict[str, object]:
+    """What a moderator weighs about the entity: its age, audience and record."""
+    entity = session.execute(
+        select(Entity).where(Entity.entity_id == entity_id)
+    ).scalar_one_or_none()
+    restricted = session.execute(
+        select(func.count())
+        .select_from(ModerationItem)
+        .where(
+            ModerationItem.entity_id == entity_id,
+            ModerationItem.state.in_(["restricted", "removed", "suspended"]),
+        )
+    ).scalar_one()
+    reported = session.execute(
+        select(func.count()).select_from(ReportCase).where(ReportCase.entity_id == entity_id)
+    ).scalar_one()
+    return {
+        "title": entity.title if entity else entity_id,
+        "since": entity.published_at.date().isoformat() if entity else None,
+        "members": entity.member_count if entity else None,
+        "restricted_items": int(restricted),
+        "report_cases": int(reported),
+    }

@@ -9,8 +9,11 @@ from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import HTMLResponse
 
 from rempart.audit import service as audit
+from rempart.audit.exceptions import UnknownTreeHead
+from rempart.core.clock import utcnow
 from rempart.core.deps import Runtime, runtime
 from rempart.transparency import render, service
+from rempart.transparency.periods import next_report_date
 
 router = APIRouter(tags=["transparency"])
 Rt = Annotated[Runtime, Depends(runtime)]
@@ -50,4 +53,15 @@ def country(country: Country, rt: Rt, period: PeriodQuery = None) -> Any:
 
 @router.get("/transparency/{country}", response_class=HTMLResponse, include_in_schema=False)
 def country_page(country: Country, rt: Rt, period: PeriodQuery = None) -> HTMLResponse:
-    return HTMLResponse(render.country_page(_lookup(rt, country, period)))
+    try:
+        answer = _lookup(rt, country, period)
+    except UnknownTreeHead:
+        # A new installation: nothing signed yet, so nothing to publish.
+        answer = {
+            "country": country,
+            "period": period or "",
+            "quarters": [],
+            "next_report": next_report_date(utcnow()).isoformat(),
+            "tree_size": 0,
+        }
+    return HTMLResponse(render.country_page(answer))

@@ -90,4 +90,23 @@ def to_html(report: dict[str, Any]) -> str:
 
 
 def country_page(answer: dict[str, Any]) -> str:
-    return _env.get_template("country.html").render(answer=answer)
+    quarters = answer["quarters"]
+    top = max(
+        [q["fulfilled_requests"] for q in quarters if isinstance(q["fulfilled_requests"], int)]
+        + [1]
+    )
+    bars = [
+        {
+            "period": q["period"],
+            "value": q["fulfilled_requests"],
+            "height": round(
+                120
+                * (q["fulfilled_requests"] if isinstance(q["fulfilled_requests"], int) else 0)
+                / top,
+                1,
+            ),
+            "suppressed": q["fulfilled_requests"] == SUPPRESSED,
+        }
+        for q in quarters
+    ]
+    return _env.get_template("country.html").render(answer=answer, bars=bars)

@@ -7,28 +7,35 @@ and the console's session cookie is HttpOnly and SameSite=Strict.
 
 from __future__ import annotations
 
+import base64
+import json
 import secrets
 from datetime import datetime
+from html import escape
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 from pydantic import ValidationError
+from sqlalchemy import select
 from starlette.datastructures import UploadFile as StarletteUpload
 
+from rempart.audit import service as audit_service
+from rempart.audit.verify import verify_log
+from rempart.auth.models import Principal
 from rempart.auth.permissions import Permission, role_has
 from rempart.auth.service import Caller
 from rempart.core import ratelimit
 from rempart.core.clock import as_utc, utcnow
 from rempart.core.deps import Runtime, runtime
 from rempart.core.errors import RempartError
-from rempart.legal import disclosures, orders, reads, reviews
+from rempart.legal import authorities, disclosures, orders, reads, reviews
 from rempart.legal.exceptions import OrderRefused
 from rempart.legal.schemas import ChecklistItem, RefusalGround, ReviewCreate, ReviewDecision
-from rempart.moderation import queue
+from rempart.moderation import media, queue
 from rempart.moderation.schemas import DecisionAction, DecisionCreate
-from rempart.reports import appeals, intake
+from rempart.reports import appeals, cases, intake
 from rempart.reports.schemas import AppealCreate, ReportCreate
 from rempart.web import auth
 from rempart.web.i18n import category_labels, language, translator
@@ -341,16 +348,79 @@ def moderation_queue(request: Request, rt: Rt, caller: Staff) -> Response:
     filters = {
         name: request.query_params.get(name) or None for name in ("category", "source", "reason")
     }
-    where = queue.QueueFilter(**filters)
+    where = queue.QueueFilter(
+        filters["category"], filters["reason"], filters["source"], viewer=caller
+    )
     with rt.unit_of_work(readonly=True) as session:
-        found = queue.list_queue(session, where=where, older_than=None, limit=200, offset=0)
+        found = queue.list_queue(session, where=where, older_than=None, limit=500, offset=0)
     return page(
         request,
         "queue.html",
         caller=caller,
         page=found,
         filters=filters,
+        actions=ACTIONS,
         flash=request.query_params.get("done"),
+    )
+
+
+@router.post("/console/moderation/bulk")
+async def moderation_bulk(request: Request, rt: Rt, caller: Staff) -> Response:
+    refused = _require(request, caller, Permission.MODERATION_DECIDE)
+    if refused is not None or caller is None:
+        return refused or RedirectResponse("/console/login", status_code=303)
+    form = await request.form()
+    if not _csrf_ok(request, str(form.get("csrf", ""))):
+        return page(request, "forbidden.html", caller=caller, status=403)
+    try:
+        ids = [int(str(v)) for v in form.getlist("item")][: queue.BULK_LIMIT]
+        action = DecisionAction(str(form.get("action")))
+        explanation = str(form.get("explanation", "")).strip()
+        if not ids or not explanation:
+            raise ValueError
+    except ValueError:
+        return RedirectResponse("/console/moderation?done=nothing+selected", status_code=303)
+    with rt.unit_of_work() as session:
+        done, skipped = queue.decide_many(
+            session,
+            caller=caller,
+            item_ids=ids,
+            action=action,
+            category=str(form.get("category", "spam")),
+            explanation=explanation[:2000],
+            settings=rt.settings,
+        )
+    return RedirectResponse(
+        f"/console/moderation?done={done}+decided,+{len(skipped)}+skipped", status_code=303
+    )
+
+
+@router.post("/console/moderation/media/{media_id}/reveal", response_class=HTMLResponse)
+def moderation_reveal(
+    request: Request,
+    rt: Rt,
+    caller: Staff,
+    media_id: Annotated[int, Path(ge=1, le=2**62)],
+    csrf: Annotated[str, Form()],
+    reason: Annotated[str, Form(min_length=10, max_length=500)],
+) -> Response:
+    """The original image, inline, for the moderator who asked; audited with the reason."""
+    refused = _require(request, caller, Permission.MODERATION_DECIDE)
+    if refused is not None or caller is None:
+        return refused or RedirectResponse("/console/login", status_code=303)
+    if not _csrf_ok(request, csrf):
+        return page(request, "forbidden.html", caller=caller, status=403)
+    try:
+        with rt.unit_of_work() as session:
+            original = media.reveal(
+                session, rt.keys, caller=caller, media_id=media_id, reason=reason
+            )
+    except RempartError as exc:
+        return HTMLResponse(f'<p class="error" role="alert">{escape(exc.message)}</p>', 409)
+    encoded = base64.b64encode(original).decode()
+    return HTMLResponse(
+        f'<img src="data:{media.media_type(original)};base64,{encoded}" '
+        f'alt="Image {media_id}, revealed" style="max-width:100%">'
     )
 
 
@@ -379,9 +449,21 @@ def moderation_item(
         return refused
     with rt.unit_of_work(readonly=True) as session:
         item = queue.item_view(session, item_id=item_id)
-    if item is None:
-        return page(request, "forbidden.html", caller=caller, status=404)
-    return page(request, "item.html", caller=caller, item=item, actions=ACTIONS)
+        if item is None:
+            return page(request, "forbidden.html", caller=caller, status=404)
+        decisions = queue.decisions_of(session, item_id=item_id)
+        report_cases = cases.cases_of(session, item_id=item_id)
+        standing = cases.entity_standing(session, entity_id=item.entity_id)
+    return page(
+        request,
+        "item.html",
+        caller=caller,
+        item=item,
+        actions=ACTIONS,
+        decisions=decisions,
+        cases=report_cases,
+        standing=standing,
+    )
 
 
 @router.post("/console/moderation/items/{item_id}/decide")
@@ -661,3 +743,44 @@ def portal_download(request: Request, rt: Rt, caller: Staff, reference: Referenc
     except RempartError as exc:
         return page(request, "forbidden.html", caller=caller, error=exc.message, status=404)
     return HTMLResponse(disclosures.render_html(download))
+
+
+# -- auditors and admins --------------------------------------------------------------
+
+
+@router.get("/console/audit", response_class=HTMLResponse)
+def audit_viewer(request: Request, rt: Rt, caller: Staff) -> Response:
+    refused = _require(request, caller, Permission.AUDIT_ENTRIES_READ)
+    if refused is not None:
+        return refused
+    after = request.query_params.get("after", "-1")
+    with rt.unit_of_work(readonly=True) as session:
+        entries = audit_service.list_entries(
+            session, after=int(after) if after.lstrip("-").isdigit() else -1, limit=100
+        )
+    rows = [(e.seq, json.loads(e.body)) for e in entries.items]
+    return page(request, "audit.html", caller=caller, rows=rows, next_after=entries.next_after)
+
+
+@router.post("/console/audit/verify", response_class=HTMLResponse)
+def audit_verify(request: Request, rt: Rt, caller: Staff, csrf: Annotated[str, Form()]) -> Response:
+    """Recompute every leaf and root and check them against every signed head."""
+    refused = _require(request, caller, Permission.AUDIT_ENTRIES_READ)
+    if refused is not None:
+        return refused
+    if not _csrf_ok(request, csrf):
+        return page(request, "forbidden.html", caller=caller, status=403)
+    with rt.unit_of_work(readonly=True) as session:
+        result = verify_log(session, head_file=rt.head_file, keys=rt.keys)
+    return page(request, "audit.html", caller=caller, rows=[], next_after=None, result=result)
+
+
+@router.get("/console/admin", response_class=HTMLResponse)
+def admin(request: Request, rt: Rt, caller: Staff) -> Response:
+    refused = _require(request, caller, Permission.AUTHORITIES_MANAGE)
+    if refused is not None:
+        return refused
+    with rt.unit_of_work(readonly=True) as session:
+        principals = session.execute(select(Principal).order_by(Principal.id)).scalars().all()
+        registry = authorities.list_authorities(session)
+    return page(request, "admin.html", caller=caller, principals=principals, authorities=registry)
