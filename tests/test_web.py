@@ -217,3 +217,21 @@ def test_auditors_verify_the_chain_and_admins_see_roles(
     roles = other.get("/console/admin")
     assert roles.status_code == 200
     assert "web-aud" in roles.text
+
+
+def test_console_in_french_and_sessions_expire_when_idle(
+    client: TestClient, runtime: Runtime
+) -> None:
+    from datetime import timedelta
+
+    import sqlalchemy as sa
+
+    login = make_login(runtime, "fr", Role.MODERATOR)
+    assert sign_in(client, login).status_code == 303
+    french = client.get("/console/moderation?lang=fr")
+    assert "File de modération" in french.text
+    assert "Décider pour la sélection" in french.text
+    idle = utcnow() - auth.SESSION_IDLE - timedelta(minutes=1)
+    with runtime.engine.begin() as connection:
+        connection.execute(sa.update(auth.WebSession).values(last_seen_at=idle))
+    assert client.get("/console/moderation", follow_redirects=False).status_code == 303
