@@ -217,6 +217,14 @@ def test_auditors_verify_the_chain_and_admins_see_roles(
     roles = other.get("/console/admin")
     assert roles.status_code == 200
     assert "web-aud" in roles.text
+    made = other.post(
+        "/console/admin/tokens",
+        data={"csrf": csrf_of(other, "/console/admin"), "role": "flagger", "name": "ngo-1"},
+    )
+    token = re.search(r'id="new-token">([^<]+)<', made.text)
+    assert token
+    me = client.get("/v1/auth/me", headers={"Authorization": f"Bearer {token.group(1)}"})
+    assert me.json()["role"] == "flagger"
 
 
 def test_console_in_french_and_sessions_expire_when_idle(

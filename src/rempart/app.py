@@ -31,7 +31,7 @@ from rempart.platform.api import router as ingest_router
 from rempart.reports.api import router as reports_router
 from rempart.search.api import router as search_router
 from rempart.transparency.api import router as transparency_router
-from rempart.web.pages import router as web_router
+from rempart.web import admin_pages, legal_pages, moderation_pages, pages
 
 log = logging.getLogger("rempart")
 
@@ -192,7 +192,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(moderation_router)
     app.include_router(reports_router)
     app.include_router(transparency_router)
-    app.include_router(web_router)
+    for web in (pages, moderation_pages, legal_pages, admin_pages):
+        app.include_router(web.router)
     app.mount("/static", StaticFiles(packages=[("rempart.web", "static")]), name="static")
 
     @app.get("/healthz", tags=["health"])

@@ -1,0 +1,272 @@
+"""The legal team's pages and the authorities' portal."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
+from starlette.datastructures import UploadFile as StarletteUpload
+
+from rempart.auth.permissions import Permission
+from rempart.auth.service import Caller
+from rempart.core.clock import as_utc, utcnow
+from rempart.core.deps import Runtime
+from rempart.core.errors import RempartError
+from rempart.legal import disclosures, orders, reads, reviews
+from rempart.legal.exceptions import OrderRefused
+from rempart.legal.schemas import ChecklistItem, RefusalGround, ReviewCreate, ReviewDecision
+from rempart.web.pages import (
+    Reference,
+    Rt,
+    Staff,
+    csrf_ok,
+    page,
+    problem,
+    require_page,
+)
+
+router = APIRouter(include_in_schema=False)
+REVIEWABLE = ("checks_passed", "under_review")
+
+
+# -- legal team -----------------------------------------------------------------------
+
+
+def _legal(request: Request, caller: Caller | None) -> Response | None:
+    return require_page(request, caller, Permission.ORDERS_REVIEW)
+
+
+def _countdown(due: datetime, now: datetime) -> str:
+    hours = (due - now).total_seconds() / 3600
+    if hours < 0:
+        return f"overdue by {-hours:.0f} h"
+    return f"due in {hours:.0f} h" if hours < 72 else f"due in {hours / 24:.0f} days"
+
+
+@router.get("/console/legal/orders", response_class=HTMLResponse)
+def legal_orders(request: Request, rt: Rt, caller: Staff) -> Response:
+    refused = _legal(request, caller)
+    if refused is not None:
+        return refused
+    with rt.unit_of_work(readonly=True) as session:
+        found = reads.list_orders(
+            session,
+            authority_id=None,
+            status=None,
+            due_before=None,
+            overdue=None,
+            limit=200,
+            offset=0,
+        )
+    now = utcnow()
+    rows = [(o, _countdown(as_utc(o.due_at), now)) for o in found.items]
+    return page(request, "orders.html", caller=caller, rows=rows, base="/console/legal/orders")
+
+
+def _legal_order_page(
+    request: Request, rt: Rt, caller: Caller, reference: str, **extra: Any
+) -> Response:
+    try:
+        with rt.unit_of_work() as session:
+            order = reads.view_order(session, keys=rt.keys, caller=caller, reference=reference)
+    except RempartError as exc:
+        return page(request, "forbidden.html", caller=caller, error=exc.message, status=404)
+    approvals = sum(1 for r in order.reviews if r.decision is ReviewDecision.APPROVE)
+    reviewed = any(r.reviewer == caller.name for r in order.reviews)
+    return page(
+        request,
+        "order.html",
+        caller=caller,
+        order=order,
+        approvals=approvals,
+        needed=1 if order.emergency else 2,
+        may_review=not reviewed and order.status in REVIEWABLE,
+        checklist=list(ChecklistItem),
+        grounds=list(RefusalGround),
+        releasable=order.status in ("approved", "partially_approved"),
+        **extra,
+    )
+
+
+@router.get("/console/legal/orders/{reference}", response_class=HTMLResponse)
+def legal_order(request: Request, rt: Rt, caller: Staff, reference: Reference) -> Response:
+    refused = _legal(request, caller)
+    if refused is not None or caller is None:
+        return refused or RedirectResponse("/console/login", status_code=303)
+    return _legal_order_page(request, rt, caller, reference)
+
+
+@router.get("/console/legal/orders/{reference}/document")
+def legal_document(request: Request, rt: Rt, caller: Staff, reference: Reference) -> Response:
+    refused = _legal(request, caller)
+    if refused is not None or caller is None:
+        return refused or RedirectResponse("/console/login", status_code=303)
+    with rt.unit_of_work() as session:
+        order = reads.get_order(session, reference=reference, authority_id=None)
+        content, media_type = reads.read_document(
+            session, keys=rt.keys, order=order, actor=caller.actor
+        )
+    return Response(content, media_type=media_type)
+
+
+@router.post("/console/legal/orders/{reference}/review")
+async def legal_review(request: Request, rt: Rt, caller: Staff, reference: Reference) -> Response:
+    refused = _legal(request, caller)
+    if refused is not None or caller is None:
+        return refused or RedirectResponse("/console/login", status_code=303)
+    form = await request.form()
+    if not csrf_ok(request, str(form.get("csrf", ""))):
+        return page(request, "forbidden.html", caller=caller, status=403)
+    try:
+        data = ReviewCreate.model_validate(
+            {
+                "decision": form.get("decision"),
+                "checklist": {
+                    item.value: form.get(f"check_{item.value}") for item in ChecklistItem
+                },
+                "reasons": form.get("reasons"),
+                "refusal_grounds": form.getlist("grounds"),
+            }
+        )
+        with rt.unit_of_work() as session:
+            order = reads.get_order(session, reference=reference, authority_id=None)
+            reviews.submit_review(session, order=order, caller=caller, data=data)
+    except (RempartError, ValidationError) as exc:
+        return _legal_order_page(request, rt, caller, reference, error=problem(exc))
+    return RedirectResponse(f"/console/legal/orders/{reference}", status_code=303)
+
+
+@router.get("/console/legal/orders/{reference}/disclosure", response_class=HTMLResponse)
+def legal_preview(request: Request, rt: Rt, caller: Staff, reference: Reference) -> Response:
+    refused = require_page(request, caller, Permission.DISCLOSURES_RELEASE)
+    if refused is not None or caller is None:
+        return refused or RedirectResponse("/console/login", status_code=303)
+    try:
+        with rt.unit_of_work() as session:
+            order = reads.get_order(session, reference=reference, authority_id=None)
+            package = disclosures.preview(
+                session, order=order, keys=rt.keys, settings=rt.settings, actor=caller.actor
+            )
+    except RempartError as exc:
+        return _legal_order_page(request, rt, caller, reference, error=exc.message)
+    return page(request, "preview.html", caller=caller, reference=reference, package=package)
+
+
+@router.post("/console/legal/orders/{reference}/disclosure")
+def legal_release(
+    request: Request, rt: Rt, caller: Staff, reference: Reference, csrf: Annotated[str, Form()]
+) -> Response:
+    refused = require_page(request, caller, Permission.DISCLOSURES_RELEASE)
+    if refused is not None or caller is None:
+        return refused or RedirectResponse("/console/login", status_code=303)
+    if not csrf_ok(request, csrf):
+        return page(request, "forbidden.html", caller=caller, status=403)
+    try:
+        with rt.unit_of_work() as session:
+            order = reads.get_order(session, reference=reference, authority_id=None)
+            disclosures.release(
+                session,
+                order=order,
+                keys=rt.keys,
+                settings=rt.settings,
+                caller_id=caller.principal_id,
+                actor=caller.actor,
+            )
+    except RempartError as exc:
+        return _legal_order_page(request, rt, caller, reference, error=exc.message)
+    return RedirectResponse(f"/console/legal/orders/{reference}", status_code=303)
+
+
+# -- authority portal -----------------------------------------------------------------
+
+
+def _authority(request: Request, caller: Caller | None) -> Response | None:
+    return require_page(request, caller, Permission.ORDERS_SUBMIT)
+
+
+@router.get("/console/portal", response_class=HTMLResponse)
+def portal(request: Request, rt: Rt, caller: Staff) -> Response:
+    refused = _authority(request, caller)
+    if refused is not None or caller is None:
+        return refused or RedirectResponse("/console/login", status_code=303)
+    return _portal_page(request, rt, caller)
+
+
+def _portal_page(request: Request, rt: Runtime, caller: Caller, **extra: Any) -> Response:
+    with rt.unit_of_work(readonly=True) as session:
+        found = reads.list_orders(
+            session,
+            authority_id=reads.caller_authority_id(session, caller=caller),
+            status=None,
+            due_before=None,
+            overdue=None,
+            limit=200,
+            offset=0,
+        )
+    now = utcnow()
+    rows = [(o, _countdown(as_utc(o.due_at), now)) for o in found.items]
+    return page(
+        request, "portal.html", caller=caller, rows=rows, base="/console/portal/orders", **extra
+    )
+
+
+@router.post("/console/portal/orders")
+async def portal_submit(request: Request, rt: Rt, caller: Staff) -> Response:
+    refused = _authority(request, caller)
+    if refused is not None or caller is None:
+        return refused or RedirectResponse("/console/login", status_code=303)
+    form = await request.form()
+    if not csrf_ok(request, str(form.get("csrf", ""))):
+        return page(request, "forbidden.html", caller=caller, status=403)
+    signed, document = form.get("order"), form.get("document")
+    if not isinstance(signed, StarletteUpload) or not isinstance(document, StarletteUpload):
+        return _portal_page(request, rt, caller, error="Attach the signed order and its document.")
+    token = (await signed.read(64 * 1024 + 1)).decode("ascii", "replace").strip()
+    content = await document.read(rt.settings.order_document_max_bytes + 1)
+    try:
+        with rt.unit_of_work() as session:
+            order = orders.receive_order(
+                session,
+                keys=rt.keys,
+                settings=rt.settings,
+                caller=caller,
+                token=token,
+                document=content,
+            )
+            reference = order.reference
+    except RempartError as exc:
+        if isinstance(exc, OrderRefused):
+            with rt.unit_of_work() as session:
+                orders.record_refused_intake(session, actor=caller.actor, error=exc)
+        return _portal_page(request, rt, caller, error=exc.message)
+    return RedirectResponse(f"/console/portal/orders/{reference}", status_code=303)
+
+
+@router.get("/console/portal/orders/{reference}", response_class=HTMLResponse)
+def portal_order(request: Request, rt: Rt, caller: Staff, reference: Reference) -> Response:
+    refused = _authority(request, caller)
+    if refused is not None or caller is None:
+        return refused or RedirectResponse("/console/login", status_code=303)
+    try:
+        with rt.unit_of_work() as session:
+            order = reads.view_order(session, keys=rt.keys, caller=caller, reference=reference)
+    except RempartError as exc:
+        return page(request, "forbidden.html", caller=caller, error=exc.message, status=404)
+    return page(request, "portal_order.html", caller=caller, order=order)
+
+
+@router.get("/console/portal/orders/{reference}/disclosure", response_class=HTMLResponse)
+def portal_download(request: Request, rt: Rt, caller: Staff, reference: Reference) -> Response:
+    refused = require_page(request, caller, Permission.DISCLOSURES_DOWNLOAD)
+    if refused is not None or caller is None:
+        return refused or RedirectResponse("/console/login", status_code=303)
+    try:
+        with rt.unit_of_work() as session:
+            order = reads.own_order(session, caller=caller, reference=reference)
+            download = disclosures.download(session, order=order, keys=rt.keys, actor=caller.actor)
+    except RempartError as exc:
+        return page(request, "forbidden.html", caller=caller, error=exc.message, status=404)
+    return HTMLResponse(disclosures.render_html(download))

@@ -1,0 +1,206 @@
+"""The moderators' console: the queue, items, decisions, bulk decisions, reveals."""
+
+from __future__ import annotations
+
+import base64
+from datetime import timedelta
+from html import escape
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Path, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
+
+from rempart.auth.permissions import Permission
+from rempart.core.errors import RempartError
+from rempart.moderation import media, queue
+from rempart.moderation.schemas import DecisionAction, DecisionCreate
+from rempart.reports import cases
+from rempart.web.pages import (
+    Rt,
+    Staff,
+    csrf_ok,
+    page,
+    problem,
+    require_page,
+)
+
+router = APIRouter(include_in_schema=False)
+ACTIONS = [
+    (DecisionAction.NO_VIOLATION.value, "No violation (restores the item)", "n"),
+    (DecisionAction.REMOVE_FROM_SEARCH.value, "Remove from search", "s"),
+    (DecisionAction.REMOVE_CONTENT.value, "Remove the content", "r"),
+    (DecisionAction.SUSPEND_ENTITY.value, "Suspend the entity", "e"),
+    (DecisionAction.SUSPEND_ACCOUNT.value, "Suspend the account", "a"),
+]
+
+
+# -- moderators -----------------------------------------------------------------------
+
+
+@router.get("/console/moderation", response_class=HTMLResponse)
+def moderation_queue(request: Request, rt: Rt, caller: Staff) -> Response:
+    refused = require_page(request, caller, Permission.MODERATION_DECIDE)
+    if refused is not None:
+        return refused
+    filters = {
+        name: request.query_params.get(name) or None for name in ("category", "source", "reason")
+    }
+    where = queue.QueueFilter(
+        filters["category"], filters["reason"], filters["source"], viewer=caller
+    )
+    age = request.query_params.get("older_than_hours", "")
+    filters["older_than_hours"] = age if age.isdigit() else None
+    older_than = timedelta(hours=int(age)) if age.isdigit() else None
+    with rt.unit_of_work(readonly=True) as session:
+        found = queue.list_queue(session, where=where, older_than=older_than, limit=500, offset=0)
+    return page(
+        request,
+        "queue.html",
+        caller=caller,
+        page=found,
+        filters=filters,
+        actions=ACTIONS,
+        flash=request.query_params.get("done"),
+    )
+
+
+@router.post("/console/moderation/bulk")
+async def moderation_bulk(request: Request, rt: Rt, caller: Staff) -> Response:
+    refused = require_page(request, caller, Permission.MODERATION_DECIDE)
+    if refused is not None or caller is None:
+        return refused or RedirectResponse("/console/login", status_code=303)
+    form = await request.form()
+    if not csrf_ok(request, str(form.get("csrf", ""))):
+        return page(request, "forbidden.html", caller=caller, status=403)
+    try:
+        ids = [int(str(v)) for v in form.getlist("item")][: queue.BULK_LIMIT]
+        action = DecisionAction(str(form.get("action")))
+        explanation = str(form.get("explanation", "")).strip()
+        if not ids or not explanation:
+            raise ValueError
+    except ValueError:
+        return RedirectResponse("/console/moderation?done=nothing+selected", status_code=303)
+    with rt.unit_of_work() as session:
+        done, skipped = queue.decide_many(
+            session,
+            caller=caller,
+            item_ids=ids,
+            action=action,
+            category=str(form.get("category", "spam")),
+            explanation=explanation[:2000],
+            settings=rt.settings,
+        )
+    return RedirectResponse(
+        f"/console/moderation?done={done}+decided,+{len(skipped)}+skipped", status_code=303
+    )
+
+
+@router.post("/console/moderation/media/{media_id}/reveal", response_class=HTMLResponse)
+def moderation_reveal(
+    request: Request,
+    rt: Rt,
+    caller: Staff,
+    media_id: Annotated[int, Path(ge=1, le=2**62)],
+    csrf: Annotated[str, Form()],
+    reason: Annotated[str, Form(min_length=10, max_length=500)],
+) -> Response:
+    """The original image, inline, for the moderator who asked; audited with the reason."""
+    refused = require_page(request, caller, Permission.MODERATION_DECIDE)
+    if refused is not None or caller is None:
+        return refused or RedirectResponse("/console/login", status_code=303)
+    if not csrf_ok(request, csrf):
+        return page(request, "forbidden.html", caller=caller, status=403)
+    try:
+        with rt.unit_of_work() as session:
+            original = media.reveal(
+                session, rt.keys, caller=caller, media_id=media_id, reason=reason
+            )
+    except RempartError as exc:
+        return HTMLResponse(f'<p class="error" role="alert">{escape(exc.message)}</p>', 409)
+    encoded = base64.b64encode(original).decode()
+    return HTMLResponse(
+        f'<img src="data:{media.media_type(original)};base64,{encoded}" '
+        f'alt="Image {media_id}, revealed" style="max-width:100%">'
+    )
+
+
+@router.post("/console/moderation/claim")
+def moderation_claim(
+    request: Request, rt: Rt, caller: Staff, csrf: Annotated[str, Form()]
+) -> Response:
+    refused = require_page(request, caller, Permission.MODERATION_DECIDE)
+    if refused is not None or caller is None:
+        return refused or RedirectResponse("/console/login", status_code=303)
+    if not csrf_ok(request, csrf):
+        return page(request, "forbidden.html", caller=caller, status=403)
+    with rt.unit_of_work() as session:
+        item = queue.claim_next(session, caller=caller, where=queue.QueueFilter())
+    if item is None:
+        return RedirectResponse("/console/moderation?done=empty", status_code=303)
+    return RedirectResponse(f"/console/moderation/items/{item.id}", status_code=303)
+
+
+@router.get("/console/moderation/items/{item_id}", response_class=HTMLResponse)
+def moderation_item(
+    request: Request, rt: Rt, caller: Staff, item_id: Annotated[int, Path(ge=1, le=2**62)]
+) -> Response:
+    refused = require_page(request, caller, Permission.MODERATION_DECIDE)
+    if refused is not None:
+        return refused
+    with rt.unit_of_work(readonly=True) as session:
+        item = queue.item_view(session, item_id=item_id)
+        if item is None:
+            return page(request, "forbidden.html", caller=caller, status=404)
+        decisions = queue.decisions_of(session, item_id=item_id)
+        report_cases = cases.cases_of(session, item_id=item_id)
+        standing = cases.entity_standing(session, entity_id=item.entity_id)
+    return page(
+        request,
+        "item.html",
+        caller=caller,
+        item=item,
+        actions=ACTIONS,
+        decisions=decisions,
+        cases=report_cases,
+        standing=standing,
+    )
+
+
+@router.post("/console/moderation/items/{item_id}/decide")
+def moderation_decide(
+    request: Request,
+    rt: Rt,
+    caller: Staff,
+    item_id: Annotated[int, Path(ge=1, le=2**62)],
+    csrf: Annotated[str, Form()],
+    action: Annotated[str, Form(max_length=32)],
+    category: Annotated[str, Form(max_length=32)],
+    explanation: Annotated[str, Form(max_length=2000)],
+) -> Response:
+    refused = require_page(request, caller, Permission.MODERATION_DECIDE)
+    if refused is not None or caller is None:
+        return refused or RedirectResponse("/console/login", status_code=303)
+    if not csrf_ok(request, csrf):
+        return page(request, "forbidden.html", caller=caller, status=403)
+    try:
+        data = DecisionCreate.model_validate(
+            {"item_id": item_id, "action": action, "category": category, "explanation": explanation}
+        )
+        with rt.unit_of_work() as session:
+            decided = queue.decide(session, caller=caller, data=data, settings=rt.settings)
+    except (RempartError, ValidationError) as exc:
+        with rt.unit_of_work(readonly=True) as session:
+            item = queue.item_view(session, item_id=item_id)
+        return page(
+            request,
+            "item.html",
+            caller=caller,
+            item=item,
+            actions=ACTIONS,
+            error=problem(exc),
+            status=getattr(exc, "status_code", 422),
+        )
+    return RedirectResponse(
+        f"/console/moderation?done={decided.action.value}+{decided.state}", status_code=303
+    )
