@@ -243,3 +243,31 @@ def test_console_in_french_and_sessions_expire_when_idle(
     with runtime.engine.begin() as connection:
         connection.execute(sa.update(auth.WebSession).values(last_seen_at=idle))
     assert client.get("/console/moderation", follow_redirects=False).status_code == 303
+
+
+def test_admins_suspend_authorities_and_revoke_keys(
+    client: TestClient, runtime: Runtime, make_token: Any
+) -> None:
+    from legal_support import register_authority
+
+    admin_token = make_token(Role.ADMIN)
+    court = register_authority(client, admin_token, code="fr-tj-lyon")
+    admin = make_login(runtime, "adm2", Role.ADMIN)
+    assert sign_in(client, admin).status_code == 303
+    csrf = csrf_of(client, "/console/admin")
+    suspended = client.post(
+        "/console/admin/authorities/fr-tj-lyon/status",
+        data={"csrf": csrf, "status": "suspended"},
+        follow_redirects=False,
+    )
+    assert suspended.status_code == 303
+    headers = {"Authorization": f"Bearer {admin_token}"}
+    read = client.get("/v1/legal/authorities/fr-tj-lyon", headers=headers).json()
+    assert read["status"] == "suspended"
+    kid = court.jwk["kid"]
+    revoked = client.post(
+        f"/console/admin/keys/{kid}/revoke", data={"csrf": csrf}, follow_redirects=False
+    )
+    assert revoked.status_code == 303
+    read = client.get("/v1/legal/authorities/fr-tj-lyon", headers=headers).json()
+    assert read["keys"][0]["revoked_at"] is not None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
@@ -18,6 +18,7 @@ from rempart.auth.service import Caller
 from rempart.core.deps import Runtime
 from rempart.core.errors import RempartError
 from rempart.legal import authorities
+from rempart.legal.schemas import AuthorityStatus
 from rempart.web.pages import (
     Rt,
     Staff,
@@ -105,3 +106,47 @@ def _admin_page(request: Request, rt: Runtime, caller: Caller, **extra: Any) -> 
         roles=[r.value for r in Role],
         **extra,
     )
+
+
+@router.post("/console/admin/authorities/{code}/status", response_class=HTMLResponse)
+def admin_authority_status(
+    request: Request,
+    rt: Rt,
+    caller: Staff,
+    code: Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9._-]{1,63}$")],
+    csrf: Annotated[str, Form()],
+    status: Annotated[AuthorityStatus, Form()],
+) -> Response:
+    """Verify or suspend an authority: a suspended one's orders are refused."""
+    refused = require_page(request, caller, Permission.AUTHORITIES_MANAGE)
+    if refused is not None or caller is None:
+        return refused or RedirectResponse("/console/login", status_code=303)
+    if not csrf_ok(request, csrf):
+        return page(request, "forbidden.html", caller=caller, status=403)
+    try:
+        with rt.unit_of_work() as session:
+            authorities.set_status(session, code=code, status=status, actor=caller.actor)
+    except RempartError as exc:
+        return _admin_page(request, rt, caller, error=exc.message)
+    return RedirectResponse("/console/admin", status_code=303)
+
+
+@router.post("/console/admin/keys/{kid}/revoke", response_class=HTMLResponse)
+def admin_key_revoke(
+    request: Request,
+    rt: Rt,
+    caller: Staff,
+    kid: Annotated[str, Path(pattern=r"^[A-Za-z0-9._:-]{1,128}$")],
+    csrf: Annotated[str, Form()],
+) -> Response:
+    refused = require_page(request, caller, Permission.AUTHORITIES_MANAGE)
+    if refused is not None or caller is None:
+        return refused or RedirectResponse("/console/login", status_code=303)
+    if not csrf_ok(request, csrf):
+        return page(request, "forbidden.html", caller=caller, status=403)
+    try:
+        with rt.unit_of_work() as session:
+            authorities.revoke_key(session, kid=kid, actor=caller.actor)
+    except RempartError as exc:
+        return _admin_page(request, rt, caller, error=exc.message)
+    return RedirectResponse("/console/admin", status_code=303)
