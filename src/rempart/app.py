@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -32,6 +32,7 @@ from rempart.reports.api import router as reports_router
 from rempart.search.api import router as search_router
 from rempart.transparency.api import router as transparency_router
 from rempart.web import admin_pages, legal_pages, moderation_pages, pages
+from rempart.web.pages import PageStop
 
 log = logging.getLogger("rempart")
 
@@ -129,6 +130,10 @@ def _install_error_handlers(app: FastAPI) -> None:
             status_code=exc.status_code,
             headers=exc.headers(),
         )
+
+    @app.exception_handler(PageStop)
+    async def _page_stop(_: Request, exc: PageStop) -> Response:
+        return exc.response
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -80,6 +80,18 @@ class NgramScores:
     model_version: str
 
 
+def scored(
+    probabilities: npt.NDArray[np.float32], categories: Sequence[str], stage: str, version: str
+) -> list[NgramScores]:
+    """One result per row of a classifier's probabilities."""
+    results = []
+    for row in probabilities:
+        scores = {c: round(float(p), 4) for c, p in zip(categories, row, strict=True)}
+        top = max(scores, key=scores.__getitem__)
+        results.append(NgramScores(scores=scores, top=top, stage=stage, model_version=version))
+    return results
+
+
 class NgramClassifier:
     def __init__(
         self,
@@ -115,18 +127,7 @@ class NgramClassifier:
     def classify(self, texts: Sequence[str]) -> list[NgramScores]:
         if not texts:
             return []
-        results = []
-        for row in self.probabilities(texts):
-            scores = {c: round(float(p), 4) for c, p in zip(self.categories, row, strict=True)}
-            results.append(
-                NgramScores(
-                    scores=scores,
-                    top=max(scores, key=scores.__getitem__),
-                    stage="first",
-                    model_version=self.version,
-                )
-            )
-        return results
+        return scored(self.probabilities(texts), self.categories, "first", self.version)
 
     def save(self, path: Any, manifest: dict[str, Any]) -> None:
         np.savez_compressed(

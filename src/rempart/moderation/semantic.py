@@ -29,7 +29,7 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from rempart.moderation.ngram import NgramScores
+from rempart.moderation.ngram import NgramScores, scored
 
 MAX_WORDS = 40
 # Of the model's 12 encoder layers, the first 4 keep most of what the heads need (see the
@@ -156,18 +156,7 @@ class SemanticClassifier:
     def classify(self, texts: Sequence[str]) -> list[NgramScores]:
         if not texts:
             return []
-        results = []
-        for row in self.probabilities(texts):
-            scores = {c: round(float(p), 4) for c, p in zip(self.categories, row, strict=True)}
-            results.append(
-                NgramScores(
-                    scores=scores,
-                    top=max(scores, key=scores.__getitem__),
-                    stage="semantic",
-                    model_version=self.version,
-                )
-            )
-        return results
+        return scored(self.probabilities(texts), self.categories, "semantic", self.version)
 
 
 def head_probabilities(

@@ -22,9 +22,8 @@ from rempart.legal.schemas import AuthorityStatus
 from rempart.web.pages import (
     Rt,
     Staff,
-    csrf_ok,
+    allowed,
     page,
-    require_page,
 )
 
 router = APIRouter(include_in_schema=False)
@@ -35,9 +34,7 @@ router = APIRouter(include_in_schema=False)
 
 @router.get("/console/audit", response_class=HTMLResponse)
 def audit_viewer(request: Request, rt: Rt, caller: Staff) -> Response:
-    refused = require_page(request, caller, Permission.AUDIT_ENTRIES_READ)
-    if refused is not None:
-        return refused
+    caller = allowed(request, caller, Permission.AUDIT_ENTRIES_READ)
     after = request.query_params.get("after", "-1")
     with rt.unit_of_work(readonly=True) as session:
         entries = audit_service.list_entries(
@@ -50,11 +47,7 @@ def audit_viewer(request: Request, rt: Rt, caller: Staff) -> Response:
 @router.post("/console/audit/verify", response_class=HTMLResponse)
 def audit_verify(request: Request, rt: Rt, caller: Staff, csrf: Annotated[str, Form()]) -> Response:
     """Recompute every leaf and root and check them against every signed head."""
-    refused = require_page(request, caller, Permission.AUDIT_ENTRIES_READ)
-    if refused is not None:
-        return refused
-    if not csrf_ok(request, csrf):
-        return page(request, "forbidden.html", caller=caller, status=403)
+    caller = allowed(request, caller, Permission.AUDIT_ENTRIES_READ, csrf)
     with rt.unit_of_work(readonly=True) as session:
         result = verify_log(session, head_file=rt.head_file, keys=rt.keys)
     return page(request, "audit.html", caller=caller, rows=[], next_after=None, result=result)
@@ -62,9 +55,7 @@ def audit_verify(request: Request, rt: Rt, caller: Staff, csrf: Annotated[str, F
 
 @router.get("/console/admin", response_class=HTMLResponse)
 def admin(request: Request, rt: Rt, caller: Staff) -> Response:
-    refused = require_page(request, caller, Permission.AUTHORITIES_MANAGE)
-    if refused is not None or caller is None:
-        return refused or RedirectResponse("/console/login", status_code=303)
+    caller = allowed(request, caller, Permission.AUTHORITIES_MANAGE)
     return _admin_page(request, rt, caller)
 
 
@@ -78,11 +69,7 @@ def admin_token(
     name: Annotated[str, Form(min_length=1, max_length=128, pattern=r"^[\w .@\-]+$")],
 ) -> Response:
     """A new API token, shown once."""
-    refused = require_page(request, caller, Permission.TOKENS_MANAGE)
-    if refused is not None or caller is None:
-        return refused or RedirectResponse("/console/login", status_code=303)
-    if not csrf_ok(request, csrf):
-        return page(request, "forbidden.html", caller=caller, status=403)
+    caller = allowed(request, caller, Permission.TOKENS_MANAGE, csrf)
     try:
         with rt.unit_of_work() as session:
             created = auth_service.create_token(
@@ -118,11 +105,7 @@ def admin_authority_status(
     status: Annotated[AuthorityStatus, Form()],
 ) -> Response:
     """Verify or suspend an authority: a suspended one's orders are refused."""
-    refused = require_page(request, caller, Permission.AUTHORITIES_MANAGE)
-    if refused is not None or caller is None:
-        return refused or RedirectResponse("/console/login", status_code=303)
-    if not csrf_ok(request, csrf):
-        return page(request, "forbidden.html", caller=caller, status=403)
+    caller = allowed(request, caller, Permission.AUTHORITIES_MANAGE, csrf)
     try:
         with rt.unit_of_work() as session:
             authorities.set_status(session, code=code, status=status, actor=caller.actor)
@@ -139,11 +122,7 @@ def admin_key_revoke(
     kid: Annotated[str, Path(pattern=r"^[A-Za-z0-9._:-]{1,128}$")],
     csrf: Annotated[str, Form()],
 ) -> Response:
-    refused = require_page(request, caller, Permission.AUTHORITIES_MANAGE)
-    if refused is not None or caller is None:
-        return refused or RedirectResponse("/console/login", status_code=303)
-    if not csrf_ok(request, csrf):
-        return page(request, "forbidden.html", caller=caller, status=403)
+    caller = allowed(request, caller, Permission.AUTHORITIES_MANAGE, csrf)
     try:
         with rt.unit_of_work() as session:
             authorities.revoke_key(session, kid=kid, actor=caller.actor)

@@ -22,10 +22,9 @@ from rempart.web.pages import (
     Reference,
     Rt,
     Staff,
-    csrf_ok,
+    allowed,
     page,
     problem,
-    require_page,
 )
 
 router = APIRouter(include_in_schema=False)
@@ -33,10 +32,6 @@ REVIEWABLE = ("checks_passed", "under_review")
 
 
 # -- legal team -----------------------------------------------------------------------
-
-
-def _legal(request: Request, caller: Caller | None) -> Response | None:
-    return require_page(request, caller, Permission.ORDERS_REVIEW)
 
 
 def _countdown(due: datetime, now: datetime) -> str:
@@ -48,9 +43,7 @@ def _countdown(due: datetime, now: datetime) -> str:
 
 @router.get("/console/legal/orders", response_class=HTMLResponse)
 def legal_orders(request: Request, rt: Rt, caller: Staff) -> Response:
-    refused = _legal(request, caller)
-    if refused is not None:
-        return refused
+    caller = allowed(request, caller, Permission.ORDERS_REVIEW)
     with rt.unit_of_work(readonly=True) as session:
         found = reads.list_orders(
             session,
@@ -93,17 +86,13 @@ def _legal_order_page(
 
 @router.get("/console/legal/orders/{reference}", response_class=HTMLResponse)
 def legal_order(request: Request, rt: Rt, caller: Staff, reference: Reference) -> Response:
-    refused = _legal(request, caller)
-    if refused is not None or caller is None:
-        return refused or RedirectResponse("/console/login", status_code=303)
+    caller = allowed(request, caller, Permission.ORDERS_REVIEW)
     return _legal_order_page(request, rt, caller, reference)
 
 
 @router.get("/console/legal/orders/{reference}/document")
 def legal_document(request: Request, rt: Rt, caller: Staff, reference: Reference) -> Response:
-    refused = _legal(request, caller)
-    if refused is not None or caller is None:
-        return refused or RedirectResponse("/console/login", status_code=303)
+    caller = allowed(request, caller, Permission.ORDERS_REVIEW)
     with rt.unit_of_work() as session:
         order = reads.get_order(session, reference=reference, authority_id=None)
         content, media_type = reads.read_document(
@@ -114,12 +103,8 @@ def legal_document(request: Request, rt: Rt, caller: Staff, reference: Reference
 
 @router.post("/console/legal/orders/{reference}/review")
 async def legal_review(request: Request, rt: Rt, caller: Staff, reference: Reference) -> Response:
-    refused = _legal(request, caller)
-    if refused is not None or caller is None:
-        return refused or RedirectResponse("/console/login", status_code=303)
     form = await request.form()
-    if not csrf_ok(request, str(form.get("csrf", ""))):
-        return page(request, "forbidden.html", caller=caller, status=403)
+    caller = allowed(request, caller, Permission.ORDERS_REVIEW, str(form.get("csrf", "")))
     try:
         data = ReviewCreate.model_validate(
             {
@@ -141,9 +126,7 @@ async def legal_review(request: Request, rt: Rt, caller: Staff, reference: Refer
 
 @router.get("/console/legal/orders/{reference}/disclosure", response_class=HTMLResponse)
 def legal_preview(request: Request, rt: Rt, caller: Staff, reference: Reference) -> Response:
-    refused = require_page(request, caller, Permission.DISCLOSURES_RELEASE)
-    if refused is not None or caller is None:
-        return refused or RedirectResponse("/console/login", status_code=303)
+    caller = allowed(request, caller, Permission.DISCLOSURES_RELEASE)
     try:
         with rt.unit_of_work() as session:
             order = reads.get_order(session, reference=reference, authority_id=None)
@@ -159,11 +142,7 @@ def legal_preview(request: Request, rt: Rt, caller: Staff, reference: Reference)
 def legal_release(
     request: Request, rt: Rt, caller: Staff, reference: Reference, csrf: Annotated[str, Form()]
 ) -> Response:
-    refused = require_page(request, caller, Permission.DISCLOSURES_RELEASE)
-    if refused is not None or caller is None:
-        return refused or RedirectResponse("/console/login", status_code=303)
-    if not csrf_ok(request, csrf):
-        return page(request, "forbidden.html", caller=caller, status=403)
+    caller = allowed(request, caller, Permission.DISCLOSURES_RELEASE, csrf)
     try:
         with rt.unit_of_work() as session:
             order = reads.get_order(session, reference=reference, authority_id=None)
@@ -183,15 +162,9 @@ def legal_release(
 # -- authority portal -----------------------------------------------------------------
 
 
-def _authority(request: Request, caller: Caller | None) -> Response | None:
-    return require_page(request, caller, Permission.ORDERS_SUBMIT)
-
-
 @router.get("/console/portal", response_class=HTMLResponse)
 def portal(request: Request, rt: Rt, caller: Staff) -> Response:
-    refused = _authority(request, caller)
-    if refused is not None or caller is None:
-        return refused or RedirectResponse("/console/login", status_code=303)
+    caller = allowed(request, caller, Permission.ORDERS_SUBMIT)
     return _portal_page(request, rt, caller)
 
 
@@ -215,12 +188,8 @@ def _portal_page(request: Request, rt: Runtime, caller: Caller, **extra: Any) ->
 
 @router.post("/console/portal/orders")
 async def portal_submit(request: Request, rt: Rt, caller: Staff) -> Response:
-    refused = _authority(request, caller)
-    if refused is not None or caller is None:
-        return refused or RedirectResponse("/console/login", status_code=303)
     form = await request.form()
-    if not csrf_ok(request, str(form.get("csrf", ""))):
-        return page(request, "forbidden.html", caller=caller, status=403)
+    caller = allowed(request, caller, Permission.ORDERS_SUBMIT, str(form.get("csrf", "")))
     signed, document = form.get("order"), form.get("document")
     if not isinstance(signed, StarletteUpload) or not isinstance(document, StarletteUpload):
         return _portal_page(request, rt, caller, error="Attach the signed order and its document.")
@@ -247,9 +216,7 @@ async def portal_submit(request: Request, rt: Rt, caller: Staff) -> Response:
 
 @router.get("/console/portal/orders/{reference}", response_class=HTMLResponse)
 def portal_order(request: Request, rt: Rt, caller: Staff, reference: Reference) -> Response:
-    refused = _authority(request, caller)
-    if refused is not None or caller is None:
-        return refused or RedirectResponse("/console/login", status_code=303)
+    caller = allowed(request, caller, Permission.ORDERS_SUBMIT)
     try:
         with rt.unit_of_work() as session:
             order = reads.view_order(session, keys=rt.keys, caller=caller, reference=reference)
@@ -260,9 +227,7 @@ def portal_order(request: Request, rt: Rt, caller: Staff, reference: Reference) 
 
 @router.get("/console/portal/orders/{reference}/disclosure", response_class=HTMLResponse)
 def portal_download(request: Request, rt: Rt, caller: Staff, reference: Reference) -> Response:
-    refused = require_page(request, caller, Permission.DISCLOSURES_DOWNLOAD)
-    if refused is not None or caller is None:
-        return refused or RedirectResponse("/console/login", status_code=303)
+    caller = allowed(request, caller, Permission.DISCLOSURES_DOWNLOAD)
     try:
         with rt.unit_of_work() as session:
             order = reads.own_order(session, caller=caller, reference=reference)

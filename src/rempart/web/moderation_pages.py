@@ -19,10 +19,9 @@ from rempart.reports import cases
 from rempart.web.pages import (
     Rt,
     Staff,
-    csrf_ok,
+    allowed,
     page,
     problem,
-    require_page,
 )
 
 router = APIRouter(include_in_schema=False)
@@ -40,9 +39,7 @@ ACTIONS = [
 
 @router.get("/console/moderation", response_class=HTMLResponse)
 def moderation_queue(request: Request, rt: Rt, caller: Staff) -> Response:
-    refused = require_page(request, caller, Permission.MODERATION_DECIDE)
-    if refused is not None:
-        return refused
+    caller = allowed(request, caller, Permission.MODERATION_DECIDE)
     filters = {
         name: request.query_params.get(name) or None for name in ("category", "source", "reason")
     }
@@ -67,12 +64,8 @@ def moderation_queue(request: Request, rt: Rt, caller: Staff) -> Response:
 
 @router.post("/console/moderation/bulk")
 async def moderation_bulk(request: Request, rt: Rt, caller: Staff) -> Response:
-    refused = require_page(request, caller, Permission.MODERATION_DECIDE)
-    if refused is not None or caller is None:
-        return refused or RedirectResponse("/console/login", status_code=303)
     form = await request.form()
-    if not csrf_ok(request, str(form.get("csrf", ""))):
-        return page(request, "forbidden.html", caller=caller, status=403)
+    caller = allowed(request, caller, Permission.MODERATION_DECIDE, str(form.get("csrf", "")))
     try:
         ids = [int(str(v)) for v in form.getlist("item")][: queue.BULK_LIMIT]
         action = DecisionAction(str(form.get("action")))
@@ -106,11 +99,7 @@ def moderation_reveal(
     reason: Annotated[str, Form(min_length=10, max_length=500)],
 ) -> Response:
     """The original image, inline, for the moderator who asked; audited with the reason."""
-    refused = require_page(request, caller, Permission.MODERATION_DECIDE)
-    if refused is not None or caller is None:
-        return refused or RedirectResponse("/console/login", status_code=303)
-    if not csrf_ok(request, csrf):
-        return page(request, "forbidden.html", caller=caller, status=403)
+    caller = allowed(request, caller, Permission.MODERATION_DECIDE, csrf)
     try:
         with rt.unit_of_work() as session:
             original = media.reveal(
@@ -129,11 +118,7 @@ def moderation_reveal(
 def moderation_claim(
     request: Request, rt: Rt, caller: Staff, csrf: Annotated[str, Form()]
 ) -> Response:
-    refused = require_page(request, caller, Permission.MODERATION_DECIDE)
-    if refused is not None or caller is None:
-        return refused or RedirectResponse("/console/login", status_code=303)
-    if not csrf_ok(request, csrf):
-        return page(request, "forbidden.html", caller=caller, status=403)
+    caller = allowed(request, caller, Permission.MODERATION_DECIDE, csrf)
     with rt.unit_of_work() as session:
         item = queue.claim_next(session, caller=caller, where=queue.QueueFilter())
     if item is None:
@@ -145,9 +130,7 @@ def moderation_claim(
 def moderation_item(
     request: Request, rt: Rt, caller: Staff, item_id: Annotated[int, Path(ge=1, le=2**62)]
 ) -> Response:
-    refused = require_page(request, caller, Permission.MODERATION_DECIDE)
-    if refused is not None:
-        return refused
+    caller = allowed(request, caller, Permission.MODERATION_DECIDE)
     with rt.unit_of_work(readonly=True) as session:
         item = queue.item_view(session, item_id=item_id)
         if item is None:
@@ -178,11 +161,7 @@ def moderation_decide(
     category: Annotated[str, Form(max_length=32)],
     explanation: Annotated[str, Form(max_length=2000)],
 ) -> Response:
-    refused = require_page(request, caller, Permission.MODERATION_DECIDE)
-    if refused is not None or caller is None:
-        return refused or RedirectResponse("/console/login", status_code=303)
-    if not csrf_ok(request, csrf):
-        return page(request, "forbidden.html", caller=caller, status=403)
+    caller = allowed(request, caller, Permission.MODERATION_DECIDE, csrf)
     try:
         data = DecisionCreate.model_validate(
             {"item_id": item_id, "action": action, "category": category, "explanation": explanation}

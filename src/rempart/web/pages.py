@@ -300,14 +300,24 @@ def logout(request: Request, rt: Rt, csrf: Annotated[str, Form()]) -> Response:
     return response
 
 
-def require_page(
-    request: Request, caller: Caller | None, permission: Permission
-) -> Response | None:
+class PageStop(Exception):
+    """Raised by ``allowed``; the app answers with the page it carries (see app.py)."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__("page stopped")
+        self.response = response
+
+
+def allowed(
+    request: Request, caller: Caller | None, permission: Permission, csrf: str | None = None
+) -> Caller:
+    """The signed-in caller, if their role holds ``permission`` (and, for a form, its CSRF
+    token is right); otherwise the sign-in page or a 403 page is the answer."""
     if caller is None:
-        return RedirectResponse("/console/login", status_code=303)
-    if not role_has(caller.role, permission):
-        return page(request, "forbidden.html", caller=caller, status=403)
-    return None
+        raise PageStop(RedirectResponse("/console/login", status_code=303))
+    if not role_has(caller.role, permission) or (csrf is not None and not csrf_ok(request, csrf)):
+        raise PageStop(page(request, "forbidden.html", caller=caller, status=403))
+    return caller
 
 
 @router.get("/console", response_class=HTMLResponse)
