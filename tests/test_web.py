@@ -271,3 +271,19 @@ def test_admins_suspend_authorities_and_revoke_keys(
     assert revoked.status_code == 303
     read = client.get("/v1/legal/authorities/fr-tj-lyon", headers=headers).json()
     assert read["keys"][0]["revoked_at"] is not None
+
+
+def test_sign_in_is_rate_limited_per_network(client: TestClient) -> None:
+    from rempart.web.pages import LOGIN_ATTEMPTS
+
+    csrf = csrf_of(client, "/console/login")
+    answers = [
+        client.post(
+            "/console/login",
+            data={"csrf": csrf, "username": f"nobody{i}", "password": "x", "code": "000000"},
+        )
+        for i in range(LOGIN_ATTEMPTS + 1)
+    ]
+    assert {a.status_code for a in answers} == {401}
+    assert "Wrong username" in answers[0].text
+    assert "Too many requests" in answers[-1].text
