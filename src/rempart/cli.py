@@ -28,6 +28,7 @@ from rempart.core.errors import ConfigurationError, RempartError
 from rempart.core.settings import Settings
 from rempart.legal.cli import authority_app, order_app
 from rempart.moderation.cli import banks_app, classify, moderation_app
+from rempart.platform.adapters.matrix.cli import matrix_app
 from rempart.transparency.cli import dsa_app, transparency_app
 from rempart.web.cli import user_app
 
@@ -56,6 +57,7 @@ for name, group in [
     ("transparency", transparency_app),
     ("dsa", dsa_app),
     ("user", user_app),
+    ("matrix", matrix_app),
 ]:
     app.add_typer(group, name=name)
 app.command("classify")(classify)

@@ -21,6 +21,7 @@ from rempart.core.deps import Runtime
 from rempart.legal import tasks as legal_tasks
 from rempart.moderation import tasks as moderation_tasks
 from rempart.platform import tasks as platform_tasks
+from rempart.platform.adapters.matrix import tasks as matrix_tasks
 from rempart.reports import tasks as reports_tasks
 
 log = logging.getLogger("rempart.worker")
@@ -99,6 +100,7 @@ class Worker:
         # Notices are filed every round, so a notice reaches the queue within a poll interval.
         with transaction(self.rt.engine) as session:
             filed = reports_tasks.file_notices(session, self.rt)
+        synced = matrix_tasks.run(self.rt)
         ran = 0
         while ran < JOBS_PER_TICK and not self.stopping:
             job = jobs.claim(self.rt.engine, lease=self.lease, max_attempts=self.max_attempts)
@@ -106,7 +108,7 @@ class Worker:
                 break
             self.run_job(job)
             ran += 1
-        return ran > 0 or filed > 0
+        return ran > 0 or filed > 0 or synced
 
     def sign_head(self) -> None:
         try:

@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -77,6 +77,23 @@ class Settings(BaseSettings):
     dsa_token: str | None = None
     # The local outbox where user notifications go when no other notifier is configured.
     notification_outbox: Path = Path("var/notifications-outbox.jsonl")
+    # A Matrix homeserver (Synapse) to sync from and act on, with a server admin's token.
+    # Unset: the platform pushes its events to the ingest API instead.
+    matrix_homeserver_url: str | None = None
+    matrix_admin_token: SecretStr | None = None
+    matrix_sync_seconds: float = Field(default=30.0, gt=0)
+    matrix_timeout_seconds: float = Field(default=30.0, gt=0, le=300)
+    # Images in public rooms up to this size are fetched for hash matching.
+    matrix_media_max_bytes: int = Field(default=5 * 1024 * 1024, ge=0, le=5 * 1024 * 1024)
+
+    @model_validator(mode="after")
+    def _matrix_needs_a_token(self) -> Settings:
+        if self.matrix_homeserver_url and self.matrix_admin_token is None:
+            raise ValueError(
+                "REMPART_MATRIX_ADMIN_TOKEN (a Synapse server admin's access token) is required "
+                "when REMPART_MATRIX_HOMESERVER_URL is set"
+            )
+        return self
 
 
 @lru_cache

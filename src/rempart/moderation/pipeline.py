@@ -155,6 +155,7 @@ def scan_posts(
                 post.published_at,
                 post.language,
                 bool(media[post.post_id]),
+                post.author_user_id or entity.owner_user_id,
             ),
             version=version,
             now=now,
@@ -223,7 +224,15 @@ def scan_entities(
             summary=summary,
             signals=signals,
             digest=digest,
-            target=Target("entity", entity.entity_id, entity, entity.published_at, None, False),
+            target=Target(
+                "entity",
+                entity.entity_id,
+                entity,
+                entity.published_at,
+                None,
+                False,
+                entity.owner_user_id,
+            ),
             version=version,
             now=now,
         )
@@ -245,6 +254,8 @@ class Target:
     content_date: datetime
     language: str | None
     has_media: bool
+    # Whom an account measure would concern: a post's author, else the entity's owner.
+    owner_user_id: str | None
 
 
 def entity_entry(entity: Entity) -> IndexEntry:
@@ -361,7 +372,7 @@ def _apply(
         item = ModerationItem(kind=kind, ref=ref, entity_id=entity.entity_id, signals=[])
         session.add(item)
     reach = entity.member_count or 0
-    item.owner_user_id = entity.owner_user_id
+    item.owner_user_id = target.owner_user_id
     item.state = verdict.state
     item.category = verdict.category
     item.confidence = verdict.confidence

@@ -35,6 +35,7 @@ from rempart.moderation.schemas import (
 )
 from rempart.moderation.signals import policy
 from rempart.moderation.statements import RESTRICTING, issue_statement
+from rempart.platform.adapters.matrix import actions as matrix_actions
 from rempart.platform.models import Entity, Post, PostMedia
 from rempart.reports import appeals, outcomes
 from rempart.search import service as search
@@ -307,6 +308,9 @@ def decide(
     )
     if appeal is not None:
         appeals.settle(session, appeal, decision=decision, caller=caller, now=now)
+    matrix_actions.plan(
+        session, settings, item=item, decision=decision, after_appeal=appeal is not None, now=now
+    )
     audit.record(
         session,
         actor=caller.actor,

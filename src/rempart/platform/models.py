@@ -9,7 +9,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, LargeBinary, SmallInteger, String, Text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    SmallInteger,
+    String,
+    Text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from rempart.core.db import Base, BigIntPK, UTCDateTime
@@ -105,6 +115,8 @@ class Post(Base):
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
     post_id: Mapped[str] = mapped_column(String(128), unique=True)
     entity_id: Mapped[str] = mapped_column(String(128), index=True)
+    # Who wrote it, where that is not the entity's owner (a member of a group).
+    author_user_id: Mapped[str | None] = mapped_column(String(128))
     text: Mapped[str | None] = mapped_column(Text)
     language: Mapped[str | None] = mapped_column(String(16))
     published_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -150,3 +162,43 @@ class LegalHold(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     reference: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class AdapterCursor(Base):
+    """Where a platform adapter's sync stands: pagination tokens and fingerprints of what
+    it last sent, so that a sync resumes where the last one stopped."""
+
+    __tablename__ = "adapter_cursors"
+
+    adapter: Mapped[str] = mapped_column(String(32), primary_key=True)
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class PlatformAction(Base):
+    """A decision of Rempart's carried out on the platform (remove a room from the
+    directory, redact a message, suspend an account…), retried until it is done."""
+
+    __tablename__ = "platform_actions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    adapter: Mapped[str] = mapped_column(String(32))
+    action: Mapped[str] = mapped_column(String(32))
+    target_kind: Mapped[str] = mapped_column(String(16))  # entity | post | account
+    target_ref: Mapped[str] = mapped_column(String(128))
+    # The room of a post: Matrix redacts an event within its room.
+    entity_id: Mapped[str | None] = mapped_column(String(128))
+    item_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    decision_id: Mapped[int | None] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(String(512))
+    # pending -> done | failed | cancelled
+    state: Mapped[str] = mapped_column(String(16))
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(String(512))
+    details: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_platform_actions_state_due_at", "state", "due_at"),)

@@ -221,6 +221,8 @@ class PostEvent(_Event):
     type: Literal["post.published", "post.edited"]
     post_id: PlatformId
     entity_id: PlatformId
+    # The member who wrote it, when that is not the entity's owner (a group's member).
+    author_user_id: PlatformId | None = None
     visibility: PublicOnly = "public"
     text: Annotated[str, StringConstraints(max_length=16384), NoNul] | None = None
     language: (

@@ -401,6 +401,7 @@ def _apply_posts(session: Session, *, events: Sequence[PostEvent | PostDeleted])
             {
                 "post_id": e.post_id,
                 "entity_id": e.entity_id,
+                "author_user_id": e.author_user_id,
                 "text": e.text,
                 "language": e.language,
                 "published_at": published[e.post_id],

@@ -14,6 +14,7 @@ from rempart.audit import service as audit
 from rempart.core.clock import as_utc
 from rempart.core.settings import Settings
 from rempart.moderation.models import ModerationDecision, ModerationItem
+from rempart.platform.adapters.matrix import actions as matrix_actions
 from rempart.reports import notices
 from rempart.reports.models import AccountStanding, Report, ReportCase, Reporter
 
@@ -164,6 +165,9 @@ def _illegal_content(session: Session, settings: Settings, user_id: str, now: da
                     "until this date (DSA Art. 23(1)). The platform applies the suspension."
                 ),
             },
+        )
+        matrix_actions.plan_account_suspension(
+            session, settings, user_id=user_id, until=until, reason=body["reason"]
         )
     elif standing.manifestly_illegal >= settings.account_warn_after and standing.warned_at is None:
         standing.warned_at = now

@@ -17,11 +17,12 @@ Category = Literal[
     "spam",
     "other",
 ]
-Ref = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:@-]{1,128}$")]
+# Platform ids, Matrix's included: @user:server, !room, $event (base64, maybe with + / =).
+Ref = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:@!$+/=-]{1,128}$")]
 Explanation = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=10, max_length=5000)
 ]
-UserId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:@-]{1,128}$")]
+UserId = Ref
 
 
 class Target(BaseModel):

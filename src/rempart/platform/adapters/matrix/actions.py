@@ -1,0 +1,286 @@
+"""Rempart's decisions carried out on the homeserver.
+
+A decision plans actions in its own transaction (so a decision and its actions stand or
+fall together); the worker carries them out outside any transaction, audits each result,
+and retries failures with backoff. The mapping:
+
+- remove from search: the room leaves the public room directory;
+- remove content: a message is redacted, but only once the decision is final (the appeal
+  window has passed or an appeal was rejected), because redaction cannot be undone; until
+  then Rempart keeps it out of search. A room leaves the directory;
+- suspend entity: the room is blocked (nobody may join) and leaves the directory;
+- suspend account: Synapse's reversible suspension, never deactivation, which would drop
+  the threepids that a pending lawful order may need;
+- no violation, after any of these: what can be undone is undone.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from rempart.audit import service as audit
+from rempart.core.clock import as_utc, utcnow
+from rempart.core.db import transaction
+from rempart.core.deps import Runtime
+from rempart.core.jobs import backoff
+from rempart.core.settings import Settings
+from rempart.moderation.models import ModerationDecision, ModerationItem
+from rempart.platform.adapters.matrix.client import Homeserver, HomeserverError
+from rempart.platform.models import PlatformAction
+from rempart.reports.models import Appeal
+
+log = logging.getLogger("rempart.matrix")
+
+ADAPTER = "matrix"
+ACTOR = "system:matrix"
+MAX_ATTEMPTS = 8
+# While an appeal is open, a due redaction looks again this much later.
+APPEAL_RECHECK = timedelta(hours=1)
+# What undoes what; redaction has no inverse.
+UNDO = {
+    "directory_remove": "directory_restore",
+    "block_room": "unblock_room",
+    "suspend_user": "unsuspend_user",
+}
+
+
+def enabled(settings: Settings) -> bool:
+    return bool(settings.matrix_homeserver_url)
+
+
+def _is_matrix(item: ModerationItem) -> bool:
+    # Matrix ids carry their sigil: !room, $event, @user.
+    return item.entity_id.startswith("!") and (item.kind != "post" or item.ref.startswith("$"))
+
+
+def _add(
+    session: Session,
+    action: str,
+    *,
+    kind: str,
+    ref: str,
+    reason: str,
+    due: datetime,
+    item: ModerationItem | None = None,
+    decision: ModerationDecision | None = None,
+) -> None:
+    session.add(
+        PlatformAction(
+            adapter=ADAPTER,
+            action=action,
+            target_kind=kind,
+            target_ref=ref,
+            entity_id=item.entity_id if item else None,
+            item_id=item.id if item else None,
+            decision_id=decision.id if decision else None,
+            reason=reason[:512],
+            state="pending",
+            due_at=due,
+            attempts=0,
+            details={},
+            created_at=utcnow(),
+        )
+    )
+
+
+def plan(
+    session: Session,
+    settings: Settings,
+    *,
+    item: ModerationItem,
+    decision: ModerationDecision,
+    after_appeal: bool,
+    now: datetime,
+) -> None:
+    """The homeserver actions a moderator's decision on a Matrix item calls for."""
+    if not (enabled(settings) and _is_matrix(item)):
+        return
+    earlier = list(
+        session.execute(select(PlatformAction).where(PlatformAction.item_id == item.id)).scalars()
+    )
+    # A new decision replaces what an earlier one had planned and not yet done.
+    for planned in earlier:
+        if planned.state == "pending":
+            planned.state = "cancelled"
+            planned.last_error = f"superseded by decision {decision.id}"
+    room = item.entity_id
+    reason = f"{decision.category or 'no violation'}: {decision.explanation}"
+
+    def add(action: str, kind: str, ref: str, due: datetime = now) -> None:
+        _add(
+            session,
+            action,
+            kind=kind,
+            ref=ref,
+            reason=reason,
+            due=due,
+            item=item,
+            decision=decision,
+        )
+
+    match decision.action:
+        case "no_violation":
+            done = {a.action for a in earlier if a.state == "done"}
+            for measure, undo in UNDO.items():
+                if measure in done:
+                    on_account = measure == "suspend_user"
+                    ref = item.owner_user_id if on_account else room
+                    if ref:
+                        add(undo, "account" if on_account else "entity", ref)
+        case "remove_from_search":
+            if item.kind == "entity":
+                add("directory_remove", "entity", room)
+        case "remove_content":
+            if item.kind == "entity":
+                add("directory_remove", "entity", room)
+            else:
+                # Final once an appeal was decided, or when the window to appeal has passed.
+                final_at = (
+                    now if after_appeal else now + timedelta(days=settings.appeal_window_days)
+                )
+                add("redact", "post", item.ref, final_at)
+        case "suspend_entity":
+            add("directory_remove", "entity", room)
+            add("block_room", "entity", room)
+        case "suspend_account":
+            if item.owner_user_id:
+                add("suspend_user", "account", item.owner_user_id)
+
+
+def plan_account_suspension(
+    session: Session, settings: Settings, *, user_id: str, until: datetime, reason: str
+) -> None:
+    """An Art. 23 suspension of a Matrix account: suspended now, lifted when it ends."""
+    if not (enabled(settings) and user_id.startswith("@")):
+        return
+    _add(session, "suspend_user", kind="account", ref=user_id, reason=reason, due=utcnow())
+    _add(session, "unsuspend_user", kind="account", ref=user_id, reason=reason, due=until)
+
+
+# -- carrying them out ------------------------------------------------------------------
+
+
+def _still_wanted(session: Session, action: PlatformAction, now: datetime) -> str | None:
+    """Why a redaction must not run now ('wait' or 'cancel'), or None to go ahead."""
+    if action.action != "redact" or action.item_id is None:
+        return None
+    item = session.get(ModerationItem, action.item_id)
+    if item is None or item.state != "removed":
+        return "cancel"  # reversed meanwhile
+    open_appeal = session.execute(
+        select(Appeal.id).where(Appeal.item_id == action.item_id, Appeal.state == "open")
+    ).first()
+    return "wait" if open_appeal is not None else None
+
+
+@dataclass(frozen=True)
+class _Call:
+    id: int
+    action: str
+    ref: str
+    room: str | None
+    reason: str
+
+
+def _perform(hs: Homeserver, call: _Call) -> None:
+    ref = call.ref
+    match call.action:
+        case "directory_remove":
+            hs.set_directory_visibility(ref, "private")
+        case "directory_restore":
+            hs.set_directory_visibility(ref, "public")
+        case "block_room":
+            hs.block_room(ref, block=True)
+        case "unblock_room":
+            hs.block_room(ref, block=False)
+        case "suspend_user":
+            hs.suspend_user(ref, suspend=True)
+        case "unsuspend_user":
+            hs.suspend_user(ref, suspend=False)
+        case "redact":
+            hs.redact(str(call.room), ref, reason=call.reason, txn_id=f"rempart-{call.id}")
+        case other:
+            raise ValueError(f"unknown action {other}")
+
+
+def _settle(session: Session, action: PlatformAction, outcome: str, error: str | None) -> None:
+    action.state = outcome
+    action.last_error = error
+    if outcome == "done":
+        action.done_at = utcnow()
+    audit.record(
+        session,
+        actor=ACTOR,
+        action=f"platform.action_{outcome}",
+        target=f"{action.target_kind}:{action.target_ref}",
+        details={
+            "adapter": action.adapter,
+            "action": action.action,
+            "decision_id": action.decision_id,
+            "attempts": action.attempts,
+            "error": error,
+        },
+    )
+
+
+def run_due(rt: Runtime, hs: Homeserver, *, limit: int = 50) -> dict[str, int]:
+    """Carry out the actions that are due; counts by outcome."""
+    now = utcnow()
+    counts = {"done": 0, "failed": 0, "retry": 0, "waiting": 0, "cancelled": 0}
+    with transaction(rt.engine, readonly=True) as session:
+        due = list(
+            session.execute(
+                select(PlatformAction.id)
+                .where(
+                    PlatformAction.adapter == ADAPTER,
+                    PlatformAction.state == "pending",
+                    PlatformAction.due_at <= now,
+                )
+                .order_by(PlatformAction.due_at, PlatformAction.id)
+                .limit(limit)
+            ).scalars()
+        )
+    for action_id in due:
+        with transaction(rt.engine) as session:
+            action = session.get(PlatformAction, action_id)
+            if action is None or action.state != "pending":
+                continue
+            verdict = _still_wanted(session, action, now)
+            if verdict == "wait":
+                action.due_at = now + APPEAL_RECHECK
+                counts["waiting"] += 1
+                continue
+            if verdict == "cancel":
+                _settle(session, action, "cancelled", "the decision was reversed")
+                counts["cancelled"] += 1
+                continue
+            call = _Call(
+                action.id, action.action, action.target_ref, action.entity_id, action.reason
+            )
+        # The call happens outside any transaction: a slow homeserver holds no lock here.
+        error: HomeserverError | None = None
+        try:
+            _perform(hs, call)
+        except HomeserverError as exc:
+            error = exc
+        with transaction(rt.engine) as session:
+            action = session.get(PlatformAction, action_id)
+            assert action is not None
+            action.attempts += 1
+            if error is None:
+                _settle(session, action, "done", None)
+                counts["done"] += 1
+            elif error.permanent or action.attempts >= MAX_ATTEMPTS:
+                _settle(session, action, "failed", str(error)[:512])
+                counts["failed"] += 1
+                log.error("action %s %s failed: %s", action.action, action.target_ref, error)
+            else:
+                action.last_error = str(error)[:512]
+                action.due_at = as_utc(utcnow()) + backoff(action.attempts)
+                counts["retry"] += 1
+    return counts

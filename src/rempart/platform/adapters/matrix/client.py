@@ -1,0 +1,187 @@
+"""Synapse's client and admin APIs, as far as Rempart uses them.
+
+Everything here is a server admin's call: Rempart reads what an operator may read, and only
+the content of rooms the sync has found to be public (``sync.is_public``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Protocol
+from urllib.parse import quote
+
+import httpx
+
+from rempart.core.settings import Settings
+
+
+class HomeserverError(Exception):
+    """A call the homeserver refused or could not answer."""
+
+    def __init__(self, message: str, *, status: int | None, errcode: str | None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.errcode = errcode
+
+    @property
+    def permanent(self) -> bool:
+        """A refusal that retrying will not change (unlike a timeout, a 5xx or a 429)."""
+        return self.status is not None and 400 <= self.status < 500 and self.status != 429
+
+
+JSON = dict[str, Any]
+
+
+class Homeserver(Protocol):
+    def users(self, *, start: str | None, limit: int) -> JSON: ...
+    def user(self, user_id: str) -> JSON: ...
+    def whois(self, user_id: str) -> JSON: ...
+    def rooms(self, *, start: int, limit: int) -> JSON: ...
+    def room(self, room_id: str) -> JSON: ...
+    def messages(self, room_id: str, *, start: str | None, limit: int) -> JSON: ...
+    def event_reports(self, *, start: int, limit: int) -> JSON: ...
+    def media(self, mxc: str, *, max_bytes: int) -> bytes | None: ...
+    def set_directory_visibility(self, room_id: str, visibility: str) -> None: ...
+    def redact(self, room_id: str, event_id: str, *, reason: str, txn_id: str) -> None: ...
+    def block_room(self, room_id: str, *, block: bool) -> None: ...
+    def suspend_user(self, user_id: str, *, suspend: bool) -> None: ...
+
+
+def _q(value: str) -> str:
+    return quote(value, safe="")
+
+
+class SynapseAdmin:
+    """Synapse over HTTP with a server admin's access token."""
+
+    def __init__(self, base_url: str, token: str, *, timeout: float = 30.0) -> None:
+        self._http = httpx.Client(
+            base_url=base_url.rstrip("/"),
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=timeout,
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SynapseAdmin:
+        if not settings.matrix_homeserver_url or settings.matrix_admin_token is None:
+            raise ValueError("no Matrix homeserver is configured")
+        return cls(
+            settings.matrix_homeserver_url,
+            settings.matrix_admin_token.get_secret_value(),
+            timeout=settings.matrix_timeout_seconds,
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        body: JSON | None = None,
+    ) -> JSON:
+        try:
+            response = self._http.request(method, path, params=params, json=body)
+        except httpx.HTTPError as exc:
+            raise HomeserverError(
+                f"{method} {path.split('?')[0]}: {type(exc).__name__}", status=None, errcode=None
+            ) from exc
+        if response.status_code >= 400:
+            errcode = None
+            with contextlib.suppress(ValueError):
+                errcode = response.json().get("errcode")
+            raise HomeserverError(
+                f"{method} {path}: HTTP {response.status_code} {errcode or ''}".strip(),
+                status=response.status_code,
+                errcode=errcode,
+            )
+        result: JSON = response.json() if response.content else {}
+        return result
+
+    # -- reads --------------------------------------------------------------------------
+
+    def users(self, *, start: str | None, limit: int) -> JSON:
+        params: dict[str, Any] = {"limit": limit, "guests": "false", "order_by": "name"}
+        if start is not None:
+            params["from"] = start
+        return self._call("GET", "/_synapse/admin/v2/users", params=params)
+
+    def user(self, user_id: str) -> JSON:
+        return self._call("GET", f"/_synapse/admin/v2/users/{_q(user_id)}")
+
+    def whois(self, user_id: str) -> JSON:
+        return self._call("GET", f"/_synapse/admin/v1/whois/{_q(user_id)}")
+
+    def rooms(self, *, start: int, limit: int) -> JSON:
+        params = {"from": start, "limit": limit, "order_by": "name", "dir": "f"}
+        return self._call("GET", "/_synapse/admin/v1/rooms", params=params)
+
+    def room(self, room_id: str) -> JSON:
+        return self._call("GET", f"/_synapse/admin/v1/rooms/{_q(room_id)}")
+
+    def messages(self, room_id: str, *, start: str | None, limit: int) -> JSON:
+        params: dict[str, Any] = {"dir": "f", "limit": limit}
+        if start is not None:
+            params["from"] = start
+        return self._call("GET", f"/_synapse/admin/v1/rooms/{_q(room_id)}/messages", params=params)
+
+    def event_reports(self, *, start: int, limit: int) -> JSON:
+        params = {"from": start, "limit": limit, "dir": "f"}
+        return self._call("GET", "/_synapse/admin/v1/event_reports", params=params)
+
+    def media(self, mxc: str, *, max_bytes: int) -> bytes | None:
+        """The file behind an ``mxc://server/id`` URI, or None when larger than allowed."""
+        server, _, media_id = mxc.removeprefix("mxc://").partition("/")
+        path = f"/_matrix/client/v1/media/download/{_q(server)}/{_q(media_id)}"
+        try:
+            with self._http.stream("GET", path) as response:
+                if response.status_code >= 400:
+                    raise HomeserverError(
+                        f"GET media: HTTP {response.status_code}",
+                        status=response.status_code,
+                        errcode=None,
+                    )
+                chunks, size = [], 0
+                for chunk in response.iter_bytes():
+                    size += len(chunk)
+                    if size > max_bytes:
+                        return None
+                    chunks.append(chunk)
+                return b"".join(chunks)
+        except httpx.HTTPError as exc:
+            raise HomeserverError(
+                f"GET media: {type(exc).__name__}", status=None, errcode=None
+            ) from exc
+
+    # -- actions ------------------------------------------------------------------------
+
+    def set_directory_visibility(self, room_id: str, visibility: str) -> None:
+        path = f"/_matrix/client/v3/directory/list/room/{_q(room_id)}"
+        self._call("PUT", path, body={"visibility": visibility})
+
+    def redact(self, room_id: str, event_id: str, *, reason: str, txn_id: str) -> None:
+        # The transaction id makes a retried redaction the same request, not a second one.
+        path = f"/_matrix/client/v3/rooms/{_q(room_id)}/redact/{_q(event_id)}/{_q(txn_id)}"
+        try:
+            self._call("PUT", path, body={"reason": reason})
+        except HomeserverError as exc:
+            if exc.status != 403:
+                raise
+            # Matrix lets only a member with enough power redact, server admins included:
+            # join the room and take the power a local room admin has, then redact.
+            admin = self._call("GET", "/_matrix/client/v3/account/whoami")["user_id"]
+            self._call("POST", f"/_synapse/admin/v1/join/{_q(room_id)}", body={"user_id": admin})
+            self._call(
+                "POST",
+                f"/_synapse/admin/v1/rooms/{_q(room_id)}/make_room_admin",
+                body={"user_id": admin},
+            )
+            self._call("PUT", path, body={"reason": reason})
+
+    def block_room(self, room_id: str, *, block: bool) -> None:
+        self._call("PUT", f"/_synapse/admin/v1/rooms/{_q(room_id)}/block", body={"block": block})
+
+    def suspend_user(self, user_id: str, *, suspend: bool) -> None:
+        self._call("PUT", f"/_synapse/admin/v1/suspend/{_q(user_id)}", body={"suspend": suspend})

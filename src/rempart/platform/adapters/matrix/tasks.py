@@ -1,0 +1,40 @@
+"""The worker's Matrix round: a sync every ``matrix_sync_seconds``, due actions every round."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from rempart.core import jobs
+from rempart.core.db import transaction
+from rempart.core.deps import Runtime
+from rempart.platform.adapters.matrix import actions
+from rempart.platform.adapters.matrix.client import HomeserverError, SynapseAdmin
+from rempart.platform.adapters.matrix.sync import sync
+
+log = logging.getLogger("rempart.matrix")
+
+
+def run(rt: Runtime) -> bool:
+    """True when something was stored or done."""
+    if not actions.enabled(rt.settings):
+        return False
+    with transaction(rt.engine) as session:
+        sync_due = jobs.due(
+            session, name="matrix-sync", every=timedelta(seconds=rt.settings.matrix_sync_seconds)
+        )
+    homeserver = SynapseAdmin.from_settings(rt.settings)
+    busy = False
+    try:
+        if sync_due:
+            summary = sync(rt, homeserver)
+            busy = bool(summary.accounts or summary.connections or summary.posts or summary.reports)
+            log.info("matrix sync: %s", summary)
+        counts = actions.run_due(rt, homeserver)
+        busy = busy or any(counts.values())
+    except HomeserverError as exc:
+        # The homeserver is down or refuses: the next round tries again from the cursors.
+        log.warning("matrix round stopped: %s", exc)
+    finally:
+        homeserver.close()
+    return busy

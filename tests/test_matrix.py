@@ -1,0 +1,392 @@
+"""The Matrix connector against a real Synapse homeserver on loopback.
+
+The homeserver (``synapse_server.py``) is installed in its own virtual environment and
+started once per test process; each test creates its own users and rooms on it, syncs into
+a fresh Rempart database (SQLite and PostgreSQL), and checks the homeserver through its own
+client and admin APIs.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+from sqlalchemy import func, select
+
+from legal_support import approve, bearer, claims, register_authority, sign, submit
+from rempart.audit.models import AuditEntry
+from rempart.auth.permissions import Role
+from rempart.core.db import transaction
+from rempart.core.deps import Runtime
+from rempart.core.settings import Settings
+from rempart.platform.adapters.matrix import actions
+from rempart.platform.adapters.matrix.client import SynapseAdmin
+from rempart.platform.adapters.matrix.sync import sync
+from rempart.platform.models import Account, Connection, Entity, PlatformAction, Post
+from rempart.reports.models import Report
+from rempart.worker import Worker
+from synapse_server import SERVER_NAME, Synapse
+
+pytestmark = pytest.mark.xdist_group("synapse")
+
+DRUG_OFFER = "Vends cocaïne et MDMA, livraison discrète 24/7, paiement crypto, écrivez-moi"
+PRIVATE_TEXT = "Rendez-vous samedi chez Camille, ne le dis à personne"
+
+
+@pytest.fixture(scope="session")
+def synapse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synapse]:
+    server = Synapse.start(tmp_path_factory.mktemp("synapse"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def settings(settings: Settings, synapse: Synapse) -> Settings:
+    assert synapse.admin is not None
+    return settings.model_copy(
+        update={
+            "matrix_homeserver_url": synapse.url,
+            "matrix_admin_token": SecretStr(synapse.admin.token),
+        }
+    )
+
+
+@pytest.fixture
+def env(env: dict[str, str], settings: Settings, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    assert settings.matrix_homeserver_url
+    assert settings.matrix_admin_token
+    extra = {
+        "REMPART_MATRIX_HOMESERVER_URL": settings.matrix_homeserver_url,
+        "REMPART_MATRIX_ADMIN_TOKEN": settings.matrix_admin_token.get_secret_value(),
+    }
+    for key, value in extra.items():
+        monkeypatch.setenv(key, value)
+    return {**env, **extra}
+
+
+def _name(prefix: str) -> str:
+    return f"{prefix}{uuid.uuid4().hex[:8]}"
+
+
+class World:
+    """One test's users and rooms on the shared homeserver."""
+
+    def __init__(self, synapse: Synapse, octet: int) -> None:
+        self.synapse = synapse
+        self.owner = synapse.register(_name("owner"), ip=f"203.0.113.{octet}")
+        self.member = synapse.register(_name("membre"), ip=f"198.51.100.{octet}")
+        self.member_phone = f"61491570{octet:03d}"  # reserved for fiction
+        synapse.set_msisdn(self.member, self.member_phone)
+        self.room = synapse.create_room(
+            self.owner,
+            name=f"Entraide {octet}",
+            alias=_name("entraide"),
+            public=True,
+            topic="Entraide entre voisins du quartier",
+        )
+        synapse.join(self.member, self.room)
+        self.hello = synapse.send(self.owner, self.room, "Bonjour, la réunion est jeudi à 19 h")
+        self.offer = synapse.send(self.member, self.room, DRUG_OFFER)
+        self.private_room = synapse.create_room(
+            self.owner, name="Famille", alias=None, public=False
+        )
+        self.private_message = synapse.send(self.owner, self.private_room, PRIVATE_TEXT)
+        synapse.report(self.owner, self.room, self.offer, "vente de drogue dans ce salon")
+        synapse.report(self.owner, self.private_room, self.private_message, "spam")
+
+
+def _run_worker(runtime: Runtime) -> None:
+    worker = Worker(runtime)
+    while worker.tick():
+        pass
+
+
+def _decide(client: TestClient, token: str, **body: Any) -> dict[str, Any]:
+    response = client.post("/v1/moderation/decisions", json=body, headers=bearer(token))
+    assert response.status_code == 201, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def _audited(runtime: Runtime, action: str) -> list[dict[str, Any]]:
+    with transaction(runtime.engine, readonly=True) as session:
+        bodies = session.execute(select(AuditEntry.body).where(AuditEntry.action == action))
+        return [json.loads(body) for body in bodies.scalars()]
+
+
+def _item(client: TestClient, token: str, ref: str) -> dict[str, Any]:
+    queue = client.get("/v1/moderation/queue?limit=500", headers=bearer(token)).json()
+    return next(i for i in queue["items"] if i["ref"] == ref)
+
+
+def test_sync_brings_users_connections_public_rooms_their_messages_and_reports(
+    synapse: Synapse,
+    runtime: Runtime,
+    client: TestClient,
+    cli: Callable[..., Any],
+    make_token: Callable[..., str],
+    tmp_path: Path,
+) -> None:
+    world = World(synapse, 11)
+    result = cli("matrix", "sync")
+    assert result.exit_code == 0, result.stderr
+    assert "Matrix sync" in result.stdout
+
+    with transaction(runtime.engine, readonly=True) as session:
+        member = session.execute(
+            select(Account).where(Account.user_id == world.member.user_id)
+        ).scalar_one()
+        assert member.phone_country == "AU"
+        # The phone number is held encrypted: its digits are nowhere in the row.
+        assert member.phone_ciphertext
+        assert world.member_phone.encode() not in member.phone_ciphertext
+        addresses = {
+            runtime.keys.decrypt(c.ip_ciphertext, purpose="ip")
+            for c in session.execute(
+                select(Connection).where(Connection.user_id == world.member.user_id)
+            ).scalars()
+        }
+        assert world.member.ip in addresses
+        room = session.execute(select(Entity).where(Entity.entity_id == world.room)).scalar_one()
+        assert room.title == "Entraide 11"
+        assert room.owner_user_id == world.owner.user_id
+        posts = {
+            p.post_id: p
+            for p in session.execute(select(Post).where(Post.entity_id == world.room)).scalars()
+        }
+        assert set(posts) == {world.hello, world.offer}
+        assert posts[world.offer].author_user_id == world.member.user_id
+        # The private room and its content never reach Rempart.
+        assert (
+            session.execute(
+                select(func.count()).select_from(Post).where(Post.text.contains("Camille"))
+            ).scalar_one()
+            == 0
+        )
+        assert (
+            session.execute(
+                select(func.count())
+                .select_from(Entity)
+                .where(Entity.entity_id == world.private_room)
+            ).scalar_one()
+            == 0
+        )
+        [report] = session.execute(select(Report).where(Report.target_ref == world.offer)).scalars()
+        assert report.platform_user_id == world.owner.user_id
+        assert report.category == "drug_sales"
+        assert report.channel == "platform"
+        assert (
+            session.execute(
+                select(func.count())
+                .select_from(Report)
+                .where(Report.target_ref == world.private_message)
+            ).scalar_one()
+            == 0
+        )
+
+    # A second sync finds nothing new; a new message is all the third one brings.
+    homeserver = SynapseAdmin.from_settings(runtime.settings)
+    again = sync(runtime, homeserver)
+    assert (again.accounts, again.posts, again.reports, again.rooms) == (0, 0, 0, 0)
+    later = synapse.send(world.owner, world.room, "Merci à toutes et à tous pour samedi")
+    third = sync(runtime, homeserver)
+    homeserver.close()
+    assert third.posts >= 1
+    with transaction(runtime.engine, readonly=True) as session:
+        assert session.execute(select(Post).where(Post.post_id == later)).scalar_one()
+
+    # The console has it: the offer waits for a moderator, the rest is searchable.
+    _run_worker(runtime)
+    moderator = make_token(Role.MODERATOR)
+    item = _item(client, moderator, world.offer)
+    assert item["state"] in ("restricted", "queued")
+    hits = client.get("/v1/search", params={"q": "réunion jeudi", "lang": "fr"}).json()["items"]
+    assert world.hello in {h["ref"] for h in hits}
+
+
+def test_decisions_become_homeserver_actions(
+    synapse: Synapse,
+    runtime: Runtime,
+    client: TestClient,
+    cli: Callable[..., Any],
+    make_token: Callable[..., str],
+) -> None:
+    world = World(synapse, 12)
+    shop = synapse.create_room(
+        world.member,
+        name="Pharmacie sans ordonnance",
+        alias=_name("pharma"),
+        public=True,
+        topic="Vente de cocaïne, MDMA et kétamine, livraison 24/7, paiement crypto",
+    )
+    assert cli("matrix", "sync").exit_code == 0
+    _run_worker(runtime)
+    first, second = make_token(Role.MODERATOR), make_token(Role.MODERATOR)
+
+    # Out of search: the room leaves the directory, as the client API shows.
+    room_item = _item(client, first, shop)
+    _decide(
+        client,
+        first,
+        item_id=room_item["id"],
+        action="remove_from_search",
+        category="drug_sales",
+        explanation="Salon de vente de stupéfiants.",
+    )
+    assert synapse.directory_visibility(shop) == "public"  # not before the worker acts
+    assert cli("matrix", "act").exit_code == 0
+    assert synapse.directory_visibility(shop) == "private"
+    assert shop not in synapse.public_room_ids()
+    # Reversed: back in the directory.
+    _decide(
+        client,
+        second,
+        item_id=room_item["id"],
+        action="no_violation",
+        category="none",
+        explanation="Salon de prévention, pas de vente.",
+    )
+    assert actions.run_due(runtime, SynapseAdmin.from_settings(runtime.settings))["done"] == 1
+    assert synapse.directory_visibility(shop) == "public"
+
+    # Remove content: redaction waits until the decision is final.
+    offer_item = _item(client, first, world.offer)
+    decided = _decide(
+        client,
+        first,
+        item_id=offer_item["id"],
+        action="remove_content",
+        category="drug_sales",
+        explanation="Offre de vente de stupéfiants.",
+    )
+    _run_worker(runtime)
+    assert synapse.event(world.owner, world.room, world.offer)["content"]["body"] == DRUG_OFFER
+    with transaction(runtime.engine, readonly=True) as session:
+        [redaction] = session.execute(
+            select(PlatformAction).where(
+                PlatformAction.target_ref == world.offer, PlatformAction.state == "pending"
+            )
+        ).scalars()
+        assert redaction.action == "redact"
+        assert redaction.due_at > datetime.now(UTC) + timedelta(days=150)
+    # The author appeals through the platform; another moderator upholds: now it is final.
+    platform = make_token(Role.PLATFORM)
+    appealed = client.post(
+        "/v1/appeals",
+        json={
+            "decision_id": decided["id"],
+            "platform_user_id": world.member.user_id,
+            "explanation": "Ce n'était qu'une blague entre amis.",
+        },
+        headers=bearer(platform),
+    )
+    assert appealed.status_code == 202, appealed.text
+    appeal_item = _item(client, second, world.offer)
+    _decide(
+        client,
+        second,
+        item_id=appeal_item["id"],
+        action="remove_content",
+        category="drug_sales",
+        explanation="L'offre est explicite ; décision maintenue.",
+    )
+    _run_worker(runtime)
+    assert "body" not in synapse.event(world.owner, world.room, world.offer)["content"]
+
+    # Suspend the author's account: Synapse's reversible suspension, not deactivation.
+    _decide(
+        client,
+        second,
+        item_id=appeal_item["id"],
+        action="suspend_account",
+        category="drug_sales",
+        explanation="Ventes répétées de stupéfiants.",
+    )
+    _run_worker(runtime)
+    user = synapse.call("GET", f"/_synapse/admin/v2/users/{world.member.user_id}")
+    assert user["suspended"] is True
+    assert user["deactivated"] is False
+    assert user["threepids"][0]["address"] == world.member_phone
+
+    done = {entry["target"] for entry in _audited(runtime, "platform.action_done")}
+    assert {f"entity:{shop}", f"post:{world.offer}", f"account:{world.member.user_id}"} <= done
+
+
+def test_failed_actions_are_retried_with_backoff_then_given_up(
+    synapse: Synapse, runtime: Runtime
+) -> None:
+    now = datetime.now(UTC)
+    with transaction(runtime.engine) as session:
+        for ref in ("!unknown-room", f"@nobody-{uuid.uuid4().hex[:6]}:{SERVER_NAME}"):
+            session.add(
+                PlatformAction(
+                    adapter="matrix",
+                    action="directory_remove" if ref.startswith("!") else "suspend_user",
+                    target_kind="entity" if ref.startswith("!") else "account",
+                    target_ref=ref,
+                    reason="test",
+                    state="pending",
+                    due_at=now,
+                    attempts=0,
+                    details={},
+                    created_at=now,
+                )
+            )
+    # The homeserver unreachable: retried later, not lost.
+    down = SynapseAdmin("http://127.0.0.1:9", "token", timeout=2)
+    assert actions.run_due(runtime, down)["retry"] == 2
+    with transaction(runtime.engine, readonly=True) as session:
+        pending = list(session.execute(select(PlatformAction)).scalars())
+    assert all(a.state == "pending" and a.attempts == 1 and a.last_error for a in pending)
+    assert all(a.due_at.replace(tzinfo=UTC) > now for a in pending)
+    # The homeserver refuses (no such room or user): given up at once, and audited.
+    with transaction(runtime.engine) as session:
+        for action in session.execute(select(PlatformAction)).scalars():
+            action.due_at = now
+    assert actions.run_due(runtime, SynapseAdmin.from_settings(runtime.settings))["failed"] == 2
+    failed = _audited(runtime, "platform.action_failed")
+    assert {entry["details"]["action"] for entry in failed} == {"directory_remove", "suspend_user"}
+
+
+def test_order_against_a_matrix_user_discloses_msisdn_and_ip(
+    synapse: Synapse,
+    runtime: Runtime,
+    client: TestClient,
+    cli: Callable[..., Any],
+    make_token: Callable[..., str],
+) -> None:
+    world = World(synapse, 13)
+    assert cli("matrix", "sync").exit_code == 0
+    admin = make_token(Role.ADMIN)
+    court = register_authority(client, admin, code="fr-tj-lille")
+    now = datetime.now(UTC)
+    payload = claims(
+        court,
+        targets=[{"kind": "user_id", "value": world.member.user_id}],
+        period={"start": (now - timedelta(days=1)).isoformat(), "end": now.isoformat()},
+    )
+    received = submit(client, court, sign(court, payload))
+    assert received.status_code == 201, received.text
+    order = received.json()
+    assert order["status"] == "checks_passed", order["checks"]
+    reference = order["reference"]
+    first, second = make_token(Role.LEGAL), make_token(Role.LEGAL)
+    assert approve(client, reference, first).status_code == 201
+    assert approve(client, reference, second).json()["status"] == "approved"
+    released = client.post(f"/v1/legal/orders/{reference}/disclosure", headers=bearer(second))
+    assert released.status_code == 201, released.text
+    package = client.get(f"/v1/legal/orders/{reference}/disclosure", headers=court.headers).json()[
+        "package"
+    ]
+    [record] = package["records"]
+    assert [p["number"] for p in record["phone_number"]] == [f"+{world.member_phone}"]
+    assert world.member.ip in {ip["address"] for ip in record["ip_addresses"]}
+    # The owner's addresses are not the member's business.
+    assert world.owner.ip not in {ip["address"] for ip in record["ip_addresses"]}
