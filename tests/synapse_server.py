@@ -265,3 +265,23 @@ class Synapse:
     def event(self, user: MatrixUser, room_id: str, event_id: str) -> dict[str, Any]:
         """An event as a member of its room sees it (a redacted one has lost its content)."""
         return self.call("GET", f"/_matrix/client/v3/rooms/{room_id}/event/{event_id}", user=user)
+
+    def send_image(self, user: MatrixUser, room_id: str, png: bytes) -> str:
+        response = self._http.post(
+            f"{self.url}/_matrix/media/v3/upload?filename=photo.png",
+            content=png,
+            headers={"Authorization": f"Bearer {user.token}", "Content-Type": "image/png"},
+        )
+        response.raise_for_status()
+        path = f"/_matrix/client/v3/rooms/{room_id}/send/m.room.message/{uuid.uuid4().hex}"
+        body = {
+            "msgtype": "m.image",
+            "body": "photo.png",
+            "url": response.json()["content_uri"],
+            "info": {"mimetype": "image/png", "size": len(png)},
+        }
+        return str(self.call("PUT", path, user=user, body=body)["event_id"])
+
+    def make_invite_only(self, user: MatrixUser, room_id: str) -> None:
+        path = f"/_matrix/client/v3/rooms/{room_id}/state/m.room.join_rules/"
+        self.call("PUT", path, user=user, body={"join_rule": "invite"})

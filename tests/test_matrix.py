@@ -8,6 +8,7 @@ client and admin APIs.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from collections.abc import Callable, Iterator
@@ -20,6 +21,7 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from sqlalchemy import func, select
 
+from images import random_png
 from legal_support import approve, bearer, claims, register_authority, sign, submit
 from rempart.audit.models import AuditEntry
 from rempart.auth.permissions import Role
@@ -29,10 +31,11 @@ from rempart.core.settings import Settings
 from rempart.platform.adapters.matrix import actions
 from rempart.platform.adapters.matrix.client import SynapseAdmin
 from rempart.platform.adapters.matrix.sync import sync
-from rempart.platform.models import Account, Connection, Entity, PlatformAction, Post
+from rempart.platform.models import Account, Connection, Entity, PlatformAction, Post, PostMedia
 from rempart.reports.models import Report
 from rempart.worker import Worker
 from synapse_server import SERVER_NAME, Synapse
+from test_web import make_login, sign_in
 
 pytestmark = pytest.mark.xdist_group("synapse")
 
@@ -202,13 +205,38 @@ def test_sync_brings_users_connections_public_rooms_their_messages_and_reports(
     with transaction(runtime.engine, readonly=True) as session:
         assert session.execute(select(Post).where(Post.post_id == later)).scalar_one()
 
+    # Images are fetched and hashed like any inline image, for the hash banks.
+    png = random_png(8)
+    photo = synapse.send_image(world.member, world.room, png)
+    assert sync(runtime, SynapseAdmin.from_settings(runtime.settings)).posts == 1
+
     # The console has it: the offer waits for a moderator, the rest is searchable.
     _run_worker(runtime)
+    with transaction(runtime.engine, readonly=True) as session:
+        media = session.execute(select(PostMedia).where(PostMedia.post_id == photo)).scalar_one()
+        assert media.sha256 == hashlib.sha256(png).hexdigest()
+        assert media.pdq is not None
     moderator = make_token(Role.MODERATOR)
     item = _item(client, moderator, world.offer)
     assert item["state"] in ("restricted", "queued")
     hits = client.get("/v1/search", params={"q": "réunion jeudi", "lang": "fr"}).json()["items"]
     assert world.hello in {h["ref"] for h in hits}
+    assert sign_in(client, make_login(runtime, "mx-moderator", Role.MODERATOR)).status_code == 303
+    page = client.get(f"/console/moderation/items/{item['id']}")
+    assert page.status_code == 200
+    assert "Entraide 11" in page.text
+    # The Matrix user's report is the item's case.
+    assert "<td>1 from 1 (" in page.text
+
+    # A room made invite-only is no longer public: out of search, and no longer read.
+    synapse.make_invite_only(world.owner, world.room)
+    closed = sync(runtime, SynapseAdmin.from_settings(runtime.settings))
+    assert closed.rooms_gone == 1
+    synapse.send(world.owner, world.room, "Maintenant entre nous seulement")
+    assert sync(runtime, SynapseAdmin.from_settings(runtime.settings)).posts == 0
+    _run_worker(runtime)
+    hits = client.get("/v1/search", params={"q": "réunion jeudi", "lang": "fr"}).json()["items"]
+    assert world.hello not in {h["ref"] for h in hits}
 
 
 def test_decisions_become_homeserver_actions(

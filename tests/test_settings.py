@@ -141,3 +141,35 @@ def test_an_unreadable_key_file_is_a_configuration_error(tmp_path: Path) -> None
     key_file.write_text("{not json")
     with pytest.raises(ConfigurationError, match="cannot be read"):
         crypto.load_keyring(key_file, demo=True)
+
+
+def test_a_matrix_homeserver_needs_an_admin_token(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="REMPART_MATRIX_ADMIN_TOKEN"):
+        Settings(matrix_homeserver_url="http://127.0.0.1:8008")
+    refused = subprocess.run(
+        [*rempart_command(), "matrix", "sync"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "REMPART_MATRIX_HOMESERVER_URL": "http://127.0.0.1:8008"},
+        check=False,
+    )
+    assert refused.returncode == 2
+    assert "invalid_settings" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    key_file = tmp_path / "keys.json"
+    crypto.write_key_file(key_file, crypto.KeyRing.generate())
+    # Without a homeserver the command says what to set.
+    result = subprocess.run(
+        [*rempart_command(), "matrix", "sync"],
+        capture_output=True,
+        text=True,
+        env={
+            **os.environ,
+            "REMPART_KEY_FILE": str(key_file),
+            "REMPART_DATABASE_URL": f"sqlite:///{tmp_path / 'r.db'}",
+        },
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "matrix_not_configured" in result.stderr
+    assert "REMPART_MATRIX_HOMESERVER_URL" in result.stderr

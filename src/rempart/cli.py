@@ -340,6 +340,14 @@ def main() -> None:
     except ConfigurationError as exc:
         err.print(f"[red]{exc.message}[/red]")
         sys.exit(2)
+    except ValidationError as exc:
+        if exc.title != Settings.__name__:
+            raise
+        # A bad REMPART_* variable: say which and why, without a traceback.
+        for error in exc.errors():
+            where = ".".join(str(part) for part in error["loc"]) or "settings"
+            err.print(f"[red]invalid_settings[/red]: {where}: {error['msg']}")
+        sys.exit(2)
 
 
 if __name__ == "__main__":
