@@ -25,7 +25,7 @@ from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from rempart.auth.models import Principal
+from rempart.auth import service as auth
 from rempart.auth.permissions import Role
 from rempart.auth.service import Caller
 from rempart.core.clock import utcnow
@@ -44,6 +44,7 @@ log = logging.getLogger("rempart.matrix")
 
 ADAPTER = "matrix"
 ACTOR = "platform:matrix"
+PRINCIPAL = "matrix-homeserver"
 PAGE = 100
 BATCH = 500
 _EVENT = TypeAdapter(PlatformEvent)
@@ -400,15 +401,7 @@ REPORT_OFFSET_MARGIN = 100
 
 def platform_caller(session: Session) -> Caller:
     """The principal the homeserver acts as: a platform vouching for its users' reports."""
-    principal = session.execute(
-        select(Principal).where(Principal.name == "matrix-homeserver")
-    ).scalar_one_or_none()
-    if principal is None:
-        principal = Principal(
-            name="matrix-homeserver", role=Role.PLATFORM.value, status="active", created_at=utcnow()
-        )
-        session.add(principal)
-        session.flush()
+    principal = auth.ensure_principal(session, role=Role.PLATFORM, name=PRINCIPAL, actor=ACTOR)
     return Caller(principal.id, principal.name, Role.PLATFORM)
 
 
