@@ -143,6 +143,7 @@ def run_backend(name: str, database_url: str, args: argparse.Namespace, workdir:
             warm.post("/v1/ingest/events", content=make_batches(1, args.batch_size, "warm")[0])
         shares = [bodies[i :: args.clients] for i in range(args.clients)]
         errors: list[int] = []
+        stored: list[int] = []
 
         def worker(mine: list[bytes]) -> None:
             # A fresh connection per batch, so the kernel spreads batches over the server's
@@ -153,6 +154,8 @@ def run_backend(name: str, database_url: str, args: argparse.Namespace, workdir:
                     response = client.post("/v1/ingest/events", content=body)
                     if response.status_code != 200:
                         errors.append(response.status_code)
+                    else:
+                        stored.append(response.json()["stored"])
 
         started = time.perf_counter()
         threads = [threading.Thread(target=worker, args=(share,)) for share in shares]
@@ -164,7 +167,8 @@ def run_backend(name: str, database_url: str, args: argparse.Namespace, workdir:
         total = args.batches * args.batch_size
         print(
             f"{name:<11} {total:>7} events in {elapsed:6.2f} s = {total / elapsed:>8,.0f} events/s "
-            f"(batches of {args.batch_size}, {args.clients} client(s), errors: {len(errors)})"
+            f"(batches of {args.batch_size}, {args.clients} client(s), errors: {len(errors)}, "
+            f"stored: {sum(stored)})"
         )
     finally:
         server.terminate()
