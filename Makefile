@@ -43,4 +43,4 @@ bench: install
 	$(BIN)/python bench/ingest.py
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-synapse var .pytest_cache .mypy_cache .ruff_cache

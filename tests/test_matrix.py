@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -296,6 +297,10 @@ def test_decisions_become_homeserver_actions(
     )
     _run_worker(runtime)
     assert synapse.event(world.owner, world.room, world.offer)["content"]["body"] == DRUG_OFFER
+    # Moderators see, on the item, that the redaction waits for the decision to be final.
+    assert sign_in(client, make_login(runtime, "mx-first", Role.MODERATOR)).status_code == 303
+    page = client.get(f"/console/moderation/items/{offer_item['id']}").text
+    assert re.search(r"<td>redact</td><td>pending</td><td>20\d\d-", page)
     with transaction(runtime.engine, readonly=True) as session:
         [redaction] = session.execute(
             select(PlatformAction).where(

@@ -15,6 +15,7 @@ from rempart.auth.permissions import Permission
 from rempart.core.errors import RempartError
 from rempart.moderation import media, queue
 from rempart.moderation.schemas import DecisionAction, DecisionCreate
+from rempart.platform.adapters.matrix import actions as platform_actions
 from rempart.reports import cases
 from rempart.web.pages import (
     Rt,
@@ -138,6 +139,7 @@ def moderation_item(
         decisions = queue.decisions_of(session, item_id=item_id)
         report_cases = cases.cases_of(session, item_id=item_id)
         standing = cases.entity_standing(session, entity_id=item.entity_id)
+        on_platform = platform_actions.of_item(session, item_id=item_id)
     return page(
         request,
         "item.html",
@@ -147,6 +149,7 @@ def moderation_item(
         decisions=decisions,
         cases=report_cases,
         standing=standing,
+        on_platform=on_platform,
     )
 
 

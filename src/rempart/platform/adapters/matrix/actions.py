@@ -162,6 +162,17 @@ def plan_account_suspension(
     _add(session, "unsuspend_user", kind="account", ref=user_id, reason=reason, due=until)
 
 
+def of_item(session: Session, *, item_id: int) -> list[PlatformAction]:
+    """What the homeserver was asked to do about an item, oldest first (for the console)."""
+    return list(
+        session.execute(
+            select(PlatformAction)
+            .where(PlatformAction.item_id == item_id)
+            .order_by(PlatformAction.id)
+        ).scalars()
+    )
+
+
 # -- carrying them out ------------------------------------------------------------------
 
 
