@@ -1,6 +1,11 @@
 from __future__ import annotations
 
+import re
+from importlib import resources
+
 from fastapi.testclient import TestClient
+
+from rempart.web.i18n import LANGUAGES, translator
 
 
 def test_health(client: TestClient) -> None:
@@ -26,3 +31,16 @@ def test_ingest_round_trip(client: TestClient, platform_headers: dict[str, str])
     assert first.json()["stored"] == 1
     again = client.post("/v1/ingest/events", json=body, headers=platform_headers)
     assert again.json()["duplicates"] == 1
+
+
+def test_every_word_the_pages_use_exists_in_both_languages() -> None:
+    templates = resources.files("rempart.web").joinpath("templates")
+    used = {
+        key
+        for page in templates.iterdir()
+        if page.name.endswith(".html")
+        for key in re.findall(r"\bt\.([a-z_]+)", page.read_text("utf-8"))
+    }
+    for lang in LANGUAGES:
+        missing = used - set(translator(lang))
+        assert not missing, f"{lang}: {sorted(missing)}"
