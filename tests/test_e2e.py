@@ -283,7 +283,7 @@ def test_two_reviewers_approve_and_the_authority_downloads(
         page.wait_for_url(f"{server}/console/legal/orders/{reference}")
         if reviewer is first:
             # One approval is not enough: the four-eyes rule shows, and holds.
-            assert "Approvals: 1 of 2" in page.locator("#four-eyes").inner_text()
+            assert "Approvals: 1 / 2" in page.locator("#four-eyes").inner_text()
             assert page.get_by_role("link", name="Preview the disclosure").count() == 0
             sign_out(page)
     assert page.locator("#status").inner_text() == "approved"

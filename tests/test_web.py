@@ -271,6 +271,10 @@ def test_admins_suspend_authorities_and_revoke_keys(
     assert revoked.status_code == 303
     read = client.get("/v1/legal/authorities/fr-tj-lyon", headers=headers).json()
     assert read["keys"][0]["revoked_at"] is not None
+    french = client.get("/console/admin?lang=fr").text
+    assert "Autorités et leurs clés" in french
+    assert "Rétablir fr-tj-lyon" in french
+    assert "révoquée" in french
 
 
 def test_sign_in_is_rate_limited_per_network(client: TestClient) -> None:
