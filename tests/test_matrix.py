@@ -30,8 +30,8 @@ from rempart.core.db import transaction
 from rempart.core.deps import Runtime
 from rempart.core.settings import Settings
 from rempart.platform.adapters.matrix import actions
-from rempart.platform.adapters.matrix.client import SynapseAdmin
-from rempart.platform.adapters.matrix.sync import sync
+from rempart.platform.adapters.matrix.client import HomeserverError, SynapseAdmin
+from rempart.platform.adapters.matrix.sync import cursors, sync
 from rempart.platform.models import Account, Connection, Entity, PlatformAction, Post, PostMedia
 from rempart.reports.models import Report
 from rempart.worker import Worker
@@ -423,3 +423,62 @@ def test_order_against_a_matrix_user_discloses_msisdn_and_ip(
     assert world.member.ip in {ip["address"] for ip in record["ip_addresses"]}
     # The owner's addresses are not the member's business.
     assert world.owner.ip not in {ip["address"] for ip in record["ip_addresses"]}
+
+
+class Interrupted:
+    """The homeserver, failing at the n-th call of one method: a sync cut off half-way."""
+
+    def __init__(self, inner: SynapseAdmin, method: str, fail_at: int) -> None:
+        self.inner, self.method, self.fail_at, self.calls = inner, method, fail_at, 0
+
+    def __getattr__(self, name: str) -> Any:
+        real = getattr(self.inner, name)
+        if name != self.method:
+            return real
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            self.calls += 1
+            if self.calls == self.fail_at:
+                raise HomeserverError("connection reset", status=None, errcode=None)
+            return real(*args, **kwargs)
+
+        return call
+
+
+def test_an_interrupted_sync_resumes_and_stores_nothing_twice(
+    synapse: Synapse, runtime: Runtime
+) -> None:
+    world = World(synapse, 14)
+    other = synapse.create_room(world.owner, name="Jardin partagé", alias=None, public=True)
+    for day in ("lundi", "mardi", "mercredi"):
+        synapse.send(world.owner, other, f"Arrosage {day} à 18 h, qui vient ?")
+    homeserver = SynapseAdmin.from_settings(runtime.settings)
+
+    def posts() -> int:
+        with transaction(runtime.engine, readonly=True) as session:
+            return session.execute(select(func.count()).select_from(Post)).scalar_one()
+
+    with pytest.raises(HomeserverError):
+        sync(runtime, Interrupted(homeserver, "messages", fail_at=2))  # type: ignore[arg-type]
+    before = posts()
+    assert before > 0  # what was read before the failure was kept, with its cursor
+    with transaction(runtime.engine, readonly=True) as session:
+        saved = cursors(session, "messages:")
+    assert saved
+    asked: dict[str, str | None] = {}
+    original = homeserver.messages
+
+    def messages(room_id: str, *, start: str | None, limit: int) -> dict[str, Any]:
+        asked.setdefault(room_id, start)
+        return original(room_id, start=start, limit=limit)
+
+    homeserver.messages = messages  # type: ignore[method-assign]
+    resumed = sync(runtime, homeserver)
+    # Each room read before the failure is read on from where it stopped, not from the start.
+    for key, token in saved.items():
+        assert asked[key.removeprefix("messages:")] == token
+    assert resumed.posts == posts() - before
+    with transaction(runtime.engine, readonly=True) as session:
+        stored = set(session.execute(select(Post.post_id)).scalars())
+    assert {world.hello, world.offer} <= stored
+    assert sync(runtime, homeserver).posts == 0

@@ -19,6 +19,7 @@ import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
@@ -118,6 +119,17 @@ def _username(name: str | None) -> str | None:
     return local if ok else None
 
 
+def _unless_gone(call: Callable[[], JSON]) -> JSON | None:
+    """A record that vanished between the listing and this call (a user or room deleted
+    meanwhile) is skipped; any other error stops the round, to resume from the cursors."""
+    try:
+        return call()
+    except HomeserverError as exc:
+        if exc.status == 404:
+            return None
+        raise
+
+
 def _events(raw: Iterable[dict[str, Any]], summary: SyncSummary) -> list[Any]:
     """Validated ingest events; what Rempart refuses (a phone number that is not one…) is
     counted and left out rather than failing the batch."""
@@ -188,7 +200,9 @@ def _sync_users(rt: Runtime, hs: Homeserver, summary: SyncSummary) -> list[str]:
                 seen is None or last_seen.get(f"seen:{user_id}") != str(seen)
             ):
                 active.append(user_id)
-            detail = hs.user(user_id)
+            detail = _unless_gone(partial(hs.user, user_id))
+            if detail is None:
+                continue
             phones = sorted(
                 t["address"] for t in detail.get("threepids", []) if t.get("medium") == "msisdn"
             )
@@ -224,7 +238,8 @@ def _sync_connections(rt: Runtime, hs: Homeserver, users: list[str], summary: Sy
         marks: dict[str, str | None] = {}
         for user_id in users[start : start + PAGE]:
             newest = 0
-            for device in hs.whois(user_id).get("devices", {}).values():
+            whois = _unless_gone(partial(hs.whois, user_id)) or {}
+            for device in whois.get("devices", {}).values():
                 for session in device.get("sessions", []):
                     for connection in session.get("connections", []):
                         seen = int(connection.get("last_seen") or 0)
@@ -276,8 +291,10 @@ def _sync_rooms(rt: Runtime, hs: Homeserver, summary: SyncSummary) -> list[str]:
             continue
         if room.get("room_type") == "m.space":
             continue  # a space lists rooms; it has no messages of its own
+        detail = _unless_gone(partial(hs.room, room_id))
+        if detail is None:
+            continue
         public.append(room_id)
-        detail = hs.room(room_id)
         title = detail.get("name") or detail.get("canonical_alias") or room_id
         state = {
             "title": str(title)[:256],
@@ -382,7 +399,7 @@ def _sync_messages(rt: Runtime, hs: Homeserver, rooms: list[str], summary: SyncS
     for room_id in rooms:
         token = tokens.get(f"messages:{room_id}")
         while True:
-            page = hs.messages(room_id, start=token, limit=PAGE)
+            page = _unless_gone(partial(hs.messages, room_id, start=token, limit=PAGE)) or {}
             chunk: list[JSON] = page.get("chunk", [])
             end = page.get("end")
             if not chunk or end is None:
