@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import timedelta
 
 from rempart.core import jobs
@@ -38,3 +39,31 @@ def run(rt: Runtime) -> bool:
     finally:
         homeserver.close()
     return busy
+
+
+class Background:
+    """Matrix rounds in a thread of the worker: a long first sync of a large homeserver must
+    not hold up tree-head signing or the job queue. One round at a time."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self.thread: threading.Thread | None = None
+
+    def poke(self) -> None:
+        if not actions.enabled(self.rt.settings):
+            return
+        if self.thread is not None and self.thread.is_alive():
+            return
+        self.thread = threading.Thread(target=self._round, name="matrix", daemon=True)
+        self.thread.start()
+
+    def _round(self) -> None:
+        try:
+            run(self.rt)
+        except Exception:
+            # The database went away, say: the next poke tries again from the cursors.
+            log.exception("matrix round failed")
+
+    def stop(self, timeout: float) -> None:
+        if self.thread is not None:
+            self.thread.join(timeout)
