@@ -95,6 +95,8 @@ def _config(directory: Path, port: int, shared_secret: str) -> dict[str, Any]:
         "rc_reports": limits,
         "federation_domain_whitelist": [],
         "url_preview_enabled": False,
+        # Password hashing at its cheapest: the tests register many throwaway users.
+        "bcrypt_rounds": 4,
     }
 
 

@@ -144,15 +144,23 @@ def test_sync_brings_users_connections_public_rooms_their_messages_and_reports(
     tmp_path: Path,
 ) -> None:
     world = World(synapse, 11)
+    # A number that is not one: the account is kept, the number is not.
+    odd = synapse.register(_name("odd"), ip="192.0.2.11")
+    synapse.set_msisdn(odd, "33000")
     result = cli("matrix", "sync")
     assert result.exit_code == 0, result.stderr
     assert "Matrix sync" in result.stdout
+    assert re.search(r"records refused\s*│\s*[1-9]", result.stdout)
 
     with transaction(runtime.engine, readonly=True) as session:
         member = session.execute(
             select(Account).where(Account.user_id == world.member.user_id)
         ).scalar_one()
         assert member.phone_country == "AU"
+        odd_account = session.execute(
+            select(Account).where(Account.user_id == odd.user_id)
+        ).scalar_one()
+        assert odd_account.phone_ciphertext is None
         # The phone number is held encrypted: its digits are nowhere in the row.
         assert member.phone_ciphertext
         assert world.member_phone.encode() not in member.phone_ciphertext

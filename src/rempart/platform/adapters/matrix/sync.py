@@ -140,6 +140,10 @@ def _events(raw: Iterable[dict[str, Any]], summary: SyncSummary) -> list[Any]:
         except ValidationError as exc:
             summary.refused += 1
             log.warning("refused a %s record: %s", record.get("type"), exc.errors()[0]["type"])
+            if record.get("phone_number"):
+                # The account still counts (its connections may be asked for); only the
+                # number that is not one is left out.
+                events.extend(_events([{**record, "phone_number": None}], summary))
     return events
 
 
