@@ -34,7 +34,6 @@ from test_web import make_login
 CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = Path(__file__).parents[1] / "test-artifacts" / "screenshots"
 pytestmark = [
-    pytest.mark.parametrize("database_url", ["sqlite"], indirect=True),
     pytest.mark.skipif(
         not CHROMIUM.exists() and os.environ.get("REMPART_TEST_REQUIRE_BROWSER") != "1",
         reason="Debian's Chromium is not installed (scripts/ensure-chromium.sh)",
@@ -69,7 +68,18 @@ def browser_page() -> Iterator[Any]:
     SHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox"]
+            executable_path=str(CHROMIUM),
+            headless=True,
+            # Loopback only: none of Chromium's own calls home (updates, sync, metrics).
+            args=[
+                "--no-sandbox",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-gpu",
+            ],
         )
         context = browser.new_context(viewport={"width": 390, "height": 844}, locale="en-GB")
         yield context.new_page()
