@@ -222,10 +222,18 @@ def test_sync_brings_users_connections_public_rooms_their_messages_and_reports(
     assert (again.accounts, again.posts, again.reports, again.rooms) == (0, 0, 0, 0)
     later = synapse.send(world.owner, world.room, "Merci à toutes et à tous pour samedi")
     third = sync(runtime, homeserver)
-    homeserver.close()
     assert third.posts >= 1
     with transaction(runtime.engine, readonly=True) as session:
         assert session.execute(select(Post).where(Post.post_id == later)).scalar_one()
+    # Reports deleted on the homeserver do not hide the ones that come after them.
+    for old_report in synapse.call("GET", "/_synapse/admin/v1/event_reports?dir=f")[
+        "event_reports"
+    ][:2]:
+        synapse.call("DELETE", f"/_synapse/admin/v1/event_reports/{old_report['id']}")
+    synapse.report(world.member, world.room, world.hello, "spam publicitaire répété")
+    assert sync(runtime, homeserver).reports == 1
+    with transaction(runtime.engine, readonly=True) as session:
+        assert session.execute(select(Report).where(Report.target_ref == world.hello)).scalar_one()
 
     # Images are fetched and hashed like any inline image, for the hash banks.
     png = random_png(8)

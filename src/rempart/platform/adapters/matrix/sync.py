@@ -415,10 +415,6 @@ def _sync_messages(rt: Runtime, hs: Homeserver, rooms: list[str], summary: SyncS
 
 # -- event reports ----------------------------------------------------------------------
 
-# Reports deleted on the homeserver shift the offsets of later ones down: start a little
-# before where the last sync stopped and skip the ids already taken.
-REPORT_OFFSET_MARGIN = 100
-
 
 def platform_caller(session: Session) -> Caller:
     """The principal the homeserver acts as: a platform vouching for its users' reports."""
@@ -427,26 +423,28 @@ def platform_caller(session: Session) -> Caller:
 
 
 def _sync_reports(rt: Runtime, hs: Homeserver, summary: SyncSummary) -> None:
+    """Reports newer than the last one taken. The homeserver lists them newest first, so
+    reading stops at the first known one; offsets are never remembered, because reports
+    deleted on the homeserver shift them."""
     with transaction(rt.engine, readonly=True) as session:
-        marks = cursors(session, "reports:")
-    last_id = int(marks.get("reports:last_id", "0"))
-    offset = max(0, int(marks.get("reports:offset", "0")) - REPORT_OFFSET_MARGIN)
+        last_id = int(cursors(session, "reports:").get("reports:last_id", "0"))
+    fresh: list[JSON] = []
+    start = 0
     while True:
-        page = hs.event_reports(start=offset, limit=PAGE)
+        page = hs.event_reports(start=start, limit=PAGE)
         rows: list[JSON] = page.get("event_reports", [])
-        if not rows:
-            return
-        offset += len(rows)
+        fresh.extend(r for r in rows if int(r["id"]) > last_id)
+        if not rows or page.get("next_token") is None or min(int(r["id"]) for r in rows) <= last_id:
+            break
+        start += len(rows)
+    fresh.sort(key=lambda r: int(r["id"]))
+    for begin in range(0, len(fresh), PAGE):
+        chunk = fresh[begin : begin + PAGE]
         with transaction(rt.engine) as session:
             caller = platform_caller(session)
-            for row in sorted(rows, key=lambda r: int(r["id"])):
-                if int(row["id"]) <= last_id:
-                    continue
-                last_id = int(row["id"])
+            for row in chunk:
                 _file_report(session, rt, caller, row, summary)
-            _save(session, {"reports:last_id": str(last_id), "reports:offset": str(offset)})
-        if page.get("next_token") is None:
-            return
+            _save(session, {"reports:last_id": str(chunk[-1]["id"])})
 
 
 def _file_report(
