@@ -554,3 +554,42 @@ def test_the_worker_syncs_continuously_in_the_background(
     # Tree heads were signed meanwhile, over the entries the sync wrote.
     heads = runtime.settings.audit_head_file.read_text().splitlines()
     assert heads
+
+
+def test_an_art_23_suspension_suspends_the_matrix_account_until_it_ends(
+    synapse: Synapse, runtime: Runtime, client: TestClient, make_token: Callable[..., str]
+) -> None:
+    world = World(synapse, 16)
+    offers = [world.offer] + [
+        synapse.send(world.member, world.room, f"{DRUG_OFFER} (annonce {n})") for n in (2, 3)
+    ]
+    assert sync(runtime, SynapseAdmin.from_settings(runtime.settings)).posts >= 3
+    _run_worker(runtime)
+    moderator = make_token(Role.MODERATOR)
+    for offer in offers:
+        _decide(
+            client,
+            moderator,
+            item_id=_item(client, moderator, offer)["id"],
+            action="remove_content",
+            category="drug_sales",
+            manifestly_illegal=True,
+            explanation="Offre de vente de stupéfiants, manifestement illicite.",
+        )
+    # The third manifestly illegal post suspends the author (settings: 3) for 30 days.
+    _run_worker(runtime)
+    user = synapse.call("GET", f"/_synapse/admin/v2/users/{world.member.user_id}")
+    assert user["suspended"] is True
+    assert user["deactivated"] is False
+    with transaction(runtime.engine, readonly=True) as session:
+        [lift] = session.execute(
+            select(PlatformAction).where(
+                PlatformAction.target_ref == world.member.user_id,
+                PlatformAction.action == "unsuspend_user",
+            )
+        ).scalars()
+    assert lift.state == "pending"
+    days = runtime.settings.account_suspension_days
+    assert abs(lift.due_at.replace(tzinfo=UTC) - (datetime.now(UTC) + timedelta(days=days))) < (
+        timedelta(minutes=5)
+    )
