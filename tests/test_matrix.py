@@ -36,7 +36,8 @@ from rempart.core.deps import Runtime
 from rempart.core.settings import Settings
 from rempart.platform.adapters.matrix import actions
 from rempart.platform.adapters.matrix.client import HomeserverError, SynapseAdmin
-from rempart.platform.adapters.matrix.sync import cursors, sync
+from rempart.platform.adapters.matrix.progress import cursors
+from rempart.platform.adapters.matrix.sync import sync
 from rempart.platform.models import (
     Account,
     Connection,

@@ -31,12 +31,13 @@ from rempart.core.jobs import backoff
 from rempart.core.settings import Settings
 from rempart.moderation.models import ModerationDecision, ModerationItem
 from rempart.platform.adapters.matrix.client import Homeserver, HomeserverError
+from rempart.platform.adapters.matrix.progress import ADAPTER
 from rempart.platform.models import PlatformAction
 from rempart.reports.models import Appeal
 
 log = logging.getLogger("rempart.matrix")
 
-ADAPTER = "matrix"
+# Rempart acting on the homeserver (the sync writes as the platform, progress.ACTOR).
 ACTOR = "system:matrix"
 MAX_ATTEMPTS = 8
 # While an appeal is open, a due redaction looks again this much later.

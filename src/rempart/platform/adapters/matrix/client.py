@@ -7,6 +7,7 @@ the content of rooms the sync has found to be public (``sync.is_public``).
 from __future__ import annotations
 
 import contextlib
+from datetime import UTC, datetime
 from typing import Any, Protocol
 from urllib.parse import quote
 
@@ -45,6 +46,12 @@ class Homeserver(Protocol):
     def redact(self, room_id: str, event_id: str, *, reason: str, txn_id: str) -> None: ...
     def block_room(self, room_id: str, *, block: bool) -> None: ...
     def suspend_user(self, user_id: str, *, suspend: bool) -> None: ...
+
+
+def matrix_time(value: int | float) -> datetime:
+    """A Matrix timestamp (milliseconds; some admin APIs still answer in seconds)."""
+    seconds = value / 1000 if value > 10**11 else value
+    return datetime.fromtimestamp(seconds, tz=UTC)
 
 
 def _q(value: str) -> str:

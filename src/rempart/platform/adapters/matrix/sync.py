@@ -17,88 +17,29 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from rempart.auth import service as auth
-from rempart.auth.permissions import Role
-from rempart.auth.service import Caller
 from rempart.core.clock import utcnow
 from rempart.core.db import transaction
 from rempart.core.deps import Runtime
-from rempart.core.errors import RempartError
 from rempart.platform import service as platform
-from rempart.platform.adapters.matrix.client import JSON, Homeserver, HomeserverError
-from rempart.platform.models import AdapterCursor, Post
+from rempart.platform.adapters.matrix import event_reports
+from rempart.platform.adapters.matrix.client import JSON, Homeserver, HomeserverError, matrix_time
+from rempart.platform.adapters.matrix.progress import ACTOR, SyncSummary, cursors, save
 from rempart.platform.schemas import EventBatch, PlatformEvent
-from rempart.reports import intake
-from rempart.reports.bot import category_of
-from rempart.reports.schemas import ReportCreate, Target
 
 log = logging.getLogger("rempart.matrix")
 
-ADAPTER = "matrix"
-ACTOR = "platform:matrix"
-PRINCIPAL = "matrix-homeserver"
 PAGE = 100
 BATCH = 500
 _EVENT = TypeAdapter(PlatformEvent)
 _USERNAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 
 
-@dataclass
-class SyncSummary:
-    accounts: int = 0
-    connections: int = 0
-    rooms: int = 0
-    rooms_gone: int = 0
-    posts: int = 0
-    reports: int = 0
-    # Reports on events Rempart does not hold (private rooms, rooms not yet synced).
-    reports_skipped: int = 0
-    # Records the homeserver sent that Rempart cannot take (an invalid phone number…).
-    refused: int = 0
-    errors: list[str] = field(default_factory=list)
-
-
-# -- cursors ----------------------------------------------------------------------------
-
-
-def cursors(session: Session, prefix: str) -> dict[str, str]:
-    rows = session.execute(
-        select(AdapterCursor.key, AdapterCursor.value).where(
-            AdapterCursor.adapter == ADAPTER, AdapterCursor.key.startswith(prefix)
-        )
-    ).all()
-    return {str(key): str(value) for key, value in rows}
-
-
-def _save(session: Session, values: dict[str, str | None]) -> None:
-    now = utcnow()
-    for key, value in values.items():
-        row = session.get(AdapterCursor, (ADAPTER, key))
-        if value is None:
-            if row is not None:
-                session.delete(row)
-        elif row is None:
-            session.add(AdapterCursor(adapter=ADAPTER, key=key, value=value, updated_at=now))
-        else:
-            row.value, row.updated_at = value, now
-
-
 # -- helpers ----------------------------------------------------------------------------
-
-
-def _ms(value: int | float) -> datetime:
-    """A Matrix timestamp (milliseconds; some admin APIs still answer in seconds)."""
-    seconds = value / 1000 if value > 10**11 else value
-    return datetime.fromtimestamp(seconds, tz=UTC)
 
 
 def _event_id(kind: str, *parts: object) -> str:
@@ -165,7 +106,7 @@ def _store(
                 actor=ACTOR,
             )
             stored += result.stored
-        _save(session, marks)
+        save(session, marks)
     return stored
 
 
@@ -215,7 +156,11 @@ def _sync_users(rt: Runtime, hs: Homeserver, summary: SyncSummary) -> list[str]:
             if known.get(f"user:{user_id}") == fingerprint:
                 continue
             registered = f"user:{user_id}" not in known
-            at = _ms(detail.get("creation_ts") or listed["creation_ts"]) if registered else utcnow()
+            at = (
+                matrix_time(detail.get("creation_ts") or listed["creation_ts"])
+                if registered
+                else utcnow()
+            )
             records.append(
                 {
                     "type": "account.registered" if registered else "account.updated",
@@ -257,7 +202,7 @@ def _sync_connections(rt: Runtime, hs: Homeserver, users: list[str], summary: Sy
                                 "id": _event_id(
                                     "connection", user_id, connection["ip"], agent, seen
                                 ),
-                                "occurred_at": _ms(seen),
+                                "occurred_at": matrix_time(seen),
                                 "user_id": user_id,
                                 "ip": ip,
                                 "user_agent": agent[:512] if agent else None,
@@ -344,7 +289,7 @@ def _sync_rooms(rt: Runtime, hs: Homeserver, summary: SyncSummary) -> list[str]:
 
 def _post_records(rt: Runtime, hs: Homeserver, room_id: str, event: JSON) -> list[dict[str, Any]]:
     kind, content = event.get("type"), event.get("content") or {}
-    at = _ms(event.get("origin_server_ts") or 0)
+    at = matrix_time(event.get("origin_server_ts") or 0)
     if kind == "m.room.redaction":
         redacts = event.get("redacts") or content.get("redacts")
         if not redacts:
@@ -413,77 +358,6 @@ def _sync_messages(rt: Runtime, hs: Homeserver, rooms: list[str], summary: SyncS
             token = str(end)
 
 
-# -- event reports ----------------------------------------------------------------------
-
-
-def platform_caller(session: Session) -> Caller:
-    """The principal the homeserver acts as: a platform vouching for its users' reports."""
-    principal = auth.ensure_principal(session, role=Role.PLATFORM, name=PRINCIPAL, actor=ACTOR)
-    return Caller(principal.id, principal.name, Role.PLATFORM)
-
-
-def _sync_reports(rt: Runtime, hs: Homeserver, summary: SyncSummary) -> None:
-    """Reports newer than the last one taken. The homeserver lists them newest first, so
-    reading stops at the first known one; offsets are never remembered, because reports
-    deleted on the homeserver shift them."""
-    with transaction(rt.engine, readonly=True) as session:
-        last_id = int(cursors(session, "reports:").get("reports:last_id", "0"))
-    fresh: list[JSON] = []
-    start = 0
-    while True:
-        page = hs.event_reports(start=start, limit=PAGE)
-        rows: list[JSON] = page.get("event_reports", [])
-        fresh.extend(r for r in rows if int(r["id"]) > last_id)
-        if not rows or page.get("next_token") is None or min(int(r["id"]) for r in rows) <= last_id:
-            break
-        start += len(rows)
-    fresh.sort(key=lambda r: int(r["id"]))
-    for begin in range(0, len(fresh), PAGE):
-        chunk = fresh[begin : begin + PAGE]
-        with transaction(rt.engine) as session:
-            caller = platform_caller(session)
-            for row in chunk:
-                _file_report(session, rt, caller, row, summary)
-            _save(session, {"reports:last_id": str(chunk[-1]["id"])})
-
-
-def _file_report(
-    session: Session, rt: Runtime, caller: Caller, row: JSON, summary: SyncSummary
-) -> None:
-    event_id = str(row.get("event_id") or "")
-    known = session.execute(
-        select(Post.id).where(Post.post_id == event_id, Post.deleted_at.is_(None))
-    ).first()
-    if known is None:
-        # An event in a private room, or one gone already: Rempart has not read it and
-        # will not. The homeserver's own admins handle those reports.
-        summary.reports_skipped += 1
-        return
-    reason = str(row.get("reason") or "").strip()
-    try:
-        data = ReportCreate(
-            target=Target(kind="post", id=event_id),
-            category=category_of(reason) or "other",
-            explanation=f"Reported on Matrix: {reason or 'no reason given'}"[:5000],
-            platform_user_id=str(row["user_id"]),
-            good_faith=True,
-        )
-        with session.begin_nested():
-            intake.submit(
-                session,
-                rt.keys,
-                rt.settings,
-                data=data,
-                sender=intake.Sender(caller=caller, network=None, channel="platform"),
-                now=_ms(row["received_ts"]),
-            )
-    except (ValidationError, RempartError) as exc:
-        summary.refused += 1
-        log.warning("event report %s not filed: %s", row.get("id"), exc)
-        return
-    summary.reports += 1
-
-
 # -- the whole round --------------------------------------------------------------------
 
 
@@ -495,5 +369,5 @@ def sync(rt: Runtime, hs: Homeserver) -> SyncSummary:
     _sync_connections(rt, hs, active, summary)
     rooms = _sync_rooms(rt, hs, summary)
     _sync_messages(rt, hs, rooms, summary)
-    _sync_reports(rt, hs, summary)
+    event_reports.sync_reports(rt, hs, summary)
     return summary
