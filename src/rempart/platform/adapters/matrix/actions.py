@@ -24,7 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rempart.audit import service as audit
-from rempart.core.clock import as_utc, utcnow
+from rempart.core.clock import utcnow
 from rempart.core.db import transaction
 from rempart.core.deps import Runtime
 from rempart.core.jobs import backoff
@@ -293,6 +293,6 @@ def run_due(rt: Runtime, hs: Homeserver, *, limit: int = 50) -> dict[str, int]:
                 log.error("action %s %s failed: %s", action.action, action.target_ref, error)
             else:
                 action.last_error = str(error)[:512]
-                action.due_at = as_utc(utcnow()) + backoff(action.attempts)
+                action.due_at = utcnow() + backoff(action.attempts)
                 counts["retry"] += 1
     return counts

@@ -42,13 +42,12 @@ _USERNAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01234
 # -- helpers ----------------------------------------------------------------------------
 
 
-def _event_id(kind: str, *parts: object) -> str:
-    digest = hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:40]
-    return f"mx.{kind}.{digest}"
-
-
 def _fingerprint(value: object) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _event_id(kind: str, *parts: object) -> str:
+    return f"mx.{kind}.{_fingerprint(parts)[:40]}"
 
 
 def _username(name: str | None) -> str | None:
@@ -93,10 +92,13 @@ def _store(
 ) -> int:
     """Ingest the records and move the cursors in one transaction; the number stored."""
     events = _events(records, summary)
+    batches = [EventBatch(events=events[i : i + BATCH]) for i in range(0, len(events), BATCH)]
+    # Encrypted before the transaction, as the ingest API does: on SQLite the write lock
+    # is then held only for the statements.
+    sealed = [platform.seal(batch, keys=rt.keys) for batch in batches]
     with transaction(rt.engine) as session:
         stored = 0
-        for start in range(0, len(events), BATCH):
-            batch = EventBatch(events=events[start : start + BATCH])
+        for batch, seals in zip(batches, sealed, strict=True):
             body = json.dumps([e.id for e in batch.events]).encode()
             result = platform.ingest(
                 session,
@@ -104,6 +106,7 @@ def _store(
                 batch=batch,
                 body_digest=platform.body_digest(body),
                 actor=ACTOR,
+                sealed=seals,
             )
             stored += result.stored
         save(session, marks)
