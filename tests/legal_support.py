@@ -116,6 +116,7 @@ def register_authority(
         "name": f"Authority {code}",
         "country": country,
         "kind": kind,
+        "contact": f"duty-desk@{code}.example, +1 202 555 0142",
         "keys": [{"jwk": jws.public_jwk(jwk)}],
         "verified": verified,
     }
@@ -156,6 +157,33 @@ def sign(authority: AuthorityHandle, payload: dict[str, Any]) -> str:
     return jws.sign(payload, private_jwk=authority.jwk, typ="rempart-order+jwt")
 
 
+def countersign(validator: AuthorityHandle, order: dict[str, Any], **changes: Any) -> str:
+    """The validating judicial authority's own signature over a police order."""
+    now = int(datetime.now(UTC).timestamp())
+    payload: dict[str, Any] = {
+        "iss": validator.code,
+        "iat": now,
+        "exp": now + 3600,
+        "jti": uuid.uuid4().hex,
+        "countersigns": {
+            "iss": order["iss"],
+            "jti": order["jti"],
+            "document_sha256": order["document"]["sha256"],
+        },
+    }
+    payload.update(changes)
+    return jws.sign(payload, private_jwk=validator.jwk, typ="rempart-countersignature+jwt")
+
+
+def validated_claims(
+    police: AuthorityHandle, validator: AuthorityHandle, **changes: Any
+) -> dict[str, Any]:
+    """A police order countersigned by its validating judicial authority."""
+    order = claims(police, validating_authority=validator.code, **changes)
+    order["validation"] = countersign(validator, order)
+    return order
+
+
 def submit(
     client: TestClient, authority: AuthorityHandle, token: str, document: bytes = PDF
 ) -> Any:
@@ -175,6 +203,35 @@ YES_TO_ALL = {
     "no_immunity_or_privilege": "yes",
     "fundamental_rights_considered": "yes",
 }
+
+
+def reviewer_view(client: TestClient, reference: str, reviewer: str) -> Any:
+    """The order as a legal reviewer sees it: checks, resolutions and flags included."""
+    response = client.get(f"/v1/legal/orders/{reference}", headers=bearer(reviewer))
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def call_back(client: TestClient, reference: str, reviewer: str, outcome: str = "confirmed") -> Any:
+    """A reviewer's call to the authority's registered contact, recorded."""
+    body = {
+        "called_at": datetime.now(UTC).isoformat(),
+        "person_reached": "Magistrat de permanence",
+        "outcome": outcome,
+        "notes": "Order confirmed by its reference and case number.",
+    }
+    return client.post(
+        f"/v1/legal/orders/{reference}/callbacks", json=body, headers=bearer(reviewer)
+    )
+
+
+def release(client: TestClient, reference: str, reviewer: str) -> Any:
+    """Release, after the call-back that the authority's first order (or an emergency, or
+    a risk flag) calls for."""
+    needed = reviewer_view(client, reference, reviewer)["callback_required"]
+    if needed:
+        assert call_back(client, reference, reviewer).status_code == 201
+    return client.post(f"/v1/legal/orders/{reference}/disclosure", headers=bearer(reviewer))
 
 
 def approve(client: TestClient, reference: str, reviewer: str, **changes: Any) -> Any:

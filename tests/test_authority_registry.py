@@ -114,8 +114,7 @@ def test_key_and_authority_status_decide_intake(
     pending = register_authority(client, admin, code="fr-tj-metz", verified=False)
     order = submit(client, pending, sign(pending, claims(pending))).json()
     assert order["status"] == "checks_failed"
-    checks = {c["name"]: c["outcome"] for c in order["checks"]}
-    assert checks["authority_verified"] == "failed"
+    assert order["refusal"]["grounds"] == ["issuing_authority_not_competent"]
 
 
 def test_authority_tools_on_the_command_line(

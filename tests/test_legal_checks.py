@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -21,8 +22,11 @@ from legal_support import (
     claims,
     legal_world,
     register_authority,
+    release,
+    reviewer_view,
     sign,
     submit,
+    validated_claims,
 )
 from rempart.app import create_app
 from rempart.auth.permissions import Role
@@ -38,8 +42,11 @@ def world(
     return legal_world(client, make_token, platform_headers)
 
 
-def checks_of(order: dict[str, object]) -> dict[str, str]:
-    return {c["name"]: c["outcome"] for c in order["checks"]}  # type: ignore[attr-defined,index]
+def checks_of(client: TestClient, order: dict[str, Any], reviewer: str) -> dict[str, str]:
+    """The checks as a reviewer reads them: the authority's view carries none."""
+    assert order["checks"] == []
+    full = reviewer_view(client, order["reference"], reviewer)
+    return {c["name"]: c["outcome"] for c in full["checks"]}
 
 
 def test_competence_follows_e_evidence(world: LegalWorld) -> None:
@@ -48,21 +55,32 @@ def test_competence_follows_e_evidence(world: LegalWorld) -> None:
     police = register_authority(client, admin, code="fr-police", kind="police", parent="fr-parquet")
     alone = submit(client, police, sign(police, claims(police))).json()
     assert alone["status"] == "checks_failed"
-    assert checks_of(alone)["competence"] == "failed"
+    assert checks_of(client, alone, world.reviewers[0])["competence"] == "failed"
     assert "issuing_authority_not_competent" in alone["refusal"]["grounds"]
 
-    validated = submit(
+    validated = submit(client, police, sign(police, validated_claims(police, prosecutor))).json()
+    assert validated["status"] == "checks_passed"
+    # Naming the prosecutor without its signature is the police vouching for itself.
+    self_declared = submit(
         client, police, sign(police, claims(police, validating_authority="fr-parquet"))
     ).json()
-    assert validated["status"] == "checks_passed"
+    assert self_declared["status"] == "checks_failed"
 
     urgent = submit(
         client,
         police,
-        sign(police, claims(police, emergency=True, emergency_justification="Vie en danger.")),
+        sign(
+            police,
+            claims(
+                police,
+                emergency=True,
+                emergency_ground="imminent_threat_to_life",
+                emergency_justification="Vie en danger.",
+            ),
+        ),
     ).json()
     assert urgent["status"] == "checks_passed"
-    assert checks_of(urgent)["competence"] == "warning"
+    assert checks_of(client, urgent, world.reviewers[0])["competence"] == "warning"
     assert urgent["validation_due_at"] is not None
 
     unknown = submit(
@@ -88,8 +106,9 @@ def test_offence_policy_is_configurable(
     strict = settings.model_copy(update={"legal_policy": "terrorism_only"})
     with TestClient(create_app(strict)) as client:
         court = register_authority(client, make_token(Role.ADMIN), code="fr-tj-pnat")
+        reviewer = make_token(Role.LEGAL)
         fraud = submit(client, court, sign(court, claims(court))).json()
-        assert checks_of(fraud)["offence_eligible"] == "failed"
+        assert checks_of(client, fraud, reviewer)["offence_eligible"] == "failed"
         terror = submit(
             client,
             court,
@@ -106,7 +125,7 @@ def test_offence_policy_is_configurable(
                 ),
             ),
         ).json()
-        assert checks_of(terror)["offence_eligible"] == "passed"
+        assert checks_of(client, terror, reviewer)["offence_eligible"] == "passed"
 
 
 def test_targets_and_retention(world: LegalWorld, settings: Settings) -> None:
@@ -117,11 +136,19 @@ def test_targets_and_retention(world: LegalWorld, settings: Settings) -> None:
         court,
         sign(court, claims(court, targets=[{"kind": "phone_number", "value": spaced}])),
     ).json()
-    assert by_phone["targets"][0]["resolution"] == "found"
+    # Whether the number has an account is for the reviewers to see, not the authority.
+    assert by_phone["targets"][0]["resolution"] is None
+    reviewer = world.reviewers[0]
+    assert reviewer_view(client, by_phone["reference"], reviewer)["targets"][0]["resolution"] == (
+        "found"
+    )
     unknown = submit(
         client, court, sign(court, claims(court, targets=[{"kind": "user_id", "value": "ghost"}]))
     ).json()
-    assert checks_of(unknown)["target_exists"] == "failed"
+    # No account: a warning for the reviewers, not an automatic refusal the authority
+    # could read as "this identifier has no account".
+    assert unknown["status"] == "checks_passed"
+    assert checks_of(client, unknown, reviewer)["target_exists"] == "warning"
     mixed = submit(
         client,
         court,
@@ -136,7 +163,7 @@ def test_targets_and_retention(world: LegalWorld, settings: Settings) -> None:
             ),
         ),
     ).json()
-    assert checks_of(mixed)["target_exists"] == "warning"
+    assert checks_of(client, mixed, reviewer)["target_exists"] == "warning"
     assert mixed["status"] == "checks_passed"
 
     now = datetime.now(UTC)
@@ -147,13 +174,13 @@ def test_targets_and_retention(world: LegalWorld, settings: Settings) -> None:
             "end": (now - timedelta(days=30)).isoformat(),
         }
         expired = submit(strict, court, sign(court, claims(court, period=old))).json()
-        assert checks_of(expired)["period_in_retention"] == "failed"
+        assert checks_of(strict, expired, reviewer)["period_in_retention"] == "failed"
         partly = {
             "start": (now - timedelta(days=20)).isoformat(),
             "end": (now - timedelta(days=1)).isoformat(),
         }
         warned = submit(strict, court, sign(court, claims(court, period=partly))).json()
-        assert checks_of(warned)["period_in_retention"] == "warning"
+        assert checks_of(strict, warned, reviewer)["period_in_retention"] == "warning"
 
 
 def test_risk_flags_inform_reviewers_only(world: LegalWorld) -> None:
@@ -290,12 +317,7 @@ def test_order_data_is_encrypted_at_rest(world: LegalWorld, runtime: Runtime) ->
     ).json()["reference"]
     for reviewer in world.reviewers:
         approve(client, reference, reviewer)
-    assert (
-        client.post(
-            f"/v1/legal/orders/{reference}/disclosure", headers=bearer(world.reviewers[0])
-        ).status_code
-        == 201
-    )
+    assert release(client, reference, world.reviewers[0]).status_code == 201
     secrets = [SUSPECT_PHONE, SUSPECT_PHONE.lstrip("+"), *(ip for ip, _, _ in INSIDE)]
     with runtime.engine.connect() as connection:
         for table in (

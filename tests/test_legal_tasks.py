@@ -19,6 +19,8 @@ from legal_support import (
     bearer,
     claims,
     legal_world,
+    register_authority,
+    release,
     sign,
     submit,
 )
@@ -72,7 +74,15 @@ def test_overdue_orders_are_listed_and_raise_one_alert(
     urgent = submit(
         client,
         court,
-        sign(court, claims(court, emergency=True, emergency_justification="Enlèvement en cours.")),
+        sign(
+            court,
+            claims(
+                court,
+                emergency=True,
+                emergency_ground="imminent_threat_to_life",
+                emergency_justification="Enlèvement en cours.",
+            ),
+        ),
     ).json()
     reviewer = bearer(world.reviewers[0])
     soon = (datetime.now(UTC) + timedelta(days=1)).isoformat()
@@ -96,19 +106,34 @@ def test_overdue_orders_are_listed_and_raise_one_alert(
 def test_emergency_without_validation_is_flagged_after_48_hours(
     world: LegalWorld, runtime: Runtime, moved: MovableClock
 ) -> None:
-    client, court = world.client, world.court
-    order = submit(
-        client,
-        court,
-        sign(court, claims(court, emergency=True, emergency_justification="Menace d'attentat.")),
-    ).json()
-    approve(client, order["reference"], world.reviewers[0])
+    client, admin = world.client, world.admin
+    register_authority(client, admin, code="fr-parquet", kind="prosecutor")
+    police = register_authority(client, admin, code="fr-ofac", kind="police", parent="fr-parquet")
+    urgent = claims(
+        police,
+        emergency=True,
+        emergency_ground="imminent_threat_to_life",
+        emergency_justification="Menace d'attentat.",
+    )
+    order = submit(client, police, sign(police, urgent)).json()
+    first, second = world.reviewers
+    approve(client, order["reference"], first)
+    approve(client, order["reference"], second)
     moved.offset = timedelta(hours=47)
     run_tasks(runtime)
     assert "legal.order.validation_overdue" not in audit_actions(world)
     moved.offset = timedelta(hours=49)
     run_tasks(runtime)
-    assert audit_actions(world).count("legal.order.validation_overdue") == 1
+    run_tasks(runtime)
+    actions = audit_actions(world)
+    assert actions.count("legal.order.validation_overdue") == 1
+    assert actions.count("legal.order.emergency_not_confirmed") == 1
+    # The authority is told, and nothing can be released any more.
+    seen = client.get(f"/v1/legal/orders/{order['reference']}", headers=police.headers).json()
+    assert seen["validation_overdue"] is True
+    late = release(client, order["reference"], first)
+    assert late.status_code == 409
+    assert late.json()["error"]["code"] == "emergency_not_confirmed"
 
 
 def test_preservation_holds_records_past_retention_until_it_expires(
@@ -157,7 +182,7 @@ def test_user_is_notified_once_confidentiality_ends(
     ).json()["reference"]
     for reviewer in world.reviewers:
         approve(client, reference, reviewer)
-    client.post(f"/v1/legal/orders/{reference}/disclosure", headers=bearer(world.reviewers[0]))
+    release(client, reference, world.reviewers[0])
     outbox = runtime.settings.notification_outbox
     run_tasks(runtime)
     assert not outbox.exists()
@@ -195,10 +220,7 @@ def test_production_order_takes_over_from_its_preservation(
         purge_connections(session, retention_days=1, actor="test")
     for reviewer in world.reviewers:
         approve(client, production["reference"], reviewer)
-    client.post(
-        f"/v1/legal/orders/{production['reference']}/disclosure",
-        headers=bearer(world.reviewers[0]),
-    )
+    release(client, production["reference"], world.reviewers[0])
     package = client.get(
         f"/v1/legal/orders/{production['reference']}/disclosure", headers=court.headers
     ).json()["package"]

@@ -24,9 +24,12 @@ from legal_support import (
     LegalWorld,
     approve,
     bearer,
+    call_back,
     claims,
     legal_world,
     register_authority,
+    release,
+    reviewer_view,
     sign,
     submit,
 )
@@ -76,7 +79,11 @@ def test_signed_order_goes_through_checks_two_reviews_and_disclosure(
     order = received.json()
     reference = order["reference"]
     assert order["status"] == "checks_passed"
-    assert {c["name"]: c["outcome"] for c in order["checks"]} == {
+    # The checks' details, like whether a target has an account, stay with the reviewers.
+    assert order["checks"] == []
+    assert [t["resolution"] for t in order["targets"]] == [None]
+    full = reviewer_view(client, reference, world.reviewers[0])
+    assert {c["name"]: c["outcome"] for c in full["checks"]} == {
         "authority_verified": "passed",
         "competence": "passed",
         "data_held": "passed",
@@ -107,6 +114,12 @@ def test_signed_order_goes_through_checks_two_reviews_and_disclosure(
     preview = client.get(
         f"/v1/legal/orders/{reference}/disclosure/preview", headers=bearer(first)
     ).json()
+    # The authority's first order: release waits for a call-back to its registered contact.
+    assert decided.json()["callback_required"] == ["first_order"]
+    unconfirmed = client.post(f"/v1/legal/orders/{reference}/disclosure", headers=bearer(second))
+    assert unconfirmed.status_code == 409
+    assert unconfirmed.json()["error"]["code"] == "callback_required"
+    assert call_back(client, reference, first).status_code == 201
     released = client.post(f"/v1/legal/orders/{reference}/disclosure", headers=bearer(second))
     assert released.status_code == 201, released.text
     receipt = released.json()
@@ -220,12 +233,7 @@ def test_content_requests_are_answered_as_not_held(world: LegalWorld) -> None:
         approve(client, reference, reviewer)
     decided = client.get(f"/v1/legal/orders/{reference}", headers=court.headers).json()
     assert decided["status"] == "partially_approved"
-    assert (
-        client.post(
-            f"/v1/legal/orders/{reference}/disclosure", headers=bearer(world.reviewers[0])
-        ).status_code
-        == 201
-    )
+    assert release(client, reference, world.reviewers[0]).status_code == 201
     package = client.get(f"/v1/legal/orders/{reference}/disclosure", headers=court.headers).json()
     [record] = package["package"]["records"]
     assert set(record) == {"target_position", "ip_addresses"}
@@ -245,7 +253,7 @@ def test_recycled_username_points_at_the_holder_during_the_period(world: LegalWo
     assert target["value"] == "NightOwl"
     for r in world.reviewers:
         approve(client, order["reference"], r)
-    client.post(f"/v1/legal/orders/{order['reference']}/disclosure", headers=bearer(reviewer))
+    release(client, order["reference"], reviewer)
     package = client.get(
         f"/v1/legal/orders/{order['reference']}/disclosure", headers=court.headers
     ).json()
@@ -293,34 +301,36 @@ def test_an_authority_sees_only_its_own_orders(world: LegalWorld) -> None:
     assert client.get("/v1/legal/orders", headers=bearer(moderator)).status_code == 403
 
 
-def test_emergency_order_can_go_ahead_on_one_approval_then_needs_validation(
+def test_emergency_order_goes_ahead_on_one_approval_then_gets_its_second_review(
     world: LegalWorld,
 ) -> None:
     client, court = world.client, world.court
     token = sign(
         court,
-        claims(court, emergency=True, emergency_justification="Menace imminente pour la vie."),
+        claims(
+            court,
+            emergency=True,
+            emergency_ground="imminent_threat_to_life",
+            emergency_justification="Menace imminente pour la vie.",
+        ),
     )
-    order = submit(client, court, token).json()
-    reference = order["reference"]
-    decided = approve(client, reference, world.reviewers[0]).json()
+    reference = submit(client, court, token).json()["reference"]
+    first, second = world.reviewers
+    decided = approve(client, reference, first).json()
     assert decided["status"] == "approved"
-    assert decided["validation_due_at"] is not None
-    validation = sign(
-        court,
-        {
-            "iss": court.code,
-            "iat": claims(court)["iat"],
-            "exp": claims(court)["exp"],
-            "jti": "validation-0001",
-            "validates": reference,
-        },
-    )
-    validated = client.post(
-        f"/v1/legal/orders/{reference}/validation", json={"jws": validation}, headers=court.headers
-    )
-    assert validated.status_code == 200, validated.text
-    assert validated.json()["validated_at"] is not None
+    assert decided["confirmation"] == "pending"
+    assert decided["second_review_due_at"] is not None
+    # A court's own emergency order needs no later judicial validation.
+    assert decided["validation_due_at"] is None
+    assert decided["callback_required"] == ["emergency", "first_order"]
+    assert release(client, reference, first).status_code == 201
+
+    confirmed = approve(client, reference, second)
+    assert confirmed.status_code == 201, confirmed.text
+    assert confirmed.json()["confirmation"] == "confirmed"
+    seen = client.get(f"/v1/legal/orders/{reference}", headers=court.headers).json()
+    assert seen["confirmation"] == "confirmed"
+    assert seen["emergency_ground"] == "imminent_threat_to_life"
 
 
 def test_withdrawn_order_cannot_be_reviewed(world: LegalWorld) -> None:

@@ -15,10 +15,11 @@ from rempart.auth.permissions import Permission
 from rempart.auth.service import Caller
 from rempart.core.deps import Runtime, runtime
 from rempart.core.errors import RempartError
-from rempart.legal import disclosures, orders, protection, reads, reviews
+from rempart.legal import callbacks, disclosures, orders, protection, reads, reviews
 from rempart.legal.disclosures import DisclosureDownload
 from rempart.legal.exceptions import OrderRefused
 from rempart.legal.schemas import (
+    CallbackCreate,
     OrderPage,
     OrderRead,
     OrderStatus,
@@ -70,7 +71,7 @@ def submit_order(
                 token=jws.strip(),
                 document=content,
             )
-            return reads.to_read(session, order, keys=None)
+            return reads.authority_view(session, order)
     except RempartError as exc:
         if isinstance(exc, OrderRefused):
             with rt.unit_of_work() as session:
@@ -134,7 +135,19 @@ def review_order(reference: Reference, body: ReviewCreate, caller: Reviewer, rt:
     with rt.unit_of_work() as session:
         order = reads.get_order(session, reference=reference, authority_id=None)
         reviews.submit_review(session, order=order, caller=caller, data=body)
-        return reads.to_read(session, order, keys=rt.keys)
+        return reads.reviewer_view(session, order, keys=rt.keys, actor=caller.actor)
+
+
+@router.post("/orders/{reference}/callbacks", response_model=OrderRead, status_code=201)
+def record_callback(
+    reference: Reference, body: CallbackCreate, caller: Reviewer, rt: Rt
+) -> OrderRead:
+    """Record a call-back to the authority's registered contact (emergency and risky
+    orders wait for a confirming one before release)."""
+    with rt.unit_of_work() as session:
+        order = reads.get_order(session, reference=reference, authority_id=None)
+        callbacks.record(session, order=order, caller=caller, data=body)
+        return reads.reviewer_view(session, order, keys=rt.keys, actor=caller.actor)
 
 
 @router.post("/orders/{reference}/withdrawal", response_model=OrderRead)
@@ -142,7 +155,7 @@ def withdraw_order(reference: Reference, caller: Submitter, rt: Rt) -> OrderRead
     with rt.unit_of_work() as session:
         order = reads.own_order(session, caller=caller, reference=reference)
         orders.withdraw(session, order=order, actor=caller.actor)
-        return reads.to_read(session, order, keys=None)
+        return reads.authority_view(session, order)
 
 
 @router.post("/orders/{reference}/extension", response_model=OrderRead)
@@ -150,7 +163,7 @@ def extend_preservation(reference: Reference, caller: Submitter, rt: Rt) -> Orde
     with rt.unit_of_work() as session:
         order = reads.own_order(session, caller=caller, reference=reference)
         orders.extend_preservation(session, order=order, actor=caller.actor)
-        return reads.to_read(session, order, keys=None)
+        return reads.authority_view(session, order)
 
 
 @router.post("/orders/{reference}/validation", response_model=OrderRead)
@@ -158,7 +171,7 @@ def validate_order(reference: Reference, body: SignedToken, caller: Submitter, r
     with rt.unit_of_work() as session:
         order = reads.own_order(session, caller=caller, reference=reference)
         orders.validate_emergency(session, order=order, token=body.jws.strip(), actor=caller.actor)
-        return reads.to_read(session, order, keys=None)
+        return reads.authority_view(session, order)
 
 
 @router.get("/orders/{reference}/disclosure/preview")

@@ -17,7 +17,7 @@ from rempart.audit import service as audit
 from rempart.auth import service as auth
 from rempart.auth.permissions import Role
 from rempart.core.clock import as_utc, utcnow
-from rempart.legal import jws
+from rempart.legal import jws, suspension
 from rempart.legal.exceptions import AuthorityExists, AuthorityNotFound, InvalidAuthority, KeyExists
 from rempart.legal.models import Authority, AuthorityKey
 from rempart.legal.schemas import (
@@ -220,6 +220,8 @@ def revoke_key(session: Session, *, kid: str, actor: str) -> AuthorityKeyRead:
             country=key.authority.country,
             details={"kid": kid},
         )
+        session.flush()
+        suspension.refresh_holds(session, authority_id=key.authority_id, actor=actor)
     session.flush()
     return _key_read(key)
 
@@ -239,6 +241,8 @@ def set_status(
         )
         authority.status = status.value
         authority.updated_at = utcnow()
+        session.flush()
+        suspension.refresh_holds(session, authority_id=authority.id, actor=actor)
     session.flush()
     return to_read(session, authority)
 

@@ -48,6 +48,10 @@ PASSED, FAILED, WARNING = "passed", "failed", "warning"
 # e-Evidence Art. 5(4): traffic and content data only for offences punishable by 3 years.
 MIN_PENALTY_FOR_TRAFFIC_OR_CONTENT = 3
 WORKING_HOURS = range(8, 19)
+CONTACT_CHANGE_WINDOW = timedelta(days=30)
+# Orders that may go out only after a recorded call-back to the authority's registered
+# contact: what stops a forged request sent from a hijacked police mailbox.
+CALLBACK_FLAGS = frozenset({"first_order", "contact_changed_recently", "protected_target"})
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,7 @@ class CheckOutcome:
     outcome: str
     detail: str
     ground: RefusalGround | None = None
+    code: str | None = None
 
 
 def resolve_target(
@@ -132,6 +137,7 @@ def run_checks(
     claims: OrderClaims,
     issuer: Authority,
     validator: Authority | None,
+    validation_check: CheckOutcome | None,
     resolutions: list[Resolution],
     held_by_preservation: bool,
     settings: Settings,
@@ -153,15 +159,8 @@ def run_checks(
         )
     )
 
-    if claims.validating_authority is not None and validator is None:
-        checks.append(
-            CheckOutcome(
-                "validating_authority",
-                FAILED,
-                "The validating authority named in the order is not registered.",
-                RefusalGround.INCOMPLETE_OR_MANIFEST_ERRORS,
-            )
-        )
+    if validation_check is not None:
+        checks.append(validation_check)
 
     incompetent: list[str] = []
     for category in claims.data_categories:
@@ -201,6 +200,8 @@ def run_checks(
                 FAILED if not pending else WARNING,
                 "Not competent for: " + ", ".join(incompetent) + ".",
                 RefusalGround.NOT_COMPETENT if not pending else None,
+                # A failed validation is usually why: say so in the code.
+                validation_check.code if validation_check else "not_competent",
             )
         )
     else:
@@ -253,21 +254,25 @@ def _offence_check(claims: OrderClaims, settings: Settings) -> CheckOutcome:
 
 
 def _target_check(resolutions: list[Resolution]) -> CheckOutcome:
+    """Never a failure: an automatic refusal would tell the authority, before any human
+    looked, that an identifier has no account. Reviewers see it and refuse if need be."""
     missing = [str(i) for i, r in enumerate(resolutions) if r.outcome != "found"]
     if not missing:
         return CheckOutcome("target_exists", PASSED, "Every target matches one account.")
     if len(missing) == len(resolutions):
         return CheckOutcome(
             "target_exists",
-            FAILED,
-            "No target matches exactly one account during the order's period.",
-            RefusalGround.TARGET_NOT_FOUND,
+            WARNING,
+            "No target matches exactly one account during the order's period: refuse on "
+            "the ground target_not_found.",
+            code="no_target_found",
         )
     return CheckOutcome(
         "target_exists",
         WARNING,
         "Targets at positions " + ", ".join(missing) + " match no single account during the "
         "period; the others proceed.",
+        code="some_targets_not_found",
     )
 
 
@@ -310,6 +315,7 @@ def store_checks(session: Session, *, order: Order, checks: list[CheckOutcome]) 
                 order_id=order.id,
                 name=check.name,
                 outcome=check.outcome,
+                code=check.code,
                 detail=check.detail,
                 checked_at=order.received_at,
             )
@@ -359,6 +365,15 @@ def risk_flags(
                     message=f"{refused} of this authority's {decided} decided orders were refused.",
                 )
             )
+    changed = issuer.contact_changed_at
+    if changed is not None and as_utc(changed) > now - CONTACT_CHANGE_WINDOW:
+        flags.append(
+            RiskFlag(
+                code="contact_changed_recently",
+                message=f"The authority's registered contact changed on "
+                f"{as_utc(changed).date().isoformat()}: confirm the order by calling it.",
+            )
+        )
     if len(claims.targets) > settings.order_many_targets:
         flags.append(
             RiskFlag(

@@ -23,10 +23,11 @@ from sqlalchemy.orm import Session, aliased
 from rempart.core.clock import as_utc, utcnow
 from rempart.core.crypto import KeyRing
 from rempart.core.settings import Settings
-from rempart.legal.exceptions import DisclosureNotReady, FourEyesViolation
+from rempart.legal import callbacks, suspension
+from rempart.legal.exceptions import DisclosureNotReady, EmergencyNotConfirmed, FourEyesViolation
 from rempart.legal.models import Authority, Disclosure, Notification, Order
 from rempart.legal.orders import audit_order, release_holds
-from rempart.legal.schemas import DataCategory, OrderStatus, ReviewDecision
+from rempart.legal.schemas import Confirmation, DataCategory, OrderStatus, ReviewDecision
 from rempart.platform.models import AccountIdentity, Connection, LegalHold
 
 DISCLOSABLE_FIELDS: Final = ("phone_number", "ip_addresses")
@@ -236,12 +237,23 @@ def _sign(payload: bytes, keys: KeyRing) -> str:
     return str(jose_jws.serialize_compact(header, payload, key, algorithms=["EdDSA"]))
 
 
+def _ensure_emergency_still_backed(order: Order) -> None:
+    if order.confirmation == Confirmation.NOT_CONFIRMED or order.validation_flagged_at:
+        raise EmergencyNotConfirmed(
+            "This emergency order was not confirmed in time (second review within 24 hours, "
+            "judicial validation within 48 hours): it can no longer be released."
+        )
+
+
 def release(
     session: Session, *, order: Order, keys: KeyRing, settings: Settings, caller_id: int, actor: str
 ) -> DisclosureDownload:
     if order.status not in RELEASABLE:
         raise DisclosureNotReady(f"An order that is {order.status} cannot be disclosed.")
     _require_four_eyes(order)
+    _ensure_emergency_still_backed(order)
+    suspension.ensure_not_on_hold(session, order)
+    callbacks.ensure_confirmed(order)
     now = utcnow()
     package = build_package(session, order=order, keys=keys, settings=settings, now=now)
     payload = _canonical(package)
@@ -305,6 +317,7 @@ def download(session: Session, *, order: Order, keys: KeyRing, actor: str) -> Di
     stored = session.get(Disclosure, order.id)
     if stored is None:
         raise DisclosureNotReady("Nothing has been disclosed for this order.")
+    suspension.ensure_not_on_hold(session, order)
     stored.downloads += 1
     audit_order(
         session,

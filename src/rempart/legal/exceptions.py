@@ -88,3 +88,21 @@ class DisclosureNotReady(Conflict):
 
 class ProtectedAccountNotFound(NotFound):
     code = "protected_account_not_found"
+
+
+class OrderOnHold(Conflict):
+    """The issuing authority is suspended or the order's key revoked: nothing leaves."""
+
+    code = "order_on_hold"
+
+
+class CallbackRequired(Conflict):
+    code = "callback_required"
+
+
+class EmergencyNotConfirmed(Conflict):
+    code = "emergency_not_confirmed"
+
+
+class InvalidCallback(Invalid):
+    code = "invalid_callback"

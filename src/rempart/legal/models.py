@@ -36,6 +36,9 @@ class Authority(Base):
     kind: Mapped[str] = mapped_column(String(32))
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("authorities.id"))
     contact: Mapped[str | None] = mapped_column(String(256))
+    # A contact changed lately is what an impostor would do before a forged emergency
+    # request: orders that follow call for a call-back.
+    contact_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     status: Mapped[str] = mapped_column(String(16), default="pending")
     # The principal that logs in for this authority and submits its orders.
@@ -98,6 +101,7 @@ class Order(Base):
     period_start: Mapped[datetime] = mapped_column(UTCDateTime)
     period_end: Mapped[datetime] = mapped_column(UTCDateTime)
     emergency: Mapped[bool] = mapped_column(Boolean)
+    emergency_ground: Mapped[str | None] = mapped_column(String(48))
     emergency_justification: Mapped[str | None] = mapped_column(Text)
     confidential_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     preservation_reference: Mapped[str | None] = mapped_column(String(128))
@@ -120,6 +124,16 @@ class Order(Base):
     validation_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     validated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     validation_flagged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The key that countersigned or validated the order, whichever came.
+    validation_kid: Mapped[str | None] = mapped_column(String(128))
+    # Emergency orders released on one review: the second reviewer's deadline and verdict.
+    second_review_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    second_reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    confirmation: Mapped[str | None] = mapped_column(String(16))
+    confirmation_flagged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # authority_suspended | key_revoked: release and download wait for reinstatement.
+    on_hold_reason: Mapped[str | None] = mapped_column(String(32))
+    on_hold_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Preservation orders: when the hold ends, and whether it was extended once already.
     hold_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     hold_extended: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -129,6 +143,7 @@ class Order(Base):
     )
     checks: Mapped[list[OrderCheck]] = relationship(order_by="OrderCheck.id", lazy="selectin")
     reviews: Mapped[list[Review]] = relationship(order_by="Review.id", lazy="selectin")
+    callbacks: Mapped[list[Callback]] = relationship(order_by="Callback.id", lazy="selectin")
 
     __table_args__ = (UniqueConstraint("authority_id", "jti"),)
 
@@ -168,6 +183,7 @@ class OrderCheck(Base):
     name: Mapped[str] = mapped_column(String(48))
     # passed | failed | warning | not_applicable
     outcome: Mapped[str] = mapped_column(String(16))
+    code: Mapped[str | None] = mapped_column(String(48))
     detail: Mapped[str] = mapped_column(Text)
     checked_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
@@ -192,6 +208,23 @@ class Review(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     __table_args__ = (UniqueConstraint("order_id", "reviewer_id"),)
+
+
+class Callback(Base):
+    """A call to the authority's registered contact, confirming an order out of band: the
+    number dialled is the registry's at that moment, never one the order gives."""
+
+    __tablename__ = "legal_callbacks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("legal_orders.id"), index=True)
+    caller_id: Mapped[int] = mapped_column(ForeignKey("principals.id"))
+    contact: Mapped[str] = mapped_column(String(256))
+    called_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    person_reached: Mapped[str] = mapped_column(String(256))
+    outcome: Mapped[str] = mapped_column(String(16))
+    notes: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class Disclosure(Base):

@@ -24,22 +24,19 @@ from rempart.core.clock import as_utc, utcnow
 from rempart.core.crypto import KeyRing
 from rempart.core.errors import RempartError, safe_location_part
 from rempart.core.settings import Settings
-from rempart.legal import authorities, checks, jws
+from rempart.legal import checks, jws, validations
 from rempart.legal.exceptions import (
     DocumentMismatch,
     ExpiredOrder,
     InvalidTransition,
-    KeyNotUsable,
     MalformedOrder,
     NotYourKey,
     ReplayedOrder,
-    UnknownKey,
 )
-from rempart.legal.models import Authority, AuthorityKey, Order, OrderDocument, OrderTarget
+from rempart.legal.models import Authority, Order, OrderDocument, OrderTarget
 from rempart.legal.schemas import (
     JUDICIAL_KINDS,
     OPEN_STATUSES,
-    AuthorityStatus,
     OrderClaims,
     OrderStatus,
     OrderType,
@@ -54,7 +51,6 @@ PRESERVATION_PERIOD = timedelta(days=60)
 PRESERVATION_EXTENSION = timedelta(days=30)
 # A production order's own hold outlives its deadline, so a late answer still finds data.
 PRODUCTION_HOLD_MARGIN = timedelta(days=30)
-CLOCK_SKEW = timedelta(minutes=5)
 MAX_TOKEN_LIFETIME = timedelta(days=30)
 MAX_PERIOD = timedelta(days=3 * 366)
 OLDEST_PERIOD_START = timedelta(days=10 * 366)
@@ -67,21 +63,6 @@ JWS_PURPOSE = "order-jws"
 class DocumentTooLarge(MalformedOrder):
     status_code = 413
     code = "document_too_large"
-
-
-def _usable_key(session: Session, *, kid: str, now: datetime) -> AuthorityKey:
-    key = authorities.find_key(session, kid=kid)
-    if key is None:
-        raise UnknownKey("No registered authority key has this kid.")
-    if key.revoked_at is not None and as_utc(key.revoked_at) <= now:
-        raise KeyNotUsable("This key was revoked.", code="key_revoked")
-    if as_utc(key.valid_from) > now or (
-        key.valid_until is not None and as_utc(key.valid_until) <= now
-    ):
-        raise KeyNotUsable("This key is outside its validity period.", code="key_expired")
-    if key.authority.status == AuthorityStatus.SUSPENDED:
-        raise KeyNotUsable("The authority of this key is suspended.", code="authority_suspended")
-    return key
 
 
 def _parse_claims(payload: dict[str, Any]) -> OrderClaims:
@@ -106,7 +87,7 @@ def _check_timing(claims: OrderClaims, now: datetime) -> None:
     expires = datetime.fromtimestamp(claims.exp, UTC)
     if expires <= now:
         raise ExpiredOrder("The signed order has expired (exp); sign it again.")
-    if issued > now + CLOCK_SKEW:
+    if issued > now + validations.CLOCK_SKEW:
         raise MalformedOrder("The order is issued in the future (iat).", code="issued_in_future")
     if expires - issued > MAX_TOKEN_LIFETIME:
         raise MalformedOrder(
@@ -148,7 +129,7 @@ def receive_order(
     """Verify, check and store an order; raises an ``OrderRefused`` before any write."""
     now = utcnow()
     header = jws.unverified_header(token)
-    key = _usable_key(session, kid=header["kid"], now=now)
+    key = validations.usable_key(session, kid=header["kid"], now=now)
     payload = jws.verify(token, public_key=key.public_key)
     issuer = key.authority
     if issuer.principal_id != caller.principal_id:
@@ -163,10 +144,8 @@ def receive_order(
         raise ReplayedOrder("This order (jti) was already received.")
     _check_document(document, claims, settings)
 
-    validator = (
-        authorities.by_code(session, code=claims.validating_authority)
-        if claims.validating_authority
-        else None
+    validator, validation_kid, validation_check = validations.countersigned_validator(
+        session, claims=claims, issuer=issuer, now=now
     )
     start, end = claims.period.start, claims.period.end
     resolutions = [
@@ -180,6 +159,7 @@ def receive_order(
         claims=claims,
         issuer=issuer,
         validator=validator,
+        validation_check=validation_check,
         resolutions=resolutions,
         held_by_preservation=preserved,
         settings=settings,
@@ -194,6 +174,7 @@ def receive_order(
         reference=f"ORD-{now:%Y}-{secrets.token_hex(5).upper()}",
         authority_id=issuer.id,
         validating_authority_id=validator.id if validator else None,
+        validation_kid=validation_kid,
         kid=key.kid,
         jti=claims.jti,
         order_type=claims.order_type.value,
@@ -209,6 +190,7 @@ def receive_order(
         period_start=start,
         period_end=end,
         emergency=claims.emergency,
+        emergency_ground=claims.emergency_ground.value if claims.emergency_ground else None,
         emergency_justification=claims.emergency_justification,
         confidential_until=(
             datetime.combine(claims.confidential_until, time(), UTC)
@@ -318,8 +300,12 @@ def _preservation_of(session: Session, issuer: Authority, claims: OrderClaims) -
 
 
 def _holds_all(session: Session, preservation: Order | None, users: list[str]) -> bool:
-    if preservation is None or not users:
+    """Vacuously true when no target was found: whether one was must not change a check
+    the authority sees before any human looked."""
+    if preservation is None or preservation.status != OrderStatus.PRESERVED.value:
         return False
+    if not users:
+        return True
     held = session.execute(
         select(func.count(func.distinct(LegalHold.user_id))).where(
             LegalHold.reference == preservation.reference,
@@ -437,36 +423,34 @@ def extend_preservation(session: Session, *, order: Order, actor: str) -> Order:
 
 
 def validate_emergency(session: Session, *, order: Order, token: str, actor: str) -> Order:
-    """Record the judicial validation that an emergency order needs within 48 hours."""
+    """Record the judicial validation that a police emergency order needs within 48 hours."""
     now = utcnow()
     if not order.emergency or order.validation_due_at is None:
         raise InvalidTransition("This order awaits no judicial validation.")
     if order.validated_at is not None:
         raise InvalidTransition("This order was already validated.")
-    header = jws.unverified_header(token)
-    key = _usable_key(session, kid=header["kid"], now=now)
+    key, payload = validations.signed_by(session, token, now=now)
     try:
-        claims = ValidationClaims.model_validate(jws.verify(token, public_key=key.public_key))
+        claims = ValidationClaims.model_validate(payload)
     except ValidationError:
         raise MalformedOrder(
             "The validation's claims are not valid.", code="invalid_claims"
         ) from None
     judge = key.authority
-    if (
-        claims.iss != judge.code
-        or claims.validates != order.reference
-        or judge.kind not in JUDICIAL_KINDS
-        or judge.status != AuthorityStatus.VERIFIED
-        or judge.country != order.country
-    ):
+    issuer = session.get(Authority, order.authority_id)
+    assert issuer is not None
+    problem = validations.validator_problem(judge, issuer)
+    if claims.iss != judge.code or claims.validates != order.reference or problem:
         raise MalformedOrder(
-            "A validation must be signed by a verified judicial authority of the order's "
-            "country and name this order.",
-            code="invalid_validation",
+            "A validation must be signed by the verified judicial authority registered as "
+            "the issuer's parent, and name this order.",
+            code=problem or "invalid_validation",
         )
     if datetime.fromtimestamp(claims.exp, UTC) <= now:
         raise ExpiredOrder("The signed validation has expired (exp).")
     order.validated_at = now
+    order.validation_kid = key.kid
+    order.validating_authority_id = judge.id
     audit_order(
         session,
         order,

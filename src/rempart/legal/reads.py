@@ -1,9 +1,15 @@
-"""Reading orders: an authority its own, legal reviewers all of them (an audited read
-of personal data, which also marks the order acknowledged)."""
+"""Reading orders: an authority its own, legal reviewers all of them.
+
+A reviewer's view decrypts the targets' identifiers, so every route that returns it goes
+through ``reviewer_view``, which audits the read. An authority's view carries nothing the
+automatic checks learnt about its targets: until a human decided, whether an identifier
+has an account is the platform's to know, not the requester's."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
+from typing import TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -13,7 +19,7 @@ from rempart.auth.permissions import Role
 from rempart.auth.service import Caller
 from rempart.core.clock import as_utc, utcnow
 from rempart.core.crypto import KeyRing
-from rempart.legal import authorities
+from rempart.legal import authorities, callbacks
 from rempart.legal.exceptions import (
     OrderNotFound,
 )
@@ -21,7 +27,12 @@ from rempart.legal.models import Authority, Order, OrderDocument
 from rempart.legal.orders import DOCUMENT_PURPOSE, TARGET_PURPOSE, audit_order
 from rempart.legal.schemas import (
     OPEN_STATUSES,
+    CallbackOutcome,
+    CallbackRead,
     CheckRead,
+    Confirmation,
+    EmergencyGround,
+    OnHoldReason,
     OrderPage,
     OrderRead,
     OrderStatus,
@@ -106,6 +117,8 @@ def list_orders(
                 due_at=as_utc(o.due_at),
                 overdue=is_overdue(o, now),
                 targets=len(o.targets),
+                on_hold=_enum(OnHoldReason, o.on_hold_reason),
+                confirmation=_enum(Confirmation, o.confirmation),
             )
             for o in rows
         ],
@@ -129,27 +142,42 @@ def view_order(session: Session, *, keys: KeyRing, caller: Caller, reference: st
     """An authority sees its own order and the outcome; a legal reviewer sees everything,
     the targets' identifiers included, and that read is audited."""
     order = own_order(session, caller=caller, reference=reference)
-    reviewer = caller.role is not Role.AUTHORITY
-    if reviewer:
-        now = utcnow()
-        if order.acknowledged_at is None:
-            order.acknowledged_at = now
-        audit_order(session, order, actor=caller.actor, action="legal.order.read", details={})
-    return to_read(session, order, keys=keys if reviewer else None)
+    if caller.role is Role.AUTHORITY:
+        return authority_view(session, order)
+    if order.acknowledged_at is None:
+        order.acknowledged_at = utcnow()
+    return reviewer_view(session, order, keys=keys, actor=caller.actor)
 
 
-def to_read(session: Session, order: Order, *, keys: KeyRing | None) -> OrderRead:
+def authority_view(session: Session, order: Order) -> OrderRead:
+    return _to_read(session, order, keys=None)
+
+
+def reviewer_view(session: Session, order: Order, *, keys: KeyRing, actor: str) -> OrderRead:
+    """The full view, decrypted identifiers included: an audited read of personal data."""
+    audit_order(session, order, actor=actor, action="legal.order.read", details={})
+    return _to_read(session, order, keys=keys)
+
+
+def _to_read(session: Session, order: Order, *, keys: KeyRing | None) -> OrderRead:
     """The order as the API shows it; with ``keys`` (reviewers only) the full view."""
     authority = session.get(Authority, order.authority_id)
     assert authority is not None
     reviewer = keys is not None
     reviewer_ids = [r.reviewer_id for r in order.reviews] if reviewer else []
+    caller_ids = [c.caller_id for c in order.callbacks] if reviewer else []
     names = {
         id_: name
         for id_, name in session.execute(
-            select(Principal.id, Principal.name).where(Principal.id.in_(reviewer_ids))
+            select(Principal.id, Principal.name).where(Principal.id.in_(reviewer_ids + caller_ids))
         )
     }
+    validator = (
+        session.get(Authority, order.validating_authority_id)
+        if order.validating_authority_id
+        else None
+    )
+    decided = order.decided_at is not None
     return OrderRead(
         reference=order.reference,
         authority=authority.code,
@@ -163,30 +191,38 @@ def to_read(session: Session, order: Order, *, keys: KeyRing | None) -> OrderRea
         period_start=as_utc(order.period_start),
         period_end=as_utc(order.period_end),
         emergency=order.emergency,
+        emergency_ground=_enum(EmergencyGround, order.emergency_ground),
+        validating_authority=validator.code if validator else None,
         confidential_until=_utc(order.confidential_until),
         received_at=as_utc(order.received_at),
         due_at=as_utc(order.due_at),
         overdue=is_overdue(order, utcnow()),
+        on_hold=_enum(OnHoldReason, order.on_hold_reason),
+        on_hold_since=_utc(order.on_hold_since),
         acknowledged_at=_utc(order.acknowledged_at),
         decided_at=_utc(order.decided_at),
         effected_at=_utc(order.effected_at),
         withdrawn_at=_utc(order.withdrawn_at),
         validation_due_at=_utc(order.validation_due_at),
         validated_at=_utc(order.validated_at),
+        validation_overdue=order.validation_flagged_at is not None,
+        second_review_due_at=_utc(order.second_review_due_at),
+        second_reviewed_at=_utc(order.second_reviewed_at),
+        confirmation=_enum(Confirmation, order.confirmation),
         hold_expires_at=_utc(order.hold_expires_at),
         refusal=Refusal.model_validate(order.refusal) if order.refusal else None,
         targets=[
             TargetRead(
                 position=t.position,
                 kind=TargetKind(t.kind),
-                resolution=t.resolution,
+                resolution=t.resolution if reviewer else None,
                 value=keys.decrypt(t.value_ciphertext, purpose=TARGET_PURPOSE) if keys else None,
                 protected_category=t.protected_category if reviewer else None,
-                approved=t.approved,
+                approved=t.approved if reviewer or decided else None,
             )
             for t in order.targets
         ],
-        checks=[CheckRead.model_validate(c) for c in order.checks],
+        checks=[CheckRead.model_validate(c) for c in order.checks] if reviewer else [],
         risk_flags=[RiskFlag.model_validate(f) for f in order.risk_flags] if reviewer else [],
         reviews=[
             ReviewRead(
@@ -204,8 +240,30 @@ def to_read(session: Session, order: Order, *, keys: KeyRing | None) -> OrderRea
         ]
         if reviewer
         else [],
+        callback_required=callbacks.reasons_for_callback(order) if reviewer else [],
+        callbacks=[
+            CallbackRead(
+                caller=names.get(c.caller_id, f"principal:{c.caller_id}"),
+                contact=c.contact,
+                called_at=as_utc(c.called_at),
+                person_reached=c.person_reached,
+                outcome=CallbackOutcome(c.outcome),
+                notes=c.notes,
+                recorded_at=as_utc(c.created_at),
+            )
+            for c in order.callbacks
+        ]
+        if reviewer
+        else [],
     )
 
 
 def _utc(moment: datetime | None) -> datetime | None:
     return as_utc(moment) if moment is not None else None
+
+
+_E = TypeVar("_E", bound=StrEnum)
+
+
+def _enum(kind: type[_E], value: str | None) -> _E | None:
+    return kind(value) if value is not None else None

@@ -4,12 +4,13 @@ rule that turns reviews into an outcome.
 Two approvals by two different principals are needed; the database's unique
 (order, reviewer) constraint backs the service's check, so even a race or a second token of
 the same principal cannot make one person count twice. An emergency order may go ahead on
-one approval and must then be validated by a judge within 48 hours.
+one approval; a second reviewer must then review it within 24 hours (four eyes after the
+fact), and a police order's judicial validation must follow within 48 hours.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -18,11 +19,12 @@ from rempart.auth.service import Caller
 from rempart.core.clock import as_utc, utcnow
 from rempart.legal.exceptions import FourEyesViolation, InvalidTransition, ReviewInvalid
 from rempart.legal.models import Order, Review
-from rempart.legal.orders import VALIDATION_WINDOW, audit_order, release_holds
+from rempart.legal.orders import audit_order, release_holds
 from rempart.legal.schemas import (
     REQUIRED_FOR_APPROVAL,
     ChecklistAnswer,
     ChecklistItem,
+    Confirmation,
     OrderStatus,
     RefusalGround,
     ReviewCreate,
@@ -30,7 +32,17 @@ from rempart.legal.schemas import (
 )
 
 REVIEWABLE = frozenset({OrderStatus.CHECKS_PASSED, OrderStatus.UNDER_REVIEW})
+# An emergency order decided on one review stays open to the second reviewer in these.
+CONFIRMABLE = frozenset(
+    {
+        OrderStatus.APPROVED,
+        OrderStatus.PARTIALLY_APPROVED,
+        OrderStatus.DISCLOSED,
+        OrderStatus.CLOSED,
+    }
+)
 APPROVALS_NEEDED = 2
+SECOND_REVIEW_WINDOW = timedelta(hours=24)
 
 
 def acknowledge(order: Order, now: datetime) -> None:
@@ -39,8 +51,19 @@ def acknowledge(order: Order, now: datetime) -> None:
         order.acknowledged_at = now
 
 
+def awaits_second_review(order: Order) -> bool:
+    """A late second review is still taken: it cannot undo the flag, but it is the record
+    of whether the disclosure was right."""
+    return (
+        order.confirmation in (Confirmation.PENDING, Confirmation.NOT_CONFIRMED)
+        and order.second_reviewed_at is None
+        and order.status in CONFIRMABLE
+    )
+
+
 def submit_review(session: Session, *, order: Order, caller: Caller, data: ReviewCreate) -> Order:
-    if order.status not in REVIEWABLE:
+    after_the_fact = awaits_second_review(order)
+    if order.status not in REVIEWABLE and not after_the_fact:
         raise InvalidTransition(f"An order that is {order.status} cannot be reviewed.")
     if any(r.reviewer_id == caller.principal_id for r in order.reviews):
         raise FourEyesViolation(
@@ -54,8 +77,14 @@ def submit_review(session: Session, *, order: Order, caller: Caller, data: Revie
             code="checklist_incomplete",
             missing=missing,
         )
-    pending = [c for c, o in order.category_outcomes.items() if o["status"] == "pending"]
-    found = [t.position for t in order.targets if t.resolution == "found"]
+    # A second review after the fact weighs what the first reviewer let through.
+    open_status = "approved" if after_the_fact else "pending"
+    pending = [c for c, o in order.category_outcomes.items() if o["status"] == open_status]
+    found = [
+        t.position
+        for t in order.targets
+        if (t.approved if after_the_fact else t.resolution == "found")
+    ]
     categories = [c.value for c in data.approved_categories or []] or pending
     targets = data.approved_targets if data.approved_targets is not None else found
     if data.decision is ReviewDecision.APPROVE:
@@ -77,7 +106,8 @@ def submit_review(session: Session, *, order: Order, caller: Caller, data: Revie
             )
     now = utcnow()
     acknowledge(order, now)
-    order.status = OrderStatus.UNDER_REVIEW.value
+    if not after_the_fact:
+        order.status = OrderStatus.UNDER_REVIEW.value
     approving = data.decision is ReviewDecision.APPROVE
     review = Review(
         order_id=order.id,
@@ -114,7 +144,9 @@ def submit_review(session: Session, *, order: Order, caller: Caller, data: Revie
     )
     session.expire(order, ["reviews"])
     reviews = order.reviews
-    if not approving:
+    if after_the_fact:
+        _confirm_emergency(session, order, review, now=now)
+    elif not approving:
         _refuse(session, order, grounds=review.refusal_grounds, reasons=data.reasons, now=now)
     else:
         approvals = [r for r in reviews if r.decision == ReviewDecision.APPROVE]
@@ -166,11 +198,51 @@ def _approve(session: Session, order: Order, approvals: list[Review], *, now: da
     )
     order.status = (OrderStatus.APPROVED if complete else OrderStatus.PARTIALLY_APPROVED).value
     order.decided_at = now
-    if order.emergency and len(approvals) < APPROVALS_NEEDED and order.validated_at is None:
-        due = now + VALIDATION_WINDOW
-        current = order.validation_due_at
-        order.validation_due_at = min(as_utc(current), due) if current else due
+    if len(approvals) < APPROVALS_NEEDED:
+        # Only an emergency gets here on one approval: four eyes follow within 24 hours.
+        order.confirmation = Confirmation.PENDING.value
+        order.second_review_due_at = now + SECOND_REVIEW_WINDOW
     _record_decision(session, order)
+
+
+def _confirm_emergency(session: Session, order: Order, review: Review, *, now: datetime) -> None:
+    """The second reviewer's verdict on an emergency order that went ahead on one review."""
+    order.second_reviewed_at = now
+    if review.decision == ReviewDecision.APPROVE:
+        order.confirmation = Confirmation.CONFIRMED.value
+        audit_order(
+            session,
+            order,
+            actor="system:legal",
+            action="legal.order.emergency_confirmed",
+            details={"late": now > as_utc(order.second_review_due_at or now)},
+        )
+        return
+    order.confirmation = Confirmation.NOT_CONFIRMED.value
+    order.confirmation_flagged_at = now
+    disclosed = order.status not in (OrderStatus.APPROVED, OrderStatus.PARTIALLY_APPROVED)
+    if not disclosed:
+        # Nothing left yet: the second reviewer's refusal stops the order.
+        _refuse(
+            session,
+            order,
+            grounds=review.refusal_grounds,
+            reasons=review.reasons,
+            now=now,
+        )
+    flag_unconfirmed(session, order, reason="second_review_refused", disclosed=disclosed)
+
+
+def flag_unconfirmed(session: Session, order: Order, *, reason: str, disclosed: bool) -> None:
+    """An emergency order that its second review or its judicial validation did not back:
+    an alert for legal reviewers and admins, and a flag the authority reads."""
+    audit_order(
+        session,
+        order,
+        actor="system:legal",
+        action="legal.order.emergency_not_confirmed",
+        details={"reason": reason, "disclosed": disclosed, "emergency": True},
+    )
 
 
 def _record_decision(session: Session, order: Order) -> None:

@@ -40,6 +40,33 @@ class DataCategory(StrEnum):
     CONTENT = "content_data"
 
 
+class EmergencyGround(StrEnum):
+    """e-Evidence Art. 3(18): what makes an order an emergency, and nothing else does."""
+
+    THREAT_TO_LIFE = "imminent_threat_to_life"
+    THREAT_TO_PHYSICAL_INTEGRITY = "imminent_threat_to_physical_integrity"
+    THREAT_TO_CRITICAL_INFRASTRUCTURE = "imminent_threat_to_critical_infrastructure"
+
+
+class OnHoldReason(StrEnum):
+    AUTHORITY_SUSPENDED = "authority_suspended"
+    KEY_REVOKED = "key_revoked"
+
+
+class Confirmation(StrEnum):
+    """An emergency order released on one review: the second reviewer's verdict."""
+
+    PENDING = "pending"
+    CONFIRMED = "confirmed"
+    NOT_CONFIRMED = "not_confirmed"
+
+
+class CallbackOutcome(StrEnum):
+    CONFIRMED = "confirmed"
+    DENIED = "denied"
+    UNREACHABLE = "unreachable"
+
+
 class OrderType(StrEnum):
     PRODUCTION = "production"
     PRESERVATION = "preservation"
@@ -194,7 +221,11 @@ class OrderClaims(_Closed):
     targets: list[Target] = Field(min_length=1, max_length=MAX_TARGETS)
     data_categories: list[DataCategory] = Field(min_length=1, max_length=4)
     period: Period
+    # The validating judicial authority's countersignature (a compact JWS of
+    # ``CountersignatureClaims``): naming a validator without it proves nothing.
+    validation: Annotated[str, StringConstraints(min_length=1, max_length=8192)] | None = None
     emergency: bool = False
+    emergency_ground: EmergencyGround | None = None
     emergency_justification: Text | None = None
     confidential_until: date | None = None
     preservation_reference: Annotated[str, StringConstraints(max_length=128)] | None = None
@@ -208,9 +239,34 @@ class OrderClaims(_Closed):
             raise ValueError("each data category may be asked for once")
         if len(set(self.targets)) != len(self.targets):
             raise ValueError("each target may be named once")
-        if self.emergency and not self.emergency_justification:
-            raise ValueError("an emergency order must say why")
+        if self.emergency and not (self.emergency_justification and self.emergency_ground):
+            raise ValueError(
+                "an emergency order must name its ground (emergency_ground) and say why "
+                "(emergency_justification)"
+            )
+        if not self.emergency and self.emergency_ground:
+            raise ValueError("emergency_ground is only for emergency orders")
+        if self.validation and not self.validating_authority:
+            raise ValueError("a validation needs the validating_authority it comes from")
         return self
+
+
+class CountersignedOrder(_Closed):
+    """What a validating authority signs: one order of one issuer, with its document."""
+
+    iss: Code
+    jti: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{8,128}$")]
+    document_sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+
+
+class CountersignatureClaims(_Closed):
+    """The payload of a judicial authority's countersignature over a police order."""
+
+    iss: Code
+    iat: int = Field(ge=0)
+    exp: int = Field(ge=0)
+    jti: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{8,128}$")]
+    countersigns: CountersignedOrder
 
 
 class ValidationClaims(_Closed):
@@ -231,6 +287,8 @@ class CheckRead(BaseModel):
 
     name: str
     outcome: str
+    # Machine-readable reason of a failure or warning (``countersignature_missing``, …).
+    code: str | None = None
     detail: str
     checked_at: datetime
 
@@ -243,7 +301,9 @@ class RiskFlag(BaseModel):
 class TargetRead(BaseModel):
     position: int
     kind: TargetKind
-    resolution: str
+    # Reviewers only: before a human decided, whether an identifier has an account must
+    # not reach the authority, or orders become an existence oracle.
+    resolution: str | None = None
     # Only legal reviewers see the identifier (an audited read); authorities get it back
     # as they sent it, in their own order.
     value: str | None = None
@@ -261,6 +321,29 @@ class ReviewRead(BaseModel):
     refusal_grounds: list[str]
     risk_flags: list[RiskFlag]
     created_at: datetime
+
+
+class CallbackCreate(BaseModel):
+    """A call-back to the authority's registered contact, as the reviewer made it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    called_at: AwareDatetime
+    person_reached: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=256)
+    ]
+    outcome: CallbackOutcome
+    notes: Annotated[str, StringConstraints(strip_whitespace=True, max_length=4000)] = ""
+
+
+class CallbackRead(BaseModel):
+    caller: str
+    contact: str
+    called_at: datetime
+    person_reached: str
+    outcome: CallbackOutcome
+    notes: str
+    recorded_at: datetime
 
 
 class Refusal(BaseModel):
@@ -283,23 +366,37 @@ class OrderRead(BaseModel):
     period_start: datetime
     period_end: datetime
     emergency: bool
+    emergency_ground: EmergencyGround | None = None
+    validating_authority: str | None = None
     confidential_until: datetime | None
     received_at: datetime
     due_at: datetime
     overdue: bool
+    # Set while the issuing authority is suspended or the order's key is revoked: review
+    # may go on, release and download may not.
+    on_hold: OnHoldReason | None = None
+    on_hold_since: datetime | None = None
     acknowledged_at: datetime | None
     decided_at: datetime | None
     effected_at: datetime | None
     withdrawn_at: datetime | None
     validation_due_at: datetime | None
     validated_at: datetime | None
+    validation_overdue: bool = False
+    # Emergency orders released on one review: the second review due within 24 hours.
+    second_review_due_at: datetime | None = None
+    second_reviewed_at: datetime | None = None
+    confirmation: Confirmation | None = None
     hold_expires_at: datetime | None
     refusal: Refusal | None
     targets: list[TargetRead]
-    checks: list[CheckRead]
     # Reviewer-only parts: empty in an authority's view.
+    checks: list[CheckRead] = []
     risk_flags: list[RiskFlag] = []
     reviews: list[ReviewRead] = []
+    # Why release waits for a recorded call-back to the authority's registered contact.
+    callback_required: list[str] = []
+    callbacks: list[CallbackRead] = []
 
 
 class OrderSummary(BaseModel):
@@ -313,6 +410,8 @@ class OrderSummary(BaseModel):
     due_at: datetime
     overdue: bool
     targets: int
+    on_hold: OnHoldReason | None = None
+    confirmation: Confirmation | None = None
 
 
 class OrderPage(BaseModel):

@@ -10,10 +10,11 @@ from sqlalchemy.orm import Session
 
 from rempart.core.clock import as_utc, utcnow
 from rempart.core.deps import Runtime
+from rempart.legal import reviews
 from rempart.legal.models import Authority, Notification, Order
 from rempart.legal.notifier import Notifier, OutboxNotifier, UserNotice
 from rempart.legal.orders import audit_order
-from rempart.legal.schemas import OPEN_STATUSES, OrderStatus
+from rempart.legal.schemas import OPEN_STATUSES, Confirmation, OrderStatus
 
 ACTOR = "system:worker"
 
@@ -42,7 +43,7 @@ def flag_overdue(session: Session, *, now: datetime) -> int:
 
 
 def flag_unvalidated(session: Session, *, now: datetime) -> int:
-    """Emergency orders whose judicial validation did not come within 48 hours."""
+    """Police emergency orders whose judicial validation did not come within 48 hours."""
     late = session.execute(
         select(Order).where(
             Order.validation_due_at < now,
@@ -61,8 +62,34 @@ def flag_unvalidated(session: Session, *, now: datetime) -> int:
             action="legal.order.validation_overdue",
             details={"validation_due_at": _iso(order.validation_due_at)},
         )
+        reviews.flag_unconfirmed(
+            session, order, reason="validation_missing", disclosed=_disclosed(order)
+        )
         count += 1
     return count
+
+
+def flag_unconfirmed(session: Session, *, now: datetime) -> int:
+    """Emergency orders that went ahead on one review and got no second within 24 hours."""
+    late = session.execute(
+        select(Order).where(
+            Order.confirmation == Confirmation.PENDING.value,
+            Order.second_review_due_at < now,
+        )
+    ).scalars()
+    count = 0
+    for order in late:
+        order.confirmation = Confirmation.NOT_CONFIRMED.value
+        order.confirmation_flagged_at = now
+        reviews.flag_unconfirmed(
+            session, order, reason="second_review_missing", disclosed=_disclosed(order)
+        )
+        count += 1
+    return count
+
+
+def _disclosed(order: Order) -> bool:
+    return order.status in (OrderStatus.DISCLOSED, OrderStatus.CLOSED)
 
 
 def expire_preservations(session: Session, *, now: datetime) -> int:
@@ -144,6 +171,7 @@ def run_deadlines(session: Session, rt: Runtime, *, now: datetime | None = None)
     now = now or utcnow()
     flag_overdue(session, now=now)
     flag_unvalidated(session, now=now)
+    flag_unconfirmed(session, now=now)
     expire_preservations(session, now=now)
     send_notifications(session, notifier=OutboxNotifier(rt.settings.notification_outbox), now=now)
 

@@ -1,0 +1,88 @@
+"""Orders whose authority lost the platform's trust after intake.
+
+When an authority is suspended, or a key that signed one of its orders is revoked, its
+orders still in progress go on hold: reviewers may go on analysing them, but nothing is
+released or downloaded until the authority is reinstated. A revoked key is never
+reinstated; its orders stay held, and the authority sends them again with a valid key.
+The flag is what people see; ``ensure_not_on_hold`` checks the registry itself at the
+moment of release or download, so a missed flag cannot let data out.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from rempart.audit import service as audit
+from rempart.core.clock import utcnow
+from rempart.legal.exceptions import OrderOnHold
+from rempart.legal.models import Authority, AuthorityKey, Order
+from rempart.legal.schemas import OPEN_STATUSES, AuthorityStatus, OnHoldReason, OrderStatus
+
+# Orders something could still leave for: open, preserved, or released and downloadable.
+HOLDABLE = frozenset({*OPEN_STATUSES, OrderStatus.PRESERVED, OrderStatus.DISCLOSED})
+
+
+def current_reason(session: Session, order: Order) -> OnHoldReason | None:
+    """Why the registry, as it stands now, forbids anything to leave for this order."""
+    key = session.execute(
+        select(AuthorityKey).where(AuthorityKey.kid == order.kid)
+    ).scalar_one_or_none()
+    if key is None or key.revoked_at is not None:
+        return OnHoldReason.KEY_REVOKED
+    authority = session.get(Authority, order.authority_id)
+    if authority is None or authority.status == AuthorityStatus.SUSPENDED:
+        return OnHoldReason.AUTHORITY_SUSPENDED
+    return None
+
+
+def ensure_not_on_hold(session: Session, order: Order) -> None:
+    reason = current_reason(session, order)
+    if reason is not None:
+        raise OrderOnHold(
+            "This order is on hold: its authority is suspended or the key that signed it "
+            "was revoked. Review may continue; release and download wait for reinstatement.",
+            reason=reason.value,
+        )
+
+
+def _audit(session: Session, order: Order, *, actor: str, action: str, reason: str) -> None:
+    audit.record(
+        session,
+        actor=actor,
+        action=action,
+        target=f"order:{order.reference}",
+        country=order.country,
+        details={"reason": reason},
+    )
+
+
+def refresh_holds(session: Session, *, authority_id: int, actor: str) -> None:
+    """Bring every holdable order of the authority in line with the registry."""
+    now: datetime = utcnow()
+    orders = session.execute(
+        select(Order).where(
+            Order.authority_id == authority_id,
+            Order.status.in_([s.value for s in HOLDABLE]),
+        )
+    ).scalars()
+    for order in orders:
+        reason = current_reason(session, order)
+        if reason is None and order.on_hold_reason is not None:
+            _audit(
+                session,
+                order,
+                actor=actor,
+                action="legal.order.hold_lifted",
+                reason=order.on_hold_reason,
+            )
+            order.on_hold_reason = order.on_hold_since = None
+        elif reason is not None and order.on_hold_reason != reason.value:
+            order.on_hold_reason = reason.value
+            order.on_hold_since = order.on_hold_since or now
+            _audit(
+                session, order, actor=actor, action="legal.order.put_on_hold", reason=reason.value
+            )
+    session.flush()
