@@ -28,6 +28,7 @@ class Permission(StrEnum):
     DISCLOSURES_RELEASE = "legal:disclosures:release"
     AUTHORITIES_MANAGE = "legal:authorities:manage"
     AUTHORITIES_READ = "legal:authorities:read"
+    LEGAL_ALERTS_READ = "legal:alerts:read"
     PROTECTED_ACCOUNTS_MARK = "platform:protected-accounts:mark"
     MODERATION_DECIDE = "moderation:decisions:create"
     REPORTS_VOUCH = "reports:reporter:vouch"
@@ -47,6 +48,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.DISCLOSURES_RELEASE,
             Permission.DISCLOSURES_DOWNLOAD,
             Permission.AUTHORITIES_READ,
+            Permission.LEGAL_ALERTS_READ,
         }
     ),
     Role.MODERATOR: frozenset({Permission.MODERATION_DECIDE}),
@@ -58,6 +60,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.AUDIT_HEAD_SIGN,
             Permission.AUTHORITIES_MANAGE,
             Permission.AUTHORITIES_READ,
+            Permission.LEGAL_ALERTS_READ,
         }
     ),
     Role.AUDITOR: frozenset(

@@ -20,6 +20,7 @@ from rempart.legal.disclosures import DisclosureDownload
 from rempart.legal.exceptions import OrderRefused
 from rempart.legal.schemas import (
     CallbackCreate,
+    OrderAlert,
     OrderPage,
     OrderRead,
     OrderStatus,
@@ -99,6 +100,16 @@ def list_orders(
             limit=limit,
             offset=offset,
         )
+
+
+@router.get("/alerts", response_model=list[OrderAlert])
+def list_alerts(
+    caller: Annotated[Caller, Depends(require(Permission.LEGAL_ALERTS_READ))], rt: Rt
+) -> list[OrderAlert]:
+    """Orders someone must act on: overdue, second reviews due, emergencies not confirmed,
+    validations overdue, orders on hold, call-backs that denied the order."""
+    with rt.unit_of_work(readonly=True) as session:
+        return reads.alerts(session)
 
 
 @router.get("/orders/{reference}", response_model=OrderRead)

@@ -88,6 +88,9 @@ def to_read(session: Session, authority: Authority) -> AuthorityRead:
         kind=AuthorityKind(authority.kind),
         parent=parent.code if parent else None,
         contact=authority.contact,
+        contact_changed_at=(
+            as_utc(authority.contact_changed_at) if authority.contact_changed_at else None
+        ),
         timezone=authority.timezone,
         status=AuthorityStatus(authority.status),
         keys=[_key_read(k) for k in authority.keys],
@@ -243,6 +246,26 @@ def set_status(
         authority.updated_at = utcnow()
         session.flush()
         suspension.refresh_holds(session, authority_id=authority.id, actor=actor)
+    session.flush()
+    return to_read(session, authority)
+
+
+def set_contact(session: Session, *, code: str, contact: str, actor: str) -> AuthorityRead:
+    """The contact reviewers call back to confirm orders: changing it is what an impostor
+    would do first, so the change is dated and flags the orders that follow."""
+    authority = _get(session, code)
+    if authority.contact != contact:
+        now = utcnow()
+        audit.record(
+            session,
+            actor=actor,
+            action="legal.authority.contact",
+            target=f"authority:{authority.code}",
+            country=authority.country,
+            details={"changed_at": now.isoformat()},
+        )
+        authority.contact = contact
+        authority.contact_changed_at = authority.updated_at = now
     session.flush()
     return to_read(session, authority)
 

@@ -12,6 +12,7 @@ from rempart.auth.service import Caller
 from rempart.core.deps import Runtime, runtime
 from rempart.legal import authorities
 from rempart.legal.schemas import (
+    AuthorityContactChange,
     AuthorityCreate,
     AuthorityCreated,
     AuthorityKeyCreate,
@@ -76,3 +77,11 @@ def revoke_key(
 def set_status(code: Code, body: AuthorityStatusChange, caller: Manager, rt: Rt) -> AuthorityRead:
     with rt.unit_of_work() as session:
         return authorities.set_status(session, code=code, status=body.status, actor=caller.actor)
+
+
+@router.put("/{code}/contact", response_model=AuthorityRead)
+def set_contact(code: Code, body: AuthorityContactChange, caller: Manager, rt: Rt) -> AuthorityRead:
+    """Change the contact that reviewers call back: orders in the next 30 days are flagged
+    for a call-back, and reviewers see when the contact changed."""
+    with rt.unit_of_work() as session:
+        return authorities.set_contact(session, code=code, contact=body.contact, actor=caller.actor)

@@ -24,16 +24,17 @@ from rempart.legal.schemas import (
     AuthorityKeyCreate,
     AuthorityKind,
     AuthorityStatus,
+    CountersignatureClaims,
     OrderClaims,
     ValidationClaims,
 )
+from rempart.legal.validations import COUNTERSIGNATURE_TYPE, VALIDATION_TYPE
 
 authority_app = typer.Typer(help="The registry of judicial authorities.", no_args_is_help=True)
 order_app = typer.Typer(
     help="Authority-side tools: sign orders and validations.", no_args_is_help=True
 )
 ORDER_TYPE = "rempart-order+jwt"
-VALIDATION_TYPE = "rempart-validation+jwt"
 
 KeyFile = Annotated[Path, typer.Option("--key", help="The authority's private key (JWK file).")]
 
@@ -186,6 +187,22 @@ def key_add(
     console.print(f"Key {key.kid} registered for {code}.")
 
 
+@authority_app.command("contact")
+def contact(
+    code: str,
+    value: Annotated[str, typer.Option("--contact", help="The contact reviewers call back.")],
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Change the registered contact (orders in the next 30 days need a call-back)."""
+    rt = cli_runtime(database_url)
+    try:
+        with rt.unit_of_work() as session:
+            authorities.set_contact(session, code=code, contact=value, actor=CLI_ACTOR)
+    except RempartError as exc:
+        raise fail(exc) from None
+    console.print(f"{code}: contact changed.")
+
+
 @authority_app.command("key-revoke")
 def key_revoke(kid: str, database_url: DatabaseUrl = None) -> None:
     """Revoke a key: orders signed with it are refused from now on."""
@@ -227,8 +244,20 @@ def sign(
     document: Annotated[Path, typer.Option(help="The signed order document (PDF).")],
     out: Annotated[Path | None, typer.Option(help="Write the JWS here, not to stdout.")] = None,
     valid_for_hours: Annotated[int, typer.Option(min=1, max=720)] = 168,
+    countersignature: Annotated[
+        Path | None,
+        typer.Option(
+            help="The validating authority's countersignature (from `rempart order "
+            "countersign`), for an order that names a validating_authority."
+        ),
+    ] = None,
 ) -> None:
-    """Sign an order: a compact JWS (EdDSA) that carries the document's SHA-256."""
+    """Sign an order: a compact JWS (EdDSA) that carries the document's SHA-256.
+
+    A police order validated by a judge or prosecutor names it in `validating_authority`
+    and carries its countersignature: give the order file a `jti`, have the validating
+    authority run `rempart order countersign` on it, then sign with --countersignature.
+    """
     try:
         loaded = yaml.safe_load(order_file.read_text())
         content = document.read_bytes()
@@ -254,12 +283,59 @@ def sign(
         "media_type": "application/pdf",
         "filename": document.name,
     }
+    if countersignature is not None:
+        try:
+            claims["validation"] = countersignature.read_text().strip()
+        except OSError as exc:
+            err.print(f"[red]Cannot read the countersignature:[/red] {exc}")
+            raise typer.Exit(1) from None
     try:
         OrderClaims.model_validate(claims)
     except ValidationError as exc:
         err.print(f"[red]The order is not valid:[/red] {_problems(exc)}")
         raise typer.Exit(1) from None
     _emit(_signed(claims, key, ORDER_TYPE), out)
+
+
+@order_app.command("countersign")
+def countersign(
+    order_file: Annotated[Path, typer.Argument(help="The police order (YAML or JSON).")],
+    issuer: Annotated[str, typer.Option(help="Code of the validating judicial authority.")],
+    key: KeyFile,
+    document: Annotated[Path, typer.Option(help="The order document (PDF) being validated.")],
+    out: Annotated[Path | None, typer.Option(help="Write the JWS here, not to stdout.")] = None,
+    valid_for_hours: Annotated[int, typer.Option(min=1, max=720)] = 168,
+) -> None:
+    """Countersign a police order as its validating judicial authority: a JWS over the
+    order's issuer, jti and document SHA-256, which the police then embed with
+    `rempart order sign --countersignature`."""
+    try:
+        loaded = yaml.safe_load(order_file.read_text())
+        digest = hashlib.sha256(document.read_bytes()).hexdigest()
+    except (OSError, yaml.YAMLError) as exc:
+        err.print(f"[red]Cannot read the order or its document:[/red] {exc}")
+        raise typer.Exit(1) from None
+    if not isinstance(loaded, dict) or not loaded.get("iss") or not loaded.get("jti"):
+        err.print("[red]The order file must name its issuer (iss) and carry a jti.[/red]")
+        raise typer.Exit(1)
+    now = datetime.now(UTC)
+    claims = {
+        "iss": issuer,
+        "iat": int(now.timestamp()),
+        "exp": int((now + timedelta(hours=valid_for_hours)).timestamp()),
+        "jti": uuid.uuid4().hex,
+        "countersigns": {
+            "iss": str(loaded["iss"]),
+            "jti": str(loaded["jti"]),
+            "document_sha256": digest,
+        },
+    }
+    try:
+        CountersignatureClaims.model_validate(claims)
+    except ValidationError as exc:
+        err.print(f"[red]The countersignature is not valid:[/red] {_problems(exc)}")
+        raise typer.Exit(1) from None
+    _emit(_signed(claims, key, COUNTERSIGNATURE_TYPE), out)
 
 
 @order_app.command("validate")

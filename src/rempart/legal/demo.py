@@ -26,18 +26,32 @@ from rempart.auth.service import Caller
 from rempart.core import clock
 from rempart.core.db import transaction
 from rempart.core.deps import Runtime
-from rempart.legal import authorities, disclosures, jws, orders, protection, reads, reviews, tasks
+from rempart.legal import (
+    authorities,
+    callbacks,
+    disclosures,
+    jws,
+    orders,
+    protection,
+    reads,
+    reviews,
+    tasks,
+)
 from rempart.legal.schemas import (
     AuthorityCreate,
     AuthorityKeyCreate,
     AuthorityKind,
+    CallbackCreate,
+    CallbackOutcome,
     ChecklistAnswer,
     ChecklistItem,
+    EmergencyGround,
     ProtectionCategory,
     RefusalGround,
     ReviewCreate,
     ReviewDecision,
 )
+from rempart.legal.validations import COUNTERSIGNATURE_TYPE
 from rempart.platform.models import Account
 
 DEMO_ACTOR = "system:demo"
@@ -348,11 +362,10 @@ def _file(
             "emergency": scenario.emergency,
         }
         if scenario.emergency:
+            claims["emergency_ground"] = EmergencyGround.THREAT_TO_LIFE.value
             claims["emergency_justification"] = (
                 "Menace d'attentat imminente signalée sur un canal public."
             )
-        if scenario.validating:
-            claims["validating_authority"] = scenario.validating
         if scenario.confidential_days:
             claims["confidential_until"] = (
                 (now + timedelta(days=scenario.confidential_days)).date().isoformat()
@@ -369,6 +382,24 @@ def _file(
             "sha256": hashlib.sha256(document).hexdigest(),
             "filename": "requisition.pdf",
         }
+        if scenario.validating:
+            # The prosecutor signs the police order itself, as a real validation would.
+            claims["validating_authority"] = scenario.validating
+            claims["validation"] = jws.sign(
+                {
+                    "iss": scenario.validating,
+                    "iat": claims["iat"],
+                    "exp": claims["exp"],
+                    "jti": uuid.uuid4().hex,
+                    "countersigns": {
+                        "iss": scenario.authority,
+                        "jti": claims["jti"],
+                        "document_sha256": claims["document"]["sha256"],
+                    },
+                },
+                private_jwk=registered[scenario.validating][1],
+                typ=COUNTERSIGNATURE_TYPE,
+            )
         signed = jws.sign(claims, private_jwk=private, typ="rempart-order+jwt")
         with transaction(rt.engine) as session:
             if scenario.extra.get("protected"):
@@ -441,6 +472,18 @@ def _decide(rt: Runtime, scenario: Scenario, reference: str) -> None:
         with _days_ago(max(scenario.days_ago - 3, 0)), transaction(rt.engine) as session:
             order = reads.get_order(session, reference=reference, authority_id=None)
             releaser = _caller(session, "demo-legal-1")
+            if callbacks.reasons_for_callback(order):
+                callbacks.record(
+                    session,
+                    order=order,
+                    caller=releaser,
+                    data=CallbackCreate(
+                        called_at=clock.utcnow(),
+                        person_reached="Greffier de permanence",
+                        outcome=CallbackOutcome.CONFIRMED,
+                        notes="Référence et numéro d'affaire confirmés au numéro du registre.",
+                    ),
+                )
             disclosures.release(
                 session,
                 order=order,

@@ -11,7 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from rempart.auth.models import Principal
@@ -23,16 +23,18 @@ from rempart.legal import authorities, callbacks
 from rempart.legal.exceptions import (
     OrderNotFound,
 )
-from rempart.legal.models import Authority, Order, OrderDocument
+from rempart.legal.models import Authority, Callback, Order, OrderDocument
 from rempart.legal.orders import DOCUMENT_PURPOSE, TARGET_PURPOSE, audit_order
 from rempart.legal.schemas import (
     OPEN_STATUSES,
+    AlertKind,
     CallbackOutcome,
     CallbackRead,
     CheckRead,
     Confirmation,
     EmergencyGround,
     OnHoldReason,
+    OrderAlert,
     OrderPage,
     OrderRead,
     OrderStatus,
@@ -126,6 +128,55 @@ def list_orders(
         limit=limit,
         offset=offset,
     )
+
+
+def alerts(session: Session) -> list[OrderAlert]:
+    """What legal reviewers and admins must act on, most urgent kinds first."""
+    now = utcnow()
+    codes = {id_: code for id_, code in session.execute(select(Authority.id, Authority.code))}
+    open_values = [s.value for s in OPEN_STATUSES]
+    candidates = session.execute(
+        select(Order).where(
+            or_(
+                Order.status.in_(open_values) & (Order.due_at < now),
+                Order.confirmation.is_not(None),
+                Order.validation_flagged_at.is_not(None),
+                Order.on_hold_reason.is_not(None),
+                Order.callbacks.any(Callback.outcome == CallbackOutcome.DENIED.value),
+            )
+        )
+    ).scalars()
+    found: list[OrderAlert] = []
+    for order in candidates:
+        raised: list[tuple[AlertKind, datetime, datetime | None]] = []
+        if order.confirmation == Confirmation.NOT_CONFIRMED and order.confirmation_flagged_at:
+            raised.append((AlertKind.EMERGENCY_NOT_CONFIRMED, order.confirmation_flagged_at, None))
+        elif order.confirmation == Confirmation.PENDING and order.decided_at:
+            raised.append(
+                (AlertKind.SECOND_REVIEW_DUE, order.decided_at, order.second_review_due_at)
+            )
+        if order.validation_flagged_at and order.validated_at is None:
+            raised.append((AlertKind.VALIDATION_OVERDUE, order.validation_flagged_at, None))
+        if order.on_hold_reason and order.on_hold_since:
+            raised.append((AlertKind.ON_HOLD, order.on_hold_since, None))
+        denied = [c for c in order.callbacks if c.outcome == CallbackOutcome.DENIED]
+        if denied:
+            raised.append((AlertKind.CALLBACK_DENIED, denied[0].created_at, None))
+        if is_overdue(order, now):
+            raised.append((AlertKind.OVERDUE, order.due_at, order.due_at))
+        found += [
+            OrderAlert(
+                reference=order.reference,
+                authority=codes[order.authority_id],
+                country=order.country,
+                kind=kind,
+                since=as_utc(since),
+                due_at=as_utc(due) if due else None,
+            )
+            for kind, since, due in raised
+        ]
+    priority = list(AlertKind)
+    return sorted(found, key=lambda a: (priority.index(a.kind), a.due_at or a.since))
 
 
 def read_document(

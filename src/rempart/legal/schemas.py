@@ -414,6 +414,27 @@ class OrderSummary(BaseModel):
     confirmation: Confirmation | None = None
 
 
+class AlertKind(StrEnum):
+    OVERDUE = "overdue"
+    SECOND_REVIEW_DUE = "second_review_due"
+    EMERGENCY_NOT_CONFIRMED = "emergency_not_confirmed"
+    VALIDATION_OVERDUE = "validation_overdue"
+    ON_HOLD = "on_hold"
+    CALLBACK_DENIED = "callback_denied"
+
+
+class OrderAlert(BaseModel):
+    """Something about an order that a legal reviewer or an admin must act on; no
+    personal data, so admins see it too."""
+
+    reference: str
+    authority: str
+    country: str
+    kind: AlertKind
+    since: datetime
+    due_at: datetime | None = None
+
+
 class OrderPage(BaseModel):
     items: list[OrderSummary]
     total: int
@@ -498,6 +519,7 @@ class AuthorityRead(BaseModel):
     kind: AuthorityKind
     parent: str | None
     contact: str | None
+    contact_changed_at: datetime | None = None
     timezone: str
     status: AuthorityStatus
     keys: list[AuthorityKeyRead]
@@ -508,6 +530,12 @@ class AuthorityCreated(BaseModel):
     authority: AuthorityRead
     # The authority principal's bearer token, shown once.
     token: str
+
+
+class AuthorityContactChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    contact: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=256)]
 
 
 class AuthorityStatusChange(BaseModel):

@@ -30,6 +30,7 @@ RELEVANT = (
     "legal.order.reviewed",
     "legal.order.decided",
     "legal.order.withdrawn",
+    "legal.order.emergency_not_confirmed",
     "legal.disclosure.released",
     "moderation.decision",
     "moderation.item.restricted",
@@ -67,6 +68,8 @@ class _Order:
     category_outcomes: dict[str, str] = field(default_factory=dict)
     effected: datetime | None = None
     users_affected: int = 0
+    # Released on one review, then not backed by the second review or the validation.
+    not_confirmed: bool = False
 
 
 @dataclass
@@ -110,6 +113,8 @@ class Log:
                 order.category_outcomes.update(details.get("category_outcomes") or {})
             elif action == "legal.order.withdrawn":
                 order.status = "withdrawn"
+            elif action == "legal.order.emergency_not_confirmed":
+                order.not_confirmed = True
             elif action == "legal.disclosure.released":
                 order.effected = order.effected or when
                 order.users_affected += int(details.get("accounts", 0))
@@ -149,6 +154,7 @@ def _order_figures(orders: list[_Order]) -> dict[str, Any]:
         ),
         "users_affected": sum(o.users_affected for o in disclosed),
         "emergency": sum(1 for o in orders if o.emergency),
+        "emergency_not_confirmed": sum(1 for o in orders if o.not_confirmed),
         "normal": sum(1 for o in orders if not o.emergency),
         "by_data_category": {
             c: {"requested": requested[c], "disclosed": given[c]} for c in sorted(requested)

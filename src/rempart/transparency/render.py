@@ -26,6 +26,7 @@ LAWFUL_COLUMNS = [
     "pending",
     "users_affected",
     "emergency",
+    "emergency_not_confirmed",
     "normal",
     "median_hours_to_acknowledge",
     "median_hours_to_effect",
@@ -49,7 +50,7 @@ def to_csv(report: dict[str, Any]) -> str:
         writer.writerow(["period", "country", *LAWFUL_COLUMNS])
         rows = [*figures["countries"].items(), ("ALL", figures["total"])]
         for country, values in rows:
-            writer.writerow([report["period"], country, *(values[c] for c in LAWFUL_COLUMNS)])
+            writer.writerow([report["period"], country, *(values.get(c) for c in LAWFUL_COLUMNS)])
     else:
         writer.writerow(["period", "figure", "value"])
         for name, value in _flat("", figures):
