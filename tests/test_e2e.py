@@ -14,6 +14,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from rempart.auth.permissions import Role
 from rempart.core.db import transaction
 from rempart.core.deps import Runtime
 from rempart.core.settings import Settings
+from rempart.legal.schemas import ChecklistItem
 from rempart.moderation import tasks as moderation_tasks
 from rempart.reports import tasks as reports_tasks
 from rempart.worker import Worker
@@ -288,6 +290,12 @@ def test_two_reviewers_approve_and_the_authority_downloads(
         page.get_by_role("link", name=reference).click()
         page.get_by_label("Approve").check()
         page.get_by_label("Reasons").fill("Competent court, suspect named, proportionate.")
+        # The checklist starts unanswered: the form cannot go until each question is.
+        page.get_by_role("button", name="Submit review").click()
+        assert page.url.endswith(f"/console/legal/orders/{reference}")
+        assert page.locator("#checklist select:invalid").count() == len(ChecklistItem)
+        for item in ChecklistItem:
+            page.locator(f"#check_{item.value}").select_option("yes")
         page.screenshot(path=SHOTS / f"order-review-{reviewer.username}.png", full_page=True)
         page.get_by_role("button", name="Submit review").click()
         page.wait_for_url(f"{server}/console/legal/orders/{reference}")
@@ -297,6 +305,13 @@ def test_two_reviewers_approve_and_the_authority_downloads(
             assert page.get_by_role("link", name="Preview the disclosure").count() == 0
             sign_out(page)
     assert page.locator("#status").inner_text() == "approved"
+    # The authority's first order: a call-back to its registered contact comes first.
+    assert "first_order" in page.locator("#callback-needed").inner_text()
+    page.get_by_label("Called at (UTC)").fill(datetime.now(UTC).strftime("%Y-%m-%dT%H:%M"))
+    page.get_by_label("Person reached").fill("Greffier de permanence")
+    page.get_by_label("confirmed").check()
+    page.get_by_role("button", name="Record the call-back").click()
+    page.wait_for_url(f"{server}/console/legal/orders/{reference}")
     page.get_by_role("link", name="Preview the disclosure").click()
     page.screenshot(path=SHOTS / "disclosure-preview.png", full_page=True)
     assert "203.0.113." in page.content() or "198.51.100." in page.content()

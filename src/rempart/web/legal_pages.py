@@ -15,9 +15,16 @@ from rempart.auth.service import Caller
 from rempart.core.clock import as_utc, utcnow
 from rempart.core.deps import Runtime
 from rempart.core.errors import RempartError
-from rempart.legal import disclosures, orders, reads, reviews
+from rempart.legal import callbacks, disclosures, orders, reads, reviews
 from rempart.legal.exceptions import OrderRefused
-from rempart.legal.schemas import ChecklistItem, RefusalGround, ReviewCreate, ReviewDecision
+from rempart.legal.schemas import (
+    CallbackCreate,
+    CallbackOutcome,
+    ChecklistItem,
+    RefusalGround,
+    ReviewCreate,
+    ReviewDecision,
+)
 from rempart.web.pages import (
     Reference,
     Rt,
@@ -54,9 +61,17 @@ def legal_orders(request: Request, rt: Rt, caller: Staff) -> Response:
             limit=200,
             offset=0,
         )
+        alerts = reads.alerts(session)
     now = utcnow()
     rows = [(o, _countdown(as_utc(o.due_at), now)) for o in found.items]
-    return page(request, "orders.html", caller=caller, rows=rows, base="/console/legal/orders")
+    return page(
+        request,
+        "orders.html",
+        caller=caller,
+        rows=rows,
+        alerts=alerts,
+        base="/console/legal/orders",
+    )
 
 
 def _legal_order_page(
@@ -65,6 +80,9 @@ def _legal_order_page(
     try:
         with rt.unit_of_work() as session:
             order = reads.view_order(session, keys=rt.keys, caller=caller, reference=reference)
+            second_review = reviews.awaits_second_review(
+                reads.get_order(session, reference=reference, authority_id=None)
+            )
     except RempartError as exc:
         return page(request, "forbidden.html", caller=caller, error=exc.message, status=404)
     approvals = sum(1 for r in order.reviews if r.decision is ReviewDecision.APPROVE)
@@ -76,9 +94,10 @@ def _legal_order_page(
         order=order,
         approvals=approvals,
         needed=1 if order.emergency else 2,
-        may_review=not reviewed and order.status in REVIEWABLE,
+        may_review=not reviewed and (order.status in REVIEWABLE or second_review),
         checklist=list(ChecklistItem),
         grounds=list(RefusalGround),
+        callback_outcomes=list(CallbackOutcome),
         releasable=order.status in ("approved", "partially_approved"),
         **extra,
     )
@@ -119,6 +138,29 @@ async def legal_review(request: Request, rt: Rt, caller: Staff, reference: Refer
         with rt.unit_of_work() as session:
             order = reads.get_order(session, reference=reference, authority_id=None)
             reviews.submit_review(session, order=order, caller=caller, data=data)
+    except (RempartError, ValidationError) as exc:
+        return _legal_order_page(request, rt, caller, reference, error=problem(exc))
+    return RedirectResponse(f"/console/legal/orders/{reference}", status_code=303)
+
+
+@router.post("/console/legal/orders/{reference}/callback")
+async def legal_callback(request: Request, rt: Rt, caller: Staff, reference: Reference) -> Response:
+    form = await request.form()
+    caller = allowed(request, caller, Permission.ORDERS_REVIEW, str(form.get("csrf", "")))
+    called_at = str(form.get("called_at", ""))
+    try:
+        data = CallbackCreate.model_validate(
+            {
+                # The browser's datetime-local has no zone: the form says UTC.
+                "called_at": called_at + "Z" if called_at and "+" not in called_at else called_at,
+                "person_reached": form.get("person_reached"),
+                "outcome": form.get("outcome"),
+                "notes": form.get("notes") or "",
+            }
+        )
+        with rt.unit_of_work() as session:
+            order = reads.get_order(session, reference=reference, authority_id=None)
+            callbacks.record(session, order=order, caller=caller, data=data)
     except (RempartError, ValidationError) as exc:
         return _legal_order_page(request, rt, caller, reference, error=problem(exc))
     return RedirectResponse(f"/console/legal/orders/{reference}", status_code=303)
