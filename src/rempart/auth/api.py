@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
@@ -21,16 +21,23 @@ def bearer_token(request: Request) -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
-def require(permission: Permission, *alternatives: Permission) -> Callable[..., Caller]:
-    """A caller holding ``permission`` (or one of the ``alternatives``)."""
+@dataclass(frozen=True)
+class Require:
+    """A dependency that yields a caller holding one of ``permissions``; the permissions
+    stay readable on the route, so the authorisation matrix test can check every route."""
 
-    def dependency(request: Request, rt: Annotated[Runtime, Depends(runtime)]) -> Caller:
+    permissions: tuple[Permission, ...]
+
+    def __call__(self, request: Request, rt: Annotated[Runtime, Depends(runtime)]) -> Caller:
         with rt.unit_of_work(readonly=True) as session:
             caller = service.authenticate(session, token=bearer_token(request))
-        service.authorise(caller, permission, *alternatives)
+        service.authorise(caller, *self.permissions)
         return caller
 
-    return dependency
+
+def require(permission: Permission, *alternatives: Permission) -> Require:
+    """A caller holding ``permission`` (or one of the ``alternatives``)."""
+    return Require((permission, *alternatives))
 
 
 def optional_caller(request: Request, rt: Annotated[Runtime, Depends(runtime)]) -> Caller | None:
