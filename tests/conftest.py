@@ -18,11 +18,12 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from legal_support import MovableClock
 from rempart.app import create_app
 from rempart.auth import service as auth
 from rempart.auth.permissions import Role
 from rempart.cli import app as cli_app
-from rempart.core import crypto
+from rempart.core import clock, crypto
 from rempart.core.db import get_engine, transaction
 from rempart.core.deps import Runtime
 from rempart.core.migrate import upgrade
@@ -188,3 +189,11 @@ def cli(env: dict[str, str]) -> Callable[..., CliResult]:
         return CliResult(result.exit_code, result.stdout, result.stderr)
 
     return invoke
+
+
+@pytest.fixture
+def moved(monkeypatch: pytest.MonkeyPatch) -> MovableClock:
+    """The service clock, which the test moves forward to reach deadlines."""
+    movable = MovableClock()
+    monkeypatch.setattr(clock, "clock", movable)
+    return movable

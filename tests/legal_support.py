@@ -33,6 +33,16 @@ OUTSIDE = [
 ]
 
 
+class MovableClock:
+    """The service clock, moved forward by ``offset`` to reach deadlines."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta()
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 

@@ -23,6 +23,7 @@ from legal_support import (
     SUSPECT_PHONE,
     AuthorityHandle,
     LegalWorld,
+    MovableClock,
     approve,
     bearer,
     call_back,
@@ -49,21 +50,6 @@ URGENT = {
     "emergency_ground": "imminent_threat_to_life",
     "emergency_justification": "Prise d'otage en cours, vie de la victime en danger.",
 }
-
-
-class MovableClock:
-    def __init__(self) -> None:
-        self.offset = timedelta()
-
-    def now(self) -> datetime:
-        return datetime.now(UTC) + self.offset
-
-
-@pytest.fixture
-def moved(monkeypatch: pytest.MonkeyPatch) -> MovableClock:
-    movable = MovableClock()
-    monkeypatch.setattr(clock, "clock", movable)
-    return movable
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from legal_support import (
     INSIDE,
     SUSPECT,
     LegalWorld,
+    MovableClock,
     approve,
     bearer,
     claims,
@@ -25,27 +26,11 @@ from legal_support import (
     submit,
 )
 from rempart.auth.permissions import Role
-from rempart.core import clock
 from rempart.core.db import transaction
 from rempart.core.deps import Runtime
 from rempart.legal import tasks
 from rempart.platform.models import Connection
 from rempart.platform.service import purge_connections
-
-
-class MovableClock:
-    def __init__(self) -> None:
-        self.offset = timedelta()
-
-    def now(self) -> datetime:
-        return datetime.now(UTC) + self.offset
-
-
-@pytest.fixture
-def moved(monkeypatch: pytest.MonkeyPatch) -> MovableClock:
-    movable = MovableClock()
-    monkeypatch.setattr(clock, "clock", movable)
-    return movable
 
 
 @pytest.fixture
