@@ -347,6 +347,9 @@ def test_a_refused_order_shows_its_reasons_in_the_portal(
     sign_in(page, server, reviewer)
     page.goto(f"{server}/console/legal/orders/{reference}")
     page.get_by_label("Refuse").check()
+    # A refusal documents the analysis too: every question answered.
+    for item in ChecklistItem:
+        page.locator(f"#check_{item.value}").select_option("no")
     page.get_by_label("target not shown to be suspect").check()
     page.get_by_label("Reasons").fill("Nothing shows the account holder is a suspect.")
     page.get_by_role("button", name="Submit review").click()

@@ -28,7 +28,7 @@ from pydantic import SecretStr
 from sqlalchemy import func, select
 
 from images import random_png
-from legal_support import approve, bearer, claims, register_authority, sign, submit
+from legal_support import approve, bearer, claims, register_authority, release, sign, submit
 from rempart.audit.models import AuditEntry
 from rempart.auth.permissions import Role
 from rempart.core.db import transaction
@@ -443,7 +443,7 @@ def test_order_against_a_matrix_user_discloses_msisdn_and_ip(
     first, second = make_token(Role.LEGAL), make_token(Role.LEGAL)
     assert approve(client, reference, first).status_code == 201
     assert approve(client, reference, second).json()["status"] == "approved"
-    released = client.post(f"/v1/legal/orders/{reference}/disclosure", headers=bearer(second))
+    released = release(client, reference, second)
     assert released.status_code == 201, released.text
     package = client.get(f"/v1/legal/orders/{reference}/disclosure", headers=court.headers).json()[
         "package"
