@@ -43,6 +43,13 @@ class MovableClock:
         return datetime.now(UTC) + self.offset
 
 
+URGENT_CLAIMS = {
+    "emergency": True,
+    "emergency_ground": "imminent_threat_to_life",
+    "emergency_justification": "Prise d'otage en cours, vie de la victime en danger.",
+}
+
+
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 

@@ -21,6 +21,7 @@ from legal_support import (
     PDF,
     SUSPECT,
     SUSPECT_PHONE,
+    URGENT_CLAIMS,
     AuthorityHandle,
     LegalWorld,
     MovableClock,
@@ -45,11 +46,6 @@ from rempart.legal import jws, tasks
 from rempart.legal.schemas import ChecklistItem
 
 QUESTIONS = [item.value for item in ChecklistItem]
-URGENT = {
-    "emergency": True,
-    "emergency_ground": "imminent_threat_to_life",
-    "emergency_justification": "Prise d'otage en cours, vie de la victime en danger.",
-}
 
 
 @pytest.fixture
@@ -186,7 +182,7 @@ def test_an_emergency_validation_comes_only_from_the_registered_parent(
 ) -> None:
     client = world.client
     prosecutor, police, other_court = police_unit(world)
-    order = submit(client, police, sign(police, claims(police, **URGENT))).json()
+    order = submit(client, police, sign(police, claims(police, **URGENT_CLAIMS))).json()
     assert order["validation_due_at"] is not None
     now = int(datetime.now(UTC).timestamp())
 
@@ -333,7 +329,7 @@ def test_an_emergency_names_its_ground(world: LegalWorld) -> None:
     refused = submit(client, court, sign(court, vague))
     assert refused.status_code == 422
     assert error_code(refused) == "invalid_claims"
-    made_up = claims(court, **{**URGENT, "emergency_ground": "impatience"})
+    made_up = claims(court, **{**URGENT_CLAIMS, "emergency_ground": "impatience"})
     assert submit(client, court, sign(court, made_up)).status_code == 422
 
 
@@ -345,7 +341,9 @@ def test_an_emergency_released_on_one_review_is_flagged_without_a_second(
     tmp_path: Path,
 ) -> None:
     client, court = world.client, world.court
-    reference = submit(client, court, sign(court, claims(court, **URGENT))).json()["reference"]
+    reference = submit(client, court, sign(court, claims(court, **URGENT_CLAIMS))).json()[
+        "reference"
+    ]
     first, second = world.reviewers
     decided = approve(client, reference, first).json()
     assert decided["status"] == "approved"
@@ -389,7 +387,9 @@ def test_a_second_reviewer_refusing_an_emergency_stops_it_before_release(
     world: LegalWorld,
 ) -> None:
     client, court = world.client, world.court
-    reference = submit(client, court, sign(court, claims(court, **URGENT))).json()["reference"]
+    reference = submit(client, court, sign(court, claims(court, **URGENT_CLAIMS))).json()[
+        "reference"
+    ]
     first, second = world.reviewers
     approve(client, reference, first)
     call_back(client, reference, first)
@@ -421,7 +421,7 @@ def test_risky_orders_wait_for_a_call_back_to_the_registered_contact(
     # The authority's first order, then an ordinary one, then an emergency.
     opening = submit(client, court, sign(court, claims(court))).json()["reference"]
     ordinary = submit(client, court, sign(court, claims(court))).json()["reference"]
-    urgent = submit(client, court, sign(court, claims(court, **URGENT))).json()["reference"]
+    urgent = submit(client, court, sign(court, claims(court, **URGENT_CLAIMS))).json()["reference"]
     for reference in (opening, ordinary):
         approved_by_both(world, reference)
     approve(client, urgent, first)

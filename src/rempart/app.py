@@ -32,6 +32,7 @@ from rempart.reports.api import router as reports_router
 from rempart.search.api import router as search_router
 from rempart.transparency.api import router as transparency_router
 from rempart.web import admin_pages, legal_pages, moderation_pages, pages
+from rempart.web.headers import SecurityHeaders
 from rempart.web.pages import PageStop
 
 log = logging.getLogger("rempart")
@@ -207,6 +208,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders)
     return app
 
 

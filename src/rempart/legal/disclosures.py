@@ -336,5 +336,7 @@ _templates = Environment(
 )
 
 
-def render_html(download: DisclosureDownload) -> str:
-    return _templates.get_template("disclosure.html").render(d=download)
+def render_html(download: DisclosureDownload, *, json_url: str | None = None) -> str:
+    """The package for people to read and print; ``json_url`` links the signed JSON where
+    the reader's browser can fetch it (the console), not where it needs an API token."""
+    return _templates.get_template("disclosure.html").render(d=download, json_url=json_url)

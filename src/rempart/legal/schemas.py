@@ -361,6 +361,7 @@ class OrderRead(BaseModel):
     status: OrderStatus
     case_reference: str
     offence_category: str
+    legal_basis: str
     requested_categories: list[str]
     category_outcomes: dict[str, Any]
     period_start: datetime
