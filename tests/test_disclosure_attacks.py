@@ -36,6 +36,7 @@ from legal_support import (
     sign,
     submit,
     validated_claims,
+    verify_authority,
 )
 from rempart.auth.permissions import Role
 from rempart.core import clock
@@ -90,11 +91,20 @@ def approved_by_both(world: LegalWorld, reference: str) -> None:
 def police_unit(world: LegalWorld) -> tuple[AuthorityHandle, AuthorityHandle, AuthorityHandle]:
     """A prosecutor, a police unit it oversees, and an unrelated court of the same country."""
     client, admin = world.client, world.admin
-    prosecutor = register_authority(client, admin, code="fr-parquet-lyon", kind="prosecutor")
-    police = register_authority(
-        client, admin, code="fr-sr-lyon", kind="police", parent="fr-parquet-lyon"
+    prosecutor = register_authority(
+        client, admin, confirmer=world.second_admin, code="fr-parquet-lyon", kind="prosecutor"
     )
-    other_court = register_authority(client, admin, code="fr-tj-nice", kind="court")
+    police = register_authority(
+        client,
+        admin,
+        confirmer=world.second_admin,
+        code="fr-sr-lyon",
+        kind="police",
+        parent="fr-parquet-lyon",
+    )
+    other_court = register_authority(
+        client, admin, confirmer=world.second_admin, code="fr-tj-nice", kind="court"
+    )
     return prosecutor, police, other_court
 
 
@@ -242,8 +252,10 @@ def test_suspending_the_authority_holds_its_orders_until_reinstatement(
         (second, "on_hold"),
     }
 
-    reinstated = client.post(status_url, json={"status": "verified"}, headers=bearer(admin))
-    assert reinstated.status_code == 200
+    # Reinstating takes two admins, like verifying.
+    alone = client.post(status_url, json={"status": "verified"}, headers=bearer(admin))
+    assert error_code(alone) == "four_eyes_required"
+    verify_authority(client, court.code, admin, world.second_admin)
     assert reviewer_view(client, first, world.reviewers[0])["on_hold"] is None
     released = client.post(
         f"/v1/legal/orders/{first}/disclosure", headers=bearer(world.reviewers[1])
