@@ -28,8 +28,10 @@ from legal_support import (
     bearer,
     call_back,
     claims,
+    confirm_proposal,
     countersign,
     legal_world,
+    redeem,
     register_authority,
     release,
     reviewer_view,
@@ -484,7 +486,9 @@ def test_a_call_back_is_dated_and_needs_a_registered_contact(world: LegalWorld) 
         headers=bearer(admin),
     )
     assert created.status_code == 201, created.text
-    unlisted = AuthorityHandle("fr-tj-brest", created.json()["token"], jwk)
+    confirm_proposal(client, created.json()["verification"]["id"], world.second_admin)
+    token = redeem(client, created.json()["enrolment"]["code"])
+    unlisted = AuthorityHandle("fr-tj-brest", token, jwk)
     reference = submit(client, unlisted, sign(unlisted, claims(unlisted))).json()["reference"]
     reviewer = world.reviewers[0]
     future = {

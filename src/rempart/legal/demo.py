@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rempart.auth import enrolment
+from rempart.auth import service as auth_service
 from rempart.auth.models import Principal
 from rempart.auth.permissions import Role
 from rempart.auth.service import Caller
@@ -284,10 +285,20 @@ def _register(rt: Runtime, session: Session) -> dict[str, tuple[str, dict[str, A
 
 
 def _redeem(rt: Runtime, registered: dict[str, tuple[str, dict[str, Any]]]) -> None:
-    """The demo authorities redeem their enrolment codes for their own tokens."""
+    """The demo authorities enrol for their own tokens, at the real time: the codes
+    issued at registration (in the past) have expired since."""
     with transaction(rt.engine) as session:
-        for code, (enrolment_code, private) in list(registered.items()):
-            token = enrolment.redeem_for_token(session, code=enrolment_code, settings=rt.settings)
+        for code, (_, private) in list(registered.items()):
+            principal = auth_service.by_name(session, name=f"authority:{code}")
+            assert principal is not None  # registered above
+            issued = enrolment.issue_code(
+                session,
+                principal=principal,
+                purpose=enrolment.ENROL,
+                lifetime=timedelta(hours=1),
+                actor=DEMO_ACTOR,
+            )
+            token = enrolment.redeem_for_token(session, code=issued.code, settings=rt.settings)
             registered[code] = (token.token, private)
 
 

@@ -31,6 +31,8 @@ DEMO_ACTOR = "system:demo"
 DEMO_PRINCIPALS = [
     ("demo-platform", Role.PLATFORM),
     ("demo-admin", Role.ADMIN),
+    # A second admin, to confirm what the first proposes (privileged grants need two).
+    ("demo-admin-2", Role.ADMIN),
     ("demo-auditor", Role.AUDITOR),
     ("demo-legal-1", Role.LEGAL),
     ("demo-legal-2", Role.LEGAL),
@@ -47,6 +49,7 @@ DEMO_WEB_LOGINS = [
     ("legal1", "demo-legal-1"),
     ("legal2", "demo-legal-2"),
     ("admin", "demo-admin"),
+    ("admin2", "demo-admin-2"),
     ("auditor", "demo-auditor"),
     ("paris", "authority:fr-tj-paris"),
 ]
