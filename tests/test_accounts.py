@@ -91,6 +91,9 @@ def test_an_admin_cannot_mint_a_token_for_an_existing_reviewer(
             sa.text("SELECT count(*) FROM api_tokens WHERE principal_id = :p"), {"p": reviewer_id}
         ).scalar_one()
     assert count == 1
+    # An admin is never a reviewer: not even by minting itself a "legal" token.
+    promoted = client.post("/v1/auth/tokens", json={"role": "legal"}, headers=bearer(admin))
+    assert code_of(promoted, 409) == "role_mismatch"
     # A reviewer may mint a token for itself, and it acts as itself.
     own = client.post("/v1/auth/tokens", json={"name": "reviewer-one"}, headers=bearer(reviewer))
     assert own.status_code == 201, own.text

@@ -102,7 +102,11 @@ def create_token(
     """Another token for the caller itself (it expires; staff tokens sooner)."""
     with rt.unit_of_work() as session:
         return service.create_own_token(
-            session, caller=caller, settings=rt.settings, name=body.name if body else None
+            session,
+            caller=caller,
+            settings=rt.settings,
+            name=body.name if body else None,
+            role=body.role if body else None,
         )
 
 

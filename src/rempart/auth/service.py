@@ -168,9 +168,16 @@ def create_own_token(
     caller: Caller,
     settings: Settings,
     name: str | None = None,
+    role: Role | None = None,
 ) -> TokenCreated:
     """Another token for the caller itself. Naming anybody else is refused: a principal
-    that exists is someone's, a new one is created by enrolment."""
+    that exists is someone's, a new one is created by enrolment. A principal has one
+    role for life, so asking for another is refused too."""
+    if role is not None and role is not caller.role:
+        raise OtherPrincipal(
+            "A principal holds one role; another role is another principal, created by enrolment.",
+            code="role_mismatch",
+        )
     if name is not None and name != caller.name:
         if by_name(session, name=name) is not None:
             raise OtherPrincipal(
