@@ -29,14 +29,17 @@ from legal_support import (
     bearer,
     call_back,
     claims,
+    confirm_proposal,
     countersign,
     legal_world,
+    redeem,
     register_authority,
     release,
     reviewer_view,
     sign,
     submit,
     validated_claims,
+    verify_authority,
 )
 from rempart.auth.permissions import Role
 from rempart.core import clock
@@ -86,11 +89,20 @@ def approved_by_both(world: LegalWorld, reference: str) -> None:
 def police_unit(world: LegalWorld) -> tuple[AuthorityHandle, AuthorityHandle, AuthorityHandle]:
     """A prosecutor, a police unit it oversees, and an unrelated court of the same country."""
     client, admin = world.client, world.admin
-    prosecutor = register_authority(client, admin, code="fr-parquet-lyon", kind="prosecutor")
-    police = register_authority(
-        client, admin, code="fr-sr-lyon", kind="police", parent="fr-parquet-lyon"
+    prosecutor = register_authority(
+        client, admin, confirmer=world.second_admin, code="fr-parquet-lyon", kind="prosecutor"
     )
-    other_court = register_authority(client, admin, code="fr-tj-nice", kind="court")
+    police = register_authority(
+        client,
+        admin,
+        confirmer=world.second_admin,
+        code="fr-sr-lyon",
+        kind="police",
+        parent="fr-parquet-lyon",
+    )
+    other_court = register_authority(
+        client, admin, confirmer=world.second_admin, code="fr-tj-nice", kind="court"
+    )
     return prosecutor, police, other_court
 
 
@@ -238,8 +250,10 @@ def test_suspending_the_authority_holds_its_orders_until_reinstatement(
         (second, "on_hold"),
     }
 
-    reinstated = client.post(status_url, json={"status": "verified"}, headers=bearer(admin))
-    assert reinstated.status_code == 200
+    # Reinstating takes two admins, like verifying.
+    alone = client.post(status_url, json={"status": "verified"}, headers=bearer(admin))
+    assert error_code(alone) == "four_eyes_required"
+    verify_authority(client, court.code, admin, world.second_admin)
     assert reviewer_view(client, first, world.reviewers[0])["on_hold"] is None
     released = client.post(
         f"/v1/legal/orders/{first}/disclosure", headers=bearer(world.reviewers[1])
@@ -472,7 +486,9 @@ def test_a_call_back_is_dated_and_needs_a_registered_contact(world: LegalWorld) 
         headers=bearer(admin),
     )
     assert created.status_code == 201, created.text
-    unlisted = AuthorityHandle("fr-tj-brest", created.json()["token"], jwk)
+    confirm_proposal(client, created.json()["verification"]["id"], world.second_admin)
+    token = redeem(client, created.json()["enrolment"]["code"])
+    unlisted = AuthorityHandle("fr-tj-brest", token, jwk)
     reference = submit(client, unlisted, sign(unlisted, claims(unlisted))).json()["reference"]
     reviewer = world.reviewers[0]
     future = {

@@ -428,7 +428,7 @@ def test_order_against_a_matrix_user_discloses_msisdn_and_ip(
     world = World(synapse, 13)
     assert cli("matrix", "sync").exit_code == 0
     admin = make_token(Role.ADMIN)
-    court = register_authority(client, admin, code="fr-tj-lille")
+    court = register_authority(client, admin, code="fr-tj-lille", confirmer=make_token(Role.ADMIN))
     now = datetime.now(UTC)
     payload = claims(
         court,

@@ -218,12 +218,17 @@ def test_auditors_verify_the_chain_and_admins_see_roles(
     assert roles.status_code == 200
     assert "web-aud" in roles.text
     made = other.post(
-        "/console/admin/tokens",
+        "/console/admin/enrolments",
         data={"csrf": csrf_of(other, "/console/admin"), "role": "flagger", "name": "ngo-1"},
     )
-    token = re.search(r'id="new-token">([^<]+)<', made.text)
-    assert token
-    me = client.get("/v1/auth/me", headers={"Authorization": f"Bearer {token.group(1)}"})
+    # The admin gets a one-time code for the flagger, never the flagger's token.
+    code = re.search(r'id="enrolment-code">([^<]+)<', made.text)
+    assert code
+    assert "rpt_" not in made.text
+    redeemed = client.post("/v1/auth/enrolments/redeem", json={"code": code.group(1)})
+    assert redeemed.status_code == 201, redeemed.text
+    token = redeemed.json()["token"]
+    me = client.get("/v1/auth/me", headers={"Authorization": f"Bearer {token}"})
     assert me.json()["role"] == "flagger"
 
 
@@ -251,7 +256,9 @@ def test_admins_suspend_authorities_and_revoke_keys(
     from legal_support import register_authority
 
     admin_token = make_token(Role.ADMIN)
-    court = register_authority(client, admin_token, code="fr-tj-lyon")
+    court = register_authority(
+        client, admin_token, code="fr-tj-lyon", confirmer=make_token(Role.ADMIN)
+    )
     admin = make_login(runtime, "adm2", Role.ADMIN)
     assert sign_in(client, admin).status_code == 303
     csrf = csrf_of(client, "/console/admin")

@@ -21,6 +21,14 @@ class Settings(BaseSettings):
     # (or until decided); after that only their hashes remain.
     media_review_days: int = Field(default=14, ge=0, le=365)
     demo: bool = False
+    # API tokens expire: staff (legal, moderator, admin, auditor) after this many days,
+    # platforms, authorities and flaggers (machine clients) after ``service_token_days``.
+    staff_token_days: int = Field(default=90, ge=1, le=3650)
+    service_token_days: int = Field(default=365, ge=1, le=3650)
+    # How long an enrolment or reset code works, and how long a privileged proposal waits
+    # for a second admin.
+    enrolment_hours: int = Field(default=72, ge=1, le=720)
+    grant_proposal_hours: int = Field(default=72, ge=1, le=720)
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     # Processes serving HTTP: parsing and encryption are CPU-bound, so one per core.

@@ -15,6 +15,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 from pydantic import ValidationError
 
+from rempart.auth import enrolment
+from rempart.auth.exceptions import EnrolmentInvalid
 from rempart.auth.permissions import Permission, role_has
 from rempart.auth.service import Caller
 from rempart.core import ratelimit
@@ -287,6 +289,62 @@ def login(
 
 
 LOGIN_ATTEMPTS = 20
+
+
+@router.get("/console/enrol", response_class=HTMLResponse)
+def enrol_form(request: Request) -> HTMLResponse:
+    return page(request, "enrol.html")
+
+
+@router.post("/console/enrol", response_class=HTMLResponse)
+def enrol(
+    request: Request,
+    rt: Rt,
+    csrf: Annotated[str, Form()],
+    code: Annotated[str, Form(max_length=128)],
+    username: Annotated[str, Form(min_length=1, max_length=64, pattern=r"^[\w.@\-]+$")],
+    password: Annotated[str, Form(max_length=256)],
+) -> Response:
+    """The person completes their own account with their one-time code: a new login
+    (their password, a TOTP secret shown to them alone), or a new second factor after a
+    reset (with their existing password)."""
+    if not csrf_ok(request, csrf):
+        return page(request, "forbidden.html", status=403)
+    host = request.client.host if request.client else "unknown"
+    try:
+        with rt.unit_of_work() as session:
+            ratelimit.hit(
+                session,
+                key=rt.keys.blind_index(host, purpose="web.enrol"),
+                limit=LOGIN_ATTEMPTS,
+                window_seconds=600,
+                now=utcnow(),
+            )
+        # A reset code is spent even on a wrong password: its own transaction commits.
+        with rt.unit_of_work() as session:
+            outcome: auth.NewLogin | RempartError
+            try:
+                purpose = enrolment.purpose_of(session, code=code.strip())
+                if purpose is None:
+                    raise EnrolmentInvalid(
+                        "This code is unknown, already used or expired; ask for a new one."
+                    )
+                redeem = auth.reset_totp if purpose == enrolment.TOTP_RESET else auth.enrol
+                outcome = redeem(
+                    session,
+                    rt.keys,
+                    code=code.strip(),
+                    username=username,
+                    password=password,
+                    now=utcnow(),
+                )
+            except RempartError as exc:
+                outcome = exc
+        if isinstance(outcome, RempartError):
+            raise outcome
+    except RempartError as exc:
+        return page(request, "enrol.html", error=exc.message, status=exc.status_code)
+    return page(request, "enrol.html", login=outcome)
 
 
 @router.post("/console/logout")
