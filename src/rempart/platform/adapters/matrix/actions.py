@@ -10,8 +10,11 @@ and retries failures with backoff. The mapping:
   then Rempart keeps it out of search. A room leaves the directory;
 - suspend entity: the room is blocked (nobody may join) and leaves the directory;
 - suspend account: Synapse's reversible suspension, never deactivation, which would drop
-  the threepids that a pending lawful order may need;
-- no violation, after any of these: what can be undone is undone.
+  the threepids that a pending lawful order may need. Each suspension has its cause (the
+  item decided, or an Art. 23 suspension): lifting one cause unsuspends the account only
+  when no other cause still holds it;
+- no violation, after any of these: what can be undone is undone. A harsher decision
+  after a removal keeps the removal's pending redaction.
 """
 
 from __future__ import annotations
@@ -43,6 +46,10 @@ MAX_ATTEMPTS = 8
 # While an appeal is open, a due redaction looks again this much later.
 APPEAL_RECHECK = timedelta(hours=1)
 # What undoes what; redaction has no inverse.
+# Decisions after a removal that still require the message gone.
+KEEPS_REDACTION = frozenset({"suspend_entity", "suspend_account"})
+# Item states under which a planned redaction still goes ahead.
+REDACTED_STATES = frozenset({"removed", "suspended"})
 UNDO = {
     "directory_remove": "directory_restore",
     "block_room": "unblock_room",
@@ -51,7 +58,10 @@ UNDO = {
 
 
 def enabled(settings: Settings) -> bool:
-    return bool(settings.matrix_homeserver_url)
+    token = settings.matrix_admin_token
+    return bool(
+        settings.matrix_homeserver_url and token is not None and token.get_secret_value().strip()
+    )
 
 
 def _is_matrix(item: ModerationItem) -> bool:
@@ -69,6 +79,7 @@ def _add(
     due: datetime,
     item: ModerationItem | None = None,
     decision: ModerationDecision | None = None,
+    cause: str | None = None,
 ) -> None:
     session.add(
         PlatformAction(
@@ -83,7 +94,7 @@ def _add(
             state="pending",
             due_at=due,
             attempts=0,
-            details={},
+            details={"cause": cause} if cause else {},
             created_at=utcnow(),
         )
     )
@@ -104,13 +115,20 @@ def plan(
     earlier = list(
         session.execute(select(PlatformAction).where(PlatformAction.item_id == item.id)).scalars()
     )
-    # A new decision replaces what an earlier one had planned and not yet done.
+    # A new decision replaces what an earlier one had planned and not yet done, except
+    # what it still requires: a harsher decision on a removed message (suspending its
+    # author or its room) keeps the message's pending redaction.
     for planned in earlier:
-        if planned.state == "pending":
-            planned.state = "cancelled"
-            planned.last_error = f"superseded by decision {decision.id}"
+        if planned.state != "pending":
+            continue
+        if planned.action == "redact" and decision.action in KEEPS_REDACTION:
+            continue
+        planned.state = "cancelled"
+        planned.last_error = f"superseded by decision {decision.id}"
     room = item.entity_id
     reason = f"{decision.category or 'no violation'}: {decision.explanation}"
+    # An account suspended over this item stays so until a decision on this item lifts it.
+    cause = f"item:{item.id}"
 
     def add(action: str, kind: str, ref: str, due: datetime = now) -> None:
         _add(
@@ -122,6 +140,7 @@ def plan(
             due=due,
             item=item,
             decision=decision,
+            cause=cause if kind == "account" else None,
         )
 
     match decision.action:
@@ -159,8 +178,9 @@ def plan_account_suspension(
     """An Art. 23 suspension of a Matrix account: suspended now, lifted when it ends."""
     if not (enabled(settings) and user_id.startswith("@")):
         return
-    _add(session, "suspend_user", kind="account", ref=user_id, reason=reason, due=utcnow())
-    _add(session, "unsuspend_user", kind="account", ref=user_id, reason=reason, due=until)
+    cause = f"art23:{until.isoformat()}"
+    for action, due in (("suspend_user", utcnow()), ("unsuspend_user", until)):
+        _add(session, action, kind="account", ref=user_id, reason=reason, due=due, cause=cause)
 
 
 def of_item(session: Session, *, item_id: int) -> list[PlatformAction]:
@@ -177,12 +197,41 @@ def of_item(session: Session, *, item_id: int) -> list[PlatformAction]:
 # -- carrying them out ------------------------------------------------------------------
 
 
+def cause_of(action: PlatformAction) -> str:
+    """Why an account was suspended (or is being unsuspended): one decision's item, or one
+    Art. 23 suspension. Actions from before causes were recorded fall back on theirs."""
+    cause = action.details.get("cause") if action.details else None
+    if isinstance(cause, str):
+        return cause
+    return f"item:{action.item_id}" if action.item_id is not None else f"art23:{action.reason}"
+
+
+def _other_suspensions(session: Session, action: PlatformAction) -> list[str]:
+    """The causes, other than this action's, for which the account stands suspended."""
+    rows = list(
+        session.execute(
+            select(PlatformAction).where(
+                PlatformAction.adapter == action.adapter,
+                PlatformAction.target_ref == action.target_ref,
+                PlatformAction.action.in_(["suspend_user", "unsuspend_user"]),
+                PlatformAction.id != action.id,
+            )
+        ).scalars()
+    )
+    suspended = {cause_of(a) for a in rows if a.action == "suspend_user" and a.state != "cancelled"}
+    lifted = {cause_of(a) for a in rows if a.action == "unsuspend_user" and a.state == "done"}
+    return sorted(suspended - lifted - {cause_of(action)})
+
+
 def _still_wanted(session: Session, action: PlatformAction, now: datetime) -> str | None:
-    """Why a redaction must not run now ('wait' or 'cancel'), or None to go ahead."""
+    """Why an action must not run now ('wait', 'cancel', or 'kept' for a suspension that
+    another cause still holds), or None to go ahead."""
+    if action.action == "unsuspend_user":
+        return "kept" if _other_suspensions(session, action) else None
     if action.action != "redact" or action.item_id is None:
         return None
     item = session.get(ModerationItem, action.item_id)
-    if item is None or item.state != "removed":
+    if item is None or item.state not in REDACTED_STATES:
         return "cancel"  # reversed meanwhile
     open_appeal = session.execute(
         select(Appeal.id).where(Appeal.item_id == action.item_id, Appeal.state == "open")
@@ -270,6 +319,14 @@ def run_due(rt: Runtime, hs: Homeserver, *, limit: int = 50) -> dict[str, int]:
             if verdict == "cancel":
                 _settle(session, action, "cancelled", "the decision was reversed")
                 counts["cancelled"] += 1
+                continue
+            if verdict == "kept":
+                # This cause is lifted; the account stays suspended for the others, and
+                # the last of them to be lifted unsuspends it.
+                others = _other_suspensions(session, action)
+                action.details = {**action.details, "still_suspended_for": others}
+                _settle(session, action, "done", None)
+                counts["done"] += 1
                 continue
             call = _Call(
                 action.id, action.action, action.target_ref, action.entity_id, action.reason

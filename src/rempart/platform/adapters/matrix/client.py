@@ -70,7 +70,8 @@ class SynapseAdmin:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SynapseAdmin:
-        if not settings.matrix_homeserver_url or settings.matrix_admin_token is None:
+        token = settings.matrix_admin_token
+        if not settings.matrix_homeserver_url or token is None or not token.get_secret_value():
             raise ValueError("no Matrix homeserver is configured")
         return cls(
             settings.matrix_homeserver_url,
@@ -180,13 +181,20 @@ class SynapseAdmin:
             # Matrix lets only a member with enough power redact, server admins included:
             # join the room and take the power a local room admin has, then redact.
             admin = self._call("GET", "/_matrix/client/v3/account/whoami")["user_id"]
+            members = self._call("GET", f"/_synapse/admin/v1/rooms/{_q(room_id)}/members")
+            was_member = admin in members.get("members", [])
             self._call("POST", f"/_synapse/admin/v1/join/{_q(room_id)}", body={"user_id": admin})
-            self._call(
-                "POST",
-                f"/_synapse/admin/v1/rooms/{_q(room_id)}/make_room_admin",
-                body={"user_id": admin},
-            )
-            self._call("PUT", path, body={"reason": reason})
+            try:
+                self._call(
+                    "POST",
+                    f"/_synapse/admin/v1/rooms/{_q(room_id)}/make_room_admin",
+                    body={"user_id": admin},
+                )
+                self._call("PUT", path, body={"reason": reason})
+            finally:
+                if not was_member:
+                    # Joined only to act: the room's members did not invite Rempart in.
+                    self._call("POST", f"/_matrix/client/v3/rooms/{_q(room_id)}/leave", body={})
 
     def block_room(self, room_id: str, *, block: bool) -> None:
         self._call("PUT", f"/_synapse/admin/v1/rooms/{_q(room_id)}/block", body={"block": block})

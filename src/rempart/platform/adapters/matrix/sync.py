@@ -7,7 +7,8 @@ batch is stored in one transaction together with the cursor that says how far th
 got, so a sync that stops half-way resumes where it stopped and stores nothing twice.
 
 Private rooms are never read: a room's messages are fetched only while the room is public
-(joinable by anyone, not end-to-end encrypted).
+(published, joinable by anyone or readable by anyone, not end-to-end encrypted), and of
+those only the events a newcomer could read are indexed (see ``_newcomer_reads``).
 """
 
 from __future__ import annotations
@@ -17,10 +18,13 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime
 from functools import partial
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from rempart.core.clock import utcnow
 from rempart.core.db import transaction
@@ -28,8 +32,15 @@ from rempart.core.deps import Runtime
 from rempart.platform import service as platform
 from rempart.platform.adapters.matrix import event_reports
 from rempart.platform.adapters.matrix.client import JSON, Homeserver, HomeserverError, matrix_time
-from rempart.platform.adapters.matrix.progress import ACTOR, SyncSummary, cursors, save
-from rempart.platform.schemas import EventBatch, PlatformEvent
+from rempart.platform.adapters.matrix.progress import (
+    ACTOR,
+    ADAPTER,
+    SyncSummary,
+    cursors,
+    save,
+)
+from rempart.platform.models import PlatformAction
+from rempart.platform.schemas import EventBatch, PlatformEvent, normalise_phone
 
 log = logging.getLogger("rempart.matrix")
 
@@ -80,11 +91,26 @@ def _events(raw: Iterable[dict[str, Any]], summary: SyncSummary) -> list[Any]:
         except ValidationError as exc:
             summary.refused += 1
             log.warning("refused a %s record: %s", record.get("type"), exc.errors()[0]["type"])
-            if record.get("phone_number"):
+            numbers = [
+                n for n in [record.get("phone_number"), *record.get("phone_numbers", [])] if n
+            ]
+            valid = [n for n in numbers if _is_number(n)]
+            if valid != numbers:
                 # The account still counts (its connections may be asked for); only the
                 # number that is not one is left out.
-                events.extend(_events([{**record, "phone_number": None}], summary))
+                fixed = {**record, "phone_number": None, "phone_numbers": []}
+                if valid:
+                    fixed.update(phone_number=valid[0], phone_numbers=valid[1:])
+                events.extend(_events([fixed], summary))
     return events
+
+
+def _is_number(value: str) -> bool:
+    try:
+        normalise_phone(value)
+    except ValueError:  # PydanticCustomError
+        return False
+    return True
 
 
 def _store(
@@ -130,6 +156,95 @@ def _pages(fetch: Callable[[int], JSON], key: str) -> Iterator[list[JSON]]:
 # -- users and connections --------------------------------------------------------------
 
 
+def _ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def _held_numbers(detail: JSON, now_ms: int) -> dict[str, int]:
+    """The account's phone numbers (E.164 form) and since when each is bound to it: the
+    later of Synapse's ``added_at`` and ``validated_at``; now when it gives neither."""
+    numbers: dict[str, int] = {}
+    for threepid in detail.get("threepids", []):
+        if threepid.get("medium") != "msisdn" or not threepid.get("address"):
+            continue
+        since = max(int(threepid.get("added_at") or 0), int(threepid.get("validated_at") or 0))
+        # Synapse keeps msisdns as digits without the plus.
+        numbers[f"+{str(threepid['address']).lstrip('+')}"] = since or now_ms
+    return numbers
+
+
+def _blind(rt: Runtime, number: str) -> str:
+    """A number as the cursor may hold it: keyed, never in clear (nor a plain hash, which
+    the small space of phone numbers would give away)."""
+    return rt.keys.phone_index(number).hex()
+
+
+def _account_records(
+    rt: Runtime,
+    user_id: str,
+    detail: JSON,
+    created_ms: int,
+    previous: JSON | None,
+    seen_ms: int,
+) -> tuple[list[dict[str, Any]], JSON | None]:
+    """The account events that date each phone number from when the homeserver says it
+    was bound, and the cursor to keep; (no events, None) when nothing changed.
+
+    A first sync rebuilds the past from the threepids' own dates, so that nothing is held
+    earlier than it was. Synapse forgets a removed number: a removal is dated at the last
+    sync that still saw the number, the latest moment Rempart knows it was held.
+    """
+    username = _username(user_id)
+    current = _held_numbers(detail, seen_ms)
+    blinds = {number: _blind(rt, number) for number in current}
+    state = {blinds[n]: since for n, since in current.items()}
+    if previous is not None and previous.get("phones") == state:
+        if not state or previous.get("seen", 0) >= seen_ms:
+            return [], None
+        # Unchanged; only the moment the numbers were last seen moves on.
+        return [], {**previous, "seen": seen_ms}
+    timeline: dict[int, list[str]] = {}
+    if previous is None:
+        for moment in {created_ms, *(max(s, created_ms) for s in current.values())}:
+            timeline[moment] = [n for n, s in current.items() if max(s, created_ms) <= moment]
+        first = created_ms
+    else:
+        before: dict[str, int] = previous.get("phones") or {}
+        last_seen = int(previous.get("seen") or seen_ms)
+        kept = [n for n in current if before.get(blinds[n]) == current[n]]
+        added = {n: max(s, last_seen + 1) for n, s in current.items() if n not in kept}
+        if set(before) - {blinds[n] for n in kept}:
+            timeline[last_seen] = list(kept)
+        for moment in set(added.values()):
+            timeline[moment] = kept + [n for n, s in added.items() if s <= moment]
+        first = -1
+    records = []
+    for moment in sorted(timeline):
+        numbers = sorted(timeline[moment])
+        at = matrix_time(moment)
+        records.append(
+            {
+                "type": "account.registered" if moment == first else "account.updated",
+                "id": _event_id("account", user_id, moment, [blinds[n] for n in numbers]),
+                "occurred_at": at,
+                "user_id": user_id,
+                "username": username,
+                "phone_number": numbers[0] if numbers else None,
+                "phone_numbers": numbers[1:],
+            }
+        )
+    return records, {"phones": state, "seen": seen_ms}
+
+
+def _previous(value: str | None) -> JSON | None:
+    """The cursor of an account; one from before numbers were dated counts as none, so
+    that the account's numbers are dated again from the homeserver's own record."""
+    if value is None or not value.startswith("{"):
+        return None
+    parsed: JSON = json.loads(value)
+    return parsed
+
+
 def _sync_users(rt: Runtime, hs: Homeserver, summary: SyncSummary) -> list[str]:
     """Accounts whose state changed since the last sync; the users to ask whois about."""
     with transaction(rt.engine, readonly=True) as session:
@@ -151,31 +266,16 @@ def _sync_users(rt: Runtime, hs: Homeserver, summary: SyncSummary) -> list[str]:
             detail = _unless_gone(partial(hs.user, user_id))
             if detail is None:
                 continue
-            phones = sorted(
-                t["address"] for t in detail.get("threepids", []) if t.get("medium") == "msisdn"
+            # After the answer: every number it lists was held at this moment.
+            now_ms = _ms(utcnow())
+            created = detail.get("creation_ts") or listed["creation_ts"]
+            created_ms = _ms(matrix_time(created))
+            events, cursor = _account_records(
+                rt, user_id, detail, created_ms, _previous(known.get(f"user:{user_id}")), now_ms
             )
-            state = {"phone": phones[0] if phones else None, "username": _username(user_id)}
-            fingerprint = _fingerprint(state)
-            if known.get(f"user:{user_id}") == fingerprint:
-                continue
-            registered = f"user:{user_id}" not in known
-            at = (
-                matrix_time(detail.get("creation_ts") or listed["creation_ts"])
-                if registered
-                else utcnow()
-            )
-            records.append(
-                {
-                    "type": "account.registered" if registered else "account.updated",
-                    "id": _event_id("account", user_id, fingerprint, at),
-                    "occurred_at": at,
-                    "user_id": user_id,
-                    "username": state["username"],
-                    # Synapse keeps msisdns as digits without the plus.
-                    "phone_number": f"+{state['phone']}" if state["phone"] else None,
-                }
-            )
-            marks[f"user:{user_id}"] = fingerprint
+            records.extend(events)
+            if cursor is not None:
+                marks[f"user:{user_id}"] = json.dumps(cursor, sort_keys=True)
         summary.accounts += _store(rt, records, summary, marks)
         start = page.get("next_token")
         if start is None:
@@ -220,33 +320,53 @@ def _sync_connections(rt: Runtime, hs: Homeserver, users: list[str], summary: Sy
 
 
 def is_public(room: JSON) -> bool:
-    """Anyone may join it and read it without keys: its content is public."""
-    return room.get("join_rules") == "public" and not room.get("encryption")
+    """Anyone may read it without keys: joinable by anyone, or readable without joining."""
+    open_to_all = (
+        room.get("join_rules") == "public" or room.get("history_visibility") == "world_readable"
+    )
+    return open_to_all and not room.get("encryption")
 
 
-def _sync_rooms(rt: Runtime, hs: Homeserver, summary: SyncSummary) -> list[str]:
-    """Public rooms as entities; the rooms whose messages to read."""
+def _delisted_by_rempart(session: Session) -> set[str]:
+    """Rooms out of the directory because a decision of Rempart's took them out: they are
+    still public and still watched (unlike a room its owner unlisted)."""
+    rows = session.execute(
+        select(PlatformAction.target_ref, PlatformAction.action)
+        .where(
+            PlatformAction.adapter == ADAPTER,
+            PlatformAction.state == "done",
+            PlatformAction.action.in_(["directory_remove", "directory_restore"]),
+        )
+        .order_by(PlatformAction.done_at, PlatformAction.id)
+    ).all()
+    latest = {str(ref): str(action) for ref, action in rows}
+    return {ref for ref, action in latest.items() if action == "directory_remove"}
+
+
+def _sync_rooms(rt: Runtime, hs: Homeserver, summary: SyncSummary) -> dict[str, JSON]:
+    """Public rooms as entities; the rooms whose messages to read, as listed."""
     with transaction(rt.engine, readonly=True) as session:
         known = cursors(session, "room:")
+        delisted = _delisted_by_rempart(session)
     listed: dict[str, JSON] = {}
     for rows in _pages(lambda start: hs.rooms(start=start, limit=PAGE), "rooms"):
         listed.update((str(r["room_id"]), r) for r in rows)
     records: list[dict[str, Any]] = []
     marks: dict[str, str | None] = {}
-    public: list[str] = []
+    public: dict[str, JSON] = {}
     now = utcnow()
     for room_id, room in listed.items():
         was_known = f"room:{room_id}" in known
-        # In the directory now, or an entity already (a room Rempart took out of the
-        # directory is still public and still watched).
-        if not (is_public(room) and (room.get("public") or was_known)):
+        # Published in the directory now, or taken out of it by Rempart itself (still
+        # public, still watched). A room its owner unlisted is no longer published.
+        if not (is_public(room) and (room.get("public") or (was_known and room_id in delisted))):
             continue
         if room.get("room_type") == "m.space":
             continue  # a space lists rooms; it has no messages of its own
         detail = _unless_gone(partial(hs.room, room_id))
         if detail is None:
             continue
-        public.append(room_id)
+        public[room_id] = room
         title = detail.get("name") or detail.get("canonical_alias") or room_id
         state = {
             "title": str(title)[:256],
@@ -269,8 +389,8 @@ def _sync_rooms(rt: Runtime, hs: Homeserver, summary: SyncSummary) -> list[str]:
             }
         )
         marks[f"room:{room_id}"] = fingerprint
-    # Rooms that left the public realm (made invite-only, encrypted, or deleted): out of
-    # search, and their messages are no longer read.
+    # Rooms that left the public realm (made invite-only, encrypted, unlisted by their
+    # owner, or deleted): out of search, and their messages are no longer read.
     for key in known:
         room_id = key.removeprefix("room:")
         if room_id in public:
@@ -285,9 +405,42 @@ def _sync_rooms(rt: Runtime, hs: Homeserver, summary: SyncSummary) -> list[str]:
         )
         marks[key] = None
         marks[f"messages:{room_id}"] = None
+        marks[f"visibility:{room_id}"] = None
         summary.rooms_gone += 1
     summary.rooms += _store(rt, records, summary, marks)
     return public
+
+
+# What decides who may read an event: the room's state just before it.
+_RULES = {"m.room.join_rules": "join_rule", "m.room.history_visibility": "history_visibility"}
+
+
+def _newcomer_reads(visibility: dict[str, Any]) -> bool:
+    """Whether someone who is not a member, arriving now, may read an event sent under this
+    state: one sent to the world, or shared with whoever cared to join a room anyone could
+    join. Not one sent while the room was private (a later ``shared`` history shows it to
+    new members, but its authors wrote to a closed room), nor under ``joined`` or
+    ``invited`` history, which hide it from whoever was not there, nor one encrypted."""
+    if visibility.get("encrypted"):
+        return False
+    history = visibility.get("history_visibility", "shared")  # Matrix's default
+    return history == "world_readable" or (
+        history == "shared" and visibility.get("join_rule") == "public"
+    )
+
+
+def _follow_state(visibility: dict[str, Any], event: JSON) -> None:
+    kind = str(event.get("type"))
+    if event.get("state_key") != "":
+        return
+    content = event.get("content") or {}
+    if kind == "m.room.encryption" and content:
+        visibility["encrypted"] = True
+    elif kind in _RULES:
+        field = "join_rule" if kind == "m.room.join_rules" else "history_visibility"
+        value = content.get(field)
+        if isinstance(value, str):
+            visibility[_RULES[kind]] = value
 
 
 def _post_records(rt: Runtime, hs: Homeserver, room_id: str, event: JSON) -> list[dict[str, Any]]:
@@ -345,19 +498,45 @@ def _post_records(rt: Runtime, hs: Homeserver, room_id: str, event: JSON) -> lis
     return [record]
 
 
-def _sync_messages(rt: Runtime, hs: Homeserver, rooms: list[str], summary: SyncSummary) -> None:
+def _sync_messages(
+    rt: Runtime, hs: Homeserver, rooms: dict[str, JSON], summary: SyncSummary
+) -> None:
+    """Each public room's timeline, from its first event on, following its join rule and
+    history visibility through it: only what a newcomer may read is indexed."""
     with transaction(rt.engine, readonly=True) as session:
         tokens = cursors(session, "messages:")
-    for room_id in rooms:
+        states = cursors(session, "visibility:")
+    for room_id, room in rooms.items():
         token = tokens.get(f"messages:{room_id}")
+        saved = states.get(f"visibility:{room_id}")
+        visibility: dict[str, Any]
+        if saved is not None:
+            visibility = json.loads(saved)
+        elif token is None:
+            visibility = {}  # before the room's creation event: nothing readable yet
+        else:
+            # Read before the state was followed: the room as it is now stands in for it.
+            visibility = {
+                "join_rule": room.get("join_rules"),
+                "history_visibility": room.get("history_visibility"),
+                "encrypted": bool(room.get("encryption")),
+            }
         while True:
             page = _unless_gone(partial(hs.messages, room_id, start=token, limit=PAGE)) or {}
             chunk: list[JSON] = page.get("chunk", [])
             end = page.get("end")
             if not chunk or end is None:
                 break
-            records = [r for event in chunk for r in _post_records(rt, hs, room_id, event)]
-            summary.posts += _store(rt, records, summary, {f"messages:{room_id}": str(end)})
+            records = []
+            for event in chunk:
+                if event.get("type") == "m.room.redaction" or _newcomer_reads(visibility):
+                    records.extend(_post_records(rt, hs, room_id, event))
+                _follow_state(visibility, event)
+            marks: dict[str, str | None] = {
+                f"messages:{room_id}": str(end),
+                f"visibility:{room_id}": json.dumps(visibility, sort_keys=True),
+            }
+            summary.posts += _store(rt, records, summary, marks)
             token = str(end)
 
 
