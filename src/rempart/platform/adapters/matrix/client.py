@@ -75,7 +75,7 @@ class SynapseAdmin:
             raise ValueError("no Matrix homeserver is configured")
         return cls(
             settings.matrix_homeserver_url,
-            settings.matrix_admin_token.get_secret_value(),
+            token.get_secret_value(),
             timeout=settings.matrix_timeout_seconds,
         )
 
