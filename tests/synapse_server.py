@@ -318,3 +318,12 @@ class Synapse:
 
     def members(self, room_id: str) -> set[str]:
         return set(self.call("GET", f"/_synapse/admin/v1/rooms/{room_id}/members")["members"])
+
+    def download(self, user: MatrixUser, mxc: str) -> int:
+        """The status a member gets fetching a file (404 once quarantined)."""
+        server, _, media_id = mxc.removeprefix("mxc://").partition("/")
+        response = self._http.get(
+            f"{self.url}/_matrix/client/v1/media/download/{server}/{media_id}",
+            headers={"Authorization": f"Bearer {user.token}"},
+        )
+        return response.status_code

@@ -15,11 +15,13 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr, ValidationError
 from sqlalchemy import select
 
+from images import random_png
 from legal_support import approve, claims, register_authority, release, sign, submit
 from rempart.auth.permissions import Role
 from rempart.core.db import transaction
 from rempart.core.deps import Runtime
 from rempart.core.settings import Settings
+from rempart.moderation.models import ModerationItem
 from rempart.platform.adapters.matrix import actions
 from rempart.platform.adapters.matrix.client import SynapseAdmin
 from rempart.platform.adapters.matrix.sync import sync
@@ -341,3 +343,31 @@ def test_a_blank_admin_token_is_no_configuration(settings: Settings) -> None:
         )
     blank = settings.model_copy(update={"matrix_admin_token": SecretStr("")})
     assert not actions.enabled(blank)
+
+
+def test_manifestly_illegal_content_is_taken_down_at_once_with_its_media(
+    synapse: Synapse, runtime: Runtime, client: TestClient, make_token: Callable[..., str]
+) -> None:
+    seller, room, _ = _offers(synapse, runtime, 0)
+    photo = synapse.send_image(seller, room, random_png(9))
+    _sync(runtime)
+    _run_worker(runtime)
+    with transaction(runtime.engine, readonly=True) as session:
+        item_id = session.execute(
+            select(ModerationItem.id).where(ModerationItem.ref == photo)
+        ).scalar_one()
+    mxc = synapse.event(seller, room, photo)["content"]["url"]
+    assert synapse.download(seller, mxc) == 200
+    _decide(
+        client,
+        make_token(Role.MODERATOR),
+        item_id=item_id,
+        action="remove_content",
+        category="drug_sales",
+        manifestly_illegal=True,
+        explanation="Photo d'une offre de stupéfiants, manifestement illicite.",
+    )
+    # Not after the appeal window: now.
+    _act(runtime)
+    assert "url" not in synapse.event(seller, room, photo)["content"]
+    assert synapse.download(seller, mxc) == 404

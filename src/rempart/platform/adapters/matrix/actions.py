@@ -7,7 +7,9 @@ and retries failures with backoff. The mapping:
 - remove from search: the room leaves the public room directory;
 - remove content: a message is redacted, but only once the decision is final (the appeal
   window has passed or an appeal was rejected), because redaction cannot be undone; until
-  then Rempart keeps it out of search. A room leaves the directory;
+  then Rempart keeps it out of search. Content matched to a hash bank or decided
+  manifestly illegal is taken down at once instead: its media quarantined, then redacted.
+  A room leaves the directory;
 - suspend entity: the room is blocked (nobody may join) and leaves the directory;
 - suspend account: Synapse's reversible suspension, never deactivation, which would drop
   the threepids that a pending lawful order may need. Each suspension has its cause (the
@@ -48,6 +50,8 @@ APPEAL_RECHECK = timedelta(hours=1)
 # What undoes what; redaction has no inverse.
 # Decisions after a removal that still require the message gone.
 KEEPS_REDACTION = frozenset({"suspend_entity", "suspend_account"})
+# A message's removal on the homeserver: after the appeal window, or at once.
+REDACTIONS = frozenset({"redact", "takedown"})
 # Item states under which a planned redaction still goes ahead.
 REDACTED_STATES = frozenset({"removed", "suspended"})
 UNDO = {
@@ -108,6 +112,7 @@ def plan(
     decision: ModerationDecision,
     after_appeal: bool,
     now: datetime,
+    manifestly_illegal: bool = False,
 ) -> None:
     """The homeserver actions a moderator's decision on a Matrix item calls for."""
     if not (enabled(settings) and _is_matrix(item)):
@@ -121,7 +126,7 @@ def plan(
     for planned in earlier:
         if planned.state != "pending":
             continue
-        if planned.action == "redact" and decision.action in KEEPS_REDACTION:
+        if planned.action in REDACTIONS and decision.action in KEEPS_REDACTION:
             continue
         planned.state = "cancelled"
         planned.last_error = f"superseded by decision {decision.id}"
@@ -158,6 +163,10 @@ def plan(
         case "remove_content":
             if item.kind == "entity":
                 add("directory_remove", "entity", room)
+            elif manifestly_illegal or any(s.get("source") == "hash" for s in decision.signals):
+                # Matched to a hash bank or manifestly illegal: taken down at once, its
+                # media quarantined, without waiting for the decision to be final.
+                add("takedown", "post", item.ref)
             else:
                 # Final once an appeal was decided, or when the window to appeal has passed.
                 final_at = (
@@ -228,11 +237,13 @@ def _still_wanted(session: Session, action: PlatformAction, now: datetime) -> st
     another cause still holds), or None to go ahead."""
     if action.action == "unsuspend_user":
         return "kept" if _other_suspensions(session, action) else None
-    if action.action != "redact" or action.item_id is None:
+    if action.action not in REDACTIONS or action.item_id is None:
         return None
     item = session.get(ModerationItem, action.item_id)
     if item is None or item.state not in REDACTED_STATES:
         return "cancel"  # reversed meanwhile
+    if action.action == "takedown":
+        return None  # does not wait for an appeal
     open_appeal = session.execute(
         select(Appeal.id).where(Appeal.item_id == action.item_id, Appeal.state == "open")
     ).first()
@@ -264,6 +275,11 @@ def _perform(hs: Homeserver, call: _Call) -> None:
         case "unsuspend_user":
             hs.suspend_user(ref, suspend=False)
         case "redact":
+            hs.redact(str(call.room), ref, reason=call.reason, txn_id=f"rempart-{call.id}")
+        case "takedown":
+            # The files first: a redacted event no longer says which they were.
+            for mxc in hs.event_media(str(call.room), ref):
+                hs.quarantine_media(mxc)
             hs.redact(str(call.room), ref, reason=call.reason, txn_id=f"rempart-{call.id}")
         case other:
             raise ValueError(f"unknown action {other}")

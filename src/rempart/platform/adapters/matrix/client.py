@@ -44,6 +44,8 @@ class Homeserver(Protocol):
     def media(self, mxc: str, *, max_bytes: int) -> bytes | None: ...
     def set_directory_visibility(self, room_id: str, visibility: str) -> None: ...
     def redact(self, room_id: str, event_id: str, *, reason: str, txn_id: str) -> None: ...
+    def event_media(self, room_id: str, event_id: str) -> list[str]: ...
+    def quarantine_media(self, mxc: str) -> None: ...
     def block_room(self, room_id: str, *, block: bool) -> None: ...
     def suspend_user(self, user_id: str, *, suspend: bool) -> None: ...
 
@@ -195,6 +197,19 @@ class SynapseAdmin:
                 if not was_member:
                     # Joined only to act: the room's members did not invite Rempart in.
                     self._call("POST", f"/_matrix/client/v3/rooms/{_q(room_id)}/leave", body={})
+
+    def event_media(self, room_id: str, event_id: str) -> list[str]:
+        """The ``mxc://`` files an event carries (an image and its thumbnail)."""
+        path = f"/_synapse/admin/v1/rooms/{_q(room_id)}/context/{_q(event_id)}"
+        content = self._call("GET", path, params={"limit": 1}).get("event", {}).get("content", {})
+        info = content.get("info") if isinstance(content.get("info"), dict) else {}
+        found = [content.get("url"), info.get("thumbnail_url")]
+        return [u for u in found if isinstance(u, str) and u.startswith("mxc://")]
+
+    def quarantine_media(self, mxc: str) -> None:
+        server, _, media_id = mxc.removeprefix("mxc://").partition("/")
+        path = f"/_synapse/admin/v1/media/quarantine/{_q(server)}/{_q(media_id)}"
+        self._call("POST", path, body={})
 
     def block_room(self, room_id: str, *, block: bool) -> None:
         self._call("PUT", f"/_synapse/admin/v1/rooms/{_q(room_id)}/block", body={"block": block})
