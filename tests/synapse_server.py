@@ -97,6 +97,12 @@ def _config(directory: Path, port: int, shared_secret: str) -> dict[str, Any]:
         "url_preview_enabled": False,
         # Password hashing at its cheapest: the tests register many throwaway users.
         "bcrypt_rounds": 4,
+        # Where Rempart tells users of decisions about them.
+        "server_notices": {
+            "system_mxid_localpart": "notices",
+            "system_mxid_display_name": "Rempart",
+            "room_name": "Rempart notices",
+        },
     }
 
 
@@ -327,3 +333,22 @@ class Synapse:
             headers={"Authorization": f"Bearer {user.token}"},
         )
         return response.status_code
+
+    def server_notices(self, user: MatrixUser) -> list[str]:
+        """The texts of the server notices the user received (joining the notices room)."""
+        rooms = self.call("GET", "/_matrix/client/v3/sync?timeout=0", user=user)["rooms"]
+        for room_id in rooms.get("invite", {}):
+            self.join(user, room_id)
+        texts: list[str] = []
+        for room_id in self.call("GET", "/_matrix/client/v3/joined_rooms", user=user)[
+            "joined_rooms"
+        ]:
+            chunk = self.call(
+                "GET", f"/_matrix/client/v3/rooms/{room_id}/messages?dir=b&limit=100", user=user
+            )["chunk"]
+            texts.extend(
+                str(e["content"]["body"])
+                for e in chunk
+                if e["type"] == "m.room.message" and e["sender"].startswith("@notices:")
+            )
+        return texts

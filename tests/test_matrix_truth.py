@@ -5,6 +5,7 @@ against the real Synapse of ``test_matrix.py``."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -21,6 +22,7 @@ from rempart.auth.permissions import Role
 from rempart.core.db import transaction
 from rempart.core.deps import Runtime
 from rempart.core.settings import Settings
+from rempart.moderation import tasks as moderation_tasks
 from rempart.moderation.models import ModerationItem
 from rempart.platform.adapters.matrix import actions
 from rempart.platform.adapters.matrix.client import SynapseAdmin
@@ -371,3 +373,41 @@ def test_manifestly_illegal_content_is_taken_down_at_once_with_its_media(
     _act(runtime)
     assert "url" not in synapse.event(seller, room, photo)["content"]
     assert synapse.download(seller, mxc) == 404
+
+
+def test_matrix_users_hear_of_decisions_on_matrix_and_can_appeal_from_there(
+    synapse: Synapse, runtime: Runtime, client: TestClient, make_token: Callable[..., str]
+) -> None:
+    seller, _, [offer] = _offers(synapse, runtime, 1)
+    moderator = make_token(Role.MODERATOR)
+    decided = _decide(
+        client,
+        moderator,
+        item_id=_item(client, moderator, offer)["id"],
+        action="remove_content",
+        category="drug_sales",
+        explanation="Offre de vente de stupéfiants.",
+    )
+    with transaction(runtime.engine) as session:
+        moderation_tasks.deliver(session, runtime)  # the notifier sends the statement
+    _act(runtime)
+    [told] = [t for t in synapse.server_notices(seller) if decided["statement_puid"] in t]
+    assert offer in told
+    assert "Offre de vente de stupéfiants." in told
+    # The link in the notice files the appeal.
+    secret = re.search(r"/appeal#([A-Za-z0-9_-]+)", told)
+    assert secret is not None
+    appealed = client.post(
+        "/v1/appeals",
+        json={"secret": secret.group(1), "explanation": "Ce n'était qu'une blague."},
+    )
+    assert appealed.status_code == 202, appealed.text
+    # The text, with its secret, is no longer kept once the homeserver has it.
+    with transaction(runtime.engine, readonly=True) as session:
+        sent = session.execute(
+            select(PlatformAction).where(
+                PlatformAction.action == "server_notice",
+                PlatformAction.target_ref == seller.user_id,
+            )
+        ).scalars()
+        assert all(a.state == "done" and "body" not in a.details for a in sent)

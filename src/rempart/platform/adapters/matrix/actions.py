@@ -35,6 +35,7 @@ from rempart.core.deps import Runtime
 from rempart.core.jobs import backoff
 from rempart.core.settings import Settings
 from rempart.moderation.models import ModerationDecision, ModerationItem
+from rempart.platform.adapters.matrix import notices as matrix_notices
 from rempart.platform.adapters.matrix.client import Homeserver, HomeserverError
 from rempart.platform.adapters.matrix.progress import ADAPTER
 from rempart.platform.models import PlatformAction
@@ -257,6 +258,7 @@ class _Call:
     ref: str
     room: str | None
     reason: str
+    body: str | None = None
 
 
 def _perform(hs: Homeserver, call: _Call) -> None:
@@ -274,6 +276,8 @@ def _perform(hs: Homeserver, call: _Call) -> None:
             hs.suspend_user(ref, suspend=True)
         case "unsuspend_user":
             hs.suspend_user(ref, suspend=False)
+        case "server_notice":
+            hs.server_notice(ref, str(call.body), txn_id=f"rempart-{call.id}")
         case "redact":
             hs.redact(str(call.room), ref, reason=call.reason, txn_id=f"rempart-{call.id}")
         case "takedown":
@@ -309,6 +313,8 @@ def run_due(rt: Runtime, hs: Homeserver, *, limit: int = 50) -> dict[str, int]:
     """Carry out the actions that are due; counts by outcome."""
     now = utcnow()
     counts = {"done": 0, "failed": 0, "retry": 0, "waiting": 0, "cancelled": 0}
+    with transaction(rt.engine) as session:
+        matrix_notices.queue_server_notices(session, rt.settings, now=now)
     with transaction(rt.engine, readonly=True) as session:
         due = list(
             session.execute(
@@ -344,8 +350,14 @@ def run_due(rt: Runtime, hs: Homeserver, *, limit: int = 50) -> dict[str, int]:
                 _settle(session, action, "done", None)
                 counts["done"] += 1
                 continue
+            body = action.details.get("body") if action.details else None
             call = _Call(
-                action.id, action.action, action.target_ref, action.entity_id, action.reason
+                action.id,
+                action.action,
+                action.target_ref,
+                action.entity_id,
+                action.reason,
+                str(body) if body is not None else None,
             )
         # The call happens outside any transaction: a slow homeserver holds no lock here.
         error: HomeserverError | None = None
@@ -358,6 +370,7 @@ def run_due(rt: Runtime, hs: Homeserver, *, limit: int = 50) -> dict[str, int]:
             assert action is not None
             action.attempts += 1
             if error is None:
+                matrix_notices.forget_body(action)
                 _settle(session, action, "done", None)
                 counts["done"] += 1
             elif error.permanent or action.attempts >= MAX_ATTEMPTS:

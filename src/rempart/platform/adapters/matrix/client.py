@@ -46,6 +46,7 @@ class Homeserver(Protocol):
     def redact(self, room_id: str, event_id: str, *, reason: str, txn_id: str) -> None: ...
     def event_media(self, room_id: str, event_id: str) -> list[str]: ...
     def quarantine_media(self, mxc: str) -> None: ...
+    def server_notice(self, user_id: str, text: str, *, txn_id: str) -> None: ...
     def block_room(self, room_id: str, *, block: bool) -> None: ...
     def suspend_user(self, user_id: str, *, suspend: bool) -> None: ...
 
@@ -210,6 +211,16 @@ class SynapseAdmin:
         server, _, media_id = mxc.removeprefix("mxc://").partition("/")
         path = f"/_synapse/admin/v1/media/quarantine/{_q(server)}/{_q(media_id)}"
         self._call("POST", path, body={})
+
+    def server_notice(self, user_id: str, text: str, *, txn_id: str) -> None:
+        """A message from the server to the user, in their server-notices room (Synapse's
+        ``server_notices`` must be configured). The transaction id makes a retry the same
+        notice."""
+        self._call(
+            "PUT",
+            f"/_synapse/admin/v1/send_server_notice/{_q(txn_id)}",
+            body={"user_id": user_id, "content": {"msgtype": "m.text", "body": text}},
+        )
 
     def block_room(self, room_id: str, *, block: bool) -> None:
         self._call("PUT", f"/_synapse/admin/v1/rooms/{_q(room_id)}/block", body={"block": block})
