@@ -394,6 +394,7 @@ def test_matrix_users_hear_of_decisions_on_matrix_and_can_appeal_from_there(
     [told] = [t for t in synapse.server_notices(seller) if decided["statement_puid"] in t]
     assert offer in told
     assert "Offre de vente de stupéfiants." in told
+    assert "once the decision is final" in told
     # The link in the notice files the appeal.
     secret = re.search(r"/appeal#([A-Za-z0-9_-]+)", told)
     assert secret is not None
@@ -411,3 +412,33 @@ def test_matrix_users_hear_of_decisions_on_matrix_and_can_appeal_from_there(
             )
         ).scalars()
         assert all(a.state == "done" and "body" not in a.details for a in sent)
+
+
+def test_the_homeserver_event_report_is_resolved_when_its_case_is_decided(
+    synapse: Synapse, runtime: Runtime, client: TestClient, make_token: Callable[..., str]
+) -> None:
+    _, room, [offer, other] = _offers(synapse, runtime, 2)
+    neighbour = synapse.register(_name("voisin"), ip="198.51.100.35")
+    synapse.join(neighbour, room)
+    synapse.report(neighbour, room, offer, "vente de drogue dans ce salon")
+    synapse.report(neighbour, room, other, "vente de drogue, encore")
+
+    def reported() -> set[str]:
+        rows = synapse.call("GET", "/_synapse/admin/v1/event_reports?limit=500")["event_reports"]
+        return {r["event_id"] for r in rows}
+
+    assert _sync(runtime).reports == 2
+    _run_worker(runtime)  # the reports become cases
+    moderator = make_token(Role.MODERATOR)
+    _decide(
+        client,
+        moderator,
+        item_id=_item(client, moderator, offer)["id"],
+        action="remove_content",
+        category="drug_sales",
+        explanation="Offre de vente de stupéfiants.",
+    )
+    _act(runtime)
+    # The decided case leaves the homeserver admins' list; the undecided one stays.
+    assert offer not in reported()
+    assert other in reported()

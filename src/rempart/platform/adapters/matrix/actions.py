@@ -35,6 +35,7 @@ from rempart.core.deps import Runtime
 from rempart.core.jobs import backoff
 from rempart.core.settings import Settings
 from rempart.moderation.models import ModerationDecision, ModerationItem
+from rempart.platform.adapters.matrix import event_reports
 from rempart.platform.adapters.matrix import notices as matrix_notices
 from rempart.platform.adapters.matrix.client import Homeserver, HomeserverError
 from rempart.platform.adapters.matrix.progress import ADAPTER
@@ -276,6 +277,8 @@ def _perform(hs: Homeserver, call: _Call) -> None:
             hs.suspend_user(ref, suspend=True)
         case "unsuspend_user":
             hs.suspend_user(ref, suspend=False)
+        case "resolve_report":
+            hs.delete_event_report(int(ref))
         case "server_notice":
             hs.server_notice(ref, str(call.body), txn_id=f"rempart-{call.id}")
         case "redact":
@@ -315,6 +318,7 @@ def run_due(rt: Runtime, hs: Homeserver, *, limit: int = 50) -> dict[str, int]:
     counts = {"done": 0, "failed": 0, "retry": 0, "waiting": 0, "cancelled": 0}
     with transaction(rt.engine) as session:
         matrix_notices.queue_server_notices(session, rt.settings, now=now)
+        event_reports.queue_resolutions(session, now=now)
     with transaction(rt.engine, readonly=True) as session:
         due = list(
             session.execute(

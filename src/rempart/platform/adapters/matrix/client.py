@@ -47,6 +47,7 @@ class Homeserver(Protocol):
     def event_media(self, room_id: str, event_id: str) -> list[str]: ...
     def quarantine_media(self, mxc: str) -> None: ...
     def server_notice(self, user_id: str, text: str, *, txn_id: str) -> None: ...
+    def delete_event_report(self, report_id: int) -> None: ...
     def block_room(self, room_id: str, *, block: bool) -> None: ...
     def suspend_user(self, user_id: str, *, suspend: bool) -> None: ...
 
@@ -221,6 +222,14 @@ class SynapseAdmin:
             f"/_synapse/admin/v1/send_server_notice/{_q(txn_id)}",
             body={"user_id": user_id, "content": {"msgtype": "m.text", "body": text}},
         )
+
+    def delete_event_report(self, report_id: int) -> None:
+        """Handled: off the homeserver admins' list (one already gone counts as done)."""
+        try:
+            self._call("DELETE", f"/_synapse/admin/v1/event_reports/{int(report_id)}")
+        except HomeserverError as exc:
+            if exc.status != 404:
+                raise
 
     def block_room(self, room_id: str, *, block: bool) -> None:
         self._call("PUT", f"/_synapse/admin/v1/rooms/{_q(room_id)}/block", body={"block": block})

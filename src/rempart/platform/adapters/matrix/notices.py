@@ -58,8 +58,35 @@ def _queue(session: Session, *, user_id: str, body: str, about: str, now: dateti
     )
 
 
+def _on_homeserver(session: Session, decision: ModerationDecision) -> str:
+    """What the decision does to the message on the homeserver, and when: the rule."""
+    planned = set(
+        session.execute(
+            select(PlatformAction.action).where(PlatformAction.decision_id == decision.id)
+        ).scalars()
+    )
+    if "takedown" in planned:
+        return (
+            "It was deleted from the homeserver at once, with its files: content matched to "
+            "known illegal material or manifestly illegal is not left online while an "
+            "appeal is possible.\n"
+        )
+    if "redact" in planned:
+        return (
+            "It is hidden from search now and will be deleted from the homeserver once the "
+            "decision is final: when the time to appeal has passed, or an appeal is "
+            "rejected.\n"
+        )
+    return ""
+
+
 def _statement_text(
-    decision: ModerationDecision, item: ModerationItem, puid: str, link: str, until: datetime
+    session: Session,
+    decision: ModerationDecision,
+    item: ModerationItem,
+    puid: str,
+    link: str,
+    until: datetime,
 ) -> str:
     what = "message" if item.kind == "post" else "room"
     return (
@@ -67,7 +94,8 @@ def _statement_text(
         f"Your {what} {item.ref} was {_DECISIONS.get(decision.action, decision.action)}.\n"
         f"Category: {decision.category}. Ground ({decision.ground_type}): {decision.ground}\n"
         f"Why: {decision.explanation}\n"
-        f"You may appeal until {until.date().isoformat()}: {link}"
+        + _on_homeserver(session, decision)
+        + f"You may appeal until {until.date().isoformat()}: {link}"
     )
 
 
@@ -122,7 +150,7 @@ def queue_server_notices(session: Session, settings: Settings, *, now: datetime)
             expires_at=until,
             link_base=settings.public_url,
         )
-        text = _statement_text(decision, item, statement.puid, link, until)
+        text = _statement_text(session, decision, item, statement.puid, link, until)
         _queue(session, user_id=owner, body=text, about=f"statement {statement.puid}", now=now)
         queued += 1
     sent = session.execute(
