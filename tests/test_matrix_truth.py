@@ -444,3 +444,31 @@ def test_the_homeserver_event_report_is_resolved_when_its_case_is_decided(
     # The decided case leaves the homeserver admins' list; the undecided one stays.
     assert offer not in reported()
     assert other in reported()
+
+
+def test_rempart_does_not_lift_a_suspension_the_homeserver_admins_decided(
+    synapse: Synapse, runtime: Runtime, client: TestClient, make_token: Callable[..., str]
+) -> None:
+    seller, _, [offer] = _offers(synapse, runtime, 1)
+    synapse.call("PUT", f"/_synapse/admin/v1/suspend/{seller.user_id}", body={"suspend": True})
+    first, second = make_token(Role.MODERATOR), make_token(Role.MODERATOR)
+    item_id = _item(client, first, offer)["id"]
+    _decide(
+        client,
+        first,
+        item_id=item_id,
+        action="suspend_account",
+        category="drug_sales",
+        explanation="Ventes de stupéfiants.",
+    )
+    _act(runtime)
+    _decide(
+        client,
+        second,
+        item_id=item_id,
+        action="no_violation",
+        category="none",
+        explanation="Annonce mal lue.",
+    )
+    _act(runtime)
+    assert synapse.suspended(seller)

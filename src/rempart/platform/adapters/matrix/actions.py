@@ -52,6 +52,8 @@ APPEAL_RECHECK = timedelta(hours=1)
 # What undoes what; redaction has no inverse.
 # Decisions after a removal that still require the message gone.
 KEEPS_REDACTION = frozenset({"suspend_entity", "suspend_account"})
+# Set on a suspension that found the account suspended already by the homeserver's admins.
+BY_HOMESERVER = "suspended_by_homeserver"
 # A message's removal on the homeserver: after the appeal window, or at once.
 REDACTIONS = frozenset({"redact", "takedown"})
 # Item states under which a planned redaction still goes ahead.
@@ -231,7 +233,11 @@ def _other_suspensions(session: Session, action: PlatformAction) -> list[str]:
     )
     suspended = {cause_of(a) for a in rows if a.action == "suspend_user" and a.state != "cancelled"}
     lifted = {cause_of(a) for a in rows if a.action == "unsuspend_user" and a.state == "done"}
-    return sorted(suspended - lifted - {cause_of(action)})
+    standing = suspended - lifted - {cause_of(action)}
+    if any(a.details.get(BY_HOMESERVER) for a in rows if a.action == "suspend_user"):
+        # Suspended by the homeserver's own admins before Rempart: not Rempart's to lift.
+        standing.add("homeserver")
+    return sorted(standing)
 
 
 def _still_wanted(session: Session, action: PlatformAction, now: datetime) -> str | None:
@@ -260,10 +266,16 @@ class _Call:
     room: str | None
     reason: str
     body: str | None = None
+    # A suspension with no other cause of Rempart's behind it: is the account suspended
+    # already, by the homeserver's admins?
+    ask_first: bool = False
 
 
-def _perform(hs: Homeserver, call: _Call) -> None:
+def _perform(hs: Homeserver, call: _Call) -> dict[str, object]:
+    """Carry out the call; what it learnt on the way, for the action's details."""
     ref = call.ref
+    if call.action == "suspend_user" and call.ask_first and hs.user(ref).get("suspended"):
+        return {BY_HOMESERVER: True}
     match call.action:
         case "directory_remove":
             hs.set_directory_visibility(ref, "private")
@@ -290,6 +302,7 @@ def _perform(hs: Homeserver, call: _Call) -> None:
             hs.redact(str(call.room), ref, reason=call.reason, txn_id=f"rempart-{call.id}")
         case other:
             raise ValueError(f"unknown action {other}")
+    return {}
 
 
 def _settle(session: Session, action: PlatformAction, outcome: str, error: str | None) -> None:
@@ -362,11 +375,14 @@ def run_due(rt: Runtime, hs: Homeserver, *, limit: int = 50) -> dict[str, int]:
                 action.entity_id,
                 action.reason,
                 str(body) if body is not None else None,
+                ask_first=action.action == "suspend_user"
+                and not _other_suspensions(session, action),
             )
         # The call happens outside any transaction: a slow homeserver holds no lock here.
         error: HomeserverError | None = None
+        learnt: dict[str, object] = {}
         try:
-            _perform(hs, call)
+            learnt = _perform(hs, call)
         except HomeserverError as exc:
             error = exc
         with transaction(rt.engine) as session:
@@ -374,6 +390,8 @@ def run_due(rt: Runtime, hs: Homeserver, *, limit: int = 50) -> dict[str, int]:
             assert action is not None
             action.attempts += 1
             if error is None:
+                if learnt:
+                    action.details = {**action.details, **learnt}
                 matrix_notices.forget_body(action)
                 _settle(session, action, "done", None)
                 counts["done"] += 1
