@@ -96,10 +96,13 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _matrix_needs_a_token(self) -> Settings:
-        if self.matrix_homeserver_url and self.matrix_admin_token is None:
+        token = self.matrix_admin_token
+        # A blank token would pass for one and fail only at the first call, as a transport
+        # error; it is no token.
+        if self.matrix_homeserver_url and (token is None or not token.get_secret_value().strip()):
             raise ValueError(
-                "REMPART_MATRIX_ADMIN_TOKEN (a Synapse server admin's access token) is required "
-                "when REMPART_MATRIX_HOMESERVER_URL is set"
+                "matrix_not_configured: REMPART_MATRIX_ADMIN_TOKEN (a Synapse server admin's "
+                "access token) is required when REMPART_MATRIX_HOMESERVER_URL is set"
             )
         return self
 

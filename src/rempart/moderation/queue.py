@@ -309,7 +309,13 @@ def decide(
     if appeal is not None:
         appeals.settle(session, appeal, decision=decision, caller=caller, now=now)
     matrix_actions.plan(
-        session, settings, item=item, decision=decision, after_appeal=appeal is not None, now=now
+        session,
+        settings,
+        item=item,
+        decision=decision,
+        after_appeal=appeal is not None,
+        now=now,
+        manifestly_illegal=data.manifestly_illegal,
     )
     audit.record(
         session,
