@@ -163,11 +163,18 @@ def moderation_decide(
     action: Annotated[str, Form(max_length=32)],
     category: Annotated[str, Form(max_length=32)],
     explanation: Annotated[str, Form(max_length=2000)],
+    version: Annotated[int | None, Form(ge=0, le=2**62)] = None,
 ) -> Response:
     caller = allowed(request, caller, Permission.MODERATION_DECIDE, csrf)
     try:
         data = DecisionCreate.model_validate(
-            {"item_id": item_id, "action": action, "category": category, "explanation": explanation}
+            {
+                "item_id": item_id,
+                "action": action,
+                "category": category,
+                "explanation": explanation,
+                "version": version,
+            }
         )
         with rt.unit_of_work() as session:
             decided = queue.decide(session, caller=caller, data=data, settings=rt.settings)
