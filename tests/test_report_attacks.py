@@ -20,7 +20,6 @@ from rempart.core.deps import Runtime
 from rempart.reports.models import Appeal, ReportCase
 from test_moderation import found, run_worker
 from test_reports import (
-    LINK,
     NOW,
     _event,
     deliver,
@@ -28,9 +27,17 @@ from test_reports import (
     moderator,
     notice,
     outbox,
+    platform_world,
     queue_refs,
-    world,  # noqa: F401  (the fixture: a small platform)
 )
+
+
+@pytest.fixture
+def world(client: TestClient, runtime: Runtime, platform_headers: dict[str, str]) -> TestClient:
+    platform_world(client, platform_headers)
+    run_worker(runtime)
+    return client
+
 
 SOLIDARITY = {"kind": "entity", "id": "ch-solidarity"}
 SCAM = {"kind": "post", "id": "p-scam"}
