@@ -699,7 +699,8 @@ def test_moderators_see_notices_raid_signals_appeals_and_history_but_not_reporte
         True,
     )
     assert one["credibility"] is not None
-    assert "@x.example" not in evidence.text and "P 1" not in evidence.text
+    assert "@x.example" not in evidence.text
+    assert "P 1" not in evidence.text
 
     assert decide(world, first, item["id"], "remove_from_search").status_code == 201
     deliver(runtime)
