@@ -197,16 +197,18 @@ def add_report(
 
 def credible_weight(session: Session, case: ReportCase) -> float:
     """The weight of the case's credible reporters whose notices are not part of a
-    coordinated pattern, each reporter counted once (anonymous notices one by one)."""
+    coordinated pattern, each reporter counted once (anonymous notices one by one). In a
+    case marked as a raid, a reporter with a record of upheld notices (or a trusted
+    flagger) keeps their whole weight; one without a record, half of it."""
     rows = session.execute(
-        select(Report.reporter_id, func.max(Report.weight))
+        select(Report.reporter_id, func.max(Report.weight), Reporter.upheld, Reporter.kind)
+        .join(Reporter, Reporter.id == Report.reporter_id)
         .where(
             Report.case_id == case.id,
             Report.coordinated.is_(False),
             Report.weight >= CREDIBLE,
-            Report.reporter_id.is_not(None),
         )
-        .group_by(Report.reporter_id)
+        .group_by(Report.reporter_id, Reporter.upheld, Reporter.kind)
     ).all()
     anonymous = session.execute(
         select(func.coalesce(func.sum(Report.weight), 0.0)).where(
@@ -216,7 +218,11 @@ def credible_weight(session: Session, case: ReportCase) -> float:
             Report.reporter_id.is_(None),
         )
     ).scalar_one()
-    return round(sum(float(w or 0) for _, w in rows) + float(anonymous or 0), 4)
+    total = float(anonymous or 0) * (0.5 if case.raid_suspected else 1.0)
+    for _, weight, upheld, kind in rows:
+        established = not case.raid_suspected or upheld > 0 or kind == "flagger"
+        total += float(weight or 0) * (1.0 if established else 0.5)
+    return round(total, 4)
 
 
 def place_in_queue(session: Session, case: ReportCase, now: datetime) -> None:

@@ -49,7 +49,7 @@ WEIGHTS = {
     "shared_network": 0.3,
     "near_identical": 0.3,
     "scripted_emails": 0.3,
-    "co_reporting": 0.5,
+    "co_reporting": 0.6,
     "burst": 0.1,
 }
 MIN_REPORTS = 10  # below this, no pattern means anything
@@ -60,9 +60,9 @@ LATEST = 1000  # the most recent notices of a case are enough to see a pattern
 # anything but reporting.
 THIN_CONNECTIONS = 3
 THIN_AGE = timedelta(days=180)
-# Reporters who reported at least this many other targets together form a ring.
-RING_CASES = 2
-RING_MIN = 3
+# Reporters who reported another target together, at least this many of them (or a tenth
+# of the case's reporters), form a ring.
+RING_MIN = 5
 
 
 def account_suspicion(report: Report) -> float:
@@ -127,11 +127,11 @@ def _ring(session: Session, case: ReportCase, reports: list[Report]) -> set[int]
         if other_case is not None and reporter_id is not None:
             together[other_case].add(reporter_id)
     minimum = max(RING_MIN, len(reporter_ids) // 10)
-    seen: Counter[int] = Counter()
+    ring: set[int] = set()
     for members in together.values():
         if len(members) >= minimum:
-            seen.update(members)
-    return {reporter for reporter, count in seen.items() if count >= RING_CASES}
+            ring.update(members)
+    return ring
 
 
 def signals(
