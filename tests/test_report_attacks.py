@@ -713,3 +713,51 @@ def test_moderators_see_notices_raid_signals_appeals_and_history_but_not_reporte
     [decided] = seen["history"]
     assert decided["action"] == "remove_from_search"
     assert decided["decided_by"].startswith("moderator-")
+
+
+# -- bad input -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        (notice(target={"url": "https://[t.example/x"}), "invalid_link"),
+        (notice(target={"url": "https://t.example:99999/bons_plans"}), "invalid_link"),
+        (notice(target={"url": "https://t.example:8443/bons_plans"}), "invalid_link"),
+        (notice(explanation="A scam, with a NUL \x00 in the middle."), "invalid_request"),
+        (notice(reporter={"name": "Nul\x00", "email": "n@example.org"}), "invalid_request"),
+        (notice(good_faith="yes"), "invalid_request"),
+        (notice(good_faith=1), "invalid_request"),
+    ],
+)
+def test_bad_notices_answer_a_clear_4xx_not_a_500(
+    world: TestClient, body: dict[str, Any], code: str
+) -> None:
+    response = world.post("/v1/reports", json=body)
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["code"] == code
+
+
+def test_bad_bot_messages_decisions_and_appeals_answer_a_4xx(
+    world: TestClient, platform_headers: dict[str, str], make_token: Callable[..., str]
+) -> None:
+    stray = world.post(
+        "/v1/reports/bot",
+        json={"platform_user_id": "u-x", "text": "scam here https://[t.example/x please"},
+        headers=platform_headers,
+    )
+    assert stray.status_code == 200, stray.text
+    assert stray.json()["state"] == "asking_for_link"
+    nul = world.post(
+        "/v1/reports/bot",
+        json={"platform_user_id": "u-x", "text": "bonjour \x00"},
+        headers=platform_headers,
+    )
+    assert nul.status_code == 422
+    staff = moderator(make_token)
+    bad = decide(world, staff, 1, "no_violation", explanation="fine\x00", version=0)
+    assert bad.status_code == 422
+    flag = decide(world, staff, 1, "no_violation", reports_unfounded="true", version=0)
+    assert flag.status_code == 422
+    appeal = world.post("/v1/appeals", json={"secret": "x" * 32, "explanation": "ok \x00 ok ok"})
+    assert appeal.status_code == 422

@@ -6,6 +6,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
+from rempart.reports.schemas import NoNul
+
 
 class DecisionAction(StrEnum):
     NO_VIOLATION = "no_violation"
@@ -58,9 +60,9 @@ class DecisionCreate(BaseModel):
     action: DecisionAction
     category: Annotated[str, StringConstraints(pattern=r"^[a-z_]{2,24}$")]
     ground_type: GroundType = GroundType.TERMS
-    ground: Annotated[str, StringConstraints(max_length=500)] | None = None
+    ground: Annotated[str, StringConstraints(max_length=500), NoNul] | None = None
     explanation: Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000), NoNul
     ]
     # DSA Art. 23: mark the notices behind a "no violation" decision as manifestly
     # unfounded, or the content behind a restricting one as manifestly illegal.
@@ -70,7 +72,9 @@ class DecisionCreate(BaseModel):
     version: int | None = Field(default=None, ge=0, le=2**62)
     # What is new since an appeal was decided, recorded with the decision.
     new_facts: (
-        Annotated[str, StringConstraints(strip_whitespace=True, min_length=10, max_length=2000)]
+        Annotated[
+            str, StringConstraints(strip_whitespace=True, min_length=10, max_length=2000), NoNul
+        ]
         | None
     ) = None
 
@@ -79,7 +83,7 @@ class RevealRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=10, max_length=500)
+        str, StringConstraints(strip_whitespace=True, min_length=10, max_length=500), NoNul
     ] = Field(description="Why the blurred preview is not enough to decide.")
 
 
