@@ -6,6 +6,7 @@ who see the evidence without seeing who reported."""
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -761,3 +762,42 @@ def test_bad_bot_messages_decisions_and_appeals_answer_a_4xx(
     assert flag.status_code == 422
     appeal = world.post("/v1/appeals", json={"secret": "x" * 32, "explanation": "ok \x00 ok ok"})
     assert appeal.status_code == 422
+
+
+def test_the_console_item_page_shows_the_evidence_and_decides_on_the_version_read(
+    world: TestClient, runtime: Runtime, make_token: Callable[..., str], moved: MovableClock
+) -> None:
+    from rempart.auth.permissions import Role
+    from test_web import make_login, sign_in
+
+    _raid_one_network(world, random.Random(4), moved)
+    run_worker(runtime)
+    staff = moderator(make_token)
+    item = item_id(world, staff, "ch-solidarity")
+    browser = web(world, "127.0.0.1")
+    assert sign_in(browser, make_login(runtime, "mod17", Role.MODERATOR)).status_code == 303
+    shown = browser.get(f"/console/moderation/items/{item}")
+    assert shown.status_code == 200
+    assert "fait l&#39;apologie du terrorisme" in shown.text
+    assert 'id="raid-signals-' in shown.text
+    assert "shared_network" in shown.text
+    assert "@x.example" not in shown.text
+    csrf = re.search(r'name="csrf" value="([^"]+)"', shown.text)
+    version = re.search(r'name="version" value="(\d+)"', shown.text)
+    assert csrf
+    assert version
+    # Someone decides first: the page's version is now stale, and the console says so.
+    read = world.get(f"/v1/moderation/items/{item}", headers=staff).json()["item"]["version"]
+    assert decide(world, staff, item, "no_violation", version=read).status_code == 201
+    stale = browser.post(
+        f"/console/moderation/items/{item}/decide",
+        data={
+            "csrf": csrf.group(1),
+            "action": "remove_from_search",
+            "category": "terrorism",
+            "explanation": "Late decision.",
+            "version": version.group(1),
+        },
+        follow_redirects=False,
+    )
+    assert stale.status_code == 409
