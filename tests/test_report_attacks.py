@@ -801,3 +801,97 @@ def test_the_console_item_page_shows_the_evidence_and_decides_on_the_version_rea
         follow_redirects=False,
     )
     assert stale.status_code == 409
+
+
+# -- query-side protection -------------------------------------------------------------
+
+EVASIONS = [
+    "child p0rn",
+    "ch1ld porn",
+    "c.p videos",
+    "c p videos",
+    "13yo",
+    "preteen nude",
+    "enfant nue",
+    "CHILD PORN",
+    "chiiild porrrn",
+    "Сhild Р0RN",  # Cyrillic С and Р
+    "p.t.h.c",
+    "k1ds n4ked",
+    "fillettes nues",
+    "pédo vidéos",
+]
+ORDINARY = [
+    "13 ans anniversaire",
+    "recette gâteau 13 ans",
+    "cadeau fille 13 ans",
+    "cpu benchmark",
+    "a b testing",
+    "CP rentrée fournitures",
+    "cahier cp",
+    "child care near me",
+    "kids swimming lessons",
+    "children's books 8 years",
+    "enfant malade fièvre",
+    "enfants pieds nus plage",
+    "nude lipstick",
+    "robe nude",
+    "porno graphique loi",
+    "sex education school",
+    "preteen clothing size chart",
+    "teen mental health",
+    "marché de noël",
+    "vélos électriques",
+    "concert festival",
+    "recipe cake",
+    "1337 speak",
+    "ps5 prix",
+    "co2 emissions",
+    "b2b sales",
+    "l'école des loisirs",
+    "horaires bus 13",
+    "film 2012",
+    "mineurs isolés aide juridique",
+    "distribution de repas",
+    "cours de français gratuit",
+    "asap delivery",
+    "u.s.a visa",
+    "d.j set",
+    "bookkeeping",
+    "aaa batteries",
+    "suicide squad film",
+    "15 yo daughter birthday ideas",
+]
+
+
+def test_protected_searches_see_through_spelling_and_ordinary_ones_pass(
+    client: TestClient,
+) -> None:
+    for query in EVASIONS:
+        body = client.get("/v1/search", params={"q": query}).json()
+        assert body["warning"] is not None, query
+        assert body["warning"]["code"] == "protected_query.csam", query
+    refused = [q for q in ORDINARY if client.get("/v1/search", params={"q": q}).json()["warning"]]
+    assert refused == []
+
+
+# -- hash bank import ------------------------------------------------------------------
+
+
+def test_a_bank_row_without_algorithm_is_refused_when_ambiguous(
+    cli: Callable[..., Any], tmp_path: Any, runtime: Runtime
+) -> None:
+    from rempart.moderation.models import BankHash
+
+    bank = tmp_path / "bank.csv"
+    bank.write_text("hash,category\n" + "ab" * 16 + ",weapons\n" + "cd" * 32 + ",weapons\n")
+    refused = cli("banks", "import", str(bank), "--bank", "partner")
+    assert refused.exit_code == 1
+    assert "invalid_bank_file" in refused.stderr
+    assert "Line 3" in refused.stderr
+    with transaction(runtime.engine) as session:
+        assert session.execute(select(BankHash)).first() is None
+    bank.write_text("hash,category\n" + "ab" * 16 + ",weapons\n")
+    assert cli("banks", "import", str(bank), "--bank", "partner").exit_code == 0
+    with transaction(runtime.engine) as session:
+        assert [h.algorithm for h in session.execute(select(BankHash)).scalars()] == ["md5"]
