@@ -127,6 +127,9 @@ def _run_worker(runtime: Runtime) -> None:
 
 
 def _decide(client: TestClient, token: str, **body: Any) -> dict[str, Any]:
+    if "version" not in body:
+        item = client.get(f"/v1/moderation/items/{body['item_id']}", headers=bearer(token))
+        body["version"] = item.json()["version"]
     response = client.post("/v1/moderation/decisions", json=body, headers=bearer(token))
     assert response.status_code == 201, response.text
     result: dict[str, Any] = response.json()

@@ -20,6 +20,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from rempart.audit import service as audit
+from rempart.moderation import reasons
 from rempart.moderation.models import ModerationDecision, ModerationItem
 from rempart.moderation.signals import (
     Signal,
@@ -377,23 +378,20 @@ def _apply(
     item.category = verdict.category
     item.confidence = verdict.confidence
     item.reach = reach
-    # A case of user reports or an appeal keeps the item in the queue whatever a scan says.
-    waiting = item.pending_review and item.queue_reason in HUMAN_QUEUE_REASONS
-    kept = [s for s in item.signals if s.get("source") == "reports"] if waiting else []
+    # A scan replaces its own signals and its own reason only: a case of user reports, a
+    # trusted flagger's notice or an appeal keeps its reason and its priority.
+    kept = [s for s in item.signals if s.get("source") == "reports"]
     item.signals = [s.as_dict() for s in verdict.signals] + kept
     item.signal_sources = source_marks(str(s["source"]) for s in item.signals)
     item.model_version = version
     item.content_digest = digest
     item.human_decided_at = None
     automated = {"queued": "auto_review", "restricted": "auto_restrict"}.get(verdict.state)
-    scored = priority(verdict.category, verdict.confidence, reach)
-    if waiting and verdict.state != "restricted":
-        item.priority = max(item.priority, scored)
+    if automated is None:
+        reasons.drop(item, *reasons.AUTOMATED, now=now)
     else:
-        item.pending_review = automated is not None
-        item.queue_reason = automated
-        item.priority = scored
-        item.queued_at = now if item.pending_review else None
+        scored = priority(verdict.category, verdict.confidence, reach)
+        reasons.put(item, automated, scored, now=now, replacing=reasons.AUTOMATED)
     item.updated_at = now
     session.flush()
     if verdict.state == "restricted" and not was_restricted and verdict.category:
@@ -440,10 +438,6 @@ def _apply(
             },
         )
     return item
-
-
-# Queue reasons that come from people (reports, appeals) rather than from a scan.
-HUMAN_QUEUE_REASONS = frozenset({"user_report", "trusted_flagger", "suspected_raid", "appeal"})
 
 
 def source_marks(sources: Iterable[str]) -> str:
