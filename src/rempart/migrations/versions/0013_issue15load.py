@@ -1,7 +1,7 @@
 """load: stored Merkle subtree roots, an indexed audit target, cached public figures
 
-Revision ID: 0011_issue15load
-Revises: 0010_issue14legal
+Revision ID: 0013_issue15load
+Revises: 0012_issue17reports
 Create Date: 2026-12-06 17:00:00
 """
 
@@ -14,8 +14,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0011_issue15load"
-down_revision: str | None = "0010_issue14legal"
+revision: str = "0013_issue15load"
+down_revision: str | None = "0012_issue17reports"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
