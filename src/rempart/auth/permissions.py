@@ -32,6 +32,7 @@ class Permission(StrEnum):
     PROTECTED_ACCOUNTS_MARK = "platform:protected-accounts:mark"
     MODERATION_DECIDE = "moderation:decisions:create"
     REPORTS_VOUCH = "reports:reporter:vouch"
+    TRANSPARENCY_PUBLISH = "transparency:reports:publish"
     WHOAMI = "auth:self:read"
 
 
@@ -61,6 +62,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.AUTHORITIES_MANAGE,
             Permission.AUTHORITIES_READ,
             Permission.LEGAL_ALERTS_READ,
+            Permission.TRANSPARENCY_PUBLISH,
         }
     ),
     Role.AUDITOR: frozenset(
