@@ -116,7 +116,7 @@ def export_report(
 def _problems(problems: list[str], what: str) -> None:
     if problems:
         for problem in problems:
-            err.print(f"[red]✗[/red] {problem}", markup=True, highlight=False)
+            err.print(f"[red]✗[/red] {problem}", highlight=False, soft_wrap=True)
         raise typer.Exit(1)
     console.print(f"[green]✓[/green] {what}")
 
