@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 DEMO_ENV := REMPART_DEMO=1
 
-.PHONY: install demo serve worker test test-sqlite lint bench clean
+.PHONY: install demo serve worker test test-sqlite lint bench clean verifier
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ lint: install
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy src
+
+# The standalone transparency verifier (standard library and `cryptography` only).
+verifier: install
+	$(BIN)/python -c 'from pathlib import Path; from rempart.transparency.bundle import write; write(Path("verify_report.py"))'
 
 bench: install
 	$(BIN)/python bench/ingest.py

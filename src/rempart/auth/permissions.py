@@ -32,6 +32,7 @@ class Permission(StrEnum):
     PROTECTED_ACCOUNTS_MARK = "platform:protected-accounts:mark"
     MODERATION_DECIDE = "moderation:decisions:create"
     REPORTS_VOUCH = "reports:reporter:vouch"
+    TRANSPARENCY_PUBLISH = "transparency:reports:publish"
     WHOAMI = "auth:self:read"
     # Every principal may list, create and revoke its own tokens (never anyone else's).
     OWN_TOKENS = "auth:self:tokens"
@@ -74,6 +75,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.LOGINS_MANAGE,
             Permission.GRANTS_MANAGE,
             Permission.GRANTS_READ,
+            Permission.TRANSPARENCY_PUBLISH,
         }
     ),
     Role.AUDITOR: frozenset(

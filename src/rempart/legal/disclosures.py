@@ -36,6 +36,7 @@ CATEGORY_FIELD: Final = {
     DataCategory.IDENTIFICATION.value: "ip_addresses",
 }
 PACKAGE_PURPOSE = "disclosure-package"
+USER_REFERENCE_PURPOSE = "transparency-user"
 PACKAGE_TYPE = "rempart-disclosure+jwt"
 RELEASABLE = frozenset({OrderStatus.APPROVED, OrderStatus.PARTIALLY_APPROVED})
 
@@ -295,6 +296,12 @@ def release(
                 }
             ),
             "accounts": len(package.records),
+            # Keyed references, so transparency reports count distinct users without the
+            # log naming them.
+            "users": sorted(
+                keys.blind_index(u, purpose=USER_REFERENCE_PURPOSE).hex()
+                for u in {t.user_id for t in order.targets if t.approved and t.user_id}
+            ),
             "ip_records": sum(len(r.ip_addresses or []) for r in package.records),
             "notification_due_at": due.isoformat(),
         },

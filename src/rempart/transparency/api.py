@@ -7,9 +7,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import HTMLResponse
+from pydantic import BaseModel, ConfigDict, Field
 
 from rempart.audit import service as audit
 from rempart.audit.exceptions import UnknownTreeHead
+from rempart.auth.api import require
+from rempart.auth.permissions import Permission
+from rempart.auth.service import Caller
 from rempart.core.clock import utcnow
 from rempart.core.deps import Runtime, runtime
 from rempart.transparency import render, service
@@ -22,6 +26,14 @@ PeriodQuery = Annotated[
     str | None, Query(pattern=r"^\d{4}(-Q[1-4])?$", description="2026-Q3 or 2026.")
 ]
 Kind = Annotated[str, Query(pattern=r"^(lawful_disclosure|dsa)$")]
+ReportId = Annotated[int, Path(ge=1, le=2**31)]
+
+
+class PublishRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: str = Field(pattern=r"^(lawful_disclosure|dsa)$")
+    period: str = Field(pattern=r"^\d{4}(-Q[1-4])?$", description="An ended 2026-Q3 or 2026.")
 
 
 def _lookup(rt: Runtime, country: str, period: str | None) -> dict[str, Any]:
@@ -36,12 +48,36 @@ def list_reports(rt: Rt, kind: Kind = "lawful_disclosure", period: PeriodQuery =
         return {"items": service.published(session, kind=kind, period=period)}
 
 
+@router.post("/v1/transparency/reports", status_code=201)
+def publish_report(
+    body: PublishRequest,
+    caller: Annotated[Caller, Depends(require(Permission.TRANSPARENCY_PUBLISH))],
+    rt: Rt,
+) -> Any:
+    """Publish the report of a period that has ended (409 `period_not_ended` otherwise)."""
+    return service.publish(rt, kind=body.kind, period_text=body.period)
+
+
 @router.get("/v1/transparency/reports/{report_id}")
-def get_report(report_id: Annotated[int, Path(ge=1, le=2**31)], rt: Rt) -> Any:
-    """A published report exactly as published, with its signed head: check it with
-    `rempart transparency verify`."""
+def get_report(report_id: ReportId, rt: Rt) -> Any:
+    """A published report exactly as published, signed, with its signed head: check it
+    with `python verify_report.py URL` or `rempart transparency verify URL`."""
     with rt.unit_of_work(readonly=True) as session:
         return service.published_document(session, report_id=report_id)
+
+
+@router.get("/v1/transparency/reports/{report_id}/dataset")
+def get_dataset(report_id: ReportId, rt: Rt) -> Any:
+    """Every audit entry the report's figures come from, pseudonymised, each with its
+    inclusion proof under the report's signed head."""
+    with rt.unit_of_work(readonly=True) as session:
+        return service.published_dataset(session, report_id=report_id)
+
+
+@router.get("/v1/transparency/provisional")
+def provisional(rt: Rt, kind: Kind = "lawful_disclosure") -> Any:
+    """Provisional figures of the quarter under way: marked as such, never a report."""
+    return service.provisional(rt, kind=kind)
 
 
 @router.get("/v1/transparency/{country}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -13,8 +13,9 @@ from rempart.core.cli import DatabaseUrl, cli_runtime, console, err, fail
 from rempart.core.clock import utcnow
 from rempart.core.errors import RempartError
 from rempart.transparency import dsa, render, service
+from rempart.transparency import standalone_verify as offline
 from rempart.transparency.dsa_rules import validate
-from rempart.transparency.verify import load_report, verify
+from rempart.transparency.verify import verify
 
 transparency_app = typer.Typer(
     help="Transparency reports computed from the audit log.", no_args_is_help=True
@@ -33,24 +34,45 @@ class Format(StrEnum):
     HTML = "html"
 
 
+def _dump(document: dict[str, Any]) -> str:
+    return json.dumps(document, indent=1, sort_keys=True, ensure_ascii=False)
+
+
 @transparency_app.command("report")
 def report(
-    period: Annotated[str, typer.Option(help="A quarter (2026-Q3) or a year (2026).")],
+    period: Annotated[
+        str | None, typer.Option(help="A quarter (2026-Q3) or a year (2026) that has ended.")
+    ] = None,
     kind: Annotated[Kind, typer.Option(help="Which report.")] = Kind.LAWFUL_DISCLOSURE,
     output: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.JSON,
     out: Annotated[Path | None, typer.Option(help="Write here instead of stdout.")] = None,
+    dataset_out: Annotated[
+        Path | None, typer.Option(help="Also write the report's public dataset here.")
+    ] = None,
+    provisional: Annotated[
+        bool,
+        typer.Option(help="Print a provisional view of the quarter under way; publish nothing."),
+    ] = False,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Compute a report over the log as it is now, publish it, and print or write it.
 
-    It embeds the signed tree head it was computed from and the previous report's head."""
+    It embeds the signed tree head it was computed from, the previous report's head and
+    the consistency proof between them, and is signed with the root of its dataset. Only
+    a period that has ended can be reported."""
     rt = cli_runtime(database_url)
     try:
+        if provisional:
+            typer.echo(_dump(service.provisional(rt, kind=kind.value)))
+            return
+        if period is None:
+            raise typer.BadParameter("Give --period (or --provisional).")
         document = service.publish(rt, kind=kind.value, period_text=period)
     except RempartError as exc:
         raise fail(exc) from None
+    report_id = document.pop("id")
     text = {
-        Format.JSON: lambda: json.dumps(document, indent=1, sort_keys=True, ensure_ascii=False),
+        Format.JSON: lambda: _dump(document),
         Format.CSV: lambda: render.to_csv(document),
         Format.HTML: lambda: render.to_html(document),
     }[output]()
@@ -58,34 +80,101 @@ def report(
         typer.echo(text)
     else:
         out.write_text(text + ("\n" if not text.endswith("\n") else ""), encoding="utf-8")
-        err.print(f"Wrote {out} (head of size {document['head']['tree_size']}).")
+        err.print(
+            f"Wrote {out} (report {report_id}, head of size {document['head']['tree_size']})."
+        )
+    if dataset_out is not None:
+        with rt.unit_of_work(readonly=True) as session:
+            public = service.published_dataset(session, report_id=report_id)
+        dataset_out.write_text(_dump(public) + "\n", encoding="utf-8")
+
+
+@transparency_app.command("export")
+def export_report(
+    report_id: Annotated[int, typer.Argument(help="The published report's id.")],
+    out_dir: Annotated[Path, typer.Option(help="Folder for report-ID.json and its dataset.")],
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Write a published report and its public dataset, as anyone can download them."""
+    rt = cli_runtime(database_url)
+    try:
+        with rt.unit_of_work(readonly=True) as session:
+            document = service.published_document(session, report_id=report_id)
+            public = service.published_dataset(session, report_id=report_id)
+    except RempartError as exc:
+        raise fail(exc) from None
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / f"report-{report_id}.json").write_text(_dump(document) + "\n", encoding="utf-8")
+    (out_dir / f"report-{report_id}.dataset.json").write_text(
+        _dump(public) + "\n", encoding="utf-8"
+    )
+    console.print(
+        f"Wrote report-{report_id}.json and report-{report_id}.dataset.json to {out_dir}."
+    )
+
+
+def _problems(problems: list[str], what: str) -> None:
+    if problems:
+        for problem in problems:
+            err.print(f"[red]✗[/red] {problem}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
+    console.print(f"[green]✓[/green] {what}")
 
 
 @transparency_app.command("verify")
 def verify_command(
-    report_file: Annotated[Path, typer.Argument(help="A published report, JSON or HTML.")],
-    previous: Annotated[
-        Path | None, typer.Option(help="The previous published report of the same kind.")
+    source: Annotated[
+        str, typer.Argument(help="A published report: a file (JSON or HTML) or its URL.")
+    ],
+    dataset: Annotated[
+        str | None, typer.Option(help="Its dataset, a file or URL (default: beside the report).")
     ] = None,
+    previous: Annotated[
+        str | None, typer.Option(help="The previous published report of the same kind.")
+    ] = None,
+    against_log: Annotated[
+        bool,
+        typer.Option(
+            help="Also recompute it from this installation's audit log (needs the database)."
+        ),
+    ] = False,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Recompute the report from the audit log; exit 1 and say why on any mismatch."""
-    rt = cli_runtime(database_url)
+    """Check a report's signatures, proofs and every figure from its public files, with no
+    database; exit 1 naming each mismatch. A report without a dataset (format 1), or
+    --against-log, is checked against the audit log instead."""
     try:
-        document = load_report(report_file)
-        before = load_report(previous) if previous else None
+        document = offline.load(source)
+        before = offline.load(previous) if previous else None
     except (OSError, ValueError) as exc:
         err.print(f"[red]Cannot read the report:[/red] {exc}")
         raise typer.Exit(2) from None
+    public = None
+    if document.get("version", 1) >= 2:
+        try:
+            public = offline.load(dataset or offline.dataset_source(source))
+        except (OSError, ValueError) as exc:
+            if dataset is not None:
+                err.print(f"[red]Cannot read the report's dataset:[/red] {exc}")
+                raise typer.Exit(2) from None
+    if public is not None and not against_log:
+        _problems(
+            offline.verify(document, public, before),
+            f"{document['kind']} {document['period']}: signed, consistent with the previous "
+            f"report, every figure recomputed from {len(public['entries'])} entries proven "
+            "in the log.",
+        )
+        return
+    rt = cli_runtime(database_url)
     with rt.unit_of_work(readonly=True) as session:
-        verdict = verify(session, document, keys=rt.keys, previous=before)
-    if not verdict.ok:
-        for problem in verdict.problems:
-            err.print(f"[red]✗[/red] {problem}")
-        raise typer.Exit(1)
-    console.print(
-        f"[green]✓[/green] {document['kind']} {document['period']}: every figure matches the "
-        f"audit log under its signed head ({verdict.entries} entries)."
+        verdict = verify(session, document, keys=rt.keys, previous=before, dataset=public)
+    problems = verdict.problems
+    if public is not None:
+        problems = offline.verify(document, public, before) + problems
+    _problems(
+        problems,
+        f"{document['kind']} {document['period']}: every figure matches the audit log under "
+        f"its signed head ({verdict.entries} entries).",
     )
 
 

@@ -1,29 +1,39 @@
 """Transparency figures, computed from audit log entries and nothing else.
 
-The same code runs when a report is made and when ``transparency verify`` recomputes it
-from the log, so a published figure is exactly what the log says. Entries are the parsed
-bodies, read in log order; only the actions named in ``RELEVANT`` count.
+The same code runs when a report is made, when ``transparency verify`` recomputes it from
+the log, and when anyone recomputes it from the report's public dataset with the
+standalone verifier: this module depends on the standard library only, and
+``verify_report.py`` carries a copy of it (``make verifier`` writes it; a test checks the
+copy is current). Entries are the parsed bodies, read in log order; only the actions
+named in ``RELEVANT`` count.
+
+Each figure has one definition. An order's outcome (``outcome``) is exactly one of
+fulfilled, partially fulfilled, refused, withdrawn or pending, and the per-country table,
+the trend and the public lookup all count those outcomes. Users affected are distinct
+users (``Order.users``), never a sum of accounts per disclosure.
 
 Small counts are suppressed deterministically (``suppress``): a count from 1 to
-``SUPPRESS_BELOW - 1`` is published as ``"<5"``, and a median over fewer than
-``SUPPRESS_BELOW`` orders or complaints as ``null``, so that no figure points at a person.
+``SUPPRESS_BELOW - 1`` is published as ``"<5"``, and a median or a rate over fewer than
+``SUPPRESS_BELOW`` cases as ``null``, so that no figure points at a person.
 """
 
 from __future__ import annotations
 
+import re
 import statistics
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
-
-from rempart.transparency.periods import Period, previous_quarters
 
 SUPPRESS_BELOW = 5
 SUPPRESSED = f"<{SUPPRESS_BELOW}"
 EU_MEMBER_STATES = frozenset(
     "AT BE BG CY CZ DE DK EE ES FI FR GR HR HU IE IT LT LU LV MT NL PL PT RO SE SI SK".split()
 )
+# Orders against content (DSA Art. 9). Rempart's authorities send orders to provide
+# information (Art. 10); an order of one of these types would be counted apart.
+ORDER_TYPES_TO_ACT = frozenset({"act", "removal"})
 RELEVANT = (
     "legal.order.received",
     "legal.order.checked",
@@ -38,10 +48,13 @@ RELEVANT = (
     "reports.raid.suspected",
     "reports.appeal.filed",
     "reports.appeal.decided",
+    "reports.dispute.submitted",
+    "reports.dispute.decided",
     "reports.reporter_warning",
     "reports.reporter_suspended",
     "reports.account_warning",
     "reports.account_suspended",
+    "platform.active_recipients",
 )
 TREND_QUARTERS = 8
 # What each report reads: the lawful-disclosure report needs only the legal entries.
@@ -49,6 +62,65 @@ RELEVANT_FOR = {
     "lawful_disclosure": tuple(a for a in RELEVANT if a.startswith("legal.")),
     "dsa": RELEVANT,
 }
+OUTCOMES = ("fulfilled", "partially_fulfilled", "refused", "withdrawn", "pending")
+
+# -- periods ---------------------------------------------------------------------------
+
+_PERIOD = re.compile(r"^(?P<year>\d{4})(?:-Q(?P<quarter>[1-4]))?$")
+
+
+@dataclass(frozen=True)
+class Period:
+    """A quarter (``2026-Q3``) or a year (``2026``), as a UTC half-open range."""
+
+    name: str
+    start: datetime
+    end: datetime
+
+    def contains(self, moment: datetime) -> bool:
+        return self.start <= moment < self.end
+
+
+def quarter(year: int, number: int) -> Period:
+    start = datetime(year, 3 * number - 2, 1, tzinfo=UTC)
+    end = datetime(year + number // 4, (3 * number) % 12 + 1, 1, tzinfo=UTC)
+    return Period(f"{year}-Q{number}", start, end)
+
+
+def parse_period(text: str) -> Period:
+    """Raises ``ValueError`` on anything but a quarter or a year between 2000 and 2100."""
+    match = _PERIOD.match(text.strip())
+    if match is None or not 2000 <= int(match["year"]) <= 2100:
+        raise ValueError("A period is a quarter like 2026-Q3 or a year like 2026.")
+    year = int(match["year"])
+    if match["quarter"]:
+        return quarter(year, int(match["quarter"]))
+    return Period(str(year), datetime(year, 1, 1, tzinfo=UTC), datetime(year + 1, 1, 1, tzinfo=UTC))
+
+
+def quarter_of(moment: datetime) -> Period:
+    return quarter(moment.year, (moment.month - 1) // 3 + 1)
+
+
+def previous_quarters(period: Period, count: int) -> list[Period]:
+    """The ``count`` quarters ending with the one ``period`` ends in, oldest first."""
+    current = quarter_of(period.end - timedelta(microseconds=1))
+    quarters = [current]
+    while len(quarters) < count:
+        quarters.append(quarter_of(quarters[-1].start - timedelta(days=1)))
+    return quarters[::-1]
+
+
+def window_start(kind: str, period: Period) -> datetime:
+    """The first moment whose entries a report reads. Every figure is anchored to an event
+    inside the window (an order received, a notice, a complaint filed…), so the entries
+    from here to the head give the same figures as the whole log."""
+    if kind == "lawful_disclosure":
+        return min(period.start, previous_quarters(period, TREND_QUARTERS)[0].start)
+    return period.start
+
+
+# -- reading the log -------------------------------------------------------------------
 
 
 def entry_time(body: dict[str, Any]) -> datetime:
@@ -56,7 +128,7 @@ def entry_time(body: dict[str, Any]) -> datetime:
 
 
 @dataclass
-class _Order:
+class Order:
     country: str
     received: datetime
     order_type: str
@@ -67,9 +139,21 @@ class _Order:
     status: str = "received"
     category_outcomes: dict[str, str] = field(default_factory=dict)
     effected: datetime | None = None
-    users_affected: int = 0
+    # Distinct users whose data was disclosed (keyed references, never user ids).
+    users: set[str] = field(default_factory=set)
     # Released on one review, then not backed by the second review or the validation.
     not_confirmed: bool = False
+
+    @property
+    def outcome(self) -> str:
+        """The one definition of an order's outcome, used by every table and trend."""
+        if self.effected is not None:
+            return "partially_fulfilled" if self.status == "partially_approved" else "fulfilled"
+        if self.status in ("refused", "checks_failed"):
+            return "refused"
+        if self.status == "withdrawn":
+            return "withdrawn"
+        return "pending"
 
 
 @dataclass
@@ -83,9 +167,9 @@ class _Appeal:
 class Log:
     """What the relevant entries say, accumulated in log order."""
 
-    orders: dict[str, _Order] = field(default_factory=dict)
+    orders: dict[str, Order] = field(default_factory=dict)
     appeals: dict[str, _Appeal] = field(default_factory=dict)
-    events: list[tuple[datetime, str, dict[str, Any]]] = field(default_factory=list)
+    events: list[tuple[datetime, str, str, dict[str, Any]]] = field(default_factory=list)
 
     def add(self, body: dict[str, Any]) -> None:
         action = body.get("action")
@@ -95,7 +179,7 @@ class Log:
         details = body.get("details") or {}
         target = str(body.get("target") or "")
         if action == "legal.order.received":
-            self.orders[target] = _Order(
+            self.orders[target] = Order(
                 country=str(body.get("country") or "??"),
                 received=when,
                 order_type=str(details.get("order_type", "unspecified")),
@@ -105,19 +189,9 @@ class Log:
             )
             return
         order = self.orders.get(target)
-        if action.startswith("legal.") and order is not None:
-            if action == "legal.order.reviewed" and order.acknowledged is None:
-                order.acknowledged = when
-            elif action in ("legal.order.checked", "legal.order.decided"):
-                order.status = str(details.get("status", order.status))
-                order.category_outcomes.update(details.get("category_outcomes") or {})
-            elif action == "legal.order.withdrawn":
-                order.status = "withdrawn"
-            elif action == "legal.order.emergency_not_confirmed":
-                order.not_confirmed = True
-            elif action == "legal.disclosure.released":
-                order.effected = order.effected or when
-                order.users_affected += int(details.get("accounts", 0))
+        if action.startswith("legal."):
+            if order is not None:
+                self._legal(order, action, when, details, body)
             return
         if action == "reports.appeal.filed":
             self.appeals[str(details.get("appeal"))] = _Appeal(filed=when)
@@ -125,7 +199,35 @@ class Log:
             appeal = self.appeals.get(str(details.get("appeal")))
             if appeal is not None:
                 appeal.decided, appeal.outcome = when, str(details.get("outcome"))
-        self.events.append((when, str(action), details))
+        self.events.append((when, str(action), target, details))
+
+    @staticmethod
+    def _legal(
+        order: Order, action: str, when: datetime, details: dict[str, Any], body: dict[str, Any]
+    ) -> None:
+        if action == "legal.order.reviewed" and order.acknowledged is None:
+            order.acknowledged = when
+        elif action in ("legal.order.checked", "legal.order.decided"):
+            order.status = str(details.get("status", order.status))
+            order.category_outcomes.update(details.get("category_outcomes") or {})
+        elif action == "legal.order.withdrawn":
+            order.status = "withdrawn"
+        elif action == "legal.order.emergency_not_confirmed":
+            order.not_confirmed = True
+        elif action == "legal.disclosure.released":
+            order.effected = order.effected or when
+            users = details.get("users")
+            if isinstance(users, list):
+                order.users.update(str(u) for u in users)
+            else:
+                # Entries written before users were recorded name none: each account of
+                # such a disclosure counts as a user of its own.
+                order.users.update(
+                    f"{body.get('seq')}#{i}" for i in range(int(details.get("accounts", 0)))
+                )
+
+
+# -- figures ---------------------------------------------------------------------------
 
 
 def _hours(pairs: list[tuple[datetime, datetime | None]]) -> float | None:
@@ -135,7 +237,22 @@ def _hours(pairs: list[tuple[datetime, datetime | None]]) -> float | None:
     return round(statistics.median(spans), 1)
 
 
-def _order_figures(orders: list[_Order]) -> dict[str, Any]:
+def _rate(part: int, whole: int) -> float | None:
+    return round(part / whole, 3) if whole >= SUPPRESS_BELOW else None
+
+
+def users_affected(orders: list[Order]) -> int:
+    return len(
+        {u for o in orders if o.outcome in ("fulfilled", "partially_fulfilled") for u in o.users}
+    )
+
+
+def outcome_counts(orders: list[Order]) -> dict[str, int]:
+    counts = Counter(o.outcome for o in orders)
+    return {name: counts[name] for name in OUTCOMES}
+
+
+def _order_figures(orders: list[Order]) -> dict[str, Any]:
     disclosed = [o for o in orders if o.effected is not None]
     requested: Counter[str] = Counter(c for o in orders for c in o.categories)
     given: Counter[str] = Counter(
@@ -143,16 +260,8 @@ def _order_figures(orders: list[_Order]) -> dict[str, Any]:
     )
     return {
         "orders_received": len(orders),
-        "fulfilled": sum(1 for o in disclosed if o.status != "partially_approved"),
-        "partially_fulfilled": sum(1 for o in disclosed if o.status == "partially_approved"),
-        "refused": sum(1 for o in orders if o.status in ("refused", "checks_failed")),
-        "withdrawn": sum(1 for o in orders if o.status == "withdrawn"),
-        "pending": sum(
-            1
-            for o in orders
-            if o.effected is None and o.status not in ("refused", "checks_failed", "withdrawn")
-        ),
-        "users_affected": sum(o.users_affected for o in disclosed),
+        **outcome_counts(orders),
+        "users_affected": users_affected(orders),
         "emergency": sum(1 for o in orders if o.emergency),
         "emergency_not_confirmed": sum(1 for o in orders if o.not_confirmed),
         "normal": sum(1 for o in orders if not o.emergency),
@@ -166,22 +275,28 @@ def _order_figures(orders: list[_Order]) -> dict[str, Any]:
     }
 
 
+def quarter_row(orders: list[Order], name: str) -> dict[str, Any]:
+    """One quarter of the trend, and of the public per-country lookup."""
+    counts = outcome_counts(orders)
+    return {
+        "period": name,
+        "orders_received": len(orders),
+        "fulfilled": counts["fulfilled"],
+        "partially_fulfilled": counts["partially_fulfilled"],
+        "refused": counts["refused"],
+        "users_affected": users_affected(orders),
+    }
+
+
 def lawful_disclosure(log: Log, period: Period) -> dict[str, Any]:
     in_period = [o for o in log.orders.values() if period.contains(o.received)]
-    by_country: dict[str, list[_Order]] = defaultdict(list)
+    by_country: dict[str, list[Order]] = defaultdict(list)
     for order in in_period:
         by_country[order.country].append(order)
-    trend = []
-    for quarter in previous_quarters(period, TREND_QUARTERS):
-        orders = [o for o in log.orders.values() if quarter.contains(o.received)]
-        trend.append(
-            {
-                "period": quarter.name,
-                "orders_received": len(orders),
-                "fulfilled": sum(1 for o in orders if o.effected is not None),
-                "users_affected": sum(o.users_affected for o in orders if o.effected),
-            }
-        )
+    trend = [
+        quarter_row([o for o in log.orders.values() if q.contains(o.received)], q.name)
+        for q in previous_quarters(period, TREND_QUARTERS)
+    ]
     return {
         "countries": {c: _order_figures(by_country[c]) for c in sorted(by_country)},
         "total": _order_figures(in_period),
@@ -189,16 +304,49 @@ def lawful_disclosure(log: Log, period: Period) -> dict[str, Any]:
     }
 
 
+def _orders_by_state(orders: list[Order]) -> dict[str, Any]:
+    """Per Member State and per type of offence, as the harmonised templates group orders."""
+    grouped: dict[str, dict[str, list[Order]]] = defaultdict(lambda: defaultdict(list))
+    for order in orders:
+        grouped[order.country][order.offence].append(order)
+    return {
+        "total": len(orders),
+        "median_hours_to_acknowledge": _hours([(o.received, o.acknowledged) for o in orders]),
+        "median_hours_to_effect": _hours([(o.received, o.effected) for o in orders]),
+        "by_member_state": {
+            state: {
+                offence: {
+                    "received": len(items),
+                    "median_hours_to_acknowledge": _hours(
+                        [(o.received, o.acknowledged) for o in items]
+                    ),
+                    "median_hours_to_effect": _hours([(o.received, o.effected) for o in items]),
+                }
+                for offence, items in sorted(kinds.items())
+            }
+            for state, kinds in sorted(grouped.items())
+        },
+    }
+
+
+def _months(period: Period) -> list[str]:
+    months, moment = [], period.start
+    while moment < period.end:
+        months.append(f"{moment.year:04d}-{moment.month:02d}")
+        moment = datetime(moment.year + moment.month // 12, moment.month % 12 + 1, 1, tzinfo=UTC)
+    return months
+
+
 def dsa(log: Log, period: Period) -> dict[str, Any]:
-    """DSA Art. 15 and 24 figures for the period."""
+    """DSA Art. 15 and 24 figures for the period, in the sections of the harmonised
+    templates (Implementing Regulation (EU) 2024/2835). Every figure is anchored to an
+    event inside the period: a notice received, an automated restriction, a complaint or a
+    dispute filed."""
     orders = [
         o
         for o in log.orders.values()
         if period.contains(o.received) and o.country in EU_MEMBER_STATES
     ]
-    by_state: dict[str, dict[str, list[_Order]]] = defaultdict(lambda: defaultdict(list))
-    for order in orders:
-        by_state[order.country][order.order_type].append(order)
     notices: Counter[str] = Counter()
     channels: Counter[str] = Counter()
     actions: Counter[str] = Counter()
@@ -206,56 +354,88 @@ def dsa(log: Log, period: Period) -> dict[str, Any]:
     automation: Counter[str] = Counter()
     art23: Counter[str] = Counter()
     raids = 0
-    for when, action, details in log.events:
-        if not period.contains(when):
+    noticed: dict[str, datetime] = {}  # item -> its first notice in the period
+    acted: dict[str, datetime] = {}  # item -> the first decision after that notice
+    automated: dict[str, datetime] = {}  # item -> its automated restriction in the period
+    reviewed: dict[str, str] = {}  # item -> the first moderator's action after it
+    disputes: dict[str, dict[str, Any]] = {}
+    recipients: dict[str, int] = {}  # month -> its latest count
+    months = _months(period)
+    for when, action, target, details in log.events:
+        if when < period.start:
             continue
-        if action == "reports.received":
+        if action == "platform.active_recipients":
+            month = str(details.get("month"))
+            if month in months:
+                recipients[month] = int(details.get("recipients", 0))
+            continue
+        in_period = when < period.end
+        if action == "reports.received" and in_period:
             notices.update({str(k): int(v) for k, v in details.get("by_category", {}).items()})
             channels.update({str(k): int(v) for k, v in details.get("by_channel", {}).items()})
+            noticed.setdefault(target, when)
         elif action == "moderation.decision":
-            actions[str(details.get("action"))] += 1
-            grounds[str(details.get("ground_type"))] += 1
-            automation[str(details.get("automation"))] += 1
+            if target in noticed and target not in acted:
+                acted[target] = when
+            if target in automated and target not in reviewed:
+                reviewed[target] = str(details.get("action"))
+            if in_period:
+                actions[str(details.get("action"))] += 1
+                grounds[str(details.get("ground_type"))] += 1
+                automation[str(details.get("automation"))] += 1
         elif action == "moderation.item.restricted":
-            actions["remove_from_search"] += 1
-            grounds[str(details.get("ground_type", "terms"))] += 1
-            automation["fully"] += 1
-        elif action == "reports.raid.suspected":
+            if target in noticed and target not in acted:
+                acted[target] = when
+            if in_period:
+                automated.setdefault(target, when)
+                actions["remove_from_search"] += 1
+                grounds[str(details.get("ground_type", "terms"))] += 1
+                automation["fully"] += 1
+        elif action == "reports.raid.suspected" and in_period:
             raids += 1
-        elif action.startswith(("reports.reporter_", "reports.account_")):
+        elif action == "reports.dispute.submitted" and in_period:
+            disputes[str(details.get("dispute"))] = {"filed": when}
+        elif action == "reports.dispute.decided" and str(details.get("dispute")) in disputes:
+            dispute = disputes[str(details.get("dispute"))]
+            dispute.update(
+                decided=when,
+                outcome=str(details.get("outcome")),
+                implemented=bool(details.get("implemented")),
+            )
+        elif action.startswith(("reports.reporter_", "reports.account_")) and in_period:
             art23[action.removeprefix("reports.")] += 1
     appeals = [a for a in log.appeals.values() if period.contains(a.filed)]
+    confirmed = sum(1 for a in reviewed.values() if a != "no_violation")
+    reversed_ = len(reviewed) - confirmed
+    decided = [d for d in disputes.values() if "decided" in d]
     return {
-        "orders_to_act": {
-            "total": 0,
-            "note": "Rempart receives orders to provide information; orders to act against "
-            "content reach moderation as notices.",
-        },
-        "orders_to_provide_information": {
-            state: {
-                kind: {
-                    "received": len(items),
-                    "median_hours_to_acknowledge": _hours(
-                        [(o.received, o.acknowledged) for o in items]
-                    ),
-                    "median_hours_to_effect": _hours(
-                        [(o.received, o.effected) for o in items if o.effected]
-                    ),
-                }
-                for kind, items in sorted(kinds.items())
-            }
-            for state, kinds in sorted(by_state.items())
-        },
+        "orders_to_act": _orders_by_state(
+            [o for o in orders if o.order_type in ORDER_TYPES_TO_ACT]
+        ),
+        "orders_to_provide_information": _orders_by_state(
+            [o for o in orders if o.order_type not in ORDER_TYPES_TO_ACT]
+        ),
         "notices": {
             "by_category": dict(sorted(notices.items())),
             "total": sum(notices.values()),
             "from_trusted_flaggers": channels.get("flagger", 0),
             "suspected_raids": raids,
+            "items_noticed": len(noticed),
+            "items_acted_on": len(acted),
+            "median_hours_to_act": _hours([(t, acted.get(item)) for item, t in noticed.items()]),
         },
         "actions": {
             "by_action": dict(sorted(actions.items())),
             "by_ground": dict(sorted(grounds.items())),
             "by_automation": dict(sorted(automation.items())),
+        },
+        "automated_means": {
+            "automated_restrictions": len(automated),
+            "reviewed_by_moderators": len(reviewed),
+            "confirmed": confirmed,
+            "reversed": reversed_,
+            "accuracy": _rate(confirmed, len(reviewed)),
+            "error_rate": _rate(reversed_, len(reviewed)),
         },
         "complaints": {
             "received": len(appeals),
@@ -263,7 +443,20 @@ def dsa(log: Log, period: Period) -> dict[str, Any]:
             "by_outcome": dict(sorted(Counter(a.outcome for a in appeals if a.outcome).items())),
             "median_hours_to_decide": _hours([(a.filed, a.decided) for a in appeals]),
         },
+        "out_of_court_disputes": {
+            "submitted": len(disputes),
+            "decided": len(decided),
+            "by_outcome": dict(sorted(Counter(str(d["outcome"]) for d in decided).items())),
+            "implemented": sum(1 for d in decided if d["implemented"]),
+            "median_hours_to_decide": _hours(
+                [(d["filed"], d.get("decided")) for d in disputes.values()]
+            ),
+        },
         "article_23": dict(sorted(art23.items())),
+        "average_monthly_active_recipients": {
+            "months_counted": len(recipients),
+            "average": round(statistics.mean(recipients.values())) if recipients else None,
+        },
     }
 
 
@@ -279,3 +472,64 @@ def suppress(value: Any) -> Any:
 
 
 COMPUTE = {"lawful_disclosure": lawful_disclosure, "dsa": dsa}
+
+
+def compute(kind: str, log: Log, period: Period) -> dict[str, Any]:
+    result: dict[str, Any] = suppress(COMPUTE[kind](log, period))
+    return result
+
+
+# -- comparing published and recomputed figures -----------------------------------------
+
+
+def as_version_1(figures: dict[str, Any]) -> dict[str, Any]:
+    """Reports of format 1 counted a partially fulfilled order as fulfilled in the trend;
+    their other figures only lack keys added since."""
+    trend = figures.get("trend")
+    if not isinstance(trend, list):
+        return figures
+
+    def merged(row: dict[str, Any]) -> dict[str, Any]:
+        both = [row.get("fulfilled"), row.get("partially_fulfilled")]
+        if all(isinstance(v, int) for v in both):
+            total: Any = suppress(sum(both))
+        else:
+            total = None  # a suppressed part: format 1 published the sum unsuppressed
+        return {**row, "fulfilled": total}
+
+    return {**figures, "trend": [merged(r) for r in trend]}
+
+
+def differences(
+    published: Any, recomputed: Any, path: str = "figures", *, lenient: bool = False
+) -> list[str]:
+    """Every figure that differs, named by its path. ``lenient`` (reports of format 1)
+    skips keys the published report does not have, and a trend value it cannot rebuild."""
+    if isinstance(published, dict) and isinstance(recomputed, dict):
+        keys = set(published) if lenient else set(published) | set(recomputed)
+        out = []
+        for key in sorted(keys):
+            if lenient and key not in recomputed:
+                continue
+            out += differences(
+                published.get(key), recomputed.get(key), f"{path}.{key}", lenient=lenient
+            )
+        return out
+    if isinstance(published, list) and isinstance(recomputed, list):
+        if len(published) != len(recomputed):
+            return [f"{path} has {len(published)} rows; the log gives {len(recomputed)}"]
+        out = []
+        for i, (a, b) in enumerate(zip(published, recomputed, strict=True)):
+            out += differences(a, b, f"{path}[{i}]", lenient=lenient)
+        return out
+    if lenient and recomputed is None:
+        return []
+    if published != recomputed:
+        return [f"{path} is {published!r} in the report but {recomputed!r} in the log"]
+    return []
+
+
+def compare(report: dict[str, Any], recomputed: dict[str, Any]) -> list[str]:
+    if report.get("version", 1) == 1:
+        return differences(report.get("figures"), as_version_1(recomputed), lenient=True)
+    return differences(report.get("figures"), recomputed)

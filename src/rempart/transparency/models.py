@@ -20,5 +20,7 @@ class PublishedReport(Base):
     tree_size: Mapped[int] = mapped_column(Integer)
     published_at: Mapped[datetime] = mapped_column(UTCDateTime)
     document: Mapped[str] = mapped_column(Text)  # the report, as published (JSON)
+    # Its public dataset (JSON); none for reports published before datasets existed.
+    dataset: Mapped[str | None] = mapped_column(Text, nullable=True)
 
     __table_args__ = (Index("ix_transparency_reports_kind_period", "kind", "period"),)

@@ -1,14 +1,28 @@
-"""Reporting periods: a quarter (``2026-Q3``) or a year (``2026``), as UTC half-open ranges."""
+"""Reporting periods: a quarter (``2026-Q3``) or a year (``2026``), as UTC half-open ranges.
+
+The arithmetic lives in ``figures.py`` (which the standalone verifier carries); this
+module adds the domain error and the publication calendar."""
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
-from rempart.core.errors import Invalid
+from rempart.core.errors import Conflict, Invalid
+from rempart.transparency.figures import Period, previous_quarters, quarter_of
+from rempart.transparency.figures import parse_period as _parse_period
 
-_PERIOD = re.compile(r"^(?P<year>\d{4})(?:-Q(?P<quarter>[1-4]))?$")
+__all__ = [
+    "PUBLICATION_DELAY",
+    "InvalidPeriod",
+    "Period",
+    "PeriodNotEnded",
+    "ensure_ended",
+    "next_report_date",
+    "parse",
+    "previous_quarters",
+    "quarter_of",
+]
+
 # Reports for a quarter are published this long after it ends.
 PUBLICATION_DELAY = timedelta(days=15)
 
@@ -17,45 +31,31 @@ class InvalidPeriod(Invalid):
     code = "invalid_period"
 
 
-@dataclass(frozen=True)
-class Period:
-    name: str
-    start: datetime
-    end: datetime
-
-    def contains(self, moment: datetime) -> bool:
-        return self.start <= moment < self.end
-
-
-def _quarter(year: int, quarter: int) -> Period:
-    start = datetime(year, 3 * quarter - 2, 1, tzinfo=UTC)
-    end = datetime(year + quarter // 4, (3 * quarter) % 12 + 1, 1, tzinfo=UTC)
-    return Period(f"{year}-Q{quarter}", start, end)
+class PeriodNotEnded(Conflict):
+    code = "period_not_ended"
 
 
 def parse(text: str) -> Period:
-    match = _PERIOD.match(text.strip())
-    if match is None or not 2000 <= int(match["year"]) <= 2100:
-        raise InvalidPeriod("A period is a quarter like 2026-Q3 or a year like 2026.")
-    year = int(match["year"])
-    if match["quarter"]:
-        return _quarter(year, int(match["quarter"]))
-    return Period(str(year), datetime(year, 1, 1, tzinfo=UTC), datetime(year + 1, 1, 1, tzinfo=UTC))
+    try:
+        return _parse_period(text)
+    except ValueError as exc:
+        raise InvalidPeriod(str(exc)) from None
 
 
-def quarter_of(moment: datetime) -> Period:
-    return _quarter(moment.year, (moment.month - 1) // 3 + 1)
+def ensure_ended(period: Period, now: datetime) -> None:
+    """A report covers a period that is over: figures of a quarter under way would change
+    after publication, and a published report never changes."""
+    if period.end > now:
+        raise PeriodNotEnded(
+            f"{period.name} has not ended: it can be reported from {period.end.date()} "
+            f"(published by {report_date(period)}). Ask for a provisional view instead."
+        )
 
 
-def previous_quarters(period: Period, count: int) -> list[Period]:
-    """The ``count`` quarters ending with the one ``period`` ends in, oldest first."""
-    current = quarter_of(period.end - timedelta(microseconds=1))
-    quarters = [current]
-    while len(quarters) < count:
-        quarters.append(quarter_of(quarters[-1].start - timedelta(days=1)))
-    return quarters[::-1]
+def report_date(period: Period) -> date:
+    return (period.end + PUBLICATION_DELAY).date()
 
 
 def next_report_date(today: datetime) -> date:
     """When the report of the quarter under way will be published."""
-    return (quarter_of(today).end + PUBLICATION_DELAY).date()
+    return report_date(quarter_of(today))

@@ -52,10 +52,29 @@ def to_csv(report: dict[str, Any]) -> str:
         for country, values in rows:
             writer.writerow([report["period"], country, *(values.get(c) for c in LAWFUL_COLUMNS)])
     else:
-        writer.writerow(["period", "figure", "value"])
-        for name, value in _flat("", figures):
-            writer.writerow([report["period"], name, value])
+        writer.writerow(DSA_COLUMNS)
+        for row in dsa_rows(figures):
+            writer.writerow([report["period"], *row])
     return out.getvalue()
+
+
+# The harmonised templates (Implementing Regulation (EU) 2024/2835) in long form: one row
+# per figure, keyed by the template's section, Member State and type.
+DSA_COLUMNS = ["period", "section", "member_state", "type", "metric", "value"]
+
+
+def dsa_rows(figures: dict[str, Any]) -> list[list[Any]]:
+    rows: list[list[Any]] = []
+    for section, values in figures.items():
+        for path, value in _flat("", values):
+            parts = path.split(".")
+            state, kind, metric = "ALL", "", path
+            if parts[0] == "by_member_state" and len(parts) == 4:
+                state, kind, metric = parts[1], parts[2], parts[3]
+            elif len(parts) == 2 and parts[0].startswith("by_"):
+                kind, metric = parts[1], parts[0]
+            rows.append([section, state, kind, metric, "" if value is None else value])
+    return rows
 
 
 def _bars(trend: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -1,9 +1,13 @@
-"""Making and publishing transparency reports. A report is computed from the audit log up
-to a signed tree head, embeds that head and the head of the previous report of its kind,
-and is stored as published: ``verify.py`` can then recompute it from the log."""
+"""Making and publishing transparency reports. A report covers a period that has ended. It
+is computed from the audit log up to a signed tree head, embeds that head, the head of the
+previous report of its kind and the consistency proof between them, and is signed with the
+log's key together with the root of its public dataset (``dataset.py``). Both are stored
+as published: anyone can verify them offline (``standalone_verify.py``), and
+``verify.py`` recomputes them from the log."""
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import datetime
 from typing import Any
@@ -15,30 +19,48 @@ from rempart.audit import service as audit
 from rempart.audit.models import AuditEntry
 from rempart.audit.schemas import SignedTreeHead
 from rempart.core.clock import utcnow
+from rempart.core.crypto import KeyRing
 from rempart.core.db import transaction
 from rempart.core.deps import Runtime
 from rempart.core.errors import NotFound
-from rempart.transparency import figures
+from rempart.transparency import dataset, figures
+from rempart.transparency import standalone_verify as offline
 from rempart.transparency.models import PublishedReport
-from rempart.transparency.periods import Period, next_report_date, parse, quarter_of
+from rempart.transparency.periods import (
+    Period,
+    ensure_ended,
+    next_report_date,
+    parse,
+    quarter_of,
+    report_date,
+)
 
 KINDS = tuple(figures.COMPUTE)
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 class ReportNotFound(NotFound):
     code = "report_not_found"
 
 
-def read_log(session: Session, *, kind: str, tree_size: int) -> figures.Log:
+class DatasetNotPublished(NotFound):
+    code = "dataset_not_published"
+
+
+def read_log(
+    session: Session, *, kind: str, tree_size: int, period: Period | None = None
+) -> figures.Log:
     """The entries a report of this kind reads under a head, found by their (indexed)
-    action column: fast enough for a report; ``verify`` reads every body instead."""
+    action column, from the report's window on when a period is given: fast enough for a
+    report; ``verify`` reads every body instead."""
     log = figures.Log()
+    query = select(AuditEntry.body).where(
+        AuditEntry.seq < tree_size, AuditEntry.action.in_(figures.RELEVANT_FOR[kind])
+    )
+    if period is not None:
+        query = query.where(AuditEntry.recorded_at >= figures.window_start(kind, period))
     bodies = session.execute(
-        select(AuditEntry.body)
-        .where(AuditEntry.seq < tree_size, AuditEntry.action.in_(figures.RELEVANT_FOR[kind]))
-        .order_by(AuditEntry.seq)
-        .execution_options(yield_per=5000)
+        query.order_by(AuditEntry.seq).execution_options(yield_per=5000)
     ).scalars()
     for body in bodies:
         log.add(json.loads(body))
@@ -46,41 +68,91 @@ def read_log(session: Session, *, kind: str, tree_size: int) -> figures.Log:
 
 
 def compute(kind: str, log: figures.Log, period: Period) -> dict[str, Any]:
-    return figures.suppress(figures.COMPUTE[kind](log, period))  # type: ignore[no-any-return]
+    return figures.compute(kind, log, period)
+
+
+def _suppression() -> dict[str, Any]:
+    return {
+        "below": figures.SUPPRESS_BELOW,
+        "rule": f"counts from 1 to {figures.SUPPRESS_BELOW - 1} are shown as "
+        f'"{figures.SUPPRESSED}"; medians and rates over fewer than '
+        f"{figures.SUPPRESS_BELOW} cases are null",
+    }
 
 
 def build(
     session: Session,
     *,
+    keys: KeyRing,
     kind: str,
     period: Period,
     head: SignedTreeHead,
     previous_head: SignedTreeHead | None,
     now: datetime,
-) -> dict[str, Any]:
-    log = read_log(session, kind=kind, tree_size=head.tree_size)
-    return {
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The signed report and its public dataset, both computed from the same entries."""
+    bodies = dataset.window_bodies(session, kind=kind, period=period, tree_size=head.tree_size)
+    log = figures.Log()
+    for body in bodies:
+        log.add(body)
+    public = dataset.build(session, keys=keys, kind=kind, period=period, head=head, bodies=bodies)
+    consistency = None
+    if previous_head is not None and previous_head.tree_size > 0:
+        consistency = audit.prove_consistency(
+            session, keys=keys, first=previous_head.tree_size, second=head.tree_size
+        ).proof
+    report = {
         "kind": kind,
         "version": FORMAT_VERSION,
         "period": period.name,
         "start": period.start.isoformat(),
         "end": period.end.isoformat(),
+        "window_start": figures.window_start(kind, period).isoformat(),
         "generated_at": now.isoformat(),
+        "next_report": next_report_date(now).isoformat(),
         "head": head.model_dump(),
         "previous_head": previous_head.model_dump() if previous_head else None,
-        "suppression": {
-            "below": figures.SUPPRESS_BELOW,
-            "rule": f"counts from 1 to {figures.SUPPRESS_BELOW - 1} are shown as "
-            f'"{figures.SUPPRESSED}"; medians over fewer than {figures.SUPPRESS_BELOW} '
-            "cases are null",
+        "consistency_proof": consistency,
+        "suppression": _suppression(),
+        "dataset": {
+            "entries": len(public["entries"]),
+            "root": offline.dataset_root(public["entries"]).hex(),
+            "pseudonyms": "HMAC-SHA256 under a key of this report alone, "
+            f"first {dataset.PSEUDONYM_HEX} hex digits; actors are left out",
         },
+        "figures": compute(kind, log, period),
+    }
+    report["signature"] = base64.b64encode(keys.sign(offline.signed_report_bytes(report))).decode()
+    return report, public
+
+
+def provisional(rt: Runtime, *, kind: str) -> dict[str, Any]:
+    """The quarter under way, from the log under the latest signed head: marked
+    provisional, never stored, never signed, never a report."""
+    now = utcnow()
+    period = quarter_of(now)
+    with rt.unit_of_work(readonly=True) as session:
+        head = audit.latest_head(session, keys=rt.keys)
+        log = read_log(session, kind=kind, tree_size=head.tree_size, period=period)
+    return {
+        "kind": kind,
+        "provisional": True,
+        "notice": "Provisional figures of a quarter under way; they will change. The report "
+        f"for {period.name} is published on {report_date(period).isoformat()}.",
+        "period": period.name,
+        "generated_at": now.isoformat(),
+        "next_report": report_date(period).isoformat(),
+        "tree_size": head.tree_size,
+        "suppression": _suppression(),
         "figures": compute(kind, log, period),
     }
 
 
 def publish(rt: Runtime, *, kind: str, period_text: str) -> dict[str, Any]:
-    """Sign a head over the log as it is, compute the report on it, and store it."""
+    """Sign a head over the log as it is, compute the report on it, and store it with
+    its dataset. Only a period that has ended can be reported."""
     period = parse(period_text)
+    ensure_ended(period, utcnow())
     audit.sign_head(rt.engine, keys=rt.keys, head_file=rt.head_file)
     with transaction(rt.engine) as session:
         head = audit.latest_head(session, keys=rt.keys)
@@ -93,25 +165,33 @@ def publish(rt: Runtime, *, kind: str, period_text: str) -> dict[str, Any]:
         previous_head = (
             SignedTreeHead.model_validate(json.loads(previous)["head"]) if previous else None
         )
-        report = build(
-            session, kind=kind, period=period, head=head, previous_head=previous_head, now=utcnow()
+        report, public = build(
+            session,
+            keys=rt.keys,
+            kind=kind,
+            period=period,
+            head=head,
+            previous_head=previous_head,
+            now=utcnow(),
         )
-        session.add(
-            PublishedReport(
-                kind=kind,
-                period=period.name,
-                tree_size=head.tree_size,
-                published_at=utcnow(),
-                document=json.dumps(report, sort_keys=True),
-            )
+        row = PublishedReport(
+            kind=kind,
+            period=period.name,
+            tree_size=head.tree_size,
+            published_at=utcnow(),
+            document=json.dumps(report, sort_keys=True),
+            dataset=json.dumps(public, sort_keys=True),
         )
+        session.add(row)
+        session.flush()
+        report_id = row.id
         audit.record(
             session,
             actor="system:transparency",
             action="transparency.report.published",
             details={"kind": kind, "period": period.name, "tree_size": head.tree_size},
         )
-    return report
+    return {**report, "id": report_id}
 
 
 def published(session: Session, *, kind: str, period: str | None) -> list[dict[str, Any]]:
@@ -139,6 +219,18 @@ def published_document(session: Session, *, report_id: int) -> dict[str, Any]:
     return document
 
 
+def published_dataset(session: Session, *, report_id: int) -> dict[str, Any]:
+    row = session.get(PublishedReport, report_id)
+    if row is None:
+        raise ReportNotFound("No published report has this id.")
+    if row.dataset is None:
+        raise DatasetNotPublished(
+            "This report was published before datasets existed; it verifies against the log."
+        )
+    document: dict[str, Any] = json.loads(row.dataset)
+    return document
+
+
 def country_lookup(
     session: Session, *, country: str, period_text: str | None, head: SignedTreeHead
 ) -> dict[str, Any]:
@@ -147,20 +239,24 @@ def country_lookup(
     now = utcnow()
     period = parse(period_text) if period_text else quarter_of(now)
     log = read_log(session, kind="lawful_disclosure", tree_size=head.tree_size)
-    result = figures.lawful_disclosure(log, period)
     quarters = []
-    for row in result["trend"]:
-        quarter = parse(row["period"])
+    for quarter in figures.previous_quarters(period, figures.TREND_QUARTERS):
         if quarter.start < period.start:
             continue
         orders = [
             o for o in log.orders.values() if o.country == country and quarter.contains(o.received)
         ]
+        row = figures.quarter_row(orders, quarter.name)
         quarters.append(
             {
                 "period": quarter.name,
-                "fulfilled_requests": sum(1 for o in orders if o.effected is not None),
-                "users_affected": sum(o.users_affected for o in orders if o.effected),
+                # The same outcomes as the reports' per-country table and trend.
+                "fulfilled_requests": row["fulfilled"],
+                "partially_fulfilled": row["partially_fulfilled"],
+                "refused": row["refused"],
+                "users_affected": row["users_affected"],
+                # A quarter under way is no report yet: its figures will still change.
+                "provisional": quarter.end > now,
             }
         )
     return {

@@ -1,4 +1,7 @@
-"""``transparency verify``: is a published report what the audit log says?
+"""``transparency verify --against-log``: is a published report what the audit log says?
+
+Anyone can verify a report from its files (``standalone_verify.py``); this check is for
+whoever holds the database, and also covers reports of format 1, which have no dataset.
 
 1. The embedded head is signed by the log's key (and the previous report's head too).
 2. Every entry under the head is read again, its leaf hash recomputed from its body, and
@@ -28,6 +31,7 @@ from rempart.audit.heads import check_head_signature, public_key_text
 from rempart.audit.schemas import SignedTreeHead
 from rempart.core.crypto import KeyRing
 from rempart.transparency import figures
+from rempart.transparency.dataset import reduce, report_key, window_bodies
 from rempart.transparency.periods import InvalidPeriod, parse
 from rempart.transparency.service import KINDS, compute
 
@@ -96,30 +100,13 @@ def _slices(session: Session, size: int) -> Iterator[Sequence[Any]]:
     yield from rows.partitions(SLICE)
 
 
-def _differences(published: Any, recomputed: Any, path: str = "figures") -> list[str]:
-    if isinstance(published, dict) and isinstance(recomputed, dict):
-        out = []
-        for key in sorted(set(published) | set(recomputed)):
-            out += _differences(published.get(key), recomputed.get(key), f"{path}.{key}")
-        return out
-    if isinstance(published, list) and isinstance(recomputed, list):
-        if len(published) != len(recomputed):
-            return [f"{path} has {len(published)} rows; the log gives {len(recomputed)}"]
-        out = []
-        for i, (a, b) in enumerate(zip(published, recomputed, strict=True)):
-            out += _differences(a, b, f"{path}[{i}]")
-        return out
-    if published != recomputed:
-        return [f"{path} is {published!r} in the report but {recomputed!r} in the log"]
-    return []
-
-
 def verify(
     session: Session,
     report: dict[str, Any],
     *,
     keys: KeyRing | None = None,
     previous: dict[str, Any] | None = None,
+    dataset: dict[str, Any] | None = None,
 ) -> Verdict:
     verdict = Verdict()
     head = _head(report.get("head"), "report's head", verdict)
@@ -189,5 +176,36 @@ def verify(
         verdict.problems.append("the log does not match the report's signed head")
     if before is not None and before.tree_size == 0 and before.root_hash != merkle.EMPTY_ROOT.hex():
         verdict.problems.append("the previous report's head does not sign an empty log")
-    verdict.problems += _differences(report.get("figures"), compute(str(kind), log, period))
+    verdict.problems += figures.compare(report, compute(str(kind), log, period))
+    if dataset is not None and keys is not None:
+        verdict.problems += _dataset_problems(session, report, dataset, keys, head, period)
     return verdict
+
+
+def _dataset_problems(
+    session: Session,
+    report: dict[str, Any],
+    public: dict[str, Any],
+    keys: KeyRing,
+    head: SignedTreeHead,
+    period: figures.Period,
+) -> list[str]:
+    """What only the holder of the log and the keys can check: each published entry is
+    the reduction of the entry under its leaf, and none of the window was left out."""
+    kind = str(report["kind"])
+    bodies = window_bodies(session, kind=kind, period=period, tree_size=head.tree_size)
+    key = report_key(keys, kind=kind, period=period.name, tree_size=head.tree_size)
+    expected = {int(b["seq"]): reduce(b, key) for b in bodies}
+    records = {r.get("seq"): r for r in public.get("entries") or []}
+    problems = [
+        f"entry {seq} of the log is missing from the dataset"
+        for seq in sorted(set(expected) - set(records))
+    ]
+    problems += [
+        f"dataset entry {seq} is not an entry the report reads"
+        for seq in sorted(set(records) - set(expected), key=str)
+    ]
+    for seq in sorted(set(expected) & set(records)):
+        if records[seq].get("entry") != expected[seq]:
+            problems.append(f"dataset entry {seq} is not the log's entry {seq} with its pseudonyms")
+    return problems
