@@ -20,7 +20,10 @@ from rempart.moderation.models import ModerationItem
 from test_moderation import event, run_worker
 
 UNSURE = "Rejoignez les combattants, le jour viendra où nous frapperons"
-CLEAR = "Matchs de foot en direct gratuitement, toutes les chaînes payantes, lien en bio"
+CLEAR = (
+    "Matchs de foot en direct gratuitement, toutes les chaînes payantes, lien en bio, "
+    "abonnement IPTV"
+)
 BENIGN = "The council meeting on recycling is moved to Thursday"
 
 
@@ -106,7 +109,7 @@ def test_worker_runs_the_semantic_stage(
     assert stages == {"semantic"}
     assert unsure_item.category == "terrorism"
     assert {s["detail"] for s in clear_item.signals if s["source"] == "classifier"} <= {
-        "ngram-v1/first"
+        "ngram-v2/first"
     }
 
 
