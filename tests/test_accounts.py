@@ -466,3 +466,30 @@ def test_admins_enrol_and_confirm_grants_in_the_console(
     assert listing.status_code == 200
     assert "new-reviewer" in listing.text
     assert "web-adm-one" in listing.text
+
+
+def test_the_operator_enrols_disables_and_resets_from_the_command_line(
+    client: TestClient, cli: Callable[..., Any], runtime: Runtime
+) -> None:
+    from test_web import make_login, sign_in
+
+    enrolled = cli("token", "enrol", "--role", "platform", "--name", "bridge-cli")
+    assert enrolled.exit_code == 0, enrolled.stderr
+    token = redeem(client, enrolled.stdout.strip())
+    assert client.get("/v1/auth/me", headers=bearer(token)).json()["name"] == "bridge-cli"
+    refused = cli("token", "enrol", "--role", "legal", "--name", "rev-cli")
+    assert refused.exit_code != 0
+    assert "four_eyes_required" in refused.stderr
+
+    login = make_login(runtime, "cli-mod", Role.MODERATOR)
+    assert "cli-mod" in cli("user", "list").stdout
+    assert cli("user", "disable", "cli-mod").exit_code == 0
+    assert sign_in(TestClient(client.app), login).status_code == 401
+    reset = cli("user", "reset-totp", "cli-mod")
+    assert reset.exit_code == 0
+    renewed = console_enrol(client, reset.stdout.strip(), "cli-mod", login.password)
+    assert renewed.status_code == 200, renewed.text
+    assert "totp-secret" in renewed.text
+    missing = cli("user", "disable", "nobody")
+    assert missing.exit_code != 0
+    assert "login_not_found" in missing.stderr

@@ -117,7 +117,9 @@ def own_tokens(caller: Self, rt: Rt) -> list[TokenRead]:
 
 
 @router.post("/tokens/{token_id}/revocation", response_model=TokenRead)
-def revoke_token(token_id: Annotated[int, Path(ge=1)], caller: Self, rt: Rt) -> TokenRead:
+def revoke_token(
+    token_id: Annotated[int, Path(ge=1, le=2**31 - 1)], caller: Self, rt: Rt
+) -> TokenRead:
     """Revoke one of the caller's tokens; an admin may revoke anyone's. Effective at once."""
     owner = None if caller.role is Role.ADMIN else caller.principal_id
     with rt.unit_of_work() as session:
@@ -181,14 +183,18 @@ def list_proposals(
 
 
 @router.post("/proposals/{proposal_id}/confirmation", response_model=ProposalDecided)
-def confirm(proposal_id: Annotated[int, Path(ge=1)], caller: Admin, rt: Rt) -> ProposalDecided:
+def confirm(
+    proposal_id: Annotated[int, Path(ge=1, le=2**31 - 1)], caller: Admin, rt: Rt
+) -> ProposalDecided:
     """The second admin applies the proposal; its author is refused (four_eyes_required)."""
     with rt.unit_of_work() as session:
         return grants.confirm(session, proposal_id=proposal_id, caller=caller, settings=rt.settings)
 
 
 @router.post("/proposals/{proposal_id}/rejection", response_model=ProposalRead)
-def reject(proposal_id: Annotated[int, Path(ge=1)], caller: Admin, rt: Rt) -> ProposalRead:
+def reject(
+    proposal_id: Annotated[int, Path(ge=1, le=2**31 - 1)], caller: Admin, rt: Rt
+) -> ProposalRead:
     with rt.unit_of_work() as session:
         return grants.reject(session, proposal_id=proposal_id, caller=caller)
 

@@ -173,11 +173,6 @@ def create_own_token(
     """Another token for the caller itself. Naming anybody else is refused: a principal
     that exists is someone's, a new one is created by enrolment. A principal has one
     role for life, so asking for another is refused too."""
-    if role is not None and role is not caller.role:
-        raise OtherPrincipal(
-            "A principal holds one role; another role is another principal, created by enrolment.",
-            code="role_mismatch",
-        )
     if name is not None and name != caller.name:
         if by_name(session, name=name) is not None:
             raise OtherPrincipal(
@@ -188,6 +183,11 @@ def create_own_token(
             "A new principal is created by enrolment: POST /v1/auth/enrolments, and the "
             "person redeems the code themselves.",
             code="enrolment_required",
+        )
+    if role is not None and role is not caller.role:
+        raise OtherPrincipal(
+            "A principal holds one role; another role is another principal, created by enrolment.",
+            code="role_mismatch",
         )
     principal = session.get(Principal, caller.principal_id)
     if principal is None:

@@ -101,7 +101,7 @@ def admin_decide(
     request: Request,
     rt: Rt,
     caller: Staff,
-    proposal_id: Annotated[int, Path(ge=1)],
+    proposal_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
     decision: Annotated[str, Path(pattern=r"^(confirm|reject)$")],
     csrf: Annotated[str, Form()],
 ) -> Response:
@@ -128,7 +128,7 @@ def admin_token_revoke(
     request: Request,
     rt: Rt,
     caller: Staff,
-    token_id: Annotated[int, Path(ge=1)],
+    token_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
     csrf: Annotated[str, Form()],
 ) -> Response:
     caller = allowed(request, caller, Permission.TOKENS_MANAGE, csrf)

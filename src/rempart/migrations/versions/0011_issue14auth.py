@@ -8,6 +8,7 @@ Create Date: 2026-12-06 17:00:00
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from alembic import op
@@ -63,6 +64,16 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("status", sa.String(length=16), nullable=False, server_default="active")
         )
+    # Tokens issued before expiry existed get the staff lifetime from today: none lives for
+    # ever, and none dies during the upgrade.
+    tokens = sa.table(
+        "api_tokens", sa.column("expires_at", rempart.core.db.UTCDateTime(timezone=True))
+    )
+    op.execute(
+        tokens.update()
+        .where(tokens.c.expires_at.is_(None))
+        .values(expires_at=datetime.now(UTC) + timedelta(days=90))
+    )
 
 
 def downgrade() -> None:
