@@ -21,6 +21,9 @@ class Settings(BaseSettings):
     # (or until decided); after that only their hashes remain.
     media_review_days: int = Field(default=14, ge=0, le=365)
     demo: bool = False
+    # How long a request waits for a lock another process holds before it is answered
+    # 503 database_busy with Retry-After.
+    database_lock_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     # Processes serving HTTP: parsing and encryption are CPU-bound, so one per core.
