@@ -88,7 +88,26 @@ def serve(
         return
     # Worker processes build their own app from the environment.
     os.environ["REMPART_DATABASE_URL"] = settings.database_url
-    uvicorn.run("rempart.app:create_worker_app", factory=True, workers=settings.web_workers, **bind)  # type: ignore[arg-type]
+    # uvicorn starts its processes with "spawn", which re-imports the parent's main module
+    # before a child can answer its supervisor's health check: with this CLI as the main
+    # module that import alone takes seconds on a loaded machine, and children were killed
+    # and restarted for ever. As `python -m uvicorn` the children answer at once and import
+    # the app afterwards; the health-check timeout is a setting besides.
+    argv = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "rempart.app:create_worker_app",
+        "--factory",
+        f"--workers={settings.web_workers}",
+        f"--host={bind['host']}",
+        f"--port={bind['port']}",
+        f"--timeout-worker-healthcheck={settings.web_healthcheck_timeout_seconds}",
+        "--log-level=info",
+    ]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, argv)  # noqa: S606 - becomes the supervisor; argv built above
 
 
 @app.command()

@@ -29,10 +29,16 @@ class Settings(BaseSettings):
     # for a second admin.
     enrolment_hours: int = Field(default=72, ge=1, le=720)
     grant_proposal_hours: int = Field(default=72, ge=1, le=720)
+    # How long a request waits for a lock another process holds before it is answered
+    # 503 database_busy with Retry-After.
+    database_lock_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     # Processes serving HTTP: parsing and encryption are CPU-bound, so one per core.
     web_workers: int = Field(default=2, ge=1, le=64)
+    # How long uvicorn's supervisor waits for a web process to answer its health check
+    # before killing it: generous, as a loaded machine slows every process down.
+    web_healthcheck_timeout_seconds: int = Field(default=60, ge=5, le=3600)
     max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
     # The log must never go more than this long with unsigned entries.
     audit_head_interval_seconds: float = Field(default=1.0, gt=0)

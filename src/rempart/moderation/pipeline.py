@@ -94,6 +94,30 @@ def _digest(*parts: str | None) -> str:
     return hashlib.sha256("\x1f".join(p or "" for p in parts).encode()).hexdigest()
 
 
+def post_text(post: Post) -> str | None:
+    """The text the classifier reads for a post, or None when it reads nothing."""
+    return post.text if post.deleted_at is None and post.text else None
+
+
+def entity_text(entity: Entity) -> str | None:
+    return None if entity.deleted_at is not None else f"{entity.title}\n{entity.description or ''}"
+
+
+def texts_to_classify(
+    session: Session, *, entity_ids: Sequence[str], post_ids: Sequence[str]
+) -> list[str]:
+    """What a scan of these items will ask the classifier, read so that the classifier
+    can run before the scan's write transaction opens."""
+    texts: list[str | None] = []
+    if entity_ids:
+        entities = session.execute(select(Entity).where(Entity.entity_id.in_(entity_ids)))
+        texts += [entity_text(e) for e in entities.scalars()]
+    if post_ids:
+        posts = session.execute(select(Post).where(Post.post_id.in_(post_ids)))
+        texts += [post_text(p) for p in posts.scalars()]
+    return list(dict.fromkeys(t for t in texts if t is not None))
+
+
 def scan_posts(
     session: Session,
     *,
@@ -118,7 +142,7 @@ def scan_posts(
         media[m.post_id].append(m)
     items = _items(session, "post", [p.post_id for p in posts])
     entity_states = _entity_states(session, list(entities))
-    live = [p for p in posts if p.deleted_at is None and p.text]
+    live = [p for p in posts if post_text(p) is not None]
     results = classifier.classify([p.text or "" for p in live]) if classifier and live else []
     by_post = dict(zip([p.post_id for p in live], results, strict=True)) if results else {}
     version = model_version(classifier)
@@ -190,7 +214,7 @@ def scan_entities(
         return summary
     items = _items(session, "entity", [e.entity_id for e in entities])
     live = [e for e in entities if e.deleted_at is None]
-    texts = [f"{e.title}\n{e.description or ''}" for e in live]
+    texts = [entity_text(e) or "" for e in live]
     results = classifier.classify(texts) if classifier and live else []
     by_entity = dict(zip([e.entity_id for e in live], results, strict=True)) if results else {}
     version = model_version(classifier)
