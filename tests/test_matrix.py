@@ -129,7 +129,7 @@ def _run_worker(runtime: Runtime) -> None:
 def _decide(client: TestClient, token: str, **body: Any) -> dict[str, Any]:
     if "version" not in body:
         item = client.get(f"/v1/moderation/items/{body['item_id']}", headers=bearer(token))
-        body["version"] = item.json()["version"]
+        body["version"] = item.json()["item"]["version"]
     response = client.post("/v1/moderation/decisions", json=body, headers=bearer(token))
     assert response.status_code == 201, response.text
     result: dict[str, Any] = response.json()
@@ -374,6 +374,8 @@ def test_decisions_become_homeserver_actions(
         action="suspend_account",
         category="drug_sales",
         explanation="Ventes répétées de stupéfiants.",
+        # The appeal's outcome stands: going further needs new facts, recorded.
+        new_facts="Three more offers from this account in other rooms this week.",
     )
     _run_worker(runtime)
     user = synapse.call("GET", f"/_synapse/admin/v2/users/{world.member.user_id}")
