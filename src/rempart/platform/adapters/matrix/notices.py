@@ -25,6 +25,8 @@ from rempart.reports import notices
 from rempart.reports.models import Notice, Reporter
 
 ACTION = "server_notice"
+BATCH = 500
+LAG = 200
 # Bodies longer than this are cut: a notice is a message, the statement itself is public.
 MAX_BODY = 4000
 
@@ -119,26 +121,55 @@ def _notice_text(kind: str, body: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _told(session: Session, users: set[str]) -> set[str]:
+    """What these users were already told on Matrix (by the action's ``reason``)."""
+    if not users:
+        return set()
+    rows = session.execute(
+        select(PlatformAction.reason).where(
+            PlatformAction.adapter == ADAPTER,
+            PlatformAction.action == ACTION,
+            PlatformAction.target_ref.in_(sorted(users)),
+        )
+    ).scalars()
+    return set(rows)
+
+
 def queue_server_notices(session: Session, settings: Settings, *, now: datetime) -> int:
-    """Queue what the notifier has sent to Matrix users since the last call."""
+    """Queue what the notifier has sent to Matrix users since the last call.
+
+    The cursors trail by ``LAG`` rows: on PostgreSQL a row may commit after one with a
+    higher id, and is then read on the next call; what was already queued is not again.
+    """
     marks = cursors(session, "told:")
     last_statement = int(marks.get("told:statements", "0"))
     last_notice = int(marks.get("told:notices", "0"))
-    queued = 0
     statements = session.execute(
         select(StatementOfReasons, ModerationDecision, ModerationItem)
         .join(ModerationDecision, ModerationDecision.id == StatementOfReasons.decision_id)
         .join(ModerationItem, ModerationItem.id == ModerationDecision.item_id)
         .where(
-            StatementOfReasons.id > last_statement, StatementOfReasons.sent_to_owner_at.is_not(None)
+            StatementOfReasons.id > last_statement - LAG,
+            StatementOfReasons.sent_to_owner_at.is_not(None),
         )
         .order_by(StatementOfReasons.id)
-        .limit(500)
+        .limit(BATCH)
     ).all()
+    sent = session.execute(
+        select(Notice, Reporter.platform_user_id)
+        .outerjoin(Reporter, Reporter.id == Notice.reporter_id)
+        .where(Notice.id > last_notice - LAG, Notice.sent_at.is_not(None))
+        .order_by(Notice.id)
+        .limit(BATCH)
+    ).all()
+    users = {str(i.owner_user_id) for _, _, i in statements if _matrix_user(i.owner_user_id)}
+    users |= {str(n.user_id or r) for n, r in sent if _matrix_user(n.user_id or r)}
+    told = _told(session, users)
+    queued = 0
     for statement, decision, item in statements:
-        last_statement = statement.id
-        owner = item.owner_user_id
-        if not _matrix_user(owner):
+        last_statement = max(last_statement, statement.id)
+        owner, about = item.owner_user_id, f"statement {statement.puid}"
+        if not _matrix_user(owner) or about in told:
             continue
         assert owner is not None
         until = notices.appeal_deadline(as_utc(statement.created_at), settings.appeal_window_days)
@@ -151,28 +182,23 @@ def queue_server_notices(session: Session, settings: Settings, *, now: datetime)
             link_base=settings.public_url,
         )
         text = _statement_text(session, decision, item, statement.puid, link, until)
-        _queue(session, user_id=owner, body=text, about=f"statement {statement.puid}", now=now)
+        _queue(session, user_id=owner, body=text, about=about, now=now)
         queued += 1
-    sent = session.execute(
-        select(Notice, Reporter.platform_user_id)
-        .outerjoin(Reporter, Reporter.id == Notice.reporter_id)
-        .where(Notice.id > last_notice, Notice.sent_at.is_not(None))
-        .order_by(Notice.id)
-        .limit(500)
-    ).all()
     for notice, reporter_user in sent:
-        last_notice = notice.id
-        user_id = notice.user_id or reporter_user
-        if not _matrix_user(user_id):
+        last_notice = max(last_notice, notice.id)
+        user_id, about = notice.user_id or reporter_user, f"notice {notice.id} {notice.kind}"
+        if not _matrix_user(user_id) or about in told:
             continue
         assert user_id is not None
-        text = _notice_text(notice.kind, notice.body)
-        _queue(session, user_id=user_id, body=text, about=f"notice {notice.kind}", now=now)
+        _queue(
+            session,
+            user_id=user_id,
+            body=_notice_text(notice.kind, notice.body),
+            about=about,
+            now=now,
+        )
         queued += 1
-    save(
-        session,
-        {"told:statements": str(last_statement), "told:notices": str(last_notice)},
-    )
+    save(session, {"told:statements": str(last_statement), "told:notices": str(last_notice)})
     return queued
 
 
