@@ -65,7 +65,7 @@ def report(
     rt = cli_runtime(database_url)
     try:
         if provisional:
-            typer.echo(_dump(service.provisional(rt, kind=kind.value)))
+            typer.echo(_dump(service.provisional(rt, kind=kind.value, sign_head=True)))
             return
         if period is None:
             raise typer.BadParameter("Give --period (or --provisional).")
