@@ -9,15 +9,19 @@ import base64
 import copy
 import json
 import re
+import socket
 import subprocess
 import sys
-from collections.abc import Callable
+import threading
+import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+import uvicorn
 from fastapi.testclient import TestClient
 
 from legal_support import (
@@ -32,9 +36,11 @@ from legal_support import (
     sign,
     submit,
 )
+from rempart.app import create_app
 from rempart.audit.heads import signed_bytes
 from rempart.auth.permissions import Role
 from rempart.core.deps import Runtime
+from rempart.core.settings import Settings
 from rempart.legal.models import Order
 from rempart.transparency import standalone_verify
 from rempart.transparency.bundle import standalone_source
@@ -391,3 +397,33 @@ def test_a_report_of_format_1_still_verifies(seeded: Callable[..., Any], tmp_pat
     old["figures"]["countries"]["FR"]["orders_received"] = 11
     path.write_text(json.dumps(old))
     assert seeded("transparency", "verify", str(path)).exit_code == 1
+
+
+@pytest.fixture
+def server(settings: Settings) -> Iterator[str]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    served = uvicorn.Server(config)
+    thread = threading.Thread(target=served.run, daemon=True)
+    thread.start()
+    for _ in range(200):
+        if served.started:
+            break
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    served.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_a_report_verifies_from_its_url(
+    seeded: Callable[..., Any], server: str, tmp_path: Path
+) -> None:
+    publish(seeded, tmp_path, "report")
+    url = f"{server}/v1/transparency/reports/1"
+    run = standalone(url)
+    assert run.returncode == 0, run.stderr
+    assert offline(seeded, url).exit_code == 0
+    missing = standalone(f"{server}/v1/transparency/reports/2")
+    assert missing.returncode == 2

@@ -200,3 +200,19 @@ class Notice(Base):
     body: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+
+
+class OutOfCourtDispute(Base):
+    """A dispute about a moderation decision taken to a certified out-of-court dispute
+    settlement body (DSA Art. 21), and what the body decided."""
+
+    __tablename__ = "out_of_court_disputes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tracking_id: Mapped[str] = mapped_column(String(32), unique=True)
+    settlement_body: Mapped[str] = mapped_column(String(200))
+    decision_id: Mapped[int | None] = mapped_column(Integer)
+    submitted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    implemented: Mapped[bool | None] = mapped_column(Boolean)

@@ -12,6 +12,8 @@ import typer
 from rempart.core.cli import DatabaseUrl, cli_runtime, console, err, fail
 from rempart.core.clock import utcnow
 from rempart.core.errors import RempartError
+from rempart.platform import recipients
+from rempart.reports import disputes
 from rempart.transparency import dsa, render, service
 from rempart.transparency import standalone_verify as offline
 from rempart.transparency.dsa_rules import validate
@@ -63,7 +65,7 @@ def report(
     rt = cli_runtime(database_url)
     try:
         if provisional:
-            typer.echo(_dump(service.provisional(rt, kind=kind.value)))
+            typer.echo(_dump(service.provisional(rt, kind=kind.value, sign_head=True)))
             return
         if period is None:
             raise typer.BadParameter("Give --period (or --provisional).")
@@ -239,3 +241,64 @@ def validate_file(
     if bad:
         raise typer.Exit(1)
     console.print(f"[green]✓[/green] {len(statements)} statement(s) pass.")
+
+
+@dsa_app.command("dispute-submit")
+def dispute_submit(
+    settlement_body: Annotated[
+        str, typer.Option("--body", help="The certified out-of-court settlement body.")
+    ],
+    decision: Annotated[int | None, typer.Option(help="The moderation decision disputed.")] = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Record a dispute taken to an out-of-court settlement body (DSA Art. 21)."""
+    rt = cli_runtime(database_url)
+    try:
+        with rt.unit_of_work() as session:
+            dispute = disputes.submit(
+                session, settlement_body=settlement_body, decision_id=decision, actor="cli"
+            )
+            tracking_id = dispute.tracking_id
+    except RempartError as exc:
+        raise fail(exc) from None
+    typer.echo(tracking_id)
+
+
+@dsa_app.command("dispute-decide")
+def dispute_decide(
+    tracking_id: Annotated[str, typer.Argument(help="The dispute's tracking id.")],
+    outcome: Annotated[disputes.DisputeOutcome, typer.Option(help="What the body decided.")],
+    implemented: Annotated[
+        bool, typer.Option(help="Whether the platform implemented the body's decision.")
+    ] = True,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Record an out-of-court settlement body's decision."""
+    rt = cli_runtime(database_url)
+    try:
+        with rt.unit_of_work() as session:
+            disputes.decide(
+                session,
+                tracking_id=tracking_id,
+                outcome=outcome,
+                implemented=implemented,
+                actor="cli",
+            )
+    except RempartError as exc:
+        raise fail(exc) from None
+    console.print(f"Recorded the decision on {tracking_id}.")
+
+
+@dsa_app.command("recipients")
+def active_recipients(
+    month: Annotated[str, typer.Option(help="The month counted, e.g. 2026-07.")],
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Count the month's active recipients in the Union and record it (DSA Art. 24(2))."""
+    rt = cli_runtime(database_url)
+    try:
+        with rt.unit_of_work() as session:
+            details = recipients.record(session, month=month, actor="cli")
+    except RempartError as exc:
+        raise fail(exc) from None
+    typer.echo(json.dumps(details, sort_keys=True))

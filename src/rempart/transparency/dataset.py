@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from rempart.audit import service as audit
+from rempart.audit.batch import prove_inclusions
 from rempart.audit.models import AuditEntry
 from rempart.audit.personal import check_no_personal_data
 from rempart.audit.schemas import SignedTreeHead
@@ -121,17 +121,16 @@ def build(
     bodies: list[dict[str, Any]],
 ) -> dict[str, Any]:
     key = report_key(keys, kind=kind, period=period.name, tree_size=head.tree_size)
-    records = []
-    for body in bodies:
-        proof = audit.prove_inclusion(
-            session, keys=keys, entry=int(body["seq"]), tree_size=head.tree_size
-        )
-        records.append(
-            {
-                "seq": body["seq"],
-                "leaf_hash": proof.leaf_hash,
-                "audit_path": proof.audit_path,
-                "entry": reduce(body, key),
-            }
-        )
+    leaf_hashes, paths = prove_inclusions(
+        session, keys=keys, entries=[int(b["seq"]) for b in bodies], tree_size=head.tree_size
+    )
+    records = [
+        {
+            "seq": body["seq"],
+            "leaf_hash": leaf_hashes[int(body["seq"])],
+            "audit_path": paths[int(body["seq"])],
+            "entry": reduce(body, key),
+        }
+        for body in bodies
+    ]
     return {"kind": kind, "period": period.name, "head": head.model_dump(), "entries": records}

@@ -126,9 +126,12 @@ def build(
     return report, public
 
 
-def provisional(rt: Runtime, *, kind: str) -> dict[str, Any]:
-    """The quarter under way, from the log under the latest signed head: marked
-    provisional, never stored, never signed, never a report."""
+def provisional(rt: Runtime, *, kind: str, sign_head: bool = False) -> dict[str, Any]:
+    """The quarter under way, from the log under the latest signed head (signed first on
+    request, as the CLI does): marked provisional, never stored, never signed, never a
+    report."""
+    if sign_head:
+        audit.sign_head(rt.engine, keys=rt.keys, head_file=rt.head_file)
     now = utcnow()
     period = quarter_of(now)
     with rt.unit_of_work(readonly=True) as session:
