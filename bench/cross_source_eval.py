@@ -247,7 +247,8 @@ def cascade_probs(first: Matrix, second: Matrix, band: tuple[float, float]) -> M
     best = np.delete(first, NONE, axis=1).max(axis=1)
     unsure = (band[0] <= best) & (best < band[1])
     out = first.copy()
-    out[unsure] = second[unsure]
+    # As cascade.Cascade does with a semantic answer: the mean of both stages' scores.
+    out[unsure] = (first[unsure] + second[unsure]) / 2
     return out
 
 
@@ -361,9 +362,10 @@ def folds(
         )
 
 
-def band_sweep(sets: dict[str, list[Item]], first: ngram.NgramClassifier) -> None:
+def band_sweep(sets: dict[str, list[Item]], first: ngram.NgramClassifier, high: float) -> None:
     """For each lower edge of the unsure band: the share of items the first stage settles as
-    harmless alone, and how many harmful ones among them (all sets together)."""
+    harmless alone, how many harmful ones among them, and the share of items sent on to the
+    semantic stage with the band's upper edge (all sets together)."""
     probs = {name: first.probabilities([i.text for i in items]) for name, items in sets.items()}
     print("\n| lower edge | settled as harmless | of which harmful | share sent on |")
     print("|---|---|---|---|")
@@ -376,7 +378,7 @@ def band_sweep(sets: dict[str, list[Item]], first: ngram.NgramClassifier) -> Non
             labels = np.array([i.label for i in items])
             settled += int(harmless.sum())
             harmful += int((harmless & (labels != "none")).sum())
-            sent += int(((best >= low) & (best < cascade.UNSURE[1])).sum())
+            sent += int(((best >= low) & (best < high)).sum())
         print(f"| {low} | {settled}/{total} | {harmful} | {sent / total:.0%} |")
 
 
@@ -428,7 +430,7 @@ def main() -> None:
             results,
             sizes(sets),
         )
-        band_sweep(sets, first)
+        band_sweep(sets, first, band[1])
     if args.speed:
         speed(args.layers, args.speed)
     print(f"load average: {os.getloadavg()}")

@@ -68,6 +68,11 @@ def test_cascade_asks_only_about_unsure_items_and_caches(
     # Three unsure posts, one text once digits are set aside: one embedding.
     assert embedder.misses == misses + 1
     assert results[0].scores["terrorism"] > unsure_first.scores["terrorism"]
+    # The first stage's reading is not thrown away: the answer is the mean of both stages.
+    [alone] = model.classify([texts[0]])
+    for category, score in results[0].scores.items():
+        expected = (first.classify([texts[0]])[0].scores[category] + alone.scores[category]) / 2
+        assert abs(score - expected) < 1e-3, category
 
 
 def test_worker_runs_the_semantic_stage(
