@@ -4,6 +4,7 @@ its supervisor does not kill children that are still importing the app."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -50,5 +51,13 @@ def test_two_web_processes_start_while_the_cpus_are_busy(
         )
         assert "died" not in server.output()
         assert "not ready" not in server.output()
+        # The access log names the client's network by its keyed hash, never its address.
+        wait_until(
+            lambda: re.search(r'net:[0-9a-f]{12} - "GET /healthz', server.output()) is not None,
+            timeout=60,
+            what="access log line",
+            process=server,
+        )
+        assert not re.search(r'127\.0\.0\.1:\d+ - "', server.output())
         server.popen.send_signal(signal.SIGTERM)
         server.popen.wait(timeout=60)

@@ -33,6 +33,7 @@ from rempart.reports.api import router as reports_router
 from rempart.search.api import router as search_router
 from rempart.transparency.api import router as transparency_router
 from rempart.web import admin_pages, legal_pages, moderation_pages, pages
+from rempart.web.access_log import AccessLog
 from rempart.web.headers import SecurityHeaders
 from rempart.web.pages import PageStop
 
@@ -225,6 +226,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders)
+    if settings.access_log:
+        app.add_middleware(AccessLog, keys=keys)
     return app
 
 

@@ -84,7 +84,9 @@ def serve(
         raise typer.Exit(2) from None
     bind = {"host": host or settings.host, "port": port or settings.port, "log_level": "info"}
     if settings.web_workers == 1:
-        uvicorn.run(application, **bind)  # type: ignore[arg-type]
+        # uvicorn's access log writes client addresses in clear; the app logs networks'
+        # keyed hashes instead (web/access_log.py).
+        uvicorn.run(application, access_log=False, **bind)  # type: ignore[arg-type]
         return
     # Worker processes build their own app from the environment.
     os.environ["REMPART_DATABASE_URL"] = settings.database_url
@@ -104,6 +106,7 @@ def serve(
         f"--port={bind['port']}",
         f"--timeout-worker-healthcheck={settings.web_healthcheck_timeout_seconds}",
         "--log-level=info",
+        "--no-access-log",
     ]
     sys.stdout.flush()
     sys.stderr.flush()

@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     # Processes serving HTTP: parsing and encryption are CPU-bound, so one per core.
     web_workers: int = Field(default=2, ge=1, le=64)
+    # One line per request, with the keyed hash of the client's network, never its address
+    # (uvicorn's own access log is off).
+    access_log: bool = True
     # How long uvicorn's supervisor waits for a web process to answer its health check
     # before killing it: generous, as a loaded machine slows every process down.
     web_healthcheck_timeout_seconds: int = Field(default=60, ge=5, le=3600)
