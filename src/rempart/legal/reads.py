@@ -150,6 +150,11 @@ def list_orders(
     )
 
 
+def authority_countries(session: Session) -> list[str]:
+    """The countries with a registered authority: the public transparency page's choices."""
+    return sorted(session.execute(select(Authority.country).distinct()).scalars())
+
+
 def issuer_codes(session: Session) -> list[str]:
     """The codes of authorities that have sent orders, for a reviewer's filter."""
     query = select(Authority.code).join(Order, Order.authority_id == Authority.id).distinct()

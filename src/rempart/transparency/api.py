@@ -6,18 +6,14 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query
-from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from rempart.audit import service as audit
-from rempart.audit.exceptions import UnknownTreeHead
 from rempart.auth.api import require
 from rempart.auth.permissions import Permission
 from rempart.auth.service import Caller
-from rempart.core.clock import utcnow
 from rempart.core.deps import Runtime, runtime
-from rempart.transparency import render, service
-from rempart.transparency.periods import next_report_date
+from rempart.transparency import service
 
 router = APIRouter(tags=["transparency"])
 Rt = Annotated[Runtime, Depends(runtime)]
@@ -85,19 +81,3 @@ def country(country: Country, rt: Rt, period: PeriodQuery = None) -> Any:
     """Per quarter: requests from this country's judicial authorities that were fulfilled,
     and the users they affected; with the date of the next report."""
     return _lookup(rt, country, period)
-
-
-@router.get("/transparency/{country}", response_class=HTMLResponse, include_in_schema=False)
-def country_page(country: Country, rt: Rt, period: PeriodQuery = None) -> HTMLResponse:
-    try:
-        answer = _lookup(rt, country, period)
-    except UnknownTreeHead:
-        # A new installation: nothing signed yet, so nothing to publish.
-        answer = {
-            "country": country,
-            "period": period or "",
-            "quarters": [],
-            "next_report": next_report_date(utcnow()).isoformat(),
-            "tree_size": 0,
-        }
-    return HTMLResponse(render.country_page(answer))

@@ -107,26 +107,3 @@ def to_html(report: dict[str, Any]) -> str:
         columns=LAWFUL_COLUMNS,
         rows=_flat("", report["figures"]) if report["kind"] == "dsa" else [],
     )
-
-
-def country_page(answer: dict[str, Any]) -> str:
-    quarters = answer["quarters"]
-    top = max(
-        [q["fulfilled_requests"] for q in quarters if isinstance(q["fulfilled_requests"], int)]
-        + [1]
-    )
-    bars = [
-        {
-            "period": q["period"],
-            "value": q["fulfilled_requests"],
-            "height": round(
-                120
-                * (q["fulfilled_requests"] if isinstance(q["fulfilled_requests"], int) else 0)
-                / top,
-                1,
-            ),
-            "suppressed": q["fulfilled_requests"] == SUPPRESSED,
-        }
-        for q in quarters
-    ]
-    return _env.get_template("country.html").render(answer=answer, bars=bars)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -235,16 +235,28 @@ def published_dataset(session: Session, *, report_id: int) -> dict[str, Any]:
 
 
 def country_lookup(
-    session: Session, *, country: str, period_text: str | None, head: SignedTreeHead
+    session: Session,
+    *,
+    country: str,
+    period_text: str | None,
+    head: SignedTreeHead,
+    trend: bool = False,
 ) -> dict[str, Any]:
     """What Telegram's transparency bot answers: per quarter, fulfilled requests and the
     users they affected, for one country, from the log under the latest signed head."""
     now = utcnow()
-    period = parse(period_text) if period_text else quarter_of(now)
+    if period_text:
+        period = parse(period_text)
+    else:
+        # The public page's trend ends with the last quarter that ended; the bot's answer
+        # is the quarter under way, marked provisional.
+        period = quarter_of(now)
+        if trend:
+            period = quarter_of(period.start - timedelta(days=1))
     log = read_log(session, kind="lawful_disclosure", tree_size=head.tree_size)
     quarters = []
     for quarter in figures.previous_quarters(period, figures.TREND_QUARTERS):
-        if quarter.start < period.start:
+        if quarter.start < period.start and not trend:
             continue
         orders = [
             o for o in log.orders.values() if o.country == country and quarter.contains(o.received)
