@@ -477,8 +477,9 @@ def test_admins_enrol_and_confirm_grants_in_the_console(
         "/console/enrol",
         data={
             "csrf": csrf_of(person, "/console/enrol"),
-            "code": code.group(1),
-            "second_code": part.group(1),
+            # The proposer's half first: the order of the halves does not matter.
+            "code": part.group(1),
+            "second_code": code.group(1),
             "username": "newrev",
             "password": "a long pass phrase",
         },

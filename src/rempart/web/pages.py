@@ -325,7 +325,12 @@ def enrol(
         with rt.unit_of_work() as session:
             outcome: auth.NewLogin | RempartError
             try:
-                purpose = enrolment.purpose_of(session, code=code.strip())
+                # The two halves of a privileged grant's code may come in either field.
+                purpose = enrolment.purpose_of(session, code=code.strip()) or (
+                    enrolment.purpose_of(session, code=second_code.strip())
+                    if second_code.strip()
+                    else None
+                )
                 if purpose is None:
                     raise EnrolmentInvalid(
                         "This code is unknown, already used or expired; ask for a new one."
