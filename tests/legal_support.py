@@ -152,9 +152,11 @@ def register_authority(
     return AuthorityHandle(code=code, token=token, jwk=jwk, kind=kind, country=country)
 
 
-def redeem(client: TestClient, code: str) -> str:
-    """The person's side of an enrolment: their own token, for the code they were given."""
-    response = client.post("/v1/auth/enrolments/redeem", json={"code": code})
+def redeem(client: TestClient, code: str, second_code: str | None = None) -> str:
+    """The person's side of an enrolment: their own token, for the code they were given
+    (and, for a privileged role, the other admin's half)."""
+    body = {"code": code} if second_code is None else {"code": code, "second_code": second_code}
+    response = client.post("/v1/auth/enrolments/redeem", json=body)
     assert response.status_code == 201, response.text
     token: str = response.json()["token"]
     return token

@@ -57,7 +57,7 @@ def grant(client: TestClient, proposer: str, confirmer: str, role: str, name: st
     proposal = propose(client, proposer, kind="role_grant", role=role, name=name)
     assert proposal.status_code == 201, proposal.text
     decided = confirm_proposal(client, proposal.json()["id"], confirmer)
-    return redeem(client, decided["enrolment"]["code"])
+    return redeem(client, decided["enrolment"]["code"], proposal.json()["code_part"])
 
 
 # -- attack 1: one admin, two reviewers ------------------------------------------------
@@ -114,8 +114,9 @@ def test_one_admin_cannot_grant_the_legal_role_alone(
         assert code_of(direct, 409) == "four_eyes_required"
     proposal = propose(client, admin, kind="role_grant", role="legal", name="second-reviewer")
     assert proposal.status_code == 201, proposal.text
-    assert "rpe_" not in proposal.text  # the proposer never sees the person's code
-    pid = proposal.json()["id"]
+    # The proposer holds only half of the person's code.
+    assert proposal.json()["code_part"].startswith("rpe_")
+    pid, proposer_half = proposal.json()["id"], proposal.json()["code_part"]
     own = client.post(f"/v1/auth/proposals/{pid}/confirmation", headers=bearer(admin))
     assert code_of(own, 409) == "four_eyes_required"
     # Not a principal yet: nobody can act as it.
@@ -139,7 +140,18 @@ def test_one_admin_cannot_grant_the_legal_role_alone(
     decided = client.post(f"/v1/auth/proposals/{pid}/confirmation", headers=bearer(other_admin))
     assert decided.status_code == 200, decided.text
     assert decided.json()["proposal"]["decided_by"] == "adm-b"
-    token = redeem(client, decided.json()["enrolment"]["code"])
+    confirmer_half = decided.json()["enrolment"]["code"]
+    assert decided.json()["enrolment"]["needs_second_code"] is True
+    # Neither admin alone can enrol in the reviewer's place: each holds half the code.
+    for alone in ({"code": confirmer_half}, {"code": proposer_half}):
+        refused = client.post("/v1/auth/enrolments/redeem", json=alone)
+        assert code_of(refused, 400) == "enrolment_invalid"
+    mixed = {"code": confirmer_half, "second_code": "rpe_" + "B" * 43}
+    assert code_of(client.post("/v1/auth/enrolments/redeem", json=mixed), 400) == (
+        "enrolment_invalid"
+    )
+    # The person, given both halves (in any order), enrols.
+    token = redeem(client, proposer_half, confirmer_half)
     me = client.get("/v1/auth/me", headers=bearer(token)).json()
     assert (me["name"], me["role"]) == ("second-reviewer", "legal")
     again = client.post(f"/v1/auth/proposals/{pid}/confirmation", headers=bearer(other_admin))
@@ -456,9 +468,27 @@ def test_admins_enrol_and_confirm_grants_in_the_console(
         data={"csrf": csrf_of(two, "/console/admin")},
     )
     code = re.search(r'id="enrolment-code">([^<]+)<', confirmed.text)
+    part = re.search(r'id="code-part">([^<]+)<', proposed.text)
     assert code
-    token = redeem(client, code.group(1))
-    assert client.get("/v1/auth/me", headers=bearer(token)).json()["role"] == "legal"
+    assert part
+    assert "rpe_" not in own.text
+    person = TestClient(client.app)
+    enrolled = person.post(
+        "/console/enrol",
+        data={
+            "csrf": csrf_of(person, "/console/enrol"),
+            # The proposer's half first: the order of the halves does not matter.
+            "code": part.group(1),
+            "second_code": code.group(1),
+            "username": "newrev",
+            "password": "a long pass phrase",
+        },
+    )
+    assert 'id="totp-secret"' in enrolled.text
+    principals = client.get("/v1/auth/principals", headers=bearer(make_token(Role.AUDITOR)))
+    assert {"name": "new-reviewer", "role": "legal", "status": "active"}.items() <= next(
+        p for p in principals.json() if p["name"] == "new-reviewer"
+    ).items()
     reviewer = make_login(runtime, "rev-web", Role.LEGAL)
     seen = TestClient(client.app)
     assert sign_in(seen, reviewer).status_code == 303

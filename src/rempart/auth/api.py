@@ -15,6 +15,7 @@ from rempart.auth.schemas import (
     PrincipalRead,
     ProposalCreate,
     ProposalDecided,
+    ProposalFiled,
     ProposalRead,
     ProposalStatus,
     TokenCreated,
@@ -82,6 +83,8 @@ class RedeemRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     code: Annotated[str, Body(min_length=8, max_length=128)]
+    # For a privileged role: the other half, from the other admin (either order).
+    second_code: Annotated[str | None, Body(min_length=8, max_length=128)] = None
 
 
 Self = Annotated[Caller, Depends(require(Permission.OWN_TOKENS))]
@@ -162,11 +165,14 @@ def create_enrolment(
 def redeem_enrolment(body: RedeemRequest, rt: Rt) -> TokenCreated:
     """No token needed: the code is the credential, once. Answers the person's own token."""
     with rt.unit_of_work() as session:
-        return enrolment.redeem_for_token(session, code=body.code, settings=rt.settings)
+        return enrolment.redeem_for_token(
+            session, code=body.code, settings=rt.settings, second_code=body.second_code
+        )
 
 
-@router.post("/proposals", response_model=ProposalRead, status_code=201)
-def propose(body: Annotated[ProposalCreate, Body()], caller: Admin, rt: Rt) -> ProposalRead:
+@router.post("/proposals", response_model=ProposalFiled, status_code=201)
+def propose(body: Annotated[ProposalCreate, Body()], caller: Admin, rt: Rt) -> ProposalFiled:
+    """For a role grant, the answer carries the proposer's half of the person's code."""
     with rt.unit_of_work() as session:
         return grants.propose(session, data=body, caller=caller, settings=rt.settings)
 

@@ -13,7 +13,7 @@ import hashlib
 import secrets
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from rempart.audit import service as audit
@@ -34,10 +34,25 @@ def _hash(code: str) -> bytes:
     return hashlib.sha256(code.encode()).digest()
 
 
+def new_code() -> str:
+    return f"{CODE_PREFIX}_{secrets.token_urlsafe(32)}"
+
+
+def code_hash(code: str) -> bytes:
+    return _hash(code)
+
+
 def issue_code(
-    session: Session, *, principal: Principal, purpose: str, lifetime: timedelta, actor: str
+    session: Session,
+    *,
+    principal: Principal,
+    purpose: str,
+    lifetime: timedelta,
+    actor: str,
+    partner_hash: bytes | None = None,
 ) -> EnrolmentIssued:
-    """A fresh code for ``principal``; earlier unredeemed codes of the same purpose die."""
+    """A fresh code for ``principal``; earlier unredeemed codes of the same purpose die.
+    With ``partner_hash``, the code works only together with that other half."""
     now = utcnow()
     session.execute(
         update(Enrolment)
@@ -48,12 +63,13 @@ def issue_code(
         )
         .values(expires_at=now)
     )
-    code = f"{CODE_PREFIX}_{secrets.token_urlsafe(32)}"
+    code = new_code()
     session.add(
         Enrolment(
             principal_id=principal.id,
             purpose=purpose,
             code_hash=_hash(code),
+            partner_hash=partner_hash,
             created_by=actor,
             created_at=now,
             expires_at=now + lifetime,
@@ -73,6 +89,7 @@ def issue_code(
         purpose=purpose,
         code=code,
         expires_at=as_utc(now + lifetime),
+        needs_second_code=partner_hash is not None,
     )
 
 
@@ -90,7 +107,13 @@ def enrol_principal(
 
 
 def open_enrolment(
-    session: Session, *, role: Role, name: str, settings: Settings, actor: str
+    session: Session,
+    *,
+    role: Role,
+    name: str,
+    settings: Settings,
+    actor: str,
+    partner_hash: bytes | None = None,
 ) -> EnrolmentIssued:
     principal = service.create_principal(
         session, role=role, name=name, actor=actor, status="enrolling"
@@ -101,27 +124,44 @@ def open_enrolment(
         purpose=ENROL,
         lifetime=timedelta(hours=settings.enrolment_hours),
         actor=actor,
+        partner_hash=partner_hash,
     )
 
 
-def claim(session: Session, *, code: str, purpose: str) -> Principal:
+def claim(
+    session: Session, *, code: str, purpose: str, second_code: str | None = None
+) -> Principal:
     """Mark the code used and return its principal. Unknown, used, expired and
-    wrong-purpose codes are refused alike."""
+    wrong-purpose codes are refused alike; so is a two-part code without its other half
+    (the halves may come in either order)."""
     now = utcnow()
     refused = EnrolmentInvalid("This code is unknown, already used or expired; ask for a new one.")
-    # One conditional UPDATE: of two concurrent redemptions, exactly one wins.
-    spent = session.execute(
-        update(Enrolment)
-        .where(
-            Enrolment.code_hash == _hash(code),
-            Enrolment.purpose == purpose,
-            Enrolment.redeemed_at.is_(None),
-            Enrolment.expires_at > now,
+    pairs = [(code, second_code)]
+    if second_code is not None:
+        pairs.append((second_code, code))
+    for main, other in pairs:
+        partner = (
+            Enrolment.partner_hash.is_(None)
+            if other is None
+            else or_(Enrolment.partner_hash.is_(None), Enrolment.partner_hash == _hash(other))
         )
-        .values(redeemed_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    if spent.rowcount != 1:  # type: ignore[attr-defined]
+        # One conditional UPDATE: of two concurrent redemptions, exactly one wins.
+        spent = session.execute(
+            update(Enrolment)
+            .where(
+                Enrolment.code_hash == _hash(main),
+                Enrolment.purpose == purpose,
+                Enrolment.redeemed_at.is_(None),
+                Enrolment.expires_at > now,
+                partner,
+            )
+            .values(redeemed_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if spent.rowcount == 1:  # type: ignore[attr-defined]
+            code = main
+            break
+    else:
         raise refused
     row = session.execute(select(Enrolment).where(Enrolment.code_hash == _hash(code))).scalar_one()
     session.refresh(row)
@@ -140,9 +180,11 @@ def claim(session: Session, *, code: str, purpose: str) -> Principal:
     return row.principal
 
 
-def redeem_for_token(session: Session, *, code: str, settings: Settings) -> TokenCreated:
+def redeem_for_token(
+    session: Session, *, code: str, settings: Settings, second_code: str | None = None
+) -> TokenCreated:
     """The person's own first API token, issued to them and to nobody else."""
-    principal = claim(session, code=code, purpose=ENROL)
+    principal = claim(session, code=code, purpose=ENROL, second_code=second_code)
     return service.issue_token(
         session,
         principal=principal,

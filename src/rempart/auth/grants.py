@@ -29,6 +29,7 @@ from rempart.auth.schemas import (
     AuthorityVerificationProposal,
     ProposalCreate,
     ProposalDecided,
+    ProposalFiled,
     ProposalKind,
     ProposalRead,
     ProposalStatus,
@@ -70,8 +71,13 @@ def _payload(session: Session, data: ProposalCreate) -> tuple[str, dict[str, Any
 
 def propose(
     session: Session, *, data: ProposalCreate, caller: Caller, settings: Settings
-) -> ProposalRead:
+) -> ProposalFiled:
     subject, payload = _payload(session, data)
+    part = None
+    if isinstance(data, RoleGrantProposal):
+        # Only the hash is kept; the half itself goes to the proposer, once.
+        part = enrolment.new_code()
+        payload["part_hash"] = enrolment.code_hash(part).hex()
     now = utcnow()
     row = GrantProposal(
         kind=data.kind.value,
@@ -91,11 +97,11 @@ def propose(
         target=f"proposal:{row.id}",
         details={"kind": row.kind, "subject": subject, **_public(payload)},
     )
-    return _read(session, row)
+    return ProposalFiled(**_read(session, row).model_dump(), code_part=part)
 
 
 def _public(payload: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in payload.items() if k != "jwk"}
+    return {k: v for k, v in payload.items() if k not in ("jwk", "part_hash")}
 
 
 def _get_pending(session: Session, proposal_id: int) -> GrantProposal:
@@ -140,6 +146,7 @@ def confirm(
             name=payload["name"],
             settings=settings,
             actor=caller.actor,
+            partner_hash=bytes.fromhex(payload["part_hash"]),
         )
     elif kind is ProposalKind.AUTHORITY_VERIFICATION:
         authorities.apply_verification(

@@ -45,6 +45,9 @@ class Enrolment(Base):
     principal_id: Mapped[int] = mapped_column(ForeignKey("principals.id"), index=True)
     purpose: Mapped[str] = mapped_column(String(16))
     code_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    # For a privileged grant, the hash of the proposing admin's half of the code: the
+    # person needs both halves, so neither admin alone can redeem it in their place.
+    partner_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32))
     created_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)

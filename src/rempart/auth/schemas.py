@@ -49,6 +49,8 @@ class EnrolmentIssued(BaseModel):
     purpose: str
     code: str
     expires_at: datetime
+    # A privileged grant's code works only with the proposing admin's half as well.
+    needs_second_code: bool = False
 
 
 class ProposalKind(StrEnum):
@@ -75,6 +77,13 @@ class ProposalRead(BaseModel):
     expires_at: datetime
     decided_by: str | None
     decided_at: datetime | None
+
+
+class ProposalFiled(ProposalRead):
+    # For a role grant: the proposing admin's half of the person's enrolment code, shown
+    # once. The confirming admin gets the other half; the person needs both, so neither
+    # admin alone can enrol in their place.
+    code_part: str | None = None
 
 
 class ProposalDecided(BaseModel):

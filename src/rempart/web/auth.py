@@ -206,13 +206,17 @@ def enrol(
     username: str,
     password: str,
     now: datetime,
+    second_code: str | None = None,
 ) -> NewLogin:
-    """The person redeems their enrolment code for their own console login: they choose
-    the password, and the TOTP secret is shown to them alone."""
+    """The person redeems their enrolment code (both halves, for a privileged role) for
+    their own console login: they choose the password, and the TOTP secret is shown to
+    them alone."""
     _check_password(password)
     if session.execute(select(WebLogin.id).where(WebLogin.username == username)).first():
         raise LoginExists("This username is taken; choose another.")
-    principal = enrolment.claim(session, code=code, purpose=enrolment.ENROL)
+    principal = enrolment.claim(
+        session, code=code, purpose=enrolment.ENROL, second_code=second_code
+    )
     return create_login(
         session,
         keys,

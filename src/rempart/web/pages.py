@@ -347,6 +347,7 @@ def enrol(
     code: Annotated[str, Form(max_length=128)],
     username: Annotated[str, Form(min_length=1, max_length=64, pattern=r"^[\w.@\-]+$")],
     password: Annotated[str, Form(max_length=256)],
+    second_code: Annotated[str, Form(max_length=128)] = "",
 ) -> Response:
     """The person completes their own account with their one-time code: a new login
     (their password, a TOTP secret shown to them alone), or a new second factor after a
@@ -367,20 +368,35 @@ def enrol(
         with rt.unit_of_work() as session:
             outcome: auth.NewLogin | RempartError
             try:
-                purpose = enrolment.purpose_of(session, code=code.strip())
+                # The two halves of a privileged grant's code may come in either field.
+                purpose = enrolment.purpose_of(session, code=code.strip()) or (
+                    enrolment.purpose_of(session, code=second_code.strip())
+                    if second_code.strip()
+                    else None
+                )
                 if purpose is None:
                     raise EnrolmentInvalid(
                         "This code is unknown, already used or expired; ask for a new one."
                     )
-                redeem = auth.reset_totp if purpose == enrolment.TOTP_RESET else auth.enrol
-                outcome = redeem(
-                    session,
-                    rt.keys,
-                    code=code.strip(),
-                    username=username,
-                    password=password,
-                    now=utcnow(),
-                )
+                if purpose == enrolment.TOTP_RESET:
+                    outcome = auth.reset_totp(
+                        session,
+                        rt.keys,
+                        code=code.strip(),
+                        username=username,
+                        password=password,
+                        now=utcnow(),
+                    )
+                else:
+                    outcome = auth.enrol(
+                        session,
+                        rt.keys,
+                        code=code.strip(),
+                        username=username,
+                        password=password,
+                        now=utcnow(),
+                        second_code=second_code.strip() or None,
+                    )
             except RempartError as exc:
                 outcome = exc
         if isinstance(outcome, RempartError):

@@ -28,6 +28,7 @@ def upgrade() -> None:
         sa.Column("principal_id", sa.Integer(), nullable=False),
         sa.Column("purpose", sa.String(length=16), nullable=False),
         sa.Column("code_hash", sa.LargeBinary(length=32), nullable=False),
+        sa.Column("partner_hash", sa.LargeBinary(length=32), nullable=True),
         sa.Column("created_by", sa.String(length=64), nullable=False),
         sa.Column("created_at", rempart.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("expires_at", rempart.core.db.UTCDateTime(timezone=True), nullable=False),
