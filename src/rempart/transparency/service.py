@@ -18,7 +18,7 @@ from rempart.core.clock import utcnow
 from rempart.core.db import transaction
 from rempart.core.deps import Runtime
 from rempart.core.errors import NotFound
-from rempart.transparency import figures
+from rempart.transparency import figures, lookup_cache
 from rempart.transparency.models import PublishedReport
 from rempart.transparency.periods import Period, next_report_date, parse, quarter_of
 
@@ -30,13 +30,20 @@ class ReportNotFound(NotFound):
     code = "report_not_found"
 
 
-def read_log(session: Session, *, kind: str, tree_size: int) -> figures.Log:
+def read_log(
+    session: Session, *, kind: str, tree_size: int, start: int = 0, log: figures.Log | None = None
+) -> figures.Log:
     """The entries a report of this kind reads under a head, found by their (indexed)
-    action column: fast enough for a report; ``verify`` reads every body instead."""
-    log = figures.Log()
+    action column: fast enough for a report; ``verify`` reads every body instead. With
+    ``start`` and ``log``, extends a log already read up to ``start``."""
+    log = figures.Log() if log is None else log
     bodies = session.execute(
         select(AuditEntry.body)
-        .where(AuditEntry.seq < tree_size, AuditEntry.action.in_(figures.RELEVANT_FOR[kind]))
+        .where(
+            AuditEntry.seq >= start,
+            AuditEntry.seq < tree_size,
+            AuditEntry.action.in_(figures.RELEVANT_FOR[kind]),
+        )
         .order_by(AuditEntry.seq)
         .execution_options(yield_per=5000)
     ).scalars()
@@ -146,7 +153,19 @@ def country_lookup(
     users they affected, for one country, from the log under the latest signed head."""
     now = utcnow()
     period = parse(period_text) if period_text else quarter_of(now)
-    log = read_log(session, kind="lawful_disclosure", tree_size=head.tree_size)
+    next_report = next_report_date(now).isoformat()
+    # Anonymous and unlimited: computed once per signed head (see lookup_cache).
+    return lookup_cache.answer(
+        session,
+        head=head,
+        key=(country, period.name, next_report),
+        compute=lambda log: _country_answer(log, country, period, next_report, head),
+    )
+
+
+def _country_answer(
+    log: figures.Log, country: str, period: Period, next_report: str, head: SignedTreeHead
+) -> dict[str, Any]:
     result = figures.lawful_disclosure(log, period)
     quarters = []
     for row in result["trend"]:
@@ -167,6 +186,6 @@ def country_lookup(
         "country": country,
         "period": period.name,
         "quarters": figures.suppress(quarters),
-        "next_report": next_report_date(now).isoformat(),
+        "next_report": next_report,
         "tree_size": head.tree_size,
     }
