@@ -35,7 +35,7 @@ from rempart.core.db import get_engine, transaction
 from rempart.core.migrate import upgrade
 
 POSTS = 500
-CATEGORIES = ["scam_fraud", "illegal_goods", "hate_speech", "violence"]
+CATEGORIES = ["scams_fraud", "weapons", "drug_sales", "hate_speech"]
 
 
 def free_port() -> int:
