@@ -36,7 +36,10 @@ HANDLERS: dict[str, Handler] = {
 }
 # Work a job needs done before its write transaction opens (model inference, network).
 Prepare = Callable[[Runtime, dict[str, Any]], dict[str, Any]]
-PREPARERS: dict[str, Prepare] = {**moderation_tasks.JOB_PREPARERS}
+PREPARERS: dict[str, Prepare] = {
+    **platform_tasks.JOB_PREPARERS,
+    **moderation_tasks.JOB_PREPARERS,
+}
 RETENTION_EVERY = timedelta(days=1)
 # Emergency orders are due in 8 hours: a minute's lag on their alerts is the most we allow.
 LEGAL_DEADLINES_EVERY = timedelta(minutes=1)
