@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,6 +23,8 @@ class Database:
     failures_left: int = 0  # answer 503 this many times first
     posts: int = 0
     url: str = ""
+    # Called as each request arrives: a test looks at the caller's database from here.
+    on_request: Callable[[], None] | None = None
 
 
 def _handler(db: Database) -> type[BaseHTTPRequestHandler]:
@@ -47,6 +49,8 @@ def _handler(db: Database) -> type[BaseHTTPRequestHandler]:
             return True
 
         def do_GET(self) -> None:
+            if db.on_request is not None:
+                db.on_request()
             prefix = "/api/v1/statement/existing-puid/"
             if not self._authorised():
                 return
@@ -60,6 +64,8 @@ def _handler(db: Database) -> type[BaseHTTPRequestHandler]:
             self._answer(404, {"message": "not found"})
 
         def do_POST(self) -> None:
+            if db.on_request is not None:
+                db.on_request()
             if not self._authorised():
                 return
             if self.path != "/api/v1/statements":

@@ -18,6 +18,7 @@ from rempart.core.deps import Runtime
 from rempart.moderation.models import StatementOfReasons
 from rempart.transparency import dsa
 from rempart.transparency.dsa_rules import validate
+from test_load import write_lock_held
 from test_moderation import scanned  # noqa: F401  (the fixture: a scanned platform)
 
 
@@ -84,3 +85,28 @@ def test_submit_dedupes_retries_and_records_refusals(runtime: Runtime) -> None:
         )
         assert again == {"accepted": 1, "already_known": 0, "refused": 0}
         assert database.posts == posts + 1
+
+
+@pytest.mark.usefixtures("scanned")
+def test_submit_holds_no_write_transaction_while_it_talks_to_the_database(
+    runtime: Runtime, database_url: str
+) -> None:
+    """API writes must not wait on the Transparency Database's network round trips and
+    retry sleeps: each request is made with no write transaction open."""
+    made = _statements(runtime)
+    assert made
+    seen: list[bool] = []
+    with dsa_server.running() as database:
+        database.on_request = lambda: seen.append(write_lock_held(database_url))
+        database.failures_left = 1
+        counts = dsa.submit(
+            runtime.engine,
+            endpoint=database.url,
+            token=dsa_server.TOKEN,
+            now=utcnow(),
+            sleep=lambda _seconds: None,
+        )
+    assert counts["accepted"] == len(made)
+    assert len(seen) > len(made)  # the look-ups, the failed post and the one that went through
+    assert not any(seen)
+    assert all(s.dsa_submitted_at for s in _statements(runtime))

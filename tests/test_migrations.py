@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from rempart.core.db import Base, get_engine
-from rempart.core.migrate import managed_by_models
+from rempart.audit import merkle
+from rempart.audit import service as audit
+from rempart.audit.codec import canonical_json
+from rempart.audit.heads import signed_bytes
+from rempart.core import crypto
+from rempart.core.db import Base, get_engine, transaction
+from rempart.core.migrate import alembic_config, managed_by_models, upgrade
 
 
 def test_migrations_match_the_models(database_url: str) -> None:
@@ -15,3 +26,81 @@ def test_migrations_match_the_models(database_url: str) -> None:
             connection, opts={"compare_type": True, "include_name": managed_by_models}
         )
         assert compare_metadata(context, Base.metadata) == []
+
+
+def test_0011_backfills_subtree_roots_and_targets_of_an_existing_log(
+    database_url: str, tmp_path: Path
+) -> None:
+    """A log written before stored subtree roots existed: after the upgrade its proofs and
+    receipts come from the backfilled roots and targets, and agree with the RFC."""
+    command.downgrade(alembic_config(database_url), "0010_issue14legal")
+    keys = crypto.KeyRing.generate()
+    bodies = [
+        canonical_json(
+            {
+                "v": 1,
+                "seq": seq,
+                "ts": "2026-12-01T00:00:00.000000Z",
+                "actor": "system:test",
+                "action": "legal.order.step" if seq % 3 == 0 else "test.change",
+                "target": f"order:O{seq % 4}",
+                "country": None,
+                "details": {"n": seq},
+            }
+        )
+        for seq in range(21)
+    ]
+    leaves = [merkle.leaf_hash(body) for body in bodies]
+    engine = get_engine(database_url)
+    with engine.begin() as connection:
+        for seq, body in enumerate(bodies):
+            connection.execute(
+                sa.text(
+                    "INSERT INTO audit_entries (seq, action, recorded_at, body, leaf_hash) "
+                    "VALUES (:seq, :action, :at, :body, :leaf)"
+                ),
+                {
+                    "seq": seq,
+                    "action": json.loads(body)["action"],
+                    "at": datetime(2026, 12, 1, tzinfo=UTC),
+                    "body": body.decode(),
+                    "leaf": leaves[seq],
+                },
+            )
+        connection.execute(sa.text("UPDATE audit_tail SET size = 21"))
+        for size in (5, 17):  # heads signed before the upgrade; entries 17..20 unsigned
+            frontier: list[bytes] = []
+            for index, leaf in enumerate(leaves[:size]):
+                frontier = merkle.frontier_append(frontier, index, leaf)
+            root = merkle.frontier_root(frontier)
+            message = signed_bytes(
+                log_id=keys.log_id, tree_size=size, timestamp=1, root_hash=root.hex()
+            )
+            connection.execute(
+                sa.text(
+                    "INSERT INTO audit_heads (tree_size, root_hash, timestamp_ms, signature, "
+                    "frontier) VALUES (:size, :root, 1, :sig, :frontier)"
+                ),
+                {
+                    "size": size,
+                    "root": root,
+                    "sig": keys.sign(message),
+                    "frontier": json.dumps([h.hex() for h in frontier]),
+                },
+            )
+    engine.dispose()
+    upgrade(database_url)
+
+    with transaction(get_engine(database_url), readonly=True) as session:
+        for entry in range(17):
+            proof = audit.prove_inclusion(session, keys=keys, entry=entry)
+            assert proof.audit_path == [h.hex() for h in merkle.inclusion_proof(entry, leaves[:17])]
+            assert audit.check_inclusion(proof)
+        assert audit.check_consistency(
+            audit.prove_consistency(session, keys=keys, first=5, second=17)
+        )
+        receipt = audit.prove_target(session, keys=keys, target="order:O0", action_prefix="legal.")
+        assert [p.entry for p in receipt] == [0, 12]  # seq % 4 == 0 and seq % 3 == 0, under 17
+        # Nothing past the signed size was stored as a subtree root.
+        stored = session.execute(sa.text("SELECT max((idx + 1) * (1 << level)) FROM audit_nodes"))
+        assert stored.scalar_one() <= 17

@@ -208,6 +208,73 @@ def test_public_lookup_like_the_transparency_bot(
     assert client.get("/v1/transparency/FR?period=2026-Q5").status_code == 422
 
 
+def test_the_public_lookup_is_computed_once_per_head_and_follows_new_heads(
+    seeded: Callable[..., Any], client: TestClient, runtime: Runtime
+) -> None:
+    """The lookup is read from the log once, then extended by each new head: what it
+    answers equals a computation from scratch, and a log rewritten under new heads is
+    read again rather than extended."""
+    from rempart.audit import service as audit
+    from rempart.core.db import transaction
+    from rempart.transparency import lookup_cache
+
+    now = quarter_of(datetime.now(UTC)).name
+
+    def lookup() -> dict[str, Any]:
+        response = client.get(f"/v1/transparency/DE?period={now}")
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    def from_scratch() -> dict[str, Any]:
+        lookup_cache._cached.clear()
+        return lookup()
+
+    def disclose(count: int, label: str) -> int:
+        with transaction(runtime.engine) as session:
+            for index in range(count):
+                target = f"order:{label}-{index}"
+                audit.record(
+                    session,
+                    actor="principal:1",
+                    action="legal.order.received",
+                    target=target,
+                    country="DE",
+                    details={"order_type": "production"},
+                )
+                audit.record(
+                    session,
+                    actor="principal:1",
+                    action="legal.disclosure.released",
+                    target=target,
+                    details={"accounts": 2},
+                )
+        head = audit.sign_head(runtime.engine, keys=runtime.keys, head_file=runtime.head_file)
+        assert head is not None
+        return head.tree_size
+
+    before = lookup()
+    size = disclose(6, "a")
+    extended = lookup()
+    assert extended["tree_size"] == size != before["tree_size"]
+    assert extended["quarters"][0]["fulfilled_requests"] == 6
+    assert extended["quarters"][0]["users_affected"] == 12
+    assert extended == from_scratch()
+    size = disclose(5, "b")
+    assert lookup()["quarters"][0]["fulfilled_requests"] == 11
+
+    # An insider rewrites the log: the entries of batch b go, heads are re-signed. The
+    # cached figures (which counted them) must not be extended on top of the new heads.
+    with runtime.engine.begin() as connection:
+        connection.execute(sa.text("DELETE FROM audit_entries WHERE seq >= :s"), {"s": size - 10})
+        connection.execute(sa.text("DELETE FROM audit_heads"))
+        connection.execute(sa.text("UPDATE audit_tail SET size = :s"), {"s": size - 10})
+    runtime.head_file.unlink()
+    assert disclose(6, "c") > size  # a longer log than the cached one, yet not its extension
+    rewritten = lookup()
+    assert rewritten["quarters"][0]["fulfilled_requests"] == 12
+    assert rewritten == from_scratch()
+
+
 def test_authorities_get_inclusion_receipts_for_their_orders(
     seeded: Callable[..., Any], client: TestClient, runtime: Runtime, tmp_path: Path
 ) -> None:

@@ -10,6 +10,7 @@ from datetime import timedelta
 from types import FrameType
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rempart.audit import service as audit
@@ -18,11 +19,13 @@ from rempart.core import jobs, ratelimit
 from rempart.core.clock import utcnow
 from rempart.core.db import transaction
 from rempart.core.deps import Runtime
+from rempart.core.models import ScheduleState
 from rempart.legal import tasks as legal_tasks
 from rempart.moderation import tasks as moderation_tasks
 from rempart.platform import tasks as platform_tasks
 from rempart.platform.adapters.matrix import tasks as matrix_tasks
 from rempart.reports import tasks as reports_tasks
+from rempart.reports.models import Report
 
 log = logging.getLogger("rempart.worker")
 
@@ -33,7 +36,10 @@ HANDLERS: dict[str, Handler] = {
 }
 # Work a job needs done before its write transaction opens (model inference, network).
 Prepare = Callable[[Runtime, dict[str, Any]], dict[str, Any]]
-PREPARERS: dict[str, Prepare] = {**moderation_tasks.JOB_PREPARERS}
+PREPARERS: dict[str, Prepare] = {
+    **platform_tasks.JOB_PREPARERS,
+    **moderation_tasks.JOB_PREPARERS,
+}
 RETENTION_EVERY = timedelta(days=1)
 # Emergency orders are due in 8 hours: a minute's lag on their alerts is the most we allow.
 LEGAL_DEADLINES_EVERY = timedelta(minutes=1)
@@ -105,8 +111,10 @@ class Worker:
             self.last_head = now
         self.run_schedules()
         # Notices are filed every round, so a notice reaches the queue within a poll interval.
-        with transaction(self.rt.engine) as session:
-            filed = reports_tasks.file_notices(session, self.rt)
+        filed = 0
+        if self._notices_waiting():
+            with transaction(self.rt.engine) as session:
+                filed = reports_tasks.file_notices(session, self.rt)
         synced = False
         if self.matrix is None:
             synced = matrix_tasks.run(self.rt)
@@ -131,7 +139,34 @@ class Worker:
                 "the audit log no longer matches its signed heads; run `rempart audit verify`"
             )
 
+    # An idle worker must not take SQLite's write lock several times a round: API writes
+    # queue behind it, and on a loaded machine a descheduled worker holds it for long.
+    # These reads decide whether a write transaction is needed; the writes re-check.
+
+    def _notices_waiting(self) -> bool:
+        with transaction(self.rt.engine, readonly=True) as session:
+            query = select(Report.id).where(Report.case_id.is_(None)).limit(1)
+            return session.execute(query).first() is not None
+
+    def _schedules_due(self) -> bool:
+        every = {
+            "retention": RETENTION_EVERY,
+            "legal-deadlines": LEGAL_DEADLINES_EVERY,
+            "moderation-statements": STATEMENTS_EVERY,
+        }
+        with transaction(self.rt.engine, readonly=True) as session:
+            rows = session.execute(
+                select(ScheduleState.name, ScheduleState.last_run_at).where(
+                    ScheduleState.name.in_(list(every))
+                )
+            )
+            last = {name: at for name, at in rows}
+        now = utcnow()
+        return any(name not in last or now - last[name] >= gap for name, gap in every.items())
+
     def run_schedules(self) -> None:
+        if not self._schedules_due():
+            return
         with transaction(self.rt.engine) as session:
             if jobs.due(session, name="retention", every=RETENTION_EVERY):
                 platform_tasks.run_retention(session, self.rt)

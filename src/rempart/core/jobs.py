@@ -56,16 +56,19 @@ def claim(
     engine: Engine, *, lease: timedelta = LEASE, max_attempts: int = MAX_ATTEMPTS
 ) -> ClaimedJob | None:
     now = utcnow()
+    claimable = or_(
+        (Job.status == "queued") & (Job.run_after <= now),
+        (Job.status == "running") & (Job.locked_until < now),
+    )
+    # An idle worker asks often: it takes SQLite's write lock only when there is a job.
+    with transaction(engine, readonly=True) as session:
+        if session.execute(select(Job.id).where(claimable).limit(1)).first() is None:
+            return None
     with transaction(engine) as session:
         while True:
             query = (
                 select(Job)
-                .where(
-                    or_(
-                        (Job.status == "queued") & (Job.run_after <= now),
-                        (Job.status == "running") & (Job.locked_until < now),
-                    )
-                )
+                .where(claimable)
                 .order_by(Job.id)
                 .limit(1)
                 .with_for_update(skip_locked=True)

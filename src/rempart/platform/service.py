@@ -5,10 +5,10 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from itertools import compress
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Table, and_, case, delete, exists, or_, select
 from sqlalchemy.dialects import postgresql
@@ -50,6 +50,9 @@ from rempart.platform.schemas import (
     PostDeleted,
     PostEvent,
 )
+
+if TYPE_CHECKING:
+    from rempart.platform.media import ImageDigests
 
 MEDIA_HASH_JOB = "platform.hash_media"
 # Where ``seal`` puts every number of an account event, next to the first one's columns.
@@ -471,9 +474,11 @@ def hash_pending_media(
     actor: str,
     keys: KeyRing,
     review_days: int,
+    digests: Mapping[int, ImageDigests] | None = None,
 ) -> int:
     """Hash inline images (SHA-256, MD5, PDQ); keep them for review only for a short while
-    (see ``moderation/media.py``), encrypted."""
+    (see ``moderation/media.py``), encrypted. ``digests`` computed beforehand (with no
+    transaction open, by ``hash_pending_images``) are used as they are."""
     from rempart.moderation.media import keep_for_review
     from rempart.platform.media import hash_image
 
@@ -485,11 +490,11 @@ def hash_pending_media(
         media = session.get(PostMedia, media_id)
         if pending is None or media is None:
             continue  # already hashed by an earlier, interrupted run
-        digests = hash_image(pending.content)
-        media.sha256, media.md5 = digests.sha256, digests.md5
-        media.pdq, media.pdq_quality = digests.pdq, digests.pdq_quality
-        media.status = "hashed" if digests.pdq is not None else "failed"
-        if review_days and digests.pdq is not None:
+        found = (digests or {}).get(media_id) or hash_image(pending.content)
+        media.sha256, media.md5 = found.sha256, found.md5
+        media.pdq, media.pdq_quality = found.pdq, found.pdq_quality
+        media.status = "hashed" if found.pdq is not None else "failed"
+        if review_days and found.pdq is not None:
             keep_for_review(
                 session,
                 keys,
@@ -506,6 +511,19 @@ def hash_pending_media(
         # Their posts were scanned without these hashes: scan them again with them.
         enqueue_scan(session, entity_ids=[], post_ids=sorted(rescan))
     return done
+
+
+def hash_pending_images(session: Session, *, media_ids: Sequence[int]) -> dict[int, ImageDigests]:
+    """The digests ``hash_pending_media`` will store, computed from a read: decoding and
+    PDQ take tens of milliseconds an image, too long to hold the write lock for."""
+    from rempart.platform.media import hash_image
+
+    rows = session.execute(
+        select(PendingImage.media_id, PendingImage.content).where(
+            PendingImage.media_id.in_(media_ids)
+        )
+    )
+    return {media_id: hash_image(content) for media_id, content in rows}
 
 
 # -- retention ------------------------------------------------------------------------

@@ -4,10 +4,21 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from rempart.core.db import transaction
 from rempart.core.deps import Runtime
 from rempart.platform import service
 
 WORKER_ACTOR = "system:worker"
+
+
+_DIGESTS = "_digests"  # not JSON: set by prepare_hash_media, never stored
+
+
+def prepare_hash_media(rt: Runtime, payload: dict[str, Any]) -> dict[str, Any]:
+    """Decode and hash the images with no transaction open."""
+    with transaction(rt.engine, readonly=True) as session:
+        digests = service.hash_pending_images(session, media_ids=payload["media_ids"])
+    return {**payload, _DIGESTS: digests}
 
 
 def hash_media(session: Session, rt: Runtime, payload: dict[str, Any]) -> None:
@@ -17,6 +28,7 @@ def hash_media(session: Session, rt: Runtime, payload: dict[str, Any]) -> None:
         actor=WORKER_ACTOR,
         keys=rt.keys,
         review_days=rt.settings.media_review_days,
+        digests=payload.get(_DIGESTS),
     )
 
 
@@ -27,3 +39,5 @@ def run_retention(session: Session, rt: Runtime) -> None:
 
 
 JOB_HANDLERS = {service.MEDIA_HASH_JOB: hash_media}
+# Run before the handler's write transaction, with none open.
+JOB_PREPARERS = {service.MEDIA_HASH_JOB: prepare_hash_media}

@@ -23,7 +23,7 @@ from rempart.core.crypto import KeyRing
 from rempart.core.db import transaction
 from rempart.core.deps import Runtime
 from rempart.core.errors import NotFound
-from rempart.transparency import dataset, figures
+from rempart.transparency import dataset, figures, lookup_cache
 from rempart.transparency import standalone_verify as offline
 from rempart.transparency.models import PublishedReport
 from rempart.transparency.periods import (
@@ -48,14 +48,23 @@ class DatasetNotPublished(NotFound):
 
 
 def read_log(
-    session: Session, *, kind: str, tree_size: int, period: Period | None = None
+    session: Session,
+    *,
+    kind: str,
+    tree_size: int,
+    period: Period | None = None,
+    start: int = 0,
+    log: figures.Log | None = None,
 ) -> figures.Log:
     """The entries a report of this kind reads under a head, found by their (indexed)
     action column, from the report's window on when a period is given: fast enough for a
-    report; ``verify`` reads every body instead."""
-    log = figures.Log()
+    report; ``verify`` reads every body instead. With ``start`` and ``log``, extends a log
+    already read up to ``start``."""
+    log = figures.Log() if log is None else log
     query = select(AuditEntry.body).where(
-        AuditEntry.seq < tree_size, AuditEntry.action.in_(figures.RELEVANT_FOR[kind])
+        AuditEntry.seq >= start,
+        AuditEntry.seq < tree_size,
+        AuditEntry.action.in_(figures.RELEVANT_FOR[kind]),
     )
     if period is not None:
         query = query.where(AuditEntry.recorded_at >= figures.window_start(kind, period))
@@ -253,7 +262,26 @@ def country_lookup(
         period = quarter_of(now)
         if trend:
             period = quarter_of(period.start - timedelta(days=1))
-    log = read_log(session, kind="lawful_disclosure", tree_size=head.tree_size)
+    next_report = next_report_date(now).isoformat()
+    # Anonymous and unlimited: computed once per signed head (see lookup_cache). The next
+    # report's date changes with the quarter, so is the "provisional" flag's.
+    return lookup_cache.answer(
+        session,
+        head=head,
+        key=(country, period.name, trend, next_report),
+        compute=lambda log: _country_answer(log, country, period, trend, next_report, head),
+    )
+
+
+def _country_answer(
+    log: figures.Log,
+    country: str,
+    period: Period,
+    trend: bool,
+    next_report: str,
+    head: SignedTreeHead,
+) -> dict[str, Any]:
+    now = utcnow()
     quarters = []
     for quarter in figures.previous_quarters(period, figures.TREND_QUARTERS):
         if quarter.start < period.start and not trend:
@@ -278,6 +306,6 @@ def country_lookup(
         "country": country,
         "period": period.name,
         "quarters": figures.suppress(quarters),
-        "next_report": next_report_date(now).isoformat(),
+        "next_report": next_report,
         "tree_size": head.tree_size,
     }
