@@ -895,3 +895,67 @@ def test_a_bank_row_without_algorithm_is_refused_when_ambiguous(
     assert cli("banks", "import", str(bank), "--bank", "partner").exit_code == 0
     with transaction(runtime.engine) as session:
         assert [h.algorithm for h in session.execute(select(BankHash)).scalars()] == ["md5"]
+
+
+def test_manifestly_unfounded_reaches_the_raiders_not_the_genuine_reporters_beside_them(
+    world: TestClient,
+    runtime: Runtime,
+    platform_headers: dict[str, str],
+    make_token: Callable[..., str],
+) -> None:
+    from rempart.reports.models import Reporter
+
+    rng = random.Random(9)
+    ingest(
+        world,
+        platform_headers,
+        people(
+            "raider",
+            30,
+            age=(timedelta(hours=1), timedelta(hours=2)),
+            connections=1,
+            networks=3,
+            rng=rng,
+        )
+        + people(
+            "member",
+            3,
+            age=(timedelta(days=300), timedelta(days=900)),
+            connections=10,
+            networks=3,
+            rng=rng,
+        ),
+    )
+    for user, text in [(f"raider-{i}", varied(rng, i)) for i in range(30)] + [
+        ("member-0", "I was told this channel sends people across the border at night."),
+        ("member-1", "A friend says they organise illegal crossings, please check."),
+        ("member-2", "Ils semblent aider des passeurs, je préfère signaler."),
+    ]:
+        sent = world.post(
+            "/v1/reports",
+            json=notice(
+                reporter=None,
+                platform_user_id=user,
+                target=SOLIDARITY,
+                category="terrorism",
+                explanation=text,
+            ),
+            headers=platform_headers,
+        )
+        assert sent.status_code == 202, sent.text
+    run_worker(runtime)
+    assert case_of(runtime, "ch-solidarity").raid_suspected
+    staff = moderator(make_token)
+    item = claim(world, staff, item_id(world, staff, "ch-solidarity"))
+    kept = decide(world, staff, item["id"], "no_violation", reports_unfounded=True)
+    assert kept.status_code == 201, kept.text
+    with transaction(runtime.engine) as session:
+        marked = {
+            r.platform_user_id: r.unfounded for r in session.execute(select(Reporter)).scalars()
+        }
+    assert {u: n for u, n in marked.items() if u and u.startswith("member")} == {
+        "member-0": 0,
+        "member-1": 0,
+        "member-2": 0,
+    }
+    assert all(n == 1 for u, n in marked.items() if u and u.startswith("raider"))
