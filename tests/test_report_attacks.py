@@ -959,3 +959,22 @@ def test_manifestly_unfounded_reaches_the_raiders_not_the_genuine_reporters_besi
         "member-2": 0,
     }
     assert all(n == 1 for u, n in marked.items() if u and u.startswith("raider"))
+
+
+def test_a_claim_holds_the_item_for_its_holder_and_expires(
+    world: TestClient, runtime: Runtime, make_token: Callable[..., str], moved: MovableClock
+) -> None:
+    assert world.post("/v1/reports", json=notice()).status_code == 202
+    run_worker(runtime)
+    first, second = moderator(make_token), moderator(make_token)
+    target = item_id(world, first, "p-scam")
+    held = claim(world, first, target)
+    taken = world.post(f"/v1/moderation/items/{target}/claim", headers=second)
+    assert (taken.status_code, taken.json()["error"]["code"]) == (409, "item_claimed")
+    late = decide(world, second, target, "no_violation", version=held["version"])
+    assert late.json()["error"]["code"] == "item_claimed"
+    moved.offset = timedelta(minutes=16)
+    assert claim(world, second, target)["claimed_by"].startswith("moderator-")
+    gone = decide(world, first, target, "remove_content")
+    assert (gone.status_code, gone.json()["error"]["code"]) == (409, "item_claimed")
+    assert decide(world, second, target, "remove_content").status_code == 201
