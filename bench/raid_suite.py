@@ -2,10 +2,11 @@
 
     .venv/bin/python bench/raid_suite.py [--database-url postgresql://...] [--seed 5]
 
-Builds, in one database, 22 raids on established lawful channels and 20 genuine bursts on
+Builds, in one database, 24 raids on established lawful channels and 20 genuine bursts on
 harmful posts, plus 20 small genuine cases, each with its own generated people:
 - raids: crude (fresh accounts, a few /24s, one script), web-form raids without accounts
-  (scripted addresses from 10 or 1 networks, few texts or varied ones), sleeper accounts
+  (scripted addresses from 20, 10 or 1 networks, few texts or varied ones; human-looking
+  addresses and varied texts from 10 networks), sleeper accounts
   (10 to 60 days old, barely used, each on its own network, varied texts), slow raids (fresh
   accounts on hundreds of networks over six hours, varied texts), and a sleeper ring that
   comes back for a second and third target;
@@ -318,6 +319,19 @@ def build(rng: random.Random) -> list[Scenario]:
             networks=nets,
             email=scripted_email(rng, rng.choice(["throwaway.example", "tmpmail.example"])),
             text=(lambda s=script: rng.choice(s)) if few_texts else (lambda: varied(rng)),
+            when=times(rng, size, over=timedelta(hours=1), decay=False),
+        )
+    # The hardest: a raid through the form whose people wrote their own addresses and
+    # texts, from ten networks (what tells it from one carrier's shared address?).
+    for size in [300, 100]:
+        sc = raid(f"web form {size} from 10 networks, human addresses, varied texts")
+        web_notices(
+            sc,
+            rng,
+            size,
+            networks=10,
+            email=human_email(rng),
+            text=lambda: varied(rng),
             when=times(rng, size, over=timedelta(hours=1), decay=False),
         )
     for size in [40, 60, 100, 150]:

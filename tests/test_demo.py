@@ -10,8 +10,11 @@ from typing import Any
 import phonenumbers
 import sqlalchemy as sa
 
+from rempart.core.db import transaction
 from rempart.core.deps import Runtime
 from rempart.legal.models import Order
+from rempart.moderation import rescan
+from rempart.moderation.models import ModerationItem
 from rempart.platform.demo_content import DemoSize, count_demo_events, demo_events
 from rempart.platform.models import Account, Connection, Entity, IngestedEvent, Post
 from rempart.reports.demo import LAWFUL_CHANNEL, RAIDERS
@@ -121,3 +124,29 @@ def _check_demo_notices(runtime: Runtime) -> None:
     assert [ref for ref, raid, _ in cases if raid] == [LAWFUL_CHANNEL]
     assert sum(1 for _, raid, _ in cases if not raid) >= 10
     assert any(trusted for *_, trusted in cases)
+    # A rescan of the whole corpus leaves every case's reason and priority in place.
+    before = _queued_cases(runtime)
+    with transaction(runtime.engine) as session:
+        rescan.plan(session, media_only=False, reason="test", actor="test")
+    while worker.tick():
+        pass
+    after = _queued_cases(runtime)
+    assert after == before
+    assert all(
+        priority >= 1000 and ",trusted_flagger," in marks
+        for trusted, priority, marks in after.values()
+        if trusted
+    )
+
+
+def _queued_cases(runtime: Runtime) -> dict[str, tuple[bool, float, str]]:
+    with runtime.engine.connect() as connection:
+        rows = connection.execute(
+            sa.select(
+                ReportCase.target_ref,
+                ReportCase.trusted_flagger,
+                ModerationItem.priority,
+                ModerationItem.reason_marks,
+            ).join(ModerationItem, ModerationItem.id == ReportCase.item_id)
+        ).all()
+    return {ref: (trusted, priority, marks) for ref, trusted, priority, marks in rows}

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from rempart.auth.models import Principal
 from rempart.core.clock import as_utc
+from rempart.moderation import queue
 from rempart.moderation.exceptions import ItemNotFound
 from rempart.moderation.models import ModerationDecision
 from rempart.moderation.schemas import (
@@ -27,8 +28,6 @@ NOTICES_SHOWN = 200
 
 
 def of_item(session: Session, *, item_id: int) -> ItemEvidence:
-    from rempart.moderation import queue
-
     item = queue.item_view(session, item_id=item_id)
     if item is None:
         raise ItemNotFound("No moderation item has this id.")

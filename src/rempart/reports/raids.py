@@ -49,7 +49,7 @@ WEIGHTS = {
     "shared_network": 0.3,
     "near_identical": 0.3,
     "scripted_emails": 0.3,
-    "co_reporting": 0.6,
+    "co_reporting": 0.7,
     "burst": 0.1,
 }
 MIN_REPORTS = 10  # below this, no pattern means anything
