@@ -5,11 +5,15 @@ against the real Synapse of ``test_matrix.py``."""
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -335,7 +339,17 @@ def test_escalating_a_removal_keeps_its_redaction_and_rempart_leaves_the_room_af
     assert synapse.admin.user_id not in synapse.members(room)
 
 
-def test_a_blank_admin_token_is_no_configuration(settings: Settings) -> None:
+def test_a_blank_admin_token_is_no_configuration(settings: Settings, env: dict[str, str]) -> None:
+    # The command as an operator runs it: a clear refusal, not a transport error later.
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("rempart")), "matrix", "sync"],
+        env={**os.environ, **env, "REMPART_MATRIX_ADMIN_TOKEN": " "},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "matrix_not_configured" in result.stdout + result.stderr
+    assert "ConnectError" not in result.stdout + result.stderr
     assert settings.matrix_homeserver_url
     with pytest.raises(ValidationError, match="matrix_not_configured"):
         Settings(
