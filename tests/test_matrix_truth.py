@@ -22,7 +22,7 @@ from pydantic import SecretStr, ValidationError
 from sqlalchemy import select
 
 from images import random_png
-from legal_support import approve, claims, register_authority, release, sign, submit
+from legal_support import approve, bearer, claims, register_authority, release, sign, submit
 from rempart.auth.permissions import Role
 from rempart.core.db import transaction
 from rempart.core.deps import Runtime
@@ -31,6 +31,7 @@ from rempart.moderation import tasks as moderation_tasks
 from rempart.moderation.models import ModerationItem
 from rempart.platform.adapters.matrix import actions
 from rempart.platform.adapters.matrix.client import SynapseAdmin
+from rempart.platform.adapters.matrix.progress import save
 from rempart.platform.adapters.matrix.sync import sync
 from rempart.platform.models import PlatformAction, Post
 from synapse_server import Synapse
@@ -112,6 +113,48 @@ def test_a_room_made_public_serves_only_what_a_newcomer_may_read(
     assert joined_era not in _search(client, "code local vélo 4721")
     assert shared_era not in _search(client, "Dominique troisième étage")
     assert public_era in _search(client, "atelier réparation vélos samedi")
+
+
+def test_an_upgrade_takes_out_what_an_older_version_indexed_from_the_private_era(
+    synapse: Synapse, runtime: Runtime, client: TestClient, make_token: Callable[..., str]
+) -> None:
+    owner = synapse.register(_name("owner"), ip="203.0.113.36")
+    room = synapse.create_room(owner, name="Club photo", alias=_name("photo"), public=False)
+    secret = synapse.send(owner, room, "Les clés du local photo sont sous le paillasson bleu")
+    synapse.set_state(owner, room, "m.room.join_rules", {"join_rule": "public"})
+    synapse.publish(owner, room)
+    public = synapse.send(owner, room, "Sortie photo ouverte à tous au port dimanche")
+    _sync(runtime)
+    # What an older Rempart did: the private-era message indexed, the room's state not
+    # followed (no visibility cursor).
+    platform = bearer(make_token(Role.PLATFORM))
+    stored = client.post(
+        "/v1/ingest/events",
+        json={
+            "events": [
+                {
+                    "id": f"legacy-{uuid.uuid4().hex[:8]}",
+                    "type": "post.published",
+                    "occurred_at": datetime.now(UTC).isoformat(),
+                    "post_id": secret,
+                    "entity_id": room,
+                    "author_user_id": owner.user_id,
+                    "text": "Les clés du local photo sont sous le paillasson bleu",
+                }
+            ]
+        },
+        headers=platform,
+    )
+    assert stored.status_code in (200, 201, 202), stored.text
+    with transaction(runtime.engine) as session:
+        save(session, {f"visibility:{room}": None})
+    assert _posts(runtime, room) == {secret, public}
+
+    _sync(runtime)
+    _run_worker(runtime)
+    assert secret not in _search(client, "clés local photo paillasson")
+    assert _posts(runtime, room) == {public}
+    assert public in _search(client, "sortie photo port dimanche")
 
 
 def test_a_room_its_owner_unlists_leaves_search_and_is_no_longer_read(
