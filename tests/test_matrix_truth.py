@@ -419,15 +419,21 @@ def test_manifestly_illegal_content_is_taken_down_at_once_with_its_media(
         ).scalar_one()
     mxc = synapse.event(seller, room, photo)["content"]["url"]
     assert synapse.download(seller, mxc) == 200
-    _decide(
+    moderator = make_token(Role.MODERATOR)
+    decided = _decide(
         client,
-        make_token(Role.MODERATOR),
+        moderator,
         item_id=item_id,
         action="remove_content",
         category="drug_sales",
         manifestly_illegal=True,
         explanation="Photo d'une offre de stupéfiants, manifestement illicite.",
     )
+    # The statement of reasons states the rule.
+    statement = client.get(
+        f"/v1/moderation/statements/{decided['statement_puid']}", headers=bearer(moderator)
+    ).json()
+    assert "deleted at once" in statement["decision_facts"]
     # Not after the appeal window: now.
     _act(runtime)
     assert "url" not in synapse.event(seller, room, photo)["content"]
