@@ -5,11 +5,15 @@ against the real Synapse of ``test_matrix.py``."""
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +22,7 @@ from pydantic import SecretStr, ValidationError
 from sqlalchemy import select
 
 from images import random_png
-from legal_support import approve, claims, register_authority, release, sign, submit
+from legal_support import approve, bearer, claims, register_authority, release, sign, submit
 from rempart.auth.permissions import Role
 from rempart.core.db import transaction
 from rempart.core.deps import Runtime
@@ -27,6 +31,7 @@ from rempart.moderation import tasks as moderation_tasks
 from rempart.moderation.models import ModerationItem
 from rempart.platform.adapters.matrix import actions
 from rempart.platform.adapters.matrix.client import SynapseAdmin
+from rempart.platform.adapters.matrix.progress import save
 from rempart.platform.adapters.matrix.sync import sync
 from rempart.platform.models import PlatformAction, Post
 from synapse_server import Synapse
@@ -108,6 +113,48 @@ def test_a_room_made_public_serves_only_what_a_newcomer_may_read(
     assert joined_era not in _search(client, "code local vélo 4721")
     assert shared_era not in _search(client, "Dominique troisième étage")
     assert public_era in _search(client, "atelier réparation vélos samedi")
+
+
+def test_an_upgrade_takes_out_what_an_older_version_indexed_from_the_private_era(
+    synapse: Synapse, runtime: Runtime, client: TestClient, make_token: Callable[..., str]
+) -> None:
+    owner = synapse.register(_name("owner"), ip="203.0.113.36")
+    room = synapse.create_room(owner, name="Club photo", alias=_name("photo"), public=False)
+    secret = synapse.send(owner, room, "Les clés du local photo sont sous le paillasson bleu")
+    synapse.set_state(owner, room, "m.room.join_rules", {"join_rule": "public"})
+    synapse.publish(owner, room)
+    public = synapse.send(owner, room, "Sortie photo ouverte à tous au port dimanche")
+    _sync(runtime)
+    # What an older Rempart did: the private-era message indexed, the room's state not
+    # followed (no visibility cursor).
+    platform = bearer(make_token(Role.PLATFORM))
+    stored = client.post(
+        "/v1/ingest/events",
+        json={
+            "events": [
+                {
+                    "id": f"legacy-{uuid.uuid4().hex[:8]}",
+                    "type": "post.published",
+                    "occurred_at": datetime.now(UTC).isoformat(),
+                    "post_id": secret,
+                    "entity_id": room,
+                    "author_user_id": owner.user_id,
+                    "text": "Les clés du local photo sont sous le paillasson bleu",
+                }
+            ]
+        },
+        headers=platform,
+    )
+    assert stored.status_code in (200, 201, 202), stored.text
+    with transaction(runtime.engine) as session:
+        save(session, {f"visibility:{room}": None})
+    assert _posts(runtime, room) == {secret, public}
+
+    _sync(runtime)
+    _run_worker(runtime)
+    assert secret not in _search(client, "clés local photo paillasson")
+    assert _posts(runtime, room) == {public}
+    assert public in _search(client, "sortie photo port dimanche")
 
 
 def test_a_room_its_owner_unlists_leaves_search_and_is_no_longer_read(
@@ -335,7 +382,17 @@ def test_escalating_a_removal_keeps_its_redaction_and_rempart_leaves_the_room_af
     assert synapse.admin.user_id not in synapse.members(room)
 
 
-def test_a_blank_admin_token_is_no_configuration(settings: Settings) -> None:
+def test_a_blank_admin_token_is_no_configuration(settings: Settings, env: dict[str, str]) -> None:
+    # The command as an operator runs it: a clear refusal, not a transport error later.
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("rempart")), "matrix", "sync"],
+        env={**os.environ, **env, "REMPART_MATRIX_ADMIN_TOKEN": " "},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "matrix_not_configured" in result.stdout + result.stderr
+    assert "ConnectError" not in result.stdout + result.stderr
     assert settings.matrix_homeserver_url
     with pytest.raises(ValidationError, match="matrix_not_configured"):
         Settings(
@@ -362,15 +419,21 @@ def test_manifestly_illegal_content_is_taken_down_at_once_with_its_media(
         ).scalar_one()
     mxc = synapse.event(seller, room, photo)["content"]["url"]
     assert synapse.download(seller, mxc) == 200
-    _decide(
+    moderator = make_token(Role.MODERATOR)
+    decided = _decide(
         client,
-        make_token(Role.MODERATOR),
+        moderator,
         item_id=item_id,
         action="remove_content",
         category="drug_sales",
         manifestly_illegal=True,
         explanation="Photo d'une offre de stupéfiants, manifestement illicite.",
     )
+    # The statement of reasons states the rule.
+    statement = client.get(
+        f"/v1/moderation/statements/{decided['statement_puid']}", headers=bearer(moderator)
+    ).json()
+    assert "deleted at once" in statement["decision_facts"]
     # Not after the appeal window: now.
     _act(runtime)
     assert "url" not in synapse.event(seller, room, photo)["content"]

@@ -34,7 +34,7 @@ from rempart.core.db import transaction
 from rempart.core.deps import Runtime
 from rempart.core.jobs import backoff
 from rempart.core.settings import Settings
-from rempart.moderation.models import ModerationDecision, ModerationItem
+from rempart.moderation.models import ModerationDecision, ModerationItem, StatementOfReasons
 from rempart.platform.adapters.matrix import event_reports
 from rempart.platform.adapters.matrix import notices as matrix_notices
 from rempart.platform.adapters.matrix.client import Homeserver, HomeserverError
@@ -183,6 +183,42 @@ def plan(
         case "suspend_account":
             if item.owner_user_id:
                 add("suspend_user", "account", item.owner_user_id)
+    _state_the_rule(session, decision)
+
+
+# What the statement of reasons says of a message's removal on the homeserver.
+RULE = {
+    "takedown": (
+        "On the homeserver the message was deleted at once, with its files: content matched "
+        "to known illegal material or decided manifestly illegal is not left online while "
+        "an appeal is possible. Other removals wait until the decision is final."
+    ),
+    "redact": (
+        "On the homeserver the message will be deleted once the decision is final (the "
+        "appeal window has passed or an appeal was rejected); until then it is out of search."
+    ),
+}
+
+
+def _state_the_rule(session: Session, decision: ModerationDecision) -> None:
+    """The statement of reasons, issued in this transaction, says when the message leaves
+    the homeserver and why then."""
+    planned = {
+        a.action
+        for a in session.new
+        if isinstance(a, PlatformAction) and a.decision_id == decision.id
+    }
+    rule = next((RULE[action] for action in RULE if action in planned), None)
+    if rule is None:
+        return
+    statement = session.execute(
+        select(StatementOfReasons).where(StatementOfReasons.decision_id == decision.id)
+    ).scalar_one_or_none()
+    if statement is None:
+        return
+    # The DSA database takes 5,000 characters: the rule is kept whole.
+    facts = str(statement.payload.get("decision_facts", ""))[: 5000 - len(rule) - 1]
+    statement.payload = {**statement.payload, "decision_facts": f"{facts} {rule}".strip()}
 
 
 def plan_account_suspension(

@@ -198,7 +198,9 @@ def queue_server_notices(session: Session, settings: Settings, *, now: datetime)
             now=now,
         )
         queued += 1
-    save(session, {"told:statements": str(last_statement), "told:notices": str(last_notice)})
+    moved = {"told:statements": str(last_statement), "told:notices": str(last_notice)}
+    # Every round passes here: write only what moved.
+    save(session, {k: v for k, v in moved.items() if marks.get(k) != v})
     return queued
 
 

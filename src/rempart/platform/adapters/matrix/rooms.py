@@ -126,6 +126,8 @@ def sync_rooms(rt: Runtime, hs: Homeserver, summary: SyncSummary) -> dict[str, J
     return public
 
 
+# Set while a room read by an older Rempart is read again from its start.
+RECHECK = "recheck"
 # What decides who may read an event: the room's state just before it (state event type:
 # the key of its content, kept under the same name).
 _RULES = {"m.room.join_rules": "join_rule", "m.room.history_visibility": "history_visibility"}
@@ -213,6 +215,23 @@ def _post_records(rt: Runtime, hs: Homeserver, room_id: str, event: JSON) -> lis
     return [record]
 
 
+def _unreadable(event: JSON) -> list[dict[str, Any]]:
+    """A message a newcomer may not read, out of Rempart if an older version took it in."""
+    content = event.get("content") or {}
+    relation = content.get("m.relates_to") or {}
+    if event.get("type") != "m.room.message" or relation.get("rel_type") == "m.replace":
+        return []
+    return [
+        {
+            "type": "post.deleted",
+            "id": event_id("unreadable", event["event_id"]),
+            # Now: later than whatever the older version stored.
+            "occurred_at": utcnow(),
+            "post_id": event["event_id"],
+        }
+    ]
+
+
 def sync_messages(
     rt: Runtime, hs: Homeserver, rooms: dict[str, JSON], summary: SyncSummary
 ) -> None:
@@ -221,7 +240,7 @@ def sync_messages(
     with transaction(rt.engine, readonly=True) as session:
         tokens = cursors(session, "messages:")
         states = cursors(session, "visibility:")
-    for room_id, room in rooms.items():
+    for room_id in rooms:
         token = tokens.get(f"messages:{room_id}")
         saved = states.get(f"visibility:{room_id}")
         visibility: dict[str, Any]
@@ -230,22 +249,24 @@ def sync_messages(
         elif token is None:
             visibility = {}  # before the room's creation event: nothing readable yet
         else:
-            # Read before the state was followed: the room as it is now stands in for it.
-            visibility = {
-                "join_rule": room.get("join_rules"),
-                "history_visibility": room.get("history_visibility"),
-                "encrypted": bool(room.get("encryption")),
-            }
+            # Read by an older Rempart, which indexed the room's whole history: read it
+            # again from the start, and take out what a newcomer may not read.
+            token, visibility = None, {RECHECK: True}
         while True:
             page = unless_gone(partial(hs.messages, room_id, start=token, limit=PAGE)) or {}
             chunk: list[JSON] = page.get("chunk", [])
             end = page.get("end")
             if not chunk or end is None:
+                if visibility.pop(RECHECK, None):
+                    done = json.dumps(visibility, sort_keys=True)
+                    store(rt, [], summary, {f"visibility:{room_id}": done})
                 break
             records = []
             for event in chunk:
                 if event.get("type") == "m.room.redaction" or _newcomer_reads(visibility):
                     records.extend(_post_records(rt, hs, room_id, event))
+                elif visibility.get(RECHECK):
+                    records.extend(_unreadable(event))
                 _follow_state(visibility, event)
             marks: dict[str, str | None] = {
                 f"messages:{room_id}": str(end),
