@@ -20,6 +20,7 @@ from rempart.core.db import transaction
 from rempart.core.deps import Runtime
 from rempart.legal import tasks as legal_tasks
 from rempart.moderation import tasks as moderation_tasks
+from rempart.platform import recipients
 from rempart.platform import tasks as platform_tasks
 from rempart.platform.adapters.matrix import tasks as matrix_tasks
 from rempart.reports import tasks as reports_tasks
@@ -134,6 +135,7 @@ class Worker:
                 platform_tasks.run_retention(session, self.rt)
                 moderation_tasks.purge_review_media(session, self.rt)
                 ratelimit.purge(session, before=utcnow() - timedelta(days=1))
+                recipients.record_last_month_once(session, now=utcnow())
         with transaction(self.rt.engine) as session:
             if jobs.due(session, name="legal-deadlines", every=LEGAL_DEADLINES_EVERY):
                 legal_tasks.run_deadlines(session, self.rt)
