@@ -29,7 +29,7 @@ import numpy as np
 from rempart.moderation.ngram import BITS, CATEGORIES, NgramClassifier, features
 
 OUT = Path(__file__).parents[1] / "src" / "rempart" / "moderation" / "weights"
-VERSION = "ngram-v1"
+VERSION = "ngram-v2"
 
 SLOTS = {
     "city": [
@@ -247,6 +247,140 @@ TEMPLATES: dict[str, list[str]] = {
 }
 
 
+# Wider wording, written for v2 after the cross-source evaluation showed that the first
+# templates' vocabulary is what the models learnt: street slang, coded terms, grooming moves,
+# impersonation scams, and look-alikes that quote or report an offence. These are separate
+# from the hand-written evaluation posts (bench/data/handwritten_eval.jsonl), by a different
+# pass of writing; both come from this project, which the model card states.
+SLOTS.update(
+    {
+        "slang_en": ["gas", "loud", "zaza", "snow", "white", "bars", "tabs", "ket", "crystal"],
+        "slang_fr": ["frappe", "verte", "jaune", "C", "md", "kéta", "3mmc", "buvards", "shit"],
+        "unit_en": ["zips", "eighths", "grams", "half Os", "points"],
+        "unit_fr": ["pochons", "barrettes", "grammes", "plaquettes"],
+        "app": ["snap", "telegram", "kik", "discord", "session", "signal", "whatsapp"],
+        "age": ["11", "12", "13", "14", "15"],
+        "minor_en": ["minors", "underage girls", "young boys", "preteens", "kids"],
+        "minor_fr": ["mineurs", "mineures", "gamines", "ados de 13 ans", "enfants"],
+        "coded": ["cp", "pthc", "pedo packs", "jb content", "young folders", "loli real"],
+        "gun_slang": ["strap", "piece", "burner", "tool", "ghost gun", "switch"],
+        "brand": ["La Poste", "Ameli", "ta banque", "les impôts", "Chronopost", "la CAF"],
+        "brand_en": ["Royal Mail", "HMRC", "your bank", "PayPal", "DHL", "Amazon"],
+        "soft": ["Photoshop", "Office", "Windows 11", "FIFA", "AutoCAD", "Premiere"],
+        "people_fr": ["ces gens-là", "les migrants", "les Arabes", "les Noirs", "les trans"],
+        "people_en": ["those people", "migrants", "Arabs", "trans people", "Roma", "Asians"],
+    }
+)
+MORE_TEMPLATES: dict[str, list[str]] = {
+    "drug_sales": [
+        "{slang_en} back in, {unit_en} going fast, tap in on {app}",
+        "need a plug? got {slang_en} and {slang_en}, can drop tonight in {city}",
+        "who wants a re-up, {slang_en} just touched down, hmu",
+        "stealth shipping, reship if lost, {slang_en} in stock, pay in monero",
+        "{slang_fr} dispo, {unit_fr} de 10 et 20, passe au bâtiment B",
+        "le four est ouvert ce soir, {slang_fr} de qualité, snap en bio",
+        "je livre {slang_fr} et {slang_fr} sur {city}, écris moi sur {app}",
+        "cherche revendeurs, marchandise de qualité, gros volumes, {slang_fr}",
+        "pills for the weekend, {price} each, message me",
+        "cachets sans ordonnance, envoi rapide, paiement crypto",
+    ],
+    "weapons": [
+        "anyone need a {gun_slang}? clean, no bodies, cash only",
+        "got a {gun_slang} for sale, serial scratched, meet in {city}",
+        "80% lowers and auto switches, ship in a plain box",
+        "qui cherche un calibre ? propre, jamais servi, MP sur {app}",
+        "arme sans permis dispo, {price} €, pas de questions",
+        "pistolet d'alarme modifié, tire à balles réelles, envoi possible",
+        "printed frames, no serial number, files on {app}",
+        "je cède une arme de poing, numéro effacé, main propre à {city}",
+    ],
+    "scams_fraud": [
+        "hi mum, new number, phone broke, can you send {price} for rent today",
+        "{brand_en}: your account is suspended, verify your card at the link",
+        "{brand_en}: a fee of 1.99 is due to release your parcel, pay here",
+        "send {price} and I will flip it into ten times that, testimonials on {app}",
+        "selling fullz and CVVs, fresh, high balance",
+        "fake passports and driving licences, scannable, fast delivery",
+        "coucou maman j'ai changé de numéro, tu peux me virer {price} € c'est urgent",
+        "{brand} : votre dossier est bloqué, réglez les frais sur ce lien",
+        "{brand} vous doit un remboursement, saisissez votre carte bancaire",
+        "donnez-moi le code reçu par SMS pour annuler la fraude, je suis votre conseiller",
+        "faux billets de 50 et faux papiers, qualité parfaite",
+        "prêt sans justificatif, payez les frais de dossier d'avance",
+    ],
+    "piracy": [
+        "cracked {soft}, activated forever, drive link below",
+        "sharing my streaming login for {price} a month, spots left",
+        "leaked album in FLAC before release, on my {app}",
+        "{soft} crack et clé d'activation, téléchargement direct",
+        "je partage mon compte Netflix pour {price} € par mois",
+        "tous les matchs sans abonnement, lien sur {app}",
+    ],
+    "terrorism": [
+        "pledge allegiance and prepare, the hour is near, brothers",
+        "lone wolves need no orders, pick up a knife and act",
+        "the race war is coming, stockpile and choose your targets",
+        "here is how to build the device, share only with trusted brothers",
+        "prêtez allégeance et préparez-vous, l'heure approche",
+        "loups solitaires, pas besoin d'ordres, passez à l'action",
+        "voici comment fabriquer l'engin, ne partagez qu'entre frères",
+        "l'auteur de la tuerie est un héros, suivez son exemple",
+    ],
+    "hate_speech": [
+        "{people_en} are a disease on this country and should be removed",
+        "{people_en} are all criminals, never let them near your family",
+        "the world would be better without {target_en}",
+        "{people_fr} sont une plaie, qu'ils retournent chez eux",
+        "{people_fr} sont tous des délinquants, il faut les chasser",
+        "le pays irait mieux sans {target_fr}",
+    ],
+    "csam_indicators": [
+        "{coded} for trade, young only, add me on {app}",
+        "buying videos of {minor_en}, paying in crypto",
+        "you're {age}? don't tell your parents we talk, add me on {app}",
+        "send me a photo, it's our secret, you're {age} so nobody needs to know",
+        "échange {coded}, jeunes uniquement, contact {app}",
+        "j'achète des vidéos de {minor_fr}, paiement discret",
+        "tu as {age} ans ? dis rien à tes parents, viens sur {app}",
+        "envoie une photo, c'est notre secret, efface la conversation",
+    ],
+    "doxxing": [
+        "this is where the cop who arrested our brother lives: {street}, you know what to do",
+        "full dox on {name}: {street}, phone {phone}, parents and school below",
+        "voici où habite le flic : {street}, ses enfants vont à l'école du quartier",
+        "dox complet de {name} : {street}, {phone}, faites tourner",
+    ],
+    "spam": [
+        "follow for follow, like all my posts and I like back",
+        "buy cheap followers, 1000 for {price}, real accounts",
+        "replica watches best quality, worldwide shipping",
+        "suivez-moi, like pour like, je rends tout",
+        "pronos 100% gagnants sur mon {app}, rejoins vite",
+        "montres répliques de luxe, livraison mondiale",
+    ],
+    "none": [
+        "Someone sprayed '{target_en} out' on the wall. Disgusting, we stand with our neighbours",
+        "Calling {target_en} vermin is hate speech and should be reported",
+        "Quelqu'un a écrit « dehors {target_fr} » sur le mur, c'est honteux",
+        "Dire que {target_fr} sont des parasites, c'est de la haine, signalez-le",
+        "If an adult asks your child to keep secrets or move to {app}, tell the police",
+        "Si un adulte demande à votre enfant de passer sur {app} en secret, signalez-le",
+        "Warning: fake {brand_en} texts are going round, never click the link",
+        "Attention aux faux SMS {brand}, ne donnez jamais vos coordonnées",
+        "Court jails man who sold {gun_en} without a licence in {city}",
+        "Un homme condamné à {city} pour vente de {gun_fr} sans permis",
+        "Free drug checking at the festival, test your {slang_en} anonymously",
+        "Two years clean from {drug_en} today, thank you all",
+        "Deux ans sans {drug_fr} aujourd'hui, merci pour votre soutien",
+        "Selling my old bike, {price}, collection in {city}",
+        "Je vends mon canapé, {price} €, à récupérer à {city}",
+        "Our office is at {street}, call {phone} from 9 to 5",
+    ],
+}
+for _label, _more in MORE_TEMPLATES.items():
+    TEMPLATES[_label] = TEMPLATES[_label] + _more
+
+
 def fill(template: str, rng: random.Random) -> str:
     def choose(match: re.Match[str]) -> str:
         return rng.choice(SLOTS[match.group(1)])
@@ -309,7 +443,9 @@ def vectorise(rows: list[tuple[str, str]]) -> tuple[list, np.ndarray]:
     return feats, labels
 
 
-def train(rows: list[tuple[str, str]], epochs: int, seed: int) -> NgramClassifier:
+def train(
+    rows: list[tuple[str, str]], epochs: int, seed: int, version: str = VERSION
+) -> NgramClassifier:
     feats, labels = vectorise(rows)
     classes = len(CATEGORIES)
     weights = np.zeros((2**BITS, classes), dtype=np.float32)
@@ -332,7 +468,7 @@ def train(rows: list[tuple[str, str]], epochs: int, seed: int) -> NgramClassifie
             bias -= rate * 0.1 * grad
         rate *= 0.6
         print(f"  epoch {epoch + 1}/{epochs}")
-    return NgramClassifier(weights=weights, bias=bias, categories=CATEGORIES, version=VERSION)
+    return NgramClassifier(weights=weights, bias=bias, categories=CATEGORIES, version=version)
 
 
 def evaluate(model: NgramClassifier, rows: list[tuple[str, str]]) -> dict[str, dict[str, float]]:
@@ -360,21 +496,23 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path(__file__).parents[2] / "shared" / "data")
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--per-template", type=int, default=40)
+    parser.add_argument("--version", default=VERSION)
+    parser.add_argument("--out", type=Path, default=OUT, help="folder for the weights")
     args = parser.parse_args()
     rng = random.Random(2026)
     synthetic_train, synthetic_test = synthetic(rng, args.per_template)
     public_train, public_test = split(public(args.data))
     training = synthetic_train + public_train
     print(f"training on {len(training)} texts: {Counter(label for _, label in training)}")
-    model = train(training, args.epochs, seed=2026)
+    model = train(training, args.epochs, seed=2026, version=args.version)
     report = {
         "synthetic_held_out_templates": evaluate(model, synthetic_test),
         "public_held_out": evaluate(model, public_test),
     }
     print(json.dumps(report, indent=1))
-    OUT.mkdir(parents=True, exist_ok=True)
+    args.out.mkdir(parents=True, exist_ok=True)
     manifest = {
-        "version": VERSION,
+        "version": args.version,
         "bits": BITS,
         "categories": list(CATEGORIES),
         "training_rows": len(training),
@@ -386,9 +524,9 @@ def main() -> None:
         ],
         "evaluation": report,
     }
-    model.save(OUT / "ngram-v1.npz", manifest)
-    (OUT / "ngram-v1.json").write_text(json.dumps(manifest, indent=1) + "\n")
-    print(f"wrote {OUT / 'ngram-v1.npz'}")
+    model.save(args.out / f"{args.version}.npz", manifest)
+    (args.out / f"{args.version}.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    print(f"wrote {args.out / args.version}.npz")
 
 
 if __name__ == "__main__":

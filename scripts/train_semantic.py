@@ -48,8 +48,11 @@ def embed_all(embedder: E5Embedder, texts: list[str], cache: Path) -> np.ndarray
         batch = todo[start : start + 256]
         known.update(zip(batch, embedder.embed(batch), strict=True))
         print(f"  embedded {start + len(batch)}/{len(todo)}", flush=True)
-    if todo:
-        np.savez(cache, texts=np.array(list(known)), vectors=np.stack(list(known.values())))
+        # Saved as it goes, so a run stopped half way (slow on a loaded machine) resumes.
+        if (start // 256) % 4 == 3 or start + 256 >= len(todo):
+            partial = cache.with_suffix(".part.npz")
+            np.savez(partial, texts=np.array(list(known)), vectors=np.stack(list(known.values())))
+            partial.replace(cache)
     return np.stack([known[t] for t in texts])
 
 
@@ -102,6 +105,11 @@ def main() -> None:
     parser.add_argument("--per-template", type=int, default=40)
     parser.add_argument("--epochs", type=int, default=600)
     parser.add_argument("--l2", type=float, default=1e-4)
+    parser.add_argument("--version", default=VERSION)
+    parser.add_argument("--out", type=Path, default=OUT, help="folder for the heads")
+    parser.add_argument(
+        "--first-stage", type=Path, default=None, help="first-stage weights for the cascade"
+    )
     args = parser.parse_args()
     rng = random.Random(2026)
     synthetic_train, synthetic_test = synthetic(rng, args.per_template)
@@ -117,9 +125,10 @@ def main() -> None:
     labels = np.array([CATEGORIES.index(label) for _, label in training])
     weights, bias = train_heads(x, labels, args.epochs, args.l2)
     semantic = SemanticClassifier(
-        _Precomputed(table, embedder.name), weights, bias, CATEGORIES, VERSION
+        _Precomputed(table, embedder.name), weights, bias, CATEGORIES, args.version
     )
-    cascade = Cascade(ngram.load_default(), semantic)
+    first = ngram.load(args.first_stage) if args.first_stage else ngram.load_default()
+    cascade = Cascade(first, semantic)
     report = {
         name: {
             "synthetic_held_out_templates": evaluate(model, synthetic_test),  # type: ignore[arg-type]
@@ -131,7 +140,7 @@ def main() -> None:
     if args.dry_run:
         return
     manifest = {
-        "version": VERSION,
+        "version": args.version,
         "embedding_model": embedder.name,
         "layers": args.layers,
         "categories": list(CATEGORIES),
@@ -139,10 +148,10 @@ def main() -> None:
         "sources": "as ngram-v1 (see ngram-v1.json)",
         "evaluation": report,
     }
-    OUT.mkdir(parents=True, exist_ok=True)
-    save_heads(OUT / f"{VERSION}.npz", weights, bias, CATEGORIES, manifest)
-    (OUT / f"{VERSION}.json").write_text(json.dumps(manifest, indent=1) + "\n")
-    print(f"wrote {OUT / f'{VERSION}.npz'}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    save_heads(args.out / f"{args.version}.npz", weights, bias, CATEGORIES, manifest)
+    (args.out / f"{args.version}.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    print(f"wrote {args.out / args.version}.npz")
 
 
 if __name__ == "__main__":

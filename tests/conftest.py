@@ -117,6 +117,8 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         # The semantic stage has its own tests (test_semantic_classifier.py); elsewhere
         # the first stage decides, which keeps scans fast and outcomes easy to reason about.
         classifier_semantic=False,
+        # Tests that read the access log turn it on for their own app.
+        access_log=False,
     )
 
 

@@ -43,6 +43,13 @@ class MovableClock:
         return datetime.now(UTC) + self.offset
 
 
+URGENT_CLAIMS = {
+    "emergency": True,
+    "emergency_ground": "imminent_threat_to_life",
+    "emergency_justification": "Prise d'otage en cours, vie de la victime en danger.",
+}
+
+
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
@@ -119,7 +126,10 @@ def register_authority(
     country: str = "FR",
     parent: str | None = None,
     verified: bool = True,
+    confirmer: str | None = None,
 ) -> AuthorityHandle:
+    """Register an authority as an admin does, redeem its enrolment code as the authority
+    does, and (``verified``) have a second admin, ``confirmer``, confirm the verification."""
     jwk = jws.generate_private_jwk(f"{code}-key-1")
     body: dict[str, Any] = {
         "code": code,
@@ -134,9 +144,39 @@ def register_authority(
         body["parent"] = parent
     response = client.post("/v1/legal/authorities", json=body, headers=bearer(admin_token))
     assert response.status_code == 201, response.text
-    return AuthorityHandle(
-        code=code, token=response.json()["token"], jwk=jwk, kind=kind, country=country
+    created = response.json()
+    token = redeem(client, created["enrolment"]["code"])
+    if verified:
+        assert confirmer is not None, "verifying an authority needs a second admin"
+        confirm_proposal(client, created["verification"]["id"], confirmer)
+    return AuthorityHandle(code=code, token=token, jwk=jwk, kind=kind, country=country)
+
+
+def redeem(client: TestClient, code: str) -> str:
+    """The person's side of an enrolment: their own token, for the code they were given."""
+    response = client.post("/v1/auth/enrolments/redeem", json={"code": code})
+    assert response.status_code == 201, response.text
+    token: str = response.json()["token"]
+    return token
+
+
+def confirm_proposal(client: TestClient, proposal_id: int, admin_token: str) -> Any:
+    response = client.post(
+        f"/v1/auth/proposals/{proposal_id}/confirmation", headers=bearer(admin_token)
     )
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def verify_authority(client: TestClient, code: str, proposer: str, confirmer: str) -> None:
+    """Verify (or reinstate) an authority the only way there is: two admins."""
+    response = client.post(
+        "/v1/auth/proposals",
+        json={"kind": "authority_verification", "authority": code},
+        headers=bearer(proposer),
+    )
+    assert response.status_code == 201, response.text
+    confirm_proposal(client, response.json()["id"], confirmer)
 
 
 def claims(authority: AuthorityHandle, **changes: Any) -> dict[str, Any]:
@@ -257,18 +297,21 @@ class LegalWorld:
     reviewers: tuple[str, str]
     admin: str
     make_token: Callable[..., str]
+    # Privileged changes need two admins: this one confirms what ``admin`` proposes.
+    second_admin: str
 
 
 def legal_world(
     client: TestClient, make_token: Callable[..., str], platform_headers: dict[str, str]
 ) -> LegalWorld:
     seed_platform(client, platform_headers)
-    admin = make_token(Role.ADMIN)
-    court = register_authority(client, admin, code="fr-tj-paris")
+    admin, second_admin = make_token(Role.ADMIN), make_token(Role.ADMIN)
+    court = register_authority(client, admin, code="fr-tj-paris", confirmer=second_admin)
     return LegalWorld(
         client=client,
         court=court,
         reviewers=(make_token(Role.LEGAL), make_token(Role.LEGAL)),
         admin=admin,
         make_token=make_token,
+        second_admin=second_admin,
     )

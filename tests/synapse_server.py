@@ -97,6 +97,12 @@ def _config(directory: Path, port: int, shared_secret: str) -> dict[str, Any]:
         "url_preview_enabled": False,
         # Password hashing at its cheapest: the tests register many throwaway users.
         "bcrypt_rounds": 4,
+        # Where Rempart tells users of decisions about them.
+        "server_notices": {
+            "system_mxid_localpart": "notices",
+            "system_mxid_display_name": "Rempart",
+            "room_name": "Rempart notices",
+        },
     }
 
 
@@ -287,3 +293,62 @@ class Synapse:
     def make_invite_only(self, user: MatrixUser, room_id: str) -> None:
         path = f"/_matrix/client/v3/rooms/{room_id}/state/m.room.join_rules/"
         self.call("PUT", path, user=user, body={"join_rule": "invite"})
+
+    def set_msisdns(self, user: MatrixUser, msisdns: list[str]) -> None:
+        """The account's numbers become these (Synapse keeps the dates of those it had)."""
+        threepids = [{"medium": "msisdn", "address": msisdn} for msisdn in msisdns]
+        self.call("PUT", f"/_synapse/admin/v2/users/{user.user_id}", body={"threepids": threepids})
+
+    def set_state(
+        self, user: MatrixUser, room_id: str, event_type: str, content: dict[str, Any]
+    ) -> None:
+        path = f"/_matrix/client/v3/rooms/{room_id}/state/{event_type}/"
+        self.call("PUT", path, user=user, body=content)
+
+    def publish(self, user: MatrixUser, room_id: str, *, listed: bool = True) -> None:
+        """The room in (or out of) the public room directory, as its owner decides."""
+        path = f"/_matrix/client/v3/directory/list/room/{room_id}"
+        body = {"visibility": "public" if listed else "private"}
+        self.call("PUT", path, user=user, body=body)
+
+    def readable_by_newcomer(self, newcomer: MatrixUser, room_id: str) -> set[str]:
+        """The messages a user who joins the room now can read."""
+        self.join(newcomer, room_id)
+        chunk = self.call(
+            "GET", f"/_matrix/client/v3/rooms/{room_id}/messages?dir=b&limit=500", user=newcomer
+        )["chunk"]
+        return {e["event_id"] for e in chunk if e["type"] == "m.room.message" and e["content"]}
+
+    def suspended(self, user: MatrixUser) -> bool:
+        return bool(self.call("GET", f"/_synapse/admin/v2/users/{user.user_id}")["suspended"])
+
+    def members(self, room_id: str) -> set[str]:
+        return set(self.call("GET", f"/_synapse/admin/v1/rooms/{room_id}/members")["members"])
+
+    def download(self, user: MatrixUser, mxc: str) -> int:
+        """The status a member gets fetching a file (404 once quarantined)."""
+        server, _, media_id = mxc.removeprefix("mxc://").partition("/")
+        response = self._http.get(
+            f"{self.url}/_matrix/client/v1/media/download/{server}/{media_id}",
+            headers={"Authorization": f"Bearer {user.token}"},
+        )
+        return response.status_code
+
+    def server_notices(self, user: MatrixUser) -> list[str]:
+        """The texts of the server notices the user received (joining the notices room)."""
+        rooms = self.call("GET", "/_matrix/client/v3/sync?timeout=0", user=user)["rooms"]
+        for room_id in rooms.get("invite", {}):
+            self.join(user, room_id)
+        texts: list[str] = []
+        for room_id in self.call("GET", "/_matrix/client/v3/joined_rooms", user=user)[
+            "joined_rooms"
+        ]:
+            chunk = self.call(
+                "GET", f"/_matrix/client/v3/rooms/{room_id}/messages?dir=b&limit=100", user=user
+            )["chunk"]
+            texts.extend(
+                str(e["content"]["body"])
+                for e in chunk
+                if e["type"] == "m.room.message" and e["sender"].startswith("@notices:")
+            )
+        return texts

@@ -496,11 +496,18 @@ def test_inclusion_proofs_over_http(
     assert unknown.status_code == 404
     assert unknown.json()["error"]["code"] == "unknown_tree_head"
     assert client.get("/v1/audit/proofs/inclusion?entry=-1").status_code == 422
-    # A gap under a signed head is an integrity failure with a clear code, not a crash.
+    # Proofs read O(log n) stored roots, not every leaf. A gap on the proof's path is an
+    # integrity failure with a clear code, not a crash (`audit verify` finds gaps anywhere).
     sql(runtime, "DELETE FROM audit_entries WHERE seq = 2")
-    broken = client.get("/v1/audit/proofs/inclusion?entry=0")
-    assert broken.status_code == 409
-    assert broken.json()["error"]["code"] == "audit_log_broken"
+    for entry in (2, 3):
+        broken = client.get(f"/v1/audit/proofs/inclusion?entry={entry}")
+        assert broken.status_code == 409
+        assert broken.json()["error"]["code"] == "audit_log_broken"
+    # A forged subtree root is never handed out as part of a proof.
+    sql(runtime, "UPDATE audit_nodes SET hash = :h WHERE level = 2 AND idx = 0", h=b"\x07" * 32)
+    forged = client.get("/v1/audit/proofs/inclusion?entry=5")
+    assert forged.status_code == 409
+    assert forged.json()["error"]["code"] == "audit_log_broken"
 
 
 def test_inclusion_proofs_from_the_cli(runtime: Runtime, cli: Cli) -> None:
@@ -520,7 +527,8 @@ def test_inclusion_proofs_from_the_cli(runtime: Runtime, cli: Cli) -> None:
     assert InclusionProof.model_validate_json(older.stdout).head.tree_size == 3
     assert cli("audit", "prove", "--entry", "3", "--tree-size", "3").exit_code == 1
 
-    # A proof served from an entry edited with its leaf hash does not verify.
+    # An entry edited with its leaf hash: the server refuses to hand out a proof that
+    # does not lead to the signed root.
     body = edited_body(runtime, 1)
     sql(
         runtime,
@@ -530,7 +538,7 @@ def test_inclusion_proofs_from_the_cli(runtime: Runtime, cli: Cli) -> None:
     )
     tampered = cli("audit", "prove", "--entry", "1")
     assert tampered.exit_code == 1
-    assert "does NOT verify" in tampered.stderr
+    assert "audit_log_broken" in tampered.stderr
 
 
 # -- consistency proofs -----------------------------------------------------------------
@@ -619,6 +627,92 @@ def test_cli_consistency_with_a_saved_head(runtime: Runtime, cli: Cli, tmp_path:
         outcome = cli("audit", "consistency", str(saved), new)
         assert outcome.exit_code == 1
         assert "NOT consistent" in outcome.stderr
+
+
+def test_proofs_from_stored_subtree_roots_match_the_rfc_across_power_of_two_sizes(
+    runtime: Runtime, client: TestClient
+) -> None:
+    """Heads signed at sizes on both sides of powers of two: every inclusion and
+    consistency proof, read from stored subtree roots, equals the one computed over all
+    the leaves, and checks against its signed heads."""
+    sizes = (1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33)
+    signed: list[int] = []
+    for size in sizes:
+        record_entries(runtime, size - (signed[-1] if signed else 0), label=f"s{size}-")
+        head = sign(runtime)
+        assert head is not None
+        assert head.tree_size == size
+        signed.append(size)
+    with transaction(runtime.engine, readonly=True) as session:
+        leaves = [
+            bytes(leaf)
+            for leaf in session.execute(
+                sa.text("SELECT leaf_hash FROM audit_entries ORDER BY seq")
+            ).scalars()
+        ]
+        for size in sizes:
+            for entry in range(size):
+                proof = audit.prove_inclusion(
+                    session, keys=runtime.keys, entry=entry, tree_size=size
+                )
+                expected = merkle.inclusion_proof(entry, leaves[:size])
+                assert proof.audit_path == [h.hex() for h in expected], (entry, size)
+                assert audit.check_inclusion(proof)
+            for first in signed:
+                if first > size:
+                    break
+                consistency = audit.prove_consistency(
+                    session, keys=runtime.keys, first=first, second=size
+                )
+                expected = merkle.consistency_proof(first, leaves[:size])
+                assert consistency.proof == [h.hex() for h in expected], (first, size)
+                assert audit.check_consistency(consistency)
+    # Every stored subtree root is one the leaves give.
+    with transaction(runtime.engine, readonly=True) as session:
+        stored = session.execute(sa.text("SELECT level, idx, hash FROM audit_nodes")).all()
+    assert len(stored) == 16 + 8 + 4 + 2 + 1  # perfect subtrees of 2+ leaves in 33 leaves
+    for level, idx, value in stored:
+        width = 1 << level
+        assert bytes(value) == merkle.perfect_root(leaves[idx * width : (idx + 1) * width])
+
+    # A forged stored root is refused, not served, whichever proof would carry it.
+    sql(runtime, "UPDATE audit_nodes SET hash = :h WHERE level = 3 AND idx = 1", h=b"\x01" * 32)
+    assert client.get("/v1/audit/proofs/inclusion?entry=0&tree_size=33").status_code == 409
+    assert client.get("/v1/audit/proofs/consistency?first=5&second=33").status_code == 409
+    assert client.get("/v1/audit/proofs/inclusion?entry=32&tree_size=33").status_code == 200
+
+
+def test_receipts_find_entries_by_their_target_not_by_a_body_scan(runtime: Runtime) -> None:
+    """An entry whose details merely quote another order's target is not part of that
+    order's receipt (a body scan with LIKE counted it), and the target column is checked
+    against the body by `audit verify`."""
+    with transaction(runtime.engine) as session:
+        audit.record(session, actor="principal:1", action="legal.order.received", target="order:A")
+        audit.record(
+            session,
+            actor="principal:2",
+            action="legal.note",
+            target="order:B",
+            details={"target": "order:A", "x": '"target":"order:A"'},
+        )
+        audit.record(session, actor="principal:1", action="test.other", target="order:A")
+    assert sign(runtime) is not None
+    with transaction(runtime.engine, readonly=True) as session:
+        proofs = audit.prove_target(
+            session, keys=runtime.keys, target="order:A", action_prefix="legal."
+        )
+        assert [p.entry for p in proofs] == [0]
+        assert all(audit.check_inclusion(p) for p in proofs)
+        assert (
+            audit.prove_target(session, keys=runtime.keys, target="order:%", action_prefix="legal.")
+            == []
+        )
+    assert verify(runtime).ok
+    sql(runtime, "UPDATE audit_entries SET target = 'order:A' WHERE seq = 1")
+    result = verify(runtime)
+    assert not result.ok
+    assert result.first_bad_entry == 1
+    assert "target column" in result.problems[0]
 
 
 # -- the entries endpoint ---------------------------------------------------------------

@@ -121,10 +121,10 @@ def test_revoked_expired_and_inactive_tokens(
             sa.update(Principal).where(Principal.id == principal_id).values(status="suspended")
         )
     assert (
-        error_of(client.get("/v1/auth/me", headers=bearer(revoked)), 401)["code"] == "invalid_token"
+        error_of(client.get("/v1/auth/me", headers=bearer(revoked)), 401)["code"] == "token_revoked"
     )
     assert (
-        error_of(client.get("/v1/auth/me", headers=bearer(expired)), 401)["code"] == "invalid_token"
+        error_of(client.get("/v1/auth/me", headers=bearer(expired)), 401)["code"] == "token_expired"
     )
     assert (
         error_of(client.get("/v1/auth/me", headers=bearer(inactive)), 401)["code"]
@@ -155,8 +155,15 @@ FORBIDDEN: list[tuple[Role, str, str, Any]] = [
     (Role.ADMIN, "POST", "/v1/ingest/events", one_event()),
     (Role.PLATFORM, "GET", "/v1/audit/entries", None),
     (Role.LEGAL, "GET", "/v1/audit/entries", None),
-    (Role.PLATFORM, "POST", "/v1/auth/tokens", {"role": "admin", "name": "sneaky"}),
-    (Role.AUDITOR, "POST", "/v1/auth/tokens", {"role": "admin", "name": "sneaky"}),
+    (Role.PLATFORM, "POST", "/v1/auth/enrolments", {"role": "platform", "name": "sneaky"}),
+    (Role.AUDITOR, "POST", "/v1/auth/enrolments", {"role": "platform", "name": "sneaky"}),
+    (
+        Role.LEGAL,
+        "POST",
+        "/v1/auth/proposals",
+        {"kind": "role_grant", "role": "legal", "name": "sneaky"},
+    ),
+    (Role.MODERATOR, "GET", "/v1/auth/proposals", None),
 ]
 
 
@@ -212,38 +219,49 @@ def test_me(client: TestClient, make_token: MakeToken) -> None:
     assert token not in response.text
 
 
-def test_admin_creates_tokens(client: TestClient, make_token: MakeToken, runtime: Runtime) -> None:
+def test_admin_enrols_and_the_person_redeems(
+    client: TestClient, make_token: MakeToken, runtime: Runtime
+) -> None:
     admin = make_token(Role.ADMIN, "root-admin")
     response = client.post(
-        "/v1/auth/tokens", headers=bearer(admin), json={"role": "platform", "name": "bridge"}
+        "/v1/auth/enrolments", headers=bearer(admin), json={"role": "platform", "name": "bridge"}
     )
     assert response.status_code == 201, response.text
-    created = response.json()
+    issued = response.json()
+    assert (issued["principal"], issued["role"], issued["purpose"]) == (
+        "bridge",
+        "platform",
+        "enrol",
+    )
+    assert issued["code"].startswith("rpe_")
+    assert "rpt_" not in response.text
+    redeemed = client.post("/v1/auth/enrolments/redeem", json={"code": issued["code"]})
+    assert redeemed.status_code == 201, redeemed.text
+    created = redeemed.json()
     assert created["principal"]["name"] == "bridge"
     assert created["principal"]["role"] == "platform"
     assert created["token"].startswith("rpt_")
     assert created["prefix"] == created["token"][:10]
+    assert created["expires_at"]
     token = created["token"]
     me = client.get("/v1/auth/me", headers=bearer(token)).json()
-    assert (me["name"], me["role"]) == ("bridge", "platform")
+    assert (me["name"], me["role"], me["status"]) == ("bridge", "platform", "active")
     assert (
         client.post("/v1/ingest/events", headers=bearer(token), json=one_event()).status_code == 200
     )
 
-    # A second token for the same principal; both work.
-    again = client.post(
-        "/v1/auth/tokens", headers=bearer(admin), json={"role": "platform", "name": "bridge"}
-    )
+    # The principal mints another token for itself; both work.
+    again = client.post("/v1/auth/tokens", headers=bearer(token))
     assert again.status_code == 201
     assert again.json()["token"] != token
     assert again.json()["principal"]["id"] == created["principal"]["id"]
     assert client.get("/v1/auth/me", headers=bearer(token)).status_code == 200
 
-    # The same name with another role is a conflict, not a permission problem.
+    # The same name again is a conflict, whatever the role.
     clash = client.post(
-        "/v1/auth/tokens", headers=bearer(admin), json={"role": "admin", "name": "bridge"}
+        "/v1/auth/enrolments", headers=bearer(admin), json={"role": "flagger", "name": "bridge"}
     )
-    assert error_of(clash, 409)["code"] == "role_mismatch"
+    assert error_of(clash, 409)["code"] == "principal_exists"
 
     with transaction(runtime.engine, readonly=True) as session:
         bodies = [
@@ -252,11 +270,20 @@ def test_admin_creates_tokens(client: TestClient, make_token: MakeToken, runtime
                 sa.select(AuditEntry.body).where(AuditEntry.action.like("auth.%"))
             ).scalars()
         ]
-    actions = [b["action"] for b in bodies]
-    assert actions.count("auth.token.create") >= 3  # the fixture's admin token, then two
-    creator = [b for b in bodies if b["target"] == f"principal:{created['principal']['id']}"]
-    assert {b["action"] for b in creator} == {"auth.principal.create", "auth.token.create"}
+    mine = [b for b in bodies if b["target"] == f"principal:{created['principal']['id']}"]
+    assert [b["action"] for b in mine] == [
+        "auth.principal.create",
+        "auth.enrolment.enrol",
+        "auth.enrolment.redeem",
+        "auth.token.create",
+        "auth.token.create",
+    ]
+    # The token was issued by the principal itself, not by the admin.
+    assert {b["actor"] for b in mine if b["action"] == "auth.token.create"} == {
+        f"principal:{created['principal']['id']}"
+    }
     assert token not in json.dumps(bodies)
+    assert issued["code"] not in json.dumps(bodies)
 
 
 BAD_TOKEN_REQUESTS: list[Any] = [
@@ -271,10 +298,10 @@ BAD_TOKEN_REQUESTS: list[Any] = [
 ]
 
 
-def test_token_request_is_validated(client: TestClient, make_token: MakeToken) -> None:
+def test_enrolment_request_is_validated(client: TestClient, make_token: MakeToken) -> None:
     headers = bearer(make_token(Role.ADMIN))
     for body in BAD_TOKEN_REQUESTS:
-        response = client.post("/v1/auth/tokens", headers=headers, json=body)
+        response = client.post("/v1/auth/enrolments", headers=headers, json=body)
         assert error_of(response, 422)["code"] == "invalid_request", body
         assert "superuser" not in response.text
         assert "61491570156" not in response.text
@@ -318,9 +345,11 @@ def test_cli_token_create(cli: Callable[..., Any], client: TestClient) -> None:
         client.post("/v1/ingest/events", headers=bearer(token), json=one_event()).status_code == 200
     )
 
+    # An existing principal gets no token from the operator: only from itself.
     second = cli("token", "create", "--role", "platform", "--name", "cli-bridge")
-    assert second.exit_code == 0
-    assert second.stdout.strip() != token
+    assert second.exit_code != 0
+    assert "principal_exists" in second.stdout + second.stderr
+    assert "rpt_" not in second.stdout
 
 
 def test_cli_unknown_role(cli: Callable[..., Any], runtime: Runtime) -> None:
@@ -337,11 +366,21 @@ def test_cli_unknown_role(cli: Callable[..., Any], runtime: Runtime) -> None:
         )
 
 
-def test_cli_role_mismatch(cli: Callable[..., Any]) -> None:
-    assert cli("token", "create", "--role", "legal", "--name", "person").exit_code == 0
+def test_cli_bootstraps_admins_but_grants_no_privileged_role(cli: Callable[..., Any]) -> None:
+    assert cli("token", "create", "--role", "platform", "--name", "person").exit_code == 0
     result = cli("token", "create", "--role", "admin", "--name", "person")
     assert result.exit_code != 0
-    assert "role_mismatch" in result.stdout + result.stderr
+    assert "principal_exists" in result.stdout + result.stderr
+    for role in ("legal", "auditor"):
+        refused = cli("token", "create", "--role", role, "--name", f"new-{role}")
+        assert refused.exit_code != 0
+        assert "four_eyes_required" in refused.stdout + refused.stderr
+    # A fresh install gets its first two admins from the operator, then no more.
+    assert cli("token", "create", "--role", "admin", "--name", "admin-1").exit_code == 0
+    assert cli("token", "create", "--role", "admin", "--name", "admin-2").exit_code == 0
+    third = cli("token", "create", "--role", "admin", "--name", "admin-3")
+    assert third.exit_code != 0
+    assert "four_eyes_required" in third.stdout + third.stderr
 
 
 def test_cli_requires_role_and_name(cli: Callable[..., Any]) -> None:
@@ -369,12 +408,8 @@ def test_only_the_token_hash_is_stored(
     settings: Settings,
 ) -> None:
     tokens = [make_token(Role.ADMIN)]
-    tokens.append(cli("token", "create", "--role", "auditor", "--name", "aud").stdout.strip())
-    tokens.append(
-        client.post(
-            "/v1/auth/tokens", headers=bearer(tokens[0]), json={"role": "legal", "name": "lr"}
-        ).json()["token"]
-    )
+    tokens.append(cli("token", "create", "--role", "flagger", "--name", "ngo").stdout.strip())
+    tokens.append(client.post("/v1/auth/tokens", headers=bearer(tokens[0])).json()["token"])
     with transaction(runtime.engine, readonly=True) as session:
         stored = set(session.execute(sa.select(ApiToken.token_hash)).scalars())
     for token in tokens:

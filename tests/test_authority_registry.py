@@ -12,7 +12,17 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from legal_support import PDF, bearer, claims, register_authority, sign, submit
+from legal_support import (
+    PDF,
+    bearer,
+    claims,
+    confirm_proposal,
+    redeem,
+    register_authority,
+    sign,
+    submit,
+    verify_authority,
+)
 from rempart.auth.permissions import Role
 from rempart.legal import jws
 from rempart.legal.schemas import OrderClaims, ValidationClaims
@@ -41,7 +51,11 @@ def test_registry_over_the_api(
     assert body["authority"]["status"] == "pending"
     assert body["authority"]["timezone"] == "Europe/Paris"
     assert [k["kid"] for k in body["authority"]["keys"]] == ["lyon-1"]
-    me = client.get("/v1/legal/authorities/me", headers=bearer(body["token"])).json()
+    # The admin gets an enrolment code, never the authority's token.
+    assert "token" not in body
+    me = client.get(
+        "/v1/legal/authorities/me", headers=bearer(redeem(client, body["enrolment"]["code"]))
+    ).json()
     assert me["code"] == "fr-tj-lyon"
 
     for changes, status, code in [
@@ -73,19 +87,34 @@ def test_registry_over_the_api(
     assert create(client, legal, code="x9").status_code == 403
     assert create(client, make_token(Role.MODERATOR), code="x9").status_code == 403
 
-    verified = client.post(
+    alone = client.post(
         "/v1/legal/authorities/fr-tj-lyon/status",
         json={"status": "verified"},
         headers=bearer(admin),
     )
+    assert alone.status_code == 409
+    assert alone.json()["error"]["code"] == "four_eyes_required"
+    other_admin = make_token(Role.ADMIN)
+    verify_authority(client, "fr-tj-lyon", admin, other_admin)
+    verified = client.get("/v1/legal/authorities/fr-tj-lyon", headers=bearer(admin))
     assert verified.json()["status"] == "verified"
     second = jws.generate_private_jwk("lyon-2")
-    added = client.post(
+    direct = client.post(
         "/v1/legal/authorities/fr-tj-lyon/keys",
         json={"jwk": jws.public_jwk(second)},
         headers=bearer(admin),
     )
-    assert added.status_code == 201
+    assert direct.status_code == 409
+    assert direct.json()["error"]["code"] == "four_eyes_required"
+    proposed = client.post(
+        "/v1/auth/proposals",
+        json={"kind": "authority_key", "authority": "fr-tj-lyon", "jwk": jws.public_jwk(second)},
+        headers=bearer(admin),
+    )
+    assert proposed.status_code == 201, proposed.text
+    confirm_proposal(client, proposed.json()["id"], other_admin)
+    keys = client.get("/v1/legal/authorities/fr-tj-lyon", headers=bearer(admin)).json()["keys"]
+    assert [k["kid"] for k in keys] == ["lyon-1", "lyon-2"]
     revoked = client.post("/v1/legal/authorities/keys/lyon-1/revocation", headers=bearer(admin))
     assert revoked.json()["revoked_at"] is not None
     assert cli("audit", "verify").exit_code == 0
@@ -95,14 +124,15 @@ def test_key_and_authority_status_decide_intake(
     client: TestClient, make_token: Callable[..., str]
 ) -> None:
     admin = make_token(Role.ADMIN)
-    court = register_authority(client, admin, code="fr-tj-nice")
+    second_admin = make_token(Role.ADMIN)
+    court = register_authority(client, admin, code="fr-tj-nice", confirmer=second_admin)
     token = sign(court, claims(court))
     client.post(f"/v1/legal/authorities/keys/{court.jwk['kid']}/revocation", headers=bearer(admin))
     refused = submit(client, court, token)
     assert refused.status_code == 403
     assert refused.json()["error"]["code"] == "key_revoked"
 
-    other = register_authority(client, admin, code="fr-tj-pau")
+    other = register_authority(client, admin, code="fr-tj-pau", confirmer=second_admin)
     client.post(
         "/v1/legal/authorities/fr-tj-pau/status",
         json={"status": "suspended"},
@@ -118,7 +148,10 @@ def test_key_and_authority_status_decide_intake(
 
 
 def test_authority_tools_on_the_command_line(
-    cli: Callable[..., Any], client: TestClient, tmp_path: Path
+    cli: Callable[..., Any],
+    client: TestClient,
+    tmp_path: Path,
+    make_token: Callable[..., str],
 ) -> None:
     private = tmp_path / "court.jwk"
     made = cli("authority", "keygen", "--kid", "fr-tj-paris-2026", "--out", str(private))
@@ -143,16 +176,20 @@ def test_authority_tools_on_the_command_line(
         "investigating_judge",
         "--public-key",
         str(public_file),
-        "--verified",
     )
     assert added.exit_code == 0, added.stderr
-    token = added.stdout.strip().splitlines()[-1]
+    token = redeem(client, added.stdout.strip().splitlines()[-1])
     assert client.get("/v1/legal/authorities/me", headers=bearer(token)).json()["code"] == (
         "fr-tj-paris"
     )
     assert "fr-tj-paris" in cli("authority", "list").stdout
     assert cli("authority", "suspend", "fr-tj-paris").exit_code == 0
-    assert cli("authority", "verify", "fr-tj-paris").exit_code == 0
+    # One operator at a shell is one person: verifying needs two admins (API or console).
+    alone = cli("authority", "verify", "fr-tj-paris")
+    assert alone.exit_code == 1
+    assert "four_eyes_required" in alone.stderr
+    admins = make_token(Role.ADMIN), make_token(Role.ADMIN)
+    verify_authority(client, "fr-tj-paris", *admins)
     missing = cli("authority", "suspend", "nowhere")
     assert missing.exit_code == 1
     assert "authority_not_found" in missing.stderr

@@ -21,6 +21,7 @@ from legal_support import (
     PDF,
     SUSPECT,
     SUSPECT_PHONE,
+    URGENT_CLAIMS,
     AuthorityHandle,
     LegalWorld,
     MovableClock,
@@ -28,14 +29,17 @@ from legal_support import (
     bearer,
     call_back,
     claims,
+    confirm_proposal,
     countersign,
     legal_world,
+    redeem,
     register_authority,
     release,
     reviewer_view,
     sign,
     submit,
     validated_claims,
+    verify_authority,
 )
 from rempart.auth.permissions import Role
 from rempart.core.db import transaction
@@ -44,11 +48,6 @@ from rempart.legal import jws, tasks
 from rempart.legal.schemas import ChecklistItem
 
 QUESTIONS = [item.value for item in ChecklistItem]
-URGENT = {
-    "emergency": True,
-    "emergency_ground": "imminent_threat_to_life",
-    "emergency_justification": "Prise d'otage en cours, vie de la victime en danger.",
-}
 
 
 @pytest.fixture
@@ -89,11 +88,20 @@ def approved_by_both(world: LegalWorld, reference: str) -> None:
 def police_unit(world: LegalWorld) -> tuple[AuthorityHandle, AuthorityHandle, AuthorityHandle]:
     """A prosecutor, a police unit it oversees, and an unrelated court of the same country."""
     client, admin = world.client, world.admin
-    prosecutor = register_authority(client, admin, code="fr-parquet-lyon", kind="prosecutor")
-    police = register_authority(
-        client, admin, code="fr-sr-lyon", kind="police", parent="fr-parquet-lyon"
+    prosecutor = register_authority(
+        client, admin, confirmer=world.second_admin, code="fr-parquet-lyon", kind="prosecutor"
     )
-    other_court = register_authority(client, admin, code="fr-tj-nice", kind="court")
+    police = register_authority(
+        client,
+        admin,
+        confirmer=world.second_admin,
+        code="fr-sr-lyon",
+        kind="police",
+        parent="fr-parquet-lyon",
+    )
+    other_court = register_authority(
+        client, admin, confirmer=world.second_admin, code="fr-tj-nice", kind="court"
+    )
     return prosecutor, police, other_court
 
 
@@ -185,7 +193,7 @@ def test_an_emergency_validation_comes_only_from_the_registered_parent(
 ) -> None:
     client = world.client
     prosecutor, police, other_court = police_unit(world)
-    order = submit(client, police, sign(police, claims(police, **URGENT))).json()
+    order = submit(client, police, sign(police, claims(police, **URGENT_CLAIMS))).json()
     assert order["validation_due_at"] is not None
     now = int(datetime.now(UTC).timestamp())
 
@@ -241,8 +249,10 @@ def test_suspending_the_authority_holds_its_orders_until_reinstatement(
         (second, "on_hold"),
     }
 
-    reinstated = client.post(status_url, json={"status": "verified"}, headers=bearer(admin))
-    assert reinstated.status_code == 200
+    # Reinstating takes two admins, like verifying.
+    alone = client.post(status_url, json={"status": "verified"}, headers=bearer(admin))
+    assert error_code(alone) == "four_eyes_required"
+    verify_authority(client, court.code, admin, world.second_admin)
     assert reviewer_view(client, first, world.reviewers[0])["on_hold"] is None
     released = client.post(
         f"/v1/legal/orders/{first}/disclosure", headers=bearer(world.reviewers[1])
@@ -332,7 +342,7 @@ def test_an_emergency_names_its_ground(world: LegalWorld) -> None:
     refused = submit(client, court, sign(court, vague))
     assert refused.status_code == 422
     assert error_code(refused) == "invalid_claims"
-    made_up = claims(court, **{**URGENT, "emergency_ground": "impatience"})
+    made_up = claims(court, **{**URGENT_CLAIMS, "emergency_ground": "impatience"})
     assert submit(client, court, sign(court, made_up)).status_code == 422
 
 
@@ -344,7 +354,9 @@ def test_an_emergency_released_on_one_review_is_flagged_without_a_second(
     tmp_path: Path,
 ) -> None:
     client, court = world.client, world.court
-    reference = submit(client, court, sign(court, claims(court, **URGENT))).json()["reference"]
+    reference = submit(client, court, sign(court, claims(court, **URGENT_CLAIMS))).json()[
+        "reference"
+    ]
     first, second = world.reviewers
     decided = approve(client, reference, first).json()
     assert decided["status"] == "approved"
@@ -388,7 +400,9 @@ def test_a_second_reviewer_refusing_an_emergency_stops_it_before_release(
     world: LegalWorld,
 ) -> None:
     client, court = world.client, world.court
-    reference = submit(client, court, sign(court, claims(court, **URGENT))).json()["reference"]
+    reference = submit(client, court, sign(court, claims(court, **URGENT_CLAIMS))).json()[
+        "reference"
+    ]
     first, second = world.reviewers
     approve(client, reference, first)
     call_back(client, reference, first)
@@ -420,7 +434,7 @@ def test_risky_orders_wait_for_a_call_back_to_the_registered_contact(
     # The authority's first order, then an ordinary one, then an emergency.
     opening = submit(client, court, sign(court, claims(court))).json()["reference"]
     ordinary = submit(client, court, sign(court, claims(court))).json()["reference"]
-    urgent = submit(client, court, sign(court, claims(court, **URGENT))).json()["reference"]
+    urgent = submit(client, court, sign(court, claims(court, **URGENT_CLAIMS))).json()["reference"]
     for reference in (opening, ordinary):
         approved_by_both(world, reference)
     approve(client, urgent, first)
@@ -471,7 +485,9 @@ def test_a_call_back_is_dated_and_needs_a_registered_contact(world: LegalWorld) 
         headers=bearer(admin),
     )
     assert created.status_code == 201, created.text
-    unlisted = AuthorityHandle("fr-tj-brest", created.json()["token"], jwk)
+    confirm_proposal(client, created.json()["verification"]["id"], world.second_admin)
+    token = redeem(client, created.json()["enrolment"]["code"])
+    unlisted = AuthorityHandle("fr-tj-brest", token, jwk)
     reference = submit(client, unlisted, sign(unlisted, claims(unlisted))).json()["reference"]
     reviewer = world.reviewers[0]
     future = {

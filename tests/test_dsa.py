@@ -62,14 +62,13 @@ def test_submit_dedupes_retries_and_records_refusals(runtime: Runtime) -> None:
         database.known.add(made[0].puid)  # sent by an earlier run that was cut off
         database.refuse.add(made[1].puid)
         database.failures_left = 2
-        with transaction(runtime.engine) as session:
-            counts = dsa.submit(
-                session,
-                endpoint=database.url,
-                token=dsa_server.TOKEN,
-                now=utcnow(),
-                sleep=sleeps.append,
-            )
+        counts = dsa.submit(
+            runtime.engine,
+            endpoint=database.url,
+            token=dsa_server.TOKEN,
+            now=utcnow(),
+            sleep=sleeps.append,
+        )
         assert counts == {"accepted": len(made) - 2, "already_known": 1, "refused": 1}
         assert sleeps == [1, 2]  # two 503s, then it went through
         assert database.known >= {s.puid for s in made} - {made[1].puid}
@@ -80,7 +79,8 @@ def test_submit_dedupes_retries_and_records_refusals(runtime: Runtime) -> None:
 
         posts = database.posts
         database.refuse.clear()
-        with transaction(runtime.engine) as session:
-            again = dsa.submit(session, endpoint=database.url, token=dsa_server.TOKEN, now=utcnow())
+        again = dsa.submit(
+            runtime.engine, endpoint=database.url, token=dsa_server.TOKEN, now=utcnow()
+        )
         assert again == {"accepted": 1, "already_known": 0, "refused": 0}
         assert database.posts == posts + 1

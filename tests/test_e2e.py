@@ -315,6 +315,10 @@ def test_two_reviewers_approve_and_the_authority_downloads(
     page.get_by_role("link", name="Preview the disclosure").click()
     page.screenshot(path=SHOTS / "disclosure-preview.png", full_page=True)
     assert "203.0.113." in page.content() or "198.51.100." in page.content()
+    # Release cannot be taken back: the browser will not send it unconfirmed.
+    page.get_by_role("button", name="Release to the authority").click()
+    assert page.locator("input[name=confirm]:invalid").count() == 1
+    page.get_by_label("I have checked that this package holds only").check()
     page.get_by_role("button", name="Release to the authority").click()
     page.wait_for_url(f"{server}/console/legal/orders/{reference}")
     assert page.locator("#status").inner_text() == "disclosed"
@@ -325,6 +329,9 @@ def test_two_reviewers_approve_and_the_authority_downloads(
     page.get_by_role("link", name="Download the disclosure package").click()
     page.screenshot(path=SHOTS / "disclosure-package.png", full_page=True)
     assert reference in page.content()
+    with page.expect_download() as downloading:
+        page.get_by_role("link", name="Download the signed package (JSON)").click()
+    assert downloading.value.suggested_filename == f"disclosure-{reference}.json"
 
 
 def test_a_refused_order_shows_its_reasons_in_the_portal(

@@ -51,8 +51,17 @@ def checks_of(client: TestClient, order: dict[str, Any], reviewer: str) -> dict[
 
 def test_competence_follows_e_evidence(world: LegalWorld) -> None:
     client, admin = world.client, world.admin
-    prosecutor = register_authority(client, admin, code="fr-parquet", kind="prosecutor")
-    police = register_authority(client, admin, code="fr-police", kind="police", parent="fr-parquet")
+    prosecutor = register_authority(
+        client, admin, confirmer=world.second_admin, code="fr-parquet", kind="prosecutor"
+    )
+    police = register_authority(
+        client,
+        admin,
+        confirmer=world.second_admin,
+        code="fr-police",
+        kind="police",
+        parent="fr-parquet",
+    )
     alone = submit(client, police, sign(police, claims(police))).json()
     assert alone["status"] == "checks_failed"
     assert checks_of(client, alone, world.reviewers[0])["competence"] == "failed"
@@ -105,7 +114,9 @@ def test_offence_policy_is_configurable(
 ) -> None:
     strict = settings.model_copy(update={"legal_policy": "terrorism_only"})
     with TestClient(create_app(strict)) as client:
-        court = register_authority(client, make_token(Role.ADMIN), code="fr-tj-pnat")
+        court = register_authority(
+            client, make_token(Role.ADMIN), code="fr-tj-pnat", confirmer=make_token(Role.ADMIN)
+        )
         reviewer = make_token(Role.LEGAL)
         fraud = submit(client, court, sign(court, claims(court))).json()
         assert checks_of(client, fraud, reviewer)["offence_eligible"] == "failed"

@@ -92,8 +92,17 @@ def test_emergency_without_validation_is_flagged_after_48_hours(
     world: LegalWorld, runtime: Runtime, moved: MovableClock
 ) -> None:
     client, admin = world.client, world.admin
-    register_authority(client, admin, code="fr-parquet", kind="prosecutor")
-    police = register_authority(client, admin, code="fr-ofac", kind="police", parent="fr-parquet")
+    register_authority(
+        client, admin, confirmer=world.second_admin, code="fr-parquet", kind="prosecutor"
+    )
+    police = register_authority(
+        client,
+        admin,
+        confirmer=world.second_admin,
+        code="fr-ofac",
+        kind="police",
+        parent="fr-parquet",
+    )
     urgent = claims(
         police,
         emergency=True,

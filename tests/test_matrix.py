@@ -127,6 +127,9 @@ def _run_worker(runtime: Runtime) -> None:
 
 
 def _decide(client: TestClient, token: str, **body: Any) -> dict[str, Any]:
+    if "version" not in body:
+        item = client.get(f"/v1/moderation/items/{body['item_id']}", headers=bearer(token))
+        body["version"] = item.json()["item"]["version"]
     response = client.post("/v1/moderation/decisions", json=body, headers=bearer(token))
     assert response.status_code == 201, response.text
     result: dict[str, Any] = response.json()
@@ -371,6 +374,8 @@ def test_decisions_become_homeserver_actions(
         action="suspend_account",
         category="drug_sales",
         explanation="Ventes répétées de stupéfiants.",
+        # The appeal's outcome stands: going further needs new facts, recorded.
+        new_facts="Three more offers from this account in other rooms this week.",
     )
     _run_worker(runtime)
     user = synapse.call("GET", f"/_synapse/admin/v2/users/{world.member.user_id}")
@@ -428,7 +433,7 @@ def test_order_against_a_matrix_user_discloses_msisdn_and_ip(
     world = World(synapse, 13)
     assert cli("matrix", "sync").exit_code == 0
     admin = make_token(Role.ADMIN)
-    court = register_authority(client, admin, code="fr-tj-lille")
+    court = register_authority(client, admin, code="fr-tj-lille", confirmer=make_token(Role.ADMIN))
     now = datetime.now(UTC)
     payload = claims(
         court,

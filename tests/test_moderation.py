@@ -185,6 +185,7 @@ def test_moderator_decisions_restore_or_remove(
             "action": "no_violation",
             "category": "piracy",
             "explanation": "Lien vers le diffuseur officiel, pas un flux pirate.",
+            "version": piracy["version"],
         },
         headers=first,
     )

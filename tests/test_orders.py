@@ -288,7 +288,12 @@ def test_refusal_carries_reasons_the_authority_can_read(world: LegalWorld) -> No
 def test_an_authority_sees_only_its_own_orders(world: LegalWorld) -> None:
     client, court = world.client, world.court
     other = register_authority(
-        client, world.admin, code="be-parquet-bxl", kind="prosecutor", country="BE"
+        client,
+        world.admin,
+        confirmer=world.second_admin,
+        code="be-parquet-bxl",
+        kind="prosecutor",
+        country="BE",
     )
     reference = submit(client, court, sign(court, claims(court))).json()["reference"]
     assert client.get(f"/v1/legal/orders/{reference}", headers=other.headers).status_code == 404
@@ -353,6 +358,8 @@ def test_order_document_is_stored_encrypted_and_read_back_audited(world: LegalWo
         assert document.content == PDF
         assert document.headers["content-type"] == "application/pdf"
     assert audit_actions(client, world.make_token).count("legal.order.document.read") == 2
-    outsider = register_authority(client, world.admin, code="it-procura-roma", country="IT")
+    outsider = register_authority(
+        client, world.admin, confirmer=world.second_admin, code="it-procura-roma", country="IT"
+    )
     hidden = client.get(f"/v1/legal/orders/{reference}/document", headers=outsider.headers)
     assert hidden.status_code == 404

@@ -58,14 +58,15 @@ def stub() -> Iterator[str]:
 
 def test_only_unsure_items_reach_the_remote_model(stub: str) -> None:
     cascade = Cascade(load_default(), RemoteClassifier(stub, "safety-model", "secret", 5))
-    clear, unsure, benign = "Selling a Glock, no paperwork", "Glock", "Le marché ouvre dimanche"
+    clear, unsure = "Glock for sale, no paperwork, cash only", "Glock"
+    benign = "Le marché ouvre dimanche matin, venez nombreux"
     results = cascade.classify([clear, unsure, benign])
     assert Stub.asked == [unsure]
     assert results[0].stage == "first"
     assert results[1].stage == "remote"
     assert results[1].top == "weapons"
     assert results[1].scores["weapons"] == 0.91
-    assert cascade.model_version == "ngram-v1+remote:safety-model"
+    assert cascade.model_version == "ngram-v2+remote:safety-model"
 
 
 @pytest.mark.parametrize("mode", ["error", "garbage"])

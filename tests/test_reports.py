@@ -275,7 +275,7 @@ def test_raid_leaves_the_lawful_channel_up_and_flagged_but_not_an_organic_burst(
     raid_case, organic_case = cases["ch-solidarity"], cases["p-scam"]
     assert raid_case.raid_suspected, raid_case.raid_signals
     assert not organic_case.raid_suspected, organic_case.raid_signals
-    assert raid_case.raid_signals["fresh"] == 1.0
+    assert raid_case.raid_signals["thin_accounts"] == 1.0
     # Nothing was restricted by volume: the channel is still found.
     assert "ch-solidarity" in found(world, "solidarité littoral", "fr")
     staff = moderator(make_token)
@@ -534,6 +534,7 @@ def test_an_account_posting_manifestly_illegal_content_is_warned_then_suspended(
                 "ground_type": "illegal",
                 "explanation": "Offer of cocaine for sale.",
                 "manifestly_illegal": True,
+                "version": item["version"],
             },
             headers=staff,
         )

@@ -20,7 +20,10 @@ from rempart.moderation.models import ModerationItem
 from test_moderation import event, run_worker
 
 UNSURE = "Rejoignez les combattants, le jour viendra où nous frapperons"
-CLEAR = "Matchs de foot en direct gratuitement, toutes les chaînes payantes, lien en bio"
+CLEAR = (
+    "Matchs de foot en direct gratuitement, toutes les chaînes payantes, lien en bio, "
+    "abonnement IPTV"
+)
 BENIGN = "The council meeting on recycling is moved to Thursday"
 
 
@@ -65,6 +68,11 @@ def test_cascade_asks_only_about_unsure_items_and_caches(
     # Three unsure posts, one text once digits are set aside: one embedding.
     assert embedder.misses == misses + 1
     assert results[0].scores["terrorism"] > unsure_first.scores["terrorism"]
+    # The first stage's reading is not thrown away: the answer is the mean of both stages.
+    [alone] = model.classify([texts[0]])
+    for category, score in results[0].scores.items():
+        expected = (first.classify([texts[0]])[0].scores[category] + alone.scores[category]) / 2
+        assert abs(score - expected) < 1e-3, category
 
 
 def test_worker_runs_the_semantic_stage(
@@ -106,7 +114,7 @@ def test_worker_runs_the_semantic_stage(
     assert stages == {"semantic"}
     assert unsure_item.category == "terrorism"
     assert {s["detail"] for s in clear_item.signals if s["source"] == "classifier"} <= {
-        "ngram-v1/first"
+        "ngram-v2/first"
     }
 
 

@@ -67,14 +67,15 @@ def test_sign_in_needs_password_and_a_fresh_totp_code(client: TestClient, runtim
     current = pyotp.TOTP(login.totp_secret).now()
     wrong = sign_in(client, login, code="000000" if current != "000000" else "111111")
     assert wrong.status_code == 401
-    signed = sign_in(client, login)
+    used = pyotp.TOTP(login.totp_secret).now()
+    signed = sign_in(client, login, code=used)
     assert signed.status_code == 303
     assert "HttpOnly" in signed.headers["set-cookie"]
     assert "SameSite=strict" in signed.headers["set-cookie"]
     assert client.get("/console/moderation").status_code == 200
-    # The same code cannot be used twice.
+    # The same code cannot be used twice (the very code, whatever the clock did since).
     replay = TestClient(client.app)
-    again = sign_in(replay, login, code=pyotp.TOTP(login.totp_secret).now())
+    again = sign_in(replay, login, code=used)
     assert again.status_code == 401
 
 
@@ -218,12 +219,17 @@ def test_auditors_verify_the_chain_and_admins_see_roles(
     assert roles.status_code == 200
     assert "web-aud" in roles.text
     made = other.post(
-        "/console/admin/tokens",
+        "/console/admin/enrolments",
         data={"csrf": csrf_of(other, "/console/admin"), "role": "flagger", "name": "ngo-1"},
     )
-    token = re.search(r'id="new-token">([^<]+)<', made.text)
-    assert token
-    me = client.get("/v1/auth/me", headers={"Authorization": f"Bearer {token.group(1)}"})
+    # The admin gets a one-time code for the flagger, never the flagger's token.
+    code = re.search(r'id="enrolment-code">([^<]+)<', made.text)
+    assert code
+    assert "rpt_" not in made.text
+    redeemed = client.post("/v1/auth/enrolments/redeem", json={"code": code.group(1)})
+    assert redeemed.status_code == 201, redeemed.text
+    token = redeemed.json()["token"]
+    me = client.get("/v1/auth/me", headers={"Authorization": f"Bearer {token}"})
     assert me.json()["role"] == "flagger"
 
 
@@ -251,7 +257,9 @@ def test_admins_suspend_authorities_and_revoke_keys(
     from legal_support import register_authority
 
     admin_token = make_token(Role.ADMIN)
-    court = register_authority(client, admin_token, code="fr-tj-lyon")
+    court = register_authority(
+        client, admin_token, code="fr-tj-lyon", confirmer=make_token(Role.ADMIN)
+    )
     admin = make_login(runtime, "adm2", Role.ADMIN)
     assert sign_in(client, admin).status_code == 303
     csrf = csrf_of(client, "/console/admin")

@@ -13,13 +13,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rempart.audit.api import router as audit_router
 from rempart.auth.api import router as auth_router
 from rempart.core.crypto import load_keyring
-from rempart.core.db import get_engine
+from rempart.core.db import get_engine, is_busy_error
 from rempart.core.deps import Runtime
 from rempart.core.errors import RempartError, safe_location_part
 from rempart.core.settings import Settings, get_settings
@@ -32,9 +33,12 @@ from rempart.reports.api import router as reports_router
 from rempart.search.api import router as search_router
 from rempart.transparency.api import router as transparency_router
 from rempart.web import admin_pages, legal_pages, moderation_pages, pages
+from rempart.web.access_log import AccessLog
+from rempart.web.headers import SecurityHeaders
 from rempart.web.pages import PageStop
 
 log = logging.getLogger("rempart")
+BUSY_RETRY_AFTER_SECONDS = 2
 
 HTTP_CODES = {
     400: "bad_request",
@@ -156,6 +160,20 @@ def _install_error_handlers(app: FastAPI) -> None:
         code = HTTP_CODES.get(exc.status_code, "http_error")
         return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code)
 
+    @app.exception_handler(OperationalError)
+    async def _database(request: Request, exc: OperationalError) -> JSONResponse:
+        if not is_busy_error(exc):
+            return await _unexpected(request, exc)
+        log.warning("database busy: %s %s", request.method, request.url.path)
+        return JSONResponse(
+            error_body(
+                "database_busy",
+                "The database is busy with other work; try again shortly.",
+            ),
+            status_code=503,
+            headers={"Retry-After": str(BUSY_RETRY_AFTER_SECONDS)},
+        )
+
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error")
@@ -180,7 +198,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     keys = load_keyring(settings.key_file, demo=settings.demo)
-    engine = get_engine(settings.database_url)
+    engine = get_engine(settings.database_url, lock_timeout=settings.database_lock_timeout_seconds)
     app = FastAPI(
         title="Rempart",
         version="0.1.0",
@@ -207,6 +225,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders)
+    if settings.access_log:
+        app.add_middleware(AccessLog, keys=keys)
     return app
 
 

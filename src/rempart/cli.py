@@ -84,11 +84,33 @@ def serve(
         raise typer.Exit(2) from None
     bind = {"host": host or settings.host, "port": port or settings.port, "log_level": "info"}
     if settings.web_workers == 1:
-        uvicorn.run(application, **bind)  # type: ignore[arg-type]
+        # uvicorn's access log writes client addresses in clear; the app logs networks'
+        # keyed hashes instead (web/access_log.py).
+        uvicorn.run(application, access_log=False, **bind)  # type: ignore[arg-type]
         return
     # Worker processes build their own app from the environment.
     os.environ["REMPART_DATABASE_URL"] = settings.database_url
-    uvicorn.run("rempart.app:create_worker_app", factory=True, workers=settings.web_workers, **bind)  # type: ignore[arg-type]
+    # uvicorn starts its processes with "spawn", which re-imports the parent's main module
+    # before a child can answer its supervisor's health check: with this CLI as the main
+    # module that import alone takes seconds on a loaded machine, and children were killed
+    # and restarted for ever. As `python -m uvicorn` the children answer at once and import
+    # the app afterwards; the health-check timeout is a setting besides.
+    argv = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "rempart.app:create_worker_app",
+        "--factory",
+        f"--workers={settings.web_workers}",
+        f"--host={bind['host']}",
+        f"--port={bind['port']}",
+        f"--timeout-worker-healthcheck={settings.web_healthcheck_timeout_seconds}",
+        "--log-level=info",
+        "--no-access-log",
+    ]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, argv)  # noqa: S606 - becomes the supervisor; argv built above
 
 
 @app.command()
@@ -164,20 +186,80 @@ def db_upgrade(database_url: DatabaseUrl = None) -> None:
 @token_app.command("create")
 def token_create(
     role: Annotated[
-        str, typer.Option(help="platform, authority, legal, moderator, flagger, admin or auditor.")
+        str, typer.Option(help="platform, authority, moderator, flagger, or admin (bootstrap).")
     ],
-    name: Annotated[str, typer.Option(help="Name of the principal (created if new).")],
+    name: Annotated[str, typer.Option(help="Name of a NEW principal.")],
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Create an API token and print it (it is shown only once)."""
+    """Create a new principal and print its first API token (shown once). An existing
+    name is refused: nobody is handed another's credentials. The admin role only while
+    the install has fewer than two admins; legal and auditor need two admins (API)."""
     settings = cli_settings(database_url)
     try:
         parsed = auth.parse_role(role)
         with transaction(get_engine(settings.database_url)) as session:
-            created = auth.create_token(session, role=parsed, name=name, actor=CLI_ACTOR)
+            principal = auth.bootstrap_principal(session, role=parsed, name=name, actor=CLI_ACTOR)
+            created = auth.issue_token(
+                session,
+                principal=principal,
+                lifetime=auth.token_lifetime(settings, parsed),
+                actor=CLI_ACTOR,
+            )
     except RempartError as exc:
         raise fail(exc) from None
     typer.echo(created.token)
+
+
+@token_app.command("list")
+def token_list(
+    name: Annotated[str | None, typer.Option(help="Only this principal's tokens.")] = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """List API tokens (id, prefix, expiry, revocation; never the secret)."""
+    settings = cli_settings(database_url)
+    with transaction(get_engine(settings.database_url), readonly=True) as session:
+        rows = auth.list_tokens(session, principal_name=name)
+    for row in rows:
+        state = "revoked" if row.revoked_at else f"expires {row.expires_at or 'never'}"
+        console.print(f"{row.id:>6}  {row.prefix}  {row.principal:<32} {state}")
+
+
+@token_app.command("revoke")
+def token_revoke(
+    token_id: Annotated[int, typer.Argument(help="The token's id (see `token list`).")],
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Revoke a token: it answers 401 token_revoked from the next request on."""
+    settings = cli_settings(database_url)
+    try:
+        with transaction(get_engine(settings.database_url)) as session:
+            row = auth.revoke_token(session, token_id=token_id, actor=CLI_ACTOR)
+    except RempartError as exc:
+        raise fail(exc) from None
+    console.print(f"Token {row.id} ({row.prefix}) of {row.principal} is revoked.")
+
+
+@token_app.command("enrol")
+def token_enrol(
+    role: Annotated[str, typer.Option(help="platform, authority, moderator or flagger.")],
+    name: Annotated[str, typer.Option(help="Name of a NEW principal.")],
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Create a principal and print the one-time code its owner redeems (API
+    /v1/auth/enrolments/redeem or the console page /console/enrol)."""
+    from rempart.auth import enrolment
+
+    settings = cli_settings(database_url)
+    try:
+        parsed = auth.parse_role(role)
+        with transaction(get_engine(settings.database_url)) as session:
+            issued = enrolment.enrol_principal(
+                session, role=parsed, name=name, settings=settings, actor=CLI_ACTOR
+            )
+    except RempartError as exc:
+        raise fail(exc) from None
+    err.print(f"Code for {issued.principal}, valid until {issued.expires_at:%Y-%m-%d %H:%M} UTC:")
+    typer.echo(issued.code)
 
 
 # -- audit ----------------------------------------------------------------------------

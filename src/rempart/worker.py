@@ -32,6 +32,9 @@ HANDLERS: dict[str, Handler] = {
     **platform_tasks.JOB_HANDLERS,
     **moderation_tasks.JOB_HANDLERS,
 }
+# Work a job needs done before its write transaction opens (model inference, network).
+Prepare = Callable[[Runtime, dict[str, Any]], dict[str, Any]]
+PREPARERS: dict[str, Prepare] = {**moderation_tasks.JOB_PREPARERS}
 RETENTION_EVERY = timedelta(days=1)
 # Emergency orders are due in 8 hours: a minute's lag on their alerts is the most we allow.
 LEGAL_DEADLINES_EVERY = timedelta(minutes=1)
@@ -149,8 +152,10 @@ class Worker:
         try:
             if handler is None:
                 raise LookupError(f"no handler for job kind {job.kind}")
+            prepare = PREPARERS.get(job.kind)
+            payload = prepare(self.rt, job.payload) if prepare else job.payload
             with transaction(self.rt.engine) as session:
-                handler(session, self.rt, job.payload)
+                handler(session, self.rt, payload)
                 jobs.finish(session, job.id)
         except Exception as exc:
             log.exception("job %s (%s) failed", job.id, job.kind)

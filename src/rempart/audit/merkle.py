@@ -208,3 +208,92 @@ def verify_consistency(
         fn >>= 1
         sn >>= 1
     return sn == 0 and fr == first_root and sr == second_root
+
+
+# -- proofs from stored subtree roots ------------------------------------------------
+#
+# A log of millions of entries cannot re-read every leaf for each proof. Every proof
+# element is the root of a range of leaves, and every range the RFC's recursion produces
+# is a run of aligned perfect subtrees: storing the root of each perfect subtree once
+# (``Node``: its level and its index at that level) lets a proof read O(log n) of them.
+
+Node = tuple[
+    int, int
+]  # (level, index): the root over leaves [index << level, (index + 1) << level)
+
+
+def frontier_append_nodes(
+    frontier: list[bytes], size: int, leaf: bytes, nodes: list[tuple[int, int, bytes]]
+) -> list[bytes]:
+    """``frontier_append``, also adding to ``nodes`` every perfect subtree root it completes."""
+    result = [*frontier, leaf]
+    carry = size
+    level = 0
+    while carry & 1:
+        right = result.pop()
+        left = result.pop()
+        merged = node_hash(left, right)
+        result.append(merged)
+        carry >>= 1
+        level += 1
+        nodes.append((level, size >> level, merged))
+    return result
+
+
+def range_nodes(start: int, end: int) -> list[Node]:
+    """The perfect subtrees, largest first, whose roots combine into MTH(D[start:end]).
+
+    ``start`` is a multiple of a power of two no smaller than ``end - start``, as it is for
+    every range of the RFC's recursion; ``frontier_root`` of their hashes is the range's root.
+    """
+    pieces: list[Node] = []
+    position = start
+    width = end - start
+    for level in range(width.bit_length() - 1, -1, -1):
+        if width >> level & 1:
+            pieces.append((level, position >> level))
+            position += 1 << level
+    return pieces
+
+
+def inclusion_plan(index: int, size: int) -> list[list[Node]]:
+    """PATH(index, D[size]) as the subtrees each of its hashes is made of."""
+    if not 0 <= index < size:
+        raise ValueError("leaf index outside the tree")
+    plan: list[list[Node]] = []
+    start, n, m = 0, size, index
+    while n > 1:
+        k = _largest_power_of_two_below(n)
+        if m < k:
+            plan.append(range_nodes(start + k, start + n))
+            n = k
+        else:
+            plan.append(range_nodes(start, start + k))
+            start, n, m = start + k, n - k, m - k
+    plan.reverse()  # the recursion lists the deepest sibling first
+    return plan
+
+
+def consistency_plan(first_size: int, size: int) -> list[list[Node]]:
+    """PROOF(first_size, D[size]) as the subtrees each of its hashes is made of."""
+    if not 0 < first_size <= size:
+        raise ValueError("first tree size must be between 1 and the second tree size")
+    plan: list[list[Node]] = []
+    start, n, m, complete = 0, size, first_size, True
+    while m != n:
+        k = _largest_power_of_two_below(n)
+        if m <= k:
+            plan.append(range_nodes(start + k, start + n))
+            n = k
+        else:
+            plan.append(range_nodes(start, start + k))
+            start, n, m, complete = start + k, n - k, m - k, False
+    if not complete:
+        plan.append(range_nodes(start, start + n))
+    plan.reverse()
+    return plan
+
+
+def resolve_plan(plan: Sequence[Sequence[Node]], hashes: dict[Node, bytes]) -> list[bytes]:
+    """The proof's hashes, from the stored roots of the subtrees the plan names."""
+    return [frontier_root([hashes[node] for node in pieces]) for pieces in plan]

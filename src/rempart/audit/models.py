@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Integer, LargeBinary, String, Text
+from sqlalchemy import BigInteger, Integer, LargeBinary, SmallInteger, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from rempart.core.db import Base, UTCDateTime
@@ -19,6 +19,21 @@ class AuditEntry(Base):
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     body: Mapped[str] = mapped_column(Text)
     leaf_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    # The entry's target, so that a receipt finds an order's entries by index, not by
+    # scanning every body.
+    target: Mapped[str | None] = mapped_column(Text, index=True)
+
+
+class AuditNode(Base):
+    """The root of a perfect subtree of at least two leaves, written when a head covering
+    it is signed: a proof reads O(log n) of these instead of every leaf. Derived data,
+    checked by ``audit verify`` and by each proof against its signed root."""
+
+    __tablename__ = "audit_nodes"
+
+    level: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32))
 
 
 class AuditTail(Base):

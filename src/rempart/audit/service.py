@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, event, func, insert, select, update
+from sqlalchemy import Engine, and_, event, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, SessionTransaction
 
@@ -26,7 +26,8 @@ from rempart.audit.heads import (
 )
 from rempart.audit.heads import check_head_signature as check_head_signature
 from rempart.audit.heads import read_head_file as read_head_file
-from rempart.audit.models import AuditEntry, AuditHead, AuditTail
+from rempart.audit.merkle import Node
+from rempart.audit.models import AuditEntry, AuditHead, AuditNode, AuditTail
 from rempart.audit.personal import check_no_personal_data
 from rempart.audit.schemas import (
     AuditEntryPage,
@@ -38,7 +39,7 @@ from rempart.audit.schemas import (
 from rempart.audit.verify import verify_log as verify_log
 from rempart.core.clock import utcnow
 from rempart.core.crypto import KeyRing
-from rempart.core.db import transaction
+from rempart.core.db import dialect_insert, execute_many, transaction
 
 ENTRY_FORMAT_VERSION = 1
 MAX_ACTION_LENGTH = 64  # the width of audit_entries.action
@@ -158,6 +159,7 @@ def append_entries(session: Session, pending: list[dict[str, Any]]) -> list[int]
                 "recorded_at": now,
                 "body": body.decode(),
                 "leaf_hash": merkle.leaf_hash(body),
+                "target": item["target"],
             }
         )
     session.execute(insert(AuditEntry), rows)
@@ -197,62 +199,73 @@ def _refuse_to_fork(latest: AuditHead | None, published: SignedTreeHead | None) 
 
 
 def sign_head(engine: Engine, *, keys: KeyRing, head_file: Path) -> SignedTreeHead | None:
-    """Sign a head over every committed entry if the log grew since the last head."""
+    """Sign a head over every committed entry if the log grew since the last head.
+
+    The leaves are read and hashed with no write transaction open (after a bulk import
+    that is seconds of work); the write that follows re-checks that no other signer got
+    there first and stores the head with the subtree roots it completes.
+    """
     published = last_published_head(head_file, keys)
+    with transaction(engine, readonly=True) as session:
+        tail_size = session.execute(select(AuditTail.size).where(AuditTail.id == 1)).scalar_one()
+        latest = _latest_head(session)
+        _refuse_to_fork(latest, published)
+        start = latest.tree_size if latest is not None else 0
+        if tail_size == start:
+            return None
+        if tail_size < start:
+            raise AuditLogBroken(
+                f"The tail counts {tail_size} entries but a head covers {start}.",
+                tree_size=start,
+            )
+        leaves = session.execute(
+            select(AuditEntry.seq, AuditEntry.leaf_hash)
+            .where(AuditEntry.seq >= start, AuditEntry.seq < tail_size)
+            .order_by(AuditEntry.seq)
+        ).all()
+    frontier: list[bytes] = []
+    if latest is not None:
+        frontier = [bytes.fromhex(h) for h in json.loads(latest.frontier)]
+        # The frontier is not signed; only a frontier that yields the signed root
+        # may be built on.
+        if merkle.frontier_root(frontier) != latest.root_hash:
+            raise AuditLogBroken(
+                f"The stored frontier of the head of size {start} does not match its signed root.",
+                tree_size=start,
+            )
+    nodes: list[tuple[int, int, bytes]] = []
+    for expected, (seq, leaf) in enumerate(leaves, start):
+        if seq != expected:
+            raise AuditLogBroken(
+                f"Audit entry {expected} is missing; run `rempart audit verify`.",
+                entry=expected,
+            )
+        frontier = merkle.frontier_append_nodes(frontier, seq, leaf, nodes)
+    if start + len(leaves) != tail_size:
+        missing = start + len(leaves)
+        raise AuditLogBroken(
+            f"Audit entry {missing} is missing; run `rempart audit verify`.",
+            entry=missing,
+        )
+    root = merkle.frontier_root(frontier)
+    timestamp = int(utcnow().timestamp() * 1000)
+    message = signed_bytes(
+        log_id=keys.log_id, tree_size=tail_size, timestamp=timestamp, root_hash=root.hex()
+    )
+    signature = keys.sign(message)
     try:
         with transaction(engine) as session:
-            tail_size = session.execute(
-                select(AuditTail.size).where(AuditTail.id == 1)
-            ).scalar_one()
-            latest = _latest_head(session)
-            _refuse_to_fork(latest, published)
-            start = latest.tree_size if latest is not None else 0
-            if tail_size == start:
-                return None
-            if tail_size < start:
-                raise AuditLogBroken(
-                    f"The tail counts {tail_size} entries but a head covers {start}.",
-                    tree_size=start,
-                )
-            frontier: list[bytes] = []
-            if latest is not None:
-                frontier = [bytes.fromhex(h) for h in json.loads(latest.frontier)]
-                # The frontier is not signed; only a frontier that yields the signed root
-                # may be built on.
-                if merkle.frontier_root(frontier) != latest.root_hash:
-                    raise AuditLogBroken(
-                        f"The stored frontier of the head of size {start} does not match "
-                        "its signed root.",
-                        tree_size=start,
-                    )
-            leaves = session.execute(
-                select(AuditEntry.seq, AuditEntry.leaf_hash)
-                .where(AuditEntry.seq >= start, AuditEntry.seq < tail_size)
-                .order_by(AuditEntry.seq)
-            ).all()
-            for expected, (seq, leaf) in enumerate(leaves, start):
-                if seq != expected:
-                    raise AuditLogBroken(
-                        f"Audit entry {expected} is missing; run `rempart audit verify`.",
-                        entry=expected,
-                    )
-                frontier = merkle.frontier_append(frontier, seq, leaf)
-            if start + len(leaves) != tail_size:
-                missing = start + len(leaves)
-                raise AuditLogBroken(
-                    f"Audit entry {missing} is missing; run `rempart audit verify`.",
-                    entry=missing,
-                )
-            root = merkle.frontier_root(frontier)
-            timestamp = int(utcnow().timestamp() * 1000)
-            message = signed_bytes(
-                log_id=keys.log_id, tree_size=tail_size, timestamp=timestamp, root_hash=root.hex()
-            )
+            current = _latest_head(session)
+            if (current.tree_size if current is not None else 0) != start or (
+                current is not None and latest is not None and current.root_hash != latest.root_hash
+            ):
+                return None  # another signer signed first; the next round continues from it
+            _store_nodes(session, nodes)
             row = AuditHead(
                 tree_size=tail_size,
                 root_hash=root,
                 timestamp_ms=timestamp,
-                signature=keys.sign(message),
+                signature=signature,
                 frontier=json.dumps([h.hex() for h in frontier]),
             )
             session.add(row)
@@ -262,6 +275,23 @@ def sign_head(engine: Engine, *, keys: KeyRing, head_file: Path) -> SignedTreeHe
         return None  # another signer signed this very size first
     append_head_file(head_file, head)
     return head
+
+
+def _store_nodes(session: Session, nodes: list[tuple[int, int, bytes]]) -> None:
+    """Subtree roots are a function of the leaves just read: a root already stored (by a
+    concurrent signer, or before heads were re-signed) is replaced by the one computed."""
+    if not nodes:
+        return
+    statement = dialect_insert(session, AuditNode)
+    statement = statement.on_conflict_do_update(
+        index_elements=["level", "idx"], set_={"hash": statement.excluded.hash}
+    )
+    execute_many(
+        session,
+        AuditNode.__table__,
+        [{"level": level, "idx": idx, "hash": value} for level, idx, value in nodes],
+        statement,
+    )
 
 
 def latest_head(session: Session, *, keys: KeyRing) -> SignedTreeHead:
@@ -281,18 +311,70 @@ def head_at(session: Session, *, keys: KeyRing, tree_size: int) -> SignedTreeHea
 # -- proofs ---------------------------------------------------------------------------
 
 
-def _leaf_hashes(session: Session, size: int) -> list[bytes]:
-    leaves = list(
-        session.execute(
-            select(AuditEntry.leaf_hash).where(AuditEntry.seq < size).order_by(AuditEntry.seq)
-        ).scalars()
-    )
-    if len(leaves) != size:
-        raise AuditLogBroken(
-            "Entries under this tree head are missing; run `rempart audit verify`.",
-            tree_size=size,
+def _subtree_roots(session: Session, wanted: set[Node], tree_size: int) -> dict[Node, bytes]:
+    """The stored roots of the subtrees a proof needs: leaves from the entries, larger
+    subtrees from ``audit_nodes``, each looked up by primary key."""
+    found: dict[Node, bytes] = {}
+    leaves = [idx for level, idx in wanted if level == 0]
+    if leaves:
+        leaf_rows = session.execute(
+            select(AuditEntry.seq, AuditEntry.leaf_hash).where(AuditEntry.seq.in_(leaves))
         )
-    return leaves
+        found.update(((0, seq), bytes(leaf)) for seq, leaf in leaf_rows)
+    by_level: dict[int, list[int]] = {}
+    for level, idx in wanted:
+        if level > 0:
+            by_level.setdefault(level, []).append(idx)
+    if by_level:
+        node_rows = session.execute(
+            select(AuditNode.level, AuditNode.idx, AuditNode.hash).where(
+                or_(
+                    *(
+                        and_(AuditNode.level == level, AuditNode.idx.in_(ids))
+                        for level, ids in by_level.items()
+                    )
+                )
+            )
+        )
+        found.update(((level, idx), bytes(value)) for level, idx, value in node_rows)
+    if len(found) != len(wanted):
+        raise AuditLogBroken(
+            "Entries or subtree roots under this tree head are missing; "
+            "run `rempart audit verify`.",
+            tree_size=tree_size,
+        )
+    return found
+
+
+def _proofs_under(
+    session: Session, head: SignedTreeHead, entries: list[int]
+) -> list[InclusionProof]:
+    plans = {entry: merkle.inclusion_plan(entry, head.tree_size) for entry in entries}
+    wanted = {(0, entry) for entry in entries}
+    wanted.update(node for plan in plans.values() for pieces in plan for node in pieces)
+    roots = _subtree_roots(session, wanted, head.tree_size)
+    signed_root = bytes.fromhex(head.root_hash)
+    proofs = []
+    for entry, plan in plans.items():
+        leaf = roots[(0, entry)]
+        path = merkle.resolve_plan(plan, roots)
+        # Stored roots are derived data: a proof that does not lead to the signed root is
+        # refused here rather than handed out.
+        if not merkle.verify_inclusion(leaf, entry, head.tree_size, path, signed_root):
+            raise AuditLogBroken(
+                "The stored entries do not lead to the signed root; run `rempart audit verify`.",
+                tree_size=head.tree_size,
+            )
+        proofs.append(
+            InclusionProof(
+                entry=entry,
+                tree_size=head.tree_size,
+                leaf_hash=leaf.hex(),
+                audit_path=[h.hex() for h in path],
+                head=head,
+            )
+        )
+    return proofs
 
 
 def prove_inclusion(
@@ -305,14 +387,7 @@ def prove_inclusion(
     )
     if not 0 <= entry < head.tree_size:
         raise EntryOutsideTree("The entry is not inside that tree head.", tree_size=head.tree_size)
-    leaves = _leaf_hashes(session, head.tree_size)
-    return InclusionProof(
-        entry=entry,
-        tree_size=head.tree_size,
-        leaf_hash=leaves[entry].hex(),
-        audit_path=[h.hex() for h in merkle.inclusion_proof(entry, leaves)],
-        head=head,
-    )
+    return _proofs_under(session, head, [entry])[0]
 
 
 def prove_target(
@@ -326,26 +401,14 @@ def prove_target(
         session.execute(
             select(AuditEntry.seq)
             .where(
+                AuditEntry.target == target,
                 AuditEntry.seq < head.tree_size,
-                AuditEntry.action.like(f"{action_prefix}%"),
-                AuditEntry.body.contains(f'"target":{json.dumps(target)}'),
+                AuditEntry.action.startswith(action_prefix, autoescape=True),
             )
             .order_by(AuditEntry.seq)
         ).scalars()
     )
-    if not seqs:
-        return []
-    leaves = _leaf_hashes(session, head.tree_size)
-    return [
-        InclusionProof(
-            entry=seq,
-            tree_size=head.tree_size,
-            leaf_hash=leaves[seq].hex(),
-            audit_path=[h.hex() for h in merkle.inclusion_proof(seq, leaves)],
-            head=head,
-        )
-        for seq in seqs
-    ]
+    return _proofs_under(session, head, seqs) if seqs else []
 
 
 def _hashes(values: list[str]) -> list[bytes] | None:
@@ -374,8 +437,21 @@ def prove_consistency(
         raise EntryOutsideTree("The first tree must not be larger than the second.")
     first_head = head_at(session, keys=keys, tree_size=first)
     second_head = head_at(session, keys=keys, tree_size=second)
-    leaves = _leaf_hashes(session, second)
-    path = merkle.consistency_proof(first, leaves)
+    plan = merkle.consistency_plan(first, second)
+    roots = _subtree_roots(session, {node for pieces in plan for node in pieces}, second)
+    path = merkle.resolve_plan(plan, roots)
+    if not merkle.verify_consistency(
+        first,
+        second,
+        bytes.fromhex(first_head.root_hash),
+        bytes.fromhex(second_head.root_hash),
+        path,
+    ):
+        raise AuditLogBroken(
+            f"The stored entries do not show the head of size {second} extends the head of "
+            f"size {first}; run `rempart audit verify`.",
+            tree_size=second,
+        )
     return ConsistencyProof(first=first_head, second=second_head, proof=[h.hex() for h in path])
 
 

@@ -95,6 +95,9 @@ def _entry_problem(row: AuditEntry, computed: bytes) -> str | None:
         return f"entry {row.seq} was edited: its body does not match its leaf hash"
     if body.get("action") != row.action:
         return f"entry {row.seq} was edited: its action column does not match its body"
+    if body.get("target") != row.target:
+        # Receipts find an order's entries through this column.
+        return f"entry {row.seq} was edited: its target column does not match its body"
     if body.get("ts") != entry_timestamp(row.recorded_at):
         return f"entry {row.seq} was edited: its recorded_at column does not match its body"
     return None

@@ -3,16 +3,28 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Body, Depends, Path, Query, Request
+from pydantic import BaseModel, ConfigDict
 
-from rempart.auth import service
+from rempart.auth import enrolment, grants, service
 from rempart.auth.permissions import Permission, Role
-from rempart.auth.schemas import PrincipalRead, TokenCreated
+from rempart.auth.schemas import (
+    EnrolmentIssued,
+    LoginRead,
+    PrincipalName,
+    PrincipalRead,
+    ProposalCreate,
+    ProposalDecided,
+    ProposalRead,
+    ProposalStatus,
+    TokenCreated,
+    TokenRead,
+)
 from rempart.auth.service import Caller
 from rempart.core.deps import Runtime, runtime
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
+Rt = Annotated[Runtime, Depends(runtime)]
 
 
 def bearer_token(request: Request) -> str | None:
@@ -51,26 +63,168 @@ def optional_caller(request: Request, rt: Annotated[Runtime, Depends(runtime)]) 
 
 
 class TokenRequest(BaseModel):
+    """Optional: a caller may name itself. Naming anyone else is refused (409)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    role: Role | None = None
+    name: PrincipalName | None = None
+
+
+class EnrolmentRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     role: Role
-    name: str = Field(min_length=1, max_length=128, pattern=r"^[\w .@\-]+$")
+    name: PrincipalName
+
+
+class RedeemRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: Annotated[str, Body(min_length=8, max_length=128)]
+
+
+Self = Annotated[Caller, Depends(require(Permission.OWN_TOKENS))]
+Admin = Annotated[Caller, Depends(require(Permission.GRANTS_MANAGE))]
+Username = Annotated[str, Path(min_length=1, max_length=64)]
 
 
 @router.get("/me", response_model=PrincipalRead)
-def whoami(
-    caller: Annotated[Caller, Depends(require(Permission.WHOAMI))],
-    rt: Annotated[Runtime, Depends(runtime)],
-) -> PrincipalRead:
+def whoami(caller: Annotated[Caller, Depends(require(Permission.WHOAMI))], rt: Rt) -> PrincipalRead:
     with rt.unit_of_work(readonly=True) as session:
         return service.get_principal(session, principal_id=caller.principal_id)
 
 
 @router.post("/tokens", response_model=TokenCreated, status_code=201)
 def create_token(
-    body: TokenRequest,
-    caller: Annotated[Caller, Depends(require(Permission.TOKENS_MANAGE))],
-    rt: Annotated[Runtime, Depends(runtime)],
+    caller: Self, rt: Rt, body: Annotated[TokenRequest | None, Body()] = None
 ) -> TokenCreated:
+    """Another token for the caller itself (it expires; staff tokens sooner)."""
     with rt.unit_of_work() as session:
-        return service.create_token(session, role=body.role, name=body.name, actor=caller.actor)
+        return service.create_own_token(
+            session,
+            caller=caller,
+            settings=rt.settings,
+            name=body.name if body else None,
+            role=body.role if body else None,
+        )
+
+
+@router.get("/tokens", response_model=list[TokenRead])
+def own_tokens(caller: Self, rt: Rt) -> list[TokenRead]:
+    with rt.unit_of_work(readonly=True) as session:
+        return service.list_tokens(session, principal_name=caller.name)
+
+
+@router.post("/tokens/{token_id}/revocation", response_model=TokenRead)
+def revoke_token(
+    token_id: Annotated[int, Path(ge=1, le=2**31 - 1)], caller: Self, rt: Rt
+) -> TokenRead:
+    """Revoke one of the caller's tokens; an admin may revoke anyone's. Effective at once."""
+    owner = None if caller.role is Role.ADMIN else caller.principal_id
+    with rt.unit_of_work() as session:
+        return service.revoke_token(session, token_id=token_id, actor=caller.actor, owner_id=owner)
+
+
+@router.get("/principals", response_model=list[PrincipalRead])
+def list_principals(
+    caller: Annotated[Caller, Depends(require(Permission.PRINCIPALS_READ))], rt: Rt
+) -> list[PrincipalRead]:
+    with rt.unit_of_work(readonly=True) as session:
+        return service.list_principals(session)
+
+
+@router.get("/principals/{name}/tokens", response_model=list[TokenRead])
+def principal_tokens(
+    name: Annotated[str, Path(min_length=1, max_length=128)],
+    caller: Annotated[Caller, Depends(require(Permission.TOKENS_MANAGE))],
+    rt: Rt,
+) -> list[TokenRead]:
+    with rt.unit_of_work(readonly=True) as session:
+        return service.list_tokens(session, principal_name=name)
+
+
+@router.post("/enrolments", response_model=EnrolmentIssued, status_code=201)
+def create_enrolment(
+    body: EnrolmentRequest,
+    caller: Annotated[Caller, Depends(require(Permission.ENROLMENTS_CREATE))],
+    rt: Rt,
+) -> EnrolmentIssued:
+    """A new principal and the one-time code its owner redeems. Legal, auditor and admin
+    roles are refused here (409 four_eyes_required): propose them instead."""
+    with rt.unit_of_work() as session:
+        return enrolment.enrol_principal(
+            session, role=body.role, name=body.name, settings=rt.settings, actor=caller.actor
+        )
+
+
+@router.post("/enrolments/redeem", response_model=TokenCreated, status_code=201)
+def redeem_enrolment(body: RedeemRequest, rt: Rt) -> TokenCreated:
+    """No token needed: the code is the credential, once. Answers the person's own token."""
+    with rt.unit_of_work() as session:
+        return enrolment.redeem_for_token(session, code=body.code, settings=rt.settings)
+
+
+@router.post("/proposals", response_model=ProposalRead, status_code=201)
+def propose(body: Annotated[ProposalCreate, Body()], caller: Admin, rt: Rt) -> ProposalRead:
+    with rt.unit_of_work() as session:
+        return grants.propose(session, data=body, caller=caller, settings=rt.settings)
+
+
+@router.get("/proposals", response_model=list[ProposalRead])
+def list_proposals(
+    caller: Annotated[Caller, Depends(require(Permission.GRANTS_READ))],
+    rt: Rt,
+    status: Annotated[ProposalStatus | None, Query()] = None,
+) -> list[ProposalRead]:
+    """Privileged grants, proposed and decided: admins, auditors and legal reviewers."""
+    with rt.unit_of_work(readonly=True) as session:
+        return grants.list_proposals(session, status=status)
+
+
+@router.post("/proposals/{proposal_id}/confirmation", response_model=ProposalDecided)
+def confirm(
+    proposal_id: Annotated[int, Path(ge=1, le=2**31 - 1)], caller: Admin, rt: Rt
+) -> ProposalDecided:
+    """The second admin applies the proposal; its author is refused (four_eyes_required)."""
+    with rt.unit_of_work() as session:
+        return grants.confirm(session, proposal_id=proposal_id, caller=caller, settings=rt.settings)
+
+
+@router.post("/proposals/{proposal_id}/rejection", response_model=ProposalRead)
+def reject(
+    proposal_id: Annotated[int, Path(ge=1, le=2**31 - 1)], caller: Admin, rt: Rt
+) -> ProposalRead:
+    with rt.unit_of_work() as session:
+        return grants.reject(session, proposal_id=proposal_id, caller=caller)
+
+
+Logins = Annotated[Caller, Depends(require(Permission.LOGINS_MANAGE))]
+
+
+@router.get("/logins", response_model=list[LoginRead])
+def list_logins(caller: Logins, rt: Rt) -> list[LoginRead]:
+    from rempart.web import auth as web_auth
+
+    with rt.unit_of_work(readonly=True) as session:
+        return web_auth.list_logins(session)
+
+
+@router.post("/logins/{username}/disable", response_model=LoginRead)
+def disable_login(username: Username, caller: Logins, rt: Rt) -> LoginRead:
+    from rempart.web import auth as web_auth
+
+    with rt.unit_of_work() as session:
+        return web_auth.disable_login(session, username=username, actor=caller.actor)
+
+
+@router.post("/logins/{username}/totp-reset", response_model=EnrolmentIssued)
+def reset_totp(username: Username, caller: Logins, rt: Rt) -> EnrolmentIssued:
+    """Void the login's second factor; the code lets the person set a new one with their
+    own password (console page /console/enrol)."""
+    from rempart.web import auth as web_auth
+
+    with rt.unit_of_work() as session:
+        return web_auth.start_totp_reset(
+            session, username=username, settings=rt.settings, actor=caller.actor
+        )

@@ -34,6 +34,14 @@ class Permission(StrEnum):
     REPORTS_VOUCH = "reports:reporter:vouch"
     TRANSPARENCY_PUBLISH = "transparency:reports:publish"
     WHOAMI = "auth:self:read"
+    # Every principal may list, create and revoke its own tokens (never anyone else's).
+    OWN_TOKENS = "auth:self:tokens"
+    ENROLMENTS_CREATE = "auth:enrolments:create"
+    LOGINS_MANAGE = "auth:logins:manage"
+    # Privileged changes: one admin proposes, a different admin confirms.
+    GRANTS_MANAGE = "auth:grants:manage"
+    # Who was granted what: the legal reviewers see it, as those a rogue grant would hurt.
+    GRANTS_READ = "auth:grants:read"
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
@@ -50,6 +58,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.DISCLOSURES_DOWNLOAD,
             Permission.AUTHORITIES_READ,
             Permission.LEGAL_ALERTS_READ,
+            Permission.GRANTS_READ,
         }
     ),
     Role.MODERATOR: frozenset({Permission.MODERATION_DECIDE}),
@@ -62,14 +71,26 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.AUTHORITIES_MANAGE,
             Permission.AUTHORITIES_READ,
             Permission.LEGAL_ALERTS_READ,
+            Permission.ENROLMENTS_CREATE,
+            Permission.LOGINS_MANAGE,
+            Permission.GRANTS_MANAGE,
+            Permission.GRANTS_READ,
             Permission.TRANSPARENCY_PUBLISH,
         }
     ),
     Role.AUDITOR: frozenset(
-        {Permission.AUDIT_ENTRIES_READ, Permission.PRINCIPALS_READ, Permission.AUTHORITIES_READ}
+        {
+            Permission.AUDIT_ENTRIES_READ,
+            Permission.PRINCIPALS_READ,
+            Permission.AUTHORITIES_READ,
+            Permission.GRANTS_READ,
+        }
     ),
 }
 
 
+SELF_SERVICE = frozenset({Permission.WHOAMI, Permission.OWN_TOKENS})
+
+
 def role_has(role: Role, permission: Permission) -> bool:
-    return permission is Permission.WHOAMI or permission in ROLE_PERMISSIONS[role]
+    return permission in SELF_SERVICE or permission in ROLE_PERMISSIONS[role]

@@ -1,10 +1,17 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from rempart.auth.permissions import Role
+
+PrincipalName = Annotated[
+    str, StringConstraints(min_length=1, max_length=128, pattern=r"^[\w .@\-]+$")
+]
+AuthorityCode = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{1,63}$")]
 
 
 class PrincipalRead(BaseModel):
@@ -21,3 +28,96 @@ class TokenCreated(BaseModel):
     principal: PrincipalRead
     token: str
     prefix: str
+    id: int
+    expires_at: datetime | None
+
+
+class TokenRead(BaseModel):
+    id: int
+    principal: str
+    prefix: str
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+
+class EnrolmentIssued(BaseModel):
+    """The one-time code, shown once, to hand to the person out of band."""
+
+    principal: str
+    role: Role
+    purpose: str
+    code: str
+    expires_at: datetime
+
+
+class ProposalKind(StrEnum):
+    ROLE_GRANT = "role_grant"
+    AUTHORITY_VERIFICATION = "authority_verification"
+    AUTHORITY_KEY = "authority_key"
+
+
+class ProposalStatus(StrEnum):
+    PENDING = "pending"
+    CONFIRMED = "confirmed"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+
+
+class ProposalRead(BaseModel):
+    id: int
+    kind: ProposalKind
+    subject: str
+    details: dict[str, Any]
+    status: ProposalStatus
+    proposed_by: str
+    proposed_at: datetime
+    expires_at: datetime
+    decided_by: str | None
+    decided_at: datetime | None
+
+
+class ProposalDecided(BaseModel):
+    proposal: ProposalRead
+    # For a role grant: the new person's enrolment code, shown once to the confirming
+    # admin, who hands it over. The proposer never sees it.
+    enrolment: EnrolmentIssued | None = None
+
+
+class LoginRead(BaseModel):
+    username: str
+    principal: str
+    status: str
+    created_at: datetime
+
+
+class RoleGrantProposal(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal[ProposalKind.ROLE_GRANT]
+    role: Role
+    name: PrincipalName
+
+
+class AuthorityVerificationProposal(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal[ProposalKind.AUTHORITY_VERIFICATION]
+    authority: AuthorityCode
+
+
+class AuthorityKeyProposal(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal[ProposalKind.AUTHORITY_KEY]
+    authority: AuthorityCode
+    # The public key as a JWK (kty OKP, crv Ed25519, x, kid).
+    jwk: dict[str, Any]
+    valid_from: AwareDatetime | None = None
+    valid_until: AwareDatetime | None = None
+
+
+ProposalCreate = Annotated[
+    RoleGrantProposal | AuthorityVerificationProposal | AuthorityKeyProposal,
+    Field(discriminator="kind"),
+]

@@ -1,20 +1,42 @@
+"""Principals and their API tokens.
+
+A credential is issued only to the principal it belongs to: a caller may mint tokens for
+itself, a new person gets their first credential by redeeming an enrolment code
+(auth/enrolment.py), and the service-layer bootstrap (``create_token``) creates a *new*
+principal only, never a token for an existing one.
+"""
+
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from rempart.audit import service as audit
-from rempart.auth.exceptions import Forbidden, PrincipalExists, Unauthenticated, UnknownRole
+from rempart.auth.exceptions import (
+    Forbidden,
+    FourEyesRequired,
+    OtherPrincipal,
+    PrincipalExists,
+    TokenNotFound,
+    Unauthenticated,
+    UnknownRole,
+)
 from rempart.auth.models import ApiToken, Principal
 from rempart.auth.permissions import Permission, Role, role_has
-from rempart.auth.schemas import PrincipalRead, TokenCreated
-from rempart.core.clock import utcnow
+from rempart.auth.schemas import PrincipalRead, TokenCreated, TokenRead
+from rempart.core.clock import as_utc, utcnow
 from rempart.core.ids import new_token
+from rempart.core.settings import Settings
 
 TOKEN_PREFIX = "rpt"  # noqa: S105 - a label, not a secret
+# People, whose tokens sit in shells and notebooks: they expire sooner than machines'.
+STAFF_ROLES = frozenset({Role.LEGAL, Role.MODERATOR, Role.ADMIN, Role.AUDITOR})
+# Roles whose grant needs two admins.
+PRIVILEGED_ROLES = frozenset({Role.LEGAL, Role.AUDITOR, Role.ADMIN})
 
 
 @dataclass(frozen=True)
@@ -41,54 +63,140 @@ def parse_role(value: str) -> Role:
         ) from None
 
 
-def ensure_principal(session: Session, *, role: Role, name: str, actor: str) -> Principal:
-    """The principal ``name``, created with ``role`` if new."""
-    principal = session.execute(
+def token_lifetime(settings: Settings, role: Role) -> timedelta:
+    days = settings.staff_token_days if role in STAFF_ROLES else settings.service_token_days
+    return timedelta(days=days)
+
+
+def _default_lifetime(role: Role) -> timedelta:
+    days = Settings.model_fields[
+        "staff_token_days" if role in STAFF_ROLES else "service_token_days"
+    ].default
+    return timedelta(days=int(days))
+
+
+def by_name(session: Session, *, name: str) -> Principal | None:
+    principal: Principal | None = session.execute(
         select(Principal).where(Principal.name == name)
     ).scalar_one_or_none()
+    return principal
+
+
+def create_principal(
+    session: Session, *, role: Role, name: str, actor: str, status: str = "active"
+) -> Principal:
+    """A new principal; an existing name is refused whatever its role, so nobody is
+    handed a principal that is already someone's."""
+    if by_name(session, name=name) is not None:
+        raise PrincipalExists("A principal already has this name; pick a new one.")
+    principal = Principal(name=name, role=role.value, status=status, created_at=utcnow())
+    session.add(principal)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="auth.principal.create",
+        target=f"principal:{principal.id}",
+        details={"role": role.value, "status": status},
+    )
+    return principal
+
+
+def ensure_principal(session: Session, *, role: Role, name: str, actor: str) -> Principal:
+    """The system principal ``name`` (an adapter's own), created with ``role`` if new. No
+    credential comes with it."""
+    principal = by_name(session, name=name)
     if principal is None:
-        principal = Principal(name=name, role=role.value, status="active", created_at=utcnow())
-        session.add(principal)
-        session.flush()
-        audit.record(
-            session,
-            actor=actor,
-            action="auth.principal.create",
-            target=f"principal:{principal.id}",
-            details={"role": role.value},
-        )
-    elif principal.role != role.value:
-        # A conflict with stored state, not a lack of permission: 409, not 403.
+        return create_principal(session, role=role, name=name, actor=actor)
+    if principal.role != role.value:
         raise PrincipalExists(
             "That principal exists with another role; pick a new name.", code="role_mismatch"
         )
     return principal
 
 
-def create_token(session: Session, *, role: Role, name: str, actor: str) -> TokenCreated:
-    """Issue a token for the principal ``name``, creating it with ``role`` if new."""
-    principal = ensure_principal(session, role=role, name=name, actor=actor)
+def issue_token(
+    session: Session, *, principal: Principal, lifetime: timedelta, actor: str
+) -> TokenCreated:
+    """A new token for ``principal``; callers make sure it goes to that principal only."""
     token = new_token(TOKEN_PREFIX)
-    session.add(
-        ApiToken(
-            principal_id=principal.id,
-            token_hash=_hash(token),
-            prefix=token[:10],
-            created_at=utcnow(),
-        )
+    now = utcnow()
+    row = ApiToken(
+        principal_id=principal.id,
+        token_hash=_hash(token),
+        prefix=token[:10],
+        created_at=now,
+        expires_at=now + lifetime,
     )
+    session.add(row)
+    session.flush()
     audit.record(
         session,
         actor=actor,
         action="auth.token.create",
         target=f"principal:{principal.id}",
-        details={"prefix": token[:10]},
+        details={"token_id": row.id, "prefix": token[:10], "expires_at": row_expiry(row)},
     )
-    session.flush()
     return TokenCreated(
         principal=PrincipalRead.model_validate(principal, from_attributes=True),
         token=token,
         prefix=token[:10],
+        id=row.id,
+        expires_at=as_utc(now + lifetime),
+    )
+
+
+def row_expiry(row: ApiToken) -> str | None:
+    return as_utc(row.expires_at).isoformat() if row.expires_at else None
+
+
+def create_token(
+    session: Session, *, role: Role, name: str, actor: str, lifetime: timedelta | None = None
+) -> TokenCreated:
+    """The bootstrap: a NEW principal ``name`` with ``role`` and its first token. For the
+    operator of a fresh install (the first admin), the demo and tests; an existing name is
+    refused (409 ``principal_exists``)."""
+    principal = create_principal(session, role=role, name=name, actor=actor)
+    return issue_token(
+        session, principal=principal, lifetime=lifetime or _default_lifetime(role), actor=actor
+    )
+
+
+def create_own_token(
+    session: Session,
+    *,
+    caller: Caller,
+    settings: Settings,
+    name: str | None = None,
+    role: Role | None = None,
+) -> TokenCreated:
+    """Another token for the caller itself. Naming anybody else is refused: a principal
+    that exists is someone's, a new one is created by enrolment. A principal has one
+    role for life, so asking for another is refused too."""
+    if name is not None and name != caller.name:
+        if by_name(session, name=name) is not None:
+            raise OtherPrincipal(
+                "A token is issued only to the principal it belongs to; that person signs "
+                "in with their own credentials."
+            )
+        raise OtherPrincipal(
+            "A new principal is created by enrolment: POST /v1/auth/enrolments, and the "
+            "person redeems the code themselves.",
+            code="enrolment_required",
+        )
+    if role is not None and role is not caller.role:
+        raise OtherPrincipal(
+            "A principal holds one role; another role is another principal, created by enrolment.",
+            code="role_mismatch",
+        )
+    principal = session.get(Principal, caller.principal_id)
+    if principal is None:
+        raise Unauthenticated("The principal of this token no longer exists.", code="invalid_token")
+    return issue_token(
+        session,
+        principal=principal,
+        lifetime=token_lifetime(settings, caller.role),
+        actor=caller.actor,
     )
 
 
@@ -98,13 +206,12 @@ def authenticate(session: Session, *, token: str | None) -> Caller:
     row = session.execute(
         select(ApiToken).where(ApiToken.token_hash == _hash(token))
     ).scalar_one_or_none()
-    now = utcnow()
-    if (
-        row is None
-        or row.revoked_at is not None
-        or (row.expires_at is not None and row.expires_at <= now)
-    ):
+    if row is None:
         raise Unauthenticated("The bearer token is not valid.", code="invalid_token")
+    if row.revoked_at is not None:
+        raise Unauthenticated("This token was revoked.", code="token_revoked")
+    if row.expires_at is not None and as_utc(row.expires_at) <= utcnow():
+        raise Unauthenticated("This token has expired; create a new one.", code="token_expired")
     if row.principal.status != "active":
         raise Unauthenticated(
             "The principal of this token is not active.", code="principal_inactive"
@@ -127,3 +234,73 @@ def get_principal(session: Session, *, principal_id: int) -> PrincipalRead:
     if principal is None:
         raise Unauthenticated("The principal of this token no longer exists.", code="invalid_token")
     return PrincipalRead.model_validate(principal, from_attributes=True)
+
+
+def list_principals(session: Session) -> list[PrincipalRead]:
+    rows = session.execute(select(Principal).order_by(Principal.id)).scalars()
+    return [PrincipalRead.model_validate(p, from_attributes=True) for p in rows]
+
+
+def _token_read(row: ApiToken) -> TokenRead:
+    return TokenRead(
+        id=row.id,
+        principal=row.principal.name,
+        prefix=row.prefix,
+        created_at=as_utc(row.created_at),
+        expires_at=as_utc(row.expires_at) if row.expires_at else None,
+        revoked_at=as_utc(row.revoked_at) if row.revoked_at else None,
+    )
+
+
+def list_tokens(session: Session, *, principal_name: str | None = None) -> list[TokenRead]:
+    """Tokens (never their secret): one principal's, or everybody's."""
+    query = select(ApiToken).join(Principal).order_by(ApiToken.id)
+    if principal_name is not None:
+        query = query.where(Principal.name == principal_name)
+    return [_token_read(row) for row in session.execute(query).scalars()]
+
+
+def revoke_token(
+    session: Session, *, token_id: int, actor: str, owner_id: int | None = None
+) -> TokenRead:
+    """Revoke a token at once. With ``owner_id``, only that principal's own tokens; an
+    unknown id and somebody else's answer alike."""
+    row = session.get(ApiToken, token_id)
+    if row is None or (owner_id is not None and row.principal_id != owner_id):
+        raise TokenNotFound("No such token.")
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+        audit.record(
+            session,
+            actor=actor,
+            action="auth.token.revoke",
+            target=f"principal:{row.principal_id}",
+            details={"token_id": row.id, "prefix": row.prefix},
+        )
+        session.flush()
+    return _token_read(row)
+
+
+BOOTSTRAP_ADMINS = 2
+
+
+def bootstrap_principal(session: Session, *, role: Role, name: str, actor: str) -> Principal:
+    """The operator's path on the server (``rempart token create``, ``rempart user
+    create``): a NEW principal only. Legal and auditor roles always need two admins; the
+    admin role too, once the install has its first two admins (who confirm each other's
+    grants from then on)."""
+    if role in (Role.LEGAL, Role.AUDITOR):
+        raise FourEyesRequired(
+            "Granting this role needs two admins: propose it (API or console) and have "
+            "another admin confirm it."
+        )
+    if role is Role.ADMIN:
+        admins = session.execute(
+            select(func.count()).select_from(Principal).where(Principal.role == Role.ADMIN.value)
+        ).scalar_one()
+        if admins >= BOOTSTRAP_ADMINS:
+            raise FourEyesRequired(
+                "This install has its admins: a new one is proposed by one admin and "
+                "confirmed by another (API or console)."
+            )
+    return create_principal(session, role=role, name=name, actor=actor)

@@ -39,7 +39,13 @@ def cli_runtime(database_url: str | None) -> Runtime:
     except ConfigurationError as exc:
         err.print(f"[red]{exc.message}[/red]")
         raise typer.Exit(2) from None
-    return Runtime(settings=settings, engine=get_engine(settings.database_url), keys=keys)
+    return Runtime(
+        settings=settings,
+        engine=get_engine(
+            settings.database_url, lock_timeout=settings.database_lock_timeout_seconds
+        ),
+        keys=keys,
+    )
 
 
 def fail(exc: RempartError) -> typer.Exit:

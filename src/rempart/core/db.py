@@ -83,12 +83,25 @@ def _prepare_sqlite_file(url: str) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
 
 
-def make_engine(url: str) -> Engine:
+# How long a statement waits for another transaction's lock before the request is
+# answered 503 database_busy (SQLite's busy timeout, PostgreSQL's lock_timeout).
+DEFAULT_LOCK_TIMEOUT_SECONDS = 30.0
+
+
+def make_engine(url: str, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT_SECONDS) -> Engine:
     url = normalise_url(url)
+    wait_ms = max(1, int(lock_timeout * 1000))
     if not is_sqlite(url):
-        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+        return create_engine(
+            url,
+            pool_pre_ping=True,
+            pool_size=10,
+            max_overflow=10,
+            # Without it a request queues for ever behind a row another process holds.
+            connect_args={"options": f"-c lock_timeout={wait_ms}"},
+        )
     _prepare_sqlite_file(url)
-    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+    engine = create_engine(url, connect_args={"timeout": lock_timeout, "check_same_thread": False})
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -97,7 +110,7 @@ def make_engine(url: str) -> Engine:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={wait_ms}")
         cursor.execute("PRAGMA cache_size=-65536")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
@@ -113,14 +126,28 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
-def get_engine(url: str) -> Engine:
+def get_engine(url: str, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT_SECONDS) -> Engine:
     """One engine (and pool) per database for the life of the process."""
-    return _cached_engine(normalise_url(url))
+    return _cached_engine(normalise_url(url), lock_timeout)
 
 
 @lru_cache(maxsize=64)
-def _cached_engine(url: str) -> Engine:
-    return make_engine(url)
+def _cached_engine(url: str, lock_timeout: float) -> Engine:
+    return make_engine(url, lock_timeout=lock_timeout)
+
+
+# SQLite's busy errors, and PostgreSQL's lock_not_available (lock_timeout),
+# deadlock_detected and serialization_failure: another process holds what this one needs.
+_BUSY_SQLSTATES = {"55P03", "40P01", "40001"}
+
+
+def is_busy_error(exc: BaseException) -> bool:
+    """True when a database error means "busy, try again", not a bug."""
+    origin = getattr(exc, "orig", None)
+    if getattr(origin, "sqlstate", None) in _BUSY_SQLSTATES:
+        return True
+    message = str(origin if origin is not None else exc).lower()
+    return "database is locked" in message or "database is busy" in message
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -21,10 +21,27 @@ class Settings(BaseSettings):
     # (or until decided); after that only their hashes remain.
     media_review_days: int = Field(default=14, ge=0, le=365)
     demo: bool = False
+    # API tokens expire: staff (legal, moderator, admin, auditor) after this many days,
+    # platforms, authorities and flaggers (machine clients) after ``service_token_days``.
+    staff_token_days: int = Field(default=90, ge=1, le=3650)
+    service_token_days: int = Field(default=365, ge=1, le=3650)
+    # How long an enrolment or reset code works, and how long a privileged proposal waits
+    # for a second admin.
+    enrolment_hours: int = Field(default=72, ge=1, le=720)
+    grant_proposal_hours: int = Field(default=72, ge=1, le=720)
+    # How long a request waits for a lock another process holds before it is answered
+    # 503 database_busy with Retry-After.
+    database_lock_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     # Processes serving HTTP: parsing and encryption are CPU-bound, so one per core.
     web_workers: int = Field(default=2, ge=1, le=64)
+    # One line per request, with the keyed hash of the client's network, never its address
+    # (uvicorn's own access log is off).
+    access_log: bool = True
+    # How long uvicorn's supervisor waits for a web process to answer its health check
+    # before killing it: generous, as a loaded machine slows every process down.
+    web_healthcheck_timeout_seconds: int = Field(default=60, ge=5, le=3600)
     max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
     # The log must never go more than this long with unsigned entries.
     audit_head_interval_seconds: float = Field(default=1.0, gt=0)
@@ -88,10 +105,13 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _matrix_needs_a_token(self) -> Settings:
-        if self.matrix_homeserver_url and self.matrix_admin_token is None:
+        token = self.matrix_admin_token
+        # A blank token would pass for one and fail only at the first call, as a transport
+        # error; it is no token.
+        if self.matrix_homeserver_url and (token is None or not token.get_secret_value().strip()):
             raise ValueError(
-                "REMPART_MATRIX_ADMIN_TOKEN (a Synapse server admin's access token) is required "
-                "when REMPART_MATRIX_HOMESERVER_URL is set"
+                "matrix_not_configured: REMPART_MATRIX_ADMIN_TOKEN (a Synapse server admin's "
+                "access token) is required when REMPART_MATRIX_HOMESERVER_URL is set"
             )
         return self
 

@@ -87,9 +87,12 @@ def list_orders(
     status: OrderStatus | None = None,
     due_before: AwareDatetime | None = None,
     overdue: bool | None = None,
+    authority: Annotated[str | None, Query(pattern=r"^[a-z0-9][a-z0-9._-]{1,63}$")] = None,
+    country: Annotated[str | None, Query(pattern=r"^[A-Za-z]{2}$")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> OrderPage:
+    """Orders that need action first: open ones by due date, then closed ones."""
     with rt.unit_of_work(readonly=True) as session:
         return reads.list_orders(
             session,
@@ -99,6 +102,8 @@ def list_orders(
             overdue=overdue,
             limit=limit,
             offset=offset,
+            issuer=authority,
+            country=country,
         )
 
 

@@ -6,6 +6,8 @@ only when that principal sends it and one of the authority's keys signed it.
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
@@ -14,9 +16,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rempart.audit import service as audit
+from rempart.auth import enrolment, grants
 from rempart.auth import service as auth
+from rempart.auth.exceptions import FourEyesRequired, ProposalClosed
 from rempart.auth.permissions import Role
+from rempart.auth.schemas import AuthorityVerificationProposal, ProposalKind
+from rempart.auth.service import Caller
 from rempart.core.clock import as_utc, utcnow
+from rempart.core.settings import Settings
 from rempart.legal import jws, suspension
 from rempart.legal.exceptions import AuthorityExists, AuthorityNotFound, InvalidAuthority, KeyExists
 from rempart.legal.models import Authority, AuthorityKey
@@ -107,7 +114,18 @@ def _key_read(key: AuthorityKey) -> AuthorityKeyRead:
     )
 
 
-def add_authority(session: Session, *, data: AuthorityCreate, actor: str) -> AuthorityCreated:
+def add_authority(
+    session: Session,
+    *,
+    data: AuthorityCreate,
+    actor: str,
+    settings: Settings,
+    proposer: Caller | None = None,
+    bootstrap: bool = False,
+) -> AuthorityCreated:
+    """Register an authority, pending, with the enrolment code its principal redeems for
+    its own token. ``verified`` files a verification proposal by ``proposer`` that another
+    admin confirms; only the demo's bootstrap (``bootstrap=True``) verifies at once."""
     country = data.country.upper()
     if country not in COUNTRIES:
         raise InvalidAuthority(
@@ -115,6 +133,11 @@ def add_authority(session: Session, *, data: AuthorityCreate, actor: str) -> Aut
         )
     if by_code(session, code=data.code) is not None:
         raise AuthorityExists("An authority already has this code.")
+    if data.verified and proposer is None and not bootstrap:
+        raise FourEyesRequired(
+            "Verifying an authority needs two admins: register it, then have one admin "
+            "propose its verification and another confirm it (API or console)."
+        )
     parent = _get(session, data.parent) if data.parent else None
     if data.kind is AuthorityKind.POLICE:
         if parent is None or parent.kind not in JUDICIAL_KINDS:
@@ -126,9 +149,11 @@ def add_authority(session: Session, *, data: AuthorityCreate, actor: str) -> Aut
     elif parent is not None:
         raise InvalidAuthority("Only police authorities have a parent.", code="unexpected_parent")
     now = utcnow()
-    token = auth.create_token(
-        session, role=Role.AUTHORITY, name=f"authority:{data.code}", actor=actor
+    issued = enrolment.open_enrolment(
+        session, role=Role.AUTHORITY, name=f"authority:{data.code}", settings=settings, actor=actor
     )
+    principal = auth.by_name(session, name=issued.principal)
+    assert principal is not None  # just created
     authority = Authority(
         code=data.code,
         name=data.name,
@@ -137,8 +162,10 @@ def add_authority(session: Session, *, data: AuthorityCreate, actor: str) -> Aut
         parent_id=parent.id if parent else None,
         contact=data.contact,
         timezone=_timezone(country, data.timezone),
-        status=(AuthorityStatus.VERIFIED if data.verified else AuthorityStatus.PENDING).value,
-        principal_id=token.principal.id,
+        status=(
+            AuthorityStatus.VERIFIED if data.verified and bootstrap else AuthorityStatus.PENDING
+        ).value,
+        principal_id=principal.id,
         created_at=now,
         updated_at=now,
     )
@@ -156,12 +183,22 @@ def add_authority(session: Session, *, data: AuthorityCreate, actor: str) -> Aut
         _add_key(session, authority, key, actor=actor)
     session.flush()
     session.expire(authority, ["keys"])
-    return AuthorityCreated(authority=to_read(session, authority), token=token.token)
+    proposal = None
+    if data.verified and proposer is not None:
+        proposal = grants.propose(
+            session,
+            data=AuthorityVerificationProposal(
+                kind=ProposalKind.AUTHORITY_VERIFICATION, authority=authority.code
+            ),
+            caller=proposer,
+            settings=settings,
+        )
+    return AuthorityCreated(
+        authority=to_read(session, authority), enrolment=issued, verification=proposal
+    )
 
 
-def _add_key(
-    session: Session, authority: Authority, data: AuthorityKeyCreate, *, actor: str
-) -> AuthorityKey:
+def _check_key(session: Session, data: AuthorityKeyCreate) -> tuple[str, bytes]:
     kid = data.jwk.get("kid")
     if not isinstance(kid, str) or not 1 <= len(kid) <= 128:
         raise InvalidAuthority("The key needs a kid of 1 to 128 characters.", code="invalid_key")
@@ -179,6 +216,13 @@ def _add_key(
         raise InvalidAuthority("A key's validity must end after it starts.", code="invalid_key")
     if find_key(session, kid=kid) is not None:
         raise KeyExists("A key with this kid is already registered.")
+    return kid, raw
+
+
+def _add_key(
+    session: Session, authority: Authority, data: AuthorityKeyCreate, *, actor: str
+) -> AuthorityKey:
+    kid, raw = _check_key(session, data)
     now = utcnow()
     key = AuthorityKey(
         authority_id=authority.id,
@@ -203,10 +247,68 @@ def _add_key(
 def add_key(
     session: Session, *, code: str, data: AuthorityKeyCreate, actor: str
 ) -> AuthorityKeyRead:
+    """A key for an authority still pending verification (the verification covers it).
+    Once an authority is verified or suspended, a new key is a way to sign its orders:
+    it needs a second admin (a grant proposal)."""
     authority = _get(session, code)
+    if authority.status != AuthorityStatus.PENDING:
+        raise FourEyesRequired(
+            "Adding a key to this authority needs two admins: propose it (POST "
+            "/v1/auth/proposals, kind authority_key) and have another admin confirm it."
+        )
     key = _add_key(session, authority, data, actor=actor)
     session.flush()
     return _key_read(key)
+
+
+def check_new_key(
+    session: Session,
+    *,
+    code: str,
+    jwk: dict[str, Any],
+    valid_from: datetime | None,
+    valid_until: datetime | None,
+) -> str:
+    """The kid of a key that may be proposed for ``code``."""
+    _get(session, code)
+    data = AuthorityKeyCreate(jwk=jwk, valid_from=valid_from, valid_until=valid_until)
+    return _check_key(session, data)[0]
+
+
+def apply_key(session: Session, *, code: str, payload: dict[str, Any], actor: str) -> None:
+    """Add a key as a second admin confirmed it."""
+    authority = _get(session, code)
+    data = AuthorityKeyCreate(
+        jwk=payload["jwk"],
+        valid_from=payload.get("valid_from"),
+        valid_until=payload.get("valid_until"),
+    )
+    _add_key(session, authority, data, actor=actor)
+    session.flush()
+
+
+def _live_kids(authority: Authority) -> list[str]:
+    return sorted(k.kid for k in authority.keys if k.revoked_at is None)
+
+
+def verification_snapshot(session: Session, *, code: str) -> list[str]:
+    """The keys a verification proposal vouches for; the second admin approves exactly
+    these, so a key slipped in between proposal and confirmation voids it."""
+    authority = _get(session, code)
+    if authority.status == AuthorityStatus.VERIFIED:
+        raise InvalidAuthority("This authority is already verified.", code="already_verified")
+    return _live_kids(authority)
+
+
+def apply_verification(session: Session, *, code: str, keys: list[str], actor: str) -> None:
+    authority = _get(session, code)
+    session.refresh(authority, ["keys"])
+    if _live_kids(authority) != sorted(keys):
+        raise ProposalClosed(
+            "The authority's keys changed since the proposal: propose it again.",
+            code="proposal_stale",
+        )
+    _apply_status(session, authority, AuthorityStatus.VERIFIED, actor=actor)
 
 
 def revoke_key(session: Session, *, kid: str, actor: str) -> AuthorityKeyRead:
@@ -232,7 +334,22 @@ def revoke_key(session: Session, *, kid: str, actor: str) -> AuthorityKeyRead:
 def set_status(
     session: Session, *, code: str, status: AuthorityStatus, actor: str
 ) -> AuthorityRead:
+    """Suspend an authority or put it back to pending: protective, one admin suffices.
+    Verifying (or reinstating) needs two admins (a grant proposal)."""
     authority = _get(session, code)
+    if status is AuthorityStatus.VERIFIED and authority.status != status.value:
+        raise FourEyesRequired(
+            "Verifying or reinstating an authority needs two admins: propose it (POST "
+            "/v1/auth/proposals, kind authority_verification) and have another admin "
+            "confirm it."
+        )
+    _apply_status(session, authority, status, actor=actor)
+    return to_read(session, authority)
+
+
+def _apply_status(
+    session: Session, authority: Authority, status: AuthorityStatus, *, actor: str
+) -> None:
     if authority.status != status.value:
         audit.record(
             session,
@@ -247,7 +364,6 @@ def set_status(
         session.flush()
         suspension.refresh_holds(session, authority_id=authority.id, actor=actor)
     session.flush()
-    return to_read(session, authority)
 
 
 def set_contact(session: Session, *, code: str, contact: str, actor: str) -> AuthorityRead:

@@ -31,8 +31,12 @@ Code = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9._-]{1,63}$")]
 
 @router.post("", response_model=AuthorityCreated, status_code=201)
 def add_authority(body: AuthorityCreate, caller: Manager, rt: Rt) -> AuthorityCreated:
+    """Registered pending, with the enrolment code its principal redeems for its own token;
+    with ``verified``, also a verification proposal that another admin must confirm."""
     with rt.unit_of_work() as session:
-        return authorities.add_authority(session, data=body, actor=caller.actor)
+        return authorities.add_authority(
+            session, data=body, actor=caller.actor, settings=rt.settings, proposer=caller
+        )
 
 
 @router.get("", response_model=list[AuthorityRead])

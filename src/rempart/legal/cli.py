@@ -99,10 +99,13 @@ def add(
     public_key: Annotated[
         list[Path] | None, typer.Option(help="Public key JWK file (repeatable).")
     ] = None,
-    verified: Annotated[bool, typer.Option(help="Register as verified at once.")] = False,
+    verified: Annotated[
+        bool, typer.Option(help="Refused: verification needs two admins (API or console).")
+    ] = False,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Register an authority; prints its principal's bearer token (shown once)."""
+    """Register an authority (pending); prints the enrolment code its principal redeems
+    for its own token (shown once). Verification needs two admins (API or console)."""
     rt = cli_runtime(database_url)
     try:
         data = AuthorityCreate(
@@ -117,7 +120,9 @@ def add(
             verified=verified,
         )
         with rt.unit_of_work() as session:
-            created = authorities.add_authority(session, data=data, actor=CLI_ACTOR)
+            created = authorities.add_authority(
+                session, data=data, actor=CLI_ACTOR, settings=rt.settings
+            )
     except ValidationError as exc:
         err.print(f"[red]invalid_authority[/red]: {_problems(exc)}")
         raise typer.Exit(1) from None
@@ -125,7 +130,7 @@ def add(
         raise fail(exc) from None
     a = created.authority
     console.print(f"Registered {a.code} ({a.kind}, {a.country}, {a.status}, {a.timezone}).")
-    typer.echo(created.token)
+    typer.echo(created.enrolment.code)
 
 
 @authority_app.command("list")
@@ -160,7 +165,8 @@ def _set_status(code: str, status: AuthorityStatus, database_url: str | None) ->
 
 @authority_app.command("verify")
 def verify(code: str, database_url: DatabaseUrl = None) -> None:
-    """Mark an authority verified: its orders may pass the checks."""
+    """Refused (four_eyes_required): verifying needs two admins, through the API or the
+    console. Kept so that the refusal says how."""
     _set_status(code, AuthorityStatus.VERIFIED, database_url)
 
 
@@ -176,7 +182,8 @@ def key_add(
     public_key: Annotated[Path, typer.Option(help="Public key JWK file.")],
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Register another key for an authority (key rotation)."""
+    """Register another key for a pending authority; for a verified one, two admins
+    propose and confirm it (API or console)."""
     rt = cli_runtime(database_url)
     try:
         data = AuthorityKeyCreate(jwk=_read_json(public_key, "key"))

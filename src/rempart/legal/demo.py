@@ -20,6 +20,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from rempart.auth import enrolment
+from rempart.auth import service as auth_service
 from rempart.auth.models import Principal
 from rempart.auth.permissions import Role
 from rempart.auth.service import Caller
@@ -269,13 +271,35 @@ def _register(rt: Runtime, session: Session) -> dict[str, tuple[str, dict[str, A
                 verified=demo.verified,
             ),
             actor=DEMO_ACTOR,
+            settings=rt.settings,
+            # The demo installs itself: nobody to be a second admin.
+            bootstrap=True,
         )
         path = folder / f"{demo.code}.jwk"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:
             json.dump(private, handle, indent=2)
-        registered[demo.code] = (created.token, private)
+        # The enrolment code for now; seed_legal redeems it at the real time.
+        registered[demo.code] = (created.enrolment.code, private)
     return registered
+
+
+def _redeem(rt: Runtime, registered: dict[str, tuple[str, dict[str, Any]]]) -> None:
+    """The demo authorities enrol for their own tokens, at the real time: the codes
+    issued at registration (in the past) have expired since."""
+    with transaction(rt.engine) as session:
+        for code, (_, private) in list(registered.items()):
+            principal = auth_service.by_name(session, name=f"authority:{code}")
+            assert principal is not None  # registered above
+            issued = enrolment.issue_code(
+                session,
+                principal=principal,
+                purpose=enrolment.ENROL,
+                lifetime=timedelta(hours=1),
+                actor=DEMO_ACTOR,
+            )
+            token = enrolment.redeem_for_token(session, code=issued.code, settings=rt.settings)
+            registered[code] = (token.token, private)
 
 
 def _caller(session: Session, name: str) -> Caller:
@@ -312,6 +336,7 @@ def seed_legal(rt: Runtime) -> dict[str, str]:
     with _days_ago(max(s.days_ago for s in SCENARIOS) + 30), transaction(rt.engine) as session:
         registered = _register(rt, session)
         targets = _targets(session, rt, len(SCENARIOS) + 5)
+    _redeem(rt, registered)
     if not targets:
         return {f"authority:{code}": token for code, (token, _) in registered.items()}
     for index, scenario in enumerate(SCENARIOS):

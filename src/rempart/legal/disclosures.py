@@ -114,15 +114,19 @@ def _phones(
         .order_by(AccountIdentity.valid_from)
     ).all()
     held: list[PhoneHeld] = []
+    # An account may hold several numbers at once (one identity row each, same time).
+    last: dict[str, int] = {}
     for blob, since, until in rows:
         assert blob is not None  # filtered in the query
         number = keys.decrypt(blob, purpose="phone")
         since_utc = as_utc(since)
         until_utc = as_utc(until) if until is not None else None
-        if held and held[-1].number == number and held[-1].held_until == since_utc:
+        position = last.get(number)
+        if position is not None and held[position].held_until == since_utc:
             # Consecutive snapshots with the same number are one holding.
-            held[-1] = held[-1].model_copy(update={"held_until": until_utc})
+            held[position] = held[position].model_copy(update={"held_until": until_utc})
             continue
+        last[number] = len(held)
         held.append(PhoneHeld(number=number, held_from=since_utc, held_until=until_utc))
     return held
 
@@ -343,5 +347,7 @@ _templates = Environment(
 )
 
 
-def render_html(download: DisclosureDownload) -> str:
-    return _templates.get_template("disclosure.html").render(d=download)
+def render_html(download: DisclosureDownload, *, json_url: str | None = None) -> str:
+    """The package for people to read and print; ``json_url`` links the signed JSON where
+    the reader's browser can fetch it (the console), not where it needs an API token."""
+    return _templates.get_template("disclosure.html").render(d=download, json_url=json_url)

@@ -11,7 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TypeVar
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session
 
 from rempart.auth.models import Principal
@@ -89,11 +89,22 @@ def list_orders(
     overdue: bool | None,
     limit: int,
     offset: int,
+    issuer: str | None = None,
+    country: str | None = None,
 ) -> OrderPage:
+    """Orders that need action first (open ones, soonest due, emergencies before others
+    due at the same time), then closed ones, most recent first. ``authority_id`` scopes an
+    authority to its own; ``issuer`` is a reviewer's filter by authority code."""
     now = utcnow()
     query = select(Order)
     if authority_id is not None:
         query = query.where(Order.authority_id == authority_id)
+    if issuer is not None:
+        query = query.join(Authority, Authority.id == Order.authority_id).where(
+            Authority.code == issuer
+        )
+    if country is not None:
+        query = query.where(Order.country == country.upper())
     if status is not None:
         query = query.where(Order.status == status.value)
     if due_before is not None:
@@ -102,8 +113,17 @@ def list_orders(
         late = Order.status.in_([s.value for s in OPEN_STATUSES]) & (Order.due_at < now)
         query = query.where(late if overdue else ~late)
     total = session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+    is_open = Order.status.in_([s.value for s in OPEN_STATUSES])
     rows = session.execute(
-        query.order_by(Order.due_at, Order.id).limit(limit).offset(offset)
+        query.order_by(
+            case((is_open, 0), else_=1),
+            case((is_open, Order.due_at)),
+            Order.emergency.desc(),
+            Order.due_at.desc(),
+            Order.id,
+        )
+        .limit(limit)
+        .offset(offset)
     ).scalars()
     codes = {id_: code for id_, code in session.execute(select(Authority.id, Authority.code))}
     return OrderPage(
@@ -128,6 +148,12 @@ def list_orders(
         limit=limit,
         offset=offset,
     )
+
+
+def issuer_codes(session: Session) -> list[str]:
+    """The codes of authorities that have sent orders, for a reviewer's filter."""
+    query = select(Authority.code).join(Order, Order.authority_id == Authority.id).distinct()
+    return sorted(session.execute(query).scalars())
 
 
 def alerts(session: Session) -> list[OrderAlert]:
@@ -237,6 +263,7 @@ def _to_read(session: Session, order: Order, *, keys: KeyRing | None) -> OrderRe
         status=OrderStatus(order.status),
         case_reference=order.case_reference,
         offence_category=order.offence_category,
+        legal_basis=order.legal_basis,
         requested_categories=order.requested_categories,
         category_outcomes=order.category_outcomes,
         period_start=as_utc(order.period_start),

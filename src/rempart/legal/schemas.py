@@ -11,6 +11,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from rempart.auth.schemas import EnrolmentIssued, ProposalRead
+
 
 class AuthorityKind(StrEnum):
     COURT = "court"
@@ -361,6 +363,7 @@ class OrderRead(BaseModel):
     status: OrderStatus
     case_reference: str
     offence_category: str
+    legal_basis: str
     requested_categories: list[str]
     category_outcomes: dict[str, Any]
     period_start: datetime
@@ -528,8 +531,11 @@ class AuthorityRead(BaseModel):
 
 class AuthorityCreated(BaseModel):
     authority: AuthorityRead
-    # The authority principal's bearer token, shown once.
-    token: str
+    # The code the authority redeems for its own token (POST /v1/auth/enrolments/redeem),
+    # shown once: the registering admin hands it over and never holds the token.
+    enrolment: EnrolmentIssued
+    # With ``verified``: the verification proposal a second admin must confirm.
+    verification: ProposalRead | None = None
 
 
 class AuthorityContactChange(BaseModel):

@@ -13,10 +13,11 @@ from rempart.auth.permissions import Permission
 from rempart.auth.service import Caller
 from rempart.core.deps import Runtime, runtime
 from rempart.core.errors import NotFound
-from rempart.moderation import media, queue
+from rempart.moderation import evidence, media, queue
 from rempart.moderation.schemas import (
     DecisionCreate,
     DecisionRead,
+    ItemEvidence,
     QueueItem,
     QueuePage,
     RevealRequest,
@@ -36,6 +37,7 @@ Source = Annotated[
     Query(description="Only items where a signal of this kind fired."),
 ]
 MediaId = Annotated[int, Path(ge=1, le=2**62)]
+ItemId = Annotated[int, Path(ge=1, le=2**62)]
 
 
 @router.get("/queue", response_model=QueuePage)
@@ -71,6 +73,20 @@ def claim_next(
         where = queue.QueueFilter(category, reason, source)
         item = queue.claim_next(session, caller=caller, where=where)
     return item if item is not None else Response(status_code=204)
+
+
+@router.get("/items/{item_id}", response_model=ItemEvidence)
+def item_evidence(item_id: ItemId, caller: Moderator, rt: Rt) -> ItemEvidence:
+    """The item with everything behind it: notices, raid signals, appeals, history."""
+    with rt.unit_of_work(readonly=True) as session:
+        return evidence.of_item(session, item_id=item_id)
+
+
+@router.post("/items/{item_id}/claim", response_model=QueueItem)
+def claim_item(item_id: ItemId, caller: Moderator, rt: Rt) -> QueueItem:
+    """Hold one item for 15 minutes: only its holder may decide it."""
+    with rt.unit_of_work() as session:
+        return queue.claim(session, caller=caller, item_id=item_id)
 
 
 @router.get("/media/{media_id}/preview", response_class=Response)

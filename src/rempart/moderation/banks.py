@@ -56,7 +56,17 @@ def _rows(path: Path, defaults: dict[str, str | None]) -> Iterator[tuple[int, di
 def _validated(line: int, row: dict[str, str]) -> dict[str, str] | None:
     """The row ready to store, or None for a PDQ hash of too low a quality to match on."""
     value = row.get("hash", "").lower()
-    algorithm = (row.get("algorithm") or ("md5" if len(value) == 32 else "pdq")).lower()
+    algorithm = (row.get("algorithm") or "").lower()
+    if not algorithm:
+        # Only an MD5 is unambiguous: 64 hex digits may be a SHA-256 or a PDQ hash, and a
+        # guess stores a hash that silently never matches.
+        if len(value) != 32:
+            raise InvalidBankFile(
+                f"Line {line}: give the algorithm (sha256 or pdq): a hash of "
+                f"{len(value)} characters could be either.",
+                line=line,
+            )
+        algorithm = "md5"
     if algorithm not in FORMATS or not FORMATS[algorithm].match(value):
         raise InvalidBankFile(f"Line {line}: not a valid {algorithm} hash.", line=line)
     category = row.get("category", "")

@@ -21,3 +21,19 @@ class MediaNotFound(NotFound):
 
 class MediaNotHeld(NotFound):
     code = "media_not_held"
+
+
+class ClaimRequired(Conflict):
+    code = "claim_required"
+
+
+class ItemChanged(Conflict):
+    code = "item_changed"
+
+
+class NotPending(Conflict):
+    code = "item_not_pending"
+
+
+class AppealOutcomeStands(Conflict):
+    code = "appeal_outcome_stands"

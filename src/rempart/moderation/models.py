@@ -53,6 +53,14 @@ class ModerationItem(Base):
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Every active reason to review the item with its own priority (see ``reasons.py``):
+    # ``queue_reason`` and ``priority`` are the highest of them; ``reason_marks`` lists them
+    # all as ",appeal,trusted_flagger," so the queue can filter on any one.
+    queue_reasons: Mapped[dict[str, float] | None] = mapped_column(JSON)
+    reason_marks: Mapped[str] = mapped_column(String(160), default="", server_default="")
+    # Bumped on every change a moderator's decision depends on: a decision made on an
+    # older version of the item is refused.
+    version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     __table_args__ = (
         UniqueConstraint("kind", "ref"),

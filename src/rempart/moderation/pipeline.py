@@ -20,6 +20,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from rempart.audit import service as audit
+from rempart.moderation import reasons
 from rempart.moderation.models import ModerationDecision, ModerationItem
 from rempart.moderation.signals import (
     Signal,
@@ -93,6 +94,30 @@ def _digest(*parts: str | None) -> str:
     return hashlib.sha256("\x1f".join(p or "" for p in parts).encode()).hexdigest()
 
 
+def post_text(post: Post) -> str | None:
+    """The text the classifier reads for a post, or None when it reads nothing."""
+    return post.text if post.deleted_at is None and post.text else None
+
+
+def entity_text(entity: Entity) -> str | None:
+    return None if entity.deleted_at is not None else f"{entity.title}\n{entity.description or ''}"
+
+
+def texts_to_classify(
+    session: Session, *, entity_ids: Sequence[str], post_ids: Sequence[str]
+) -> list[str]:
+    """What a scan of these items will ask the classifier, read so that the classifier
+    can run before the scan's write transaction opens."""
+    texts: list[str | None] = []
+    if entity_ids:
+        entities = session.execute(select(Entity).where(Entity.entity_id.in_(entity_ids)))
+        texts += [entity_text(e) for e in entities.scalars()]
+    if post_ids:
+        posts = session.execute(select(Post).where(Post.post_id.in_(post_ids)))
+        texts += [post_text(p) for p in posts.scalars()]
+    return list(dict.fromkeys(t for t in texts if t is not None))
+
+
 def scan_posts(
     session: Session,
     *,
@@ -117,7 +142,7 @@ def scan_posts(
         media[m.post_id].append(m)
     items = _items(session, "post", [p.post_id for p in posts])
     entity_states = _entity_states(session, list(entities))
-    live = [p for p in posts if p.deleted_at is None and p.text]
+    live = [p for p in posts if post_text(p) is not None]
     results = classifier.classify([p.text or "" for p in live]) if classifier and live else []
     by_post = dict(zip([p.post_id for p in live], results, strict=True)) if results else {}
     version = model_version(classifier)
@@ -189,7 +214,7 @@ def scan_entities(
         return summary
     items = _items(session, "entity", [e.entity_id for e in entities])
     live = [e for e in entities if e.deleted_at is None]
-    texts = [f"{e.title}\n{e.description or ''}" for e in live]
+    texts = [entity_text(e) or "" for e in live]
     results = classifier.classify(texts) if classifier and live else []
     by_entity = dict(zip([e.entity_id for e in live], results, strict=True)) if results else {}
     version = model_version(classifier)
@@ -377,23 +402,20 @@ def _apply(
     item.category = verdict.category
     item.confidence = verdict.confidence
     item.reach = reach
-    # A case of user reports or an appeal keeps the item in the queue whatever a scan says.
-    waiting = item.pending_review and item.queue_reason in HUMAN_QUEUE_REASONS
-    kept = [s for s in item.signals if s.get("source") == "reports"] if waiting else []
+    # A scan replaces its own signals and its own reason only: a case of user reports, a
+    # trusted flagger's notice or an appeal keeps its reason and its priority.
+    kept = [s for s in item.signals if s.get("source") == "reports"]
     item.signals = [s.as_dict() for s in verdict.signals] + kept
     item.signal_sources = source_marks(str(s["source"]) for s in item.signals)
     item.model_version = version
     item.content_digest = digest
     item.human_decided_at = None
     automated = {"queued": "auto_review", "restricted": "auto_restrict"}.get(verdict.state)
-    scored = priority(verdict.category, verdict.confidence, reach)
-    if waiting and verdict.state != "restricted":
-        item.priority = max(item.priority, scored)
+    if automated is None:
+        reasons.drop(item, *reasons.AUTOMATED, now=now)
     else:
-        item.pending_review = automated is not None
-        item.queue_reason = automated
-        item.priority = scored
-        item.queued_at = now if item.pending_review else None
+        scored = priority(verdict.category, verdict.confidence, reach)
+        reasons.put(item, automated, scored, now=now, replacing=reasons.AUTOMATED)
     item.updated_at = now
     session.flush()
     if verdict.state == "restricted" and not was_restricted and verdict.category:
@@ -440,10 +462,6 @@ def _apply(
             },
         )
     return item
-
-
-# Queue reasons that come from people (reports, appeals) rather than from a scan.
-HUMAN_QUEUE_REASONS = frozenset({"user_report", "trusted_flagger", "suspected_raid", "appeal"})
 
 
 def source_marks(sources: Iterable[str]) -> str:

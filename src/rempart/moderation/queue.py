@@ -16,7 +16,16 @@ from rempart.auth.service import Caller
 from rempart.core.clock import as_utc, utcnow
 from rempart.core.errors import RempartError
 from rempart.core.settings import Settings
-from rempart.moderation.exceptions import ItemClaimed, ItemNotFound, UnknownCategory
+from rempart.moderation import reasons
+from rempart.moderation.exceptions import (
+    AppealOutcomeStands,
+    ClaimRequired,
+    ItemChanged,
+    ItemClaimed,
+    ItemNotFound,
+    NotPending,
+    UnknownCategory,
+)
 from rempart.moderation.media import forget_post_media
 from rempart.moderation.models import (
     ModerationDecision,
@@ -66,7 +75,9 @@ class QueueFilter:
         if self.category:
             conditions.append(ModerationItem.category == self.category)
         if self.reason:
-            conditions.append(ModerationItem.queue_reason == self.reason)
+            # Any active reason, not only the one shown: a trusted flagger's case on an item
+            # a scan also flagged is still a trusted flagger's case.
+            conditions.append(ModerationItem.reason_marks.contains(f",{self.reason},"))
         if self.source:
             conditions.append(ModerationItem.signal_sources.contains(f",{self.source},"))
         return conditions
@@ -118,6 +129,32 @@ def claim_next(session: Session, *, caller: Caller, where: QueueFilter) -> Queue
     item = session.execute(query).scalar_one_or_none()
     if item is None:
         return None
+    return _hold(session, item, caller=caller, now=now)
+
+
+def claim(session: Session, *, caller: Caller, item_id: int) -> QueueItem:
+    """Hold one item named by the moderator, if it waits for review and nobody holds it."""
+    now = utcnow()
+    item = session.get(ModerationItem, item_id, with_for_update=True)
+    if item is None:
+        raise ItemNotFound("No moderation item has this id.")
+    if not item.pending_review:
+        raise NotPending("This item is not waiting for review.")
+    if _held_by_other(item, caller, now):
+        raise ItemClaimed("Another moderator holds this item.")
+    appeals.before_decision(session, item, caller)
+    return _hold(session, item, caller=caller, now=now)
+
+
+def _held_by_other(item: ModerationItem, caller: Caller, now: datetime) -> bool:
+    return (
+        item.claimed_by not in (None, caller.principal_id)
+        and item.claimed_until is not None
+        and as_utc(item.claimed_until) > now
+    )
+
+
+def _hold(session: Session, item: ModerationItem, *, caller: Caller, now: datetime) -> QueueItem:
     item.claimed_by = caller.principal_id
     item.claimed_until = now + CLAIM_FOR
     audit.record(
@@ -182,6 +219,8 @@ def _views(session: Session, items: list[ModerationItem]) -> list[QueueItem]:
             category=i.category,
             confidence=i.confidence,
             priority=i.priority,
+            reasons=reasons.active(i),
+            version=i.version or 0,
             reach=i.reach,
             signals=i.signals,
             model_version=i.model_version,
@@ -230,7 +269,7 @@ def decide_many(
         )
         try:
             with session.begin_nested():
-                decide(session, caller=caller, data=data, settings=settings)
+                decide(session, caller=caller, data=data, settings=settings, bulk=True)
             done += 1
         except RempartError as exc:
             skipped[item_id] = exc.code
@@ -238,22 +277,43 @@ def decide_many(
 
 
 def decide(
-    session: Session, *, caller: Caller, data: DecisionCreate, settings: Settings
+    session: Session,
+    *,
+    caller: Caller,
+    data: DecisionCreate,
+    settings: Settings,
+    bulk: bool = False,
 ) -> DecisionRead:
+    """One human decision. The decider holds the item (a claim), or names the version of
+    the item they looked at; either way two moderators cannot both decide one item, and a
+    decision on an item that changed since it was read is refused. A bulk decision takes
+    only items still waiting for review that nobody else holds."""
     now = utcnow()
-    item = session.get(ModerationItem, data.item_id)
+    # Locked: a concurrent decision waits here, then sees the new version.
+    item = session.get(ModerationItem, data.item_id, with_for_update=True)
     if item is None:
         raise ItemNotFound("No moderation item has this id.")
     categories = policy().categories
     if data.category not in categories and data.action is not DecisionAction.NO_VIOLATION:
         raise UnknownCategory("Choose a policy category: " + ", ".join(sorted(categories)) + ".")
-    if (
-        item.claimed_by not in (None, caller.principal_id)
+    if _held_by_other(item, caller, now):
+        raise ItemClaimed("Another moderator holds this item.")
+    pending_appeals = appeals.before_decision(session, item, caller)
+    held = (
+        item.claimed_by == caller.principal_id
         and item.claimed_until is not None
         and as_utc(item.claimed_until) > now
-    ):
-        raise ItemClaimed("Another moderator holds this item.")
-    appeal = appeals.before_decision(session, item, caller)
+    )
+    if data.version is not None and data.version != (item.version or 0):
+        raise ItemChanged(
+            "The item changed since you looked at it (a decision, a report or an appeal); "
+            "look again."
+        )
+    if bulk and not item.pending_review:
+        raise NotPending("This item is no longer waiting for review.")
+    if not (held or bulk or data.version is not None):
+        raise ClaimRequired("Claim the item, or send the version of the item you decide on.")
+    _outcome_stands(session, item, data)
     ground = data.ground or (
         categories[data.category].ground if data.category in categories else "Terms of Service"
     )
@@ -273,9 +333,7 @@ def decide(
     session.add(decision)
     session.flush()
     item.state = STATE_AFTER[data.action]
-    item.pending_review = False
-    item.queue_reason = None
-    item.claimed_by = item.claimed_until = None
+    reasons.clear(item, now=now)
     item.human_decided_at = now
     item.category = data.category if data.action is not DecisionAction.NO_VIOLATION else None
     item.updated_at = now
@@ -306,10 +364,15 @@ def decide(
         manifestly_illegal=data.manifestly_illegal,
         now=now,
     )
-    if appeal is not None:
-        appeals.settle(session, appeal, decision=decision, caller=caller, now=now)
+    appeals.settle(session, pending_appeals, decision=decision, caller=caller, now=now)
     matrix_actions.plan(
-        session, settings, item=item, decision=decision, after_appeal=appeal is not None, now=now
+        session,
+        settings,
+        item=item,
+        decision=decision,
+        after_appeal=bool(pending_appeals),
+        now=now,
+        manifestly_illegal=data.manifestly_illegal,
     )
     audit.record(
         session,
@@ -322,6 +385,8 @@ def decide(
             "ground_type": decision.ground_type,
             "automation": decision.automation,
             "statement": statement.puid if statement else None,
+            "appeals": len(pending_appeals),
+            "new_facts": data.new_facts,
         },
     )
     session.flush()
@@ -337,6 +402,24 @@ def decide(
         statement_puid=statement.puid if statement else None,
         created_at=now,
     )
+
+
+def _outcome_stands(session: Session, item: ModerationItem, data: DecisionCreate) -> None:
+    """An appeal's outcome stands until a new appeal, a new notice or a scan reopens the
+    item, or the moderator records new facts."""
+    if item.pending_review or data.new_facts:
+        return
+    latest = session.execute(
+        select(ModerationDecision.id)
+        .where(ModerationDecision.item_id == item.id)
+        .order_by(ModerationDecision.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    if latest is not None and appeals.settled_by(session, decision_id=latest):
+        raise AppealOutcomeStands(
+            "This item's last decision answered an appeal; it stands unless you record new "
+            "facts (new_facts)."
+        )
 
 
 def _apply_to_search(session: Session, item: ModerationItem) -> None:

@@ -4,7 +4,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
+
+from rempart.reports.schemas import NoNul
 
 
 class DecisionAction(StrEnum):
@@ -30,6 +32,10 @@ class QueueItem(BaseModel):
     category: str | None
     confidence: float
     priority: float
+    # Every active reason to review the item, with its priority.
+    reasons: dict[str, float]
+    # Send it with a decision on an item you have not claimed: a change since is refused.
+    version: int
     reach: int
     signals: list[dict[str, Any]]
     model_version: str
@@ -54,21 +60,30 @@ class DecisionCreate(BaseModel):
     action: DecisionAction
     category: Annotated[str, StringConstraints(pattern=r"^[a-z_]{2,24}$")]
     ground_type: GroundType = GroundType.TERMS
-    ground: Annotated[str, StringConstraints(max_length=500)] | None = None
+    ground: Annotated[str, StringConstraints(max_length=500), NoNul] | None = None
     explanation: Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000), NoNul
     ]
     # DSA Art. 23: mark the notices behind a "no violation" decision as manifestly
     # unfounded, or the content behind a restricting one as manifestly illegal.
-    reports_unfounded: bool = False
-    manifestly_illegal: bool = False
+    reports_unfounded: StrictBool = False
+    manifestly_illegal: StrictBool = False
+    # The item's version as read (see ``QueueItem.version``), to decide without a claim.
+    version: int | None = Field(default=None, ge=0, le=2**62)
+    # What is new since an appeal was decided, recorded with the decision.
+    new_facts: (
+        Annotated[
+            str, StringConstraints(strip_whitespace=True, min_length=10, max_length=2000), NoNul
+        ]
+        | None
+    ) = None
 
 
 class RevealRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=10, max_length=500)
+        str, StringConstraints(strip_whitespace=True, min_length=10, max_length=500), NoNul
     ] = Field(description="Why the blurred preview is not enough to decide.")
 
 
@@ -83,3 +98,73 @@ class DecisionRead(BaseModel):
     state: str
     statement_puid: str | None
     created_at: datetime
+
+
+class NoticeView(BaseModel):
+    """One notice as a moderator sees it: never who sent it."""
+
+    id: int
+    received_at: datetime
+    channel: str
+    category: str
+    explanation: str
+    reporter_kind: str  # email | platform_user | flagger | anonymous
+    credibility: float | None
+    # Part of the coordinated pattern raid detection found in its case.
+    coordinated: bool
+
+
+class RaidSignal(BaseModel):
+    name: str
+    value: float
+    weight: float
+    contribution: float
+
+
+class CaseView(BaseModel):
+    id: int
+    state: str
+    category: str
+    reports: int
+    reporters: int
+    credible_reporters: float
+    coordinated_reports: int
+    trusted_flagger: bool
+    priority: float
+    raid_suspected: bool
+    raid_score: float
+    raid_signals: list[RaidSignal]
+    # How the target weighs: 1 for an established item with a clean record, lower when
+    # machines or earlier decisions agree with the notices.
+    target_factor: float
+    notices: list[NoticeView]
+
+
+class AppealView(BaseModel):
+    tracking_id: str
+    decision_id: int
+    party: str
+    explanation: str
+    state: str
+    outcome: str | None
+    received_at: datetime
+    decided_by: str | None
+
+
+class DecisionView(BaseModel):
+    id: int
+    action: str
+    category: str
+    ground_type: str
+    automation: str
+    explanation: str
+    decided_by: str
+    answered_appeals: int
+    created_at: datetime
+
+
+class ItemEvidence(BaseModel):
+    item: QueueItem
+    cases: list[CaseView]
+    appeals: list[AppealView]
+    history: list[DecisionView]

@@ -3,6 +3,7 @@ reasons, and rescanning the corpus when a model, a rule list or a hash bank chan
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -11,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from rempart.audit import service as audit
 from rempart.core.clock import utcnow
+from rempart.core.db import transaction
 from rempart.core.deps import Runtime
 from rempart.core.jobs import enqueue
 from rempart.core.models import ScheduleState
@@ -18,7 +20,7 @@ from rempart.core.settings import Settings
 from rempart.moderation import media, ngram, pipeline, rescan, semantic
 from rempart.moderation.cascade import Cascade
 from rempart.moderation.remote import RemoteClassifier
-from rempart.moderation.signals import TextClassifier
+from rempart.moderation.signals import ClassifierResult, TextClassifier
 from rempart.moderation.statements import OutboxOwnerNotifier, deliver_statements
 
 SCAN_JOB = "moderation.scan"
@@ -64,9 +66,45 @@ def default_classifier(settings: Settings) -> TextClassifier:
     )
 
 
+class Precomputed:
+    """The classifier's answers, computed before the job's write transaction opened: model
+    inference (and a remote model's network calls) never runs under the write lock. A text
+    that changed in between is classified then, as a scan did before."""
+
+    def __init__(self, inner: TextClassifier, results: dict[str, ClassifierResult]) -> None:
+        self._inner = inner
+        self._results = results
+
+    @property
+    def model_version(self) -> str:
+        return self._inner.model_version
+
+    def classify(self, texts: Sequence[str]) -> Sequence[ClassifierResult]:
+        missing = [t for t in dict.fromkeys(texts) if t not in self._results]
+        if missing:
+            self._results.update(zip(missing, self._inner.classify(missing), strict=True))
+        return [self._results[t] for t in texts]
+
+
+def prepare_scan(rt: Runtime, payload: dict[str, Any]) -> dict[str, Any]:
+    """Read what the scan will classify, then classify it with no transaction open."""
+    with transaction(rt.engine, readonly=True) as session:
+        if "kind" in payload:  # a rescan job names a range of rows
+            entity_ids, post_ids = rescan.refs_in_range(session, payload)
+        else:
+            entity_ids, post_ids = payload.get("entity_ids", []), payload.get("post_ids", [])
+        texts = pipeline.texts_to_classify(session, entity_ids=entity_ids, post_ids=post_ids)
+    classifier = default_classifier(rt.settings)
+    results = dict(zip(texts, classifier.classify(texts), strict=True)) if texts else {}
+    return {**payload, _CLASSIFIER: Precomputed(classifier, results)}
+
+
+_CLASSIFIER = "_classifier"  # not JSON: set by prepare_scan, never stored
+
+
 def scan(session: Session, rt: Runtime, payload: dict[str, Any]) -> None:
     now = utcnow()
-    classifier = default_classifier(rt.settings)
+    classifier: TextClassifier = payload.get(_CLASSIFIER) or default_classifier(rt.settings)
     if payload.get("entity_ids"):
         pipeline.scan_entities(
             session, entity_ids=payload["entity_ids"], classifier=classifier, now=now
@@ -77,7 +115,11 @@ def scan(session: Session, rt: Runtime, payload: dict[str, Any]) -> None:
 
 def rescan_range(session: Session, rt: Runtime, payload: dict[str, Any]) -> None:
     entity_ids, post_ids = rescan.refs_in_range(session, payload)
-    scan(session, rt, {"entity_ids": entity_ids, "post_ids": post_ids})
+    scan(
+        session,
+        rt,
+        {"entity_ids": entity_ids, "post_ids": post_ids, _CLASSIFIER: payload.get(_CLASSIFIER)},
+    )
 
 
 def rescan_if_models_changed(session: Session, rt: Runtime) -> bool:
@@ -117,3 +159,5 @@ def purge_review_media(session: Session, rt: Runtime) -> None:
 
 
 JOB_HANDLERS = {SCAN_JOB: scan, rescan.RESCAN_JOB: rescan_range}
+# Run before the handler's write transaction, with none open.
+JOB_PREPARERS = {SCAN_JOB: prepare_scan, rescan.RESCAN_JOB: prepare_scan}

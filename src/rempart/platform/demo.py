@@ -31,6 +31,8 @@ DEMO_ACTOR = "system:demo"
 DEMO_PRINCIPALS = [
     ("demo-platform", Role.PLATFORM),
     ("demo-admin", Role.ADMIN),
+    # A second admin, to confirm what the first proposes (privileged grants need two).
+    ("demo-admin-2", Role.ADMIN),
     ("demo-auditor", Role.AUDITOR),
     ("demo-legal-1", Role.LEGAL),
     ("demo-legal-2", Role.LEGAL),
@@ -47,6 +49,7 @@ DEMO_WEB_LOGINS = [
     ("legal1", "demo-legal-1"),
     ("legal2", "demo-legal-2"),
     ("admin", "demo-admin"),
+    ("admin2", "demo-admin-2"),
     ("auditor", "demo-auditor"),
     ("paris", "authority:fr-tj-paris"),
 ]
@@ -63,7 +66,8 @@ def ensure_demo_principals(rt: Runtime) -> dict[str, str]:
     with transaction(rt.engine) as session:
         existing = set(session.execute(select(Principal.name)).scalars())
         for name, role in DEMO_PRINCIPALS:
-            if name in known and name in existing:
+            # A principal already there keeps its credentials: nobody mints another's.
+            if name in existing:
                 continue
             known[name] = auth.create_token(session, role=role, name=name, actor=DEMO_ACTOR).token
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

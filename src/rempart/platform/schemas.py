@@ -127,6 +127,7 @@ Username = Annotated[
     str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
 ]
 PhoneNumber = Annotated[str, StringConstraints(min_length=1, max_length=32)]
+MAX_PHONES = 16
 IPAddress = Annotated[str, StringConstraints(max_length=64), AfterValidator(canonical_ip)]
 HexSha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{64}$", to_lower=True)]
 HexMd5 = Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{32}$", to_lower=True)]
@@ -154,21 +155,39 @@ class AccountEvent(_Event):
     user_id: PlatformId
     username: Username | None = None
     phone_number: PhoneNumber | None = None
+    # Further numbers the account holds at the same time (a Matrix account may bind
+    # several): every one of them is kept, ``phone_number`` first.
+    phone_numbers: list[PhoneNumber] = Field(default_factory=list, max_length=MAX_PHONES)
     synthetic: bool = False
 
     _phone_country: str | None = PrivateAttr(default=None)
+    _numbers: tuple[tuple[str, str | None], ...] = PrivateAttr(default=())
 
     @model_validator(mode="after")
     def _normalise_phone(self) -> AccountEvent:
-        if self.phone_number is not None:
-            e164, self._phone_country = normalise_phone(self.phone_number)
-            # Frozen model: the normalised form replaces what the platform sent.
-            object.__setattr__(self, "phone_number", e164)
+        numbers: dict[str, str | None] = {}
+        for value in ([self.phone_number] if self.phone_number is not None else []) + list(
+            self.phone_numbers
+        ):
+            e164, country = normalise_phone(value)
+            numbers.setdefault(e164, country)
+        if numbers:
+            # Frozen model: the normalised forms replace what the platform sent.
+            first = next(iter(numbers))
+            object.__setattr__(self, "phone_number", first)
+            object.__setattr__(self, "phone_numbers", list(numbers)[1:])
+            self._phone_country = numbers[first]
+        self._numbers = tuple(numbers.items())
         return self
 
     @property
     def phone_country(self) -> str | None:
         return self._phone_country
+
+    @property
+    def numbers(self) -> tuple[tuple[str, str | None], ...]:
+        """Every number the account holds after the event, with its region."""
+        return self._numbers
 
 
 class ConnectionSeen(_Event):

@@ -52,6 +52,8 @@ from rempart.platform.schemas import (
 )
 
 MEDIA_HASH_JOB = "platform.hash_media"
+# Where ``seal`` puts every number of an account event, next to the first one's columns.
+NUMBERS = "numbers"
 
 
 # -- ingest ---------------------------------------------------------------------------
@@ -104,19 +106,22 @@ def seal(batch: EventBatch, *, keys: KeyRing) -> Sealed:
                 "network_index": network_index,
             }
         elif isinstance(e, AccountEvent):
-            if e.phone_number is None:
-                sealed[e.id] = {
-                    "phone_ciphertext": None,
-                    "phone_index": None,
-                    "phone_country": None,
+            numbers = [
+                {
+                    "phone_ciphertext": keys.encrypt(number, purpose="phone"),
+                    "phone_index": keys.phone_index(number),
+                    "phone_country": country,
                 }
-            else:
-                sealed[e.id] = {
-                    "phone_ciphertext": keys.encrypt(e.phone_number, purpose="phone"),
-                    "phone_index": keys.phone_index(e.phone_number),
-                    "phone_country": e.phone_country,
-                }
+                for number, country in e.numbers
+            ]
+            none = {"phone_ciphertext": None, "phone_index": None, "phone_country": None}
+            sealed[e.id] = {**(numbers[0] if numbers else none), NUMBERS: numbers or [none]}
     return sealed
+
+
+def _primary(sealed: dict[str, Any]) -> dict[str, Any]:
+    """The account row's columns: its first number only (the identities hold them all)."""
+    return {k: v for k, v in sealed.items() if k != NUMBERS}
 
 
 def ingest(
@@ -266,15 +271,18 @@ def _upsert(
 
 
 def _apply_accounts(session: Session, *, sealed: Sealed, events: Sequence[AccountEvent]) -> None:
+    # One identity row per number held: rows of the same time are held together, each
+    # until the user's next, later row.
     identities = [
         {
             "user_id": e.user_id,
             "valid_from": e.occurred_at,
             "username": e.username,
             "event_id": e.id,
-            **sealed[e.id],
+            **number,
         }
         for e in events
+        for number in sealed[e.id][NUMBERS]
     ]
     execute_many(session, AccountIdentity.__table__, identities)
     registered = _earliest_per_key(events, "user_id")
@@ -289,7 +297,7 @@ def _apply_accounts(session: Session, *, sealed: Sealed, events: Sequence[Accoun
                 # An account seen first through an update counts as registered then.
                 "registered_at": registered[e.user_id],
                 "state_at": e.occurred_at,
-                **sealed[e.id],
+                **_primary(sealed[e.id]),
             }
             for e in _latest_per_key(events, "user_id")
         ],

@@ -47,8 +47,7 @@ def _limit(rt: Runtime, key: bytes) -> None:
 
 def _network_key(rt: Runtime, request: Request) -> bytes:
     host = request.client.host if request.client else "unknown"
-    network = intake.network_of(rt.keys, host)
-    return network or rt.keys.blind_index(host, purpose="reports.rate.host")
+    return intake.client_network_key(rt.keys, host, purpose="reports.rate")
 
 
 @router.post("/v1/reports", response_model=ReportReceipt, status_code=202)

@@ -1,10 +1,16 @@
-"""Appeals (DSA Art. 20): the owner of restricted content, or a reporter, contests a
-decision within six months. The item goes back to the queue, where any moderator but the
-one who took the decision decides again; a reversal restores visibility at once."""
+"""Appeals (DSA Art. 20): the owner of restricted content contests the restriction, a
+reporter contests a refusal to act on what they reported, each once per decision, within
+six months. The item goes back to the queue, where any moderator but the one who took the
+decision decides every open appeal of it at once; a reversal restores visibility at once.
+
+Many appellants cannot jam an item: their appeals are all answered by the next decision.
+A reporter's appeal never restricts anything by itself, and one whose notice was part of a
+suspected raid waits behind the owner's."""
 
 from __future__ import annotations
 
 import secrets
+from collections import Counter
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, exists, select
@@ -15,6 +21,7 @@ from rempart.auth.permissions import Role
 from rempart.auth.service import Caller
 from rempart.core.clock import as_utc
 from rempart.core.settings import Settings
+from rempart.moderation import reasons
 from rempart.moderation.models import ModerationDecision, ModerationItem
 from rempart.reports import notices
 from rempart.reports.exceptions import (
@@ -24,6 +31,7 @@ from rempart.reports.exceptions import (
     AppealNotFound,
     AppealWindowClosed,
     DecisionSuperseded,
+    NothingToAppeal,
     SecondModeratorRequired,
 )
 from rempart.reports.models import Appeal, AppealSecret, Report, ReportCase, Reporter
@@ -31,6 +39,8 @@ from rempart.reports.schemas import AppealCreate
 
 # Appeals go ahead of ordinary cases: someone is waiting for a decision about themselves.
 APPEAL_PRIORITY = 500.0
+# A reporter whose notice was part of a suspected raid is heard, but after everyone else.
+COORDINATED_APPEAL_PRIORITY = 5.0
 
 
 def _party(
@@ -95,12 +105,14 @@ def file(
     ).scalar_one()
     if latest != decision.id:
         raise DecisionSuperseded("A later decision replaced this one; appeal that one.")
+    restricting = decision.action != "no_violation"
+    if party == "owner" and not restricting:
+        raise NothingToAppeal("This decision restricts nothing of yours.")
+    if party == "reporter" and restricting:
+        raise NothingToAppeal("Action was taken on what you reported.")
+    mine = Appeal.user_id == user_id if party == "owner" else Appeal.reporter_id == reporter_id
     duplicate = session.execute(
-        select(Appeal.id).where(
-            Appeal.decision_id == decision.id,
-            Appeal.party == party,
-            Appeal.user_id == user_id if user_id else Appeal.reporter_id == reporter_id,
-        )
+        select(Appeal.id).where(Appeal.decision_id == decision.id, Appeal.party == party, mine)
     ).first()
     if duplicate is not None:
         raise AppealExists("This decision has already been appealed by you.")
@@ -117,12 +129,11 @@ def file(
         created_at=now,
     )
     session.add(appeal)
-    item.pending_review = True
-    item.queue_reason = "appeal"
-    item.priority = APPEAL_PRIORITY
-    item.queued_at = now
-    item.claimed_by = item.claimed_until = None
-    item.updated_at = now
+    priority = APPEAL_PRIORITY
+    if party == "reporter" and _coordinated(session, decision.id, reporter_id):
+        priority = COORDINATED_APPEAL_PRIORITY
+    current = reasons.active(item).get("appeal", 0.0)
+    reasons.put(item, "appeal", max(current, priority), now=now)
     session.flush()
     audit.record(
         session,
@@ -143,50 +154,84 @@ def excluded_for(caller: Caller) -> ColumnElement[bool]:
     )
 
 
-def before_decision(session: Session, item: ModerationItem, caller: Caller) -> Appeal | None:
-    appeal = session.execute(
-        select(Appeal).where(Appeal.item_id == item.id, Appeal.state == "open")
-    ).scalar_one_or_none()
-    if appeal is not None and appeal.first_moderator_id == caller.principal_id:
+def open_appeals(session: Session, *, item_id: int) -> list[Appeal]:
+    return list(
+        session.execute(
+            select(Appeal)
+            .where(Appeal.item_id == item_id, Appeal.state == "open")
+            .order_by(Appeal.id)
+        ).scalars()
+    )
+
+
+def before_decision(session: Session, item: ModerationItem, caller: Caller) -> list[Appeal]:
+    """The open appeals the coming decision answers, all of them."""
+    pending = open_appeals(session, item_id=item.id)
+    if any(a.first_moderator_id == caller.principal_id for a in pending):
         raise SecondModeratorRequired(
             "An appeal is decided by another moderator than the one who took the decision."
         )
-    return appeal
+    return pending
 
 
 def settle(
     session: Session,
-    appeal: Appeal,
+    pending: list[Appeal],
     *,
     decision: ModerationDecision,
     caller: Caller,
     now: datetime,
 ) -> None:
-    appealed = session.get(ModerationDecision, appeal.decision_id)
-    appeal.state = "decided"
-    appeal.outcome = "upheld" if appealed and appealed.action == decision.action else "reversed"
-    appeal.decided_by = caller.principal_id
-    appeal.review_decision_id = decision.id
-    appeal.decided_at = now
-    notices.queue(
-        session,
-        kind="appeal_decision",
-        user_id=appeal.user_id,
-        reporter_id=appeal.reporter_id,
-        now=now,
-        body={
-            "appeal": appeal.tracking_id,
-            "outcome": appeal.outcome,
-            "decision": decision.action,
-            "explanation": decision.explanation,
-        },
-    )
-    audit.record(
-        session,
-        actor=caller.actor,
-        action="reports.appeal.decided",
-        details={"appeal": appeal.tracking_id, "outcome": appeal.outcome},
-    )
+    for appeal in pending:
+        appealed = session.get(ModerationDecision, appeal.decision_id)
+        appeal.state = "decided"
+        appeal.outcome = "upheld" if appealed and appealed.action == decision.action else "reversed"
+        appeal.decided_by = caller.principal_id
+        appeal.review_decision_id = decision.id
+        appeal.decided_at = now
+        notices.queue(
+            session,
+            kind="appeal_decision",
+            user_id=appeal.user_id,
+            reporter_id=appeal.reporter_id,
+            now=now,
+            body={
+                "appeal": appeal.tracking_id,
+                "outcome": appeal.outcome,
+                "decision": decision.action,
+                "explanation": decision.explanation,
+            },
+        )
+    if pending:
+        audit.record(
+            session,
+            actor=caller.actor,
+            action="reports.appeal.decided",
+            details={
+                "decision": decision.id,
+                "appeals": [a.tracking_id for a in pending[:100]],
+                "outcomes": dict(Counter(a.outcome or "" for a in pending)),
+            },
+        )
+
+
+def settled_by(session: Session, *, decision_id: int) -> bool:
+    """Whether this decision answered an appeal: its outcome then stands."""
+    found = session.execute(
+        select(Appeal.id).where(Appeal.review_decision_id == decision_id).limit(1)
+    ).first()
+    return found is not None
+
+
+def _coordinated(session: Session, decision_id: int, reporter_id: int | None) -> bool:
+    """Whether the appellant's notices on the decided case were all part of a raid."""
+    rows = session.execute(
+        select(Report.coordinated)
+        .join(ReportCase, ReportCase.id == Report.case_id)
+        .where(ReportCase.decision_id == decision_id, Report.reporter_id == reporter_id)
+    ).scalars()
+    flags = list(rows)
+    return bool(flags) and all(flags)
 
 
 def status(session: Session, *, tracking_id: str) -> Appeal:

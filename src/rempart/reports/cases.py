@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from rempart.core.clock import as_utc
+from rempart.moderation import reasons
 from rempart.moderation.models import ModerationItem
 from rempart.moderation.pipeline import source_marks
 from rempart.moderation.signals import policy
@@ -61,9 +62,13 @@ def credibility(
 
 def case_priority(case: ReportCase, now: datetime) -> float:
     if case.raid_suspected:
-        # Marked for a moderator, but coordinated volume must not buy a place in the queue.
-        return float(severity(case.category)) + (
-            TRUSTED_FLAGGER_BOOST if case.trusted_flagger else 0
+        # Marked for a moderator, but coordinated volume must not buy a place in the queue:
+        # only credible reporters outside the pattern count (``credible_weight``), and the
+        # pace of a raid says nothing.
+        return round(
+            severity(case.category) * (1 + math.log2(1 + case.credible_reporters))
+            + (TRUSTED_FLAGGER_BOOST if case.trusted_flagger else 0),
+            4,
         )
     hours = max((now - as_utc(case.first_report_at)).total_seconds() / 3600, 1.0)
     velocity = 1 + min(1.0, case.reports / hours / 10)
@@ -174,19 +179,50 @@ def add_report(
     case.last_report_at = report.created_at
     if severity(report.category) > severity(case.category):
         case.category = report.category
+    weight = credibility(
+        reporter,
+        account_created_at=report.account_created_at,
+        account_connections=report.account_connections,
+        now=now,
+    )
+    report.weight = weight
     if not repeat:
         case.reporters += 1
-        weight = credibility(
-            reporter,
-            account_created_at=report.account_created_at,
-            account_connections=report.account_connections,
-            now=now,
-        )
         if weight >= CREDIBLE:
             case.credible_reporters = round(case.credible_reporters + weight, 4)
     if report.channel == "flagger":
         case.trusted_flagger = True
     place_in_queue(session, case, now)
+
+
+def credible_weight(session: Session, case: ReportCase) -> float:
+    """The weight of the case's credible reporters whose notices are not part of a
+    coordinated pattern, each reporter counted once (anonymous notices one by one). In a
+    case marked as a raid, a reporter with a record of upheld notices (or a trusted
+    flagger) keeps their whole weight; one without a record, half of it."""
+    rows = session.execute(
+        select(Report.reporter_id, func.max(Report.weight), Reporter.upheld, Reporter.kind)
+        .join(Reporter, Reporter.id == Report.reporter_id)
+        .where(
+            Report.case_id == case.id,
+            Report.coordinated.is_(False),
+            Report.weight >= CREDIBLE,
+        )
+        .group_by(Report.reporter_id, Reporter.upheld, Reporter.kind)
+    ).all()
+    anonymous = session.execute(
+        select(func.coalesce(func.sum(Report.weight), 0.0)).where(
+            Report.case_id == case.id,
+            Report.coordinated.is_(False),
+            Report.weight >= CREDIBLE,
+            Report.reporter_id.is_(None),
+        )
+    ).scalar_one()
+    total = float(anonymous or 0) * (0.5 if case.raid_suspected else 1.0)
+    for _, weight, upheld, kind in rows:
+        established = not case.raid_suspected or upheld > 0 or kind == "flagger"
+        total += float(weight or 0) * (1.0 if established else 0.5)
+    return round(total, 4)
 
 
 def place_in_queue(session: Session, case: ReportCase, now: datetime) -> None:
@@ -207,20 +243,7 @@ def place_in_queue(session: Session, case: ReportCase, now: datetime) -> None:
     }
     item.signals = [s for s in item.signals if s.get("source") != "reports"] + [summary]
     item.signal_sources = source_marks(str(s["source"]) for s in item.signals)
-    if not item.pending_review:
-        item.queued_at = now
-        item.claimed_by = item.claimed_until = None
-    if item.pending_review and item.queue_reason in ("auto_review", "auto_restrict"):
-        # Machines flagged it too: the case's reason is shown unless the item is already
-        # out of search, and it keeps the higher of the two priorities.
-        item.priority = max(item.priority, case.priority)
-        if item.queue_reason == "auto_review":
-            item.queue_reason = queue_reason(case)
-    else:
-        item.queue_reason = queue_reason(case)
-        item.priority = case.priority
-    item.pending_review = True
-    item.updated_at = now
+    reasons.put(item, queue_reason(case), case.priority, now=now, replacing=reasons.REPORTS)
 
 
 def cases_of(session: Session, *, item_id: int) -> list[ReportCase]:

@@ -58,3 +58,9 @@ class SecondModeratorRequired(Forbidden):
 
 class AppealNotFound(NotFound):
     code = "appeal_not_found"
+
+
+class NothingToAppeal(Conflict):
+    """The owner appeals a restriction; a reporter appeals a refusal to act."""
+
+    code = "nothing_to_appeal"

@@ -42,6 +42,7 @@ FILE_BATCH = 2000
 # Connections older than this say nothing about whether an account is active now.
 ACTIVITY_WINDOW = timedelta(days=90)
 _WORD = re.compile(r"[a-z]+")
+_RUN = re.compile(r"[a-z]+|[0-9]+")
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,15 @@ def simhash(text: str) -> int:
     return int.from_bytes(majority, "big", signed=True)  # fits a BIGINT
 
 
+def email_shape(local_part: str) -> str:
+    """The shape of an email's local part: runs of letters and digits by their length
+    ("jean.dupont84" -> "a4.a692"), so addresses a script made alike look alike."""
+    return _RUN.sub(
+        lambda m: ("9" if m.group(0)[0].isdigit() else "a") + str(len(m.group(0))),
+        fold(local_part),
+    )
+
+
 def network_of(keys: KeyRing, host: str) -> bytes | None:
     """The keyed hash of the /24 or /48 holding a client's address (None if it is none)."""
     try:
@@ -75,6 +85,13 @@ def network_of(keys: KeyRing, host: str) -> bytes | None:
     except ValueError:
         return None
     return keys.network_index(str(address))
+
+
+def client_network_key(keys: KeyRing, host: str, *, purpose: str) -> bytes:
+    """A rate limit's key for a client: its network, so that one attacker's neighbouring
+    addresses share a budget; the bare host when it is not an IP address (a test client)."""
+    network = network_of(keys, host)
+    return keys.blind_index(host if network is None else network.hex(), purpose=purpose)
 
 
 @dataclass(frozen=True)
@@ -186,6 +203,11 @@ def submit(
     identity = _identity(keys, data, sender)
     if identity is not None:
         _refuse_if_suspended(session, identity, now)
+    domain_index = shape_index = None
+    if data.reporter is not None and sender.caller is None:
+        local, _, domain = data.reporter.email.lower().rpartition("@")
+        domain_index = keys.blind_index(domain, purpose="reports.email.domain")
+        shape_index = keys.blind_index(email_shape(local), purpose="reports.email.shape")
     report = Report(
         tracking_id=secrets.token_urlsafe(12),
         target_kind=target.kind,
@@ -201,6 +223,8 @@ def submit(
         explanation=data.explanation,
         good_faith=True,
         text_simhash=simhash(data.explanation),
+        email_domain_index=domain_index,
+        email_shape_index=shape_index,
         network_index=network_of(keys, sender.network) if sender.network else None,
         outcome="open",
         created_at=now,

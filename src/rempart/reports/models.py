@@ -17,6 +17,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -107,6 +108,14 @@ class Report(Base):
     network_index: Mapped[bytes | None] = mapped_column(LargeBinary(16))
     account_created_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     account_connections: Mapped[int | None] = mapped_column(Integer)
+    # Web-form notices: keyed hashes of the email's domain and of the shape of its local
+    # part ("jean.dupont84" -> "a.a9"), so scripted addresses show without being kept.
+    email_domain_index: Mapped[bytes | None] = mapped_column(LargeBinary(16))
+    email_shape_index: Mapped[bytes | None] = mapped_column(LargeBinary(16))
+    # Set by raid detection: this notice is part of the coordinated pattern of its case.
+    coordinated: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # The reporter's credibility when the notice was filed.
+    weight: Mapped[float | None] = mapped_column(Float)
     # open, then action_taken or no_action once the case is decided.
     outcome: Mapped[str] = mapped_column(String(16), default="open")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -50,7 +50,21 @@ def after_decision(
     )
     outcome = "action_taken" if restricting else "no_action"
     reporter_ids: set[int] = set()
+    # "Manifestly unfounded" is per notice: in a case marked as a raid it reaches the
+    # notices of the coordinated pattern only, never the genuine reporters beside them.
+    unfounded_ids: set[int] = set()
     for case in open_cases:
+        unfounded_ids.update(
+            r
+            for r in session.execute(
+                select(Report.reporter_id).where(
+                    Report.case_id == case.id,
+                    Report.reporter_id.is_not(None),
+                    *([Report.coordinated.is_(True)] if case.raid_suspected else []),
+                )
+            ).scalars()
+            if r is not None
+        )
         case.state = "decided"
         case.decision_id = decision.id
         case.decided_at = now
@@ -99,7 +113,7 @@ def after_decision(
                 ),
             },
         )
-        if reports_unfounded and not restricting:
+        if reports_unfounded and not restricting and reporter.id in unfounded_ids:
             _unfounded(session, settings, reporter, now)
     if manifestly_illegal and restricting and item.owner_user_id:
         _illegal_content(session, settings, item.owner_user_id, now)

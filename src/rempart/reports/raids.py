@@ -1,21 +1,35 @@
 """Raid detection: telling coordinated mass reporting from many genuine people reporting.
 
-Volume says nothing by itself: a viral scam draws hundreds of honest notices. What gives a
-raid away is coordination, so each signal measures one kind of it, from 0 to 1:
-- fresh: reporting accounts that are days old or have never connected;
-- burst: notices packed into one ten-minute window;
-- shared_network: reporters behind the same network prefixes (compared through keyed
-  hashes of the prefixes, never clear addresses);
-- created_together: reporting accounts created within the same hour;
-- near_identical: explanations that are copies of one another, give or take a few words.
-Their weighted sum is the coordination score; the target's own standing (an old entity with
-no past violation) raises it, a target already found violating lowers it. A case at or above
-``raid_threshold`` is marked as a suspected raid, for a moderator to look at; nothing is
-restricted or kept up because of it.
+Volume says nothing by itself: a viral scam or a news event draws hundreds of honest
+notices. What gives a raid away is coordination, so each signal measures one kind of it,
+from 0 to 1:
+- thin_accounts: reporting accounts that were made for the purpose: never or barely
+  active (sleepers, however old), or days old; an active new account counts a little
+  (a new community reacting to real abuse is not a raid);
+- shared_network: notices behind the same network prefixes (keyed hashes of /24 or /48,
+  never clear addresses); a carrier's shared address (CGNAT) does this too, so it never
+  decides alone;
+- near_identical: explanations that are copies of one another, give or take a few words;
+- scripted_emails: web-form notices whose email domain and local-part shape
+  ("jean.dupont84" -> "a4.a692"), compared as keyed hashes, repeat;
+- co_reporting: reporters who have reported other targets together before (the
+  co-reporting graph, kept as pseudonymous reporter ids behind keyed identity hashes);
+- burst: notices packed into one ten-minute window (weak: news events burst too).
+Their weighted sum, capped at 1, is the coordination score. The target weighs it: an
+established item with a clean record keeps it whole; when hash matches or the classifier
+agree with the notices, or the entity was already found violating, the burst is much more
+likely genuine and the score is cut. A case at or above ``raid_threshold`` is marked as a
+suspected raid, for a moderator to look at; nothing is restricted or kept up because of it.
+
+Each notice is also marked ``coordinated`` when it belongs to the pattern: its account is
+thin, or it shares a network or a script with others and says what they say, or its
+reporter is in a co-reporting ring. A credible reporter outside the pattern keeps their
+weight in a marked case, and "manifestly unfounded" reaches the coordinated notices only.
 """
 
 from __future__ import annotations
 
+from collections import Counter, defaultdict
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
@@ -24,23 +38,43 @@ from sqlalchemy.orm import Session
 from rempart.audit import service as audit
 from rempart.core.clock import as_utc
 from rempart.core.settings import Settings
+from rempart.moderation import reasons
 from rempart.moderation.models import ModerationDecision, ModerationItem
 from rempart.platform.models import Entity
 from rempart.reports import cases
 from rempart.reports.models import Report, ReportCase
 
 WEIGHTS = {
-    "fresh": 0.3,
-    "burst": 0.15,
-    "shared_network": 0.2,
-    "created_together": 0.15,
-    "near_identical": 0.2,
+    "thin_accounts": 0.6,
+    "shared_network": 0.3,
+    "near_identical": 0.3,
+    "scripted_emails": 0.3,
+    "co_reporting": 0.6,
+    "burst": 0.1,
 }
 MIN_REPORTS = 10  # below this, no pattern means anything
 BURST_WINDOW = timedelta(minutes=10)
-CREATION_WINDOW = timedelta(hours=1)
 NEAR_IDENTICAL_BITS = 6
 LATEST = 1000  # the most recent notices of a case are enough to see a pattern
+# An account this quiet (connections in the last 90 days) and this young was not used for
+# anything but reporting.
+THIN_CONNECTIONS = 3
+THIN_AGE = timedelta(days=180)
+# Reporters who reported another target together, at least this many of them (or a tenth
+# of the case's reporters), form a ring.
+RING_MIN = 5
+
+
+def account_suspicion(report: Report) -> float:
+    """0 to 1 for a platform user's notice: how likely its account exists to report."""
+    if report.channel not in ("platform", "bot"):
+        return 0.0
+    if not report.account_connections or report.account_created_at is None:
+        return 1.0
+    age = as_utc(report.created_at) - as_utc(report.account_created_at)
+    if report.account_connections <= THIN_CONNECTIONS and age < THIN_AGE:
+        return 1.0
+    return 0.3 if age < cases.FRESH_ACCOUNT else 0.0
 
 
 def _densest_share(times: list[datetime], window: timedelta) -> float:
@@ -56,50 +90,93 @@ def _densest_share(times: list[datetime], window: timedelta) -> float:
     return best / len(times)
 
 
-def _near_identical_share(hashes: list[int]) -> float:
-    if len(hashes) < 2:
-        return 0.0
-    unsigned = [h & (2**64 - 1) for h in hashes]
-    close = 0
-    for i, value in enumerate(unsigned):
-        if any(
-            (value ^ other).bit_count() <= NEAR_IDENTICAL_BITS
-            for j, other in enumerate(unsigned)
-            if j != i
-        ):
-            close += 1
-    return close / len(unsigned)
+def _near_identical(reports: list[Report]) -> set[int]:
+    """Ids of the notices whose explanation is a near copy of another's."""
+    unsigned = [(r.id, r.text_simhash & (2**64 - 1)) for r in reports[:400]]
+    close: set[int] = set()
+    for i, (rid, value) in enumerate(unsigned):
+        for j in range(i + 1, len(unsigned)):
+            other_id, other = unsigned[j]
+            if (value ^ other).bit_count() <= NEAR_IDENTICAL_BITS:
+                close.add(rid)
+                close.add(other_id)
+    return close
 
 
-def signals(reports: list[Report]) -> dict[str, float]:
+def _repeated(keys: list[tuple[int, bytes | None]], minimum: int) -> set[int]:
+    """Ids whose key is shared by at least ``minimum`` notices."""
+    counts = Counter(k for _, k in keys if k is not None)
+    return {rid for rid, k in keys if k is not None and counts[k] >= minimum}
+
+
+def _ring(session: Session, case: ReportCase, reports: list[Report]) -> set[int]:
+    """Reporters of this case who reported other targets together with others of it."""
+    reporter_ids = {r.reporter_id for r in reports if r.reporter_id is not None}
+    if len(reporter_ids) < RING_MIN:
+        return set()
+    together: dict[int, set[int]] = defaultdict(set)
+    for other_case, reporter_id in session.execute(
+        select(Report.case_id, Report.reporter_id)
+        .where(
+            Report.reporter_id.in_(reporter_ids),
+            Report.case_id.is_not(None),
+            Report.case_id != case.id,
+        )
+        .distinct()
+    ):
+        if other_case is not None and reporter_id is not None:
+            together[other_case].add(reporter_id)
+    minimum = max(RING_MIN, len(reporter_ids) // 10)
+    ring: set[int] = set()
+    for members in together.values():
+        if len(members) >= minimum:
+            ring.update(members)
+    return ring
+
+
+def signals(
+    session: Session, case: ReportCase, reports: list[Report]
+) -> tuple[dict[str, float], set[int]]:
+    """The case's signals, and the ids of the notices in the coordinated pattern."""
     if len(reports) < MIN_REPORTS:
-        return dict.fromkeys(WEIGHTS, 0.0)
+        return dict.fromkeys(WEIGHTS, 0.0), set()
     accounts = [r for r in reports if r.channel in ("platform", "bot")]
-    fresh = [
-        r
-        for r in accounts
-        if not r.account_connections
-        or r.account_created_at is None
-        or as_utc(r.created_at) - as_utc(r.account_created_at) < cases.FRESH_ACCOUNT
-    ]
+    suspicion = {r.id: account_suspicion(r) for r in accounts}
+    copies = _near_identical(reports)
+    network_floor = max(3, len(reports) // 50)
+    shared = _repeated([(r.id, r.network_index) for r in reports], network_floor)
     networks = [r.network_index for r in reports if r.network_index is not None]
-    created = [as_utc(r.account_created_at) for r in accounts if r.account_created_at]
-    return {
-        "fresh": len(fresh) / len(accounts) if accounts else 0.0,
-        "burst": _densest_share([as_utc(r.created_at) for r in reports], BURST_WINDOW),
+    web = [r for r in reports if r.channel == "web" and r.email_shape_index is not None]
+    script_floor = max(3, len(web) // 10)
+    scripted = _repeated(
+        [(r.id, (r.email_domain_index or b"") + (r.email_shape_index or b"")) for r in web],
+        script_floor,
+    )
+    ring = _ring(session, case, reports)
+    found = {
+        "thin_accounts": sum(suspicion.values()) / len(accounts) if accounts else 0.0,
         "shared_network": 1 - len(set(networks)) / len(networks) if len(networks) > 1 else 0.0,
-        "created_together": (
-            _densest_share(created, CREATION_WINDOW) if len(created) >= MIN_REPORTS else 0.0
+        "near_identical": len(copies & {r.id for r in reports[:400]}) / min(len(reports), 400),
+        "scripted_emails": len(scripted) / len(web) if len(web) >= MIN_REPORTS else 0.0,
+        "co_reporting": (
+            len([r for r in reports if r.reporter_id in ring]) / len(reports) if ring else 0.0
         ),
-        "near_identical": _near_identical_share([r.text_simhash for r in reports[:300]]),
+        "burst": _densest_share([as_utc(r.created_at) for r in reports], BURST_WINDOW),
     }
+    coordinated = {
+        r.id
+        for r in reports
+        if suspicion.get(r.id, 0.0) >= 1.0
+        or r.reporter_id in ring
+        or (r.id in copies and (r.id in shared or r.id in scripted))
+        or (r.id in shared and r.id in scripted)
+    }
+    return found, coordinated
 
 
-def standing(session: Session, case: ReportCase, now: datetime) -> float:
-    """1 for an established target with a clean record, 0 for one already found violating."""
-    entity = session.execute(
-        select(Entity).where(Entity.entity_id == case.entity_id)
-    ).scalar_one_or_none()
+def target_factor(session: Session, case: ReportCase, now: datetime) -> float:
+    """1 for an established target with a clean record; lower when machines agree with
+    the notices or the entity was already found violating."""
     violations = session.execute(
         select(func.count())
         .select_from(ModerationDecision)
@@ -110,12 +187,37 @@ def standing(session: Session, case: ReportCase, now: datetime) -> float:
         )
     ).scalar_one()
     item = session.get(ModerationItem, case.item_id)
-    flagged = item is not None and item.queue_reason in ("auto_review", "auto_restrict")
-    if violations or flagged:
-        return 0.0
+    agree = item is not None and (
+        any(r in reasons.active(item) for r in reasons.AUTOMATED)
+        or any(
+            s.get("source") in ("hash", "classifier", "rules") and float(s.get("score", 0)) >= 0.5
+            for s in item.signals
+        )
+    )
+    if violations or agree:
+        return 0.4
+    entity = session.execute(
+        select(Entity).where(Entity.entity_id == case.entity_id)
+    ).scalar_one_or_none()
     if entity is None or now - as_utc(entity.published_at) < timedelta(days=30):
-        return 0.5
+        return 0.8
     return 1.0
+
+
+def contributions(case: ReportCase) -> list[tuple[str, float, float, float]]:
+    """(signal, value, weight, share of the score) for a moderator to read."""
+    factor = float(case.raid_signals.get("target_factor", 1.0))
+    return [
+        (name, float(case.raid_signals.get(name, 0.0)), weight, 0.0)
+        if name not in case.raid_signals
+        else (
+            name,
+            float(case.raid_signals[name]),
+            weight,
+            round(weight * float(case.raid_signals[name]) * factor, 4),
+        )
+        for name, weight in WEIGHTS.items()
+    ]
 
 
 def assess(session: Session, settings: Settings, *, case: ReportCase, now: datetime) -> None:
@@ -124,18 +226,22 @@ def assess(session: Session, settings: Settings, *, case: ReportCase, now: datet
             select(Report).where(Report.case_id == case.id).order_by(Report.id.desc()).limit(LATEST)
         ).scalars()
     )
-    found = signals(reports)
-    coordination = sum(WEIGHTS[name] * value for name, value in found.items())
-    target_standing = standing(session, case, now)
-    score = round(coordination * (0.5 + 0.5 * target_standing), 4)
+    found, coordinated = signals(session, case, reports)
+    coordination = min(1.0, sum(WEIGHTS[name] * value for name, value in found.items()))
+    factor = target_factor(session, case, now)
+    score = round(coordination * factor, 4)
     was_suspected = case.raid_suspected
     case.raid_score = score
     case.raid_signals = {
         **{k: round(v, 3) for k, v in found.items()},
-        "standing": target_standing,
+        "target_factor": factor,
     }
     case.raid_suspected = score >= settings.raid_threshold
     case.assessed_at = now
+    for report in reports:
+        report.coordinated = case.raid_suspected and report.id in coordinated
+    # What credible reporters outside the pattern weigh: they keep it in a marked case.
+    case.credible_reporters = cases.credible_weight(session, case)
     cases.place_in_queue(session, case, now)
     if case.raid_suspected and not was_suspected:
         audit.record(

@@ -3,7 +3,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StrictBool,
+    StringConstraints,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 Category = Literal[
     "drug_sales",
@@ -19,8 +29,18 @@ Category = Literal[
 ]
 # Platform ids, Matrix's included: @user:server, !room, $event (base64, maybe with + / =).
 Ref = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:@!$+/=-]{1,128}$")]
+
+
+def no_nul(value: str) -> str:
+    # PostgreSQL text cannot hold NUL: refuse it here, as ingest does, not at the database.
+    if "\x00" in value:
+        raise PydanticCustomError("invalid_character", "Text may not contain NUL characters.")
+    return value
+
+
+NoNul = AfterValidator(no_nul)
 Explanation = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=10, max_length=5000)
+    str, StringConstraints(strip_whitespace=True, min_length=10, max_length=5000), NoNul
 ]
 UserId = Ref
 
@@ -32,7 +52,7 @@ class Target(BaseModel):
 
     kind: Literal["post", "entity"] | None = None
     id: Ref | None = None
-    url: Annotated[str, StringConstraints(max_length=2048)] | None = None
+    url: Annotated[str, StringConstraints(max_length=2048), NoNul] | None = None
 
     @model_validator(mode="after")
     def _one_way(self) -> Target:
@@ -46,7 +66,9 @@ class Target(BaseModel):
 class ReporterContact(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    name: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), NoNul
+    ]
     email: EmailStr
 
 
@@ -62,7 +84,7 @@ class ReportCreate(BaseModel):
     # or nobody, for child sexual abuse only; a trusted flagger's token speaks for itself.
     reporter: ReporterContact | None = None
     platform_user_id: UserId | None = None
-    good_faith: bool = Field(
+    good_faith: StrictBool = Field(
         description="The reporter confirms the notice is accurate and complete, in good faith."
     )
 
@@ -85,7 +107,7 @@ class BotMessage(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     platform_user_id: UserId
-    text: Annotated[str, StringConstraints(max_length=4000)]
+    text: Annotated[str, StringConstraints(max_length=4000), NoNul]
     language: Literal["fr", "en"] | None = None
 
 

@@ -22,8 +22,17 @@ class ResolvedTarget:
 
 def parse_link(url: str, base: str) -> tuple[str, str | None]:
     """(entity, post or None) from ``{base}/{entity}[/{post}]``."""
-    link, home = urlsplit(url.strip()), urlsplit(base)
-    if link.scheme not in ("http", "https") or (link.hostname or "") != (home.hostname or ""):
+    home = urlsplit(base)
+    try:
+        link = urlsplit(url.strip())
+        port = link.port  # raises on a port out of range
+    except ValueError:  # a stray "[" or a port such as 99999
+        raise InvalidLink(f"This is not a valid link; links start with {base}/.") from None
+    if (
+        link.scheme not in ("http", "https")
+        or (link.hostname or "") != (home.hostname or "")
+        or port not in (None, home.port)
+    ):
         raise InvalidLink(f"Links to public channels and posts start with {base}/.")
     parts = [p for p in link.path[len(home.path.rstrip("/")) :].split("/") if p]
     if not 1 <= len(parts) <= 2:
@@ -34,10 +43,15 @@ def parse_link(url: str, base: str) -> tuple[str, str | None]:
 def find_links(text: str, base: str) -> list[str]:
     host = urlsplit(base).hostname or ""
     return [
-        word.strip(".,;:!?()<>\"'")
-        for word in text.split()
-        if (urlsplit(word.strip(".,;:!?()<>\"'")).hostname or "") == host
+        word for word in (w.strip(".,;:!?()<>\"'") for w in text.split()) if _host(word) == host
     ]
+
+
+def _host(word: str) -> str:
+    try:
+        return urlsplit(word).hostname or ""
+    except ValueError:  # "https://[t.example/x": not a link we know
+        return ""
 
 
 def _entity_id(session: Session, name: str) -> str | None:

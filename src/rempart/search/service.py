@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -129,14 +130,58 @@ def protection_lists() -> tuple[ProtectionList, ...]:
     )
 
 
+# Look-alike letters from other scripts, and digits and signs written for letters.
+_HOMOGLYPHS = str.maketrans(
+    {
+        "а": "a", "е": "e", "о": "o", "р": "p", "с": "c", "х": "x", "у": "y", "і": "i",
+        "ј": "j", "ѕ": "s", "ԁ": "d", "ɡ": "g", "ο": "o", "α": "a", "ρ": "p", "ν": "v",
+        "κ": "k", "τ": "t", "ι": "i", "ε": "e", "һ": "h", "ӏ": "l",
+    }
+)  # fmt: skip
+_LEET = str.maketrans(
+    {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "!": "i"}
+)
+# Punctuation inside a word ("c.p", "p-o-r-n", "p*rn") is dropped.
+_INSIDE = re.compile(r"(?<=[^\W_])[.\-_*'’·•+]+(?=[^\W_])")
+_REPEATS = re.compile(r"([^\W\d_])\1+")
+
+
+def _tokens(text: str) -> list[str]:
+    tokens = re.findall(r"[^\W_]+|/", _INSIDE.sub("", text))
+    # Letters typed one by one ("c p videos", "p o r n") make one word.
+    merged: list[str] = []
+    spelled = False  # whether the last word was made of letters typed one by one
+    for token in tokens:
+        single = len(token) == 1 and token.isalpha()
+        if single and spelled:
+            merged[-1] += token
+        else:
+            merged.append(token)
+            spelled = single
+    return merged
+
+
+def query_forms(query: str) -> tuple[str, str, str]:
+    """The query as written (folded), with leetspeak read as letters, and with repeated
+    letters collapsed as well: evasions of a protected term match one of them."""
+    base = fold(unicodedata.normalize("NFKC", query)).translate(_HOMOGLYPHS)
+    written = " ".join(_tokens(base))
+    leet = " ".join(_tokens(base.translate(_LEET)))
+    return written, leet, _REPEATS.sub(r"\1", leet)
+
+
 def protected(query: str) -> tuple[ProtectionList, str | None] | None:
     """The list a query falls under, and the language of the term that matched."""
-    folded = " ".join(re.findall(r"[^\W_]+|/", fold(query)))
+    written, leet, collapsed = query_forms(query)
     for item in protection_lists():
         for lang, terms in item.terms.items():
-            if any(re.search(rf"\b{re.escape(t)}\b", folded) for t in terms):
-                return item, lang
-        if any(p.search(folded) for p in item.patterns):
+            for term in terms:
+                short = _REPEATS.sub(r"\1", term)
+                if re.search(rf"\b{re.escape(term)}\b", written) or re.search(
+                    rf"\b{re.escape(short)}\b", collapsed
+                ):
+                    return item, lang
+        if any(p.search(form) for p in item.patterns for form in (written, leet)):
             return item, None
     return None
 

@@ -210,8 +210,7 @@ def submit(
         err.print("[red]Set REMPART_DSA_ENDPOINT (or --endpoint) and REMPART_DSA_TOKEN.[/red]")
         raise typer.Exit(2)
     try:
-        with rt.unit_of_work() as session:
-            counts = dsa.submit(session, endpoint=url, token=rt.settings.dsa_token, now=utcnow())
+        counts = dsa.submit(rt.engine, endpoint=url, token=rt.settings.dsa_token, now=utcnow())
     except RempartError as exc:
         raise fail(exc) from None
     console.print(

@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
+from rempart.core.db import transaction
 from rempart.core.errors import Invalid, RempartError
 from rempart.moderation.models import StatementOfReasons
 from rempart.transparency.dsa_rules import validate
@@ -81,7 +82,7 @@ def _known(client: httpx.Client, base: str, puid: str) -> bool:
 
 
 def submit(
-    session: Session,
+    engine: Engine,
     *,
     endpoint: str,
     token: str,
@@ -89,58 +90,85 @@ def submit(
     sleep: Callable[[float], None] = time.sleep,
 ) -> dict[str, int]:
     """Send every statement not yet accepted. Returns how many were accepted, already
-    known, and refused."""
+    known, and refused.
+
+    No transaction is open while the database is asked over the network (30 s timeouts,
+    retries with backoff): each batch is read, sent, then its outcome written in a short
+    transaction of its own, so a cut-off run keeps the batches it finished."""
     base = endpoint.rstrip("/")
     headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
-    pending = list(
-        session.execute(
-            select(StatementOfReasons)
-            .where(StatementOfReasons.dsa_submitted_at.is_(None))
-            .order_by(StatementOfReasons.id)
-        ).scalars()
-    )
     counts = {"accepted": 0, "already_known": 0, "refused": 0}
+    after = 0
     with httpx.Client(headers=headers, timeout=30) as client:
-        for start in range(0, len(pending), BATCH):
-            todo = []
-            for statement in pending[start : start + BATCH]:
-                # An earlier run may have been cut off after the database took the batch.
-                if _known(client, base, statement.puid):
-                    statement.dsa_submitted_at, statement.dsa_error = now, None
-                    counts["already_known"] += 1
-                else:
-                    todo.append(statement)
-            while todo:
-                payloads = [public_payload(s) for s in todo]
-                response = _post(client, f"{base}/statements", payloads, sleep)
-                if response.status_code == 201:
-                    for statement in todo:
-                        statement.dsa_submitted_at, statement.dsa_error = now, None
-                    counts["accepted"] += len(todo)
-                    break
-                if response.status_code != 422:
-                    raise SubmissionFailed(
-                        f"The Transparency Database answered {response.status_code}."
-                    )
-                # All or nothing: take out the statements it names, send the rest again.
-                errors = _errors(response)
-                named = {i for i in range(len(todo)) if f"statement_{i}" in errors} or set(
-                    range(len(todo))
+        while True:
+            with transaction(engine, readonly=True) as session:
+                pending = list(
+                    session.execute(
+                        select(StatementOfReasons)
+                        .where(
+                            StatementOfReasons.dsa_submitted_at.is_(None),
+                            StatementOfReasons.id > after,
+                        )
+                        .order_by(StatementOfReasons.id)
+                        .limit(BATCH)
+                    ).scalars()
                 )
-                for index in sorted(named):
-                    statement = todo[index]
-                    problem = errors.get(f"statement_{index}", errors)
-                    if "puid" in json.dumps(problem).lower() and _known(
-                        client, base, statement.puid
-                    ):
-                        statement.dsa_submitted_at, statement.dsa_error = now, None
-                        counts["already_known"] += 1
-                    else:
-                        statement.dsa_error = json.dumps(problem)[:2000]
-                        counts["refused"] += 1
-                todo = [s for i, s in enumerate(todo) if i not in named]
-            session.flush()
-    return counts
+            if not pending:
+                return counts
+            after = pending[-1].id
+            outcome = _send_batch(client, base, pending, counts, sleep)
+            with transaction(engine) as session:
+                for statement_id, error in outcome.items():
+                    session.execute(
+                        update(StatementOfReasons)
+                        .where(
+                            StatementOfReasons.id == statement_id,
+                            StatementOfReasons.dsa_submitted_at.is_(None),
+                        )
+                        .values(dsa_submitted_at=now if error is None else None, dsa_error=error)
+                    )
+
+
+def _send_batch(
+    client: httpx.Client,
+    base: str,
+    pending: list[StatementOfReasons],
+    counts: dict[str, int],
+    sleep: Callable[[float], None],
+) -> dict[int, str | None]:
+    """Each statement's outcome: None once the database holds it, else its refusal."""
+    outcome: dict[int, str | None] = {}
+    todo = []
+    for statement in pending:
+        # An earlier run may have been cut off after the database took the batch.
+        if _known(client, base, statement.puid):
+            outcome[statement.id] = None
+            counts["already_known"] += 1
+        else:
+            todo.append(statement)
+    while todo:
+        payloads = [public_payload(s) for s in todo]
+        response = _post(client, f"{base}/statements", payloads, sleep)
+        if response.status_code == 201:
+            outcome.update((statement.id, None) for statement in todo)
+            counts["accepted"] += len(todo)
+            break
+        if response.status_code != 422:
+            raise SubmissionFailed(f"The Transparency Database answered {response.status_code}.")
+        # All or nothing: take out the statements it names, send the rest again.
+        errors = _errors(response)
+        named = {i for i in range(len(todo)) if f"statement_{i}" in errors} or set(range(len(todo)))
+        for index in sorted(named):
+            statement = todo[index]
+            problem = errors.get(f"statement_{index}", errors)
+            if "puid" in json.dumps(problem).lower() and _known(client, base, statement.puid):
+                outcome[statement.id] = None
+                counts["already_known"] += 1
+            else:
+                outcome[statement.id] = json.dumps(problem)[:2000]
+                counts["refused"] += 1
+        todo = [s for i, s in enumerate(todo) if i not in named]
+    return outcome
 
 
 def _errors(response: httpx.Response) -> dict[str, Any]:

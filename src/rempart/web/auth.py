@@ -14,13 +14,16 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from rempart.audit import service as audit
-from rempart.auth.exceptions import Unauthenticated
+from rempart.auth import enrolment
+from rempart.auth.exceptions import LoginNotFound, Unauthenticated
 from rempart.auth.models import Principal
 from rempart.auth.permissions import Role
+from rempart.auth.schemas import EnrolmentIssued, LoginRead
 from rempart.auth.service import Caller
 from rempart.core.clock import as_utc
 from rempart.core.crypto import KeyRing
-from rempart.core.errors import Conflict
+from rempart.core.errors import Conflict, Invalid
+from rempart.core.settings import Settings
 from rempart.web.models import WebLogin, WebSession
 
 TOTP_PURPOSE = "web.totp"
@@ -29,11 +32,16 @@ LOCK_FOR = timedelta(minutes=15)
 SESSION_IDLE = timedelta(minutes=30)
 SESSION_MAX = timedelta(hours=8)
 ISSUER = "Rempart"
+MIN_PASSWORD = 12
 _hasher = PasswordHasher()
 
 
 class LoginExists(Conflict):
     code = "login_exists"
+
+
+class WeakPassword(Invalid):
+    code = "weak_password"
 
 
 class SignInFailed(Unauthenticated):
@@ -114,12 +122,13 @@ def sign_in(
         (s for s in (step, step - 1, step + 1) if secrets.compare_digest(totp.at(s * 30), code)),
         None,
     )
-    password_ok: bool
-    try:
-        password_ok = _hasher.verify(login.password_hash, password)
-    except (VerificationError, InvalidHashError):
-        password_ok = False
-    if not password_ok or matched is None or matched <= login.last_totp_step:
+    password_ok = _password_ok(login, password)
+    if (
+        not password_ok
+        or matched is None
+        or matched <= login.last_totp_step
+        or login.status != "active"
+    ):
         login.failed_attempts += 1
         if login.failed_attempts >= MAX_FAILURES:
             login.locked_until = now + LOCK_FOR
@@ -166,6 +175,137 @@ def caller_of(session: Session, *, token: str | None, now: datetime) -> Caller |
         return None
     row.last_seen_at = now
     return Caller(principal_id=principal.id, name=principal.name, role=Role(principal.role))
+
+
+def _password_ok(login: WebLogin, password: str) -> bool:
+    try:
+        return _hasher.verify(login.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def _login(session: Session, username: str) -> WebLogin:
+    login = session.execute(
+        select(WebLogin).where(WebLogin.username == username)
+    ).scalar_one_or_none()
+    if login is None:
+        raise LoginNotFound("No console login has this username.")
+    return login
+
+
+def _check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise WeakPassword(f"Choose a password of at least {MIN_PASSWORD} characters.")
+
+
+def enrol(
+    session: Session,
+    keys: KeyRing,
+    *,
+    code: str,
+    username: str,
+    password: str,
+    now: datetime,
+) -> NewLogin:
+    """The person redeems their enrolment code for their own console login: they choose
+    the password, and the TOTP secret is shown to them alone."""
+    _check_password(password)
+    if session.execute(select(WebLogin.id).where(WebLogin.username == username)).first():
+        raise LoginExists("This username is taken; choose another.")
+    principal = enrolment.claim(session, code=code, purpose=enrolment.ENROL)
+    return create_login(
+        session,
+        keys,
+        principal=principal,
+        username=username,
+        password=password,
+        actor=f"principal:{principal.id}",
+        now=now,
+    )
+
+
+def reset_totp(
+    session: Session,
+    keys: KeyRing,
+    *,
+    code: str,
+    username: str,
+    password: str,
+    now: datetime,
+) -> NewLogin:
+    """A new second factor, set by the person with the reset code AND their own password:
+    the admin who issued the code cannot use it to sign in as them."""
+    principal = enrolment.claim(session, code=code, purpose=enrolment.TOTP_RESET)
+    login = session.execute(
+        select(WebLogin).where(WebLogin.principal_id == principal.id)
+    ).scalar_one_or_none()
+    if login is None or login.username != username or not _password_ok(login, password):
+        # Callers commit before answering, so the code is spent: whoever holds it (the
+        # admin who issued it, say) gets one guess at the password, not a brute force.
+        raise SignInFailed("Wrong username, password or code.")
+    secret = pyotp.random_base32()
+    login.totp_ciphertext = keys.encrypt_bytes(secret.encode(), purpose=TOTP_PURPOSE)
+    login.last_totp_step = 0
+    login.status = "active"
+    audit.record(
+        session,
+        actor=f"principal:{principal.id}",
+        action="web.login.totp_set",
+        target=f"principal:{principal.id}",
+        details={"username": username},
+    )
+    return NewLogin(username, password, secret)
+
+
+def list_logins(session: Session) -> list[LoginRead]:
+    rows = session.execute(
+        select(WebLogin, Principal.name).join(Principal).order_by(WebLogin.id)
+    ).all()
+    return [
+        LoginRead(
+            username=login.username,
+            principal=name,
+            status=login.status,
+            created_at=as_utc(login.created_at),
+        )
+        for login, name in rows
+    ]
+
+
+def disable_login(session: Session, *, username: str, actor: str) -> LoginRead:
+    """Protective, so one admin suffices: the login stops working and its sessions end."""
+    login = _login(session, username)
+    if login.status != "disabled":
+        login.status = "disabled"
+        session.execute(delete(WebSession).where(WebSession.principal_id == login.principal_id))
+        audit.record(
+            session,
+            actor=actor,
+            action="web.login.disable",
+            target=f"principal:{login.principal_id}",
+            details={"username": username},
+        )
+    session.flush()
+    return next(r for r in list_logins(session) if r.username == username)
+
+
+def start_totp_reset(
+    session: Session, *, username: str, settings: Settings, actor: str
+) -> EnrolmentIssued:
+    """Void the login's second factor and sessions; the code lets the person set a new
+    one, with their own password."""
+    login = _login(session, username)
+    login.status = "totp_reset"
+    session.execute(delete(WebSession).where(WebSession.principal_id == login.principal_id))
+    principal = session.get(Principal, login.principal_id)
+    assert principal is not None  # foreign key
+    return enrolment.issue_code(
+        session,
+        principal=principal,
+        purpose=enrolment.TOTP_RESET,
+        lifetime=timedelta(hours=settings.enrolment_hours),
+        actor=actor,
+    )
 
 
 def sign_out(session: Session, *, token: str | None) -> None:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile as StarletteUpload
 
@@ -18,13 +19,17 @@ from rempart.core.errors import RempartError
 from rempart.legal import callbacks, disclosures, orders, reads, reviews
 from rempart.legal.exceptions import OrderRefused
 from rempart.legal.schemas import (
+    OPEN_STATUSES,
     CallbackCreate,
     CallbackOutcome,
     ChecklistItem,
+    OrderStatus,
+    OrderSummary,
     RefusalGround,
     ReviewCreate,
     ReviewDecision,
 )
+from rempart.web.i18n import language, translator
 from rempart.web.pages import (
     Reference,
     Rt,
@@ -41,35 +46,53 @@ REVIEWABLE = ("checks_passed", "under_review")
 # -- legal team -----------------------------------------------------------------------
 
 
-def _countdown(due: datetime, now: datetime) -> str:
-    hours = (due - now).total_seconds() / 3600
+def _countdown(order: OrderSummary, now: datetime) -> str:
+    """Time left on an open order; a closed one has no deadline left to miss."""
+    if order.status not in OPEN_STATUSES:
+        return ""
+    hours = (as_utc(order.due_at) - now).total_seconds() / 3600
     if hours < 0:
         return f"overdue by {-hours:.0f} h"
     return f"due in {hours:.0f} h" if hours < 72 else f"due in {hours / 24:.0f} days"
 
 
+def _filter(request: Request, name: str, pattern: str) -> str | None:
+    """A list filter from the query string; one that cannot match is ignored."""
+    value = request.query_params.get(name, "").strip()
+    return value if re.fullmatch(pattern, value) else None
+
+
 @router.get("/console/legal/orders", response_class=HTMLResponse)
 def legal_orders(request: Request, rt: Rt, caller: Staff) -> Response:
     caller = allowed(request, caller, Permission.ORDERS_REVIEW)
+    status = _filter(request, "status", "|".join(s.value for s in OrderStatus))
+    issuer = _filter(request, "authority", r"[a-z0-9][a-z0-9._-]{1,63}")
+    country = _filter(request, "country", r"[A-Za-z]{2}")
     with rt.unit_of_work(readonly=True) as session:
         found = reads.list_orders(
             session,
             authority_id=None,
-            status=None,
+            status=OrderStatus(status) if status else None,
             due_before=None,
             overdue=None,
             limit=200,
             offset=0,
+            issuer=issuer,
+            country=country,
         )
         alerts = reads.alerts(session)
+        issuers = reads.issuer_codes(session)
     now = utcnow()
-    rows = [(o, _countdown(as_utc(o.due_at), now)) for o in found.items]
     return page(
         request,
         "orders.html",
         caller=caller,
-        rows=rows,
+        rows=[(o, _countdown(o, now)) for o in found.items],
+        total=found.total,
         alerts=alerts,
+        statuses=list(OrderStatus),
+        issuers=issuers,
+        chosen={"status": status, "authority": issuer, "country": country},
         base="/console/legal/orders",
     )
 
@@ -166,9 +189,9 @@ async def legal_callback(request: Request, rt: Rt, caller: Staff, reference: Ref
     return RedirectResponse(f"/console/legal/orders/{reference}", status_code=303)
 
 
-@router.get("/console/legal/orders/{reference}/disclosure", response_class=HTMLResponse)
-def legal_preview(request: Request, rt: Rt, caller: Staff, reference: Reference) -> Response:
-    caller = allowed(request, caller, Permission.DISCLOSURES_RELEASE)
+def _preview_page(
+    request: Request, rt: Runtime, caller: Caller, reference: str, **extra: Any
+) -> Response:
     try:
         with rt.unit_of_work() as session:
             order = reads.get_order(session, reference=reference, authority_id=None)
@@ -177,14 +200,31 @@ def legal_preview(request: Request, rt: Rt, caller: Staff, reference: Reference)
             )
     except RempartError as exc:
         return _legal_order_page(request, rt, caller, reference, error=exc.message)
-    return page(request, "preview.html", caller=caller, reference=reference, package=package)
+    return page(
+        request, "preview.html", caller=caller, reference=reference, package=package, **extra
+    )
+
+
+@router.get("/console/legal/orders/{reference}/disclosure", response_class=HTMLResponse)
+def legal_preview(request: Request, rt: Rt, caller: Staff, reference: Reference) -> Response:
+    caller = allowed(request, caller, Permission.DISCLOSURES_RELEASE)
+    return _preview_page(request, rt, caller, reference)
 
 
 @router.post("/console/legal/orders/{reference}/disclosure")
 def legal_release(
-    request: Request, rt: Rt, caller: Staff, reference: Reference, csrf: Annotated[str, Form()]
+    request: Request,
+    rt: Rt,
+    caller: Staff,
+    reference: Reference,
+    csrf: Annotated[str, Form()],
+    confirm: Annotated[str, Form()] = "",
 ) -> Response:
     caller = allowed(request, caller, Permission.DISCLOSURES_RELEASE, csrf)
+    if confirm != "yes":
+        # Release cannot be taken back: the reviewer ticks that they read the package.
+        error = translator(language(request))["release_unconfirmed"]
+        return _preview_page(request, rt, caller, reference, error=error, status=400)
     try:
         with rt.unit_of_work() as session:
             order = reads.get_order(session, reference=reference, authority_id=None)
@@ -222,7 +262,7 @@ def _portal_page(request: Request, rt: Runtime, caller: Caller, **extra: Any) ->
             offset=0,
         )
     now = utcnow()
-    rows = [(o, _countdown(as_utc(o.due_at), now)) for o in found.items]
+    rows = [(o, _countdown(o, now)) for o in found.items]
     return page(
         request, "portal.html", caller=caller, rows=rows, base="/console/portal/orders", **extra
     )
@@ -276,4 +316,21 @@ def portal_download(request: Request, rt: Rt, caller: Staff, reference: Referenc
             download = disclosures.download(session, order=order, keys=rt.keys, actor=caller.actor)
     except RempartError as exc:
         return page(request, "forbidden.html", caller=caller, error=exc.message, status=404)
-    return HTMLResponse(disclosures.render_html(download))
+    json_url = f"/console/portal/orders/{reference}/disclosure.json"
+    return HTMLResponse(disclosures.render_html(download, json_url=json_url))
+
+
+@router.get("/console/portal/orders/{reference}/disclosure.json")
+def portal_download_json(request: Request, rt: Rt, caller: Staff, reference: Reference) -> Response:
+    caller = allowed(request, caller, Permission.DISCLOSURES_DOWNLOAD)
+    try:
+        with rt.unit_of_work() as session:
+            order = reads.own_order(session, caller=caller, reference=reference)
+            download = disclosures.download(session, order=order, keys=rt.keys, actor=caller.actor)
+    except RempartError as exc:
+        return page(request, "forbidden.html", caller=caller, error=exc.message, status=404)
+    attachment = f'attachment; filename="disclosure-{reference}.json"'
+    return JSONResponse(
+        download.model_dump(mode="json"),
+        headers={"Content-Disposition": attachment},
+    )

@@ -25,6 +25,9 @@ class WebLogin(Base):
     # A TOTP code is accepted once: the time step of the last one used.
     last_totp_step: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # ``active``; ``disabled`` by an admin; ``totp_reset`` until the person sets a new
+    # second factor with their reset code and their own password.
+    status: Mapped[str] = mapped_column(String(16), default="active")
 
 
 class WebSession(Base):

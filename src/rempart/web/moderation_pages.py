@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from rempart.auth.permissions import Permission
 from rempart.core.errors import RempartError
-from rempart.moderation import media, queue
+from rempart.moderation import evidence, media, queue
 from rempart.moderation.schemas import DecisionAction, DecisionCreate
 from rempart.platform.adapters.matrix import actions as platform_actions
 from rempart.reports import cases
@@ -140,11 +140,13 @@ def moderation_item(
         report_cases = cases.cases_of(session, item_id=item_id)
         standing = cases.entity_standing(session, entity_id=item.entity_id)
         on_platform = platform_actions.of_item(session, item_id=item_id)
+        found = evidence.of_item(session, item_id=item_id)
     return page(
         request,
         "item.html",
         caller=caller,
         item=item,
+        evidence=found,
         actions=ACTIONS,
         decisions=decisions,
         cases=report_cases,
@@ -163,11 +165,18 @@ def moderation_decide(
     action: Annotated[str, Form(max_length=32)],
     category: Annotated[str, Form(max_length=32)],
     explanation: Annotated[str, Form(max_length=2000)],
+    version: Annotated[int | None, Form(ge=0, le=2**62)] = None,
 ) -> Response:
     caller = allowed(request, caller, Permission.MODERATION_DECIDE, csrf)
     try:
         data = DecisionCreate.model_validate(
-            {"item_id": item_id, "action": action, "category": category, "explanation": explanation}
+            {
+                "item_id": item_id,
+                "action": action,
+                "category": category,
+                "explanation": explanation,
+                "version": version,
+            }
         )
         with rt.unit_of_work() as session:
             decided = queue.decide(session, caller=caller, data=data, settings=rt.settings)

@@ -1,8 +1,10 @@
 """Server-rendered pages: the public's (notices, appeals, the disclosure explainer) and the
 console's. Thin handlers over the same service functions as the API; no logic lives here.
 
-Every form carries a CSRF token checked against a cookie of the same value (double submit),
-and the console's session cookie is HttpOnly and SameSite=Strict.
+Every form carries a CSRF token bound to the console session (an HMAC of the session
+token, so it changes at each sign-in and a cookie planted by a sibling site cannot carry
+it); before sign-in, to a random pre-session cookie. Cookies are HttpOnly and
+SameSite=Strict, and ``Secure`` with the ``__Host-`` prefix when the public URL is https.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 from pydantic import ValidationError
 
+from rempart.auth import enrolment
+from rempart.auth.exceptions import EnrolmentInvalid
 from rempart.auth.permissions import Permission, role_has
 from rempart.auth.service import Caller
 from rempart.core import ratelimit
@@ -31,14 +35,50 @@ _env = Environment(
     loader=PackageLoader("rempart.web", "templates"), autoescape=select_autoescape(["html"])
 )
 SESSION_COOKIE = "rempart_session"
-CSRF_COOKIE = "rempart_csrf"
+PRESESSION_COOKIE = "rempart_presession"
 Rt = Annotated[Runtime, Depends(runtime)]
 Reference = Annotated[str, Path(pattern=r"^[A-Za-z0-9._:/-]{1,128}$")]
 
 
+def _https(request: Request) -> bool:
+    return runtime(request).settings.public_url.startswith("https://")
+
+
+def cookie_name(request: Request, name: str) -> str:
+    """``__Host-`` cookies can only be set by this exact origin over https, with no Domain:
+    a sibling subdomain cannot plant or overwrite them."""
+    return f"__Host-{name}" if _https(request) else name
+
+
+def set_private_cookie(response: Response, request: Request, name: str, value: str) -> None:
+    response.set_cookie(
+        cookie_name(request, name),
+        value,
+        httponly=True,
+        samesite="strict",
+        secure=_https(request),
+        path="/",
+    )
+
+
+def session_token(request: Request) -> str | None:
+    return request.cookies.get(cookie_name(request, SESSION_COOKIE))
+
+
+def csrf_token(request: Request) -> str | None:
+    """The token every form of this browser must carry: bound to its session once signed
+    in, to its pre-session cookie before. None when the browser has neither yet."""
+    keys = runtime(request).keys
+    signed_in = session_token(request)
+    if signed_in:
+        return keys.blind_index(signed_in, purpose="web.csrf.session").hex()
+    presession = request.cookies.get(cookie_name(request, PRESESSION_COOKIE))
+    return keys.blind_index(presession, purpose="web.csrf.presession").hex() if presession else None
+
+
 def _caller(request: Request, rt: Rt) -> Caller | None:
     with rt.unit_of_work() as session:
-        return auth.caller_of(session, token=request.cookies.get(SESSION_COOKIE), now=utcnow())
+        return auth.caller_of(session, token=session_token(request), now=utcnow())
 
 
 Staff = Annotated[Caller | None, Depends(_caller)]
@@ -53,7 +93,11 @@ def page(
     **values: Any,
 ) -> HTMLResponse:
     lang = language(request)
-    csrf = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(24)
+    csrf = csrf_token(request)
+    presession = None
+    if csrf is None:
+        presession = secrets.token_urlsafe(24)
+        csrf = runtime(request).keys.blind_index(presession, purpose="web.csrf.presession").hex()
     html = _env.get_template(template).render(
         t=translator(lang),
         lang=lang,
@@ -63,15 +107,16 @@ def page(
         **values,
     )
     response = HTMLResponse(html, status_code=status)
-    response.set_cookie(CSRF_COOKIE, csrf, httponly=True, samesite="strict")
+    if presession is not None:
+        set_private_cookie(response, request, PRESESSION_COOKIE, presession)
     if request.query_params.get("lang") in ("en", "fr"):
         response.set_cookie("lang", lang, samesite="lax", max_age=365 * 86400)
     return response
 
 
 def csrf_ok(request: Request, token: str) -> bool:
-    cookie = request.cookies.get(CSRF_COOKIE)
-    return bool(cookie) and secrets.compare_digest(cookie or "", token)
+    expected = csrf_token(request)
+    return expected is not None and secrets.compare_digest(expected, token)
 
 
 def problem(exc: Exception) -> str:
@@ -128,10 +173,10 @@ def report_send(
         )
         host = request.client.host if request.client else "unknown"
         with rt.unit_of_work() as session:
-            key = intake.network_of(rt.keys, host) or rt.keys.blind_index(host, purpose="web")
+            # The same budget as the API's anonymous notices: one network, one allowance.
             ratelimit.hit(
                 session,
-                key=key,
+                key=intake.client_network_key(rt.keys, host, purpose="reports.rate"),
                 limit=rt.settings.report_rate_limit,
                 window_seconds=rt.settings.report_rate_window_seconds,
                 now=utcnow(),
@@ -257,7 +302,7 @@ def login(
         with rt.unit_of_work() as session:
             ratelimit.hit(
                 session,
-                key=rt.keys.blind_index(host, purpose="web.login"),
+                key=intake.client_network_key(rt.keys, host, purpose="web.login"),
                 limit=LOGIN_ATTEMPTS,
                 window_seconds=600,
                 now=utcnow(),
@@ -282,11 +327,67 @@ def login(
         return page(request, "login.html", error=exc.message, status=401)
     token, _ = outcome
     response = RedirectResponse("/console", status_code=303)
-    response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="strict")
+    set_private_cookie(response, request, SESSION_COOKIE, token)
     return response
 
 
 LOGIN_ATTEMPTS = 20
+
+
+@router.get("/console/enrol", response_class=HTMLResponse)
+def enrol_form(request: Request) -> HTMLResponse:
+    return page(request, "enrol.html")
+
+
+@router.post("/console/enrol", response_class=HTMLResponse)
+def enrol(
+    request: Request,
+    rt: Rt,
+    csrf: Annotated[str, Form()],
+    code: Annotated[str, Form(max_length=128)],
+    username: Annotated[str, Form(min_length=1, max_length=64, pattern=r"^[\w.@\-]+$")],
+    password: Annotated[str, Form(max_length=256)],
+) -> Response:
+    """The person completes their own account with their one-time code: a new login
+    (their password, a TOTP secret shown to them alone), or a new second factor after a
+    reset (with their existing password)."""
+    if not csrf_ok(request, csrf):
+        return page(request, "forbidden.html", status=403)
+    host = request.client.host if request.client else "unknown"
+    try:
+        with rt.unit_of_work() as session:
+            ratelimit.hit(
+                session,
+                key=intake.client_network_key(rt.keys, host, purpose="web.enrol"),
+                limit=LOGIN_ATTEMPTS,
+                window_seconds=600,
+                now=utcnow(),
+            )
+        # A reset code is spent even on a wrong password: its own transaction commits.
+        with rt.unit_of_work() as session:
+            outcome: auth.NewLogin | RempartError
+            try:
+                purpose = enrolment.purpose_of(session, code=code.strip())
+                if purpose is None:
+                    raise EnrolmentInvalid(
+                        "This code is unknown, already used or expired; ask for a new one."
+                    )
+                redeem = auth.reset_totp if purpose == enrolment.TOTP_RESET else auth.enrol
+                outcome = redeem(
+                    session,
+                    rt.keys,
+                    code=code.strip(),
+                    username=username,
+                    password=password,
+                    now=utcnow(),
+                )
+            except RempartError as exc:
+                outcome = exc
+        if isinstance(outcome, RempartError):
+            raise outcome
+    except RempartError as exc:
+        return page(request, "enrol.html", error=exc.message, status=exc.status_code)
+    return page(request, "enrol.html", login=outcome)
 
 
 @router.post("/console/logout")
@@ -294,9 +395,11 @@ def logout(request: Request, rt: Rt, csrf: Annotated[str, Form()]) -> Response:
     if not csrf_ok(request, csrf):
         return page(request, "forbidden.html", status=403)
     with rt.unit_of_work() as session:
-        auth.sign_out(session, token=request.cookies.get(SESSION_COOKIE))
+        auth.sign_out(session, token=session_token(request))
     response = RedirectResponse("/", status_code=303)
-    response.delete_cookie(SESSION_COOKIE)
+    response.delete_cookie(
+        cookie_name(request, SESSION_COOKIE), path="/", secure=_https(request), httponly=True
+    )
     return response
 
 

@@ -7,11 +7,16 @@ and retries failures with backoff. The mapping:
 - remove from search: the room leaves the public room directory;
 - remove content: a message is redacted, but only once the decision is final (the appeal
   window has passed or an appeal was rejected), because redaction cannot be undone; until
-  then Rempart keeps it out of search. A room leaves the directory;
+  then Rempart keeps it out of search. Content matched to a hash bank or decided
+  manifestly illegal is taken down at once instead: its media quarantined, then redacted.
+  A room leaves the directory;
 - suspend entity: the room is blocked (nobody may join) and leaves the directory;
 - suspend account: Synapse's reversible suspension, never deactivation, which would drop
-  the threepids that a pending lawful order may need;
-- no violation, after any of these: what can be undone is undone.
+  the threepids that a pending lawful order may need. Each suspension has its cause (the
+  item decided, or an Art. 23 suspension): lifting one cause unsuspends the account only
+  when no other cause still holds it;
+- no violation, after any of these: what can be undone is undone. A harsher decision
+  after a removal keeps the removal's pending redaction.
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ from rempart.core.deps import Runtime
 from rempart.core.jobs import backoff
 from rempart.core.settings import Settings
 from rempart.moderation.models import ModerationDecision, ModerationItem
+from rempart.platform.adapters.matrix import event_reports
+from rempart.platform.adapters.matrix import notices as matrix_notices
 from rempart.platform.adapters.matrix.client import Homeserver, HomeserverError
 from rempart.platform.adapters.matrix.progress import ADAPTER
 from rempart.platform.models import PlatformAction
@@ -43,6 +50,14 @@ MAX_ATTEMPTS = 8
 # While an appeal is open, a due redaction looks again this much later.
 APPEAL_RECHECK = timedelta(hours=1)
 # What undoes what; redaction has no inverse.
+# Decisions after a removal that still require the message gone.
+KEEPS_REDACTION = frozenset({"suspend_entity", "suspend_account"})
+# Set on a suspension that found the account suspended already by the homeserver's admins.
+BY_HOMESERVER = "suspended_by_homeserver"
+# A message's removal on the homeserver: after the appeal window, or at once.
+REDACTIONS = frozenset({"redact", "takedown"})
+# Item states under which a planned redaction still goes ahead.
+REDACTED_STATES = frozenset({"removed", "suspended"})
 UNDO = {
     "directory_remove": "directory_restore",
     "block_room": "unblock_room",
@@ -51,7 +66,10 @@ UNDO = {
 
 
 def enabled(settings: Settings) -> bool:
-    return bool(settings.matrix_homeserver_url)
+    token = settings.matrix_admin_token
+    return bool(
+        settings.matrix_homeserver_url and token is not None and token.get_secret_value().strip()
+    )
 
 
 def _is_matrix(item: ModerationItem) -> bool:
@@ -69,6 +87,7 @@ def _add(
     due: datetime,
     item: ModerationItem | None = None,
     decision: ModerationDecision | None = None,
+    cause: str | None = None,
 ) -> None:
     session.add(
         PlatformAction(
@@ -83,7 +102,7 @@ def _add(
             state="pending",
             due_at=due,
             attempts=0,
-            details={},
+            details={"cause": cause} if cause else {},
             created_at=utcnow(),
         )
     )
@@ -97,6 +116,7 @@ def plan(
     decision: ModerationDecision,
     after_appeal: bool,
     now: datetime,
+    manifestly_illegal: bool = False,
 ) -> None:
     """The homeserver actions a moderator's decision on a Matrix item calls for."""
     if not (enabled(settings) and _is_matrix(item)):
@@ -104,13 +124,20 @@ def plan(
     earlier = list(
         session.execute(select(PlatformAction).where(PlatformAction.item_id == item.id)).scalars()
     )
-    # A new decision replaces what an earlier one had planned and not yet done.
+    # A new decision replaces what an earlier one had planned and not yet done, except
+    # what it still requires: a harsher decision on a removed message (suspending its
+    # author or its room) keeps the message's pending redaction.
     for planned in earlier:
-        if planned.state == "pending":
-            planned.state = "cancelled"
-            planned.last_error = f"superseded by decision {decision.id}"
+        if planned.state != "pending":
+            continue
+        if planned.action in REDACTIONS and decision.action in KEEPS_REDACTION:
+            continue
+        planned.state = "cancelled"
+        planned.last_error = f"superseded by decision {decision.id}"
     room = item.entity_id
     reason = f"{decision.category or 'no violation'}: {decision.explanation}"
+    # An account suspended over this item stays so until a decision on this item lifts it.
+    cause = f"item:{item.id}"
 
     def add(action: str, kind: str, ref: str, due: datetime = now) -> None:
         _add(
@@ -122,6 +149,7 @@ def plan(
             due=due,
             item=item,
             decision=decision,
+            cause=cause if kind == "account" else None,
         )
 
     match decision.action:
@@ -139,6 +167,10 @@ def plan(
         case "remove_content":
             if item.kind == "entity":
                 add("directory_remove", "entity", room)
+            elif manifestly_illegal or any(s.get("source") == "hash" for s in decision.signals):
+                # Matched to a hash bank or manifestly illegal: taken down at once, its
+                # media quarantined, without waiting for the decision to be final.
+                add("takedown", "post", item.ref)
             else:
                 # Final once an appeal was decided, or when the window to appeal has passed.
                 final_at = (
@@ -159,8 +191,9 @@ def plan_account_suspension(
     """An Art. 23 suspension of a Matrix account: suspended now, lifted when it ends."""
     if not (enabled(settings) and user_id.startswith("@")):
         return
-    _add(session, "suspend_user", kind="account", ref=user_id, reason=reason, due=utcnow())
-    _add(session, "unsuspend_user", kind="account", ref=user_id, reason=reason, due=until)
+    cause = f"art23:{until.isoformat()}"
+    for action, due in (("suspend_user", utcnow()), ("unsuspend_user", until)):
+        _add(session, action, kind="account", ref=user_id, reason=reason, due=due, cause=cause)
 
 
 def of_item(session: Session, *, item_id: int) -> list[PlatformAction]:
@@ -177,13 +210,48 @@ def of_item(session: Session, *, item_id: int) -> list[PlatformAction]:
 # -- carrying them out ------------------------------------------------------------------
 
 
+def cause_of(action: PlatformAction) -> str:
+    """Why an account was suspended (or is being unsuspended): one decision's item, or one
+    Art. 23 suspension. Actions from before causes were recorded fall back on theirs."""
+    cause = action.details.get("cause") if action.details else None
+    if isinstance(cause, str):
+        return cause
+    return f"item:{action.item_id}" if action.item_id is not None else f"art23:{action.reason}"
+
+
+def _other_suspensions(session: Session, action: PlatformAction) -> list[str]:
+    """The causes, other than this action's, for which the account stands suspended."""
+    rows = list(
+        session.execute(
+            select(PlatformAction).where(
+                PlatformAction.adapter == action.adapter,
+                PlatformAction.target_ref == action.target_ref,
+                PlatformAction.action.in_(["suspend_user", "unsuspend_user"]),
+                PlatformAction.id != action.id,
+            )
+        ).scalars()
+    )
+    suspended = {cause_of(a) for a in rows if a.action == "suspend_user" and a.state != "cancelled"}
+    lifted = {cause_of(a) for a in rows if a.action == "unsuspend_user" and a.state == "done"}
+    standing = suspended - lifted - {cause_of(action)}
+    if any(a.details.get(BY_HOMESERVER) for a in rows if a.action == "suspend_user"):
+        # Suspended by the homeserver's own admins before Rempart: not Rempart's to lift.
+        standing.add("homeserver")
+    return sorted(standing)
+
+
 def _still_wanted(session: Session, action: PlatformAction, now: datetime) -> str | None:
-    """Why a redaction must not run now ('wait' or 'cancel'), or None to go ahead."""
-    if action.action != "redact" or action.item_id is None:
+    """Why an action must not run now ('wait', 'cancel', or 'kept' for a suspension that
+    another cause still holds), or None to go ahead."""
+    if action.action == "unsuspend_user":
+        return "kept" if _other_suspensions(session, action) else None
+    if action.action not in REDACTIONS or action.item_id is None:
         return None
     item = session.get(ModerationItem, action.item_id)
-    if item is None or item.state != "removed":
+    if item is None or item.state not in REDACTED_STATES:
         return "cancel"  # reversed meanwhile
+    if action.action == "takedown":
+        return None  # does not wait for an appeal
     open_appeal = session.execute(
         select(Appeal.id).where(Appeal.item_id == action.item_id, Appeal.state == "open")
     ).first()
@@ -197,10 +265,17 @@ class _Call:
     ref: str
     room: str | None
     reason: str
+    body: str | None = None
+    # A suspension with no other cause of Rempart's behind it: is the account suspended
+    # already, by the homeserver's admins?
+    ask_first: bool = False
 
 
-def _perform(hs: Homeserver, call: _Call) -> None:
+def _perform(hs: Homeserver, call: _Call) -> dict[str, object]:
+    """Carry out the call; what it learnt on the way, for the action's details."""
     ref = call.ref
+    if call.action == "suspend_user" and call.ask_first and hs.user(ref).get("suspended"):
+        return {BY_HOMESERVER: True}
     match call.action:
         case "directory_remove":
             hs.set_directory_visibility(ref, "private")
@@ -214,10 +289,20 @@ def _perform(hs: Homeserver, call: _Call) -> None:
             hs.suspend_user(ref, suspend=True)
         case "unsuspend_user":
             hs.suspend_user(ref, suspend=False)
+        case "resolve_report":
+            hs.delete_event_report(int(ref))
+        case "server_notice":
+            hs.server_notice(ref, str(call.body), txn_id=f"rempart-{call.id}")
         case "redact":
+            hs.redact(str(call.room), ref, reason=call.reason, txn_id=f"rempart-{call.id}")
+        case "takedown":
+            # The files first: a redacted event no longer says which they were.
+            for mxc in hs.event_media(str(call.room), ref):
+                hs.quarantine_media(mxc)
             hs.redact(str(call.room), ref, reason=call.reason, txn_id=f"rempart-{call.id}")
         case other:
             raise ValueError(f"unknown action {other}")
+    return {}
 
 
 def _settle(session: Session, action: PlatformAction, outcome: str, error: str | None) -> None:
@@ -244,6 +329,9 @@ def run_due(rt: Runtime, hs: Homeserver, *, limit: int = 50) -> dict[str, int]:
     """Carry out the actions that are due; counts by outcome."""
     now = utcnow()
     counts = {"done": 0, "failed": 0, "retry": 0, "waiting": 0, "cancelled": 0}
+    with transaction(rt.engine) as session:
+        matrix_notices.queue_server_notices(session, rt.settings, now=now)
+        event_reports.queue_resolutions(session, now=now)
     with transaction(rt.engine, readonly=True) as session:
         due = list(
             session.execute(
@@ -271,13 +359,30 @@ def run_due(rt: Runtime, hs: Homeserver, *, limit: int = 50) -> dict[str, int]:
                 _settle(session, action, "cancelled", "the decision was reversed")
                 counts["cancelled"] += 1
                 continue
+            if verdict == "kept":
+                # This cause is lifted; the account stays suspended for the others, and
+                # the last of them to be lifted unsuspends it.
+                others = _other_suspensions(session, action)
+                action.details = {**action.details, "still_suspended_for": others}
+                _settle(session, action, "done", None)
+                counts["done"] += 1
+                continue
+            body = action.details.get("body") if action.details else None
             call = _Call(
-                action.id, action.action, action.target_ref, action.entity_id, action.reason
+                action.id,
+                action.action,
+                action.target_ref,
+                action.entity_id,
+                action.reason,
+                str(body) if body is not None else None,
+                ask_first=action.action == "suspend_user"
+                and not _other_suspensions(session, action),
             )
         # The call happens outside any transaction: a slow homeserver holds no lock here.
         error: HomeserverError | None = None
+        learnt: dict[str, object] = {}
         try:
-            _perform(hs, call)
+            learnt = _perform(hs, call)
         except HomeserverError as exc:
             error = exc
         with transaction(rt.engine) as session:
@@ -285,6 +390,9 @@ def run_due(rt: Runtime, hs: Homeserver, *, limit: int = 50) -> dict[str, int]:
             assert action is not None
             action.attempts += 1
             if error is None:
+                if learnt:
+                    action.details = {**action.details, **learnt}
+                matrix_notices.forget_body(action)
                 _settle(session, action, "done", None)
                 counts["done"] += 1
             elif error.permanent or action.attempts >= MAX_ATTEMPTS:

@@ -44,6 +44,10 @@ class Homeserver(Protocol):
     def media(self, mxc: str, *, max_bytes: int) -> bytes | None: ...
     def set_directory_visibility(self, room_id: str, visibility: str) -> None: ...
     def redact(self, room_id: str, event_id: str, *, reason: str, txn_id: str) -> None: ...
+    def event_media(self, room_id: str, event_id: str) -> list[str]: ...
+    def quarantine_media(self, mxc: str) -> None: ...
+    def server_notice(self, user_id: str, text: str, *, txn_id: str) -> None: ...
+    def delete_event_report(self, report_id: int) -> None: ...
     def block_room(self, room_id: str, *, block: bool) -> None: ...
     def suspend_user(self, user_id: str, *, suspend: bool) -> None: ...
 
@@ -70,11 +74,12 @@ class SynapseAdmin:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SynapseAdmin:
-        if not settings.matrix_homeserver_url or settings.matrix_admin_token is None:
+        token = settings.matrix_admin_token
+        if not settings.matrix_homeserver_url or token is None or not token.get_secret_value():
             raise ValueError("no Matrix homeserver is configured")
         return cls(
             settings.matrix_homeserver_url,
-            settings.matrix_admin_token.get_secret_value(),
+            token.get_secret_value(),
             timeout=settings.matrix_timeout_seconds,
         )
 
@@ -180,13 +185,51 @@ class SynapseAdmin:
             # Matrix lets only a member with enough power redact, server admins included:
             # join the room and take the power a local room admin has, then redact.
             admin = self._call("GET", "/_matrix/client/v3/account/whoami")["user_id"]
+            members = self._call("GET", f"/_synapse/admin/v1/rooms/{_q(room_id)}/members")
+            was_member = admin in members.get("members", [])
             self._call("POST", f"/_synapse/admin/v1/join/{_q(room_id)}", body={"user_id": admin})
-            self._call(
-                "POST",
-                f"/_synapse/admin/v1/rooms/{_q(room_id)}/make_room_admin",
-                body={"user_id": admin},
-            )
-            self._call("PUT", path, body={"reason": reason})
+            try:
+                self._call(
+                    "POST",
+                    f"/_synapse/admin/v1/rooms/{_q(room_id)}/make_room_admin",
+                    body={"user_id": admin},
+                )
+                self._call("PUT", path, body={"reason": reason})
+            finally:
+                if not was_member:
+                    # Joined only to act: the room's members did not invite Rempart in.
+                    self._call("POST", f"/_matrix/client/v3/rooms/{_q(room_id)}/leave", body={})
+
+    def event_media(self, room_id: str, event_id: str) -> list[str]:
+        """The ``mxc://`` files an event carries (an image and its thumbnail)."""
+        path = f"/_synapse/admin/v1/rooms/{_q(room_id)}/context/{_q(event_id)}"
+        content = self._call("GET", path, params={"limit": 1}).get("event", {}).get("content", {})
+        info = content.get("info") if isinstance(content.get("info"), dict) else {}
+        found = [content.get("url"), info.get("thumbnail_url")]
+        return [u for u in found if isinstance(u, str) and u.startswith("mxc://")]
+
+    def quarantine_media(self, mxc: str) -> None:
+        server, _, media_id = mxc.removeprefix("mxc://").partition("/")
+        path = f"/_synapse/admin/v1/media/quarantine/{_q(server)}/{_q(media_id)}"
+        self._call("POST", path, body={})
+
+    def server_notice(self, user_id: str, text: str, *, txn_id: str) -> None:
+        """A message from the server to the user, in their server-notices room (Synapse's
+        ``server_notices`` must be configured). The transaction id makes a retry the same
+        notice."""
+        self._call(
+            "PUT",
+            f"/_synapse/admin/v1/send_server_notice/{_q(txn_id)}",
+            body={"user_id": user_id, "content": {"msgtype": "m.text", "body": text}},
+        )
+
+    def delete_event_report(self, report_id: int) -> None:
+        """Handled: off the homeserver admins' list (one already gone counts as done)."""
+        try:
+            self._call("DELETE", f"/_synapse/admin/v1/event_reports/{int(report_id)}")
+        except HomeserverError as exc:
+            if exc.status != 404:
+                raise
 
     def block_room(self, room_id: str, *, block: bool) -> None:
         self._call("PUT", f"/_synapse/admin/v1/rooms/{_q(room_id)}/block", body={"block": block})

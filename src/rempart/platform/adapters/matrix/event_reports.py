@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 from pydantic import ValidationError
 from sqlalchemy import select
@@ -15,10 +16,17 @@ from rempart.core.db import transaction
 from rempart.core.deps import Runtime
 from rempart.core.errors import RempartError
 from rempart.platform.adapters.matrix.client import JSON, Homeserver, matrix_time
-from rempart.platform.adapters.matrix.progress import ACTOR, SyncSummary, cursors, save
-from rempart.platform.models import Post
+from rempart.platform.adapters.matrix.progress import (
+    ACTOR,
+    ADAPTER,
+    SyncSummary,
+    cursors,
+    save,
+)
+from rempart.platform.models import PlatformAction, Post
 from rempart.reports import intake
 from rempart.reports.bot import category_of
+from rempart.reports.models import Report, ReportCase
 from rempart.reports.schemas import ReportCreate, Target
 
 log = logging.getLogger("rempart.matrix")
@@ -80,7 +88,7 @@ def _file_report(
             good_faith=True,
         )
         with session.begin_nested():
-            intake.submit(
+            report = intake.submit(
                 session,
                 rt.keys,
                 rt.settings,
@@ -92,4 +100,46 @@ def _file_report(
         summary.refused += 1
         log.warning("event report %s not filed: %s", row.get("id"), exc)
         return
+    # Remembered until the report's case is decided, to resolve it on the homeserver then.
+    save(session, {f"report:{row['id']}": str(report.id)})
     summary.reports += 1
+
+
+def queue_resolutions(session: Session, *, now: datetime) -> int:
+    """Event reports whose case Rempart has decided, to resolve on the homeserver: Synapse
+    has no resolved state, so its admins' list of reports to handle loses them."""
+    waiting = cursors(session, "report:")
+    if not waiting:
+        return 0
+    decided = dict(
+        session.execute(
+            select(Report.id, ReportCase.decision_id)
+            .join(ReportCase, ReportCase.id == Report.case_id)
+            .where(
+                Report.id.in_([int(v) for v in waiting.values()]),
+                ReportCase.state == "decided",
+            )
+        ).all()
+    )
+    done: dict[str, str | None] = {}
+    for key, report_id in waiting.items():
+        if int(report_id) not in decided:
+            continue
+        session.add(
+            PlatformAction(
+                adapter=ADAPTER,
+                action="resolve_report",
+                target_kind="report",
+                target_ref=key.removeprefix("report:"),
+                decision_id=decided[int(report_id)],
+                reason=f"the case of report {report_id} was decided",
+                state="pending",
+                due_at=now,
+                attempts=0,
+                details={},
+                created_at=now,
+            )
+        )
+        done[key] = None
+    save(session, done)
+    return len(done)

@@ -2,8 +2,8 @@
 from, with its inclusion proofs, so that anyone can verify it without the database; and
 out-of-court disputes (DSA Art. 21), which the DSA report counts.
 
-Revision ID: 0011_transparency_dataset
-Revises: 0010_issue14legal
+Revision ID: 0014_transparency_dataset
+Revises: 0013_issue15load
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from alembic import op
 
 import rempart.core.db
 
-revision: str = "0011_transparency_dataset"
-down_revision: str | None = "0010_issue14legal"
+revision: str = "0014_transparency_dataset"
+down_revision: str | None = "0013_issue15load"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

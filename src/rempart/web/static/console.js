@@ -1,0 +1,20 @@
+// Rempart's few page behaviours, served from /static so the CSP can forbid inline script.
+
+// The appeal link carries its code after "#", so it never reaches a server log.
+(function fillAppealSecret() {
+  const secret = document.getElementById("secret");
+  if (secret && location.hash.length > 1 && !secret.value) {
+    secret.value = decodeURIComponent(location.hash.slice(1));
+  }
+})();
+
+// On a moderation item, keyboard shortcuts pick the action; typing in a field is left alone.
+document.addEventListener("keydown", (event) => {
+  if (["INPUT", "TEXTAREA", "SELECT"].includes(document.activeElement.tagName)) return;
+  const choice = document.querySelector(`input[data-key="${event.key}"]`);
+  if (choice) {
+    choice.checked = true;
+    document.getElementById("explanation").focus();
+    event.preventDefault();
+  }
+});

@@ -1,0 +1,474 @@
+# ruff: noqa: F811 - the fixtures of test_matrix.py, imported, are the parameters
+"""The Matrix connector reads only what the public could read, discloses only what was
+true, and acts as a homeserver admin expects: each test plays one way this went wrong,
+against the real Synapse of ``test_matrix.py``."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import SecretStr, ValidationError
+from sqlalchemy import select
+
+from images import random_png
+from legal_support import approve, claims, register_authority, release, sign, submit
+from rempart.auth.permissions import Role
+from rempart.core.db import transaction
+from rempart.core.deps import Runtime
+from rempart.core.settings import Settings
+from rempart.moderation import tasks as moderation_tasks
+from rempart.moderation.models import ModerationItem
+from rempart.platform.adapters.matrix import actions
+from rempart.platform.adapters.matrix.client import SynapseAdmin
+from rempart.platform.adapters.matrix.sync import sync
+from rempart.platform.models import PlatformAction, Post
+from synapse_server import Synapse
+from test_matrix import (  # noqa: F401 - fixtures
+    DRUG_OFFER,
+    _decide,
+    _item,
+    _name,
+    _run_worker,
+    env,
+    settings,
+    synapse,
+)
+
+pytestmark = pytest.mark.xdist_group("synapse")
+
+
+def _sync(runtime: Runtime) -> Any:
+    homeserver = SynapseAdmin.from_settings(runtime.settings)
+    try:
+        return sync(runtime, homeserver)
+    finally:
+        homeserver.close()
+
+
+def _act(runtime: Runtime) -> dict[str, int]:
+    homeserver = SynapseAdmin.from_settings(runtime.settings)
+    try:
+        return actions.run_due(runtime, homeserver)
+    finally:
+        homeserver.close()
+
+
+def _search(client: TestClient, query: str) -> set[str]:
+    hits = client.get("/v1/search", params={"q": query, "lang": "fr"}).json()["items"]
+    return {hit["ref"] for hit in hits}
+
+
+def _posts(runtime: Runtime, room: str) -> set[str]:
+    with transaction(runtime.engine, readonly=True) as session:
+        rows = session.execute(
+            select(Post.post_id).where(Post.entity_id == room, Post.deleted_at.is_(None))
+        )
+        return set(rows.scalars())
+
+
+# -- reading only what the public could read --------------------------------------------
+
+
+def test_a_room_made_public_serves_only_what_a_newcomer_may_read(
+    synapse: Synapse, runtime: Runtime, client: TestClient
+) -> None:
+    owner = synapse.register(_name("owner"), ip="203.0.113.31")
+    room = synapse.create_room(owner, name="Atelier vélo", alias=_name("velo"), public=False)
+    visibility = "m.room.history_visibility"
+    synapse.set_state(owner, room, visibility, {"history_visibility": "joined"})
+    joined_era = synapse.send(owner, room, "Le code du local vélo est 4721, gardez-le pour vous")
+    # Matrix's default history: shared with members, but the room was still invite-only.
+    synapse.set_state(owner, room, visibility, {"history_visibility": "shared"})
+    shared_era = synapse.send(owner, room, "Rendez-vous chez Dominique, troisième étage gauche")
+    synapse.set_state(owner, room, "m.room.join_rules", {"join_rule": "public"})
+    synapse.publish(owner, room)
+    public_era = synapse.send(owner, room, "Atelier de réparation de vélos ouvert samedi matin")
+    synapse.set_state(owner, room, visibility, {"history_visibility": "joined"})
+    members_only = synapse.send(owner, room, "Compte rendu réservé aux présents de ce soir")
+    synapse.set_state(owner, room, visibility, {"history_visibility": "world_readable"})
+    to_all = synapse.send(owner, room, "Atelier de réparation aussi dimanche, lisible par tous")
+
+    _sync(runtime)
+    _run_worker(runtime)
+    held = _posts(runtime, room)
+    assert held == {public_era, to_all}
+    assert not held & {joined_era, shared_era, members_only}
+    # Nothing Rempart holds is more than a user who joins now may read.
+    newcomer = synapse.register(_name("newcomer"), ip="198.51.100.31")
+    readable = synapse.readable_by_newcomer(newcomer, room)
+    assert held <= readable
+    assert joined_era not in readable
+    assert joined_era not in _search(client, "code local vélo 4721")
+    assert shared_era not in _search(client, "Dominique troisième étage")
+    assert public_era in _search(client, "atelier réparation vélos samedi")
+
+
+def test_a_room_its_owner_unlists_leaves_search_and_is_no_longer_read(
+    synapse: Synapse, runtime: Runtime, client: TestClient, make_token: Callable[..., str]
+) -> None:
+    owner = synapse.register(_name("owner"), ip="203.0.113.32")
+    room = synapse.create_room(owner, name="Chorale", alias=_name("chorale"), public=True)
+    hello = synapse.send(owner, room, "Répétition de la chorale mardi à la salle des fêtes")
+    watched = synapse.create_room(
+        owner,
+        name="Pharmacie sans ordonnance",
+        alias=_name("pharma"),
+        public=True,
+        topic="Vente de cocaïne, MDMA et kétamine, livraison 24/7, paiement crypto",
+    )
+    synapse.send(owner, watched, "Troc de graines au jardin partagé dimanche")
+    _sync(runtime)
+    _run_worker(runtime)
+    assert hello in _search(client, "répétition chorale salle des fêtes")
+
+    synapse.publish(owner, room, listed=False)
+    assert _sync(runtime).rooms_gone == 1
+    later = synapse.send(owner, room, "Répétition déplacée à jeudi, même salle")
+    assert _sync(runtime).posts == 0
+    _run_worker(runtime)
+    assert hello not in _search(client, "répétition chorale salle des fêtes")
+    assert later not in _posts(runtime, room)
+
+    # A room Rempart itself took out of the directory is still public and still read.
+    moderator = make_token(Role.MODERATOR)
+    _decide(
+        client,
+        moderator,
+        item_id=_item(client, moderator, watched)["id"],
+        action="remove_from_search",
+        category="drug_sales",
+        explanation="Salon de vente de stupéfiants.",
+    )
+    _act(runtime)
+    assert synapse.directory_visibility(watched) == "private"
+    still = synapse.send(owner, watched, "Troc de boutures le week-end prochain")
+    after = _sync(runtime)
+    assert after.rooms_gone == 0
+    assert still in _posts(runtime, watched)
+
+
+# -- disclosing only what was true ------------------------------------------------------
+
+
+class Court:
+    def __init__(self, client: TestClient, make_token: Callable[..., str]) -> None:
+        self.client, self.make_token = client, make_token
+        self.handle = register_authority(client, make_token(Role.ADMIN), code="fr-tj-rouen")
+
+    def phones(self, user_id: str, start: datetime, end: datetime) -> dict[str, dict[str, Any]]:
+        """The numbers an order over [start, end] discloses for the user, by number."""
+        payload = claims(
+            self.handle,
+            targets=[{"kind": "user_id", "value": user_id}],
+            period={"start": start.isoformat(), "end": end.isoformat()},
+        )
+        received = submit(self.client, self.handle, sign(self.handle, payload))
+        assert received.status_code == 201, received.text
+        order = received.json()
+        assert order["status"] == "checks_passed", order["checks"]
+        reference = order["reference"]
+        first, second = self.make_token(Role.LEGAL), self.make_token(Role.LEGAL)
+        assert approve(self.client, reference, first).status_code == 201
+        assert approve(self.client, reference, second).json()["status"] == "approved"
+        assert release(self.client, reference, second).status_code == 201
+        package = self.client.get(
+            f"/v1/legal/orders/{reference}/disclosure", headers=self.handle.headers
+        ).json()["package"]
+        [record] = package["records"]
+        return {p["number"]: p for p in record.get("phone_number", [])}
+
+
+def _at(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def test_phone_numbers_are_held_from_when_they_were_bound_all_of_them_until_removed(
+    synapse: Synapse, runtime: Runtime, client: TestClient, make_token: Callable[..., str]
+) -> None:
+    user = synapse.register(_name("tel"), ip="198.51.100.33")
+    first, second = "61491570133", "61491570134"
+    time.sleep(1.2)
+    before_any = datetime.now(UTC)
+    time.sleep(1.2)
+    synapse.set_msisdns(user, [first])
+    # The first sync: the number came after the registration, not with it.
+    _sync(runtime)
+    court = Court(client, make_token)
+    assert court.phones(user.user_id, before_any - timedelta(days=1), before_any) == {}
+
+    # A second number, added between two syncs: dated when it was added, kept with the first.
+    time.sleep(1.2)
+    adding = datetime.now(UTC)
+    synapse.set_msisdns(user, [first, second])
+    added = datetime.now(UTC)
+    time.sleep(1.2)
+    between = datetime.now(UTC)
+    time.sleep(1.2)
+    _sync(runtime)
+    held = court.phones(user.user_id, before_any, between)
+    assert set(held) == {f"+{first}", f"+{second}"}
+    since = _at(held[f"+{second}"]["held_from"])
+    assert adding - timedelta(seconds=1) <= since <= added + timedelta(seconds=1)
+    assert _at(held[f"+{first}"]["held_from"]) > before_any
+
+    # The first number removed: it was last seen at the previous sync, and not after.
+    time.sleep(1.2)
+    synapse.set_msisdns(user, [second])
+    removed = datetime.now(UTC)
+    time.sleep(1.2)
+    _sync(runtime)
+    assert set(court.phones(user.user_id, removed, datetime.now(UTC))) == {f"+{second}"}
+    everything = court.phones(user.user_id, before_any, datetime.now(UTC))
+    assert set(everything) == {f"+{first}", f"+{second}"}
+    assert _at(everything[f"+{first}"]["held_until"]) < removed
+
+
+# -- acting as a homeserver admin expects -----------------------------------------------
+
+
+def _offers(synapse: Synapse, runtime: Runtime, n: int) -> tuple[Any, str, list[str]]:
+    owner = synapse.register(_name("owner"), ip="203.0.113.34")
+    seller = synapse.register(_name("vendeur"), ip="198.51.100.34")
+    room = synapse.create_room(owner, name="Petites annonces", alias=_name("pa"), public=True)
+    synapse.join(seller, room)
+    offers = [synapse.send(seller, room, f"{DRUG_OFFER} (annonce {k})") for k in range(n)]
+    _sync(runtime)
+    _run_worker(runtime)
+    return seller, room, offers
+
+
+def test_an_account_stays_suspended_while_any_decision_suspending_it_stands(
+    synapse: Synapse,
+    runtime: Runtime,
+    settings: Settings,
+    client: TestClient,
+    make_token: Callable[..., str],
+) -> None:
+    seller, _, offers = _offers(synapse, runtime, 2)
+    first, second = make_token(Role.MODERATOR), make_token(Role.MODERATOR)
+    items = [_item(client, first, offer)["id"] for offer in offers]
+    for item_id in items:
+        _decide(
+            client,
+            first,
+            item_id=item_id,
+            action="suspend_account",
+            category="drug_sales",
+            explanation="Ventes de stupéfiants.",
+        )
+    _act(runtime)
+    assert synapse.suspended(seller)
+    # One decision reversed: the other still suspends the account.
+    _decide(
+        client,
+        second,
+        item_id=items[0],
+        action="no_violation",
+        category="none",
+        explanation="Annonce mal lue.",
+    )
+    _act(runtime)
+    assert synapse.suspended(seller)
+    # An Art. 23 suspension that ends meanwhile does not lift it either.
+    with transaction(runtime.engine) as session:
+        actions.plan_account_suspension(
+            session, settings, user_id=seller.user_id, until=datetime.now(UTC), reason="Art. 23"
+        )
+    _act(runtime)
+    assert synapse.suspended(seller)
+    # The last standing decision reversed: the account is free again.
+    _decide(
+        client,
+        second,
+        item_id=items[1],
+        action="no_violation",
+        category="none",
+        explanation="Annonce mal lue, elle aussi.",
+    )
+    _act(runtime)
+    assert not synapse.suspended(seller)
+
+
+def test_escalating_a_removal_keeps_its_redaction_and_rempart_leaves_the_room_after(
+    synapse: Synapse, runtime: Runtime, client: TestClient, make_token: Callable[..., str]
+) -> None:
+    seller, room, [offer] = _offers(synapse, runtime, 1)
+    first, second = make_token(Role.MODERATOR), make_token(Role.MODERATOR)
+    item_id = _item(client, first, offer)["id"]
+    _decide(
+        client,
+        first,
+        item_id=item_id,
+        action="remove_content",
+        category="drug_sales",
+        explanation="Offre de vente de stupéfiants.",
+    )
+    _decide(
+        client,
+        second,
+        item_id=item_id,
+        action="suspend_account",
+        category="drug_sales",
+        explanation="Vendeur de stupéfiants : compte suspendu.",
+    )
+    with transaction(runtime.engine) as session:
+        [redaction] = session.execute(
+            select(PlatformAction).where(
+                PlatformAction.target_ref == offer, PlatformAction.action == "redact"
+            )
+        ).scalars()
+        assert redaction.state == "pending"
+        # The appeal window has passed.
+        redaction.due_at = datetime.now(UTC)
+    _act(runtime)
+    assert synapse.suspended(seller)
+    assert "body" not in synapse.event(seller, room, offer)["content"]
+    # Rempart's admin joined the room only to redact: it does not stay.
+    assert synapse.admin is not None
+    assert synapse.admin.user_id not in synapse.members(room)
+
+
+def test_a_blank_admin_token_is_no_configuration(settings: Settings) -> None:
+    assert settings.matrix_homeserver_url
+    with pytest.raises(ValidationError, match="matrix_not_configured"):
+        Settings(
+            **{
+                **settings.model_dump(),
+                "matrix_admin_token": SecretStr("  "),
+            }
+        )
+    blank = settings.model_copy(update={"matrix_admin_token": SecretStr("")})
+    assert not actions.enabled(blank)
+
+
+def test_manifestly_illegal_content_is_taken_down_at_once_with_its_media(
+    synapse: Synapse, runtime: Runtime, client: TestClient, make_token: Callable[..., str]
+) -> None:
+    seller, room, _ = _offers(synapse, runtime, 0)
+    # Synapse quarantines every copy of a file (by its hash): each run sends its own.
+    photo = synapse.send_image(seller, room, random_png(uuid.uuid4().int))
+    _sync(runtime)
+    _run_worker(runtime)
+    with transaction(runtime.engine, readonly=True) as session:
+        item_id = session.execute(
+            select(ModerationItem.id).where(ModerationItem.ref == photo)
+        ).scalar_one()
+    mxc = synapse.event(seller, room, photo)["content"]["url"]
+    assert synapse.download(seller, mxc) == 200
+    _decide(
+        client,
+        make_token(Role.MODERATOR),
+        item_id=item_id,
+        action="remove_content",
+        category="drug_sales",
+        manifestly_illegal=True,
+        explanation="Photo d'une offre de stupéfiants, manifestement illicite.",
+    )
+    # Not after the appeal window: now.
+    _act(runtime)
+    assert "url" not in synapse.event(seller, room, photo)["content"]
+    assert synapse.download(seller, mxc) == 404
+
+
+def test_matrix_users_hear_of_decisions_on_matrix_and_can_appeal_from_there(
+    synapse: Synapse, runtime: Runtime, client: TestClient, make_token: Callable[..., str]
+) -> None:
+    seller, _, [offer] = _offers(synapse, runtime, 1)
+    moderator = make_token(Role.MODERATOR)
+    decided = _decide(
+        client,
+        moderator,
+        item_id=_item(client, moderator, offer)["id"],
+        action="remove_content",
+        category="drug_sales",
+        explanation="Offre de vente de stupéfiants.",
+    )
+    with transaction(runtime.engine) as session:
+        moderation_tasks.deliver(session, runtime)  # the notifier sends the statement
+    _act(runtime)
+    [told] = [t for t in synapse.server_notices(seller) if decided["statement_puid"] in t]
+    assert offer in told
+    assert "Offre de vente de stupéfiants." in told
+    assert "once the decision is final" in told
+    # The link in the notice files the appeal.
+    secret = re.search(r"/appeal#([A-Za-z0-9_-]+)", told)
+    assert secret is not None
+    appealed = client.post(
+        "/v1/appeals",
+        json={"secret": secret.group(1), "explanation": "Ce n'était qu'une blague."},
+    )
+    assert appealed.status_code == 202, appealed.text
+    # The text, with its secret, is no longer kept once the homeserver has it.
+    with transaction(runtime.engine, readonly=True) as session:
+        sent = session.execute(
+            select(PlatformAction).where(
+                PlatformAction.action == "server_notice",
+                PlatformAction.target_ref == seller.user_id,
+            )
+        ).scalars()
+        assert all(a.state == "done" and "body" not in a.details for a in sent)
+
+
+def test_the_homeserver_event_report_is_resolved_when_its_case_is_decided(
+    synapse: Synapse, runtime: Runtime, client: TestClient, make_token: Callable[..., str]
+) -> None:
+    _, room, [offer, other] = _offers(synapse, runtime, 2)
+    neighbour = synapse.register(_name("voisin"), ip="198.51.100.35")
+    synapse.join(neighbour, room)
+    synapse.report(neighbour, room, offer, "vente de drogue dans ce salon")
+    synapse.report(neighbour, room, other, "vente de drogue, encore")
+
+    def reported() -> set[str]:
+        rows = synapse.call("GET", "/_synapse/admin/v1/event_reports?limit=500")["event_reports"]
+        return {r["event_id"] for r in rows}
+
+    assert _sync(runtime).reports == 2
+    _run_worker(runtime)  # the reports become cases
+    moderator = make_token(Role.MODERATOR)
+    _decide(
+        client,
+        moderator,
+        item_id=_item(client, moderator, offer)["id"],
+        action="remove_content",
+        category="drug_sales",
+        explanation="Offre de vente de stupéfiants.",
+    )
+    _act(runtime)
+    # The decided case leaves the homeserver admins' list; the undecided one stays.
+    assert offer not in reported()
+    assert other in reported()
+
+
+def test_rempart_does_not_lift_a_suspension_the_homeserver_admins_decided(
+    synapse: Synapse, runtime: Runtime, client: TestClient, make_token: Callable[..., str]
+) -> None:
+    seller, _, [offer] = _offers(synapse, runtime, 1)
+    synapse.call("PUT", f"/_synapse/admin/v1/suspend/{seller.user_id}", body={"suspend": True})
+    first, second = make_token(Role.MODERATOR), make_token(Role.MODERATOR)
+    item_id = _item(client, first, offer)["id"]
+    _decide(
+        client,
+        first,
+        item_id=item_id,
+        action="suspend_account",
+        category="drug_sales",
+        explanation="Ventes de stupéfiants.",
+    )
+    _act(runtime)
+    _decide(
+        client,
+        second,
+        item_id=item_id,
+        action="no_violation",
+        category="none",
+        explanation="Annonce mal lue.",
+    )
+    _act(runtime)
+    assert synapse.suspended(seller)
