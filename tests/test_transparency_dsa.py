@@ -11,9 +11,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
+
 from legal_support import MovableClock
+from rempart.core.deps import Runtime
 from rempart.transparency import standalone_verify
 from rempart.transparency.figures import Log, dsa, quarter
+from rempart.worker import Worker
 
 PERIOD = quarter(2026, 2)
 
@@ -157,3 +161,17 @@ def test_disputes_and_active_recipients_reach_a_verifiable_report(
         env={"REMPART_DATABASE_URL": "sqlite:////nonexistent/x.db"},
     )
     assert verified.exit_code == 0, verified.stderr
+
+
+def test_the_worker_counts_each_ended_month_once(runtime: Runtime) -> None:
+    worker = Worker(runtime)
+    worker.run_schedules()
+    worker.run_schedules()
+    with runtime.engine.connect() as connection:
+        bodies = connection.execute(
+            sa.text("SELECT body FROM audit_entries WHERE action = 'platform.active_recipients'")
+        ).scalars()
+        months = [json.loads(b)["details"]["month"] for b in bodies]
+    now = datetime.now(UTC)
+    last = (now.replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
+    assert months == [last]

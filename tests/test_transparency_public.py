@@ -427,3 +427,21 @@ def test_a_report_verifies_from_its_url(
     assert offline(seeded, url).exit_code == 0
     missing = standalone(f"{server}/v1/transparency/reports/2")
     assert missing.returncode == 2
+    # The HTML page embeds the report: verified with the dataset beside it.
+    page = tmp_path / "page.html"
+    made = seeded(
+        "transparency",
+        "report",
+        "--period",
+        SEEDED.name,
+        "--format",
+        "html",
+        "--out",
+        str(page),
+        "--dataset-out",
+        str(tmp_path / "page.dataset.json"),
+    )
+    assert made.exit_code == 0, made.stderr
+    assert "verify_report.py" in page.read_text()
+    run = standalone(str(page))
+    assert run.returncode == 0, run.stderr

@@ -22,6 +22,7 @@ from rempart.core.deps import Runtime
 from rempart.core.models import ScheduleState
 from rempart.legal import tasks as legal_tasks
 from rempart.moderation import tasks as moderation_tasks
+from rempart.platform import recipients
 from rempart.platform import tasks as platform_tasks
 from rempart.platform.adapters.matrix import tasks as matrix_tasks
 from rempart.reports import tasks as reports_tasks
@@ -172,6 +173,7 @@ class Worker:
                 platform_tasks.run_retention(session, self.rt)
                 moderation_tasks.purge_review_media(session, self.rt)
                 ratelimit.purge(session, before=utcnow() - timedelta(days=1))
+                recipients.record_last_month_once(session, now=utcnow())
         with transaction(self.rt.engine) as session:
             if jobs.due(session, name="legal-deadlines", every=LEGAL_DEADLINES_EVERY):
                 legal_tasks.run_deadlines(session, self.rt)

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rempart.audit import service as audit
+from rempart.audit.models import AuditEntry
 from rempart.core.errors import Invalid
 from rempart.platform.models import Account, Connection
 from rempart.transparency.figures import EU_MEMBER_STATES
@@ -53,3 +54,24 @@ def record(session: Session, *, month: str, actor: str) -> dict[str, Any]:
     }
     audit.record(session, actor=actor, action="platform.active_recipients", details=details)
     return details
+
+
+def previous_month(now: datetime) -> str:
+    year, month = (now.year, now.month - 1) if now.month > 1 else (now.year - 1, 12)
+    return f"{year:04d}-{month:02d}"
+
+
+def record_last_month_once(session: Session, *, now: datetime) -> dict[str, Any] | None:
+    """The worker's daily round: count the month that ended, once."""
+    month = previous_month(now)
+    done = session.execute(
+        select(AuditEntry.seq)
+        .where(
+            AuditEntry.action == "platform.active_recipients",
+            AuditEntry.body.contains(f'"month":"{month}"'),
+        )
+        .limit(1)
+    ).first()
+    if done is not None:
+        return None
+    return record(session, month=month, actor="system:platform")

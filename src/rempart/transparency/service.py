@@ -22,7 +22,7 @@ from rempart.core.clock import utcnow
 from rempart.core.crypto import KeyRing
 from rempart.core.db import transaction
 from rempart.core.deps import Runtime
-from rempart.core.errors import NotFound
+from rempart.core.errors import Conflict, NotFound
 from rempart.transparency import dataset, figures, lookup_cache
 from rempart.transparency import standalone_verify as offline
 from rempart.transparency.models import PublishedReport
@@ -45,6 +45,13 @@ class ReportNotFound(NotFound):
 
 class DatasetNotPublished(NotFound):
     code = "dataset_not_published"
+
+
+class PublicationRaced(Conflict):
+    code = "publication_raced"
+
+
+PUBLISH_ATTEMPTS = 3
 
 
 def read_log(
@@ -160,50 +167,63 @@ def provisional(rt: Runtime, *, kind: str, sign_head: bool = False) -> dict[str,
     }
 
 
+def _latest_report(session: Session, kind: str) -> tuple[int | None, SignedTreeHead | None]:
+    row = session.execute(
+        select(PublishedReport.id, PublishedReport.document)
+        .where(PublishedReport.kind == kind)
+        .order_by(PublishedReport.id.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return None, None
+    return row[0], SignedTreeHead.model_validate(json.loads(row[1])["head"])
+
+
 def publish(rt: Runtime, *, kind: str, period_text: str) -> dict[str, Any]:
     """Sign a head over the log as it is, compute the report on it, and store it with
-    its dataset. Only a period that has ended can be reported."""
+    its dataset. Only a period that has ended can be reported.
+
+    The report and its proofs are computed in a read-only transaction (seconds over a
+    large log) and stored in a short write transaction, which checks that no other report
+    of this kind was published meanwhile: the chain of previous heads stays a chain."""
     period = parse(period_text)
     ensure_ended(period, utcnow())
     audit.sign_head(rt.engine, keys=rt.keys, head_file=rt.head_file)
-    with transaction(rt.engine) as session:
-        head = audit.latest_head(session, keys=rt.keys)
-        previous = session.execute(
-            select(PublishedReport.document)
-            .where(PublishedReport.kind == kind)
-            .order_by(PublishedReport.id.desc())
-            .limit(1)
-        ).scalar_one_or_none()
-        previous_head = (
-            SignedTreeHead.model_validate(json.loads(previous)["head"]) if previous else None
-        )
-        report, public = build(
-            session,
-            keys=rt.keys,
-            kind=kind,
-            period=period,
-            head=head,
-            previous_head=previous_head,
-            now=utcnow(),
-        )
-        row = PublishedReport(
-            kind=kind,
-            period=period.name,
-            tree_size=head.tree_size,
-            published_at=utcnow(),
-            document=json.dumps(report, sort_keys=True),
-            dataset=json.dumps(public, sort_keys=True),
-        )
-        session.add(row)
-        session.flush()
-        report_id = row.id
-        audit.record(
-            session,
-            actor="system:transparency",
-            action="transparency.report.published",
-            details={"kind": kind, "period": period.name, "tree_size": head.tree_size},
-        )
-    return {**report, "id": report_id}
+    for _ in range(PUBLISH_ATTEMPTS):
+        with transaction(rt.engine, readonly=True) as session:
+            head = audit.latest_head(session, keys=rt.keys)
+            previous_id, previous_head = _latest_report(session, kind)
+            report, public = build(
+                session,
+                keys=rt.keys,
+                kind=kind,
+                period=period,
+                head=head,
+                previous_head=previous_head,
+                now=utcnow(),
+            )
+        with transaction(rt.engine) as session:
+            if _latest_report(session, kind)[0] != previous_id:
+                continue  # another report was published meanwhile: chain onto it
+            row = PublishedReport(
+                kind=kind,
+                period=period.name,
+                tree_size=head.tree_size,
+                published_at=utcnow(),
+                document=json.dumps(report, sort_keys=True),
+                dataset=json.dumps(public, sort_keys=True),
+            )
+            session.add(row)
+            session.flush()
+            report_id = row.id
+            audit.record(
+                session,
+                actor="system:transparency",
+                action="transparency.report.published",
+                details={"kind": kind, "period": period.name, "tree_size": head.tree_size},
+            )
+        return {**report, "id": report_id}
+    raise PublicationRaced("Other reports kept being published meanwhile; try again.")
 
 
 def published(session: Session, *, kind: str, period: str | None) -> list[dict[str, Any]]:
