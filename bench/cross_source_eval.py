@@ -412,7 +412,7 @@ def main() -> None:
     parser.add_argument("--speed", type=int, default=0, help="posts for a speed measure")
     parser.add_argument("--band", type=float, nargs=2, default=list(cascade.UNSURE))
     parser.add_argument("--first-stage", type=Path, default=WEIGHTS / "ngram-v2.npz")
-    parser.add_argument("--heads", type=Path, default=WEIGHTS / "semantic-v1.npz")
+    parser.add_argument("--heads", type=Path, default=WEIGHTS / "semantic-v2.npz")
     args = parser.parse_args()
     band = (args.band[0], args.band[1])
     sets = load_sets(args.data, args.limit)
