@@ -340,12 +340,11 @@ def folds(
     import train_ngram
 
     synthetic_train, _ = train_ngram.synthetic(random.Random(2026), 40)
+    sms = {i.text for i in sms_spam(data)}
     sources = {
         "toxigen": [(i.text, i.label) for i in toxigen(data)],
         "fr_hatecheck": [(i.text, i.label) for i in fr_hatecheck(data)],
-        "sms_spam": [
-            r for r in train_ngram.public(data) if r[0] in {i.text for i in sms_spam(data)}
-        ],
+        "sms_spam": [r for r in train_ngram.public(data) if r[0] in sms],
     }
     for held_out in ("toxigen", "fr_hatecheck"):
         rows = list(synthetic_train)
@@ -410,11 +409,17 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=ROOT / "var" / "semantic-embeddings")
     parser.add_argument("--folds", action="store_true", help="retrain without each source")
     parser.add_argument("--speed", type=int, default=0, help="posts for a speed measure")
+    parser.add_argument(
+        "--speed-only", action="store_true", help="only the speed measure, for --layers"
+    )
     parser.add_argument("--band", type=float, nargs=2, default=list(cascade.UNSURE))
     parser.add_argument("--first-stage", type=Path, default=WEIGHTS / "ngram-v2.npz")
     parser.add_argument("--heads", type=Path, default=WEIGHTS / "semantic-v2.npz")
     args = parser.parse_args()
     band = (args.band[0], args.band[1])
+    if args.speed_only:
+        speed(args.layers, args.speed or 200)
+        return
     sets = load_sets(args.data, args.limit)
     print({name: len(items) for name, items in sets.items()}, f"band {band}")
     caches = {n: EmbeddingCache(args.cache, n) for n in args.layers}
