@@ -173,6 +173,28 @@ def auprc_rows(name: str, items: list[Item], probs: Matrix) -> list[tuple[str, s
     return rows
 
 
+def policy_outcomes(items: list[Item], probs: Matrix) -> str:
+    """What the policy's thresholds (moderation/data/policy.json) would do with these scores:
+    AUPRC says how well items are ranked, this says how many cross a threshold."""
+    from rempart.moderation.signals import policy
+
+    labels = np.array([i.label for i in items])
+    restricted = np.zeros(len(items), dtype=bool)
+    queued = np.zeros(len(items), dtype=bool)
+    for category, thresholds in policy().categories.items():
+        column = probs[:, CATEGORIES.index(category)]
+        restricted |= column >= thresholds.restrict
+        queued |= column >= thresholds.review
+    queued &= ~restricted
+    benign, harmful = labels == "none", labels != "none"
+    return (
+        f"harmful: {int((restricted & harmful).sum())} restricted, "
+        f"{int((queued & harmful).sum())} queued of {int(harmful.sum())}; benign: "
+        f"{int((restricted & benign).sum())} restricted, {int((queued & benign).sum())} "
+        f"queued of {int(benign.sum())}"
+    )
+
+
 def first_stage_answers(
     name: str, items: list[Item], probs: Matrix, band: tuple[float, float]
 ) -> str:
@@ -299,6 +321,10 @@ def evaluate_models(
             second = semantic.head_probabilities(caches[layers].embed(texts), weights, bias)
             results.setdefault(f"e5-{layers}L", {})[set_name] = auprc_rows(set_name, items, second)
             mixed = cascade_probs(first, second, band)
+            print(
+                f"{set_name}: at the policy's thresholds, cascade {layers}L: "
+                + policy_outcomes(items, mixed)
+            )
             results.setdefault(f"cascade {layers}L", {})[set_name] = auprc_rows(
                 set_name, items, mixed
             )
