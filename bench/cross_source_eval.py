@@ -173,6 +173,28 @@ def auprc_rows(name: str, items: list[Item], probs: Matrix) -> list[tuple[str, s
     return rows
 
 
+def policy_outcomes(items: list[Item], probs: Matrix) -> str:
+    """What the policy's thresholds (moderation/data/policy.json) would do with these scores:
+    AUPRC says how well items are ranked, this says how many cross a threshold."""
+    from rempart.moderation.signals import policy
+
+    labels = np.array([i.label for i in items])
+    restricted = np.zeros(len(items), dtype=bool)
+    queued = np.zeros(len(items), dtype=bool)
+    for category, thresholds in policy().categories.items():
+        column = probs[:, CATEGORIES.index(category)]
+        restricted |= column >= thresholds.restrict
+        queued |= column >= thresholds.review
+    queued &= ~restricted
+    benign, harmful = labels == "none", labels != "none"
+    return (
+        f"harmful: {int((restricted & harmful).sum())} restricted, "
+        f"{int((queued & harmful).sum())} queued of {int(harmful.sum())}; benign: "
+        f"{int((restricted & benign).sum())} restricted, {int((queued & benign).sum())} "
+        f"queued of {int(benign.sum())}"
+    )
+
+
 def first_stage_answers(
     name: str, items: list[Item], probs: Matrix, band: tuple[float, float]
 ) -> str:
@@ -299,6 +321,10 @@ def evaluate_models(
             second = semantic.head_probabilities(caches[layers].embed(texts), weights, bias)
             results.setdefault(f"e5-{layers}L", {})[set_name] = auprc_rows(set_name, items, second)
             mixed = cascade_probs(first, second, band)
+            print(
+                f"{set_name}: at the policy's thresholds, cascade {layers}L: "
+                + policy_outcomes(items, mixed)
+            )
             results.setdefault(f"cascade {layers}L", {})[set_name] = auprc_rows(
                 set_name, items, mixed
             )
@@ -340,12 +366,11 @@ def folds(
     import train_ngram
 
     synthetic_train, _ = train_ngram.synthetic(random.Random(2026), 40)
+    sms = {i.text for i in sms_spam(data)}
     sources = {
         "toxigen": [(i.text, i.label) for i in toxigen(data)],
         "fr_hatecheck": [(i.text, i.label) for i in fr_hatecheck(data)],
-        "sms_spam": [
-            r for r in train_ngram.public(data) if r[0] in {i.text for i in sms_spam(data)}
-        ],
+        "sms_spam": [r for r in train_ngram.public(data) if r[0] in sms],
     }
     for held_out in ("toxigen", "fr_hatecheck"):
         rows = list(synthetic_train)
@@ -410,11 +435,17 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=ROOT / "var" / "semantic-embeddings")
     parser.add_argument("--folds", action="store_true", help="retrain without each source")
     parser.add_argument("--speed", type=int, default=0, help="posts for a speed measure")
+    parser.add_argument(
+        "--speed-only", action="store_true", help="only the speed measure, for --layers"
+    )
     parser.add_argument("--band", type=float, nargs=2, default=list(cascade.UNSURE))
     parser.add_argument("--first-stage", type=Path, default=WEIGHTS / "ngram-v2.npz")
-    parser.add_argument("--heads", type=Path, default=WEIGHTS / "semantic-v1.npz")
+    parser.add_argument("--heads", type=Path, default=WEIGHTS / "semantic-v2.npz")
     args = parser.parse_args()
     band = (args.band[0], args.band[1])
+    if args.speed_only:
+        speed(args.layers, args.speed or 200)
+        return
     sets = load_sets(args.data, args.limit)
     print({name: len(items) for name, items in sets.items()}, f"band {band}")
     caches = {n: EmbeddingCache(args.cache, n) for n in args.layers}

@@ -35,7 +35,7 @@ from rempart.moderation.semantic import (
 )
 
 OUT = Path(__file__).parents[1] / "src" / "rempart" / "moderation" / "weights"
-VERSION = "semantic-v1"
+VERSION = "semantic-v2"
 
 
 def embed_all(embedder: E5Embedder, texts: list[str], cache: Path) -> np.ndarray:
@@ -145,7 +145,7 @@ def main() -> None:
         "layers": args.layers,
         "categories": list(CATEGORIES),
         "training_rows": len(training),
-        "sources": "as ngram-v1 (see ngram-v1.json)",
+        "sources": "as ngram-v2 (see ngram-v2.json)",
         "evaluation": report,
     }
     args.out.mkdir(parents=True, exist_ok=True)

@@ -40,7 +40,7 @@ def test_prepare_makes_campaign_variants_one_text() -> None:
 
 
 def test_reads_meaning_offline_and_deterministically(model: semantic.SemanticClassifier) -> None:
-    assert model.model_version == "semantic-v1"
+    assert model.model_version == "semantic-v2"
     results = model.classify([UNSURE, BENIGN, "", "🔥" * 300])
     assert results[0].top == "terrorism"
     assert results[0].stage == "semantic"
@@ -107,7 +107,7 @@ def test_worker_runs_the_semantic_stage(
             ).scalars()
         }
     unsure_item, clear_item = items["p-unsure"], items["p-clear"]
-    assert "semantic-v1" in unsure_item.model_version
+    assert "semantic-v2" in unsure_item.model_version
     stages = {
         s["detail"].rsplit("/", 1)[1] for s in unsure_item.signals if s["source"] == "classifier"
     }
