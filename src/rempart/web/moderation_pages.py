@@ -17,6 +17,7 @@ from rempart.moderation import evidence, media, queue
 from rempart.moderation.schemas import DecisionAction, DecisionCreate
 from rempart.platform.adapters.matrix import actions as platform_actions
 from rempart.reports import cases
+from rempart.web.i18n import category_labels
 from rempart.web.pages import (
     Rt,
     Staff,
@@ -71,17 +72,21 @@ async def moderation_bulk(request: Request, rt: Rt, caller: Staff) -> Response:
         ids = [int(str(v)) for v in form.getlist("item")][: queue.BULK_LIMIT]
         action = DecisionAction(str(form.get("action")))
         explanation = str(form.get("explanation", "")).strip()
+        category = str(form.get("category", ""))
         if not ids or not explanation:
             raise ValueError
     except ValueError:
         return RedirectResponse("/console/moderation?done=nothing+selected", status_code=303)
+    if category not in category_labels():
+        # No silent default: the owner and the reporters are told this category.
+        return RedirectResponse("/console/moderation?done=no+category+chosen", status_code=303)
     with rt.unit_of_work() as session:
         done, skipped = queue.decide_many(
             session,
             caller=caller,
             item_ids=ids,
             action=action,
-            category=str(form.get("category", "spam")),
+            category=category,
             explanation=explanation[:2000],
             settings=rt.settings,
         )

@@ -1,0 +1,56 @@
+"""Forms that must not decide for the person filling them: no category is chosen until
+someone chooses one, for a notice, a decision or a bulk decision."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from fastapi.testclient import TestClient
+
+from rempart.auth.permissions import Role
+from rempart.core.deps import Runtime
+from test_moderation import scanned  # noqa: F401  (the fixture: a scanned platform)
+from test_web import csrf_of, make_login, sign_in
+
+
+def _selected(html: str, select_id: str) -> list[str]:
+    select = html.split(f'id="{select_id}"', 1)[1].split("</select>", 1)[0]
+    return re.findall(r'<option value="([^"]*)"[^>]*\bselected\b', select)
+
+
+def test_the_notice_form_preselects_no_category(client: TestClient) -> None:
+    form = client.get("/report")
+    assert _selected(form.text, "category") == [""]
+
+
+@pytest.mark.usefixtures("scanned")
+def test_a_bulk_decision_without_a_category_decides_nothing(
+    client: TestClient, runtime: Runtime
+) -> None:
+    assert sign_in(client, make_login(runtime, "bulk-nocat", Role.MODERATOR)).status_code == 303
+    listing = client.get("/console/moderation?source=rules")
+    assert _selected(listing.text, "bulk-category") == [""]
+    ids = re.findall(r'name="item" value="(\d+)"', listing.text)
+    assert ids
+    item = client.get(f"/console/moderation/items/{ids[0]}")
+    assert "Choose the category" in item.text
+    csrf = csrf_of(client, "/console/moderation")
+    for category in ("", "nonsense"):
+        answer = client.post(
+            "/console/moderation/bulk",
+            data={
+                "csrf": csrf,
+                "item": ids[:2],
+                "action": "remove_content",
+                "category": category,
+                "explanation": "Offers of drugs for sale.",
+            },
+            follow_redirects=False,
+        )
+        assert answer.status_code == 303
+        assert answer.headers["location"].endswith("done=no+category+chosen")
+    still = re.findall(
+        r'name="item" value="(\d+)"', client.get("/console/moderation?source=rules").text
+    )
+    assert set(ids[:2]) <= set(still)
