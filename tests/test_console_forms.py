@@ -54,3 +54,32 @@ def test_a_bulk_decision_without_a_category_decides_nothing(
         r'name="item" value="(\d+)"', client.get("/console/moderation?source=rules").text
     )
     assert set(ids[:2]) <= set(still)
+
+
+def test_the_audit_viewer_reads_newest_first_with_names_filters_and_details(
+    client: TestClient, runtime: Runtime
+) -> None:
+    from rempart.audit import service as audit
+
+    make_login(runtime, "aud-first", Role.MODERATOR)
+    auditor = make_login(runtime, "aud-view", Role.AUDITOR)
+    audit.sign_head(runtime.engine, keys=runtime.keys, head_file=runtime.head_file)
+    assert sign_in(client, auditor).status_code == 303
+    log = client.get("/console/audit")
+    seqs = [int(s) for s in re.findall(r"<tr><td>(\d+)</td>", log.text)]
+    assert seqs == sorted(seqs, reverse=True)
+    assert len(seqs) >= 3
+    # The sign-in just made is at the top, its actor shown by name.
+    assert "web.login.signed_in" in log.text.split("</tr>", 2)[1] or "web-aud-view" in log.text
+    assert "<details>" in log.text
+    logins = client.get("/console/audit?action=web.login.")
+    actions = re.findall(r"<td>(web\.login\.[a-z_.]+)</td>", logins.text)
+    assert actions
+    assert len(actions) == len(re.findall(r"<tr><td>\d+</td>", logins.text))
+    # Verifying keeps the entries and the filter on the page.
+    csrf = csrf_of(client, "/console/audit")
+    verdict = client.post("/console/audit/verify?action=web.login.", data={"csrf": csrf})
+    assert "The log verifies" in verdict.text
+    assert re.findall(r"<td>(web\.login\.[a-z_.]+)</td>", verdict.text) == actions
+    # Junk in the query string is ignored, not an error.
+    assert client.get("/console/audit?before=99999999999999999999&action=%27").status_code == 200

@@ -487,6 +487,28 @@ def list_entries(session: Session, *, after: int, limit: int) -> AuditEntryPage:
     return AuditEntryPage(items=items, next_after=items[-1].seq if len(items) == limit else None)
 
 
+def browse_entries(
+    session: Session,
+    *,
+    before: int | None,
+    action_prefix: str | None,
+    target: str | None,
+    limit: int,
+) -> tuple[list[AuditEntryRead], int | None]:
+    """Newest first, for people reading the log: by action (a prefix such as ``legal.``)
+    and by target, both indexed; the second value is the cursor of the next, older page."""
+    query = select(AuditEntry)
+    if before is not None:
+        query = query.where(AuditEntry.seq < before)
+    if action_prefix:
+        query = query.where(AuditEntry.action.startswith(action_prefix, autoescape=True))
+    if target:
+        query = query.where(AuditEntry.target == target)
+    rows = session.execute(query.order_by(AuditEntry.seq.desc()).limit(limit)).scalars().all()
+    items = [AuditEntryRead(seq=r.seq, body=r.body, leaf_hash=r.leaf_hash.hex()) for r in rows]
+    return items, (items[-1].seq if len(items) == limit else None)
+
+
 def ensure_tail(session: Session) -> None:
     """The tail row is created by the migration; tests that build tables directly need it too."""
     if session.get(AuditTail, 1) is None:

@@ -9,6 +9,7 @@ principal only, never a token for an existing one.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -234,6 +235,15 @@ def get_principal(session: Session, *, principal_id: int) -> PrincipalRead:
     if principal is None:
         raise Unauthenticated("The principal of this token no longer exists.", code="invalid_token")
     return PrincipalRead.model_validate(principal, from_attributes=True)
+
+
+def principal_names(session: Session, *, actors: list[str]) -> dict[str, str]:
+    """The names behind ``principal:N`` actors, for people reading the audit log."""
+    ids = {int(a.split(":", 1)[1]) for a in actors if re.fullmatch(r"principal:\d{1,18}", a)}
+    if not ids:
+        return {}
+    rows = session.execute(select(Principal.id, Principal.name).where(Principal.id.in_(ids)))
+    return {f"principal:{id_}": name for id_, name in rows}
 
 
 def list_principals(session: Session) -> list[PrincipalRead]:

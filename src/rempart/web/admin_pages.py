@@ -36,16 +36,42 @@ router = APIRouter(include_in_schema=False)
 # -- auditors and admins --------------------------------------------------------------
 
 
+def _audit_page(request: Request, rt: Runtime, caller: Caller, **extra: Any) -> HTMLResponse:
+    params = request.query_params
+    before = params.get("before", "")
+    filters = {
+        "action": params.get("action", "").strip()[:64] or None,
+        "target": params.get("target", "").strip()[:256] or None,
+    }
+    with rt.unit_of_work(readonly=True) as session:
+        entries, older = audit_service.browse_entries(
+            session,
+            before=int(before) if before.isdigit() and len(before) < 19 else None,
+            action_prefix=filters["action"],
+            target=filters["target"],
+            limit=100,
+        )
+        bodies = [(e.seq, json.loads(e.body)) for e in entries]
+        names = auth_service.principal_names(
+            session, actors=[str(body.get("actor", "")) for _, body in bodies]
+        )
+    rows = [(seq, body, names.get(str(body.get("actor", "")))) for seq, body in bodies]
+    return page(
+        request,
+        "audit.html",
+        caller=caller,
+        rows=rows,
+        older=older,
+        filters=filters,
+        request_query=request.url.query,
+        **extra,
+    )
+
+
 @router.get("/console/audit", response_class=HTMLResponse)
 def audit_viewer(request: Request, rt: Rt, caller: Staff) -> Response:
     caller = allowed(request, caller, Permission.AUDIT_ENTRIES_READ)
-    after = request.query_params.get("after", "-1")
-    with rt.unit_of_work(readonly=True) as session:
-        entries = audit_service.list_entries(
-            session, after=int(after) if after.lstrip("-").isdigit() else -1, limit=100
-        )
-    rows = [(e.seq, json.loads(e.body)) for e in entries.items]
-    return page(request, "audit.html", caller=caller, rows=rows, next_after=entries.next_after)
+    return _audit_page(request, rt, caller)
 
 
 @router.post("/console/audit/verify", response_class=HTMLResponse)
@@ -54,7 +80,7 @@ def audit_verify(request: Request, rt: Rt, caller: Staff, csrf: Annotated[str, F
     caller = allowed(request, caller, Permission.AUDIT_ENTRIES_READ, csrf)
     with rt.unit_of_work(readonly=True) as session:
         result = verify_log(session, head_file=rt.head_file, keys=rt.keys)
-    return page(request, "audit.html", caller=caller, rows=[], next_after=None, result=result)
+    return _audit_page(request, rt, caller, result=result)
 
 
 @router.get("/console/admin", response_class=HTMLResponse)
