@@ -83,3 +83,28 @@ def test_the_audit_viewer_reads_newest_first_with_names_filters_and_details(
     assert re.findall(r"<td>(web\.login\.[a-z_.]+)</td>", verdict.text) == actions
     # Junk in the query string is ignored, not an error.
     assert client.get("/console/audit?before=99999999999999999999&action=%27").status_code == 200
+
+
+def test_browsers_get_bad_input_and_unknown_pages_as_pages(
+    client: TestClient, runtime: Runtime
+) -> None:
+    browser = {"Accept": "text/html,application/xhtml+xml"}
+    assert sign_in(client, make_login(runtime, "adm-forms", Role.ADMIN)).status_code == 303
+    csrf = csrf_of(client, "/console/admin")
+    bad_name = client.post(
+        "/console/admin/enrolments",
+        data={"csrf": csrf, "role": "flagger", "name": "<script>"},
+        headers=browser,
+    )
+    assert bad_name.status_code == 422
+    assert bad_name.headers["content-type"].startswith("text/html")
+    assert "name" in bad_name.text
+    assert "<header>" in bad_name.text
+    missing = client.get("/console/nowhere", headers=browser)
+    assert missing.status_code == 404
+    assert missing.headers["content-type"].startswith("text/html")
+    # API clients keep their JSON with a machine-readable code.
+    api = client.post("/console/admin/enrolments", data={"csrf": csrf, "role": "flagger"})
+    assert api.status_code == 422
+    assert api.json()["error"]["code"] == "invalid_request"
+    assert client.get("/v1/nowhere", headers=browser).json()["error"]["code"] == "not_found"

@@ -263,18 +263,31 @@ def test_admins_suspend_authorities_and_revoke_keys(
     admin = make_login(runtime, "adm2", Role.ADMIN)
     assert sign_in(client, admin).status_code == 303
     csrf = csrf_of(client, "/console/admin")
+    headers = {"Authorization": f"Bearer {admin_token}"}
+    kid = court.jwk["kid"]
+    # A click without the confirmation (or a replayed form) changes nothing.
+    for path, data in (
+        ("/console/admin/authorities/fr-tj-lyon/status", {"status": "suspended"}),
+        (f"/console/admin/keys/{kid}/revoke", {}),
+    ):
+        hasty = client.post(path, data={"csrf": csrf, **data}, follow_redirects=False)
+        assert hasty.status_code == 400
+        assert "nothing was changed" in hasty.text
+    read = client.get("/v1/legal/authorities/fr-tj-lyon", headers=headers).json()
+    assert read["status"] == "verified"
+    assert read["keys"][0]["revoked_at"] is None
     suspended = client.post(
         "/console/admin/authorities/fr-tj-lyon/status",
-        data={"csrf": csrf, "status": "suspended"},
+        data={"csrf": csrf, "status": "suspended", "confirm": "yes"},
         follow_redirects=False,
     )
     assert suspended.status_code == 303
-    headers = {"Authorization": f"Bearer {admin_token}"}
     read = client.get("/v1/legal/authorities/fr-tj-lyon", headers=headers).json()
     assert read["status"] == "suspended"
-    kid = court.jwk["kid"]
     revoked = client.post(
-        f"/console/admin/keys/{kid}/revoke", data={"csrf": csrf}, follow_redirects=False
+        f"/console/admin/keys/{kid}/revoke",
+        data={"csrf": csrf, "confirm": "yes"},
+        follow_redirects=False,
     )
     assert revoked.status_code == 303
     read = client.get("/v1/legal/authorities/fr-tj-lyon", headers=headers).json()

@@ -35,7 +35,7 @@ from rempart.transparency.api import router as transparency_router
 from rempart.web import admin_pages, legal_pages, moderation_pages, pages, transparency_pages
 from rempart.web.access_log import AccessLog
 from rempart.web.headers import SecurityHeaders
-from rempart.web.pages import PageStop
+from rempart.web.pages import PageStop, problem_page, wants_page
 
 log = logging.getLogger("rempart")
 BUSY_RETRY_AFTER_SECONDS = 2
@@ -140,8 +140,11 @@ def _install_error_handlers(app: FastAPI) -> None:
         return exc.response
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
         # Only where and what rule: never the submitted value.
+        if wants_page(request):
+            fields = sorted({str(e.get("loc", ("",))[-1]) for e in exc.errors()})
+            return problem_page(request, "invalid_form", details=", ".join(fields), status=422)
         problems = [
             {
                 "field": ".".join(safe_location_part(p) for p in e.get("loc", ())),
@@ -156,7 +159,9 @@ def _install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        if wants_page(request) and exc.status_code in (404, 405):
+            return problem_page(request, "page_not_found", details="", status=exc.status_code)
         code = HTTP_CODES.get(exc.status_code, "http_error")
         return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code)
 

@@ -23,6 +23,7 @@ from rempart.core.errors import RempartError
 from rempart.legal import authorities
 from rempart.legal.schemas import AuthorityStatus
 from rempart.web import auth as web_auth
+from rempart.web.i18n import language, translator
 from rempart.web.pages import (
     Rt,
     Staff,
@@ -81,6 +82,13 @@ def audit_verify(request: Request, rt: Rt, caller: Staff, csrf: Annotated[str, F
     with rt.unit_of_work(readonly=True) as session:
         result = verify_log(session, head_file=rt.head_file, keys=rt.keys)
     return _audit_page(request, rt, caller, result=result)
+
+
+def _unconfirmed(request: Request, rt: Runtime, caller: Caller) -> Response:
+    """Suspending an authority holds its orders and a revoked key never comes back: the
+    admin ticks a confirmation first, so a stray click or a replayed form does nothing."""
+    error = translator(language(request))["confirmation_missing"]
+    return _admin_page(request, rt, caller, error=error, status=400)
 
 
 @router.get("/console/admin", response_class=HTMLResponse)
@@ -230,10 +238,13 @@ def admin_authority_status(
     code: Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9._-]{1,63}$")],
     csrf: Annotated[str, Form()],
     status: Annotated[AuthorityStatus, Form()],
+    confirm: Annotated[str, Form(max_length=8)] = "",
 ) -> Response:
     """Suspend an authority (its orders are refused and held) at once; verifying or
     reinstating it files a proposal that another admin confirms."""
     caller = allowed(request, caller, Permission.AUTHORITIES_MANAGE, csrf)
+    if status is AuthorityStatus.SUSPENDED and confirm != "yes":
+        return _unconfirmed(request, rt, caller)
     try:
         with rt.unit_of_work() as session:
             if status is AuthorityStatus.VERIFIED:
@@ -259,8 +270,11 @@ def admin_key_revoke(
     caller: Staff,
     kid: Annotated[str, Path(pattern=r"^[A-Za-z0-9._:-]{1,128}$")],
     csrf: Annotated[str, Form()],
+    confirm: Annotated[str, Form(max_length=8)] = "",
 ) -> Response:
     caller = allowed(request, caller, Permission.AUTHORITIES_MANAGE, csrf)
+    if confirm != "yes":
+        return _unconfirmed(request, rt, caller)
     try:
         with rt.unit_of_work() as session:
             authorities.revoke_key(session, kid=kid, actor=caller.actor)

@@ -114,6 +114,19 @@ def page(
     return response
 
 
+def wants_page(request: Request) -> bool:
+    """A browser on a page of ours, not an API client: it gets errors as pages."""
+    path = request.url.path
+    return not path.startswith(("/v1/", "/static/")) and "text/html" in request.headers.get(
+        "accept", ""
+    )
+
+
+def problem_page(request: Request, message_key: str, *, details: str, status: int) -> Response:
+    message = translator(language(request))[message_key]
+    return page(request, "problem.html", error=f"{message} {details}".strip(), status=status)
+
+
 def csrf_ok(request: Request, token: str) -> bool:
     expected = csrf_token(request)
     return expected is not None and secrets.compare_digest(expected, token)
