@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import re
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -159,3 +160,30 @@ def test_review_media_expire(
     assert client.get(url, headers=moderator).status_code == 404
     [item] = client.get("/v1/moderation/queue?source=hash", headers=moderator).json()["items"]
     assert item["media"][0]["preview_url"] is None
+
+
+def test_the_console_item_page_shows_its_blurred_preview(
+    client: TestClient,
+    runtime: Runtime,
+    platform_headers: dict[str, str],
+    make_token: Callable[..., str],
+    cli: Callable[..., Any],
+    tmp_path: Path,
+) -> None:
+    from test_web import make_login, sign_in
+
+    _publish_known_image(client, runtime, platform_headers, cli, tmp_path)
+    moderator = {"Authorization": f"Bearer {make_token(Role.MODERATOR)}"}
+    [item] = client.get("/v1/moderation/queue?source=hash", headers=moderator).json()["items"]
+    anonymous = client.get(
+        f"/console/moderation/media/{item['media'][0]['id']}/preview", follow_redirects=False
+    )
+    assert anonymous.status_code == 303
+    assert sign_in(client, make_login(runtime, "mod-preview", Role.MODERATOR)).status_code == 303
+    page = client.get(f"/console/moderation/items/{item['id']}")
+    [source] = re.findall(r'<img src="([^"]+)" alt="Blurred', page.text)
+    # The browser fetches the image with the console's session, not an API token.
+    preview = client.get(source)
+    assert preview.status_code == 200
+    assert preview.headers["content-type"] == "image/png"
+    assert preview.headers["cache-control"] == "no-store"

@@ -95,6 +95,20 @@ async def moderation_bulk(request: Request, rt: Rt, caller: Staff) -> Response:
     )
 
 
+@router.get("/console/moderation/media/{media_id}/preview")
+def moderation_preview(
+    request: Request, rt: Rt, caller: Staff, media_id: Annotated[int, Path(ge=1, le=2**62)]
+) -> Response:
+    """The blurred grey preview for the console's session (the API's needs a token)."""
+    caller = allowed(request, caller, Permission.MODERATION_DECIDE)
+    try:
+        with rt.unit_of_work(readonly=True) as session:
+            png = media.preview(session, media_id=media_id)
+    except RempartError as exc:
+        return HTMLResponse(escape(exc.message), exc.status_code)
+    return Response(png, media_type="image/png")
+
+
 @router.post("/console/moderation/media/{media_id}/reveal", response_class=HTMLResponse)
 def moderation_reveal(
     request: Request,
