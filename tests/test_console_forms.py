@@ -108,3 +108,42 @@ def test_browsers_get_bad_input_and_unknown_pages_as_pages(
     assert api.status_code == 422
     assert api.json()["error"]["code"] == "invalid_request"
     assert client.get("/v1/nowhere", headers=browser).json()["error"]["code"] == "not_found"
+
+
+@pytest.mark.usefixtures("scanned")
+def test_the_queue_pages_and_claims_within_its_filters(
+    client: TestClient, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rempart.web import moderation_pages
+
+    monkeypatch.setattr(moderation_pages, "QUEUE_PAGE", 2)
+    assert sign_in(client, make_login(runtime, "pager", Role.MODERATOR)).status_code == 303
+    first = client.get("/console/moderation?source=rules")
+    ids = re.findall(r'name="item" value="(\d+)"', first.text)
+    assert len(ids) == 2
+    following = re.search(r'<a href="([^"]+)" rel="next"', first.text)
+    assert following
+    assert "source=rules" in following.group(1)
+    second = client.get(following.group(1).replace("&amp;", "&"))
+    assert set(re.findall(r'name="item" value="(\d+)"', second.text)).isdisjoint(ids)
+
+    item = client.get(f"/console/moderation/items/{ids[0]}").text
+    assert 'id="back-to-queue"' in item
+    assert 'id="console-nav"' in item
+    category = re.search(r'<option value="([a-z_]+)" selected>', item)
+    assert category
+    csrf = csrf_of(client, "/console/moderation")
+    claimed = client.post(
+        "/console/moderation/claim",
+        data={"csrf": csrf, "category": category.group(1)},
+        follow_redirects=False,
+    )
+    assert claimed.status_code == 303
+    shown = client.get(claimed.headers["location"]).text
+    assert re.search(rf'<option value="{category.group(1)}" selected>', shown)
+    nothing = client.post(
+        "/console/moderation/claim",
+        data={"csrf": csrf, "category": "no_such_category"},
+        follow_redirects=False,
+    )
+    assert nothing.headers["location"].endswith("done=empty")

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
 from datetime import timedelta
 from html import escape
-from typing import Annotated
+from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
 from rempart.auth.permissions import Permission
+from rempart.auth.service import Caller
 from rempart.core.errors import RempartError
 from rempart.moderation import evidence, media, queue
 from rempart.moderation.schemas import DecisionAction, DecisionCreate
@@ -39,20 +42,38 @@ ACTIONS = [
 # -- moderators -----------------------------------------------------------------------
 
 
-@router.get("/console/moderation", response_class=HTMLResponse)
-def moderation_queue(request: Request, rt: Rt, caller: Staff) -> Response:
-    caller = allowed(request, caller, Permission.MODERATION_DECIDE)
-    filters = {
-        name: request.query_params.get(name) or None for name in ("category", "source", "reason")
-    }
+QUEUE_PAGE = 100
+FILTERS = ("category", "source", "reason")
+
+
+def _queue_filter(values: Mapping[str, Any], caller: Caller) -> tuple[dict[str, Any], Any]:
+    """The queue's filters from a query string or a form: the list and "claim next" read
+    the same ones, so the next item claimed is one the moderator is looking at."""
+    filters: dict[str, Any] = {name: str(values.get(name) or "") or None for name in FILTERS}
     where = queue.QueueFilter(
         filters["category"], filters["reason"], filters["source"], viewer=caller
     )
+    return filters, where
+
+
+@router.get("/console/moderation", response_class=HTMLResponse)
+def moderation_queue(request: Request, rt: Rt, caller: Staff) -> Response:
+    caller = allowed(request, caller, Permission.MODERATION_DECIDE)
+    filters, where = _queue_filter(request.query_params, caller)
     age = request.query_params.get("older_than_hours", "")
-    filters["older_than_hours"] = age if age.isdigit() else None
-    older_than = timedelta(hours=int(age)) if age.isdigit() else None
+    filters["older_than_hours"] = age if age.isdigit() and len(age) < 6 else None
+    older_than = timedelta(hours=int(age)) if filters["older_than_hours"] else None
+    number = request.query_params.get("page", "1")
+    current = int(number) if number.isdigit() and 0 < len(number) < 6 and int(number) else 1
     with rt.unit_of_work(readonly=True) as session:
-        found = queue.list_queue(session, where=where, older_than=older_than, limit=500, offset=0)
+        found = queue.list_queue(
+            session,
+            where=where,
+            older_than=older_than,
+            limit=QUEUE_PAGE,
+            offset=(current - 1) * QUEUE_PAGE,
+        )
+    kept = {k: v for k, v in filters.items() if v}
     return page(
         request,
         "queue.html",
@@ -61,6 +82,9 @@ def moderation_queue(request: Request, rt: Rt, caller: Staff) -> Response:
         filters=filters,
         actions=ACTIONS,
         flash=request.query_params.get("done"),
+        current=current,
+        pages=max(1, -(-found.total // QUEUE_PAGE)),
+        link=lambda n: "/console/moderation?" + urlencode({**kept, "page": n}),
     )
 
 
@@ -135,12 +159,12 @@ def moderation_reveal(
 
 
 @router.post("/console/moderation/claim")
-def moderation_claim(
-    request: Request, rt: Rt, caller: Staff, csrf: Annotated[str, Form()]
-) -> Response:
-    caller = allowed(request, caller, Permission.MODERATION_DECIDE, csrf)
+async def moderation_claim(request: Request, rt: Rt, caller: Staff) -> Response:
+    form = await request.form()
+    caller = allowed(request, caller, Permission.MODERATION_DECIDE, str(form.get("csrf", "")))
+    _, where = _queue_filter(form, caller)
     with rt.unit_of_work() as session:
-        item = queue.claim_next(session, caller=caller, where=queue.QueueFilter())
+        item = queue.claim_next(session, caller=caller, where=where)
     if item is None:
         return RedirectResponse("/console/moderation?done=empty", status_code=303)
     return RedirectResponse(f"/console/moderation/items/{item.id}", status_code=303)
