@@ -402,7 +402,15 @@ def test_main_pages_are_accessible_at_phone_width(
 ) -> None:
     login = make_login(runtime, "a11y", Role.MODERATOR)
     page = browser_page
-    public = ["/", "/report", "/appeal", "/disclosure", "/transparency/FR", "/console/login"]
+    public = [
+        "/",
+        "/report",
+        "/appeal",
+        "/disclosure",
+        "/transparency",
+        "/transparency/FR",
+        "/console/login",
+    ]
     for path in public:
         page.goto(f"{server}{path}")
         assert page.evaluate(ACCESSIBILITY_CHECK) == [], path
@@ -415,3 +423,11 @@ def test_main_pages_are_accessible_at_phone_width(
     sign_in(page, server, login)
     page.goto(f"{server}/console/moderation")
     assert page.evaluate(ACCESSIBILITY_CHECK) == []
+    # At phone width a table scrolls sideways and keeps its header row beside its cells.
+    header = page.locator("table thead th").nth(1).bounding_box()
+    first_header = page.locator("table thead th").first.bounding_box()
+    assert header is not None
+    assert first_header is not None
+    # Side by side, not stacked one above the other as blocks.
+    assert abs(header["y"] - first_header["y"]) < 2
+    assert header["x"] > first_header["x"]
