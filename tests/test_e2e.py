@@ -227,7 +227,12 @@ def test_public_files_a_notice_and_later_an_appeal(
     status = client.get(f"/v1/appeals/{appeal_tracking}").json()
     assert status["state"] == "open"
     page.goto(f"{server}/report/status/{tracking}")
-    assert page.locator("#outcome").inner_text() == "no_action"
+    # In words, not field names and codes.
+    assert page.locator("#outcome").inner_text() == "no action: no violation found"
+    assert page.locator("#outcome").get_attribute("data-value") == "no_action"
+    assert page.get_by_text("What you reported").count() == 1
+    page.goto(f"{server}/report/status/{tracking}?lang=fr")
+    assert page.locator("#outcome").inner_text().startswith("aucune mesure")
 
 
 def test_without_the_legal_role_an_order_stays_closed(
