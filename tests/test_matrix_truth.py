@@ -207,7 +207,9 @@ def test_a_room_its_owner_unlists_leaves_search_and_is_no_longer_read(
 class Court:
     def __init__(self, client: TestClient, make_token: Callable[..., str]) -> None:
         self.client, self.make_token = client, make_token
-        self.handle = register_authority(client, make_token(Role.ADMIN), code="fr-tj-rouen")
+        self.handle = register_authority(
+            client, make_token(Role.ADMIN), code="fr-tj-rouen", confirmer=make_token(Role.ADMIN)
+        )
 
     def phones(self, user_id: str, start: datetime, end: datetime) -> dict[str, dict[str, Any]]:
         """The numbers an order over [start, end] discloses for the user, by number."""
