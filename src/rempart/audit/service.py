@@ -43,6 +43,8 @@ from rempart.core.db import dialect_insert, execute_many, transaction
 
 ENTRY_FORMAT_VERSION = 1
 MAX_ACTION_LENGTH = 64  # the width of audit_entries.action
+# Leaves read and hashed at a time when a head is signed: bounds the signer's memory.
+SIGN_CHUNK = 1 << 16
 _PENDING = "rempart.audit.pending"
 _SAVEPOINT_MARKS = "rempart.audit.savepoints"
 
@@ -201,28 +203,24 @@ def _refuse_to_fork(latest: AuditHead | None, published: SignedTreeHead | None) 
 def sign_head(engine: Engine, *, keys: KeyRing, head_file: Path) -> SignedTreeHead | None:
     """Sign a head over every committed entry if the log grew since the last head.
 
-    The leaves are read and hashed with no write transaction open (after a bulk import
-    that is seconds of work); the write that follows re-checks that no other signer got
-    there first and stores the head with the subtree roots it completes.
+    The leaves are read and hashed with no write transaction open, a chunk at a time (a
+    bulk import leaves millions); the subtree roots of each chunk but the last are stored
+    in a short transaction of their own (derived data, harmless ahead of their head), and
+    the last write re-checks that no other signer got there first and stores the head.
     """
     published = last_published_head(head_file, keys)
     with transaction(engine, readonly=True) as session:
         tail_size = session.execute(select(AuditTail.size).where(AuditTail.id == 1)).scalar_one()
         latest = _latest_head(session)
-        _refuse_to_fork(latest, published)
-        start = latest.tree_size if latest is not None else 0
-        if tail_size == start:
-            return None
-        if tail_size < start:
-            raise AuditLogBroken(
-                f"The tail counts {tail_size} entries but a head covers {start}.",
-                tree_size=start,
-            )
-        leaves = session.execute(
-            select(AuditEntry.seq, AuditEntry.leaf_hash)
-            .where(AuditEntry.seq >= start, AuditEntry.seq < tail_size)
-            .order_by(AuditEntry.seq)
-        ).all()
+    _refuse_to_fork(latest, published)
+    start = latest.tree_size if latest is not None else 0
+    if tail_size == start:
+        return None
+    if tail_size < start:
+        raise AuditLogBroken(
+            f"The tail counts {tail_size} entries but a head covers {start}.",
+            tree_size=start,
+        )
     frontier: list[bytes] = []
     if latest is not None:
         frontier = [bytes.fromhex(h) for h in json.loads(latest.frontier)]
@@ -234,19 +232,33 @@ def sign_head(engine: Engine, *, keys: KeyRing, head_file: Path) -> SignedTreeHe
                 tree_size=start,
             )
     nodes: list[tuple[int, int, bytes]] = []
-    for expected, (seq, leaf) in enumerate(leaves, start):
-        if seq != expected:
+    position = start
+    while position < tail_size:
+        if nodes:
+            with transaction(engine) as session:
+                _store_nodes(session, nodes)
+            nodes = []
+        end = min(position + SIGN_CHUNK, tail_size)
+        with transaction(engine, readonly=True) as session:
+            leaves = session.execute(
+                select(AuditEntry.seq, AuditEntry.leaf_hash)
+                .where(AuditEntry.seq >= position, AuditEntry.seq < end)
+                .order_by(AuditEntry.seq)
+            ).all()
+        for expected, (seq, leaf) in enumerate(leaves, position):
+            if seq != expected:
+                raise AuditLogBroken(
+                    f"Audit entry {expected} is missing; run `rempart audit verify`.",
+                    entry=expected,
+                )
+            frontier = merkle.frontier_append_nodes(frontier, seq, leaf, nodes)
+        if position + len(leaves) != end:
+            missing = position + len(leaves)
             raise AuditLogBroken(
-                f"Audit entry {expected} is missing; run `rempart audit verify`.",
-                entry=expected,
+                f"Audit entry {missing} is missing; run `rempart audit verify`.",
+                entry=missing,
             )
-        frontier = merkle.frontier_append_nodes(frontier, seq, leaf, nodes)
-    if start + len(leaves) != tail_size:
-        missing = start + len(leaves)
-        raise AuditLogBroken(
-            f"Audit entry {missing} is missing; run `rempart audit verify`.",
-            entry=missing,
-        )
+        position = end
     root = merkle.frontier_root(frontier)
     timestamp = int(utcnow().timestamp() * 1000)
     message = signed_bytes(
