@@ -4,7 +4,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
-DEMO_ENV := REMPART_DEMO=1
+# Appeal links and the printed addresses use the port the demo really serves on.
+DEMO_ENV := REMPART_DEMO=1 REMPART_PUBLIC_URL=http://$(HOST):$(PORT)
 
 .PHONY: install demo serve worker test test-sqlite lint bench clean verifier
 

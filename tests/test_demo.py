@@ -33,10 +33,15 @@ def _count(runtime: Runtime, model: type) -> int:
         return int(connection.execute(sa.select(sa.func.count()).select_from(model)).scalar_one())
 
 
-def test_seed_builds_the_platform_once(cli: Callable[..., Any], runtime: Runtime) -> None:
-    first = cli("demo", "seed", *SMALL)
+def test_seed_builds_the_platform_once(
+    cli: Callable[..., Any], runtime: Runtime, env: dict[str, str]
+) -> None:
+    served = "http://127.0.0.1:8765"
+    first = cli("demo", "seed", *SMALL, env={**env, "REMPART_PUBLIC_URL": served})
     assert first.exit_code == 0, first.stderr
     assert "demo-platform" in first.stdout
+    # The addresses it prints are where this installation serves, not a fixed port.
+    assert f"{served}/console/login" in first.stdout
     size = DemoSize(accounts=60, connections=600, entities=6, posts=120)
     # The demo notices bring a lawful channel and the fresh accounts that raid it.
     raid_events = 1 + 2 * RAIDERS

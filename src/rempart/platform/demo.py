@@ -101,8 +101,8 @@ def seed(rt: Runtime, *, console: Console, force: bool = False, **sizes: int) ->
             "If you deleted the demo database on purpose, start over with `make clean`."
         )
         raise
-    show_credentials(console, tokens)
-    show_logins(console, logins)
+    show_credentials(console, tokens, base=rt.settings.public_url)
+    show_logins(console, logins, base=rt.settings.public_url)
 
 
 def _ingest_all(rt: Runtime, *, console: Console, size: DemoSize) -> None:
@@ -210,8 +210,8 @@ def _ensure_web_logins(rt: Runtime) -> dict[str, dict[str, str]]:
     return logins
 
 
-def show_logins(console: Console, logins: dict[str, dict[str, str]]) -> None:
-    console.print("\n[bold]Demo console sign-ins[/bold] (http://127.0.0.1:8000/console/login):")
+def show_logins(console: Console, logins: dict[str, dict[str, str]], *, base: str) -> None:
+    console.print(f"\n[bold]Demo console sign-ins[/bold] ({base}/console/login):")
     for username, login in logins.items():
         console.print(
             f"  {username:<11} password {login['password']}  TOTP secret {login['totp_secret']}",
@@ -220,8 +220,8 @@ def show_logins(console: Console, logins: dict[str, dict[str, str]]) -> None:
         console.print(f"              {login['otpauth']}", soft_wrap=True, highlight=False)
 
 
-def show_credentials(console: Console, tokens: dict[str, str]) -> None:
+def show_credentials(console: Console, tokens: dict[str, str], *, base: str) -> None:
     console.print("\n[bold]Demo API tokens[/bold] (synthetic installation only):")
     for name, token in tokens.items():
         console.print(f"  {name:<16} {token}")
-    console.print('  e.g. curl -H "Authorization: Bearer <token>" http://127.0.0.1:8000/v1/auth/me')
+    console.print(f'  e.g. curl -H "Authorization: Bearer <token>" {base}/v1/auth/me')
