@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import logging
 import struct
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -466,3 +467,21 @@ def test_run_forever_survives_a_failing_round(
     monkeypatch.setattr(worker, "tick", tick)
     worker.run_forever()
     assert rounds == ["tick", "tick"]
+
+
+def test_long_work_logs_its_progress_job_by_job(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setitem(worker_module.HANDLERS, "test.slice", lambda *_: None)
+    for _ in range(3):
+        enqueue(runtime, "test.slice")
+    worker = Worker(runtime)
+    with caplog.at_level(logging.INFO, logger="rempart.worker"):
+        while worker.tick():
+            pass
+    progress = [r.getMessage() for r in caplog.records if "(test.slice) done" in r.getMessage()]
+    assert [line.rsplit("; ", 1)[1] for line in progress] == [
+        "2 of this kind still to run",
+        "1 of this kind still to run",
+        "0 of this kind still to run",
+    ]

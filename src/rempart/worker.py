@@ -187,11 +187,21 @@ class Worker:
         try:
             if handler is None:
                 raise LookupError(f"no handler for job kind {job.kind}")
+            started = time.monotonic()
             prepare = PREPARERS.get(job.kind)
             payload = prepare(self.rt, job.payload) if prepare else job.payload
             with transaction(self.rt.engine) as session:
                 handler(session, self.rt, payload)
                 jobs.finish(session, job.id)
+            # Long work (the demo's first scan, a rescan) is many jobs: each says how far
+            # the run has come, so the log never stays silent for minutes.
+            log.info(
+                "job %s (%s) done in %.1f s; %d of this kind still to run",
+                job.id,
+                job.kind,
+                time.monotonic() - started,
+                jobs.waiting(self.rt.engine, kind=job.kind),
+            )
         except Exception as exc:
             log.exception("job %s (%s) failed", job.id, job.kind)
             jobs.fail(

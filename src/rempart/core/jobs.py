@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Engine, or_, select, update
+from sqlalchemy import Engine, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -45,6 +45,18 @@ def enqueue(
             created_at=now,
         )
     )
+
+
+def waiting(engine: Engine, *, kind: str) -> int:
+    """Jobs of this kind not yet done: the progress a long run (a rescan) logs."""
+    with transaction(engine, readonly=True) as session:
+        return int(
+            session.execute(
+                select(func.count())
+                .select_from(Job)
+                .where(Job.kind == kind, Job.status.in_(("queued", "running")))
+            ).scalar_one()
+        )
 
 
 def backoff(attempts: int) -> timedelta:
