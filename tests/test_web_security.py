@@ -99,3 +99,20 @@ def test_sign_in_guesses_spread_over_one_network_share_one_budget(settings: Sett
             data={"csrf": csrf, "username": "legal1", "password": "guess", "code": "1"},
         )
     assert "Wrong username" in other.text
+
+
+def test_anonymous_reads_are_limited_per_network(settings: Settings) -> None:
+    app = create_app(settings.model_copy(update={"public_reads_per_minute": 5}))
+    answers = []
+    # One network, several addresses: one allowance.
+    for host in range(1, 8):
+        with TestClient(app, client=(f"198.51.100.{host}", 40000)) as reader:
+            answers.append(reader.get("/v1/transparency/FR"))
+    assert all(a.status_code != 429 for a in answers[:5])
+    assert [a.status_code for a in answers[5:]] == [429, 429]
+    assert answers[-1].json()["error"]["code"] == "rate_limited"
+    assert int(answers[-1].headers["retry-after"]) >= 1
+    with TestClient(app, client=("203.0.113.9", 40000)) as neighbour:
+        assert neighbour.get("/v1/transparency/FR").status_code != 429
+        # Signed-in and platform work is not counted against the public allowance.
+        assert neighbour.get("/healthz").status_code == 200

@@ -22,7 +22,7 @@ from rempart.auth.api import router as auth_router
 from rempart.core.crypto import load_keyring
 from rempart.core.db import get_engine, is_busy_error
 from rempart.core.deps import Runtime
-from rempart.core.errors import RempartError, safe_location_part
+from rempart.core.errors import RempartError, error_body, safe_location_part
 from rempart.core.settings import Settings, get_settings
 from rempart.legal.api import router as legal_router
 from rempart.legal.authority_api import router as authority_router
@@ -36,6 +36,7 @@ from rempart.web import admin_pages, legal_pages, moderation_pages, pages, trans
 from rempart.web.access_log import AccessLog
 from rempart.web.headers import SecurityHeaders
 from rempart.web.pages import PageStop, problem_page, wants_page
+from rempart.web.public_limit import PublicReadLimit
 
 log = logging.getLogger("rempart")
 BUSY_RETRY_AFTER_SECONDS = 2
@@ -50,10 +51,6 @@ HTTP_CODES = {
     413: "payload_too_large",
     415: "unsupported_media_type",
 }
-
-
-def error_body(code: str, message: str, **details: Any) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message, **details}}
 
 
 class BodyLimit:
@@ -231,6 +228,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(PublicReadLimit, keys=keys, per_minute=settings.public_reads_per_minute)
     if settings.access_log:
         app.add_middleware(AccessLog, keys=keys)
     return app

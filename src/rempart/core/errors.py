@@ -70,3 +70,8 @@ class RateLimited(RempartError):
 
     def headers(self) -> dict[str, str] | None:
         return {"Retry-After": str(self.retry_after)}
+
+
+def error_body(code: str, message: str, **details: Any) -> dict[str, Any]:
+    """The one shape of every error answer: ``{"error": {"code", "message", ...}}``."""
+    return {"error": {"code": code, "message": message, **details}}

@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     public_url: str = "http://127.0.0.1:8000"
     # Public notices per network prefix (/24, /48) and window.
     report_rate_limit: int = Field(default=30, ge=1)
+    # Anonymous reads (search, transparency, audit heads and proofs) per network (/24, /48)
+    # per minute and web process.
+    public_reads_per_minute: int = Field(default=600, ge=1)
     report_rate_window_seconds: int = Field(default=600, ge=1)
     # Art. 23: manifestly unfounded notices before a warning, then before the processing
     # of a reporter's notices is suspended, and for how long.
