@@ -147,3 +147,17 @@ def test_the_queue_pages_and_claims_within_its_filters(
         follow_redirects=False,
     )
     assert nothing.headers["location"].endswith("done=empty")
+
+
+@pytest.mark.usefixtures("scanned")
+def test_the_decision_form_decides_nothing_by_itself_and_speaks_french(
+    client: TestClient, runtime: Runtime
+) -> None:
+    assert sign_in(client, make_login(runtime, "mod-fr", Role.MODERATOR)).status_code == 303
+    listing = client.get("/console/moderation?source=rules")
+    first = re.findall(r'name="item" value="(\d+)"', listing.text)[0]
+    item = client.get(f"/console/moderation/items/{first}?lang=fr").text
+    form = item.split('name="action"', 1)[1].split("</fieldset>", 1)[0]
+    assert "checked" not in form
+    assert "Retirer de la recherche" in item
+    assert "Remove from search" not in item

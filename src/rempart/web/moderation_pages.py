@@ -31,11 +31,11 @@ from rempart.web.pages import (
 
 router = APIRouter(include_in_schema=False)
 ACTIONS = [
-    (DecisionAction.NO_VIOLATION.value, "No violation (restores the item)", "n"),
-    (DecisionAction.REMOVE_FROM_SEARCH.value, "Remove from search", "s"),
-    (DecisionAction.REMOVE_CONTENT.value, "Remove the content", "r"),
-    (DecisionAction.SUSPEND_ENTITY.value, "Suspend the entity", "e"),
-    (DecisionAction.SUSPEND_ACCOUNT.value, "Suspend the account", "a"),
+    (DecisionAction.NO_VIOLATION.value, "n"),
+    (DecisionAction.REMOVE_FROM_SEARCH.value, "s"),
+    (DecisionAction.REMOVE_CONTENT.value, "r"),
+    (DecisionAction.SUSPEND_ENTITY.value, "e"),
+    (DecisionAction.SUSPEND_ACCOUNT.value, "a"),
 ]
 
 
