@@ -41,6 +41,13 @@ def test_every_word_the_pages_use_exists_in_both_languages() -> None:
         if page.name.endswith(".html")
         for key in re.findall(r"\bt\.([a-z_]+)", page.read_text("utf-8"))
     }
+    # Words looked up by a value: every value has its word.
+    from rempart.moderation.schemas import DecisionAction
+    from rempart.transparency.service import KINDS
+
+    used |= {f"action_{a.value}" for a in DecisionAction}
+    used |= {f"report_kind_{kind}" for kind in KINDS}
+    used |= {f"status_{field}" for field in ("category", "outcome", "state")}
     for lang in LANGUAGES:
         missing = used - set(translator(lang))
         assert not missing, f"{lang}: {sorted(missing)}"
