@@ -131,10 +131,13 @@ _used_steps: dict[str, int] = {}
 def fresh_code(login: Any) -> str:
     """A TOTP code not used before: each is accepted once, and the next time step's code is
     accepted too (clock drift), so a second sign-in within 30 s takes that one."""
-    step = max(int(time.time()) // 30, _used_steps.get(login.username, -1) + 1)
-    if step > int(time.time()) // 30 + 1:
+    used = _used_steps.get(login.username, -1)
+    step = max(int(time.time()) // 30, used + 1)
+    while step > int(time.time()) // 30 + 1:
+        # Two steps ahead would be refused: wait for the next time step, and never reuse
+        # the step just used (a replay, refused too).
         time.sleep(30 - time.time() % 30 + 0.5)
-        step = int(time.time()) // 30
+        step = max(int(time.time()) // 30, used + 1)
     _used_steps[login.username] = step
     return str(pyotp.TOTP(login.totp_secret).at(step * 30))
 

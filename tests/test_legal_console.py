@@ -132,6 +132,9 @@ def test_the_order_page_holds_the_whole_order_and_each_reviewers_answers(
     reviews = html.split('id="reviews"', 1)[1].split("</table>", 1)[0]
     for question in _questions():
         assert f"{question.replace('_', ' ')}: <strong>yes</strong>" in reviews
+    french = client.get(f"/console/legal/orders/{reference}?lang=fr").text
+    assert "nécessaire et proportionnée: <strong>yes</strong>" in french
+    assert "violation manifeste des droits fondamentaux" in french
 
 
 def test_release_from_the_console_needs_an_explicit_confirmation(

@@ -42,10 +42,13 @@ def test_every_word_the_pages_use_exists_in_both_languages() -> None:
         for key in re.findall(r"\bt\.([a-z_]+)", page.read_text("utf-8"))
     }
     # Words looked up by a value: every value has its word.
+    from rempart.legal.schemas import ChecklistItem, RefusalGround
     from rempart.moderation.schemas import DecisionAction
     from rempart.transparency.service import KINDS
 
     used |= {f"action_{a.value}" for a in DecisionAction}
+    used |= {f"check_{item.value}" for item in ChecklistItem}
+    used |= {f"ground_{ground.value}" for ground in RefusalGround}
     used |= {f"report_kind_{kind}" for kind in KINDS}
     used |= {f"status_{field}" for field in ("category", "outcome", "state")}
     for lang in LANGUAGES:
