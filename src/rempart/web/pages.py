@@ -310,16 +310,8 @@ def login(
 ) -> Response:
     if not csrf_ok(request, csrf):
         return page(request, "forbidden.html", status=403)
-    host = request.client.host if request.client else "unknown"
     try:
-        with rt.unit_of_work() as session:
-            ratelimit.hit(
-                session,
-                key=intake.client_network_key(rt.keys, host, purpose="web.login"),
-                limit=LOGIN_ATTEMPTS,
-                window_seconds=600,
-                now=utcnow(),
-            )
+        _count_attempt(request, rt, purpose="web.login")
         # The failure is counted even though sign-in raises: its own transaction commits.
         with rt.unit_of_work() as session:
             outcome: tuple[str, Caller] | RempartError
@@ -347,6 +339,20 @@ def login(
 LOGIN_ATTEMPTS = 20
 
 
+def _count_attempt(request: Request, rt: Runtime, *, purpose: str) -> None:
+    """One sign-in or enrolment attempt against the client's network's budget, in its own
+    transaction (429 beyond it): an attacker's neighbouring addresses share it."""
+    host = request.client.host if request.client else "unknown"
+    with rt.unit_of_work() as session:
+        ratelimit.hit(
+            session,
+            key=intake.client_network_key(rt.keys, host, purpose=purpose),
+            limit=LOGIN_ATTEMPTS,
+            window_seconds=600,
+            now=utcnow(),
+        )
+
+
 @router.get("/console/enrol", response_class=HTMLResponse)
 def enrol_form(request: Request) -> HTMLResponse:
     return page(request, "enrol.html")
@@ -367,16 +373,8 @@ def enrol(
     reset (with their existing password)."""
     if not csrf_ok(request, csrf):
         return page(request, "forbidden.html", status=403)
-    host = request.client.host if request.client else "unknown"
     try:
-        with rt.unit_of_work() as session:
-            ratelimit.hit(
-                session,
-                key=intake.client_network_key(rt.keys, host, purpose="web.enrol"),
-                limit=LOGIN_ATTEMPTS,
-                window_seconds=600,
-                now=utcnow(),
-            )
+        _count_attempt(request, rt, purpose="web.enrol")
         # A reset code is spent even on a wrong password: its own transaction commits.
         with rt.unit_of_work() as session:
             outcome: auth.NewLogin | RempartError
