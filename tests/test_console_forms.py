@@ -4,6 +4,7 @@ someone chooses one, for a notice, a decision or a bulk decision."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import pytest
 from fastapi.testclient import TestClient
@@ -161,3 +162,39 @@ def test_the_decision_form_decides_nothing_by_itself_and_speaks_french(
     assert "checked" not in form
     assert "Retirer de la recherche" in item
     assert "Remove from search" not in item
+
+
+@pytest.mark.usefixtures("scanned")
+def test_saved_views_count_their_items_and_the_queue_sorts_by_age_or_reach(
+    client: TestClient, runtime: Runtime, make_token: Callable[..., str]
+) -> None:
+    assert sign_in(client, make_login(runtime, "viewer", Role.MODERATOR)).status_code == 303
+    listing = client.get("/console/moderation")
+    views = dict(
+        re.findall(r'href="/console/moderation\?reason=([a-z_]+)">[^<(]+\((\d+)\)', listing.text)
+    )
+    assert set(views) == {
+        "user_report",
+        "trusted_flagger",
+        "appeal",
+        "suspected_raid",
+        "auto_review",
+    }
+    for reason, count in views.items():
+        shown = client.get(f"/console/moderation?reason={reason}").text
+        assert f"({int(count)})" in shown
+        heading = re.search(r"<h1>[^<]*\((\d+)\)</h1>", shown)
+        assert heading
+        assert heading.group(1) == count
+    assert re.search(r"<td>\d+ h</td>", listing.text)
+    for order in ("oldest", "reach", "nonsense"):
+        sorted_page = client.get(f"/console/moderation?order={order}")
+        assert sorted_page.status_code == 200
+        assert len(re.findall(r'name="item" value="(\d+)"', sorted_page.text)) == len(
+            re.findall(r'name="item" value="(\d+)"', listing.text)
+        )
+    headers = {"Authorization": f"Bearer {make_token(Role.MODERATOR)}"}
+    api = client.get("/v1/moderation/queue?order=oldest", headers=headers)
+    waits = [item["queued_at"] for item in api.json()["items"]]
+    assert waits == sorted(waits)
+    assert client.get("/v1/moderation/queue?order=random", headers=headers).status_code == 422

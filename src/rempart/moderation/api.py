@@ -50,6 +50,7 @@ def list_queue(
     older_than_hours: Annotated[int | None, Query(ge=0, le=24 * 365)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    order: Literal["priority", "oldest", "reach"] = "priority",
 ) -> QueuePage:
     with rt.unit_of_work(readonly=True) as session:
         return queue.list_queue(
@@ -58,6 +59,7 @@ def list_queue(
             older_than=timedelta(hours=older_than_hours) if older_than_hours is not None else None,
             limit=limit,
             offset=offset,
+            order=order,
         )
 
 

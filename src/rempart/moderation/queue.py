@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import UnaryExpression
 
 from rempart.audit import service as audit
 from rempart.auth.models import Principal
@@ -90,15 +91,23 @@ def list_queue(
     older_than: timedelta | None,
     limit: int,
     offset: int,
+    order: str = "priority",
 ) -> QueuePage:
+    """The items waiting for review, by priority (the default), longest waiting first
+    (``oldest``) or widest audience first (``reach``)."""
     now = utcnow()
     query = select(ModerationItem).where(*where.conditions())
     if older_than is not None:
         query = query.where(ModerationItem.queued_at <= now - older_than)
     total = session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+    first: UnaryExpression[Any] = ModerationItem.priority.desc()
+    if order == "oldest":
+        first = ModerationItem.queued_at.asc()
+    elif order == "reach":
+        first = ModerationItem.reach.desc()
     items = (
         session.execute(
-            query.order_by(ModerationItem.priority.desc(), ModerationItem.id)
+            query.order_by(first, ModerationItem.priority.desc(), ModerationItem.id)
             .limit(limit)
             .offset(offset)
         )
@@ -106,6 +115,21 @@ def list_queue(
         .all()
     )
     return QueuePage(items=_views(session, list(items)), total=total)
+
+
+SAVED_VIEWS = ("user_report", "trusted_flagger", "appeal", "suspected_raid", "auto_review")
+
+
+def view_counts(session: Session, *, viewer: Caller) -> dict[str, int]:
+    """How many items wait in each saved view (a queue reason), for the queue's tabs."""
+    return {
+        reason: session.execute(
+            select(func.count())
+            .select_from(ModerationItem)
+            .where(*QueueFilter(reason=reason, viewer=viewer).conditions())
+        ).scalar_one()
+        for reason in SAVED_VIEWS
+    }
 
 
 def claim_next(session: Session, *, caller: Caller, where: QueueFilter) -> QueueItem | None:

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from rempart.auth.permissions import Permission
 from rempart.auth.service import Caller
+from rempart.core.clock import as_utc, utcnow
 from rempart.core.errors import RempartError
 from rempart.moderation import evidence, media, queue
 from rempart.moderation.schemas import DecisionAction, DecisionCreate
@@ -65,6 +66,8 @@ def moderation_queue(request: Request, rt: Rt, caller: Staff) -> Response:
     older_than = timedelta(hours=int(age)) if filters["older_than_hours"] else None
     number = request.query_params.get("page", "1")
     current = int(number) if number.isdigit() and 0 < len(number) < 6 and int(number) else 1
+    order = request.query_params.get("order", "")
+    filters["order"] = order if order in ("oldest", "reach") else None
     with rt.unit_of_work(readonly=True) as session:
         found = queue.list_queue(
             session,
@@ -72,7 +75,9 @@ def moderation_queue(request: Request, rt: Rt, caller: Staff) -> Response:
             older_than=older_than,
             limit=QUEUE_PAGE,
             offset=(current - 1) * QUEUE_PAGE,
+            order=filters["order"] or "priority",
         )
+        views = queue.view_counts(session, viewer=caller)
     kept = {k: v for k, v in filters.items() if v}
     return page(
         request,
@@ -85,6 +90,12 @@ def moderation_queue(request: Request, rt: Rt, caller: Staff) -> Response:
         current=current,
         pages=max(1, -(-found.total // QUEUE_PAGE)),
         link=lambda n: "/console/moderation?" + urlencode({**kept, "page": n}),
+        views=views,
+        waiting={
+            i.id: int((utcnow() - as_utc(i.queued_at)).total_seconds() // 3600)
+            for i in found.items
+            if i.queued_at is not None
+        },
     )
 
 
