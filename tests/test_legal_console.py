@@ -205,3 +205,28 @@ def test_pages_cannot_be_framed_sniffed_or_cached_and_run_no_inline_script(
         f"/v1/legal/orders/{reference}", headers={"Authorization": f"Bearer {world.reviewers[1]}"}
     )
     assert api.headers["cache-control"] == "no-store"
+
+
+def test_another_authority_cannot_fetch_a_package_through_the_portal(
+    client: TestClient, runtime: Runtime, world: LegalWorld, make_token: Any
+) -> None:
+    from legal_support import register_authority, release
+
+    reference = _send(world)
+    for reviewer in world.reviewers:
+        assert approve(client, reference, reviewer).status_code == 201
+    assert release(client, reference, world.reviewers[0]).status_code == 201
+    rival = register_authority(
+        client, world.admin, code="fr-tj-nantes", confirmer=make_token(Role.ADMIN)
+    )
+    intruder = make_login(runtime, "nantes-portal", Role.AUTHORITY, f"authority:{rival.code}")
+    assert sign_in(client, intruder).status_code == 303
+    for path in ("disclosure", "disclosure.json"):
+        answer = client.get(f"/console/portal/orders/{reference}/{path}")
+        assert answer.status_code == 404, path
+        assert "+61" not in answer.text
+        assert "203.0.113." not in answer.text
+    # A moderator's session does not reach the package either.
+    client.cookies.clear()
+    assert sign_in(client, make_login(runtime, "mod-snoop", Role.MODERATOR)).status_code == 303
+    assert client.get(f"/console/portal/orders/{reference}/disclosure.json").status_code == 403

@@ -4,14 +4,27 @@ addresses."""
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import datetime
 
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
+from rempart.core.crypto import KeyRing
 from rempart.core.db import dialect_insert
 from rempart.core.errors import RateLimited
 from rempart.core.models import RateWindow
+
+
+def network_key(keys: KeyRing, host: str, *, purpose: str) -> bytes:
+    """A limit's key for a client: its network (/24, /48), so that one attacker's
+    neighbouring addresses share a budget; the bare host when it is not an IP address (a
+    test client)."""
+    try:
+        base = keys.network_index(str(ipaddress.ip_address(host))).hex()
+    except ValueError:
+        base = host
+    return keys.blind_index(base, purpose=purpose)
 
 
 def hit(session: Session, *, key: bytes, limit: int, window_seconds: int, now: datetime) -> None:

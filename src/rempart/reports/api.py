@@ -47,7 +47,7 @@ def _limit(rt: Runtime, key: bytes) -> None:
 
 def _network_key(rt: Runtime, request: Request) -> bytes:
     host = request.client.host if request.client else "unknown"
-    return intake.client_network_key(rt.keys, host, purpose="reports.rate")
+    return ratelimit.network_key(rt.keys, host, purpose="reports.rate")
 
 
 @router.post("/v1/reports", response_model=ReportReceipt, status_code=202)

@@ -87,13 +87,6 @@ def network_of(keys: KeyRing, host: str) -> bytes | None:
     return keys.network_index(str(address))
 
 
-def client_network_key(keys: KeyRing, host: str, *, purpose: str) -> bytes:
-    """A rate limit's key for a client: its network, so that one attacker's neighbouring
-    addresses share a budget; the bare host when it is not an IP address (a test client)."""
-    network = network_of(keys, host)
-    return keys.blind_index(host if network is None else network.hex(), purpose=purpose)
-
-
 @dataclass(frozen=True)
 class Identity:
     kind: str  # email | platform_user | flagger

@@ -189,7 +189,7 @@ def report_send(
             # The same budget as the API's anonymous notices: one network, one allowance.
             ratelimit.hit(
                 session,
-                key=intake.client_network_key(rt.keys, host, purpose="reports.rate"),
+                key=ratelimit.network_key(rt.keys, host, purpose="reports.rate"),
                 limit=rt.settings.report_rate_limit,
                 window_seconds=rt.settings.report_rate_window_seconds,
                 now=utcnow(),
@@ -346,7 +346,7 @@ def _count_attempt(request: Request, rt: Runtime, *, purpose: str) -> None:
     with rt.unit_of_work() as session:
         ratelimit.hit(
             session,
-            key=intake.client_network_key(rt.keys, host, purpose=purpose),
+            key=ratelimit.network_key(rt.keys, host, purpose=purpose),
             limit=LOGIN_ATTEMPTS,
             window_seconds=600,
             now=utcnow(),

@@ -13,7 +13,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from rempart.core.crypto import KeyRing
 from rempart.core.errors import error_body
-from rempart.reports.intake import client_network_key
+from rempart.core.ratelimit import network_key
 
 PUBLIC_PREFIXES = (
     "/v1/search",
@@ -49,9 +49,7 @@ class PublicReadLimit:
             await self.app(scope, receive, send)
             return
         client = scope.get("client")
-        network = client_network_key(
-            self.keys, client[0] if client else "unknown", purpose="public.read"
-        )
+        network = network_key(self.keys, client[0] if client else "unknown", purpose="public.read")
         if self._allowed(network):
             await self.app(scope, receive, send)
             return

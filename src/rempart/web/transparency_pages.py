@@ -30,6 +30,24 @@ def _ended_quarters() -> list[str]:
     return [q.name for q in reversed(figures.previous_quarters(last, figures.TREND_QUARTERS))]
 
 
+def _bars(quarters: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The trend chart: bars scaled to the largest count; a suppressed count ("<5") is a
+    short hatched bar, never a height that would tell it."""
+    numbers = [q["fulfilled_requests"] for q in quarters]
+    top = max([n for n in numbers if isinstance(n, int)] + [1])
+    return [
+        {
+            "period": q["period"],
+            "value": q["fulfilled_requests"],
+            "suppressed": q["fulfilled_requests"] == figures.SUPPRESSED,
+            "height": round(120 * q["fulfilled_requests"] / top, 1)
+            if isinstance(q["fulfilled_requests"], int)
+            else 12,
+        }
+        for q in quarters
+    ]
+
+
 @router.get("/transparency", response_class=HTMLResponse)
 def transparency_index(request: Request, rt: Rt, caller: Staff) -> HTMLResponse:
     with rt.unit_of_work(readonly=True) as session:
@@ -84,25 +102,12 @@ def transparency_country(request: Request, rt: Rt, caller: Staff, country: str) 
         answer = {"country": country, "period": period or "", "quarters": [], "tree_size": 0}
     except InvalidPeriod:
         return page(request, "problem.html", caller=caller, error=t["bad_period"], status=400)
-    numbers = [q["fulfilled_requests"] for q in answer["quarters"]]
-    top = max([n for n in numbers if isinstance(n, int)] + [1])
-    bars = [
-        {
-            "period": q["period"],
-            "value": q["fulfilled_requests"],
-            "suppressed": q["fulfilled_requests"] == figures.SUPPRESSED,
-            "height": round(120 * q["fulfilled_requests"] / top, 1)
-            if isinstance(q["fulfilled_requests"], int)
-            else 12,
-        }
-        for q in answer["quarters"]
-    ]
     return page(
         request,
         "transparency_country.html",
         caller=caller,
         answer=answer,
-        bars=bars,
+        bars=_bars(answer["quarters"]),
         quarters=_ended_quarters(),
         next_report=next_report_date(utcnow()).isoformat(),
     )
