@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from legal_support import MovableClock
 from rempart.core.deps import Runtime
+from rempart.transparency import figures as figures_module
 from rempart.transparency import standalone_verify
 from rempart.transparency.figures import Log, dsa, quarter
 from rempart.worker import Worker
@@ -103,6 +104,85 @@ def test_accuracy_of_automated_means_and_time_to_act_come_from_moderators() -> N
     assert automated["error_rate"] == 0.333
     assert figures["notices"]["median_hours_to_act"] == 4.0
     assert figures["orders_to_act"]["total"] == 0
+
+
+def test_notices_acted_on_own_initiative_measures_and_complaints_are_broken_down() -> None:
+    """Art. 15(1)(b) to (d): action on notices by ground and by automated means, measures
+    taken on the provider's own initiative by category, detection method and restriction,
+    complaints by who filed them."""
+    start = PERIOD.start + timedelta(days=10)
+    entries: list[dict[str, Any]] = []
+
+    def add(hours: float, kind: str, target: str, **details: Any) -> None:
+        entries.append(
+            _entry(len(entries), start + timedelta(hours=hours), kind, target, **details)
+        )
+
+    for i, (ground, automation) in enumerate(
+        [("illegal", "not"), ("illegal", "not"), ("terms", "partially")]
+    ):
+        add(0, "reports.received", f"post:n{i}", by_category={"scams_fraud": 1}, by_channel={})
+        decision = dict(action="remove_content", category="scams_fraud", automation=automation)
+        add(1 + i, "moderation.decision", f"post:n{i}", ground_type=ground, **decision)
+    # Found by the classifier, then confirmed and escalated by a moderator: both measures
+    # were detected by automated means.
+    add(0, "moderation.item.restricted", "post:x", category="hate_speech", ground_type="terms")
+    add(
+        2,
+        "moderation.decision",
+        "post:x",
+        action="remove_content",
+        category="hate_speech",
+        ground_type="terms",
+        automation="not",
+    )
+    # Found by a moderator; and a look that restricted nothing.
+    add(
+        3,
+        "moderation.decision",
+        "post:y",
+        action="remove_content",
+        category="spam",
+        ground_type="terms",
+        automation="not",
+    )
+    add(
+        4,
+        "moderation.decision",
+        "post:z",
+        action="no_violation",
+        category="spam",
+        ground_type="terms",
+        automation="not",
+    )
+    for i, party in enumerate(["owner", "owner", "reporter"]):
+        add(5, "reports.appeal.filed", f"post:n{i}", appeal=f"ap{i}", decision=i, party=party)
+    log = Log()
+    for entry in entries:
+        log.add(entry)
+    figures = dsa(log, PERIOD)
+    assert figures["notices"]["items_acted_on_by_ground"] == {"illegal": 2, "terms": 1}
+    assert figures["notices"]["items_acted_on_by_automated_means"] == 1
+    own = figures["own_initiative"]
+    assert (own["total"], own["by_detection"]) == (3, {"automated": 2, "human": 1})
+    assert own["by_restriction"] == {"remove_content": 2, "remove_from_search": 1}
+    assert own["by_category"] == {
+        "hate_speech": {"automated": {"remove_content": 1, "remove_from_search": 1}},
+        "spam": {"human": {"remove_content": 1}},
+    }
+    assert figures["complaints"]["by_party"] == {"owner": 2, "reporter": 1}
+
+
+def test_a_report_published_in_format_2_still_verifies_without_the_figures_added_since() -> None:
+    log = Log()
+    log.add(_entry(0, PERIOD.start + timedelta(days=1), "moderation.item.restricted", "post:a"))
+    recomputed = figures_module.compute("dsa", log, PERIOD)
+    older = {k: v for k, v in recomputed.items() if k != "own_initiative"}
+    assert figures_module.compare({"version": 2, "figures": older}, recomputed) == []
+    # A current report may not leave a figure out, nor change one.
+    assert figures_module.compare({"version": 3, "figures": older}, recomputed)
+    changed = {**recomputed, "automated_means": {**recomputed["automated_means"], "reversed": 7}}
+    assert figures_module.compare({"version": 2, "figures": changed}, recomputed)
 
 
 def test_disputes_and_active_recipients_reach_a_verifiable_report(

@@ -36,7 +36,7 @@ from rempart.transparency.periods import (
 )
 
 KINDS = tuple(figures.COMPUTE)
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 
 
 class ReportNotFound(NotFound):
