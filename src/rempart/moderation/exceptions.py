@@ -37,3 +37,11 @@ class NotPending(Conflict):
 
 class AppealOutcomeStands(Conflict):
     code = "appeal_outcome_stands"
+
+
+class NoteHoldsPersonalData(Invalid):
+    code = "note_holds_personal_data"
+
+
+class EscalationNotFound(NotFound):
+    code = "escalation_not_found"

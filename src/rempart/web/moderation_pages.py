@@ -17,7 +17,7 @@ from rempart.auth.permissions import Permission
 from rempart.auth.service import Caller
 from rempart.core.clock import as_utc, utcnow
 from rempart.core.errors import RempartError
-from rempart.moderation import evidence, media, queue
+from rempart.moderation import evidence, media, notes, queue, timeline
 from rempart.moderation.schemas import DecisionAction, DecisionCreate
 from rempart.platform.adapters.matrix import actions as platform_actions
 from rempart.reports import cases
@@ -195,6 +195,8 @@ def moderation_item(
         standing = cases.entity_standing(session, entity_id=item.entity_id)
         on_platform = platform_actions.of_item(session, item_id=item_id)
         found = evidence.of_item(session, item_id=item_id)
+        owner = timeline.owner_of(session, item_id=item_id)
+        item_notes = notes.of_item(session, item_id=item_id)
     return page(
         request,
         "item.html",
@@ -206,6 +208,9 @@ def moderation_item(
         cases=report_cases,
         standing=standing,
         on_platform=on_platform,
+        owner=owner,
+        notes=item_notes,
+        flash=request.query_params.get("done"),
     )
 
 

@@ -1,0 +1,211 @@
+"""The moderators' tools beside the queue, through the console's pages: a subject's
+timeline, internal notes and escalations to legal, statement-of-reasons presets, Art. 23
+marks, moving on after a decision, and each reviewer's wellbeing settings."""
+
+from __future__ import annotations
+
+import html
+import re
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from rempart.auth.permissions import Role
+from rempart.core.deps import Runtime
+from test_web import csrf_of, make_login, sign_in
+
+SCAM_NOTICE = "This post asks for registration fees for a fake job: a classic scam."
+APPEAL_TEXT = "It really is a scam, they took my money."
+
+
+def _browser(client: TestClient, runtime: Runtime, username: str, role: Role) -> TestClient:
+    browser = TestClient(client.app, raise_server_exceptions=False)
+    assert (
+        sign_in(browser, make_login(runtime, username, role, f"{username}-name")).status_code == 303
+    )
+    return browser
+
+
+def _reported_scam(client: TestClient, runtime: Runtime, headers: dict[str, str]) -> None:
+    from test_moderation import run_worker
+    from test_reports import notice, platform_world
+
+    platform_world(client, headers)
+    run_worker(runtime)
+    assert client.post("/v1/reports", json=notice()).status_code == 202
+    run_worker(runtime)
+
+
+def _claim(browser: TestClient, **filters: str) -> str:
+    claimed = browser.post(
+        "/console/moderation/claim",
+        data={"csrf": csrf_of(browser, "/console/moderation"), **filters},
+        follow_redirects=False,
+    )
+    assert claimed.status_code == 303
+    assert "/items/" in claimed.headers["location"], claimed.headers["location"]
+    return str(claimed.headers["location"].rsplit("/", 1)[1])
+
+
+def _decide(browser: TestClient, item_id: str, **fields: str) -> Any:
+    return browser.post(
+        f"/console/moderation/items/{item_id}/decide",
+        data={"csrf": csrf_of(browser, f"/console/moderation/items/{item_id}"), **fields},
+        follow_redirects=False,
+    )
+
+
+def _appeal_as_reporter(client: TestClient, runtime: Runtime) -> None:
+    from test_reports import deliver, outbox
+
+    deliver(runtime)
+    [told] = [m for m in outbox(runtime) if m["type"] == "report_decision"]
+    secret = told["appeal_link"].split("#", 1)[1]
+    appeal = {"secret": secret, "explanation": APPEAL_TEXT}
+    assert client.post("/v1/appeals", json=appeal).status_code == 202
+
+
+def test_the_timeline_lists_notices_decisions_appeals_and_notes_in_order(
+    client: TestClient, runtime: Runtime, platform_headers: dict[str, str]
+) -> None:
+    _reported_scam(client, runtime, platform_headers)
+    first = _browser(client, runtime, "tl-first", Role.MODERATOR)
+    item_id = _claim(first, reason="user_report")
+    decided = _decide(
+        first,
+        item_id,
+        action="no_violation",
+        category="scams_fraud",
+        explanation="Looks like a genuine job offer.",
+    )
+    assert decided.status_code == 303
+    _appeal_as_reporter(client, runtime)
+    second = _browser(client, runtime, "tl-second", Role.MODERATOR)
+    noted = second.post(
+        f"/console/moderation/items/{item_id}/notes",
+        data={
+            "csrf": csrf_of(second, "/console/moderation"),
+            "text": "Same wording as last week's fake recruiter.",
+        },
+        follow_redirects=False,
+    )
+    assert noted.status_code == 303
+
+    item_page = second.get(f"/console/moderation/items/{item_id}").text
+    assert f'href="/console/moderation/items/{item_id}/timeline"' in item_page
+    queue_page = second.get("/console/moderation?reason=appeal").text
+    assert f'href="/console/moderation/items/{item_id}/timeline"' in queue_page
+    account = re.search(r'href="(/console/moderation/accounts/timeline\?user=[^"]+)"', item_page)
+    assert account
+
+    page = second.get(f"/console/moderation/items/{item_id}/timeline")
+    assert page.status_code == 200
+    assert page.headers["cache-control"] == "no-store"
+    rows = re.findall(r'<tr class="tl-([a-z_]+)">(.*?)</tr>', page.text, re.S)
+    kinds = [kind for kind, _ in rows]
+    assert kinds == ["notice", "decision", "appeal", "note"]
+    cells = {kind: html.unescape(row) for kind, row in rows}
+    assert SCAM_NOTICE in cells["notice"]
+    assert "tl-first-name" in cells["decision"]
+    assert "Looks like a genuine job offer." in cells["decision"]
+    assert APPEAL_TEXT in cells["appeal"]
+    assert "tl-second-name" in cells["note"]
+    # The notice's sender is known to Rempart but never to moderators.
+    assert "Camille" not in page.text
+    assert "camille@example.org" not in page.text
+
+    by_account = second.get(html.unescape(account.group(1)))
+    assert by_account.status_code == 200
+    assert SCAM_NOTICE in html.unescape(by_account.text)
+    assert "u-seller" in by_account.text
+    assert second.get("/console/moderation/accounts/timeline?user=<script>").status_code == 404
+    # Not for a legal reviewer, nor an authority.
+    legal = _browser(client, runtime, "tl-legal", Role.LEGAL)
+    assert legal.get(f"/console/moderation/items/{item_id}/timeline").status_code == 403
+
+
+def test_notes_stay_internal_and_escalations_reach_legal(
+    client: TestClient, runtime: Runtime, platform_headers: dict[str, str]
+) -> None:
+    from test_reports import deliver, outbox
+
+    _reported_scam(client, runtime, platform_headers)
+    moderator = _browser(client, runtime, "esc-mod", Role.MODERATOR)
+    item_id = _claim(moderator, reason="user_report")
+    csrf = csrf_of(moderator, "/console/moderation")
+    note = "Recruiter scam: the legal team should see whether a prosecutor asked about it."
+    escalated = moderator.post(
+        f"/console/moderation/items/{item_id}/notes",
+        data={"csrf": csrf, "text": note, "escalate": "yes"},
+        follow_redirects=False,
+    )
+    assert escalated.status_code == 303
+    assert escalated.headers["location"].endswith("done=escalated")
+    # A careless moderator pastes a phone number: refused, nothing stored.
+    pasted = moderator.post(
+        f"/console/moderation/items/{item_id}/notes",
+        data={"csrf": csrf, "text": "Call them on +61 491 570 156 to check."},
+    )
+    assert pasted.status_code == 422
+    # A forged form (no session-bound token) adds nothing.
+    forged = moderator.post(
+        f"/console/moderation/items/{item_id}/notes", data={"csrf": "x" * 64, "text": "forged"}
+    )
+    assert forged.status_code == 403
+
+    legal = _browser(client, runtime, "esc-legal", Role.LEGAL)
+    assert 'href="/console/legal/escalations"' in legal.get("/console").text
+    view = legal.get("/console/legal/escalations")
+    assert view.status_code == 200
+    assert view.headers["cache-control"] == "no-store"
+    assert note in html.unescape(view.text)
+    assert "esc-mod-name" in view.text
+    assert "+61 491 570 156" not in view.text
+    assert "forged" not in view.text
+    # Moderators and authorities do not see the legal team's view, nor close escalations.
+    assert moderator.get("/console/legal/escalations").status_code == 403
+    [note_id] = re.findall(r'action="/console/legal/escalations/(\d+)/close"', view.text)
+    stolen = moderator.post(
+        f"/console/legal/escalations/{note_id}/close",
+        data={"csrf": csrf, "text": "closed by a moderator"},
+    )
+    assert stolen.status_code == 403
+    closed = legal.post(
+        f"/console/legal/escalations/{note_id}/close",
+        data={
+            "csrf": csrf_of(legal, "/console/legal/escalations"),
+            "text": "No order about it; keep it.",
+        },
+        follow_redirects=False,
+    )
+    assert closed.status_code == 303
+    after = legal.get("/console/legal/escalations").text
+    assert 'id="no-escalations"' in after
+    again = legal.post(
+        f"/console/legal/escalations/{note_id}/close",
+        data={"csrf": csrf_of(legal, "/console/legal/escalations"), "text": "twice"},
+    )
+    assert again.status_code == 404
+    timeline = moderator.get(f"/console/moderation/items/{item_id}/timeline").text
+    assert "No order about it; keep it." in html.unescape(timeline)
+
+    # Audited, without the note's text.
+    auditor = _browser(client, runtime, "esc-auditor", Role.AUDITOR)
+    log = html.unescape(auditor.get("/console/audit").text)
+    assert "moderation.escalated" in log
+    assert "moderation.escalation.closed" in log
+    assert "legal team should see" not in log
+
+    # Never shown to the people the decision concerns.
+    decided = _decide(
+        moderator,
+        item_id,
+        action="remove_content",
+        category="scams_fraud",
+        explanation="A fake job asking for fees.",
+    )
+    assert decided.status_code == 303
+    deliver(runtime)
+    told = "\n".join(str(m) for m in outbox(runtime))
+    assert "legal team should see" not in told
+    assert "No order about it" not in told
