@@ -8,10 +8,12 @@ import html
 import re
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from rempart.auth.permissions import Role
 from rempart.core.deps import Runtime
+from test_moderation import scanned  # noqa: F401  (the fixture: a scanned platform)
 from test_web import csrf_of, make_login, sign_in
 
 SCAM_NOTICE = "This post asks for registration fees for a fake job: a classic scam."
@@ -209,3 +211,130 @@ def test_notes_stay_internal_and_escalations_reach_legal(
     told = "\n".join(str(m) for m in outbox(runtime))
     assert "legal team should see" not in told
     assert "No order about it" not in told
+
+
+def _preset_texts(page: str, preset_id: str) -> dict[str, str]:
+    select = page.split(f'id="{preset_id}"', 1)[1].split("</select>", 1)[0]
+    return {
+        key: html.unescape(text)
+        for key, text in re.findall(r'<option value="([a-z_]+)"[^>]*data-text="([^"]*)"', select)
+    }
+
+
+def test_a_preset_reaches_the_owner_in_their_language_and_must_fit_the_decision(
+    client: TestClient, runtime: Runtime, platform_headers: dict[str, str]
+) -> None:
+    from rempart.moderation import presets
+    from test_reports import deliver, outbox
+
+    _reported_scam(client, runtime, platform_headers)
+    moderator = _browser(client, runtime, "preset-mod", Role.MODERATOR)
+    item_id = _claim(moderator, reason="user_report")
+    english = _preset_texts(moderator.get(f"/console/moderation/items/{item_id}").text, "preset")
+    french = _preset_texts(
+        moderator.get(f"/console/moderation/items/{item_id}?lang=fr").text, "preset"
+    )
+    assert set(english) == set(presets.all_presets()) == set(french)
+    assert english["scam_fees"] != french["scam_fees"]
+    assert "escroquerie" in french["scam_fees"]
+    moderator.get("/console/moderation?lang=en")
+
+    # A preset of another category would tell the owner the wrong reason: refused.
+    wrong = _decide(
+        moderator,
+        item_id,
+        action="remove_content",
+        category="scams_fraud",
+        preset="weapons_sale",
+        explanation=english["weapons_sale"],
+    )
+    assert wrong.status_code == 422
+    assert "preset" in wrong.text
+    restricting_no = _decide(
+        moderator,
+        item_id,
+        action="no_violation",
+        category="scams_fraud",
+        preset="scam_fees",
+        explanation=english["scam_fees"],
+    )
+    assert restricting_no.status_code == 422
+    # The moderator works in English and leaves the preset as it is; the owner's post is
+    # in French, so their statement of reasons is in French.
+    decided = _decide(
+        moderator,
+        item_id,
+        action="remove_content",
+        category="scams_fraud",
+        preset="scam_fees",
+        explanation=english["scam_fees"],
+    )
+    assert decided.status_code == 303, decided.text
+    deliver(runtime)
+    [statement] = [m for m in outbox(runtime) if m["type"] == "statement_of_reasons"]
+    assert statement["statement"]["incompatible_content_explanation"] == french["scam_fees"]
+    # The moderator's history keeps what they wrote.
+    history = html.unescape(moderator.get(f"/console/moderation/items/{item_id}").text)
+    assert english["scam_fees"] in history
+
+
+def test_an_edited_preset_is_sent_as_written(
+    client: TestClient, runtime: Runtime, platform_headers: dict[str, str]
+) -> None:
+    from test_reports import deliver, outbox
+
+    _reported_scam(client, runtime, platform_headers)
+    moderator = _browser(client, runtime, "preset-bulk", Role.MODERATOR)
+    english = _preset_texts(moderator.get("/console/moderation").text, "bulk-preset")
+    item_id = _claim(moderator, reason="user_report")
+    edited = english["scam_fees"] + " The same offer was posted in three other channels."
+    decided = _decide(
+        moderator,
+        item_id,
+        action="remove_content",
+        category="scams_fraud",
+        preset="scam_fees",
+        explanation=edited,
+    )
+    assert decided.status_code == 303
+    deliver(runtime)
+    [statement] = [m for m in outbox(runtime) if m["type"] == "statement_of_reasons"]
+    assert statement["statement"]["incompatible_content_explanation"] == edited
+
+
+@pytest.mark.usefixtures("scanned")
+def test_bulk_decisions_take_presets(client: TestClient, runtime: Runtime) -> None:
+    moderator = _browser(client, runtime, "preset-many", Role.MODERATOR)
+    ids = re.findall(r'name="item" value="(\d+)"', moderator.get("/console/moderation").text)
+    # A bulk decision with a preset and no text of its own (a browser without script):
+    # the preset's text in the console's language.
+    others = ids[:2]
+    done = moderator.post(
+        "/console/moderation/bulk",
+        data={
+            "csrf": csrf_of(moderator, "/console/moderation?lang=fr"),
+            "item": others,
+            "action": "no_violation",
+            "category": "spam",
+            "preset": "no_violation_checked",
+            "explanation": "",
+        },
+        follow_redirects=False,
+    )
+    assert done.headers["location"].endswith(f"done={len(others)}+decided,+0+skipped")
+    french = _preset_texts(moderator.get("/console/moderation").text, "bulk-preset")
+    page = html.unescape(moderator.get(f"/console/moderation/items/{others[0]}").text)
+    assert french["no_violation_checked"] in page
+    mismatch = moderator.post(
+        "/console/moderation/bulk",
+        data={
+            "csrf": csrf_of(moderator, "/console/moderation"),
+            "item": ids[-1:],
+            "action": "remove_content",
+            "category": "spam",
+            "preset": "no_violation_checked",
+            "explanation": "",
+        },
+        follow_redirects=False,
+    )
+    assert mismatch.headers["location"].endswith("done=0+decided,+1+skipped")

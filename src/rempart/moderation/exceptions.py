@@ -45,3 +45,11 @@ class NoteHoldsPersonalData(Invalid):
 
 class EscalationNotFound(NotFound):
     code = "escalation_not_found"
+
+
+class UnknownPreset(Invalid):
+    code = "unknown_preset"
+
+
+class PresetMismatch(Invalid):
+    code = "preset_mismatch"

@@ -64,6 +64,9 @@ class DecisionCreate(BaseModel):
     explanation: Annotated[
         str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000), NoNul
     ]
+    # A statement-of-reasons preset (``presets.py``) the explanation started from: unedited,
+    # the owner reads it in their own language where known.
+    preset: Annotated[str, StringConstraints(pattern=r"^[a-z_]{2,48}$")] | None = None
     # DSA Art. 23: mark the notices behind a "no violation" decision as manifestly
     # unfounded, or the content behind a restricting one as manifestly illegal.
     reports_unfounded: StrictBool = False

@@ -17,11 +17,11 @@ from rempart.auth.permissions import Permission
 from rempart.auth.service import Caller
 from rempart.core.clock import as_utc, utcnow
 from rempart.core.errors import RempartError
-from rempart.moderation import evidence, media, notes, queue, timeline
+from rempart.moderation import evidence, media, notes, presets, queue, timeline
 from rempart.moderation.schemas import DecisionAction, DecisionCreate
 from rempart.platform.adapters.matrix import actions as platform_actions
 from rempart.reports import cases
-from rempart.web.i18n import category_labels
+from rempart.web.i18n import category_labels, language
 from rempart.web.pages import (
     Rt,
     Staff,
@@ -91,6 +91,7 @@ def moderation_queue(request: Request, rt: Rt, caller: Staff) -> Response:
         pages=max(1, -(-found.total // QUEUE_PAGE)),
         link=lambda n: "/console/moderation?" + urlencode({**kept, "page": n}),
         views=views,
+        presets=presets.by_group(),
         waiting={
             i.id: int((utcnow() - as_utc(i.queued_at)).total_seconds() // 3600)
             for i in found.items
@@ -106,8 +107,9 @@ async def moderation_bulk(request: Request, rt: Rt, caller: Staff) -> Response:
     try:
         ids = [int(str(v)) for v in form.getlist("item")][: queue.BULK_LIMIT]
         action = DecisionAction(str(form.get("action")))
-        explanation = str(form.get("explanation", "")).strip()
         category = str(form.get("category", ""))
+        preset = str(form.get("preset", "")) or None
+        explanation = _explanation(request, str(form.get("explanation", "")), preset)
         if not ids or not explanation:
             raise ValueError
     except ValueError:
@@ -124,10 +126,21 @@ async def moderation_bulk(request: Request, rt: Rt, caller: Staff) -> Response:
             category=category,
             explanation=explanation[:2000],
             settings=rt.settings,
+            preset=preset,
         )
     return RedirectResponse(
         f"/console/moderation?done={done}+decided,+{len(skipped)}+skipped", status_code=303
     )
+
+
+def _explanation(request: Request, written: str, preset: str | None) -> str:
+    """What the moderator wrote; left empty with a preset chosen (a browser without
+    script), the preset's text in the console's language."""
+    written = written.strip()
+    if written or preset is None:
+        return written
+    chosen = presets.all_presets().get(preset)
+    return chosen.texts[language(request)] if chosen else ""
 
 
 @router.get("/console/moderation/media/{media_id}/preview")
@@ -210,6 +223,7 @@ def moderation_item(
         on_platform=on_platform,
         owner=owner,
         notes=item_notes,
+        presets=presets.by_group(),
         flash=request.query_params.get("done"),
     )
 
@@ -223,7 +237,8 @@ def moderation_decide(
     csrf: Annotated[str, Form()],
     action: Annotated[str, Form(max_length=32)],
     category: Annotated[str, Form(max_length=32)],
-    explanation: Annotated[str, Form(max_length=2000)],
+    explanation: Annotated[str, Form(max_length=2000)] = "",
+    preset: Annotated[str, Form(max_length=48)] = "",
     version: Annotated[int | None, Form(ge=0, le=2**62)] = None,
 ) -> Response:
     caller = allowed(request, caller, Permission.MODERATION_DECIDE, csrf)
@@ -233,7 +248,8 @@ def moderation_decide(
                 "item_id": item_id,
                 "action": action,
                 "category": category,
-                "explanation": explanation,
+                "explanation": _explanation(request, explanation, preset or None),
+                "preset": preset or None,
                 "version": version,
             }
         )
@@ -248,6 +264,7 @@ def moderation_decide(
             caller=caller,
             item=item,
             actions=ACTIONS,
+            presets=presets.by_group(),
             error=problem(exc),
             status=getattr(exc, "status_code", 422),
         )
