@@ -338,3 +338,76 @@ def test_bulk_decisions_take_presets(client: TestClient, runtime: Runtime) -> No
         follow_redirects=False,
     )
     assert mismatch.headers["location"].endswith("done=0+decided,+1+skipped")
+
+
+def test_art23_marks_in_the_decision_form_count_against_reporter_or_account(
+    client: TestClient, runtime: Runtime, platform_headers: dict[str, str]
+) -> None:
+    from sqlalchemy import select
+
+    from rempart.core.db import transaction
+    from rempart.reports.models import AccountStanding, Reporter
+
+    _reported_scam(client, runtime, platform_headers)
+    moderator = _browser(client, runtime, "art23-mod", Role.MODERATOR)
+    item_id = _claim(moderator, reason="user_report")
+    page = moderator.get(f"/console/moderation/items/{item_id}").text
+    assert 'name="reports_unfounded"' in page
+    assert 'name="manifestly_illegal"' in page
+    # A mark the action cannot carry is refused, not dropped without a word.
+    for action, mark in (
+        ("remove_content", "reports_unfounded"),
+        ("no_violation", "manifestly_illegal"),
+    ):
+        refused = _decide(
+            moderator,
+            item_id,
+            action=action,
+            category="scams_fraud",
+            explanation="A fake job asking for fees.",
+            **{mark: "yes"},
+        )
+        assert refused.status_code == 422, action
+        assert "manifest" in refused.text
+    with transaction(runtime.engine) as session:
+        assert session.execute(select(Reporter.unfounded)).scalars().all() == [0]
+    decided = _decide(
+        moderator,
+        item_id,
+        action="no_violation",
+        category="scams_fraud",
+        explanation="A genuine job offer; the notice was a competitor's.",
+        reports_unfounded="yes",
+    )
+    assert decided.status_code == 303
+    with transaction(runtime.engine) as session:
+        assert session.execute(select(Reporter.unfounded)).scalars().all() == [0 + 1]
+        assert session.get(AccountStanding, "u-seller") is None
+
+    # Reported again, decided as manifestly illegal this time: counted against the owner.
+    from test_moderation import run_worker
+    from test_reports import notice
+
+    assert (
+        client.post(
+            "/v1/reports",
+            json=notice(reporter={"name": "Dominique Exemple", "email": "dominique@example.org"}),
+        ).status_code
+        == 202
+    )
+    run_worker(runtime)
+    again = _claim(moderator, reason="user_report")
+    assert again == item_id
+    decided = _decide(
+        moderator,
+        item_id,
+        action="remove_content",
+        category="scams_fraud",
+        explanation="A fake job asking for fees.",
+        manifestly_illegal="yes",
+    )
+    assert decided.status_code == 303, decided.text
+    with transaction(runtime.engine) as session:
+        standing = session.get(AccountStanding, "u-seller")
+        assert standing is not None
+        assert standing.manifestly_illegal == 1

@@ -239,6 +239,8 @@ def moderation_decide(
     category: Annotated[str, Form(max_length=32)],
     explanation: Annotated[str, Form(max_length=2000)] = "",
     preset: Annotated[str, Form(max_length=48)] = "",
+    reports_unfounded: Annotated[str, Form(max_length=8)] = "",
+    manifestly_illegal: Annotated[str, Form(max_length=8)] = "",
     version: Annotated[int | None, Form(ge=0, le=2**62)] = None,
 ) -> Response:
     caller = allowed(request, caller, Permission.MODERATION_DECIDE, csrf)
@@ -250,6 +252,8 @@ def moderation_decide(
                 "category": category,
                 "explanation": _explanation(request, explanation, preset or None),
                 "preset": preset or None,
+                "reports_unfounded": reports_unfounded == "yes",
+                "manifestly_illegal": manifestly_illegal == "yes",
                 "version": version,
             }
         )
