@@ -46,7 +46,7 @@ def _claim(browser: TestClient, **filters: str) -> str:
     )
     assert claimed.status_code == 303
     assert "/items/" in claimed.headers["location"], claimed.headers["location"]
-    return str(claimed.headers["location"].rsplit("/", 1)[1])
+    return str(claimed.headers["location"].split("?", 1)[0].rsplit("/", 1)[1])
 
 
 def _decide(browser: TestClient, item_id: str, **fields: str) -> Any:
@@ -411,3 +411,77 @@ def test_art23_marks_in_the_decision_form_count_against_reporter_or_account(
         standing = session.get(AccountStanding, "u-seller")
         assert standing is not None
         assert standing.manifestly_illegal == 1
+
+
+@pytest.mark.usefixtures("scanned")
+def test_after_a_decision_the_next_item_of_the_same_view_opens(
+    client: TestClient, runtime: Runtime
+) -> None:
+    moderator = _browser(client, runtime, "next-mod", Role.MODERATOR)
+    in_view = set(
+        re.findall(
+            r'name="item" value="(\d+)"', moderator.get("/console/moderation?category=weapons").text
+        )
+    )
+    assert len(in_view) >= 2
+    outside = set(
+        re.findall(r'name="item" value="(\d+)"', moderator.get("/console/moderation").text)
+    )
+    assert outside - in_view, "the test needs items outside the view"
+    claimed = moderator.post(
+        "/console/moderation/claim",
+        data={"csrf": csrf_of(moderator, "/console/moderation"), "category": "weapons"},
+        follow_redirects=False,
+    )
+    location = claimed.headers["location"]
+    assert location.endswith("?category=weapons")
+    item_page = moderator.get(location).text
+    assert 'name="view_category" value="weapons"' in item_page
+    assert 'href="/console/moderation?category=weapons" id="back-to-queue"' in item_page
+    seen = []
+    while True:
+        item_id = location.split("?", 1)[0].rsplit("/", 1)[1]
+        assert item_id in in_view
+        seen.append(item_id)
+        decided = moderator.post(
+            f"/console/moderation/items/{item_id}/decide",
+            data={
+                "csrf": csrf_of(moderator, location),
+                "action": "no_violation",
+                "category": "spam",
+                "explanation": "Checked: no violation.",
+                "view_category": "weapons",
+                "then_next": "yes",
+            },
+            follow_redirects=False,
+        )
+        assert decided.status_code == 303
+        location = decided.headers["location"]
+        if "/items/" not in location:
+            break
+        assert "category=weapons" in location
+        assert 'id="decided-before"' in moderator.get(location).text
+    # Every item of the view, each once, and then the queue says the view is empty.
+    assert sorted(seen) == sorted(in_view)
+    assert location.startswith("/console/moderation?category=weapons")
+    assert 'id="view-empty"' in moderator.get(location).text
+    # Items outside the view were left alone.
+    left = set(re.findall(r'name="item" value="(\d+)"', moderator.get("/console/moderation").text))
+    assert outside - in_view <= left
+    # Without "then next", the decision leads back to the view's list.
+    other = sorted(outside - in_view)[0]
+    back = moderator.post(
+        f"/console/moderation/items/{other}/decide",
+        data={
+            "csrf": csrf_of(moderator, "/console/moderation"),
+            "action": "no_violation",
+            "category": "spam",
+            "explanation": "Checked: no violation.",
+            "version": re.search(
+                r'name="version" value="(\d+)"',
+                moderator.get(f"/console/moderation/items/{other}").text,
+            ).group(1),  # type: ignore[union-attr]
+        },
+        follow_redirects=False,
+    )
+    assert back.headers["location"].startswith("/console/moderation?done=")

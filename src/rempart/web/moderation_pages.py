@@ -50,11 +50,22 @@ FILTERS = ("category", "source", "reason")
 def _queue_filter(values: Mapping[str, Any], caller: Caller) -> tuple[dict[str, Any], Any]:
     """The queue's filters from a query string or a form: the list and "claim next" read
     the same ones, so the next item claimed is one the moderator is looking at."""
-    filters: dict[str, Any] = {name: str(values.get(name) or "") or None for name in FILTERS}
+    filters: dict[str, Any] = {name: str(values.get(name) or "")[:32] or None for name in FILTERS}
     where = queue.QueueFilter(
         filters["category"], filters["reason"], filters["source"], viewer=caller
     )
     return filters, where
+
+
+def _at(path: str, *queries: str) -> str:
+    query = "&".join(q for q in queries if q)
+    return f"{path}?{query}" if query else path
+
+
+def _view_query(filters: Mapping[str, Any]) -> str:
+    """The saved view or filters an item was reached from, to carry to the next one."""
+    kept = {name: filters[name] for name in FILTERS if filters.get(name)}
+    return urlencode(kept)
 
 
 @router.get("/console/moderation", response_class=HTMLResponse)
@@ -92,6 +103,8 @@ def moderation_queue(request: Request, rt: Rt, caller: Staff) -> Response:
         link=lambda n: "/console/moderation?" + urlencode({**kept, "page": n}),
         views=views,
         presets=presets.by_group(),
+        view_query=_view_query(filters),
+        empty=bool(request.query_params.get("empty")),
         waiting={
             i.id: int((utcnow() - as_utc(i.queued_at)).total_seconds() // 3600)
             for i in found.items
@@ -189,9 +202,10 @@ async def moderation_claim(request: Request, rt: Rt, caller: Staff) -> Response:
     _, where = _queue_filter(form, caller)
     with rt.unit_of_work() as session:
         item = queue.claim_next(session, caller=caller, where=where)
+    view = _view_query(_queue_filter(form, caller)[0])
     if item is None:
-        return RedirectResponse("/console/moderation?done=empty", status_code=303)
-    return RedirectResponse(f"/console/moderation/items/{item.id}", status_code=303)
+        return RedirectResponse(_at("/console/moderation", view, "done=empty"), status_code=303)
+    return RedirectResponse(_at(f"/console/moderation/items/{item.id}", view), status_code=303)
 
 
 @router.get("/console/moderation/items/{item_id}", response_class=HTMLResponse)
@@ -199,6 +213,7 @@ def moderation_item(
     request: Request, rt: Rt, caller: Staff, item_id: Annotated[int, Path(ge=1, le=2**62)]
 ) -> Response:
     caller = allowed(request, caller, Permission.MODERATION_DECIDE)
+    view, _ = _queue_filter(request.query_params, caller)
     with rt.unit_of_work(readonly=True) as session:
         item = queue.item_view(session, item_id=item_id)
         if item is None:
@@ -225,6 +240,8 @@ def moderation_item(
         notes=item_notes,
         presets=presets.by_group(),
         flash=request.query_params.get("done"),
+        view=view,
+        view_query=_view_query(view),
     )
 
 
@@ -242,8 +259,15 @@ def moderation_decide(
     reports_unfounded: Annotated[str, Form(max_length=8)] = "",
     manifestly_illegal: Annotated[str, Form(max_length=8)] = "",
     version: Annotated[int | None, Form(ge=0, le=2**62)] = None,
+    view_category: Annotated[str, Form(max_length=32)] = "",
+    view_reason: Annotated[str, Form(max_length=32)] = "",
+    view_source: Annotated[str, Form(max_length=32)] = "",
+    then_next: Annotated[str, Form(max_length=8)] = "",
 ) -> Response:
     caller = allowed(request, caller, Permission.MODERATION_DECIDE, csrf)
+    view, where = _queue_filter(
+        {"category": view_category, "reason": view_reason, "source": view_source}, caller
+    )
     try:
         data = DecisionCreate.model_validate(
             {
@@ -269,9 +293,20 @@ def moderation_decide(
             item=item,
             actions=ACTIONS,
             presets=presets.by_group(),
+            view=view,
+            view_query=_view_query(view),
             error=problem(exc),
             status=getattr(exc, "status_code", 422),
         )
-    return RedirectResponse(
-        f"/console/moderation?done={decided.action.value}+{decided.state}", status_code=303
-    )
+    done = urlencode({"done": f"{decided.action.value} {decided.state}"})
+    if then_next == "yes":
+        # The next item of the same view, held for this moderator, as "claim next" would.
+        with rt.unit_of_work() as session:
+            following = queue.claim_next(session, caller=caller, where=where)
+        if following is not None:
+            return RedirectResponse(
+                _at(f"/console/moderation/items/{following.id}", _view_query(view), done),
+                status_code=303,
+            )
+        done += "&empty=1"
+    return RedirectResponse(_at("/console/moderation", _view_query(view), done), status_code=303)
