@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -485,3 +487,67 @@ def test_after_a_decision_the_next_item_of_the_same_view_opens(
         follow_redirects=False,
     )
     assert back.headers["location"].startswith("/console/moderation?done=")
+
+
+def test_wellbeing_settings_blur_greyscale_and_a_daily_exposure_counter(
+    client: TestClient,
+    runtime: Runtime,
+    platform_headers: dict[str, str],
+    cli: Callable[..., Any],
+    tmp_path: Path,
+) -> None:
+    from test_review_media import _publish_known_image
+
+    _publish_known_image(client, runtime, platform_headers, cli, tmp_path)
+    moderator = _browser(client, runtime, "calm-mod", Role.MODERATOR)
+    colleague = _browser(client, runtime, "calm-colleague", Role.MODERATOR)
+    settings_page = moderator.get("/console/moderation/settings")
+    assert settings_page.status_code == 200
+    assert settings_page.headers["cache-control"] == "no-store"
+    assert re.search(r'id="revealed-today">0<', settings_page.text)
+    csrf = csrf_of(moderator, "/console/moderation/settings")
+    for bad in (
+        {"blur_level": "9", "daily_reveal_cap": "2"},
+        {"blur_level": "1", "daily_reveal_cap": "-1"},
+    ):
+        refused = moderator.post("/console/moderation/settings", data={"csrf": csrf, **bad})
+        assert refused.status_code == 422
+    forged = moderator.post(
+        "/console/moderation/settings",
+        data={"csrf": "f" * 64, "blur_level": "0", "daily_reveal_cap": "0"},
+    )
+    assert forged.status_code == 403
+    saved = moderator.post(
+        "/console/moderation/settings",
+        data={"csrf": csrf, "blur_level": "3", "greyscale": "yes", "daily_reveal_cap": "1"},
+        follow_redirects=False,
+    )
+    assert saved.status_code == 303
+
+    item_id = _claim(moderator, source="hash")
+    item_page = moderator.get(f"/console/moderation/items/{item_id}").text
+    [media_id] = re.findall(r'id="media-(\d+)" class="blur-3"', item_page)
+    assert 'id="exposure" class="muted"' in item_page
+    # The colleague kept the defaults.
+    assert 'class="blur-1"' in colleague.get(f"/console/moderation/items/{item_id}").text
+
+    revealed = moderator.post(
+        f"/console/moderation/media/{media_id}/reveal",
+        data={"csrf": csrf, "reason": "The preview is too blurred to confirm the bank match."},
+    )
+    assert revealed.status_code == 200
+    assert 'class="grey"' in revealed.text
+    # The cap is one reveal a day: reached with this one, and said so at once.
+    assert 'id="exposure-after" class="error"' in revealed.text
+    assert re.search(r'id="revealed-today">1<', moderator.get("/console/moderation/settings").text)
+    assert (
+        'id="exposure" class="error"' in moderator.get(f"/console/moderation/items/{item_id}").text
+    )
+    # Counted per reviewer.
+    assert re.search(r'id="revealed-today">0<', colleague.get("/console/moderation/settings").text)
+
+    # The reveal is on the item's timeline, with who revealed it and why.
+    timeline = html.unescape(moderator.get(f"/console/moderation/items/{item_id}/timeline").text)
+    [row] = re.findall(r'<tr class="tl-reveal">(.*?)</tr>', timeline, re.S)
+    assert "calm-mod-name" in row
+    assert "too blurred to confirm" in row

@@ -17,11 +17,11 @@ from rempart.auth.permissions import Permission
 from rempart.auth.service import Caller
 from rempart.core.clock import as_utc, utcnow
 from rempart.core.errors import RempartError
-from rempart.moderation import evidence, media, notes, presets, queue, timeline
+from rempart.moderation import evidence, media, notes, presets, queue, timeline, wellbeing
 from rempart.moderation.schemas import DecisionAction, DecisionCreate
 from rempart.platform.adapters.matrix import actions as platform_actions
 from rempart.reports import cases
-from rempart.web.i18n import category_labels, language
+from rempart.web.i18n import category_labels, language, translator
 from rempart.web.pages import (
     Rt,
     Staff,
@@ -186,12 +186,23 @@ def moderation_reveal(
             original = media.reveal(
                 session, rt.keys, caller=caller, media_id=media_id, reason=reason
             )
+            # This reveal is recorded when the transaction commits: counted by hand.
+            mine = wellbeing.of(session, caller=caller, extra_reveals=1)
     except RempartError as exc:
         return HTMLResponse(f'<p class="error" role="alert">{escape(exc.message)}</p>', 409)
     encoded = base64.b64encode(original).decode()
+    words = translator(language(request))
+    counter = (
+        f'<p id="exposure-after" class="{"error" if mine.over_cap else "muted"}" role="status">'
+        f"{escape(words['revealed_today'])} {mine.revealed_today}"
+        + (f" / {mine.daily_reveal_cap}" if mine.daily_reveal_cap else "")
+        + (f" · {escape(words['exposure_cap_reached'])}" if mine.over_cap else "")
+        + "</p>"
+    )
+    grey = ' class="grey"' if mine.greyscale else ""
     return HTMLResponse(
         f'<img src="data:{media.media_type(original)};base64,{encoded}" '
-        f'alt="Image {media_id}, revealed" style="max-width:100%">'
+        f'alt="Image {media_id}, revealed" style="max-width:100%"{grey}>{counter}'
     )
 
 
@@ -225,6 +236,7 @@ def moderation_item(
         found = evidence.of_item(session, item_id=item_id)
         owner = timeline.owner_of(session, item_id=item_id)
         item_notes = notes.of_item(session, item_id=item_id)
+        mine = wellbeing.of(session, caller=caller)
     return page(
         request,
         "item.html",
@@ -238,6 +250,7 @@ def moderation_item(
         on_platform=on_platform,
         owner=owner,
         notes=item_notes,
+        wellbeing=mine,
         presets=presets.by_group(),
         flash=request.query_params.get("done"),
         view=view,

@@ -8,11 +8,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
 
 from rempart.auth.permissions import Permission
 from rempart.core.errors import RempartError
-from rempart.moderation import notes, timeline
-from rempart.web.pages import Rt, Staff, allowed, page
+from rempart.moderation import notes, timeline, wellbeing
+from rempart.web.pages import Rt, Staff, allowed, page, problem
 
 router = APIRouter(include_in_schema=False)
 ItemId = Annotated[int, Path(ge=1, le=2**62)]
@@ -97,3 +98,52 @@ def escalation_close(
             request, "problem.html", caller=caller, error=exc.message, status=exc.status_code
         )
     return RedirectResponse("/console/legal/escalations?done=closed", status_code=303)
+
+
+@router.get("/console/moderation/settings", response_class=HTMLResponse)
+def wellbeing_page(request: Request, rt: Rt, caller: Staff) -> Response:
+    caller = allowed(request, caller, Permission.MODERATION_DECIDE)
+    with rt.unit_of_work(readonly=True) as session:
+        mine = wellbeing.of(session, caller=caller)
+    return page(
+        request,
+        "wellbeing.html",
+        caller=caller,
+        wellbeing=mine,
+        flash=request.query_params.get("done") == "saved",
+    )
+
+
+@router.post("/console/moderation/settings")
+def wellbeing_save(
+    request: Request,
+    rt: Rt,
+    caller: Staff,
+    csrf: Annotated[str, Form()],
+    blur_level: Annotated[str, Form(max_length=8)],
+    daily_reveal_cap: Annotated[str, Form(max_length=8)],
+    greyscale: Annotated[str, Form(max_length=8)] = "",
+) -> Response:
+    caller = allowed(request, caller, Permission.MODERATION_DECIDE, csrf)
+    try:
+        data = wellbeing.WellbeingUpdate.model_validate(
+            {
+                "blur_level": blur_level,
+                "greyscale": greyscale == "yes",
+                "daily_reveal_cap": daily_reveal_cap,
+            }
+        )
+    except ValidationError as exc:
+        with rt.unit_of_work(readonly=True) as session:
+            mine = wellbeing.of(session, caller=caller)
+        return page(
+            request,
+            "wellbeing.html",
+            caller=caller,
+            wellbeing=mine,
+            error=problem(exc),
+            status=422,
+        )
+    with rt.unit_of_work() as session:
+        wellbeing.update(session, caller=caller, data=data)
+    return RedirectResponse("/console/moderation/settings?done=saved", status_code=303)
