@@ -551,3 +551,23 @@ def test_wellbeing_settings_blur_greyscale_and_a_daily_exposure_counter(
     [row] = re.findall(r'<tr class="tl-reveal">(.*?)</tr>', timeline, re.S)
     assert "calm-mod-name" in row
     assert "too blurred to confirm" in row
+
+
+@pytest.mark.usefixtures("scanned")
+def test_item_states_and_queue_reasons_read_in_french(client: TestClient, runtime: Runtime) -> None:
+    moderator = _browser(client, runtime, "fr-mod", Role.MODERATOR)
+    french = moderator.get("/console/moderation?lang=fr").text
+    rows = re.findall(
+        r'name="item" value="\d+".*?</td><td>.*?</td><td>([^<]*)</td><td>([^<]*)</td>', french
+    )
+    assert rows
+    for state, reason in rows:
+        assert state in {"visible", "en attente", "restreint", "retiré", "suspendu"}, state
+        assert "_" not in reason, reason
+    assert "automatique : restreint" in french
+    assert '<option value="auto_restrict">automatique : restreint</option>' in french
+    item_id = re.findall(r'name="item" value="(\d+)"', french)[0]
+    item = moderator.get(f"/console/moderation/items/{item_id}").text
+    state = re.search(r'<strong id="state">([^<]*)</strong>', item)
+    assert state
+    assert state.group(1) in {"en attente", "restreint"}

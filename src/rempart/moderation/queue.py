@@ -52,6 +52,9 @@ from rempart.search import service as search
 
 CLAIM_FOR = timedelta(minutes=15)
 BULK_LIMIT = 1000
+# An item's states: visible (in search), queued (in search, awaiting review), restricted
+# (out of search), removed, suspended.
+ITEM_STATES = ("visible", "queued", "restricted", "removed", "suspended")
 STATE_AFTER = {
     DecisionAction.NO_VIOLATION: "visible",
     DecisionAction.REMOVE_FROM_SEARCH: "restricted",
