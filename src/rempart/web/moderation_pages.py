@@ -47,7 +47,7 @@ QUEUE_PAGE = 100
 FILTERS = ("category", "source", "reason")
 
 
-def _queue_filter(values: Mapping[str, Any], caller: Caller) -> tuple[dict[str, Any], Any]:
+def queue_filter(values: Mapping[str, Any], caller: Caller) -> tuple[dict[str, Any], Any]:
     """The queue's filters from a query string or a form: the list and "claim next" read
     the same ones, so the next item claimed is one the moderator is looking at."""
     filters: dict[str, Any] = {name: str(values.get(name) or "")[:32] or None for name in FILTERS}
@@ -57,12 +57,12 @@ def _queue_filter(values: Mapping[str, Any], caller: Caller) -> tuple[dict[str, 
     return filters, where
 
 
-def _at(path: str, *queries: str) -> str:
+def at(path: str, *queries: str) -> str:
     query = "&".join(q for q in queries if q)
     return f"{path}?{query}" if query else path
 
 
-def _view_query(filters: Mapping[str, Any]) -> str:
+def view_query(filters: Mapping[str, Any]) -> str:
     """The saved view or filters an item was reached from, to carry to the next one."""
     kept = {name: filters[name] for name in FILTERS if filters.get(name)}
     return urlencode(kept)
@@ -71,7 +71,7 @@ def _view_query(filters: Mapping[str, Any]) -> str:
 @router.get("/console/moderation", response_class=HTMLResponse)
 def moderation_queue(request: Request, rt: Rt, caller: Staff) -> Response:
     caller = allowed(request, caller, Permission.MODERATION_DECIDE)
-    filters, where = _queue_filter(request.query_params, caller)
+    filters, where = queue_filter(request.query_params, caller)
     age = request.query_params.get("older_than_hours", "")
     filters["older_than_hours"] = age if age.isdigit() and len(age) < 6 else None
     older_than = timedelta(hours=int(age)) if filters["older_than_hours"] else None
@@ -103,7 +103,7 @@ def moderation_queue(request: Request, rt: Rt, caller: Staff) -> Response:
         link=lambda n: "/console/moderation?" + urlencode({**kept, "page": n}),
         views=views,
         presets=presets.by_group(),
-        view_query=_view_query(filters),
+        view_query=view_query(filters),
         empty=bool(request.query_params.get("empty")),
         waiting={
             i.id: int((utcnow() - as_utc(i.queued_at)).total_seconds() // 3600)
@@ -210,13 +210,13 @@ def moderation_reveal(
 async def moderation_claim(request: Request, rt: Rt, caller: Staff) -> Response:
     form = await request.form()
     caller = allowed(request, caller, Permission.MODERATION_DECIDE, str(form.get("csrf", "")))
-    _, where = _queue_filter(form, caller)
+    _, where = queue_filter(form, caller)
     with rt.unit_of_work() as session:
         item = queue.claim_next(session, caller=caller, where=where)
-    view = _view_query(_queue_filter(form, caller)[0])
+    view = view_query(queue_filter(form, caller)[0])
     if item is None:
-        return RedirectResponse(_at("/console/moderation", view, "done=empty"), status_code=303)
-    return RedirectResponse(_at(f"/console/moderation/items/{item.id}", view), status_code=303)
+        return RedirectResponse(at("/console/moderation", view, "done=empty"), status_code=303)
+    return RedirectResponse(at(f"/console/moderation/items/{item.id}", view), status_code=303)
 
 
 @router.get("/console/moderation/items/{item_id}", response_class=HTMLResponse)
@@ -224,7 +224,7 @@ def moderation_item(
     request: Request, rt: Rt, caller: Staff, item_id: Annotated[int, Path(ge=1, le=2**62)]
 ) -> Response:
     caller = allowed(request, caller, Permission.MODERATION_DECIDE)
-    view, _ = _queue_filter(request.query_params, caller)
+    view, _ = queue_filter(request.query_params, caller)
     with rt.unit_of_work(readonly=True) as session:
         item = queue.item_view(session, item_id=item_id)
         if item is None:
@@ -254,7 +254,7 @@ def moderation_item(
         presets=presets.by_group(),
         flash=request.query_params.get("done"),
         view=view,
-        view_query=_view_query(view),
+        view_query=view_query(view),
     )
 
 
@@ -278,7 +278,7 @@ def moderation_decide(
     then_next: Annotated[str, Form(max_length=8)] = "",
 ) -> Response:
     caller = allowed(request, caller, Permission.MODERATION_DECIDE, csrf)
-    view, where = _queue_filter(
+    view, where = queue_filter(
         {"category": view_category, "reason": view_reason, "source": view_source}, caller
     )
     try:
@@ -307,7 +307,7 @@ def moderation_decide(
             actions=ACTIONS,
             presets=presets.by_group(),
             view=view,
-            view_query=_view_query(view),
+            view_query=view_query(view),
             error=problem(exc),
             status=getattr(exc, "status_code", 422),
         )
@@ -318,8 +318,8 @@ def moderation_decide(
             following = queue.claim_next(session, caller=caller, where=where)
         if following is not None:
             return RedirectResponse(
-                _at(f"/console/moderation/items/{following.id}", _view_query(view), done),
+                at(f"/console/moderation/items/{following.id}", view_query(view), done),
                 status_code=303,
             )
         done += "&empty=1"
-    return RedirectResponse(_at("/console/moderation", _view_query(view), done), status_code=303)
+    return RedirectResponse(at("/console/moderation", view_query(view), done), status_code=303)

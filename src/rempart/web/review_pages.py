@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from rempart.auth.permissions import Permission
 from rempart.core.errors import RempartError
 from rempart.moderation import notes, timeline, wellbeing
+from rempart.web.moderation_pages import at, queue_filter, view_query
 from rempart.web.pages import Rt, Staff, allowed, page, problem
 
 router = APIRouter(include_in_schema=False)
@@ -63,7 +64,11 @@ def item_note(
             request, "problem.html", caller=caller, error=exc.message, status=exc.status_code
         )
     done = "escalated" if escalate == "yes" else "noted"
-    return RedirectResponse(f"/console/moderation/items/{item_id}?done={done}", status_code=303)
+    # Back to the item within the view it was reached from, so "then next" still follows it.
+    view = view_query(queue_filter(request.query_params, caller)[0])
+    return RedirectResponse(
+        at(f"/console/moderation/items/{item_id}", view, f"done={done}"), status_code=303
+    )
 
 
 @router.get("/console/legal/escalations", response_class=HTMLResponse)
