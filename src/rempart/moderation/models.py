@@ -32,7 +32,8 @@ class ModerationItem(Base):
     kind: Mapped[str] = mapped_column(String(8))
     ref: Mapped[str] = mapped_column(String(128))
     entity_id: Mapped[str] = mapped_column(String(128), index=True)
-    owner_user_id: Mapped[str | None] = mapped_column(String(128))
+    # Indexed for the account's timeline (every item one account owns).
+    owner_user_id: Mapped[str | None] = mapped_column(String(128), index=True)
     state: Mapped[str] = mapped_column(String(16))
     # Waiting for a moderator: why (auto_review, auto_restrict), and with what priority.
     pending_review: Mapped[bool] = mapped_column(Boolean, default=False)

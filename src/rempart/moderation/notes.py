@@ -106,7 +106,12 @@ def close(session: Session, *, caller: Caller, note_id: int, text: str) -> None:
 
 def of_item(session: Session, *, item_id: int) -> list[NoteView]:
     """An item's notes and escalations, oldest first."""
-    return _views(session, ModerationNote.item_id == item_id, limit=None)
+    return of_items(session, item_ids=[item_id])
+
+
+def of_items(session: Session, *, item_ids: list[int]) -> list[NoteView]:
+    """The notes and escalations of several items (an account's), oldest first."""
+    return _views(session, ModerationNote.item_id.in_(item_ids), limit=None)
 
 
 def open_escalations(session: Session) -> list[NoteView]:

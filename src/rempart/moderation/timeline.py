@@ -123,25 +123,23 @@ def _events(session: Session, items: list[ModerationItem]) -> list[Event]:
             )
         )
     events.extend(_reveals(session, items))
-    for item_id in ids:
-        for note in notes.of_item(session, item_id=item_id):
+    for note in notes.of_items(session, item_ids=ids):
+        label = labels[note.item_id]
+        events.append(
+            Event(note.created_at, note.kind, note.item_id, label, note.author, "", note.text)
+        )
+        if note.closed_at is not None:
             events.append(
                 Event(
-                    note.created_at, note.kind, item_id, labels[item_id], note.author, "", note.text
+                    note.closed_at,
+                    "escalation_closed",
+                    note.item_id,
+                    label,
+                    note.closed_by or "",
+                    "",
+                    note.closing_note or "",
                 )
             )
-            if note.closed_at is not None:
-                events.append(
-                    Event(
-                        note.closed_at,
-                        "escalation_closed",
-                        item_id,
-                        labels[item_id],
-                        note.closed_by or "",
-                        "",
-                        note.closing_note or "",
-                    )
-                )
     events.sort(key=lambda e: (e.at, e.kind))
     return events
 

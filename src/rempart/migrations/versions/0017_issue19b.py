@@ -1,5 +1,6 @@
-"""console: moderators' internal notes and escalations to legal, and each reviewer's
-wellbeing settings (blur level, greyscale, daily reveal cap).
+"""console: moderators' internal notes and escalations to legal, each reviewer's wellbeing
+settings (blur level, greyscale, daily reveal cap), and an index on items' owners for the
+account timeline.
 
 Revision ID: 0017_issue19b
 Revises: 0014_transparency_dataset
@@ -21,6 +22,13 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    # The account timeline reads every item one account owns.
+    op.create_index(
+        op.f("ix_moderation_items_owner_user_id"),
+        "moderation_items",
+        ["owner_user_id"],
+        unique=False,
+    )
     op.create_table(
         "moderation_notes",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -72,3 +80,4 @@ def downgrade() -> None:
     op.drop_index("ix_moderation_notes_open", table_name="moderation_notes")
     op.drop_index(op.f("ix_moderation_notes_item_id"), table_name="moderation_notes")
     op.drop_table("moderation_notes")
+    op.drop_index(op.f("ix_moderation_items_owner_user_id"), table_name="moderation_items")
