@@ -19,18 +19,21 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from urllib.parse import urlencode
 
 import httpx
 import pyotp
 import uvicorn
 from rich.console import Console
+from sqlalchemy import func, select
 
 from rempart.app import create_app
 from rempart.core import crypto
-from rempart.core.db import get_engine
+from rempart.core.db import get_engine, transaction
 from rempart.core.deps import Runtime
 from rempart.core.migrate import upgrade
 from rempart.core.settings import Settings
+from rempart.moderation.models import ModerationItem
 from rempart.platform import demo
 from rempart.worker import Worker
 
@@ -84,6 +87,29 @@ def main() -> None:
     while worker.tick():
         pass
     logins = json.loads(demo.credentials_file(rt).read_text())["web_logins"]
+    # The item at the head of the queue, and the account owning the most items: the
+    # moderator's item page and the two timelines at their busiest.
+    with transaction(rt.engine) as session:
+        head = session.execute(
+            select(ModerationItem.id)
+            .where(ModerationItem.pending_review.is_(True))
+            .order_by(ModerationItem.priority.desc())
+            .limit(1)
+        ).scalar_one()
+        owner = session.execute(
+            select(ModerationItem.owner_user_id)
+            .where(ModerationItem.owner_user_id.is_not(None))
+            .group_by(ModerationItem.owner_user_id)
+            .order_by(func.count().desc())
+            .limit(1)
+        ).scalar_one()
+    PAGES["moderator"] += [
+        f"/console/moderation/items/{head}",
+        f"/console/moderation/items/{head}/timeline",
+        "/console/moderation/accounts/timeline?" + urlencode({"user": owner}),
+        "/console/moderation/settings",
+    ]
+    PAGES["legal1"] += ["/console/legal/escalations"]
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -107,7 +133,7 @@ def main() -> None:
                     times.append((time.perf_counter() - started) * 1000)
                     assert answer.status_code == 200, (path, answer.status_code)
                 print(
-                    f"{who or 'public':<10} {path:<42} p50 {statistics.median(times):6.1f} ms"
+                    f"{who or 'public':<10} {path[:60]:<60} p50 {statistics.median(times):6.1f} ms"
                     f"  max {max(times):6.1f} ms"
                 )
     server.should_exit = True

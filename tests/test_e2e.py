@@ -439,3 +439,80 @@ def test_main_pages_are_accessible_at_phone_width(
     # Side by side, not stacked one above the other as blocks.
     assert abs(header["y"] - first_header["y"]) < 2
     assert header["x"] > first_header["x"]
+
+
+def test_moderator_uses_a_preset_notes_escalates_and_moves_on(
+    server: str,
+    browser_page: Any,
+    client: Any,
+    runtime: Runtime,
+    platform_headers: dict[str, str],
+) -> None:
+    publish(client, platform_headers, "Vends Glock 17 réplique airsoft, pas de papiers à fournir")
+    work(runtime)
+    login = make_login(runtime, "mod-tools", Role.MODERATOR, "Alex Moderator")
+    page = browser_page
+    # A CSP that blocked the page's own script would show here.
+    refused: list[str] = []
+    page.on(
+        "console", lambda message: refused.append(message.text) if message.type == "error" else None
+    )
+    sign_in(page, server, login)
+    page.goto(f"{server}/console/moderation?category=weapons")
+    page.get_by_role("button", name="Claim next").click()
+    page.wait_for_url(f"{server}/console/moderation/items/*?category=weapons")
+
+    page.get_by_label("Note", exact=True).fill(
+        "Airsoft replica; ask legal whether the ad itself is lawful."
+    )
+    page.get_by_label("Escalate to legal").check()
+    page.get_by_role("button", name="Add the note").click()
+    page.wait_for_url("**done=escalated")
+    assert "Escalated to the legal team." in page.content()
+
+    page.keyboard.press("n")  # the "no violation" shortcut
+    page.get_by_label("Statement template").select_option("no_violation_context")
+    statement = page.get_by_label("Statement of reasons")
+    # The script wrote the preset's text; the moderator adds a sentence of their own.
+    assert "breaks neither the law nor the Terms of Service" in statement.input_value()
+    statement.press("End")
+    statement.type(" A replica sold to club members.")
+    page.screenshot(path=SHOTS / "moderation-item-preset.png", full_page=True)
+    page.get_by_role("button", name="Decide").click()
+    # Nothing else waits in this view: back to its list, which says so.
+    page.wait_for_url(f"{server}/console/moderation?category=weapons&done=*")
+    assert page.locator("#view-empty").is_visible()
+
+    with transaction(runtime.engine) as session:
+        from sqlalchemy import select
+
+        from rempart.moderation.models import ModerationItem
+
+        item_id = session.execute(
+            select(ModerationItem.id).where(ModerationItem.ref == "p-replica")
+        ).scalar_one()
+    page.goto(f"{server}/console/moderation/items/{item_id}/timeline")
+    rows = page.locator("#timeline tbody tr")
+    kinds = [rows.nth(i).get_attribute("class") for i in range(rows.count())]
+    # The scan's automated restriction, the escalation, then the moderator's decision.
+    assert kinds == ["tl-decision", "tl-escalation", "tl-decision"]
+    assert "automated" in rows.nth(0).inner_text()
+    assert "Alex Moderator" in rows.nth(2).inner_text()
+    assert "A replica sold to club members." in rows.nth(2).inner_text()
+    page.screenshot(path=SHOTS / "moderation-timeline.png", full_page=True)
+
+    page.goto(f"{server}/console/moderation/settings")
+    page.get_by_label("Blur of previews").select_option("3")
+    page.get_by_label("Warn me after").fill("5")
+    page.get_by_role("button", name="Save").click()
+    page.wait_for_url("**done=saved")
+    assert page.get_by_label("Blur of previews").input_value() == "3"
+    assert page.get_by_label("Warn me after").input_value() == "5"
+    assert not [text for text in refused if "Content Security Policy" in text], refused
+
+    legal = make_login(runtime, "legal-esc", Role.LEGAL)
+    page.get_by_role("button", name="Sign out").click()
+    sign_in(page, server, legal)
+    page.get_by_role("navigation", name="console").get_by_role("link", name="Escalations").click()
+    assert "ask legal whether the ad itself is lawful" in page.locator("#escalations").inner_text()
+    assert "Alex Moderator" in page.locator("#escalations").inner_text()

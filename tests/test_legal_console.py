@@ -230,3 +230,31 @@ def test_another_authority_cannot_fetch_a_package_through_the_portal(
     client.cookies.clear()
     assert sign_in(client, make_login(runtime, "mod-snoop", Role.MODERATOR)).status_code == 303
     assert client.get(f"/console/portal/orders/{reference}/disclosure.json").status_code == 403
+
+
+def test_countdowns_checks_and_their_details_read_in_french(
+    client: TestClient, runtime: Runtime, world: LegalWorld
+) -> None:
+    from rempart.web.check_words import SHAPES
+
+    urgent = _send(world, **URGENT_CLAIMS)
+    assert sign_in(client, make_login(runtime, "legal-fr", Role.LEGAL)).status_code == 303
+    english = client.get("/console/legal/orders?lang=en").text
+    assert re.search(r"due in \d+ h", english)
+    french = client.get("/console/legal/orders?lang=fr").text
+    assert re.search(r"échéance dans \d+ h", french)
+    assert "due in" not in french
+    order = client.get(f"/console/legal/orders/{urgent}?lang=fr").text
+    checks = order.split("<tbody>", 1)[1].split("</tbody>", 1)[0]
+    cells = re.findall(r"<tr><td>([^<]*)</td><td>([^<(]*)[^<]*</td><td>([^<]*)</td></tr>", checks)
+    assert len(cells) >= 6
+    for name, outcome, detail in cells:
+        assert "_" not in name, name
+        assert outcome.strip() in {"réussi", "échoué", "avertissement", "sans objet"}, outcome
+        # Every stored English sentence found its French one.
+        assert not any(
+            shape.fullmatch(sentence)
+            for shape, _ in SHAPES
+            for sentence in re.split(r"(?<=\.)\s+", detail.replace("&#39;", "'"))
+        ), detail
+    assert "Autorité vérifiée" in order

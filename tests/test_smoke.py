@@ -39,7 +39,7 @@ def test_every_word_the_pages_use_exists_in_both_languages() -> None:
         key
         for page in templates.iterdir()
         if page.name.endswith(".html")
-        for key in re.findall(r"\bt\.([a-z_]+)", page.read_text("utf-8"))
+        for key in re.findall(r"\bt\.(?!get\()([a-z_]+)", page.read_text("utf-8"))
     }
     # Words looked up by a value: every value has its word.
     from rempart.legal.schemas import ChecklistItem, RefusalGround
@@ -51,6 +51,44 @@ def test_every_word_the_pages_use_exists_in_both_languages() -> None:
     used |= {f"ground_{ground.value}" for ground in RefusalGround}
     used |= {f"report_kind_{kind}" for kind in KINDS}
     used |= {f"status_{field}" for field in ("category", "outcome", "state")}
+    from rempart.legal.checks import CHECK_NAMES, OUTCOMES
+    from rempart.moderation import reasons
+    from rempart.moderation.queue import ITEM_STATES, STATE_AFTER
+    from rempart.web.check_words import SHAPES
+
+    assert set(STATE_AFTER.values()) <= set(ITEM_STATES)
+    used |= {f"item_state_{state}" for state in ITEM_STATES}
+    used |= {f"queue_reason_{r}" for r in (*reasons.AUTOMATED, *reasons.REPORTS, "appeal")}
+    used |= {f"auto_check_{name}" for name in CHECK_NAMES}
+    used |= {f"check_outcome_{outcome}" for outcome in OUTCOMES}
+    used |= {key for _, key in SHAPES}
+    used |= {"countdown_overdue", "countdown_due_hours", "countdown_due_days"}
     for lang in LANGUAGES:
         missing = used - set(translator(lang))
         assert not missing, f"{lang}: {sorted(missing)}"
+
+
+def test_every_check_detail_shape_reads_back_its_english_sentence() -> None:
+    """The English of each check-detail key is the sentence the legal domain stores: a
+    shape that drifted from it would leave that detail untranslated."""
+    from rempart.web.check_words import SHAPES, check_detail
+
+    english, french = translator("en"), translator("fr")
+    samples = {
+        "status": "pending",
+        "categories": "traffic, content",
+        "positions": "0, 2",
+        "days": "365",
+        "date": "2026-01-01",
+        "code": "FR-TJ-PARIS",
+        "kid": "k1",
+    }
+    for shape, key in SHAPES:
+        sentence = english[key].format(**samples)
+        assert shape.fullmatch(sentence), key
+        assert check_detail(sentence, french) == french[key].format(**samples)
+    mixed = "Answered as not held: content. The rest of the order proceeds."
+    assert check_detail(mixed, french) == (
+        "Réponse « données non détenues » pour : content. Le reste de l'injonction suit son cours."
+    )
+    assert check_detail("A sentence of no known shape.", french) == "A sentence of no known shape."

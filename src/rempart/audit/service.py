@@ -8,6 +8,7 @@ so concurrent transactions on PostgreSQL still produce one gap-free log.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -519,6 +520,25 @@ def browse_entries(
     rows = session.execute(query.order_by(AuditEntry.seq.desc()).limit(limit)).scalars().all()
     items = [AuditEntryRead(seq=r.seq, body=r.body, leaf_hash=r.leaf_hash.hex()) for r in rows]
     return items, (items[-1].seq if len(items) == limit else None)
+
+
+def recorded(
+    session: Session,
+    *,
+    action: str,
+    targets: list[str] | None = None,
+    since: datetime | None = None,
+    limit: int = 1000,
+) -> list[dict[str, Any]]:
+    """Entries of one action (by target, or since a moment), oldest first, as their bodies
+    read: for pages that show what was done, such as the media a moderator revealed."""
+    query = select(AuditEntry.body).where(AuditEntry.action == action)
+    if targets is not None:
+        query = query.where(AuditEntry.target.in_(targets))
+    if since is not None:
+        query = query.where(AuditEntry.recorded_at >= since)
+    rows = session.execute(query.order_by(AuditEntry.seq).limit(limit)).scalars()
+    return [json.loads(body) for body in rows]
 
 
 def ensure_tail(session: Session) -> None:

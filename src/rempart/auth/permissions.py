@@ -31,6 +31,8 @@ class Permission(StrEnum):
     LEGAL_ALERTS_READ = "legal:alerts:read"
     PROTECTED_ACCOUNTS_MARK = "platform:protected-accounts:mark"
     MODERATION_DECIDE = "moderation:decisions:create"
+    # Items moderators escalated to the legal team, with their notes; answered by legal.
+    ESCALATIONS_ANSWER = "moderation:escalations:answer"
     REPORTS_VOUCH = "reports:reporter:vouch"
     TRANSPARENCY_PUBLISH = "transparency:reports:publish"
     WHOAMI = "auth:self:read"
@@ -59,6 +61,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.AUTHORITIES_READ,
             Permission.LEGAL_ALERTS_READ,
             Permission.GRANTS_READ,
+            Permission.ESCALATIONS_ANSWER,
         }
     ),
     Role.MODERATOR: frozenset({Permission.MODERATION_DECIDE}),

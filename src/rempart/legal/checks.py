@@ -45,6 +45,18 @@ NOT_HELD_REASON = {
     ),
 }
 PASSED, FAILED, WARNING = "passed", "failed", "warning"
+NOT_APPLICABLE = "not_applicable"
+OUTCOMES = (PASSED, FAILED, WARNING, NOT_APPLICABLE)
+# Every automatic check, by the name its outcome is stored under.
+CHECK_NAMES = (
+    "authority_verified",
+    "validation",
+    "competence",
+    "data_held",
+    "offence_eligible",
+    "target_exists",
+    "period_in_retention",
+)
 # e-Evidence Art. 5(4): traffic and content data only for offences punishable by 3 years.
 MIN_PENALTY_FOR_TRAFFIC_OR_CONTENT = 3
 WORKING_HOURS = range(8, 19)
@@ -281,7 +293,7 @@ def _retention_check(
 ) -> CheckOutcome:
     if DataCategory.IDENTIFICATION not in claims.data_categories:
         return CheckOutcome(
-            "period_in_retention", "not_applicable", "No connection records are asked for."
+            "period_in_retention", NOT_APPLICABLE, "No connection records are asked for."
         )
     cutoff = now - timedelta(days=settings.ip_retention_days)
     if held:

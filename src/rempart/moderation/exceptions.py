@@ -37,3 +37,19 @@ class NotPending(Conflict):
 
 class AppealOutcomeStands(Conflict):
     code = "appeal_outcome_stands"
+
+
+class NoteHoldsPersonalData(Invalid):
+    code = "note_holds_personal_data"
+
+
+class EscalationNotFound(NotFound):
+    code = "escalation_not_found"
+
+
+class UnknownPreset(Invalid):
+    code = "unknown_preset"
+
+
+class PresetMismatch(Invalid):
+    code = "preset_mismatch"

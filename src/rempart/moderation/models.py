@@ -32,7 +32,8 @@ class ModerationItem(Base):
     kind: Mapped[str] = mapped_column(String(8))
     ref: Mapped[str] = mapped_column(String(128))
     entity_id: Mapped[str] = mapped_column(String(128), index=True)
-    owner_user_id: Mapped[str | None] = mapped_column(String(128))
+    # Indexed for the account's timeline (every item one account owns).
+    owner_user_id: Mapped[str | None] = mapped_column(String(128), index=True)
     state: Mapped[str] = mapped_column(String(16))
     # Waiting for a moderator: why (auto_review, auto_restrict), and with what priority.
     pending_review: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -132,3 +133,39 @@ class ReviewMedia(Base):
     preview: Mapped[bytes] = mapped_column(LargeBinary)
     original: Mapped[bytes] = mapped_column(LargeBinary)
     kept_until: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class ModerationNote(Base):
+    """A moderator's internal note on an item, or an escalation to the legal team (a note
+    that also puts the item in the legal reviewers' view until one of them closes it).
+    Never shown to the item's owner, its reporters or an authority."""
+
+    __tablename__ = "moderation_notes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("moderation_items.id"), index=True)
+    author_id: Mapped[int] = mapped_column(ForeignKey("principals.id"))
+    kind: Mapped[str] = mapped_column(String(16))  # note | escalation
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # An escalation's answer: the legal reviewer who closed it, when, and what they said.
+    closed_by: Mapped[int | None] = mapped_column(ForeignKey("principals.id"))
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closing_note: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_moderation_notes_open", "kind", "closed_at"),)
+
+
+class ReviewerSettings(Base):
+    """How one reviewer wants sensitive media shown, and their daily exposure cap."""
+
+    __tablename__ = "reviewer_settings"
+
+    principal_id: Mapped[int] = mapped_column(ForeignKey("principals.id"), primary_key=True)
+    # 0 shows the stored preview as it is; 1 to 3 blur it further.
+    blur_level: Mapped[int] = mapped_column(Integer, default=1)
+    # Revealed originals shown in greyscale.
+    greyscale: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Reveals in a day after which the console warns the reviewer; 0 for no warning.
+    daily_reveal_cap: Mapped[int] = mapped_column(Integer, default=20)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -17,7 +17,7 @@ from rempart.auth.service import Caller
 from rempart.core.clock import as_utc, utcnow
 from rempart.core.errors import RempartError
 from rempart.core.settings import Settings
-from rempart.moderation import reasons
+from rempart.moderation import presets, reasons
 from rempart.moderation.exceptions import (
     AppealOutcomeStands,
     ClaimRequired,
@@ -52,6 +52,9 @@ from rempart.search import service as search
 
 CLAIM_FOR = timedelta(minutes=15)
 BULK_LIMIT = 1000
+# An item's states: visible (in search), queued (in search, awaiting review), restricted
+# (out of search), removed, suspended.
+ITEM_STATES = ("visible", "queued", "restricted", "removed", "suspended")
 STATE_AFTER = {
     DecisionAction.NO_VIOLATION: "visible",
     DecisionAction.REMOVE_FROM_SEARCH: "restricted",
@@ -283,13 +286,18 @@ def decide_many(
     category: str,
     explanation: str,
     settings: Settings,
+    preset: str | None = None,
 ) -> tuple[int, dict[int, str]]:
     """One decision applied to many items (at most ``BULK_LIMIT``), each with its own
     statement of reasons. Items that cannot be decided are skipped with the reason."""
     done, skipped = 0, {}
     for item_id in item_ids[:BULK_LIMIT]:
         data = DecisionCreate(
-            item_id=item_id, action=action, category=category, explanation=explanation
+            item_id=item_id,
+            action=action,
+            category=category,
+            explanation=explanation,
+            preset=preset,
         )
         try:
             with session.begin_nested():
@@ -320,6 +328,9 @@ def decide(
     categories = policy().categories
     if data.category not in categories and data.action is not DecisionAction.NO_VIOLATION:
         raise UnknownCategory("Choose a policy category: " + ", ".join(sorted(categories)) + ".")
+    restricting = data.action.value in RESTRICTING
+    if data.preset is not None:
+        presets.check(data.preset, category=data.category, restricting=restricting)
     if _held_by_other(item, caller, now):
         raise ItemClaimed("Another moderator holds this item.")
     pending_appeals = appeals.before_decision(session, item, caller)
@@ -365,7 +376,6 @@ def decide(
     if item.kind == "post":
         forget_post_media(session, post_id=item.ref)
     statement = None
-    restricting = data.action.value in RESTRICTING
     if restricting:
         content_date, language, has_media = _content_facts(session, item)
         statement = issue_statement(
@@ -377,6 +387,8 @@ def decide(
             has_media=has_media,
             now=now,
             source_type=outcomes.statement_source(session, item),
+            # The owner's language, where known, is the language their content is in.
+            explanation=presets.in_language(data.preset, decision.explanation, language),
         )
     outcomes.after_decision(
         session,
@@ -411,6 +423,7 @@ def decide(
             "statement": statement.puid if statement else None,
             "appeals": len(pending_appeals),
             "new_facts": data.new_facts,
+            "preset": data.preset,
         },
     )
     session.flush()

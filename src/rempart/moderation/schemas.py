@@ -4,7 +4,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints, model_validator
 
 from rempart.reports.schemas import NoNul
 
@@ -64,6 +64,9 @@ class DecisionCreate(BaseModel):
     explanation: Annotated[
         str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000), NoNul
     ]
+    # A statement-of-reasons preset (``presets.py``) the explanation started from: unedited,
+    # the owner reads it in their own language where known.
+    preset: Annotated[str, StringConstraints(pattern=r"^[a-z_]{2,48}$")] | None = None
     # DSA Art. 23: mark the notices behind a "no violation" decision as manifestly
     # unfounded, or the content behind a restricting one as manifestly illegal.
     reports_unfounded: StrictBool = False
@@ -77,6 +80,16 @@ class DecisionCreate(BaseModel):
         ]
         | None
     ) = None
+
+    @model_validator(mode="after")
+    def _art23_marks_fit_the_action(self) -> DecisionCreate:
+        # A mark the action cannot carry would be dropped without a word: the moderator
+        # would believe a reporter or an account had been marked when nobody was.
+        if self.reports_unfounded and self.action is not DecisionAction.NO_VIOLATION:
+            raise ValueError("notices can be marked manifestly unfounded only with no_violation")
+        if self.manifestly_illegal and self.action is DecisionAction.NO_VIOLATION:
+            raise ValueError("content decided as no_violation cannot be manifestly illegal")
+        return self
 
 
 class RevealRequest(BaseModel):

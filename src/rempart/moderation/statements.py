@@ -72,13 +72,15 @@ def build_payload(
     has_media: bool,
     source_type: str,
     now: datetime,
+    explanation: str | None = None,
 ) -> dict[str, Any]:
     category = policy().categories[decision.category]
+    explanation = explanation or decision.explanation
     facts = (
-        f"{decision.explanation} Signals: "
+        f"{explanation} Signals: "
         + ", ".join(f"{s['source']} {s['category']} {s['score']:.2f}" for s in decision.signals[:5])
         if decision.signals
-        else decision.explanation
+        else explanation
     )
     payload: dict[str, Any] = {
         **DECISION_FIELDS[decision.action],
@@ -101,11 +103,11 @@ def build_payload(
     if decision.ground_type == "illegal":
         payload["decision_ground"] = "DECISION_GROUND_ILLEGAL_CONTENT"
         payload["illegal_content_legal_ground"] = decision.ground[:500]
-        payload["illegal_content_explanation"] = decision.explanation[:2000]
+        payload["illegal_content_explanation"] = explanation[:2000]
     else:
         payload["decision_ground"] = "DECISION_GROUND_INCOMPATIBLE_CONTENT"
         payload["incompatible_content_ground"] = decision.ground[:500]
-        payload["incompatible_content_explanation"] = decision.explanation[:2000]
+        payload["incompatible_content_explanation"] = explanation[:2000]
         payload["incompatible_content_illegal"] = "Yes" if category.illegal else "No"
     return payload
 
@@ -120,6 +122,7 @@ def issue_statement(
     has_media: bool,
     now: datetime,
     source_type: str = "SOURCE_VOLUNTARY",
+    explanation: str | None = None,
 ) -> StatementOfReasons:
     """Store the statement; the worker sends it to the owner once this transaction has
     committed, so no one hears of a decision that was rolled back."""
@@ -136,6 +139,7 @@ def issue_statement(
             has_media=has_media,
             source_type=source_type,
             now=now,
+            explanation=explanation,
         ),
         created_at=now,
     )

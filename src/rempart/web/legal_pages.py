@@ -29,6 +29,7 @@ from rempart.legal.schemas import (
     ReviewCreate,
     ReviewDecision,
 )
+from rempart.web.check_words import check_detail
 from rempart.web.i18n import language, translator
 from rempart.web.pages import (
     Reference,
@@ -46,14 +47,17 @@ REVIEWABLE = ("checks_passed", "under_review")
 # -- legal team -----------------------------------------------------------------------
 
 
-def _countdown(order: OrderSummary, now: datetime) -> str:
-    """Time left on an open order; a closed one has no deadline left to miss."""
+def _countdown(order: OrderSummary, now: datetime, words: dict[str, str]) -> str:
+    """Time left on an open order, in the reader's language; a closed one has no deadline
+    left to miss."""
     if order.status not in OPEN_STATUSES:
         return ""
     hours = (as_utc(order.due_at) - now).total_seconds() / 3600
     if hours < 0:
-        return f"overdue by {-hours:.0f} h"
-    return f"due in {hours:.0f} h" if hours < 72 else f"due in {hours / 24:.0f} days"
+        return words["countdown_overdue"].format(hours=f"{-hours:.0f}")
+    if hours < 72:
+        return words["countdown_due_hours"].format(hours=f"{hours:.0f}")
+    return words["countdown_due_days"].format(days=f"{hours / 24:.0f}")
 
 
 def _filter(request: Request, name: str, pattern: str) -> str | None:
@@ -87,7 +91,7 @@ def legal_orders(request: Request, rt: Rt, caller: Staff) -> Response:
         request,
         "orders.html",
         caller=caller,
-        rows=[(o, _countdown(o, now)) for o in found.items],
+        rows=[(o, _countdown(o, now, translator(language(request)))) for o in found.items],
         total=found.total,
         alerts=alerts,
         statuses=list(OrderStatus),
@@ -122,6 +126,7 @@ def _legal_order_page(
         grounds=list(RefusalGround),
         callback_outcomes=list(CallbackOutcome),
         releasable=order.status in ("approved", "partially_approved"),
+        check_detail=lambda detail: check_detail(detail, translator(language(request))),
         **extra,
     )
 
@@ -262,7 +267,7 @@ def _portal_page(request: Request, rt: Runtime, caller: Caller, **extra: Any) ->
             offset=0,
         )
     now = utcnow()
-    rows = [(o, _countdown(o, now)) for o in found.items]
+    rows = [(o, _countdown(o, now, translator(language(request)))) for o in found.items]
     return page(
         request, "portal.html", caller=caller, rows=rows, base="/console/portal/orders", **extra
     )

@@ -18,3 +18,19 @@ document.addEventListener("keydown", (event) => {
     event.preventDefault();
   }
 });
+
+// Choosing a statement-of-reasons preset writes its text into the statement, unless the
+// moderator has written something of their own there since.
+document.querySelectorAll("select.preset").forEach((select) => {
+  const statement = document.querySelector(`textarea[data-preset="${select.id}"]`);
+  if (!statement) return;
+  let placed = "";
+  select.addEventListener("change", () => {
+    const chosen = select.selectedOptions[0];
+    const text = chosen ? chosen.dataset.text || "" : "";
+    if (statement.value.trim() === "" || statement.value === placed) {
+      statement.value = text;
+      placed = text;
+    }
+  });
+});
