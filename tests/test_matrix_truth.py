@@ -30,13 +30,15 @@ from rempart.core.settings import Settings
 from rempart.moderation import tasks as moderation_tasks
 from rempart.moderation.models import ModerationItem
 from rempart.platform.adapters.matrix import actions
-from rempart.platform.adapters.matrix.client import SynapseAdmin
-from rempart.platform.adapters.matrix.progress import save
+from rempart.platform.adapters.matrix.client import SynapseAdmin, matrix_time
+from rempart.platform.adapters.matrix.progress import SyncSummary, save
+from rempart.platform.adapters.matrix.records import event_id, fingerprint, store, username_of
 from rempart.platform.adapters.matrix.sync import sync
 from rempart.platform.models import PlatformAction, Post
 from synapse_server import Synapse
 from test_matrix import (  # noqa: F401 - fixtures
     DRUG_OFFER,
+    _audited,
     _decide,
     _item,
     _name,
@@ -277,6 +279,50 @@ def test_phone_numbers_are_held_from_when_they_were_bound_all_of_them_until_remo
     everything = court.phones(user.user_id, before_any, datetime.now(UTC))
     assert set(everything) == {f"+{first}", f"+{second}"}
     assert _at(everything[f"+{first}"]["held_until"]) < removed
+
+
+def test_an_upgrade_dates_again_the_numbers_an_older_version_held_from_registration(
+    synapse: Synapse, runtime: Runtime, client: TestClient, make_token: Callable[..., str]
+) -> None:
+    user = synapse.register(_name("ancien"), ip="198.51.100.36")
+    number = "61491570136"
+    time.sleep(1.2)
+    before_added = datetime.now(UTC)
+    time.sleep(1.2)
+    adding = datetime.now(UTC)
+    synapse.set_msisdns(user, [number])
+    # The older version's first sync, as it wrote it: the number held since registration,
+    # the account's cursor a fingerprint of its first number.
+    created = matrix_time(
+        synapse.call("GET", f"/_synapse/admin/v2/users/{user.user_id}")["creation_ts"]
+    )
+    state = {"phone": number, "username": username_of(user.user_id)}
+    old = {
+        "type": "account.registered",
+        "id": event_id("account", user.user_id, fingerprint(state), created),
+        "occurred_at": created,
+        "user_id": user.user_id,
+        "username": state["username"],
+        "phone_number": f"+{number}",
+    }
+    store(runtime, [old], SyncSummary(), {f"user:{user.user_id}": fingerprint(state)})
+    court = Court(client, make_token)
+    # What those rows would disclose: the number for a time before it was added.
+    assert set(court.phones(user.user_id, created, before_added)) == {f"+{number}"}
+
+    _sync(runtime)
+    assert court.phones(user.user_id, created, before_added) == {}
+    held = court.phones(user.user_id, created, datetime.now(UTC))
+    assert _at(held[f"+{number}"]["held_from"]) >= adding - timedelta(seconds=1)
+    [corrected] = [
+        e
+        for e in _audited(runtime, "platform.identities_redated")
+        if e["target"] == f"account:{user.user_id}"
+    ]
+    assert corrected["details"]["replaced_rows"] == 1
+    # Dated once: the next sync changes nothing.
+    _sync(runtime)
+    assert len(_audited(runtime, "platform.identities_redated")) == 1
 
 
 # -- acting as a homeserver admin expects -----------------------------------------------
