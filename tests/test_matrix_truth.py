@@ -31,10 +31,11 @@ from rempart.moderation import tasks as moderation_tasks
 from rempart.moderation.models import ModerationItem
 from rempart.platform.adapters.matrix import actions
 from rempart.platform.adapters.matrix.client import SynapseAdmin, matrix_time
-from rempart.platform.adapters.matrix.progress import SyncSummary, save
+from rempart.platform.adapters.matrix.progress import SyncSummary, cursors, save
 from rempart.platform.adapters.matrix.records import event_id, fingerprint, store, username_of
 from rempart.platform.adapters.matrix.sync import sync
 from rempart.platform.models import PlatformAction, Post
+from rempart.reports.models import Appeal
 from synapse_server import Synapse
 from test_matrix import (  # noqa: F401 - fixtures
     DRUG_OFFER,
@@ -525,6 +526,121 @@ def test_matrix_users_hear_of_decisions_on_matrix_and_can_appeal_from_there(
             )
         ).scalars()
         assert all(a.state == "done" and "body" not in a.details for a in sent)
+
+
+def _rempart_room(runtime: Runtime, user: Any) -> str:
+    """The room Rempart opened with the user (as its cursors remember it)."""
+    with transaction(runtime.engine, readonly=True) as session:
+        return cursors(session, "botroom:")[f"botroom:{user.user_id}"]
+
+
+def _said_by_rempart(synapse: Synapse, user: Any, room: str, *, answers: bool = False) -> list[str]:
+    """What Rempart wrote in the room: its notices, or (``answers``) its answers."""
+    assert synapse.admin is not None
+    chunk = synapse.call(
+        "GET", f"/_matrix/client/v3/rooms/{room}/messages?dir=f&limit=100", user=user
+    )["chunk"]
+    return [
+        str(e["content"]["body"])
+        for e in chunk
+        if e["type"] == "m.room.message"
+        and e["sender"] == synapse.admin.user_id
+        and e["content"]["body"].startswith(
+            ("Appeal ", "Recours ") if answers else "Rempart, statement"
+        )
+    ]
+
+
+def _removed(client: TestClient, moderator: str, offer: str) -> dict[str, Any]:
+    return _decide(
+        client,
+        moderator,
+        item_id=_item(client, moderator, offer)["id"],
+        action="remove_content",
+        category="drug_sales",
+        explanation="Offre de vente de stupéfiants.",
+    )
+
+
+def test_an_appeal_is_filed_from_rempart_s_room_and_no_other_room_is_read(
+    synapse: Synapse, runtime: Runtime, client: TestClient, make_token: Callable[..., str]
+) -> None:
+    seller, _, [offer] = _offers(synapse, runtime, 1)
+    other_seller, _, [other_offer] = _offers(synapse, runtime, 1)
+    moderator = make_token(Role.MODERATOR)
+    puid = _removed(client, moderator, offer)["statement_puid"]
+    other_puid = _removed(client, moderator, other_offer)["statement_puid"]
+    with transaction(runtime.engine) as session:
+        moderation_tasks.deliver(session, runtime)
+    _act(runtime)
+    # Rempart opened a room with each seller and said there how to appeal.
+    room = _rempart_room(runtime, seller)
+    synapse.join(seller, room)
+    [told] = [t for t in _said_by_rempart(synapse, seller, room) if puid in t]
+    assert f"!appeal {puid} " in told
+    assert f"!recours {puid} " in told
+    other_room = _rempart_room(runtime, other_seller)
+    synapse.join(other_seller, other_room)
+
+    # A private room of the seller's own, named like Rempart's, with Rempart's admin in it:
+    # never read, even for a valid command.
+    assert synapse.admin is not None
+    private = synapse.create_room(seller, name="Rempart", alias=None, public=False)
+    invite = {"user_id": synapse.admin.user_id}
+    synapse.call("POST", f"/_matrix/client/v3/rooms/{private}/invite", user=seller, body=invite)
+    synapse.join(synapse.admin, private)
+    hidden = synapse.send(seller, private, f"!appeal {puid} Texte écrit dans un salon privé")
+
+    forged = synapse.send(seller, room, "!appeal rempart-999999-abcdef Je conteste tout cela")
+    appealed = synapse.send(
+        seller, room, f"!appeal {puid} Je vendais du sucre glace, pas autre chose"
+    )
+    again = synapse.send(seller, room, f"!appeal {puid} Une deuxième fois, pour être sûr")
+    chatter = synapse.send(seller, room, "Bonjour, qui lit ce salon ?")
+    # Someone else's decision, from the other seller's own Rempart room.
+    stolen = synapse.send(
+        other_seller, other_room, f"!recours {puid} Je conteste la décision d'un autre"
+    )
+    # The other seller's neighbour cannot speak for them in their room either: only the
+    # user the room was opened with is heard (here, the admin writing as a member).
+    synapse.send(synapse.admin, other_room, f"!appeal {other_puid} Écrit par quelqu'un d'autre")
+
+    summary = _sync(runtime)
+    assert summary.appeals == 1
+    _act(runtime)
+
+    with transaction(runtime.engine, readonly=True) as session:
+        filed = session.execute(select(Appeal)).scalars().all()
+        assert [(a.party, a.user_id, a.explanation) for a in filed] == [
+            ("owner", seller.user_id, "Je vendais du sucre glace, pas autre chose")
+        ]
+        tracking = filed[0].tracking_id
+    answers = _said_by_rempart(synapse, seller, room, answers=True)
+    assert len(answers) == 3
+    assert "(appeal_not_found)" in answers[0]
+    assert tracking in answers[1]
+    assert "(appeal_exists)" in answers[2]
+    [refusal] = _said_by_rempart(synapse, other_seller, other_room, answers=True)
+    assert refusal.startswith("Recours non enregistré")
+    assert "(not_a_party)" in refusal
+    # The private room: nothing answered there, nothing of it audited.
+    assert _said_by_rempart(synapse, seller, private, answers=True) == []
+    outcomes = {
+        e["details"]["event"]: e["details"]["outcome"]
+        for e in _audited(runtime, "platform.matrix_appeal")
+    }
+    assert outcomes == {
+        forged: "appeal_not_found",
+        appealed: "filed",
+        again: "appeal_exists",
+        stolen: "not_a_party",
+    }
+    assert hidden not in outcomes
+    assert chatter not in outcomes
+    # Read once: the next round files nothing and answers nothing again.
+    assert _sync(runtime).appeals == 0
+    _act(runtime)
+    assert len(_said_by_rempart(synapse, seller, room, answers=True)) == 3
 
 
 def test_the_homeserver_event_report_is_resolved_when_its_case_is_decided(

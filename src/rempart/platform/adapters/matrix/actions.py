@@ -35,7 +35,7 @@ from rempart.core.deps import Runtime
 from rempart.core.jobs import backoff
 from rempart.core.settings import Settings
 from rempart.moderation.models import ModerationDecision, ModerationItem, StatementOfReasons
-from rempart.platform.adapters.matrix import event_reports
+from rempart.platform.adapters.matrix import bot, event_reports
 from rempart.platform.adapters.matrix import notices as matrix_notices
 from rempart.platform.adapters.matrix.client import Homeserver, HomeserverError
 from rempart.platform.adapters.matrix.progress import ADAPTER
@@ -329,6 +329,15 @@ def _perform(hs: Homeserver, call: _Call) -> dict[str, object]:
             hs.delete_event_report(int(ref))
         case "server_notice":
             hs.server_notice(ref, str(call.body), txn_id=f"rempart-{call.id}")
+        case bot.ACTION:
+            # Rempart's room with the user, opened anew if they left it.
+            room = call.room
+            learnt: dict[str, object] = {}
+            if room is None or not hs.still_with(room, ref):
+                room = hs.open_direct_room(ref, name=bot.ROOM_NAME, topic=bot.ROOM_TOPIC)
+                learnt["room"] = room
+            hs.send_text(room, str(call.body), txn_id=f"rempart-{call.id}")
+            return learnt
         case "redact":
             hs.redact(str(call.room), ref, reason=call.reason, txn_id=f"rempart-{call.id}")
         case "takedown":
@@ -404,11 +413,14 @@ def run_due(rt: Runtime, hs: Homeserver, *, limit: int = 50) -> dict[str, int]:
                 counts["done"] += 1
                 continue
             body = action.details.get("body") if action.details else None
+            room = action.entity_id
+            if action.action == bot.ACTION:
+                room = bot.room_of(session, action.target_ref)
             call = _Call(
                 action.id,
                 action.action,
                 action.target_ref,
-                action.entity_id,
+                room,
                 action.reason,
                 str(body) if body is not None else None,
                 ask_first=action.action == "suspend_user"
@@ -428,6 +440,7 @@ def run_due(rt: Runtime, hs: Homeserver, *, limit: int = 50) -> dict[str, int]:
             if error is None:
                 if learnt:
                     action.details = {**action.details, **learnt}
+                bot.after_sent(session, action, learnt)
                 matrix_notices.forget_body(action)
                 _settle(session, action, "done", None)
                 counts["done"] += 1
