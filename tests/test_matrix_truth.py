@@ -35,6 +35,7 @@ from rempart.platform.adapters.matrix.progress import SyncSummary, cursors, save
 from rempart.platform.adapters.matrix.records import event_id, fingerprint, store, username_of
 from rempart.platform.adapters.matrix.sync import sync
 from rempart.platform.models import PlatformAction, Post
+from rempart.reports import tasks as reports_tasks
 from rempart.reports.models import Appeal
 from synapse_server import Synapse
 from test_matrix import (  # noqa: F401 - fixtures
@@ -534,7 +535,9 @@ def _rempart_room(runtime: Runtime, user: Any) -> str:
         return cursors(session, "botroom:")[f"botroom:{user.user_id}"]
 
 
-def _said_by_rempart(synapse: Synapse, user: Any, room: str, *, answers: bool = False) -> list[str]:
+def _said_by_rempart(
+    synapse: Synapse, user: Any, room: str, *, answers: bool = False, prefix: str = ""
+) -> list[str]:
     """What Rempart wrote in the room: its notices, or (``answers``) its answers."""
     assert synapse.admin is not None
     chunk = synapse.call(
@@ -546,7 +549,7 @@ def _said_by_rempart(synapse: Synapse, user: Any, room: str, *, answers: bool = 
         if e["type"] == "m.room.message"
         and e["sender"] == synapse.admin.user_id
         and e["content"]["body"].startswith(
-            ("Appeal ", "Recours ") if answers else "Rempart, statement"
+            ("Appeal ", "Recours ") if answers else prefix or "Rempart, statement"
         )
     ]
 
@@ -641,6 +644,54 @@ def test_an_appeal_is_filed_from_rempart_s_room_and_no_other_room_is_read(
     assert _sync(runtime).appeals == 0
     _act(runtime)
     assert len(_said_by_rempart(synapse, seller, room, answers=True)) == 3
+
+
+def test_a_reporter_appeals_a_refusal_from_matrix_and_is_answered_where_they_are(
+    synapse: Synapse, runtime: Runtime, client: TestClient, make_token: Callable[..., str]
+) -> None:
+    _, room, [offer] = _offers(synapse, runtime, 1)
+    neighbour = synapse.register(_name("voisin"), ip="198.51.100.37")
+    synapse.join(neighbour, room)
+    synapse.report(neighbour, room, offer, "vente de drogue dans ce salon")
+    _sync(runtime)
+    _run_worker(runtime)  # the report becomes a case
+    moderator = make_token(Role.MODERATOR)
+    _decide(
+        client,
+        moderator,
+        item_id=_item(client, moderator, offer)["id"],
+        action="no_violation",
+        category="none",
+        explanation="Une annonce de sucre glace, rien d'illégal.",
+    )
+    with transaction(runtime.engine) as session:
+        reports_tasks.deliver(session, runtime)  # the notifier tells the reporter
+    _act(runtime)
+    first_room = _rempart_room(runtime, neighbour)
+    synapse.join(neighbour, first_room)
+    [told] = [
+        t
+        for t in _said_by_rempart(synapse, neighbour, first_room, answers=False, prefix="Rempart")
+        if "!recours" in t
+    ]
+    found = re.search(r"!recours (decision-[0-9]+) ", told)
+    assert found is not None
+    synapse.send(
+        neighbour, first_room, f"!recours {found.group(1)} Ce salon vend bien de la drogue"
+    )
+    # The reporter leaves the room before the answer: it comes in a room opened anew.
+    synapse.call("POST", f"/_matrix/client/v3/rooms/{first_room}/leave", user=neighbour, body={})
+    assert _sync(runtime).appeals == 1
+    _act(runtime)
+    with transaction(runtime.engine, readonly=True) as session:
+        [appeal] = session.execute(select(Appeal)).scalars().all()
+        assert appeal.party == "reporter"
+        assert appeal.reporter_id is not None
+    second_room = _rempart_room(runtime, neighbour)
+    assert second_room != first_room
+    synapse.join(neighbour, second_room)
+    [answer] = _said_by_rempart(synapse, neighbour, second_room, answers=True)
+    assert appeal.tracking_id in answer
 
 
 def test_the_homeserver_event_report_is_resolved_when_its_case_is_decided(
