@@ -283,18 +283,11 @@ def test_phone_numbers_are_held_from_when_they_were_bound_all_of_them_until_remo
     assert _at(everything[f"+{first}"]["held_until"]) < removed
 
 
-def test_an_upgrade_dates_again_the_numbers_an_older_version_held_from_registration(
-    synapse: Synapse, runtime: Runtime, client: TestClient, make_token: Callable[..., str]
-) -> None:
-    user = synapse.register(_name("ancien"), ip="198.51.100.36")
-    number = "61491570136"
-    time.sleep(1.2)
-    before_added = datetime.now(UTC)
-    time.sleep(1.2)
-    adding = datetime.now(UTC)
-    synapse.set_msisdns(user, [number])
-    # The older version's first sync, as it wrote it: the number held since registration,
-    # the account's cursor a fingerprint of its first number.
+def _synced_by_an_older_version(
+    synapse: Synapse, runtime: Runtime, user: Any, number: str
+) -> datetime:
+    """The older version's first sync, as it wrote it: the number held since registration,
+    the account's cursor a fingerprint of its first number. When the account was created."""
     created = matrix_time(
         synapse.call("GET", f"/_synapse/admin/v2/users/{user.user_id}")["creation_ts"]
     )
@@ -308,6 +301,20 @@ def test_an_upgrade_dates_again_the_numbers_an_older_version_held_from_registrat
         "phone_number": f"+{number}",
     }
     store(runtime, [old], SyncSummary(), {f"user:{user.user_id}": fingerprint(state)})
+    return created
+
+
+def test_an_upgrade_dates_again_the_numbers_an_older_version_held_from_registration(
+    synapse: Synapse, runtime: Runtime, client: TestClient, make_token: Callable[..., str]
+) -> None:
+    user = synapse.register(_name("ancien"), ip="198.51.100.36")
+    number = "61491570136"
+    time.sleep(1.2)
+    before_added = datetime.now(UTC)
+    time.sleep(1.2)
+    adding = datetime.now(UTC)
+    synapse.set_msisdns(user, [number])
+    created = _synced_by_an_older_version(synapse, runtime, user, number)
     court = Court(client, make_token)
     # What those rows would disclose: the number for a time before it was added.
     assert set(court.phones(user.user_id, created, before_added)) == {f"+{number}"}
@@ -325,6 +332,28 @@ def test_an_upgrade_dates_again_the_numbers_an_older_version_held_from_registrat
     # Dated once: the next sync changes nothing.
     _sync(runtime)
     assert len(_audited(runtime, "platform.identities_redated")) == 1
+
+
+def test_a_number_an_older_version_saw_and_the_homeserver_dropped_is_held_when_seen_only(
+    synapse: Synapse, runtime: Runtime, client: TestClient, make_token: Callable[..., str]
+) -> None:
+    user = synapse.register(_name("ancien"), ip="198.51.100.38")
+    dropped, kept = "61491570138", "61491570139"
+    synapse.set_msisdns(user, [dropped])
+    time.sleep(1.2)
+    seen_from = datetime.now(UTC)
+    created = _synced_by_an_older_version(synapse, runtime, user, dropped)
+    seen_until = datetime.now(UTC)
+    time.sleep(1.2)
+    synapse.set_msisdns(user, [kept])
+    time.sleep(1.2)
+    replaced = datetime.now(UTC)
+    _sync(runtime)
+    court = Court(client, make_token)
+    # Before the older version saw it, Rempart does not know the number was held.
+    assert court.phones(user.user_id, created, seen_from - timedelta(seconds=1)) == {}
+    assert set(court.phones(user.user_id, seen_from, seen_until)) == {f"+{dropped}"}
+    assert set(court.phones(user.user_id, replaced, datetime.now(UTC))) == {f"+{kept}"}
 
 
 # -- acting as a homeserver admin expects -----------------------------------------------
@@ -351,7 +380,7 @@ def test_an_account_stays_suspended_while_any_decision_suspending_it_stands(
     seller, _, offers = _offers(synapse, runtime, 2)
     first, second = make_token(Role.MODERATOR), make_token(Role.MODERATOR)
     items = [_item(client, first, offer)["id"] for offer in offers]
-    for item_id in items:
+    statements = {
         _decide(
             client,
             first,
@@ -359,9 +388,23 @@ def test_an_account_stays_suspended_while_any_decision_suspending_it_stands(
             action="suspend_account",
             category="drug_sales",
             explanation="Ventes de stupéfiants.",
-        )
+        )["statement_puid"]
+        for item_id in items
+    }
+    with transaction(runtime.engine) as session:
+        moderation_tasks.deliver(session, runtime)
     _act(runtime)
     assert synapse.suspended(seller)
+    # Told by server notice, with its link; no room to appeal in, which Synapse would not
+    # let a suspended account join nor write in.
+    with transaction(runtime.engine, readonly=True) as session:
+        told = session.execute(
+            select(PlatformAction.action, PlatformAction.reason).where(
+                PlatformAction.target_ref == seller.user_id,
+                PlatformAction.reason.in_([f"statement {puid}" for puid in statements]),
+            )
+        ).all()
+    assert sorted(action for action, _ in told) == ["server_notice", "server_notice"]
     # One decision reversed: the other still suspends the account.
     _decide(
         client,
@@ -488,6 +531,9 @@ def test_manifestly_illegal_content_is_taken_down_at_once_with_its_media(
     _act(runtime)
     assert "url" not in synapse.event(seller, room, photo)["content"]
     assert synapse.download(seller, mxc) == 404
+    # Rempart's admin joined the room only to redact, and left it.
+    assert synapse.admin is not None
+    assert synapse.admin.user_id not in synapse.members(room)
 
 
 def test_matrix_users_hear_of_decisions_on_matrix_and_can_appeal_from_there(

@@ -21,6 +21,7 @@ and retries failures with backoff. The mapping:
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -307,6 +308,16 @@ class _Call:
     ask_first: bool = False
 
 
+def _txn(call: _Call) -> str:
+    """The transaction id of a message: the same for a retry of the same message, and never
+    one that the homeserver already saw from this admin for another message. Synapse
+    answers a known transaction id (per access token, and for server notices per id alone)
+    with the earlier answer and sends nothing: action ids alone start again in a restored
+    or second database."""
+    digest = hashlib.sha256(f"{call.action}\n{call.ref}\n{call.body}".encode()).hexdigest()
+    return f"rempart-{call.id}-{digest[:16]}"
+
+
 def _perform(hs: Homeserver, call: _Call) -> dict[str, object]:
     """Carry out the call; what it learnt on the way, for the action's details."""
     ref = call.ref
@@ -328,7 +339,7 @@ def _perform(hs: Homeserver, call: _Call) -> dict[str, object]:
         case "resolve_report":
             hs.delete_event_report(int(ref))
         case "server_notice":
-            hs.server_notice(ref, str(call.body), txn_id=f"rempart-{call.id}")
+            hs.server_notice(ref, str(call.body), txn_id=_txn(call))
         case bot.ACTION:
             # Rempart's room with the user, opened anew if they left it.
             room = call.room
@@ -336,7 +347,12 @@ def _perform(hs: Homeserver, call: _Call) -> dict[str, object]:
             if room is None or not hs.still_with(room, ref):
                 room = hs.open_direct_room(ref, name=bot.ROOM_NAME, topic=bot.ROOM_TOPIC)
                 learnt["room"] = room
-            hs.send_text(room, str(call.body), txn_id=f"rempart-{call.id}")
+            try:
+                hs.send_text(room, str(call.body), txn_id=_txn(call))
+            except HomeserverError as exc:
+                # The room stays the user's: the retry writes there, not in another one.
+                exc.learnt = learnt
+                raise
             return learnt
         case "redact":
             hs.redact(str(call.room), ref, reason=call.reason, txn_id=f"rempart-{call.id}")
@@ -437,6 +453,8 @@ def run_due(rt: Runtime, hs: Homeserver, *, limit: int = 50) -> dict[str, int]:
             action = session.get(PlatformAction, action_id)
             assert action is not None
             action.attempts += 1
+            if error is not None:
+                bot.after_sent(session, action, error.learnt)
             if error is None:
                 if learnt:
                     action.details = {**action.details, **learnt}

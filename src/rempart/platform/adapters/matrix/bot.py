@@ -248,7 +248,7 @@ def read_rooms(rt: Runtime, hs: Homeserver, summary: SyncSummary) -> None:
 
 
 def after_sent(session: Session, action: PlatformAction, learnt: dict[str, Any]) -> None:
-    """A message sent in a room Rempart has just opened: that room is the user's now."""
+    """A room Rempart has just opened for a message (sent, or to retry): the user's now."""
     room = learnt.get("room")
     if action.action == ACTION and isinstance(room, str):
         remember_room(session, action.target_ref, room)

@@ -23,6 +23,8 @@ class HomeserverError(Exception):
         super().__init__(message)
         self.status = status
         self.errcode = errcode
+        # What the failed step had done before it failed (a room it created), to remember.
+        self.learnt: dict[str, object] = {}
 
     @property
     def permanent(self) -> bool:

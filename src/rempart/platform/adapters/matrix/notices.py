@@ -202,8 +202,10 @@ def queue_server_notices(session: Session, settings: Settings, *, now: datetime)
         )
         text = _statement_text(session, decision, item, statement.puid, link, until)
         _queue(session, user_id=owner, body=text, about=about, now=now)
-        if decision.action != "no_violation":
+        if decision.action not in ("no_violation", "suspend_account"):
             # The owner appeals a restriction: the way to do it from Matrix, in Rempart's room.
+            # Not to a suspended account, which Synapse lets neither join a room nor write:
+            # it appeals through the link in the server notice.
             kind = "message" if item.kind == "post" else "room"
             what = f"Rempart, statement of reasons {statement.puid}: your {kind} {item.ref} was "
             what += f"{_DECISIONS.get(decision.action, decision.action)}.\n"
