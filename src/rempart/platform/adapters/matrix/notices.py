@@ -5,7 +5,8 @@ The notifier (the outbox) stays the record of what was sent; once it has sent a 
 a Matrix user (``@user:server``), the message is queued here as a ``server_notice`` action,
 which the worker carries out like any other homeserver action (retried, audited). A
 statement's appeal link is a secret that the notifier does not keep: the notice carries a
-link of its own, for the same decision and party.
+link of its own, for the same decision and party. What the user may appeal is also said in
+Rempart's own room with them, where they may appeal by writing (``bot``).
 """
 
 from __future__ import annotations
