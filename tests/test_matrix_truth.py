@@ -30,13 +30,17 @@ from rempart.core.settings import Settings
 from rempart.moderation import tasks as moderation_tasks
 from rempart.moderation.models import ModerationItem
 from rempart.platform.adapters.matrix import actions
-from rempart.platform.adapters.matrix.client import SynapseAdmin
-from rempart.platform.adapters.matrix.progress import save
+from rempart.platform.adapters.matrix.client import SynapseAdmin, matrix_time
+from rempart.platform.adapters.matrix.progress import SyncSummary, cursors, save
+from rempart.platform.adapters.matrix.records import event_id, fingerprint, store, username_of
 from rempart.platform.adapters.matrix.sync import sync
 from rempart.platform.models import PlatformAction, Post
+from rempart.reports import tasks as reports_tasks
+from rempart.reports.models import Appeal
 from synapse_server import Synapse
 from test_matrix import (  # noqa: F401 - fixtures
     DRUG_OFFER,
+    _audited,
     _decide,
     _item,
     _name,
@@ -279,6 +283,79 @@ def test_phone_numbers_are_held_from_when_they_were_bound_all_of_them_until_remo
     assert _at(everything[f"+{first}"]["held_until"]) < removed
 
 
+def _synced_by_an_older_version(
+    synapse: Synapse, runtime: Runtime, user: Any, number: str
+) -> datetime:
+    """The older version's first sync, as it wrote it: the number held since registration,
+    the account's cursor a fingerprint of its first number. When the account was created."""
+    created = matrix_time(
+        synapse.call("GET", f"/_synapse/admin/v2/users/{user.user_id}")["creation_ts"]
+    )
+    state = {"phone": number, "username": username_of(user.user_id)}
+    old = {
+        "type": "account.registered",
+        "id": event_id("account", user.user_id, fingerprint(state), created),
+        "occurred_at": created,
+        "user_id": user.user_id,
+        "username": state["username"],
+        "phone_number": f"+{number}",
+    }
+    store(runtime, [old], SyncSummary(), {f"user:{user.user_id}": fingerprint(state)})
+    return created
+
+
+def test_an_upgrade_dates_again_the_numbers_an_older_version_held_from_registration(
+    synapse: Synapse, runtime: Runtime, client: TestClient, make_token: Callable[..., str]
+) -> None:
+    user = synapse.register(_name("ancien"), ip="198.51.100.36")
+    number = "61491570136"
+    time.sleep(1.2)
+    before_added = datetime.now(UTC)
+    time.sleep(1.2)
+    adding = datetime.now(UTC)
+    synapse.set_msisdns(user, [number])
+    created = _synced_by_an_older_version(synapse, runtime, user, number)
+    court = Court(client, make_token)
+    # What those rows would disclose: the number for a time before it was added.
+    assert set(court.phones(user.user_id, created, before_added)) == {f"+{number}"}
+
+    _sync(runtime)
+    assert court.phones(user.user_id, created, before_added) == {}
+    held = court.phones(user.user_id, created, datetime.now(UTC))
+    assert _at(held[f"+{number}"]["held_from"]) >= adding - timedelta(seconds=1)
+    [corrected] = [
+        e
+        for e in _audited(runtime, "platform.identities_redated")
+        if e["target"] == f"account:{user.user_id}"
+    ]
+    assert corrected["details"]["replaced_rows"] == 1
+    # Dated once: the next sync changes nothing.
+    _sync(runtime)
+    assert len(_audited(runtime, "platform.identities_redated")) == 1
+
+
+def test_a_number_an_older_version_saw_and_the_homeserver_dropped_is_held_when_seen_only(
+    synapse: Synapse, runtime: Runtime, client: TestClient, make_token: Callable[..., str]
+) -> None:
+    user = synapse.register(_name("ancien"), ip="198.51.100.38")
+    dropped, kept = "61491570138", "61491570139"
+    synapse.set_msisdns(user, [dropped])
+    time.sleep(1.2)
+    seen_from = datetime.now(UTC)
+    created = _synced_by_an_older_version(synapse, runtime, user, dropped)
+    seen_until = datetime.now(UTC)
+    time.sleep(1.2)
+    synapse.set_msisdns(user, [kept])
+    time.sleep(1.2)
+    replaced = datetime.now(UTC)
+    _sync(runtime)
+    court = Court(client, make_token)
+    # Before the older version saw it, Rempart does not know the number was held.
+    assert court.phones(user.user_id, created, seen_from - timedelta(seconds=1)) == {}
+    assert set(court.phones(user.user_id, seen_from, seen_until)) == {f"+{dropped}"}
+    assert set(court.phones(user.user_id, replaced, datetime.now(UTC))) == {f"+{kept}"}
+
+
 # -- acting as a homeserver admin expects -----------------------------------------------
 
 
@@ -303,7 +380,7 @@ def test_an_account_stays_suspended_while_any_decision_suspending_it_stands(
     seller, _, offers = _offers(synapse, runtime, 2)
     first, second = make_token(Role.MODERATOR), make_token(Role.MODERATOR)
     items = [_item(client, first, offer)["id"] for offer in offers]
-    for item_id in items:
+    statements = {
         _decide(
             client,
             first,
@@ -311,9 +388,23 @@ def test_an_account_stays_suspended_while_any_decision_suspending_it_stands(
             action="suspend_account",
             category="drug_sales",
             explanation="Ventes de stupéfiants.",
-        )
+        )["statement_puid"]
+        for item_id in items
+    }
+    with transaction(runtime.engine) as session:
+        moderation_tasks.deliver(session, runtime)
     _act(runtime)
     assert synapse.suspended(seller)
+    # Told by server notice, with its link; no room to appeal in, which Synapse would not
+    # let a suspended account join nor write in.
+    with transaction(runtime.engine, readonly=True) as session:
+        told = session.execute(
+            select(PlatformAction.action, PlatformAction.reason).where(
+                PlatformAction.target_ref == seller.user_id,
+                PlatformAction.reason.in_([f"statement {puid}" for puid in statements]),
+            )
+        ).all()
+    assert sorted(action for action, _ in told) == ["server_notice", "server_notice"]
     # One decision reversed: the other still suspends the account.
     _decide(
         client,
@@ -440,6 +531,9 @@ def test_manifestly_illegal_content_is_taken_down_at_once_with_its_media(
     _act(runtime)
     assert "url" not in synapse.event(seller, room, photo)["content"]
     assert synapse.download(seller, mxc) == 404
+    # Rempart's admin joined the room only to redact, and left it.
+    assert synapse.admin is not None
+    assert synapse.admin.user_id not in synapse.members(room)
 
 
 def test_matrix_users_hear_of_decisions_on_matrix_and_can_appeal_from_there(
@@ -479,6 +573,171 @@ def test_matrix_users_hear_of_decisions_on_matrix_and_can_appeal_from_there(
             )
         ).scalars()
         assert all(a.state == "done" and "body" not in a.details for a in sent)
+
+
+def _rempart_room(runtime: Runtime, user: Any) -> str:
+    """The room Rempart opened with the user (as its cursors remember it)."""
+    with transaction(runtime.engine, readonly=True) as session:
+        return cursors(session, "botroom:")[f"botroom:{user.user_id}"]
+
+
+def _said_by_rempart(
+    synapse: Synapse, user: Any, room: str, *, answers: bool = False, prefix: str = ""
+) -> list[str]:
+    """What Rempart wrote in the room: its notices, or (``answers``) its answers."""
+    assert synapse.admin is not None
+    chunk = synapse.call(
+        "GET", f"/_matrix/client/v3/rooms/{room}/messages?dir=f&limit=100", user=user
+    )["chunk"]
+    return [
+        str(e["content"]["body"])
+        for e in chunk
+        if e["type"] == "m.room.message"
+        and e["sender"] == synapse.admin.user_id
+        and e["content"]["body"].startswith(
+            ("Appeal ", "Recours ") if answers else prefix or "Rempart, statement"
+        )
+    ]
+
+
+def _removed(client: TestClient, moderator: str, offer: str) -> dict[str, Any]:
+    return _decide(
+        client,
+        moderator,
+        item_id=_item(client, moderator, offer)["id"],
+        action="remove_content",
+        category="drug_sales",
+        explanation="Offre de vente de stupéfiants.",
+    )
+
+
+def test_an_appeal_is_filed_from_rempart_s_room_and_no_other_room_is_read(
+    synapse: Synapse, runtime: Runtime, client: TestClient, make_token: Callable[..., str]
+) -> None:
+    seller, _, [offer] = _offers(synapse, runtime, 1)
+    other_seller, _, [other_offer] = _offers(synapse, runtime, 1)
+    moderator = make_token(Role.MODERATOR)
+    puid = _removed(client, moderator, offer)["statement_puid"]
+    other_puid = _removed(client, moderator, other_offer)["statement_puid"]
+    with transaction(runtime.engine) as session:
+        moderation_tasks.deliver(session, runtime)
+    _act(runtime)
+    # Rempart opened a room with each seller and said there how to appeal.
+    room = _rempart_room(runtime, seller)
+    synapse.join(seller, room)
+    [told] = [t for t in _said_by_rempart(synapse, seller, room) if puid in t]
+    assert f"!appeal {puid} " in told
+    assert f"!recours {puid} " in told
+    other_room = _rempart_room(runtime, other_seller)
+    synapse.join(other_seller, other_room)
+
+    # A private room of the seller's own, named like Rempart's, with Rempart's admin in it:
+    # never read, even for a valid command.
+    assert synapse.admin is not None
+    private = synapse.create_room(seller, name="Rempart", alias=None, public=False)
+    invite = {"user_id": synapse.admin.user_id}
+    synapse.call("POST", f"/_matrix/client/v3/rooms/{private}/invite", user=seller, body=invite)
+    synapse.join(synapse.admin, private)
+    hidden = synapse.send(seller, private, f"!appeal {puid} Texte écrit dans un salon privé")
+
+    forged = synapse.send(seller, room, "!appeal rempart-999999-abcdef Je conteste tout cela")
+    appealed = synapse.send(
+        seller, room, f"!appeal {puid} Je vendais du sucre glace, pas autre chose"
+    )
+    again = synapse.send(seller, room, f"!appeal {puid} Une deuxième fois, pour être sûr")
+    chatter = synapse.send(seller, room, "Bonjour, qui lit ce salon ?")
+    # Someone else's decision, from the other seller's own Rempart room.
+    stolen = synapse.send(
+        other_seller, other_room, f"!recours {puid} Je conteste la décision d'un autre"
+    )
+    # The other seller's neighbour cannot speak for them in their room either: only the
+    # user the room was opened with is heard (here, the admin writing as a member).
+    synapse.send(synapse.admin, other_room, f"!appeal {other_puid} Écrit par quelqu'un d'autre")
+
+    summary = _sync(runtime)
+    assert summary.appeals == 1
+    _act(runtime)
+
+    with transaction(runtime.engine, readonly=True) as session:
+        filed = session.execute(select(Appeal)).scalars().all()
+        assert [(a.party, a.user_id, a.explanation) for a in filed] == [
+            ("owner", seller.user_id, "Je vendais du sucre glace, pas autre chose")
+        ]
+        tracking = filed[0].tracking_id
+    answers = _said_by_rempart(synapse, seller, room, answers=True)
+    assert len(answers) == 3
+    assert "(appeal_not_found)" in answers[0]
+    assert tracking in answers[1]
+    assert "(appeal_exists)" in answers[2]
+    [refusal] = _said_by_rempart(synapse, other_seller, other_room, answers=True)
+    assert refusal.startswith("Recours non enregistré")
+    assert "(not_a_party)" in refusal
+    # The private room: nothing answered there, nothing of it audited.
+    assert _said_by_rempart(synapse, seller, private, answers=True) == []
+    outcomes = {
+        e["details"]["event"]: e["details"]["outcome"]
+        for e in _audited(runtime, "platform.matrix_appeal")
+    }
+    assert outcomes == {
+        forged: "appeal_not_found",
+        appealed: "filed",
+        again: "appeal_exists",
+        stolen: "not_a_party",
+    }
+    assert hidden not in outcomes
+    assert chatter not in outcomes
+    # Read once: the next round files nothing and answers nothing again.
+    assert _sync(runtime).appeals == 0
+    _act(runtime)
+    assert len(_said_by_rempart(synapse, seller, room, answers=True)) == 3
+
+
+def test_a_reporter_appeals_a_refusal_from_matrix_and_is_answered_where_they_are(
+    synapse: Synapse, runtime: Runtime, client: TestClient, make_token: Callable[..., str]
+) -> None:
+    _, room, [offer] = _offers(synapse, runtime, 1)
+    neighbour = synapse.register(_name("voisin"), ip="198.51.100.37")
+    synapse.join(neighbour, room)
+    synapse.report(neighbour, room, offer, "vente de drogue dans ce salon")
+    _sync(runtime)
+    _run_worker(runtime)  # the report becomes a case
+    moderator = make_token(Role.MODERATOR)
+    _decide(
+        client,
+        moderator,
+        item_id=_item(client, moderator, offer)["id"],
+        action="no_violation",
+        category="none",
+        explanation="Une annonce de sucre glace, rien d'illégal.",
+    )
+    with transaction(runtime.engine) as session:
+        reports_tasks.deliver(session, runtime)  # the notifier tells the reporter
+    _act(runtime)
+    first_room = _rempart_room(runtime, neighbour)
+    synapse.join(neighbour, first_room)
+    [told] = [
+        t
+        for t in _said_by_rempart(synapse, neighbour, first_room, answers=False, prefix="Rempart")
+        if "!recours" in t
+    ]
+    found = re.search(r"!recours (decision-[0-9]+) ", told)
+    assert found is not None
+    synapse.send(
+        neighbour, first_room, f"!recours {found.group(1)} Ce salon vend bien de la drogue"
+    )
+    # The reporter leaves the room before the answer: it comes in a room opened anew.
+    synapse.call("POST", f"/_matrix/client/v3/rooms/{first_room}/leave", user=neighbour, body={})
+    assert _sync(runtime).appeals == 1
+    _act(runtime)
+    with transaction(runtime.engine, readonly=True) as session:
+        [appeal] = session.execute(select(Appeal)).scalars().all()
+        assert appeal.party == "reporter"
+        assert appeal.reporter_id is not None
+    second_room = _rempart_room(runtime, neighbour)
+    assert second_room != first_room
+    synapse.join(neighbour, second_room)
+    [answer] = _said_by_rempart(synapse, neighbour, second_room, answers=True)
+    assert appeal.tracking_id in answer
 
 
 def test_the_homeserver_event_report_is_resolved_when_its_case_is_decided(

@@ -9,11 +9,17 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from rempart.core.clock import utcnow
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from rempart.audit import service as audit
+from rempart.core.clock import as_utc, utcnow
 from rempart.core.db import transaction
 from rempart.core.deps import Runtime
 from rempart.platform.adapters.matrix.client import JSON, Homeserver, matrix_time
 from rempart.platform.adapters.matrix.progress import (
+    ACTOR,
+    ADAPTER,
     SyncSummary,
     cursors,
 )
@@ -24,6 +30,10 @@ from rempart.platform.adapters.matrix.records import (
     unless_gone,
     username_of,
 )
+from rempart.platform.models import Account, AccountIdentity, IngestedEvent
+
+# The ids of the account records the sync writes, then as now: ``mx.account.<digest>``.
+EVENT_PREFIX = "mx.account"
 
 log = logging.getLogger("rempart.matrix")
 
@@ -58,13 +68,16 @@ def _account_records(
     created_ms: int,
     previous: JSON | None,
     seen_ms: int,
+    sightings: dict[str, int] | None = None,
 ) -> tuple[list[dict[str, Any]], JSON | None]:
     """The account events that date each phone number from when the homeserver says it
     was bound, and the cursor to keep; (no events, None) when nothing changed.
 
     A first sync rebuilds the past from the threepids' own dates, so that nothing is held
     earlier than it was. Synapse forgets a removed number: a removal is dated at the last
-    sync that still saw the number, the latest moment Rempart knows it was held.
+    sync that still saw the number, the latest moment Rempart knows it was held. The
+    ``sightings`` of an older version (numbers it recorded, with when its sync saw each)
+    that the homeserver no longer lists are held at that moment only.
     """
     username = username_of(user_id)
     current = _held_numbers(detail, seen_ms)
@@ -77,8 +90,22 @@ def _account_records(
         return [], {**previous, "seen": seen_ms}
     timeline: dict[int, list[str]] = {}
     if previous is None:
-        for moment in {created_ms, *(max(s, created_ms) for s in current.values())}:
-            timeline[moment] = [n for n, s in current.items() if max(s, created_ms) <= moment]
+        # (number, from, until): the listed numbers from their binding on; a number only
+        # an older version saw, at the moment it saw it.
+        held: list[tuple[str, int, int | None]] = [
+            (n, max(s, created_ms), None) for n, s in current.items()
+        ]
+        for number, seen_at in (sightings or {}).items():
+            if number not in current:
+                moment = max(seen_at, created_ms)
+                held.append((number, moment, moment + 1))
+                blinds[number] = _blind(rt, number)
+        moments = {created_ms, *(h[1] for h in held)}
+        moments |= {h[2] for h in held if h[2] is not None}
+        for moment in moments:
+            timeline[moment] = [
+                n for n, start, end in held if start <= moment and (end is None or moment < end)
+            ]
         first = created_ms
     else:
         before: dict[str, int] = previous.get("phones") or {}
@@ -117,6 +144,72 @@ def _previous(value: str | None) -> JSON | None:
     return parsed
 
 
+def _legacy(value: str | None) -> bool:
+    """A cursor written by a version that dated a first sync's numbers at registration and
+    later changes at sync time (a fingerprint, not the JSON of numbers and their dates)."""
+    return value is not None and not value.startswith("{")
+
+
+def _legacy_sightings(rt: Runtime, user_id: str) -> dict[str, int]:
+    """The numbers the older version recorded for the account, each with the latest moment
+    its sync really saw it: when it ingested the record (not the date it gave it)."""
+    with transaction(rt.engine, readonly=True) as session:
+        rows = session.execute(
+            select(AccountIdentity.phone_ciphertext, IngestedEvent.received_at)
+            .join(IngestedEvent, IngestedEvent.event_id == AccountIdentity.event_id)
+            .where(
+                AccountIdentity.user_id == user_id,
+                AccountIdentity.event_id.startswith(f"{EVENT_PREFIX}."),
+                AccountIdentity.phone_ciphertext.is_not(None),
+            )
+        ).all()
+    seen: dict[str, int] = {}
+    for ciphertext, received_at in rows:
+        assert ciphertext is not None  # selected so
+        number = rt.keys.decrypt(ciphertext, purpose="phone")
+        seen[number] = max(seen.get(number, 0), _ms(as_utc(received_at)))
+    return seen
+
+
+def _replace_legacy_rows(redated: dict[str, list[dict[str, Any]]], session: Session) -> None:
+    """Take out the identity rows an older version wrote for these accounts, in the
+    transaction that stores the rows dating them again, and audit the correction: those
+    rows held a number from registration, before it was bound."""
+    for user_id, records in redated.items():
+        fresh = [str(r["id"]) for r in records]
+        old = list(
+            session.execute(
+                select(AccountIdentity).where(
+                    AccountIdentity.user_id == user_id,
+                    AccountIdentity.event_id.startswith(f"{EVENT_PREFIX}."),
+                    AccountIdentity.event_id.not_in(fresh),
+                )
+            ).scalars()
+        )
+        for row in old:
+            session.delete(row)
+        account = session.execute(
+            select(Account).where(Account.user_id == user_id)
+        ).scalar_one_or_none()
+        if account is not None:
+            # The re-dated records, all later than the registration, set its numbers now.
+            account.state_at = account.registered_at
+        audit.record(
+            session,
+            actor=ACTOR,
+            action="platform.identities_redated",
+            target=f"account:{user_id}",
+            details={
+                "adapter": ADAPTER,
+                "replaced_rows": len(old),
+                "replaced_from": sorted({as_utc(r.valid_from).isoformat() for r in old}),
+                "dated_from": sorted({r["occurred_at"].isoformat() for r in records}),
+                "source": "homeserver threepids (added_at, validated_at)",
+            },
+        )
+    session.flush()
+
+
 def sync_users(rt: Runtime, hs: Homeserver, summary: SyncSummary) -> list[str]:
     """Accounts whose state changed since the last sync; the users to ask whois about."""
     with transaction(rt.engine, readonly=True) as session:
@@ -128,6 +221,7 @@ def sync_users(rt: Runtime, hs: Homeserver, summary: SyncSummary) -> list[str]:
         page = hs.users(start=start, limit=PAGE)
         records: list[dict[str, Any]] = []
         marks: dict[str, str | None] = {}
+        redated: dict[str, list[dict[str, Any]]] = {}
         for listed in page.get("users", []):
             user_id = str(listed["name"])
             seen = listed.get("last_seen_ts")
@@ -142,13 +236,21 @@ def sync_users(rt: Runtime, hs: Homeserver, summary: SyncSummary) -> list[str]:
             now_ms = _ms(utcnow())
             created = detail.get("creation_ts") or listed["creation_ts"]
             created_ms = _ms(matrix_time(created))
+            mark = known.get(f"user:{user_id}")
+            # Synced by an older version: dated again, what it saw and no longer listed kept
+            # at the moment it saw it.
+            sightings = _legacy_sightings(rt, user_id) if _legacy(mark) else None
             events, cursor = _account_records(
-                rt, user_id, detail, created_ms, _previous(known.get(f"user:{user_id}")), now_ms
+                rt, user_id, detail, created_ms, _previous(mark), now_ms, sightings
             )
             records.extend(events)
+            if sightings is not None:
+                redated[user_id] = events
             if cursor is not None:
                 marks[f"user:{user_id}"] = json.dumps(cursor, sort_keys=True)
-        summary.accounts += store(rt, records, summary, marks)
+        summary.accounts += store(
+            rt, records, summary, marks, before=partial(_replace_legacy_rows, redated)
+        )
         start = page.get("next_token")
         if start is None:
             return active

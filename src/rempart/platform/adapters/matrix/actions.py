@@ -21,6 +21,7 @@ and retries failures with backoff. The mapping:
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -35,7 +36,7 @@ from rempart.core.deps import Runtime
 from rempart.core.jobs import backoff
 from rempart.core.settings import Settings
 from rempart.moderation.models import ModerationDecision, ModerationItem, StatementOfReasons
-from rempart.platform.adapters.matrix import event_reports
+from rempart.platform.adapters.matrix import bot, event_reports
 from rempart.platform.adapters.matrix import notices as matrix_notices
 from rempart.platform.adapters.matrix.client import Homeserver, HomeserverError
 from rempart.platform.adapters.matrix.progress import ADAPTER
@@ -307,6 +308,16 @@ class _Call:
     ask_first: bool = False
 
 
+def _txn(call: _Call) -> str:
+    """The transaction id of a message: the same for a retry of the same message, and never
+    one that the homeserver already saw from this admin for another message. Synapse
+    answers a known transaction id (per access token, and for server notices per id alone)
+    with the earlier answer and sends nothing: action ids alone start again in a restored
+    or second database."""
+    digest = hashlib.sha256(f"{call.action}\n{call.ref}\n{call.body}".encode()).hexdigest()
+    return f"rempart-{call.id}-{digest[:16]}"
+
+
 def _perform(hs: Homeserver, call: _Call) -> dict[str, object]:
     """Carry out the call; what it learnt on the way, for the action's details."""
     ref = call.ref
@@ -328,7 +339,21 @@ def _perform(hs: Homeserver, call: _Call) -> dict[str, object]:
         case "resolve_report":
             hs.delete_event_report(int(ref))
         case "server_notice":
-            hs.server_notice(ref, str(call.body), txn_id=f"rempart-{call.id}")
+            hs.server_notice(ref, str(call.body), txn_id=_txn(call))
+        case bot.ACTION:
+            # Rempart's room with the user, opened anew if they left it.
+            room = call.room
+            learnt: dict[str, object] = {}
+            if room is None or not hs.still_with(room, ref):
+                room = hs.open_direct_room(ref, name=bot.ROOM_NAME, topic=bot.ROOM_TOPIC)
+                learnt["room"] = room
+            try:
+                hs.send_text(room, str(call.body), txn_id=_txn(call))
+            except HomeserverError as exc:
+                # The room stays the user's: the retry writes there, not in another one.
+                exc.learnt = learnt
+                raise
+            return learnt
         case "redact":
             hs.redact(str(call.room), ref, reason=call.reason, txn_id=f"rempart-{call.id}")
         case "takedown":
@@ -404,11 +429,14 @@ def run_due(rt: Runtime, hs: Homeserver, *, limit: int = 50) -> dict[str, int]:
                 counts["done"] += 1
                 continue
             body = action.details.get("body") if action.details else None
+            room = action.entity_id
+            if action.action == bot.ACTION:
+                room = bot.room_of(session, action.target_ref)
             call = _Call(
                 action.id,
                 action.action,
                 action.target_ref,
-                action.entity_id,
+                room,
                 action.reason,
                 str(body) if body is not None else None,
                 ask_first=action.action == "suspend_user"
@@ -425,9 +453,12 @@ def run_due(rt: Runtime, hs: Homeserver, *, limit: int = 50) -> dict[str, int]:
             action = session.get(PlatformAction, action_id)
             assert action is not None
             action.attempts += 1
+            if error is not None:
+                bot.after_sent(session, action, error.learnt)
             if error is None:
                 if learnt:
                     action.details = {**action.details, **learnt}
+                bot.after_sent(session, action, learnt)
                 matrix_notices.forget_body(action)
                 _settle(session, action, "done", None)
                 counts["done"] += 1

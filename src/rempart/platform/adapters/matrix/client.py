@@ -23,6 +23,8 @@ class HomeserverError(Exception):
         super().__init__(message)
         self.status = status
         self.errcode = errcode
+        # What the failed step had done before it failed (a room it created), to remember.
+        self.learnt: dict[str, object] = {}
 
     @property
     def permanent(self) -> bool:
@@ -50,6 +52,10 @@ class Homeserver(Protocol):
     def delete_event_report(self, report_id: int) -> None: ...
     def block_room(self, room_id: str, *, block: bool) -> None: ...
     def suspend_user(self, user_id: str, *, suspend: bool) -> None: ...
+    def open_direct_room(self, user_id: str, *, name: str, topic: str) -> str: ...
+    def still_with(self, room_id: str, user_id: str) -> bool: ...
+    def send_text(self, room_id: str, text: str, *, txn_id: str) -> None: ...
+    def read_as_member(self, room_id: str, *, start: str | None, limit: int) -> JSON: ...
 
 
 def matrix_time(value: int | float) -> datetime:
@@ -85,6 +91,10 @@ class SynapseAdmin:
 
     def close(self) -> None:
         self._http.close()
+
+    def _whoami(self) -> str:
+        """The server admin Rempart acts as."""
+        return str(self._call("GET", "/_matrix/client/v3/account/whoami")["user_id"])
 
     def _call(
         self,
@@ -184,7 +194,7 @@ class SynapseAdmin:
                 raise
             # Matrix lets only a member with enough power redact, server admins included:
             # join the room and take the power a local room admin has, then redact.
-            admin = self._call("GET", "/_matrix/client/v3/account/whoami")["user_id"]
+            admin = self._whoami()
             members = self._call("GET", f"/_synapse/admin/v1/rooms/{_q(room_id)}/members")
             was_member = admin in members.get("members", [])
             self._call("POST", f"/_synapse/admin/v1/join/{_q(room_id)}", body={"user_id": admin})
@@ -236,3 +246,53 @@ class SynapseAdmin:
 
     def suspend_user(self, user_id: str, *, suspend: bool) -> None:
         self._call("PUT", f"/_synapse/admin/v1/suspend/{_q(user_id)}", body={"suspend": suspend})
+
+    # -- Rempart's own room with a user ---------------------------------------------------
+
+    def open_direct_room(self, user_id: str, *, name: str, topic: str) -> str:
+        """A direct room between Rempart's admin and the user, for what they write to
+        Rempart. Not encrypted, so that Rempart can read the user's requests; the user may
+        write but not change the room (its encryption, who is invited, its history)."""
+        body: JSON = {
+            "preset": "private_chat",
+            "is_direct": True,
+            "invite": [user_id],
+            "name": name,
+            "topic": topic,
+            # The creator (Rempart's admin) keeps all power, as the preset gives it.
+            "power_level_content_override": {
+                "users_default": 0,
+                "events_default": 0,
+                "state_default": 100,
+                "invite": 100,
+                "kick": 100,
+                "ban": 100,
+                "redact": 100,
+            },
+        }
+        return str(self._call("POST", "/_matrix/client/v3/createRoom", body=body)["room_id"])
+
+    def still_with(self, room_id: str, user_id: str) -> bool:
+        """Whether the user is still in (or invited to) Rempart's room with them."""
+        path = f"/_matrix/client/v3/rooms/{_q(room_id)}/state/m.room.member/{_q(user_id)}"
+        try:
+            membership = self._call("GET", path).get("membership")
+        except HomeserverError as exc:
+            if exc.status in (403, 404):
+                return False
+            raise
+        return membership in ("invite", "join")
+
+    def send_text(self, room_id: str, text: str, *, txn_id: str) -> None:
+        """A notice from Rempart's admin in a room it is in; the transaction id makes a
+        retry the same message."""
+        path = f"/_matrix/client/v3/rooms/{_q(room_id)}/send/m.room.message/{_q(txn_id)}"
+        self._call("PUT", path, body={"msgtype": "m.notice", "body": text})
+
+    def read_as_member(self, room_id: str, *, start: str | None, limit: int) -> JSON:
+        """A room's timeline as Rempart's admin, a member, sees it (the client API, which
+        keeps to the room's history visibility): used for Rempart's own rooms only."""
+        params: dict[str, Any] = {"dir": "f", "limit": limit}
+        if start is not None:
+            params["from"] = start
+        return self._call("GET", f"/_matrix/client/v3/rooms/{_q(room_id)}/messages", params=params)

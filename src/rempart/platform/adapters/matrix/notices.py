@@ -5,7 +5,8 @@ The notifier (the outbox) stays the record of what was sent; once it has sent a 
 a Matrix user (``@user:server``), the message is queued here as a ``server_notice`` action,
 which the worker carries out like any other homeserver action (retried, audited). A
 statement's appeal link is a secret that the notifier does not keep: the notice carries a
-link of its own, for the same decision and party.
+link of its own, for the same decision and party. What the user may appeal is also said in
+Rempart's own room with them, where they may appeal by writing (``bot``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Session
 from rempart.core.clock import as_utc
 from rempart.core.settings import Settings
 from rempart.moderation.models import ModerationDecision, ModerationItem, StatementOfReasons
+from rempart.platform.adapters.matrix import bot
 from rempart.platform.adapters.matrix.progress import ADAPTER, cursors, save
 from rempart.platform.models import PlatformAction
 from rempart.reports import notices
@@ -121,6 +123,24 @@ def _notice_text(kind: str, body: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _refusal(session: Session, notice: Notice) -> tuple[str, datetime] | None:
+    """A reporter's notice of a refusal to act: (the decision's reference, appeal until)."""
+    body = notice.body
+    if notice.kind != "report_decision" or body.get("decision") != "no_violation":
+        return None
+    kind, _, ref = str(body.get("target", "")).partition(":")
+    decision = session.execute(
+        select(ModerationDecision)
+        .join(ModerationItem, ModerationItem.id == ModerationDecision.item_id)
+        .where(ModerationItem.kind == kind, ModerationItem.ref == ref)
+        .order_by(ModerationDecision.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    if decision is None or decision.action != "no_violation" or not body.get("appeal_until"):
+        return None
+    return bot.decision_reference(decision.id), datetime.fromisoformat(str(body["appeal_until"]))
+
+
 def _told(session: Session, users: set[str]) -> set[str]:
     """What these users were already told on Matrix (by the action's ``reason``)."""
     if not users:
@@ -183,6 +203,20 @@ def queue_server_notices(session: Session, settings: Settings, *, now: datetime)
         )
         text = _statement_text(session, decision, item, statement.puid, link, until)
         _queue(session, user_id=owner, body=text, about=about, now=now)
+        if decision.action not in ("no_violation", "suspend_account"):
+            # The owner appeals a restriction: the way to do it from Matrix, in Rempart's room.
+            # Not to a suspended account, which Synapse lets neither join a room nor write:
+            # it appeals through the link in the server notice.
+            kind = "message" if item.kind == "post" else "room"
+            what = f"Rempart, statement of reasons {statement.puid}: your {kind} {item.ref} was "
+            what += f"{_DECISIONS.get(decision.action, decision.action)}.\n"
+            bot.queue_message(
+                session,
+                user_id=owner,
+                body=what + bot.how_to_appeal(statement.puid, until),
+                about=about,
+                now=now,
+            )
         queued += 1
     for notice, reporter_user in sent:
         last_notice = max(last_notice, notice.id)
@@ -197,6 +231,18 @@ def queue_server_notices(session: Session, settings: Settings, *, now: datetime)
             about=about,
             now=now,
         )
+        refused = _refusal(session, notice)
+        if refused is not None:
+            # A reporter appeals a refusal to act: the way to do it from Matrix.
+            reference, until = refused
+            what = f"Rempart: no action was taken on what you reported ({notice.body['target']}).\n"
+            bot.queue_message(
+                session,
+                user_id=user_id,
+                body=what + bot.how_to_appeal(reference, until),
+                about=about,
+                now=now,
+            )
         queued += 1
     moved = {"told:statements": str(last_statement), "told:notices": str(last_notice)}
     # Every round passes here: write only what moved.
@@ -206,5 +252,5 @@ def queue_server_notices(session: Session, settings: Settings, *, now: datetime)
 
 def forget_body(action: PlatformAction) -> None:
     """Once sent, the notice's text (with its appeal secret) lives on the homeserver only."""
-    if action.action == ACTION and action.details.get("body"):
+    if action.action in (ACTION, bot.ACTION) and action.details.get("body"):
         action.details = {"sent_chars": len(str(action.details["body"]))}

@@ -26,8 +26,11 @@ class SyncSummary:
     reports: int = 0
     # Reports on events Rempart does not hold (private rooms, rooms not yet synced).
     reports_skipped: int = 0
-    # Records the homeserver sent that Rempart cannot take (an invalid phone number…).
+    # Records the homeserver sent that Rempart cannot take (an invalid phone number…), and
+    # appeals asked for in Rempart's rooms and refused.
     refused: int = 0
+    # Appeals filed from Matrix (in Rempart's own room with the user).
+    appeals: int = 0
 
 
 def cursors(session: Session, prefix: str) -> dict[str, str]:

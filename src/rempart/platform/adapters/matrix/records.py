@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
+from sqlalchemy.orm import Session
 
 from rempart.core.db import transaction
 from rempart.core.deps import Runtime
@@ -91,15 +92,23 @@ def is_number(value: str) -> bool:
 
 
 def store(
-    rt: Runtime, records: list[dict[str, Any]], summary: SyncSummary, marks: dict[str, str | None]
+    rt: Runtime,
+    records: list[dict[str, Any]],
+    summary: SyncSummary,
+    marks: dict[str, str | None],
+    *,
+    before: Callable[[Session], None] | None = None,
 ) -> int:
-    """Ingest the records and move the cursors in one transaction; the number stored."""
+    """Ingest the records and move the cursors in one transaction; the number stored.
+    ``before`` runs first in that transaction (to take out what the records replace)."""
     events = events_of(records, summary)
     batches = [EventBatch(events=events[i : i + BATCH]) for i in range(0, len(events), BATCH)]
     # Encrypted before the transaction, as the ingest API does: on SQLite the write lock
     # is then held only for the statements.
     sealed = [platform.seal(batch, keys=rt.keys) for batch in batches]
     with transaction(rt.engine) as session:
+        if before is not None:
+            before(session)
         stored = 0
         for batch, seals in zip(batches, sealed, strict=True):
             body = json.dumps([e.id for e in batch.events]).encode()

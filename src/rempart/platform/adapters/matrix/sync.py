@@ -14,7 +14,7 @@ those only the events a newcomer could read are indexed (see ``rooms._newcomer_r
 from __future__ import annotations
 
 from rempart.core.deps import Runtime
-from rempart.platform.adapters.matrix import event_reports
+from rempart.platform.adapters.matrix import bot, event_reports
 from rempart.platform.adapters.matrix.accounts import sync_connections, sync_users
 from rempart.platform.adapters.matrix.client import Homeserver
 from rempart.platform.adapters.matrix.progress import SyncSummary
@@ -25,11 +25,12 @@ __all__ = ["is_public", "sync"]
 
 def sync(rt: Runtime, hs: Homeserver) -> SyncSummary:
     """One round: users, connections, rooms, messages, then reports (whose targets the
-    messages step has just brought in)."""
+    messages step has just brought in), then appeals written in Rempart's own rooms."""
     summary = SyncSummary()
     active = sync_users(rt, hs, summary)
     sync_connections(rt, hs, active, summary)
     rooms = sync_rooms(rt, hs, summary)
     sync_messages(rt, hs, rooms, summary)
     event_reports.sync_reports(rt, hs, summary)
+    bot.read_rooms(rt, hs, summary)
     return summary
