@@ -64,13 +64,16 @@ def credibility(
 
 
 def case_priority(case: ReportCase, now: datetime) -> float:
-    """Severity, raised by the credible weight (``credible_weight``) and by velocity. A
-    case marked as a raid ranks half a step below an unmarked case of the same severity and
-    weight, and the pace of a suspected raid buys nothing: volume alone never outranks a
-    few credible people."""
+    """Severity, raised by the credible weight (``credible_weight``) and by velocity.
+
+    A case marked as a raid waits in a band of its own, below every unmarked case of its
+    severity (from half the severity, rising towards it with its credible weight): a
+    suspected raid never outranks people reporting something of the same gravity, however
+    many it brings, and its pace buys nothing. It keeps the place of its severity among
+    the other categories, and the moderators' "suspected raids" view shows it."""
     weight = 1 + math.log2(1 + case.credible_reporters)
     if case.raid_suspected:
-        value = severity(case.category) * (weight - 0.5)
+        value = severity(case.category) * (1 - 0.5 / weight)
     else:
         hours = max((now - as_utc(case.first_report_at)).total_seconds() / 3600, 1.0)
         velocity = 1 + min(1.0, case.reports / hours / 10) * (1 - case.raid_score)
