@@ -391,3 +391,27 @@ def test_genuine_severe_outrage_at_what_the_classifier_misses_is_not_taken_for_a
     # What would fool a naive reading: severe, scanned clean, nobody vouches for them.
     assert case.raid_signals["unsupported_claims"] == 1.0
     assert not case.raid_suspected, (case.raid_score, case.raid_signals)
+
+
+def test_reports_of_new_abuse_material_are_never_unsupported_for_want_of_a_hash_match(
+    world: TestClient, runtime: Runtime, moved: MovableClock
+) -> None:
+    """New child abuse material is in no hash bank: the machines' silence about it is no
+    reason to doubt the people reporting it, anonymously and at an even pace."""
+    rng = random.Random(19)
+    for i in range(40):
+        moved.offset = timedelta(minutes=5 * i)
+        sent = web(world, f"2001:db8:{0x500 + i:x}::{rng.randrange(1, 999):x}").post(
+            "/v1/reports",
+            json=notice(
+                target=WEATHER,
+                category="csam_indicators",
+                reporter=None,
+                explanation=f"the photo shows a child being abused; {own_words(rng)}",
+            ),
+        )
+        assert sent.status_code == 202, sent.text
+    run_worker(runtime)
+    case = case_of(runtime, "p-weather")
+    assert case.raid_signals["unsupported_claims"] == 0.0
+    assert not case.raid_suspected, (case.raid_score, case.raid_signals)

@@ -24,7 +24,8 @@ from 0 to 1:
 - unsupported_claims: a severe category claimed against an item the hash banks and the
   classifier scanned and found clean, by reporters nobody can vouch for (no upheld notice,
   no established account); genuine outrage at what the machines miss does this too, so it
-  never decides alone either.
+  never decides alone either. Child sexual abuse is left out: new material is in no hash
+  bank, and people report it before any machine knows it.
 Their weighted sum, capped at 1, is the coordination score. The target weighs it: an
 established item with a clean record keeps it whole; when hash matches or the classifier
 agree with the notices, or the entity was already found violating, the burst is much more
@@ -82,6 +83,9 @@ PACE_SPAN = timedelta(minutes=30)
 # someone can vouch for.
 SEVERE = 4
 MACHINES = ("hash", "classifier", "rules")
+# New child abuse material is in no hash bank yet, and it is what people report first: the
+# machines' silence says nothing about it.
+MACHINES_BLIND = ("csam_indicators",)
 CLEAN_BELOW = 0.25  # no machine signal at or above this: the item scanned clean
 
 
@@ -145,7 +149,7 @@ def _unsupported_claims(session: Session, case: ReportCase, reports: list[Report
     """The share of notices claiming a severe category against an item that scanned clean,
     sent by reporters with no upheld notice, no trusted-flagger status and no established
     account."""
-    if cases.severity(case.category) < SEVERE:
+    if cases.severity(case.category) < SEVERE or case.category in MACHINES_BLIND:
         return 0.0
     if not _scanned_clean(session.get(ModerationItem, case.item_id)):
         return 0.0
