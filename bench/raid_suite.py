@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/raid_suite.py [--database-url postgresql://...] [--seed 5]
 
-Builds, in one database, 24 raids on established lawful channels and 20 genuine bursts on
+Builds, in one database, 25 raids on established lawful channels and 25 genuine bursts on
 harmful posts, plus 20 small genuine cases, each with its own generated people:
 - raids: crude (fresh accounts, a few /24s, one script), web-form raids without accounts
   (scripted addresses from 20, 10 or 1 networks, few texts or varied ones; human-looking
@@ -168,7 +168,8 @@ def people(
                     "connection.seen",
                     seen,
                     user_id=user,
-                    ip=f"2001:db8:{block >> 16:x}:{block & 0xFFFF:x}::{k + 1:x}",
+                    # The /48 (what a network's keyed hash covers) takes 16 of the bits.
+                    ip=f"2001:db8:{block & 0xFFFF:x}:{block >> 16:x}::{k + 1:x}",
                 )
             )
     return users, events
@@ -334,6 +335,17 @@ def build(rng: random.Random) -> list[Scenario]:
             text=lambda: varied(rng),
             when=times(rng, size, over=timedelta(hours=1), decay=False),
         )
+    # The same answering a call: most come at once, then fewer and fewer, as people do.
+    sc = raid("web form 200 from 10 networks, human addresses, varied texts, fading wave")
+    web_notices(
+        sc,
+        rng,
+        200,
+        networks=10,
+        email=human_email(rng),
+        text=lambda: varied(rng),
+        when=times(rng, 200, over=timedelta(hours=2), decay=True),
+    )
     for size in [40, 60, 100, 150]:
         sc = raid(f"sleepers {size}, 10-60 days, own networks")
         users, sc.accounts = people(
@@ -386,10 +398,10 @@ def build(rng: random.Random) -> list[Scenario]:
 
     g = 0
 
-    def burst(name: str) -> Scenario:
+    def burst(name: str, category: str = "hate_speech") -> Scenario:
         nonlocal g
         g += 1
-        sc = Scenario(name, False, f"post-harm-{g}", "post", "hate_speech")
+        sc = Scenario(name, False, f"post-harm-{g}", "post", category)
         out.append(sc)
         return sc
 
@@ -460,6 +472,59 @@ def build(rng: random.Random) -> list[Scenario]:
             text=lambda: genuine_text(rng),
             when=times(rng, size // 2, over=timedelta(hours=1), decay=True),
         )
+    # Genuine bursts that would fool a naive reading of the pace and target signals: severe
+    # claims about posts the classifier misses (it sees nothing in their text), from people
+    # nobody can vouch for, some at a steady pace (a post that keeps circulating).
+    sc = burst("severe outrage the classifier misses, 150 web-form notices", "terrorism")
+    web_notices(
+        sc,
+        rng,
+        150,
+        networks=150,
+        email=human_email(rng),
+        text=lambda: genuine_text(rng),
+        when=times(rng, 150, over=timedelta(hours=2), decay=True),
+    )
+    sc = burst("severe, new community, 100 accounts 1-6 days old", "terrorism")
+    users, sc.accounts = people(rng, f"newc{g}", 100, age=(1, 6), connections=(5, 25), networks=100)
+    platform_notices(
+        sc,
+        rng,
+        users,
+        times(rng, 100, over=timedelta(hours=3), decay=True),
+        lambda: genuine_text(rng),
+    )
+    sc = burst("severe, 25 people behind one carrier's shared address (CGNAT)", "terrorism")
+    web_notices(
+        sc,
+        rng,
+        25,
+        networks=1,
+        email=human_email(rng),
+        text=lambda: genuine_text(rng),
+        when=times(rng, 25, over=timedelta(minutes=30), decay=True),
+    )
+    sc = burst("severe, steady trickle through the web form, 100 over 6 h", "doxxing")
+    web_notices(
+        sc,
+        rng,
+        100,
+        networks=100,
+        email=human_email(rng),
+        text=lambda: genuine_text(rng),
+        when=times(rng, 100, over=timedelta(hours=6), decay=False),
+    )
+    sc = burst("steady trickle, 120 established users over 6 h", "doxxing")
+    users, sc.accounts = people(
+        rng, f"trickle{g}", 120, age=(60, 2000), connections=(3, 30), networks=120
+    )
+    platform_notices(
+        sc,
+        rng,
+        users,
+        times(rng, 120, over=timedelta(hours=6), decay=False),
+        lambda: genuine_text(rng),
+    )
     # Small genuine cases of the raids' severity: the ones a raid must not outrank.
     for i in range(20):
         sc = Scenario(f"genuine case {i}", False, f"post-terror-{i}", "post", "terrorism")
@@ -591,6 +656,9 @@ def report(rt: Runtime, scenarios: list[Scenario], notices: int, elapsed: float)
     raids = [s for s in scenarios if s.raid]
     bursts = [s for s in scenarios if not s.raid and s.target.startswith("post-harm")]
     small = [s for s in scenarios if s.target.startswith("post-terror")]
+    # Every genuine case a raid could be compared with: the small ones and the bursts of the
+    # raids' category.
+    peers = small + [s for s in bursts if s.category in {r.category for r in raids}]
     for sc in raids + bursts:
         case = cases[sc.target]
         signals = {k: v for k, v in case.raid_signals.items() if v}
@@ -603,7 +671,7 @@ def report(rt: Runtime, scenarios: list[Scenario], notices: int, elapsed: float)
     above = sum(
         1
         for r in raids
-        for g in small
+        for g in peers
         if r.target in rank and g.target in rank and rank[r.target] < rank[g.target]
     )
     print(
@@ -613,7 +681,7 @@ def report(rt: Runtime, scenarios: list[Scenario], notices: int, elapsed: float)
     print(f"genuine bursts marked: {wrong} of {len(bursts)} ({100 * wrong / len(bursts):.0f} %)")
     print(
         f"raid cases ranked above a genuine case of the same severity: {above} pairs of "
-        f"{len(raids) * len(small)}"
+        f"{len(raids) * len(peers)}"
     )
     print(f"load average: {os.getloadavg()}")
 

@@ -51,7 +51,8 @@ def people(
                     "connection.seen",
                     seen,
                     user_id=user,
-                    ip=f"2001:db8:{block // 256:x}:{block % 256:x}::{k + 1:x}",
+                    # One /48 (what a network's keyed hash covers) per block.
+                    ip=f"2001:db8:{block:x}::{k + 1:x}",
                 )
             )
     return events

@@ -5,6 +5,7 @@ import refuses to guess an algorithm."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -96,6 +97,11 @@ EVASIONS = [
     "k1ds n4ked",
     "fillettes nues",
     "pédo vidéos",
+    "cp videos",
+    "cp links",
+    "liens cp",
+    "preteen sex",
+    "12 ans nue",
 ]
 ORDINARY = [
     "13 ans anniversaire",
@@ -149,6 +155,40 @@ def test_protected_searches_see_through_spelling_and_ordinary_ones_pass(
         assert body["warning"]["code"] == "protected_query.csam", query
     refused = [q for q in ORDINARY if client.get("/v1/search", params={"q": q}).json()["warning"]]
     assert refused == []
+
+
+# More than two hundred ordinary searches in English and French (school, family, sports,
+# cooking, health, shopping), with the words that sit near the lists: "cp", "teen", "young",
+# "child care", "enfant", "jeune", "baby", ages, "nude" as a colour.
+ORDINARY_FIXTURE = [
+    line.strip()
+    for line in (Path(__file__).parent / "fixtures" / "ordinary_queries.txt")
+    .read_text(encoding="utf-8")
+    .splitlines()
+    if line.strip() and not line.startswith("#")
+]
+
+
+def test_two_hundred_ordinary_searches_in_both_languages_get_no_warning(
+    client: TestClient,
+) -> None:
+    assert len(ORDINARY_FIXTURE) >= 200
+    assert {"vidéos cp", "13 ans anniversaire", "child care near me", "baby names 2025"} <= set(
+        ORDINARY_FIXTURE
+    )
+    refused = [
+        q
+        for q in ORDINARY_FIXTURE
+        if client.get("/v1/search", params={"q": q}).json()["warning"] is not None
+    ]
+    assert refused == []
+    # The same words in a seeking query still warn: the ordinary sense sets a pattern
+    # aside only when it is there.
+    for query in ("vidéos cp", "cp ce1 lecture", "robe nude fille 12 ans"):
+        assert client.get("/v1/search", params={"q": query}).json()["warning"] is None
+    for query in ("cp vids", "12 ans nue", "preteen sex", "enfants nus", "kids naked"):
+        body = client.get("/v1/search", params={"q": query}).json()
+        assert body["warning"]["code"] == "protected_query.csam", query
 
 
 # -- hash bank import ------------------------------------------------------------------

@@ -25,6 +25,9 @@ from rempart.reports.models import Report, ReportCase, Reporter
 # Trusted flaggers' notices are processed first: this lifts them above any other case.
 TRUSTED_FLAGGER_BOOST = 1000.0
 FRESH_ACCOUNT = timedelta(days=7)
+# An account this old, with more connections than this lately, was not made to report.
+ESTABLISHED_ACCOUNT = timedelta(days=90)
+ACTIVE_CONNECTIONS = 3
 # Reporters below this credibility are counted, but do not raise a case's priority.
 CREDIBLE = 0.5
 
@@ -61,18 +64,20 @@ def credibility(
 
 
 def case_priority(case: ReportCase, now: datetime) -> float:
+    """Severity, raised by the credible weight (``credible_weight``) and by velocity.
+
+    A case marked as a raid waits in a band of its own, below every unmarked case of its
+    severity (from half the severity, rising towards it with its credible weight): a
+    suspected raid never outranks people reporting something of the same gravity, however
+    many it brings, and its pace buys nothing. It keeps the place of its severity among
+    the other categories, and the moderators' "suspected raids" view shows it."""
+    weight = 1 + math.log2(1 + case.credible_reporters)
     if case.raid_suspected:
-        # Marked for a moderator, but coordinated volume must not buy a place in the queue:
-        # only credible reporters outside the pattern count (``credible_weight``), and the
-        # pace of a raid says nothing.
-        return round(
-            severity(case.category) * (1 + math.log2(1 + case.credible_reporters))
-            + (TRUSTED_FLAGGER_BOOST if case.trusted_flagger else 0),
-            4,
-        )
-    hours = max((now - as_utc(case.first_report_at)).total_seconds() / 3600, 1.0)
-    velocity = 1 + min(1.0, case.reports / hours / 10)
-    value = severity(case.category) * (1 + math.log2(1 + case.credible_reporters)) * velocity
+        value = severity(case.category) * (1 - 0.5 / weight)
+    else:
+        hours = max((now - as_utc(case.first_report_at)).total_seconds() / 3600, 1.0)
+        velocity = 1 + min(1.0, case.reports / hours / 10) * (1 - case.raid_score)
+        value = severity(case.category) * weight * velocity
     if case.trusted_flagger:
         value += TRUSTED_FLAGGER_BOOST
     return round(value, 4)
@@ -195,34 +200,62 @@ def add_report(
         case.trusted_flagger = True
 
 
+def established_account(
+    *, created_at: datetime, account_created_at: datetime | None, connections: int | None
+) -> bool:
+    """A platform account months old and in use when it reported: not made for the purpose."""
+    return (
+        account_created_at is not None
+        and as_utc(created_at) - as_utc(account_created_at) >= ESTABLISHED_ACCOUNT
+        and (connections or 0) > ACTIVE_CONNECTIONS
+    )
+
+
 def credible_weight(session: Session, case: ReportCase) -> float:
     """The weight of the case's credible reporters whose notices are not part of a
-    coordinated pattern, each reporter counted once (anonymous notices one by one). In a
-    case marked as a raid, a reporter with a record of upheld notices (or a trusted
-    flagger) keeps their whole weight; one without a record, half of it."""
+    coordinated pattern, each reporter counted once (anonymous notices one by one).
+
+    What a suspected raid leaves each of them: a reporter with upheld notices or a trusted
+    flagger keeps their whole weight whatever the case's score or mark. An established
+    account (``established_account``) keeps it too, and half of it in a case marked as a
+    raid, where the raiders' quieter members look just like it. Anyone else keeps the share
+    the score leaves (``1 - raid_score``), and nothing in a marked case: volume from people
+    nobody vouches for never buys a suspected raid its place in the queue."""
     rows = session.execute(
-        select(Report.reporter_id, func.max(Report.weight), Reporter.upheld, Reporter.kind)
-        .join(Reporter, Reporter.id == Report.reporter_id)
+        select(
+            Report.reporter_id,
+            Report.weight,
+            Report.created_at,
+            Report.account_created_at,
+            Report.account_connections,
+            Reporter.upheld,
+            Reporter.kind,
+        )
+        .outerjoin(Reporter, Reporter.id == Report.reporter_id)
         .where(
             Report.case_id == case.id,
             Report.coordinated.is_(False),
             Report.weight >= CREDIBLE,
         )
-        .group_by(Report.reporter_id, Reporter.upheld, Reporter.kind)
     ).all()
-    anonymous = session.execute(
-        select(func.coalesce(func.sum(Report.weight), 0.0)).where(
-            Report.case_id == case.id,
-            Report.coordinated.is_(False),
-            Report.weight >= CREDIBLE,
-            Report.reporter_id.is_(None),
-        )
-    ).scalar_one()
-    total = float(anonymous or 0) * (0.5 if case.raid_suspected else 1.0)
-    for _, weight, upheld, kind in rows:
-        established = not case.raid_suspected or upheld > 0 or kind == "flagger"
-        total += float(weight or 0) * (1.0 if established else 0.5)
-    return round(total, 4)
+    unproven = 0.0 if case.raid_suspected else max(0.0, 1 - case.raid_score)
+    best: dict[int, float] = {}  # each reporter once, at their best
+    anonymous = 0.0
+    for reporter_id, weight, created_at, account_created, connections, upheld, kind in rows:
+        if (upheld or 0) > 0 or kind == "flagger":
+            share = 1.0
+        elif established_account(
+            created_at=created_at, account_created_at=account_created, connections=connections
+        ):
+            share = 0.5 if case.raid_suspected else 1.0
+        else:
+            share = unproven
+        value = float(weight or 0) * share
+        if reporter_id is None:
+            anonymous += value
+        else:
+            best[reporter_id] = max(best.get(reporter_id, 0.0), value)
+    return round(anonymous + sum(best.values()), 4)
 
 
 def place_in_queue(session: Session, case: ReportCase, now: datetime) -> None:

@@ -9,12 +9,23 @@ from 0 to 1:
 - shared_network: notices behind the same network prefixes (keyed hashes of /24 or /48,
   never clear addresses); a carrier's shared address (CGNAT) does this too, so it never
   decides alone;
+- crowded_networks: the notices on crowded networks other than the most crowded one. One
+  crowded network is one place (a carrier's shared address, a campus); several, each
+  carrying a crowd, is what a raid spread over proxies looks like;
 - near_identical: explanations that are copies of one another, give or take a few words;
 - scripted_emails: web-form notices whose email domain and local-part shape
   ("jean.dupont84" -> "a4.a692"), compared as keyed hashes, repeat;
 - co_reporting: reporters who have reported other targets together before (the
   co-reporting graph, kept as pseudonymous reporter ids behind keyed identity hashes);
-- burst: notices packed into one ten-minute window (weak: news events burst too).
+- burst: notices packed into one ten-minute window (weak: news events burst too);
+- steady_pace: notices arriving at an even pace for half an hour or more, as a campaign
+  sends them, where people reacting to something they saw come in a wave that fades (a
+  genuine trickle is steady too, so it never decides alone);
+- unsupported_claims: a severe category claimed against an item the hash banks and the
+  classifier scanned and found clean, by reporters nobody can vouch for (no upheld notice,
+  no established account); genuine outrage at what the machines miss does this too, so it
+  never decides alone either. Child sexual abuse is left out: new material is in no hash
+  bank, and people report it before any machine knows it.
 Their weighted sum, capped at 1, is the coordination score. The target weighs it: an
 established item with a clean record keeps it whole; when hash matches or the classifier
 agree with the notices, or the entity was already found violating, the burst is much more
@@ -32,7 +43,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from rempart.audit import service as audit
@@ -42,15 +53,18 @@ from rempart.moderation import reasons
 from rempart.moderation.models import ModerationDecision, ModerationItem
 from rempart.platform.models import Entity
 from rempart.reports import cases
-from rempart.reports.models import Report, ReportCase
+from rempart.reports.models import Report, ReportCase, Reporter
 
 WEIGHTS = {
     "thin_accounts": 0.6,
-    "shared_network": 0.3,
+    "shared_network": 0.15,
+    "crowded_networks": 0.15,
     "near_identical": 0.3,
     "scripted_emails": 0.3,
     "co_reporting": 0.7,
     "burst": 0.1,
+    "steady_pace": 0.2,
+    "unsupported_claims": 0.2,
 }
 MIN_REPORTS = 10  # below this, no pattern means anything
 BURST_WINDOW = timedelta(minutes=10)
@@ -63,6 +77,16 @@ THIN_AGE = timedelta(days=180)
 # Reporters who reported another target together, at least this many of them (or a tenth
 # of the case's reporters), form a ring.
 RING_MIN = 5
+# Shorter than this, a case's notices are one burst: their pace says nothing.
+PACE_SPAN = timedelta(minutes=30)
+# A category this severe, claimed against what the machines found clean, needs reporters
+# someone can vouch for.
+SEVERE = 4
+MACHINES = ("hash", "classifier", "rules")
+# New child abuse material is in no hash bank yet, and it is what people report first: the
+# machines' silence says nothing about it.
+MACHINES_BLIND = ("csam_indicators",)
+CLEAN_BELOW = 0.25  # no machine signal at or above this: the item scanned clean
 
 
 def account_suspicion(report: Report) -> float:
@@ -88,6 +112,69 @@ def _densest_share(times: list[datetime], window: timedelta) -> float:
             start += 1
         best = max(best, end - start + 1)
     return best / len(times)
+
+
+def _steady_pace(times: list[datetime]) -> float:
+    """1 when notices came at an even pace over the case's span, 0 when most came in a
+    first wave that faded. Kolmogorov-Smirnov distance between the arrival times and an
+    even spread: about 0.1 for a steady stream of 100, 0.4 and more for a fading wave."""
+    if len(times) < MIN_REPORTS:
+        return 0.0
+    times = sorted(times)
+    span = times[-1] - times[0]
+    if span < PACE_SPAN:
+        return 0.0
+    count = len(times)
+    distance = 0.0
+    for i, moment in enumerate(times):
+        position = (moment - times[0]) / span
+        distance = max(distance, (i + 1) / count - position, position - i / count)
+    return min(1.0, max(0.0, (0.4 - distance) / 0.25))
+
+
+def _scanned_clean(item: ModerationItem | None) -> bool:
+    """Whether the hash banks and the classifier looked at the item and saw nothing."""
+    return (
+        item is not None
+        and bool(item.content_digest)
+        and not any(r in reasons.active(item) for r in reasons.AUTOMATED)
+        and not any(
+            s.get("source") in MACHINES and float(s.get("score", 0)) >= CLEAN_BELOW
+            for s in item.signals
+        )
+    )
+
+
+def _unsupported_claims(session: Session, case: ReportCase, reports: list[Report]) -> float:
+    """The share of notices claiming a severe category against an item that scanned clean,
+    sent by reporters with no upheld notice, no trusted-flagger status and no established
+    account."""
+    if cases.severity(case.category) < SEVERE or case.category in MACHINES_BLIND:
+        return 0.0
+    if not _scanned_clean(session.get(ModerationItem, case.item_id)):
+        return 0.0
+    reporter_ids = {r.reporter_id for r in reports if r.reporter_id is not None}
+    vouched = set(
+        session.execute(
+            select(Reporter.id).where(
+                Reporter.id.in_(reporter_ids),
+                or_(Reporter.upheld > 0, Reporter.kind == "flagger"),
+            )
+        ).scalars()
+    )
+
+    unknown = [
+        r
+        for r in reports
+        if r.reporter_id not in vouched
+        and r.channel != "flagger"
+        and not cases.established_account(
+            created_at=r.created_at,
+            account_created_at=r.account_created_at,
+            connections=r.account_connections,
+        )
+    ]
+    return len(unknown) / len(reports)
 
 
 def _near_identical(reports: list[Report]) -> set[int]:
@@ -146,6 +233,7 @@ def signals(
     network_floor = max(3, len(reports) // 50)
     shared = _repeated([(r.id, r.network_index) for r in reports], network_floor)
     networks = [r.network_index for r in reports if r.network_index is not None]
+    crowds = sorted((n for n in Counter(networks).values() if n >= network_floor), reverse=True)
     web = [r for r in reports if r.channel == "web" and r.email_shape_index is not None]
     script_floor = max(3, len(web) // 10)
     scripted = _repeated(
@@ -156,12 +244,15 @@ def signals(
     found = {
         "thin_accounts": sum(suspicion.values()) / len(accounts) if accounts else 0.0,
         "shared_network": 1 - len(set(networks)) / len(networks) if len(networks) > 1 else 0.0,
+        "crowded_networks": sum(crowds[1:]) / len(networks) if networks else 0.0,
         "near_identical": len(copies & {r.id for r in reports[:400]}) / min(len(reports), 400),
         "scripted_emails": len(scripted) / len(web) if len(web) >= MIN_REPORTS else 0.0,
         "co_reporting": (
             len([r for r in reports if r.reporter_id in ring]) / len(reports) if ring else 0.0
         ),
         "burst": _densest_share([as_utc(r.created_at) for r in reports], BURST_WINDOW),
+        "steady_pace": _steady_pace([as_utc(r.created_at) for r in reports]),
+        "unsupported_claims": _unsupported_claims(session, case, reports),
     }
     coordinated = {
         r.id

@@ -107,11 +107,28 @@ def remove_entity(session: Session, entity_id: str) -> None:
 
 
 @dataclass(frozen=True)
+class ProtectedPattern:
+    """A regular expression over the normalised query, and the ordinary sense of the same
+    words that sets it aside ("vidéos cp": French first-grade videos; "robe nude": a
+    colour)."""
+
+    match: re.Pattern[str]
+    unless: re.Pattern[str] | None = None
+
+
+@dataclass(frozen=True)
 class ProtectionList:
     id: str
     terms: dict[str, tuple[str, ...]]
-    patterns: tuple[re.Pattern[str], ...]
+    patterns: tuple[ProtectedPattern, ...]
     warnings: dict[str, str]
+
+
+def _pattern(raw: str | dict[str, str]) -> ProtectedPattern:
+    if isinstance(raw, str):
+        return ProtectedPattern(re.compile(raw))
+    unless = raw.get("unless")
+    return ProtectedPattern(re.compile(raw["match"]), re.compile(unless) if unless else None)
 
 
 @lru_cache(maxsize=1)
@@ -123,7 +140,7 @@ def protection_lists() -> tuple[ProtectionList, ...]:
         ProtectionList(
             id=item["id"],
             terms={lang: tuple(fold(t) for t in terms) for lang, terms in item["terms"].items()},
-            patterns=tuple(re.compile(p) for p in item["patterns"]),
+            patterns=tuple(_pattern(p) for p in item["patterns"]),
             warnings=item["warning"],
         )
         for item in raw["lists"]
@@ -173,6 +190,9 @@ def query_forms(query: str) -> tuple[str, str, str]:
 def protected(query: str) -> tuple[ProtectionList, str | None] | None:
     """The list a query falls under, and the language of the term that matched."""
     written, leet, collapsed = query_forms(query)
+    # An ordinary sense is read from the words as written, accents kept ("vidéos" is
+    # French) as well as folded.
+    accented = unicodedata.normalize("NFKC", query).casefold()
     for item in protection_lists():
         for lang, terms in item.terms.items():
             for term in terms:
@@ -181,8 +201,13 @@ def protected(query: str) -> tuple[ProtectionList, str | None] | None:
                     rf"\b{re.escape(short)}\b", collapsed
                 ):
                     return item, lang
-        if any(p.search(form) for p in item.patterns for form in (written, leet)):
-            return item, None
+        for pattern in item.patterns:
+            if not any(pattern.match.search(form) for form in (written, leet)):
+                continue
+            if pattern.unless is None or not any(
+                pattern.unless.search(form) for form in (written, accented)
+            ):
+                return item, None
     return None
 
 
