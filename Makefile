@@ -24,12 +24,15 @@ install: $(VENV)/.installed
 demo: install
 	$(DEMO_ENV) $(BIN)/rempart keys init --demo
 	$(DEMO_ENV) $(BIN)/rempart db upgrade
-	$(DEMO_ENV) $(BIN)/rempart demo seed
 	@mkdir -p var
-	@echo "Starting the worker (log in var/worker.log) and serving on http://$(HOST):$(PORT)"
-	@$(DEMO_ENV) $(BIN)/rempart worker > var/worker.log 2>&1 & \
-	  worker=$$!; trap "kill $$worker 2>/dev/null" EXIT INT TERM; \
-	  $(DEMO_ENV) $(BIN)/rempart serve --host $(HOST) --port $(PORT)
+# The server starts before the seed, which takes minutes on a busy machine: the console and
+# the API answer at once, and the demo sign-ins work as soon as the seed prints them.
+	@echo "Serving on http://$(HOST):$(PORT) while the demo data is seeded; the worker starts after (log in var/worker.log)"
+	@$(DEMO_ENV) $(BIN)/rempart serve --host $(HOST) --port $(PORT) & server=$$!; worker=; \
+	  trap 'kill $$server $$worker 2>/dev/null' EXIT INT TERM; \
+	  $(DEMO_ENV) $(BIN)/rempart demo seed || exit 1; \
+	  $(DEMO_ENV) $(BIN)/rempart worker > var/worker.log 2>&1 & worker=$$!; \
+	  wait $$server
 
 test: install
 	@bash scripts/ensure-chromium.sh

@@ -1,6 +1,14 @@
 """The ``rempart`` command: one Typer app, one sub-command group per domain."""
 
+# ruff: noqa: E402 - the garbage collector is paused before the imports, as in app.py.
 from __future__ import annotations
+
+import gc
+
+# Every command imports most of Rempart first: long-lived objects, hardly any garbage (see
+# app.py). `make demo` runs several commands before it serves.
+_collecting = gc.isenabled()
+gc.disable()
 
 import os
 import sys
@@ -31,6 +39,10 @@ from rempart.moderation.cli import banks_app, classify, moderation_app
 from rempart.platform.adapters.matrix.cli import matrix_app
 from rempart.transparency.cli import dsa_app, transparency_app
 from rempart.web.cli import user_app
+
+if _collecting:
+    gc.enable()
+gc.freeze()
 
 app = typer.Typer(
     help="Rempart: trust-&-safety and lawful-disclosure back office.", no_args_is_help=True
