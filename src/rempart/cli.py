@@ -84,18 +84,24 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
 ) -> None:
     """Serve the HTTP API. Scheduled work runs in `rempart worker`, never here."""
-    import uvicorn
-
-    from rempart.app import create_app
-
     settings = cli_settings(database_url)
+    bind = {"host": host or settings.host, "port": port or settings.port, "log_level": "info"}
     try:
-        application = create_app(settings)
+        if settings.web_workers > 1:
+            # Each web process builds its own app: the supervisor only checks what would make
+            # them all fail to start (key file, database URL), without importing the app.
+            crypto.load_keyring(settings.key_file, demo=settings.demo)
+            get_engine(settings.database_url, lock_timeout=settings.database_lock_timeout_seconds)
+        else:
+            from rempart.app import create_app
+
+            application = create_app(settings)
     except ConfigurationError as exc:
         err.print(f"[red]Refusing to start:[/red] {exc.message}")
         raise typer.Exit(2) from None
-    bind = {"host": host or settings.host, "port": port or settings.port, "log_level": "info"}
     if settings.web_workers == 1:
+        import uvicorn
+
         # uvicorn's access log writes client addresses in clear; the app logs networks'
         # keyed hashes instead (web/access_log.py).
         uvicorn.run(application, access_log=False, **bind)  # type: ignore[arg-type]
