@@ -28,10 +28,12 @@ demo: install
 	  $(DEMO_ENV) $(BIN)/rempart db upgrade && wait $$keys
 	@mkdir -p var
 # The server starts before the seed, which takes minutes on a busy machine: the console and
-# the API answer at once, and the demo sign-ins work as soon as the seed prints them.
-	@echo "Serving on http://$(HOST):$(PORT) while the demo data is seeded; the worker starts after (log in var/worker.log)"
+# the API answer first, and the demo sign-ins work as soon as the seed prints them. The seed
+# waits for the server's first answer so as not to take the CPU its processes start with.
+	@echo "Serving on http://$(HOST):$(PORT), then seeding the demo data; the worker starts after (log in var/worker.log)"
 	@$(DEMO_ENV) $(BIN)/rempart serve --host $(HOST) --port $(PORT) & server=$$!; worker=; \
 	  trap 'kill $$server $$worker 2>/dev/null' EXIT INT TERM; \
+	  $(BIN)/python scripts/wait_for_http.py http://$(HOST):$(PORT)/healthz $$server || exit 1; \
 	  $(DEMO_ENV) $(BIN)/rempart demo seed || exit 1; \
 	  $(DEMO_ENV) $(BIN)/rempart worker > var/worker.log 2>&1 & worker=$$!; \
 	  wait $$server
