@@ -1,6 +1,14 @@
 """The ``rempart`` command: one Typer app, one sub-command group per domain."""
 
+# ruff: noqa: E402 - the garbage collector is paused before the imports, as in app.py.
 from __future__ import annotations
+
+import gc
+
+# Every command imports most of Rempart first: long-lived objects, hardly any garbage (see
+# app.py). `make demo` runs several commands before it serves.
+_collecting = gc.isenabled()
+gc.disable()
 
 import os
 import sys
@@ -31,6 +39,10 @@ from rempart.moderation.cli import banks_app, classify, moderation_app
 from rempart.platform.adapters.matrix.cli import matrix_app
 from rempart.transparency.cli import dsa_app, transparency_app
 from rempart.web.cli import user_app
+
+if _collecting:
+    gc.enable()
+gc.freeze()
 
 app = typer.Typer(
     help="Rempart: trust-&-safety and lawful-disclosure back office.", no_args_is_help=True
@@ -72,18 +84,24 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
 ) -> None:
     """Serve the HTTP API. Scheduled work runs in `rempart worker`, never here."""
-    import uvicorn
-
-    from rempart.app import create_app
-
     settings = cli_settings(database_url)
+    bind = {"host": host or settings.host, "port": port or settings.port, "log_level": "info"}
     try:
-        application = create_app(settings)
+        if settings.web_workers > 1:
+            # Each web process builds its own app: the supervisor only checks what would make
+            # them all fail to start (key file, database URL), without importing the app.
+            crypto.load_keyring(settings.key_file, demo=settings.demo)
+            get_engine(settings.database_url, lock_timeout=settings.database_lock_timeout_seconds)
+        else:
+            from rempart.app import create_app
+
+            application = create_app(settings)
     except ConfigurationError as exc:
         err.print(f"[red]Refusing to start:[/red] {exc.message}")
         raise typer.Exit(2) from None
-    bind = {"host": host or settings.host, "port": port or settings.port, "log_level": "info"}
     if settings.web_workers == 1:
+        import uvicorn
+
         # uvicorn's access log writes client addresses in clear; the app logs networks'
         # keyed hashes instead (web/access_log.py).
         uvicorn.run(application, access_log=False, **bind)  # type: ignore[arg-type]

@@ -7,11 +7,10 @@ only when that principal sends it and one of the authority's keys signed it.
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import phonenumbers
-from phonenumbers import timezone as phone_timezones
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -38,7 +37,13 @@ from rempart.legal.schemas import (
     AuthorityStatus,
 )
 
-COUNTRIES = frozenset(r for r in phonenumbers.SUPPORTED_REGIONS if len(r) == 2)
+
+@lru_cache(maxsize=1)
+def countries() -> frozenset[str]:
+    """ISO 3166 alpha-2 codes; phonenumbers loads on first use, not at start-up."""
+    import phonenumbers
+
+    return frozenset(r for r in phonenumbers.SUPPORTED_REGIONS if len(r) == 2)
 
 
 def find_key(session: Session, *, kid: str) -> AuthorityKey | None:
@@ -80,6 +85,9 @@ def _timezone(country: str, requested: str | None) -> str:
         return requested
     # The zone of the country's example number: right for single-zone countries, and a
     # sensible default (the capital's, usually) for the others.
+    import phonenumbers
+    from phonenumbers import timezone as phone_timezones
+
     example = phonenumbers.example_number(country)
     zones = phone_timezones.time_zones_for_number(example) if example else ()
     known = [z for z in zones if z != "Etc/Unknown"]
@@ -127,7 +135,7 @@ def add_authority(
     its own token. ``verified`` files a verification proposal by ``proposer`` that another
     admin confirms; only the demo's bootstrap (``bootstrap=True``) verifies at once."""
     country = data.country.upper()
-    if country not in COUNTRIES:
+    if country not in countries():
         raise InvalidAuthority(
             "The country must be an ISO 3166 alpha-2 code.", code="invalid_country"
         )

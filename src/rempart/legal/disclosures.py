@@ -14,8 +14,6 @@ from datetime import datetime, timedelta
 from typing import Any, Final
 
 from jinja2 import Environment, PackageLoader, select_autoescape
-from joserfc import jws as jose_jws
-from joserfc.jwk import OKPKey
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.orm import Session, aliased
@@ -237,6 +235,9 @@ def _canonical(package: DisclosurePackage) -> bytes:
 
 
 def _sign(payload: bytes, keys: KeyRing) -> str:
+    from joserfc import jws as jose_jws  # loaded with the first package, not at start-up
+    from joserfc.jwk import OKPKey
+
     key = OKPKey.import_key(keys.signing_key)
     header = {"alg": "EdDSA", "kid": keys.log_id, "typ": PACKAGE_TYPE}
     return str(jose_jws.serialize_compact(header, payload, key, algorithms=["EdDSA"]))
@@ -313,6 +314,8 @@ def release(
 def _download_of(
     order: Order, signed: str, digest: str, released_at: datetime, keys: KeyRing
 ) -> DisclosureDownload:
+    from joserfc import jws as jose_jws
+
     payload = jose_jws.extract_compact(signed.encode()).payload
     return DisclosureDownload(
         order_reference=order.reference,

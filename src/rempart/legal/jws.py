@@ -10,13 +10,13 @@ from __future__ import annotations
 import base64
 import json
 import warnings
-from typing import Any
-
-from joserfc import jws
-from joserfc.errors import BadSignatureError, JoseError
-from joserfc.jwk import OKPKey
+from typing import TYPE_CHECKING, Any
 
 from rempart.legal.exceptions import BadSignature, MalformedOrder
+
+# joserfc loads with the first order or key handled, not when a web process starts.
+if TYPE_CHECKING:
+    from joserfc.jwk import OKPKey
 
 ALGORITHMS = ["EdDSA", "Ed25519"]
 SIGNING_ALGORITHM = "EdDSA"
@@ -27,6 +27,8 @@ warnings.filterwarnings("ignore", message="EdDSA is deprecated", module="joserfc
 
 
 def generate_private_jwk(kid: str) -> dict[str, Any]:
+    from joserfc.jwk import OKPKey
+
     key = OKPKey.generate_key("Ed25519", parameters={"kid": kid})
     return dict(key.as_dict(private=True))
 
@@ -44,10 +46,14 @@ def public_key_bytes(jwk: dict[str, Any]) -> bytes:
 def _import(jwk: dict[str, Any]) -> OKPKey:
     if jwk.get("kty") != "OKP" or jwk.get("crv") != "Ed25519":
         raise ValueError("an Ed25519 key in JWK form (kty OKP, crv Ed25519) is expected")
+    from joserfc.jwk import OKPKey
+
     return OKPKey.import_key(jwk)
 
 
 def sign(claims: dict[str, Any], *, private_jwk: dict[str, Any], typ: str) -> str:
+    from joserfc import jws
+
     key = _import(private_jwk)
     kid = private_jwk.get("kid")
     if not isinstance(kid, str) or not kid:
@@ -61,6 +67,9 @@ def unverified_header(token: str) -> dict[str, Any]:
     """The protected header, read only to find the key that must then verify the token."""
     if len(token) > MAX_TOKEN_CHARS:
         raise MalformedOrder("The signed order is too long.", code="token_too_long")
+    from joserfc import jws
+    from joserfc.errors import JoseError
+
     try:
         header = jws.extract_compact(token.encode("ascii")).headers()
     except (JoseError, ValueError, UnicodeError, TypeError) as exc:
@@ -75,6 +84,10 @@ def unverified_header(token: str) -> dict[str, Any]:
 
 def verify(token: str, *, public_key: bytes) -> dict[str, Any]:
     """The verified payload as a JSON object; raises on any doubt."""
+    from joserfc import jws
+    from joserfc.errors import BadSignatureError, JoseError
+    from joserfc.jwk import OKPKey
+
     key = OKPKey.import_key(
         {
             "kty": "OKP",

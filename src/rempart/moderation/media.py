@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 from datetime import datetime, timedelta
 
-from PIL import Image, ImageFilter, ImageOps
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
@@ -30,6 +29,8 @@ PURPOSE = "moderation.media.original"
 
 
 def blurred_preview(content: bytes) -> bytes | None:
+    from PIL import ImageFilter, ImageOps  # loaded with the first image, not at start-up
+
     image = open_image(content)
     if image is None:
         return None
@@ -100,6 +101,8 @@ def reveal(session: Session, keys: KeyRing, *, caller: Caller, media_id: int, re
 
 
 def media_type(content: bytes) -> str:
+    from PIL import Image  # loaded with the first image, not at start-up
+
     image = open_image(content)
     if image is None:
         return "application/octet-stream"

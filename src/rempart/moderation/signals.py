@@ -16,7 +16,6 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any, Protocol
 
-import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -194,6 +193,8 @@ _pdq_cache: dict[str, Any] = {}
 
 def _pdq_bank(session: Session) -> tuple[Any, list[tuple[str, str]]]:
     """The PDQ index of every bank, rebuilt only when the banks changed."""
+    import numpy as np
+
     from rempart.moderation.pdq import PdqIndex, parse
 
     state = session.execute(

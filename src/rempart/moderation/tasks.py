@@ -17,9 +17,7 @@ from rempart.core.deps import Runtime
 from rempart.core.jobs import enqueue
 from rempart.core.models import ScheduleState
 from rempart.core.settings import Settings
-from rempart.moderation import media, ngram, pipeline, rescan, semantic
-from rempart.moderation.cascade import Cascade
-from rempart.moderation.remote import RemoteClassifier
+from rempart.moderation import media, pipeline, rescan
 from rempart.moderation.signals import ClassifierResult, TextClassifier
 from rempart.moderation.statements import OutboxOwnerNotifier, deliver_statements
 
@@ -45,6 +43,12 @@ def classifier_for(
     """The committed models, loaded once per process: the first stage on every item, then
     the semantic stage and the operator's remote safety model, when enabled, each on what
     the stage before it is unsure of."""
+    # The models and numpy load here, in the worker's first scan, not when a web process
+    # imports this module to enqueue scans.
+    from rempart.moderation import ngram, semantic
+    from rempart.moderation.cascade import Cascade
+    from rempart.moderation.remote import RemoteClassifier
+
     stages: list[TextClassifier] = [ngram.load_default()]
     if semantic_stage:
         stages.append(semantic.load_default())

@@ -7,15 +7,15 @@ import io
 import logging
 import warnings
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
-import pdqhash
-from PIL import Image
+if TYPE_CHECKING:
+    from PIL import Image
 
 log = logging.getLogger("rempart.media")
 
 # Decompression bombs are refused rather than decoded: inline images come from outside.
-Image.MAX_IMAGE_PIXELS = 50_000_000
+MAX_IMAGE_PIXELS = 50_000_000
 # Only the formats platforms post. Pillow otherwise also tries exotic decoders (and, for
 # EPS, runs Ghostscript) on whatever bytes arrive.
 IMAGE_FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF")
@@ -30,6 +30,10 @@ class ImageDigests:
 
 
 def pdq_of(image: Image.Image) -> tuple[str, int]:
+    # numpy and pdqhash load here, on the first image, not when a web process starts.
+    import numpy as np
+    import pdqhash
+
     bits, quality = pdqhash.compute(np.asarray(image.convert("RGB")))
     # The bit order pdqhash returns is the reference implementation's hex order.
     value = int("".join("1" if b else "0" for b in bits), 2)
@@ -38,6 +42,11 @@ def pdq_of(image: Image.Image) -> tuple[str, int]:
 
 def open_image(content: bytes) -> Image.Image | None:
     """The decoded image, or ``None`` when the bytes are not an image we accept."""
+    # Pillow loads on the first image, not when a web process starts; the cap is set on
+    # every call, so it holds whoever imported Pillow first.
+    from PIL import Image
+
+    Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

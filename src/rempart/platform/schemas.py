@@ -12,7 +12,6 @@ import socket
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-import phonenumbers
 from pydantic import (
     AfterValidator,
     AwareDatetime,
@@ -39,6 +38,8 @@ PRIVATE_EVENT_PREFIXES = ("message.", "private_message.", "chat.", "dm.", "secre
 
 def normalise_phone(value: str) -> tuple[str, str | None]:
     """E.164 form and region of a phone number, parsing it once (ingest's hot path)."""
+    import phonenumbers  # loaded with the first number, not when a web process starts
+
     try:
         number = phonenumbers.parse(value, None)
     except phonenumbers.NumberParseException:

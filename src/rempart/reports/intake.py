@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import pairwise
 
-import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -68,6 +67,8 @@ def simhash(text: str) -> int:
     features = words + [f"{a} {b}" for a, b in pairwise(words)]
     if not features:
         return 0
+    import numpy as np  # loaded with the first notice, not when a web process starts
+
     digests = b"".join(hashlib.blake2b(f.encode(), digest_size=8).digest() for f in features)
     bits = np.unpackbits(np.frombuffer(digests, dtype=np.uint8)).reshape(len(features), 64)
     # Each bit of the result: whether most features have it set.

@@ -12,21 +12,26 @@ import re
 import unicodedata
 from functools import lru_cache
 from importlib import resources
-
-import snowballstemmer
+from typing import Any
 
 WORD = re.compile(r"[^\W_]+")
 MAX_TERM_LENGTH = 40
 MAX_QUERY_WORDS = 12
 
-_stemmers = {
-    lang: snowballstemmer.stemmer(name) for lang, name in (("fr", "french"), ("en", "english"))
-}
-
 
 def fold(text: str) -> str:
     decomposed = unicodedata.normalize("NFKD", text.casefold())
     return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+@lru_cache(maxsize=1)
+def _stemmers() -> dict[str, Any]:
+    """Built on the first word stemmed, not when a web process starts."""
+    import snowballstemmer
+
+    return {
+        lang: snowballstemmer.stemmer(name) for lang, name in (("fr", "french"), ("en", "english"))
+    }
 
 
 @lru_cache(maxsize=1)
@@ -46,7 +51,8 @@ def stems(word: str) -> tuple[str, ...]:
     folded = fold(word)
     found = [folded]
     # English has no accents, and its stemmer stumbles on them ("vélos" stays "vélos").
-    for stem in (_stemmers["fr"].stemWord(word), _stemmers["en"].stemWord(folded)):
+    stemmers = _stemmers()
+    for stem in (stemmers["fr"].stemWord(word), stemmers["en"].stemWord(folded)):
         if fold(stem) not in found:
             found.append(fold(stem))
     return tuple(found)

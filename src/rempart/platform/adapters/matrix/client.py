@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import contextlib
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote
 
-import httpx
-
 from rempart.core.settings import Settings
+
+if TYPE_CHECKING:
+    import httpx
 
 
 class HomeserverError(Exception):
@@ -72,7 +73,10 @@ class SynapseAdmin:
     """Synapse over HTTP with a server admin's access token."""
 
     def __init__(self, base_url: str, token: str, *, timeout: float = 30.0) -> None:
-        self._http = httpx.Client(
+        # httpx loads when a homeserver is first called, not when a web process starts.
+        import httpx
+
+        self._http: httpx.Client = httpx.Client(
             base_url=base_url.rstrip("/"),
             headers={"Authorization": f"Bearer {token}"},
             timeout=timeout,
@@ -104,6 +108,8 @@ class SynapseAdmin:
         params: dict[str, Any] | None = None,
         body: JSON | None = None,
     ) -> JSON:
+        import httpx
+
         try:
             response = self._http.request(method, path, params=params, json=body)
         except httpx.HTTPError as exc:
@@ -158,6 +164,8 @@ class SynapseAdmin:
         """The file behind an ``mxc://server/id`` URI, or None when larger than allowed."""
         server, _, media_id = mxc.removeprefix("mxc://").partition("/")
         path = f"/_matrix/client/v1/media/download/{_q(server)}/{_q(media_id)}"
+        import httpx
+
         try:
             with self._http.stream("GET", path) as response:
                 if response.status_code >= 400:
