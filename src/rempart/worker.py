@@ -114,8 +114,14 @@ class Worker:
         # Notices are filed every round, so a notice reaches the queue within a poll interval.
         filed = 0
         if self._notices_waiting():
+            writing = time.monotonic()
             with transaction(self.rt.engine) as session:
                 filed = reports_tasks.file_notices(session, self.rt)
+            log.info(
+                "filed %d notices (write transaction %.0f ms)",
+                filed,
+                (time.monotonic() - writing) * 1000,
+            )
         synced = False
         if self.matrix is None:
             synced = matrix_tasks.run(self.rt)
@@ -190,17 +196,28 @@ class Worker:
             started = time.monotonic()
             prepare = PREPARERS.get(job.kind)
             payload = prepare(self.rt, job.payload) if prepare else job.payload
+            writing = time.monotonic()
             with transaction(self.rt.engine) as session:
                 handler(session, self.rt, payload)
-                jobs.finish(session, job.id)
+                jobs.finish(session, job)
+            written = time.monotonic()
             # Long work (the demo's first scan, a rescan) is many jobs: each says how far
-            # the run has come, so the log never stays silent for minutes.
+            # the run has come, so the log never stays silent for minutes. The write
+            # transaction's length is what API writes may have waited behind.
             log.info(
-                "job %s (%s) done in %.1f s; %d of this kind still to run",
+                "job %s (%s) done in %.1f s (write transaction %.0f ms); "
+                "%d of this kind still to run",
                 job.id,
                 job.kind,
-                time.monotonic() - started,
+                written - started,
+                (written - writing) * 1000,
                 jobs.waiting(self.rt.engine, kind=job.kind),
+            )
+        except jobs.LeaseLost:
+            # The run that took the job over finishes it; recording a failure here would
+            # requeue the job under that run's feet.
+            log.warning(
+                "job %s (%s): lease lost to another run; its work rolled back", job.id, job.kind
             )
         except Exception as exc:
             log.exception("job %s (%s) failed", job.id, job.kind)

@@ -38,7 +38,9 @@ from rempart.reports.schemas import ReportCreate
 from rempart.reports.targets import resolve
 from rempart.search.text import fold
 
-FILE_BATCH = 2000
+# Notices filed per write transaction: the worker files the rest in its next rounds,
+# so API writes never wait long behind a backlog being filed.
+FILE_BATCH = 50
 # Connections older than this say nothing about whether an account is active now.
 ACTIVITY_WINDOW = timedelta(days=90)
 _WORD = re.compile(r"[a-z]+")
