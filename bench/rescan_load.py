@@ -5,8 +5,10 @@
 
 Seeds the demo platform (`rempart demo seed`) on a fresh database (SQLite, or a new
 PostgreSQL database on the server ``--postgres`` names), starts `rempart serve` and
-`rempart worker` with the semantic stage on, waits for the first scan to finish, then
-starts a full rescan (`rempart moderation rescan`) and, until the rescan is done, streams
+`rempart worker` with the semantic stage on, starts a full rescan (`rempart moderation
+rescan`; with ``--after-first-scan``, only once the seed's first scan is done: the worker
+then runs the rescan alone; without it, the rescan queues behind the first scan and the
+load runs through both) and, until every job is done, streams
 through HTTP, from ``--clients`` clients at ``--rate`` requests per second each:
 notices (DSA Art. 16), moderators' decisions (the console's service, through the API),
 appeals by the owners of the content removed, and order submissions signed by a demo
@@ -116,6 +118,7 @@ class Load:
         self.url = url
         self.lock = threading.Lock()
         self.appealable: list[tuple[int, str]] = []  # (decision id, owner)
+        self.decided = 0
         self.latencies: dict[str, list[float]] = defaultdict(list)
         self.statuses: Counter[tuple[str, int]] = Counter()
         self.errors: list[str] = []
@@ -164,7 +167,11 @@ class Load:
         if claimed is None or claimed.status_code != 200:
             return
         item = claimed.json()
-        action = "remove_content" if item["kind"] == "post" and n % 2 == 0 else "no_violation"
+        with self.lock:
+            self.decided += 1
+            remove = self.decided % 2 == 0 and item["kind"] == "post"
+        # Half the posts decided are removed: their owners appeal.
+        action = "remove_content" if remove else "no_violation"
         decided = self.send(
             http,
             "decision",
@@ -264,6 +271,8 @@ def main() -> None:
     parser.add_argument("--postgres", help="a PostgreSQL server URL; SQLite when absent")
     parser.add_argument("--no-semantic", action="store_true")
     parser.add_argument("--max-seconds", type=float, default=1800)
+    parser.add_argument("--after-first-scan", action="store_true")
+    parser.add_argument("--entities", type=int, default=300)
     args = parser.parse_args()
 
     folder = Path(tempfile.mkdtemp(prefix="rempart-rescan-load-"))
@@ -297,6 +306,8 @@ def main() -> None:
         str(args.accounts),
         "--connections",
         str(args.connections),
+        "--entities",
+        str(args.entities),
         env=env,
     )
     print(f"seeded in {time.monotonic() - started:.0f} s")
@@ -326,10 +337,11 @@ def main() -> None:
             if time.monotonic() > deadline:
                 raise SystemExit("the server did not start")
             time.sleep(0.5)
-        first = time.monotonic()
-        while jobs_left(url):
-            time.sleep(2)
-        print(f"first scan done in {time.monotonic() - first:.0f} s")
+        if args.after_first_scan:
+            first = time.monotonic()
+            while jobs_left(url):
+                time.sleep(2)
+            print(f"first scan done in {time.monotonic() - first:.0f} s")
         worker_log_path_offset = worker_log_path.stat().st_size
 
         load = Load(url, folder, base)
@@ -360,7 +372,7 @@ def main() -> None:
     holds = [int(m.group(1)) for m in WRITE.finditer(during)]
     total = sum(load.statuses.values())
     errors = {k: v for k, v in load.statuses.items() if k[1] == 0 or k[1] >= 400}
-    print(f"rescan of the corpus done in {rescan_seconds:.0f} s while {total} requests were sent")
+    print(f"all jobs (rescan included) done in {rescan_seconds:.0f} s; {total} requests sent")
     print("status by kind:", dict(sorted(load.statuses.items())))
     print(f"errors: {sum(errors.values())}", dict(sorted(errors.items())))
     for line in load.errors:

@@ -42,12 +42,12 @@ from test_durability import Process, free_port, healthy, rempart_command, runnin
 
 pytestmark = pytest.mark.slow
 
-POSTS = 240
-LOAD_BATCHES = 6
+POSTS = 150
+LOAD_BATCHES = 4
 LOAD_BATCH_POSTS = 25
 FIRST_NOTICES = 12
-LOAD_NOTICES = 24
-DECISIONS = 10
+LOAD_NOTICES = 16
+DECISIONS = 8
 ORDERS = 4
 JOB_DONE = re.compile(r"job (\d+) \(([a-z._]+)\) done")
 

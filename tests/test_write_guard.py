@@ -34,7 +34,7 @@ def slow(holds: list[write_guard.WriteHold]) -> list[write_guard.WriteHold]:
     )
 
 
-@pytest.mark.long_write("the guard's own test holds a lock on purpose", up_to_ms=5000)
+@pytest.mark.long_write("the guard's own test holds a lock on purpose")
 def test_work_inside_a_write_transaction_is_caught_and_named(runtime: Runtime) -> None:
     before = len(holds_now())
     with transaction(runtime.engine) as session:
@@ -47,7 +47,7 @@ def test_work_inside_a_write_transaction_is_caught_and_named(runtime: Runtime) -
     assert "INSERT INTO schedule_state" in caught[0].describe()
 
 
-@pytest.mark.long_write("the guard's own test holds a lock on purpose", up_to_ms=5000)
+@pytest.mark.long_write("the guard's own test holds a lock on purpose")
 def test_a_wait_that_costs_no_cpu_is_caught_by_wall_time(runtime: Runtime) -> None:
     with transaction(runtime.engine) as session:
         session.add(ScheduleState(name="guard-sleep", last_run_at=utcnow()))
