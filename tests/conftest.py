@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+import write_guard
 from legal_support import MovableClock
 from rempart.app import create_app
 from rempart.auth import service as auth
@@ -34,6 +35,38 @@ POSTGRES_URL = os.environ.get(
 )
 REQUIRE_POSTGRES = os.environ.get("REMPART_TEST_REQUIRE_POSTGRES") == "1"
 BACKENDS = ["sqlite", "postgresql"]
+
+write_guard.install()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "long_write(reason, up_to_ms=None): this test may hold a write transaction longer "
+        "than the guard's bound (tests/write_guard.py); without up_to_ms, for any time",
+    )
+
+
+@pytest.fixture(autouse=True)
+def short_write_transactions(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail a test in which a write transaction held its lock longer than the bound."""
+    marker = request.node.get_closest_marker("long_write")
+    cpu_ms, wall_ms = write_guard.BOUND_MS, write_guard.WALL_BOUND_MS
+    if marker is not None:
+        if not marker.args or not str(marker.args[0]).strip():
+            pytest.fail("@pytest.mark.long_write needs a reason")
+        up_to = marker.kwargs.get("up_to_ms")
+        cpu_ms = wall_ms = float("inf") if up_to is None else float(up_to)
+    write_guard.RECORDER.clear()
+    yield
+    offenders = write_guard.too_long(write_guard.RECORDER.stop(), cpu_ms=cpu_ms, wall_ms=wall_ms)
+    if offenders:
+        pytest.fail(
+            f"{len(offenders)} write transaction(s) held their lock longer than "
+            f"{cpu_ms:.0f} ms of CPU or {wall_ms:.0f} ms (tests/write_guard.py):\n"
+            + "\n".join(hold.describe() for hold in offenders[:5]),
+            pytrace=False,
+        )
 
 
 def _admin_engine() -> sa.Engine:
@@ -60,7 +93,8 @@ def _pg_url(name: str) -> str:
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("template") / "template.db"
-    upgrade(f"sqlite:///{path}")
+    with write_guard.RECORDER.pause():
+        upgrade(f"sqlite:///{path}")
     get_engine(f"sqlite:///{path}").dispose()
     return path
 
@@ -76,7 +110,8 @@ def postgres_template(worker_id: str) -> Iterator[str]:
     with admin.connect() as connection:
         connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
         connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    upgrade(_pg_url(name))
+    with write_guard.RECORDER.pause():
+        upgrade(_pg_url(name))
     get_engine(_pg_url(name)).dispose()
     yield name
     with admin.connect() as connection:

@@ -331,6 +331,35 @@ def test_stale_failure_does_not_reset_a_job_taken_over(
     assert (state.status, state.attempts, state.last_error) == ("running", 2, None)
 
 
+def test_a_run_whose_lease_was_taken_over_stores_nothing(
+    runtime: Runtime, fake_clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two workers, one job: the first is descheduled past its lease, the second claims the
+    job again; when the first comes back, its work is rolled back, not stored twice."""
+
+    def mark(session: Any, _rt: Runtime, payload: dict[str, Any]) -> None:
+        session.add(ScheduleState(name=f"ran-{payload['run']}", last_run_at=clock_module.utcnow()))
+
+    monkeypatch.setitem(worker_module.HANDLERS, "test.mark", mark)
+    job_id = enqueue(runtime, "test.mark", {"run": "x"})
+    first = jobs.claim(runtime.engine, lease=timedelta(seconds=5))
+    fake_clock.advance(timedelta(seconds=6))
+    second = jobs.claim(runtime.engine, lease=timedelta(seconds=5))
+    assert first is not None
+    assert second is not None
+    Worker(runtime).run_job(jobs.ClaimedJob(second.id, second.kind, {"run": "second"}, 2))
+    Worker(runtime).run_job(jobs.ClaimedJob(first.id, first.kind, {"run": "first"}, 1))
+    with transaction(runtime.engine, readonly=True) as session:
+        marks = set(
+            session.execute(
+                select(ScheduleState.name).where(ScheduleState.name.like("ran-%"))
+            ).scalars()
+        )
+    assert marks == {"ran-second"}
+    state = job(runtime, job_id)
+    assert (state.status, state.attempts, state.last_error) == ("done", 2, None)
+
+
 # -- signed tree heads -------------------------------------------------------------------
 
 

@@ -103,12 +103,24 @@ def claim(
             return ClaimedJob(job.id, job.kind, dict(job.payload), job.attempts)
 
 
-def finish(session: Session, job_id: int) -> None:
-    session.execute(
+class LeaseLost(RuntimeError):
+    """This run's lease ran out and another run took the job over: its work must not count."""
+
+
+def finish(session: Session, job: ClaimedJob) -> None:
+    """Mark the job done in the transaction that holds its work, or raise LeaseLost.
+
+    Only the claim that is still current may finish: a worker descheduled past its lease
+    (a busy machine, a long pause) finds that another worker claimed the job again, and
+    its transaction rolls back instead of storing the work a second time.
+    """
+    done = session.execute(
         update(Job)
-        .where(Job.id == job_id)
+        .where(Job.id == job.id, Job.status == "running", Job.attempts == job.attempts)
         .values(status="done", finished_at=utcnow(), locked_until=None)
     )
+    if not done.rowcount:  # type: ignore[attr-defined]
+        raise LeaseLost(f"job {job.id}: the lease of attempt {job.attempts} was taken over")
 
 
 def fail(engine: Engine, job: ClaimedJob, error: str, *, max_attempts: int = MAX_ATTEMPTS) -> None:

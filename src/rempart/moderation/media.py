@@ -42,10 +42,24 @@ def blurred_preview(content: bytes) -> bytes | None:
     return out.getvalue()
 
 
+# ``keep_for_review`` makes the preview itself when none was made beforehand.
+UNKNOWN_PREVIEW = b""
+
+
 def keep_for_review(
-    session: Session, keys: KeyRing, *, media_id: int, content: bytes, days: int, now: datetime
+    session: Session,
+    keys: KeyRing,
+    *,
+    media_id: int,
+    content: bytes,
+    days: int,
+    now: datetime,
+    preview: bytes | None = UNKNOWN_PREVIEW,
 ) -> None:
-    preview = blurred_preview(content)
+    """Keep the image, encrypted, and its blurred preview (None: the image cannot be read,
+    and nothing is kept)."""
+    if preview == UNKNOWN_PREVIEW:
+        preview = blurred_preview(content)
     if preview is None:
         return
     session.merge(

@@ -19,7 +19,8 @@ from rempart.core.models import Job
 from rempart.platform.models import Entity, Post, PostMedia
 
 RESCAN_JOB = "moderation.rescan"
-RANGE = 2000
+# Rows per rescan job: one job's write transaction is that many items (see SCAN_CHUNK).
+RANGE = 50
 
 
 @dataclass(frozen=True)

@@ -182,6 +182,12 @@ def _ensure_web_logins(rt: Runtime) -> dict[str, dict[str, str]]:
     path = credentials_file(rt)
     known: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
     logins: dict[str, dict[str, str]] = known.get("web_logins", {})
+    # Hashed before the write transaction: each hash is slow on purpose.
+    made = {
+        username: web_auth.new_login_secrets()
+        for username, _name in DEMO_WEB_LOGINS
+        if username not in logins
+    }
     with transaction(rt.engine) as session:
         for username, name in DEMO_WEB_LOGINS:
             principal = session.execute(
@@ -197,6 +203,7 @@ def _ensure_web_logins(rt: Runtime) -> dict[str, dict[str, str]]:
                 password=None,
                 actor=DEMO_ACTOR,
                 now=utcnow(),
+                prepared=made[username],
             )
             logins[username] = {
                 "principal": name,

@@ -475,11 +475,13 @@ def hash_pending_media(
     keys: KeyRing,
     review_days: int,
     digests: Mapping[int, ImageDigests] | None = None,
+    previews: Mapping[int, bytes | None] | None = None,
 ) -> int:
     """Hash inline images (SHA-256, MD5, PDQ); keep them for review only for a short while
-    (see ``moderation/media.py``), encrypted. ``digests`` computed beforehand (with no
-    transaction open, by ``hash_pending_images``) are used as they are."""
-    from rempart.moderation.media import keep_for_review
+    (see ``moderation/media.py``), encrypted. ``digests`` and blurred ``previews`` computed
+    beforehand (with no transaction open, by ``hash_pending_images`` and
+    ``review_previews``) are used as they are."""
+    from rempart.moderation.media import UNKNOWN_PREVIEW, keep_for_review
     from rempart.platform.media import hash_image
 
     now = utcnow()
@@ -502,6 +504,7 @@ def hash_pending_media(
                 content=pending.content,
                 days=review_days,
                 now=now,
+                preview=(previews or {}).get(media_id, UNKNOWN_PREVIEW),
             )
         session.delete(pending)
         rescan.add(media.post_id)
@@ -524,6 +527,19 @@ def hash_pending_images(session: Session, *, media_ids: Sequence[int]) -> dict[i
         )
     )
     return {media_id: hash_image(content) for media_id, content in rows}
+
+
+def review_previews(session: Session, *, media_ids: Sequence[int]) -> dict[int, bytes | None]:
+    """The blurred previews ``hash_pending_media`` keeps for review, made from a read:
+    decoding, resizing and blurring an image is too long to hold the write lock for."""
+    from rempart.moderation.media import blurred_preview
+
+    rows = session.execute(
+        select(PendingImage.media_id, PendingImage.content).where(
+            PendingImage.media_id.in_(media_ids)
+        )
+    )
+    return {media_id: blurred_preview(content) for media_id, content in rows}
 
 
 # -- retention ------------------------------------------------------------------------

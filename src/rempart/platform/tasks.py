@@ -12,13 +12,19 @@ WORKER_ACTOR = "system:worker"
 
 
 _DIGESTS = "_digests"  # not JSON: set by prepare_hash_media, never stored
+_PREVIEWS = "_previews"  # idem
 
 
 def prepare_hash_media(rt: Runtime, payload: dict[str, Any]) -> dict[str, Any]:
-    """Decode and hash the images with no transaction open."""
+    """Decode, hash and blur the images with no transaction open."""
     with transaction(rt.engine, readonly=True) as session:
         digests = service.hash_pending_images(session, media_ids=payload["media_ids"])
-    return {**payload, _DIGESTS: digests}
+        previews = (
+            service.review_previews(session, media_ids=payload["media_ids"])
+            if rt.settings.media_review_days
+            else {}
+        )
+    return {**payload, _DIGESTS: digests, _PREVIEWS: previews}
 
 
 def hash_media(session: Session, rt: Runtime, payload: dict[str, Any]) -> None:
@@ -29,6 +35,7 @@ def hash_media(session: Session, rt: Runtime, payload: dict[str, Any]) -> None:
         keys=rt.keys,
         review_days=rt.settings.media_review_days,
         digests=payload.get(_DIGESTS),
+        previews=payload.get(_PREVIEWS),
     )
 
 

@@ -63,6 +63,21 @@ class NewLogin:
         return pyotp.TOTP(self.totp_secret).provisioning_uri(name=self.username, issuer_name=ISSUER)
 
 
+@dataclass(frozen=True)
+class LoginSecrets:
+    password: str
+    password_hash: str
+    totp_secret: str
+
+
+def new_login_secrets(password: str | None = None) -> LoginSecrets:
+    """A login's password (generated when not given), its hash and a TOTP secret. Hashing is
+    slow on purpose: a caller that creates logins in bulk makes these before its write
+    transaction opens, so that the write lock is not held while hashing."""
+    password = password or secrets.token_urlsafe(12)
+    return LoginSecrets(password, _hasher.hash(password), pyotp.random_base32())
+
+
 def create_login(
     session: Session,
     keys: KeyRing,
@@ -72,6 +87,7 @@ def create_login(
     password: str | None,
     actor: str,
     now: datetime,
+    prepared: LoginSecrets | None = None,
 ) -> NewLogin:
     if session.execute(
         select(WebLogin.id).where(
@@ -79,14 +95,13 @@ def create_login(
         )
     ).first():
         raise LoginExists("This principal or username already has a login.")
-    password = password or secrets.token_urlsafe(12)
-    secret = pyotp.random_base32()
+    made = prepared or new_login_secrets(password)
     session.add(
         WebLogin(
             principal_id=principal.id,
             username=username,
-            password_hash=_hasher.hash(password),
-            totp_ciphertext=keys.encrypt_bytes(secret.encode(), purpose=TOTP_PURPOSE),
+            password_hash=made.password_hash,
+            totp_ciphertext=keys.encrypt_bytes(made.totp_secret.encode(), purpose=TOTP_PURPOSE),
             failed_attempts=0,
             last_totp_step=0,
             created_at=now,
@@ -99,7 +114,7 @@ def create_login(
         target=f"principal:{principal.id}",
         details={"username": username},
     )
-    return NewLogin(username, password, secret)
+    return NewLogin(username, made.password, made.totp_secret)
 
 
 def sign_in(

@@ -1,0 +1,182 @@
+"""A guard against long write transactions, for the test suite.
+
+SQLAlchemy's engine events time every write transaction of the test process: from the
+moment it holds a write lock until it commits or rolls back. On SQLite that moment is
+``BEGIN IMMEDIATE``, which takes the database's only write lock (db.make_engine begins
+every transaction that is not read-only that way), so a transaction that reads, then
+classifies or calls the network, then writes, holds the lock for all of it. On PostgreSQL
+it is the first statement that writes or locks rows (INSERT, UPDATE, DELETE,
+SELECT … FOR UPDATE).
+
+A test in which one such transaction holds its lock too long fails and names the
+transaction's statements: API writes of other processes would queue behind it, and on a
+busy machine answer 503 instead of being served. The cure is the project's pattern (see
+platform/service.seal): read, compute with no transaction open, write in a short
+transaction that re-checks what it read.
+
+Two bounds, because the suite runs on shared, busy machines where wall time says more
+about the neighbours than about the code:
+
+- ``REMPART_TEST_WRITE_HOLD_MS`` (default 500): CPU time the transaction's thread spent
+  while holding the lock (classification, hashing, signing, SQLite's own work, which runs
+  in the process). Load inflates it less than wall time: at load 16-19 on 2 cores a
+  scan writing 50 items cost 100-300 ms, one writing 2,000 items 2.5 s, filing 50
+  notices on PostgreSQL 530 ms. Lower bounds (250, then 400 ms) failed single ingest
+  batches and decisions at that load.
+- ``REMPART_TEST_WRITE_HOLD_WALL_MS`` (default 5000): wall time, which catches what costs
+  no CPU (a network call, a retry sleep, waiting for a remote model) at a bound that a
+  busy machine does not reach with a short transaction (seen: 3.7 s for 400 ms of CPU).
+
+A test that legitimately needs more (seeding a large fixture in one transaction, say)
+says so with ``@pytest.mark.long_write("why", up_to_ms=…)``, which raises both bounds to
+``up_to_ms`` (or lifts them when it is not given).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine, event
+
+BOUND_MS = float(os.environ.get("REMPART_TEST_WRITE_HOLD_MS", "500"))
+WALL_BOUND_MS = float(os.environ.get("REMPART_TEST_WRITE_HOLD_WALL_MS", "5000"))
+# Statements kept per transaction for the failure message.
+STATEMENTS_SHOWN = 12
+
+_WRITE = re.compile(r"^\s*(INSERT|UPDATE|DELETE|REPLACE|BEGIN\s+IMMEDIATE)\b", re.IGNORECASE)
+_LOCKING_READ = re.compile(r"\bFOR\s+(UPDATE|NO\s+KEY\s+UPDATE|SHARE)\b", re.IGNORECASE)
+_STATE = "rempart_write_guard"
+
+
+@dataclass
+class WriteHold:
+    """One write transaction: how long it held its lock, and what it ran meanwhile."""
+
+    dialect: str
+    started: float
+    cpu_started: float
+    thread: int
+    statements: list[str] = field(default_factory=list)
+    count: int = 0
+    seconds: float = 0.0
+    cpu_seconds: float = 0.0
+
+    def describe(self) -> str:
+        shown = "\n".join(f"    {sql}" for sql in self.statements)
+        more = self.count - len(self.statements)
+        tail = f"\n    … and {more} more statements" if more > 0 else ""
+        return (
+            f"  a {self.dialect} write transaction held its lock "
+            f"{self.seconds * 1000:.0f} ms ({self.cpu_seconds * 1000:.0f} ms of CPU):"
+            f"\n{shown}{tail}"
+        )
+
+
+@dataclass
+class Recorder:
+    """Write transactions that ended while a test ran (any thread: the test client's app
+    runs in its own)."""
+
+    holds: list[WriteHold] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    active: bool = False
+    paused: int = 0
+
+    def clear(self) -> None:
+        with self.lock:
+            self.holds.clear()
+            self.active = True
+
+    def stop(self) -> list[WriteHold]:
+        with self.lock:
+            self.active = False
+            holds, self.holds = self.holds, []
+        return holds
+
+    def add(self, hold: WriteHold) -> None:
+        with self.lock:
+            if self.active and not self.paused:
+                self.holds.append(hold)
+
+    @contextmanager
+    def pause(self) -> Iterator[None]:
+        """Not counted: building the migrated template databases that tests copy."""
+        with self.lock:
+            self.paused += 1
+        try:
+            yield
+        finally:
+            with self.lock:
+                self.paused -= 1
+
+
+RECORDER = Recorder()
+
+
+def _short(statement: str) -> str:
+    text = " ".join(statement.split())
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+def _before_execute(
+    conn: Any, _cursor: Any, statement: str, _params: Any, _context: Any, _many: bool
+) -> None:
+    begins = statement.lstrip()[:5].upper() == "BEGIN"
+    if begins:
+        # SQLite's explicit BEGIN (db.make_engine): a new transaction on this connection,
+        # even if the last one was invalidated without reaching commit or rollback.
+        conn.info.pop(_STATE, None)
+    hold: WriteHold | None = conn.info.get(_STATE)
+    if hold is None:
+        if not begins and not conn.in_transaction():
+            return  # autocommit statements (CREATE DATABASE…) hold nothing afterwards
+        if not (_WRITE.match(statement) or _LOCKING_READ.search(statement)):
+            return
+        hold = WriteHold(
+            dialect=conn.dialect.name,
+            started=time.perf_counter(),
+            cpu_started=time.thread_time(),
+            thread=threading.get_ident(),
+        )
+        conn.info[_STATE] = hold
+    hold.count += 1
+    if len(hold.statements) < STATEMENTS_SHOWN:
+        hold.statements.append(_short(statement))
+
+
+def _end(conn: Any) -> None:
+    hold: WriteHold | None = conn.info.pop(_STATE, None)
+    if hold is None:
+        return
+    hold.seconds = time.perf_counter() - hold.started
+    # A transaction ended by another thread than began it: its CPU time is unknown.
+    if hold.thread == threading.get_ident():
+        hold.cpu_seconds = time.thread_time() - hold.cpu_started
+    RECORDER.add(hold)
+
+
+def install() -> None:
+    """Listen on every engine the process creates (once per process)."""
+    if event.contains(Engine, "before_cursor_execute", _before_execute):
+        return
+    event.listen(Engine, "before_cursor_execute", _before_execute)
+    event.listen(Engine, "commit", _end)
+    event.listen(Engine, "rollback", _end)
+
+
+def too_long(holds: list[WriteHold], *, cpu_ms: float, wall_ms: float) -> list[WriteHold]:
+    return sorted(
+        (
+            hold
+            for hold in holds
+            if hold.cpu_seconds * 1000 > cpu_ms or hold.seconds * 1000 > wall_ms
+        ),
+        key=lambda hold: -hold.seconds,
+    )
