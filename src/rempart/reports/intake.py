@@ -42,7 +42,7 @@ from rempart.search.text import fold
 
 # Notices read per transaction, and how long one transaction may go on filing them: the
 # web processes wait for the write lock meanwhile.
-FILE_BATCH = 200
+FILE_BATCH = 50
 FILE_SLICE_SECONDS = 0.1
 # Connections older than this say nothing about whether an account is active now.
 ACTIVITY_WINDOW = timedelta(days=90)
