@@ -26,13 +26,20 @@ SNIPPET_CHARS = 240
 # seconds: rank only the 1,000 most recent matches (FTS5 walks its index in rowid order and
 # stops; PostgreSQL sorts the ids, not the documents).
 CANDIDATES = 1000
+# One pass down the index, newest first, scoring each candidate once and stopping after
+# CANDIDATES: a selective query costs what FTS5 takes to score its matches. Only the
+# candidates that can be on the page (a score no worse than the page's last) are joined to
+# their documents, whose bodies are what costs to read; reach and id break ties between
+# equal scores.
 SQLITE_MATCH = (
+    "WITH scored AS MATERIALIZED ("
+    "  SELECT rowid AS id, bm25(search_fts) AS score FROM search_fts "
+    "  WHERE search_fts MATCH ? ORDER BY rowid DESC LIMIT ?) "
     "SELECT d.kind, d.ref, d.entity_id, d.title, d.body, d.language, d.published_at "
-    "FROM search_fts JOIN search_documents d ON d.id = search_fts.rowid "
-    "WHERE search_fts MATCH :expression AND search_fts.rowid >= COALESCE(("
-    "  SELECT rowid FROM search_fts WHERE search_fts MATCH :expression "
-    "  ORDER BY rowid DESC LIMIT 1 OFFSET :candidates), 0) "
-    "ORDER BY bm25(search_fts), d.reach DESC, d.id DESC LIMIT :limit OFFSET :offset"
+    "FROM scored JOIN search_documents d ON d.id = scored.id "
+    "WHERE scored.score <= IFNULL((SELECT score FROM scored ORDER BY score LIMIT 1 OFFSET ?), "
+    "  9e999) "
+    "ORDER BY scored.score, d.reach DESC, d.id DESC LIMIT ? OFFSET ?"
 )
 POSTGRES_MATCH = (
     "SELECT d.kind, d.ref, d.entity_id, d.title, d.body, d.language, d.published_at "
@@ -170,17 +177,34 @@ def query_forms(query: str) -> tuple[str, str, str]:
     return written, leet, _REPEATS.sub(r"\1", leet)
 
 
+@lru_cache(maxsize=1)
+def _term_patterns() -> tuple[tuple[ProtectionList, str, re.Pattern[str], re.Pattern[str]], ...]:
+    """Per list and language, one pattern for its terms as written and one for their
+    collapsed forms, compiled once rather than for every term of every search."""
+
+    def alternation(words: Iterable[str]) -> re.Pattern[str]:
+        return re.compile(r"\b(?:" + "|".join(re.escape(word) for word in words) + r")\b")
+
+    return tuple(
+        (item, lang, alternation(terms), alternation(_REPEATS.sub(r"\1", t) for t in terms))
+        for item in protection_lists()
+        for lang, terms in item.terms.items()
+        if terms
+    )
+
+
+@lru_cache(maxsize=4096)
 def protected(query: str) -> tuple[ProtectionList, str | None] | None:
-    """The list a query falls under, and the language of the term that matched."""
+    """The list a query falls under, and the language of the term that matched.
+
+    A pure function of the query (the lists ship with the code): cached, as the API asks
+    it once to choose its transaction and the service again."""
     written, leet, collapsed = query_forms(query)
+    patterns = _term_patterns()
     for item in protection_lists():
-        for lang, terms in item.terms.items():
-            for term in terms:
-                short = _REPEATS.sub(r"\1", term)
-                if re.search(rf"\b{re.escape(term)}\b", written) or re.search(
-                    rf"\b{re.escape(short)}\b", collapsed
-                ):
-                    return item, lang
+        for owner, lang, terms, short in patterns:
+            if owner is item and (terms.search(written) or short.search(collapsed)):
+                return item, lang
         if any(p.search(form) for p in item.patterns for form in (written, leet)):
             return item, None
     return None
@@ -234,19 +258,13 @@ def search(session: Session, *, query: str, language: str, limit: int, offset: i
 def _match(
     session: Session, groups: list[tuple[str, ...]], *, limit: int, offset: int
 ) -> list[Any]:
-    params = {"limit": limit, "offset": offset, "candidates": CANDIDATES}
     if session.get_bind().dialect.name == "sqlite":
-        expression = " AND ".join(
-            "(" + " OR ".join(f'"{term}"' for term in group) + ")" for group in groups
-        )
-        sql = SQLITE_MATCH
-    else:
-        expression = " & ".join(
-            "(" + " | ".join(f"'{term}'" for term in group) + ")" for group in groups
-        )
-        sql = POSTGRES_MATCH
+        return _match_sqlite(session, groups, limit=limit, offset=offset)
+    expression = " & ".join(
+        "(" + " | ".join(f"'{term}'" for term in group) + ")" for group in groups
+    )
     table = SearchDocument.__table__.c
-    typed = text(sql).columns(
+    typed = text(POSTGRES_MATCH).columns(
         table.kind,
         table.ref,
         table.entity_id,
@@ -255,13 +273,33 @@ def _match(
         table.language,
         table.published_at,
     )
+    params = {"limit": limit, "offset": offset, "candidates": CANDIDATES}
     return list(session.execute(typed, {**params, "expression": expression}).all())
+
+
+def _match_sqlite(
+    session: Session, groups: list[tuple[str, ...]], *, limit: int, offset: int
+) -> list[Any]:
+    # Every term is quoted: query syntax in the user's words is only text.
+    expression = " AND ".join(
+        "(" + " OR ".join(f'"{term}"' for term in group) + ")" for group in groups
+    )
+    # A fixed statement straight to the driver: for a selective query, building and
+    # compiling an SQL expression cost more than FTS5 takes to answer.
+    rows = (
+        session.connection()
+        .exec_driver_sql(SQLITE_MATCH, (expression, CANDIDATES, offset + limit - 1, limit, offset))
+        .all()
+    )
+    return [(*row[:6], datetime.fromisoformat(row[6])) for row in rows]
 
 
 def _hit(row: Any) -> SearchHit:
     kind, ref, entity_id, title, body, language, published_at = row
     snippet = body[:SNIPPET_CHARS] + ("…" if len(body) > SNIPPET_CHARS else "") if body else None
-    return SearchHit(
+    # Built without validation: every field comes typed from the index's own columns, and
+    # validating twenty hits cost a selective search as much as its query.
+    return SearchHit.model_construct(
         kind=kind,
         ref=ref,
         entity_id=entity_id,
