@@ -102,8 +102,9 @@ def percentile(values: list[float], share: float) -> float:
 
 
 RARE = ["mot5000", "mot8000", "mot12000", "mot15000", "mot19000", "mot3000 mot40"]
-MID = [*WORDS_EN[:4], "neighbourhood", "school", "team", "car", "mot50", "mot500", "recipe cake"]
-FREQUENT = [*WORDS_FR[:10], "vélos marché", "concert festival", "train", "music film"]
+MID = ["bike", "market", "recipe", "neighbourhood", "school", "team", "car", "mot50", "mot500"]
+MID += ["recipe cake", "music film"]
+FREQUENT = [*WORDS_FR[:10], "vélos marché", "concert festival"]
 
 
 def matches(raw: sqlite3.Connection, expression: str) -> int:
