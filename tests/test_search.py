@@ -171,3 +171,24 @@ def test_pages_follow_score_then_reach_with_nothing_lost_or_repeated(
             if not page["more"]:
                 break
         assert seen == expected, size
+
+
+def test_a_frequent_word_ranks_only_the_most_recent_candidates(
+    client: TestClient, runtime: Runtime
+) -> None:
+    # The three oldest posts would come first (shortest, widest reach), but a word this
+    # frequent ranks only the newest CANDIDATES matches; among those, reach decides.
+    oldest = [entry(f"old-{n}", "atelier vélo", reach=10_000 + n) for n in range(3)]
+    newer = [
+        entry(f"new-{n:04d}", "atelier réparation ouvert samedi", reach=n)
+        for n in range(service.CANDIDATES)
+    ]
+    index(runtime, *oldest)
+    index(runtime, *newer)
+    page = client.get("/v1/search", params={"q": "atelier", "limit": 5}).json()
+    assert [hit["ref"] for hit in page["items"]] == [
+        f"new-{n:04d}" for n in range(service.CANDIDATES - 1, service.CANDIDATES - 6, -1)
+    ]
+    assert page["more"] is True
+    # A selective word ranks every match: the old posts are still found.
+    assert sorted(refs(client, "vélo")) == ["old-0", "old-1", "old-2"]

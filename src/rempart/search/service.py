@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from rempart.core.clock import as_utc, utcnow
 from rempart.core.db import dialect_insert
 from rempart.search.models import ProtectedQueryCount, SearchDocument
-from rempart.search.schemas import SearchHit, SearchPage, SearchWarning
+from rempart.search.schemas import SearchPage, SearchWarning
 from rempart.search.text import fold, index_terms, query_groups
 
 SNIPPET_CHARS = 240
@@ -26,21 +26,28 @@ SNIPPET_CHARS = 240
 # seconds: rank only the 1,000 most recent matches (FTS5 walks its index in rowid order and
 # stops; PostgreSQL sorts the ids, not the documents).
 CANDIDATES = 1000
-# One pass down the index, newest first, scoring each candidate once and stopping after
-# CANDIDATES: a selective query costs what FTS5 takes to score its matches. Only the
-# candidates that can be on the page (a score no worse than the page's last) are joined to
-# their documents, whose bodies are what costs to read; reach and id break ties between
-# equal scores.
-SQLITE_MATCH = (
+# How many posts match, counting no further than one past the candidates: a walk up the
+# index that reads no positions and computes no score.
+SQLITE_MATCHES_UP_TO = (
+    "SELECT count(*) FROM (SELECT rowid FROM search_fts WHERE search_fts MATCH ? LIMIT ?)"
+)
+# Each candidate is scored once; only those that can be on the page (a score no worse than
+# the page's last) are joined to their documents, whose bodies are what costs to read;
+# reach and id break ties between equal scores. A selective query (no more matches than
+# candidates) scores them all in the index's natural order; otherwise the walk goes down
+# from the newest and stops after CANDIDATES, which FTS5 does at a higher cost per row.
+_SQLITE_RANKED = (
     "WITH scored AS MATERIALIZED ("
     "  SELECT rowid AS id, bm25(search_fts) AS score FROM search_fts "
-    "  WHERE search_fts MATCH ? ORDER BY rowid DESC LIMIT ?) "
+    "  WHERE search_fts MATCH ? {order} LIMIT ?) "
     "SELECT d.kind, d.ref, d.entity_id, d.title, d.body, d.language, d.published_at "
     "FROM scored JOIN search_documents d ON d.id = scored.id "
     "WHERE scored.score <= IFNULL((SELECT score FROM scored ORDER BY score LIMIT 1 OFFSET ?), "
     "  9e999) "
     "ORDER BY scored.score, d.reach DESC, d.id DESC LIMIT ? OFFSET ?"
 )
+SQLITE_MATCH_ALL = _SQLITE_RANKED.format(order="")
+SQLITE_MATCH_RECENT = _SQLITE_RANKED.format(order="ORDER BY rowid DESC")
 POSTGRES_MATCH = (
     "SELECT d.kind, d.ref, d.entity_id, d.title, d.body, d.language, d.published_at "
     "FROM (SELECT id FROM search_documents WHERE terms_tsv @@ to_tsquery('simple', :expression) "
@@ -246,12 +253,16 @@ def search(session: Session, *, query: str, language: str, limit: int, offset: i
     if not groups:
         return SearchPage(query=query, items=[], limit=limit, offset=offset, more=False)
     rows = _match(session, groups, limit=limit + 1, offset=offset)
-    return SearchPage(
-        query=query,
-        items=[_hit(row) for row in rows[:limit]],
-        limit=limit,
-        offset=offset,
-        more=len(rows) > limit,
+    # The page is validated in one call, its hits as plain dicts: building twenty models
+    # one by one cost a selective search about as much as its query.
+    return SearchPage.model_validate(
+        {
+            "query": query,
+            "items": [_hit(row) for row in rows[:limit]],
+            "limit": limit,
+            "offset": offset,
+            "more": len(rows) > limit,
+        }
     )
 
 
@@ -289,22 +300,22 @@ def _match_sqlite(
     # what FTS5 takes to answer (measured with bench/search.py).
     driver = session.connection().connection.driver_connection
     assert driver is not None  # a connection checked out of the pool has one
+    (found,) = driver.execute(SQLITE_MATCHES_UP_TO, (expression, CANDIDATES + 1)).fetchone()
+    sql = SQLITE_MATCH_ALL if found <= CANDIDATES else SQLITE_MATCH_RECENT
     parameters = (expression, CANDIDATES, offset + limit - 1, limit, offset)
-    rows = driver.execute(SQLITE_MATCH, parameters).fetchall()
+    rows = driver.execute(sql, parameters).fetchall()
     return [(*row[:6], datetime.fromisoformat(row[6])) for row in rows]
 
 
-def _hit(row: Any) -> SearchHit:
+def _hit(row: Any) -> dict[str, Any]:
     kind, ref, entity_id, title, body, language, published_at = row
     snippet = body[:SNIPPET_CHARS] + ("…" if len(body) > SNIPPET_CHARS else "") if body else None
-    # Built without validation: every field comes typed from the index's own columns, and
-    # validating twenty hits cost a selective search as much as its query.
-    return SearchHit.model_construct(
-        kind=kind,
-        ref=ref,
-        entity_id=entity_id,
-        title=title,
-        snippet=snippet,
-        language=language,
-        published_at=as_utc(published_at),
-    )
+    return {
+        "kind": kind,
+        "ref": ref,
+        "entity_id": entity_id,
+        "title": title,
+        "snippet": snippet,
+        "language": language,
+        "published_at": as_utc(published_at),
+    }
