@@ -12,7 +12,8 @@ timed side by side:
 - **through HTTP**: ``GET /v1/search`` on a real ``rempart serve`` (one process) over
   loopback, keep-alive;
 - **raw FTS5**: ``SELECT rowid … MATCH … ORDER BY bm25 LIMIT 20`` on the same terms on an
-  open ``sqlite3`` connection (no documents read, no Python around it).
+  open ``sqlite3`` connection (no documents read, no Python around it); and the same
+  followed by reading the twenty posts it found, which a search has to return.
 Prints p50/p99/max per class and layer, and the ratio of each layer's p50 to raw FTS5's.
 """
 
@@ -107,6 +108,12 @@ MID += ["recipe cake", "music film"]
 FREQUENT = [*WORDS_FR[:10], "vélos marché", "concert festival"]
 
 
+DOCUMENTS = (
+    "SELECT kind, ref, entity_id, title, body, language, published_at "
+    "FROM search_documents WHERE id IN ({})"
+)
+
+
 def matches(raw: sqlite3.Connection, expression: str) -> int:
     row = raw.execute(
         "SELECT count(*) FROM search_fts WHERE search_fts MATCH ?", (expression,)
@@ -199,7 +206,9 @@ def main() -> None:
     if not args.no_http:
         server, base, _ = start_server(path)
         http = httpx.Client(base_url=base, timeout=60)
-    layers = ["service", "raw"] if args.no_http else ["service", "http", "raw"]
+    layers = ["service", "raw", "raw+docs"]
+    if not args.no_http:
+        layers.insert(1, "http")
     wall: dict[tuple[str, str], list[float]] = {}
     cpu: dict[tuple[str, str], list[float]] = {}  # this process's CPU; the server's, per class
     try:
@@ -223,7 +232,7 @@ def main() -> None:
                             raise SystemExit(f"{query!r}: HTTP {response.status_code}")
                         wall.setdefault((kind, "http"), []).append(elapsed)
                     started, used = time.perf_counter(), time.thread_time()
-                    raw.execute(
+                    ids = raw.execute(
                         "SELECT rowid FROM search_fts WHERE search_fts MATCH ? "
                         "ORDER BY bm25(search_fts) LIMIT 20",
                         (expression,),
@@ -232,6 +241,15 @@ def main() -> None:
                         (time.perf_counter() - started) * 1000
                     )
                     cpu.setdefault((kind, "raw"), []).append((time.thread_time() - used) * 1000)
+                    # The same, then the page's posts read as search serves them.
+                    listed = ",".join(str(i) for (i,) in ids) or "NULL"
+                    raw.execute(DOCUMENTS.format(listed)).fetchall()
+                    wall.setdefault((kind, "raw+docs"), []).append(
+                        (time.perf_counter() - started) * 1000
+                    )
+                    cpu.setdefault((kind, "raw+docs"), []).append(
+                        (time.thread_time() - used) * 1000
+                    )
                 if server is not None and queries:
                     spent = (cpu_seconds(server.pid) - server_cpu) * 1000 / len(queries)
                     cpu.setdefault((kind, "http"), []).append(spent)
@@ -245,23 +263,30 @@ def main() -> None:
         "wall: milliseconds per query; CPU: the timing thread's CPU (service, raw) or the "
         "server process's CPU per request, a mean per round (HTTP, clock ticks of 10 ms)"
     )
-    names = {"service": "service layer", "http": "through HTTP", "raw": "raw FTS5 bm25"}
+    names = {
+        "service": "service layer",
+        "http": "through HTTP",
+        "raw": "raw FTS5 bm25",
+        "raw+docs": "raw + its posts",
+    }
     for kind, queries in classes.items():
         if not queries:
             continue
         raw_wall = statistics.median(wall[(kind, "raw")])
         raw_cpu = statistics.median(cpu[(kind, "raw")])
+        full_cpu = statistics.median(cpu[(kind, "raw+docs")])
         for layer in layers:
             values = wall[(kind, layer)]
             p50 = statistics.median(values)
             p50_cpu = statistics.median(cpu[(kind, layer)])
             ratio = (
                 ""
-                if layer == "raw"
+                if layer.startswith("raw")
                 else f"  ratio to raw p50: wall {p50 / raw_wall:5.2f}, CPU {p50_cpu / raw_cpu:5.2f}"
+                f" (to raw + its posts, CPU {p50_cpu / full_cpu:5.2f})"
             )
             print(
-                f"{kind:>8} ({len(queries):>2} queries) {names[layer]:>14}: wall p50 {p50:7.2f} "
+                f"{kind:>8} ({len(queries):>2} queries) {names[layer]:>15}: wall p50 {p50:7.2f} "
                 f"p99 {percentile(values, 0.99):7.1f} max {max(values):7.1f}; "
                 f"CPU p50 {p50_cpu:7.2f}{ratio}"
             )
