@@ -1,24 +1,42 @@
 """Search latency over a large synthetic corpus, against a raw FTS5 bm25 query.
 
-    .venv/bin/python bench/search.py --posts 1000000
+    .venv/bin/python bench/search.py --posts 1000000 [--no-http]
 
 Builds (once, under /tmp unless --db is given) a SQLite database of public posts with a
-Zipf-like French and English vocabulary, indexes it the way Rempart does, then runs a
-query mix (rare words, common words, two-word queries) through ``rempart.search.service``
-and through a raw ``MATCH … ORDER BY bm25`` on the same terms, and prints p50/p99/max.
+Zipf-like French and English vocabulary, indexed the way Rempart indexes them. Then runs
+a query mix in three classes, told apart by how many posts match (rare: no more than the
+1,000 candidates search ranks; frequent: over 5 % of the posts; mid: between), each query
+timed side by side:
+- **service layer**: ``rempart.search.service.search`` in a read-only unit of work, as the
+  API calls it;
+- **through HTTP**: ``GET /v1/search`` on a real ``rempart serve`` (one process) over
+  loopback, keep-alive;
+- **raw FTS5**: ``SELECT rowid … MATCH … ORDER BY bm25 LIMIT 20`` on the same terms on an
+  open ``sqlite3`` connection (no documents read, no Python around it); and the same
+  followed by reading the twenty posts it found, which a search has to return.
+Prints p50/p99/max per class and layer, and the ratio of each layer's p50 to raw FTS5's.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import random
+import signal
+import socket
 import sqlite3
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
+
+from rempart.core import crypto
 from rempart.core.db import get_engine, transaction
 from rempart.core.migrate import upgrade
 from rempart.search import service
@@ -44,14 +62,16 @@ def build(path: Path, posts: int) -> None:
     upgrade(url)
     rng = random.Random(7)
     vocabulary = WORDS_FR + WORDS_EN + [f"mot{i}" for i in range(20_000)]
-    weights = [1 / (rank + 1) for rank in range(len(vocabulary))]
+    # Cumulated once: random.choices would otherwise sum 20,000 weights for every post (the
+    # same draws either way).
+    cumulative = list(itertools.accumulate(1 / (rank + 1) for rank in range(len(vocabulary))))
     connection = sqlite3.connect(path)
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA synchronous=OFF")
     now = datetime(2026, 11, 1, tzinfo=UTC).isoformat(" ")
     batch = []
     for i in range(posts):
-        words = rng.choices(vocabulary, weights=weights, k=rng.randint(12, 40))
+        words = rng.choices(vocabulary, cum_weights=cumulative, k=rng.randint(12, 40))
         body = " ".join(w if rng.random() > 0.15 else rng.choice(COMMON) for w in words)
         batch.append(
             ("post", f"p{i}", f"ch{i % 3000}", body, "fr", i % 5000, now, index_terms(body))
@@ -82,11 +102,86 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
+RARE = ["mot5000", "mot8000", "mot12000", "mot15000", "mot19000", "mot3000 mot40"]
+MID = ["bike", "market", "recipe", "neighbourhood", "school", "team", "car", "mot50", "mot500"]
+MID += ["recipe cake", "music film"]
+FREQUENT = [*WORDS_FR[:10], "vélos marché", "concert festival"]
+
+
+DOCUMENTS = (
+    "SELECT kind, ref, entity_id, title, body, language, published_at "
+    "FROM search_documents WHERE id IN ({})"
+)
+
+
+def matches(raw: sqlite3.Connection, expression: str) -> int:
+    row = raw.execute(
+        "SELECT count(*) FROM search_fts WHERE search_fts MATCH ?", (expression,)
+    ).fetchone()
+    return int(row[0])
+
+
+def expression_of(query: str) -> str:
+    groups = query_groups(query)
+    return " AND ".join("(" + " OR ".join(f'"{t}"' for t in g) + ")" for g in groups)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU of a process and of its children still running."""
+    tick = os.sysconf("SC_CLK_TCK")
+    pids = [pid]
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    if children.exists():
+        pids += [int(p) for p in children.read_text().split()]
+    total = 0.0
+    for each in pids:
+        fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def start_server(path: Path) -> tuple[subprocess.Popen[bytes], str, Path]:
+    folder = Path(tempfile.mkdtemp(prefix="rempart-search-http-"))
+    env = {
+        **os.environ,
+        "REMPART_DATABASE_URL": f"sqlite:///{path}",
+        "REMPART_KEY_FILE": str(folder / "keys.json"),
+        "REMPART_AUDIT_HEAD_FILE": str(folder / "heads.jsonl"),
+        "REMPART_NOTIFICATION_OUTBOX": str(folder / "outbox.jsonl"),
+        "REMPART_CLASSIFIER_SEMANTIC": "0",
+        "REMPART_WEB_WORKERS": "1",
+    }
+    crypto.write_key_file(folder / "keys.json", crypto.KeyRing.generate())
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    script = str(Path(sys.executable).with_name("rempart"))
+    server = subprocess.Popen(
+        [script, "serve", "--port", str(port)],
+        env=env,
+        stdout=(folder / "server.log").open("ab"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 300
+    while True:
+        try:
+            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                return server, base, folder
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline or server.poll() is not None:
+            raise SystemExit(f"the server did not start; see {folder / 'server.log'}")
+        time.sleep(0.2)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--posts", type=int, default=1_000_000)
     parser.add_argument("--db", type=Path, default=None)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--no-http", action="store_true", help="service layer and raw only")
     args = parser.parse_args()
     path = args.db or Path(f"/tmp/rempart-search-{args.posts}.db")
     if not path.exists():
@@ -94,43 +189,108 @@ def main() -> None:
         started = time.perf_counter()
         build(path, args.posts)
         print(f"Built in {time.perf_counter() - started:.0f} s")
-    queries = [
-        *WORDS_FR[:10],
-        *WORDS_EN[:10],
-        "mot5000",
-        "mot19000",
-        "vélos marché",
-        "recipe cake",
-        "concert festival",
-        *COMMON,
-        "train",
-        "music film",
-    ]
-    engine = get_engine(f"sqlite:///{path}")
     raw = sqlite3.connect(path)
-    ours: list[float] = []
-    baseline: list[float] = []
-    for _ in range(args.rounds):
-        for query in queries:
-            started = time.perf_counter()
-            with transaction(engine) as session:
-                service.search(session, query=query, language="en", limit=20, offset=0)
-            ours.append((time.perf_counter() - started) * 1000)
-            groups = query_groups(query) or [(query,)]
-            expression = " AND ".join("(" + " OR ".join(f'"{t}"' for t in g) + ")" for g in groups)
-            started = time.perf_counter()
-            raw.execute(
-                "SELECT rowid FROM search_fts WHERE search_fts MATCH ? "
-                "ORDER BY bm25(search_fts) LIMIT 20",
-                (expression,),
-            ).fetchall()
-            baseline.append((time.perf_counter() - started) * 1000)
-    print(f"load average: {os.getloadavg()}")
-    for name, values in (("rempart search", ours), ("raw FTS5 bm25", baseline)):
-        print(
-            f"{name:>15}: p50 {statistics.median(values):7.1f} ms  "
-            f"p99 {percentile(values, 0.99):7.1f} ms  max {max(values):7.1f} ms"
+    raw.execute("PRAGMA cache_size=-65536")  # as Rempart's connections
+    posts = int(raw.execute("SELECT count(*) FROM search_documents").fetchone()[0])
+    classes: dict[str, list[tuple[str, str]]] = {"rare": [], "mid": [], "frequent": []}
+    for query in RARE + MID + FREQUENT:
+        expression = expression_of(query)
+        found = matches(raw, expression)
+        kind = (
+            "rare" if found <= service.CANDIDATES else "frequent" if found > posts // 20 else "mid"
         )
+        classes[kind].append((query, expression))
+        print(f"  {query!r:>22}: {found:>7} matches -> {kind}")
+    engine = get_engine(f"sqlite:///{path}")
+    server = None
+    if not args.no_http:
+        server, base, _ = start_server(path)
+        http = httpx.Client(base_url=base, timeout=60)
+    layers = ["service", "raw", "raw+docs"]
+    if not args.no_http:
+        layers.insert(1, "http")
+    wall: dict[tuple[str, str], list[float]] = {}
+    cpu: dict[tuple[str, str], list[float]] = {}  # this process's CPU; the server's, per class
+    try:
+        for _ in range(args.rounds):
+            for kind, queries in classes.items():
+                server_cpu = cpu_seconds(server.pid) if server is not None else 0.0
+                for query, expression in queries:
+                    # Side by side, query by query: the machine's load hits all layers alike.
+                    started, used = time.perf_counter(), time.thread_time()
+                    with transaction(engine, readonly=True) as session:
+                        service.search(session, query=query, language="en", limit=20, offset=0)
+                    wall.setdefault((kind, "service"), []).append(
+                        (time.perf_counter() - started) * 1000
+                    )
+                    cpu.setdefault((kind, "service"), []).append((time.thread_time() - used) * 1000)
+                    if server is not None:
+                        started = time.perf_counter()
+                        response = http.get("/v1/search", params={"q": query, "limit": 20})
+                        elapsed = (time.perf_counter() - started) * 1000
+                        if response.status_code != 200:
+                            raise SystemExit(f"{query!r}: HTTP {response.status_code}")
+                        wall.setdefault((kind, "http"), []).append(elapsed)
+                    started, used = time.perf_counter(), time.thread_time()
+                    ids = raw.execute(
+                        "SELECT rowid FROM search_fts WHERE search_fts MATCH ? "
+                        "ORDER BY bm25(search_fts) LIMIT 20",
+                        (expression,),
+                    ).fetchall()
+                    wall.setdefault((kind, "raw"), []).append(
+                        (time.perf_counter() - started) * 1000
+                    )
+                    cpu.setdefault((kind, "raw"), []).append((time.thread_time() - used) * 1000)
+                    # The same, then the page's posts read as search serves them.
+                    listed = ",".join(str(i) for (i,) in ids) or "NULL"
+                    raw.execute(DOCUMENTS.format(listed)).fetchall()
+                    wall.setdefault((kind, "raw+docs"), []).append(
+                        (time.perf_counter() - started) * 1000
+                    )
+                    cpu.setdefault((kind, "raw+docs"), []).append(
+                        (time.thread_time() - used) * 1000
+                    )
+                if server is not None and queries:
+                    spent = (cpu_seconds(server.pid) - server_cpu) * 1000 / len(queries)
+                    cpu.setdefault((kind, "http"), []).append(spent)
+    finally:
+        if server is not None:
+            http.close()
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=60)
+    print(f"{posts:,} posts, {args.rounds} rounds; SQLite")
+    print(
+        "wall: milliseconds per query; CPU: the timing thread's CPU (service, raw) or the "
+        "server process's CPU per request, a mean per round (HTTP, clock ticks of 10 ms)"
+    )
+    names = {
+        "service": "service layer",
+        "http": "through HTTP",
+        "raw": "raw FTS5 bm25",
+        "raw+docs": "raw + its posts",
+    }
+    for kind, queries in classes.items():
+        if not queries:
+            continue
+        raw_wall = statistics.median(wall[(kind, "raw")])
+        raw_cpu = statistics.median(cpu[(kind, "raw")])
+        full_cpu = statistics.median(cpu[(kind, "raw+docs")])
+        for layer in layers:
+            values = wall[(kind, layer)]
+            p50 = statistics.median(values)
+            p50_cpu = statistics.median(cpu[(kind, layer)])
+            ratio = (
+                ""
+                if layer.startswith("raw")
+                else f"  ratio to raw p50: wall {p50 / raw_wall:5.2f}, CPU {p50_cpu / raw_cpu:5.2f}"
+                f" (to raw + its posts, CPU {p50_cpu / full_cpu:5.2f})"
+            )
+            print(
+                f"{kind:>8} ({len(queries):>2} queries) {names[layer]:>15}: wall p50 {p50:7.2f} "
+                f"p99 {percentile(values, 0.99):7.1f} max {max(values):7.1f}; "
+                f"CPU p50 {p50_cpu:7.2f}{ratio}"
+            )
+    print(f"load average: {os.getloadavg()}")
 
 
 if __name__ == "__main__":

@@ -139,3 +139,56 @@ def test_bad_queries_are_4xx(client: TestClient) -> None:
     for query in ('"unbalanced', "a AND OR NOT", "x & | ! (", "NEAR(a b)", "col:val", "*", "'"):
         response = client.get("/v1/search", params={"q": query})
         assert response.status_code == 200, (query, response.text)
+
+
+def test_pages_follow_score_then_reach_with_nothing_lost_or_repeated(
+    client: TestClient, runtime: Runtime
+) -> None:
+    # Three runs of nine posts that score alike. SQLite's bm25 prefers shorter posts, so
+    # each run has its own score there (PostgreSQL's ts_rank ignores length: one run);
+    # within a run reach decides. Only the rows that can be on a page are read in full: a
+    # page boundary inside a run of equal scores must neither drop nor repeat a post.
+    fillers = ["", " ouvert", " ouvert samedi"]
+    posts = [
+        entry(f"p-{n:02d}", "atelier réparation" + fillers[n % 3], reach=(n * 7) % 27)
+        for n in range(27)
+    ]
+    index(runtime, *posts)
+    by_length = runtime.engine.dialect.name == "sqlite"
+    expected = [
+        e.ref
+        for e in sorted(posts, key=lambda e: (len(e.body or "") if by_length else 0, -e.reach))
+    ]
+    for size in (1, 4, 5, 7, 27, 30):
+        seen: list[str] = []
+        offset = 0
+        while True:
+            page = client.get(
+                "/v1/search", params={"q": "atelier", "limit": size, "offset": offset}
+            ).json()
+            seen += [hit["ref"] for hit in page["items"]]
+            offset += size
+            if not page["more"]:
+                break
+        assert seen == expected, size
+
+
+def test_a_frequent_word_ranks_only_the_most_recent_candidates(
+    client: TestClient, runtime: Runtime
+) -> None:
+    # The three oldest posts would come first (shortest, widest reach), but a word this
+    # frequent ranks only the newest CANDIDATES matches; among those, reach decides.
+    oldest = [entry(f"old-{n}", "atelier vélo", reach=10_000 + n) for n in range(3)]
+    newer = [
+        entry(f"new-{n:04d}", "atelier réparation ouvert samedi", reach=n)
+        for n in range(service.CANDIDATES)
+    ]
+    index(runtime, *oldest)
+    index(runtime, *newer)
+    page = client.get("/v1/search", params={"q": "atelier", "limit": 5}).json()
+    assert [hit["ref"] for hit in page["items"]] == [
+        f"new-{n:04d}" for n in range(service.CANDIDATES - 1, service.CANDIDATES - 6, -1)
+    ]
+    assert page["more"] is True
+    # A selective word ranks every match: the old posts are still found.
+    assert sorted(refs(client, "vélo")) == ["old-0", "old-1", "old-2"]
