@@ -51,6 +51,13 @@ def test_every_word_the_pages_use_exists_in_both_languages() -> None:
     used |= {f"ground_{ground.value}" for ground in RefusalGround}
     used |= {f"report_kind_{kind}" for kind in KINDS}
     used |= {f"status_{field}" for field in ("category", "outcome", "state")}
+    from rempart.legal.acts import GONE
+    from rempart.legal.schemas import ActOutcome, OrderType
+    from rempart.platform.actions import GEO_RESTRICTED, REMOVED
+
+    used |= {f"order_type_{kind.value}" for kind in OrderType}
+    used |= {f"act_outcome_{outcome.value}" for outcome in ActOutcome}
+    used |= {f"act_action_{action}" for action in (REMOVED, GEO_RESTRICTED, GONE)}
     for lang in LANGUAGES:
         missing = used - set(translator(lang))
         assert not missing, f"{lang}: {sorted(missing)}"

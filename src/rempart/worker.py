@@ -34,6 +34,7 @@ log = logging.getLogger("rempart.worker")
 Handler = Callable[[Session, Runtime, dict[str, Any]], None]
 HANDLERS: dict[str, Handler] = {
     **platform_tasks.JOB_HANDLERS,
+    **legal_tasks.JOB_HANDLERS,
     **moderation_tasks.JOB_HANDLERS,
 }
 # Work a job needs done before its write transaction opens (model inference, network).

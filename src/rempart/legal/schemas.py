@@ -72,6 +72,28 @@ class CallbackOutcome(StrEnum):
 class OrderType(StrEnum):
     PRODUCTION = "production"
     PRESERVATION = "preservation"
+    # Orders to act: against illegal content (DSA Art. 9), and removal orders for
+    # terrorist content (Regulation (EU) 2021/784, "TCO"). They disclose nothing.
+    ACT = "act"
+    REMOVAL = "removal"
+
+
+ORDER_TYPES_TO_ACT = frozenset({OrderType.ACT, OrderType.REMOVAL})
+
+
+class Competence(StrEnum):
+    """What an authority is registered as competent to order, beyond information orders:
+    each Member State designates who may issue TCO removal orders (TCO Art. 12) and who
+    may order action against illegal content (DSA Art. 9)."""
+
+    TCO_REMOVAL = "tco_removal"
+    DSA_ORDERS_TO_ACT = "dsa_orders_to_act"
+
+
+class ActOutcome(StrEnum):
+    PENDING = "pending"
+    ACTED = "acted"
+    REFUSED = "refused"
 
 
 class OffenceCategory(StrEnum):
@@ -105,6 +127,8 @@ class OrderStatus(StrEnum):
     REFUSED = "refused"
     PRESERVED = "preserved"
     DISCLOSED = "disclosed"
+    # An order to act carried out: the content removed or disabled where it must be.
+    ACTED = "acted"
     WITHDRAWN = "withdrawn"
     CLOSED = "closed"
 
@@ -251,6 +275,103 @@ class OrderClaims(_Closed):
         if self.validation and not self.validating_authority:
             raise ValueError("a validation needs the validating_authority it comes from")
         return self
+
+
+# The EU's Member States, the only places a territorial scope may name.
+EU_MEMBER_STATE_CODES = frozenset(
+    "AT BE BG CY CZ DE DK EE ES FI FR GR HR HU IE IT LT LU LV MT NL PL PT RO SE SI SK".split()
+)
+EU_WIDE = "EU"
+MAX_ITEMS = 100
+ItemRef = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2048)]
+
+
+class ActItem(_Closed):
+    """An item named by the platform's public link (``url``), or by kind and id."""
+
+    kind: Literal["post", "entity"] | None = None
+    id: (
+        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
+        | None
+    ) = None
+    url: ItemRef | None = None
+
+    @model_validator(mode="after")
+    def _one_way(self) -> ActItem:
+        if (self.url is None) == (self.kind is None or self.id is None):
+            raise ValueError("name each item by url, or by kind and id, not both")
+        return self
+
+    @property
+    def label(self) -> str:
+        return self.url or f"{self.kind}:{self.id}"
+
+
+class ActOrderClaims(_Closed):
+    """The payload of an order to act (DSA Art. 9) or a TCO removal order (Annex I of
+    Regulation 2021/784): what to act against, where, on what basis and why."""
+
+    iss: Code
+    iat: int = Field(ge=0)
+    exp: int = Field(ge=0)
+    jti: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{8,128}$")]
+    order_type: Literal[OrderType.ACT, OrderType.REMOVAL]
+    case_reference: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)
+    ]
+    legal_basis: Text
+    statement_of_reasons: Text
+    items: list[ActItem] = Field(min_length=1, max_length=MAX_ITEMS)
+    # Member States (ISO alpha-2, Greece as GR) where the content must be disabled, or
+    # ["EU"] for removal everywhere.
+    territorial_scope: list[Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]] = Field(
+        min_length=1, max_length=28
+    )
+    # TCO Art. 11(3), DSA Art. 9(2)(a): the authority may ask that the content's owner
+    # hear of the removal only later, for the needs of an investigation.
+    delay_informing_owner: bool = False
+    # Orders to act under Art. 9 give their own deadline; a removal order's is one hour.
+    deadline: AwareDatetime | None = None
+    # The type of illegal content, which the DSA report groups orders by; a removal
+    # order's is terrorism.
+    offence_category: OffenceCategory | None = None
+    document: OrderDocumentRef
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ActOrderClaims:
+        if self.exp <= self.iat:
+            raise ValueError("exp must come after iat")
+        if len(set(self.items)) != len(self.items):
+            raise ValueError("each item may be named once")
+        scope = set(self.territorial_scope)
+        if len(scope) != len(self.territorial_scope):
+            raise ValueError("each Member State may be named once")
+        if EU_WIDE in scope and len(scope) > 1:
+            raise ValueError('the scope is either ["EU"] or a list of Member States')
+        if not scope <= EU_MEMBER_STATE_CODES | {EU_WIDE}:
+            raise ValueError("the territorial scope names only EU Member States, or EU")
+        if self.order_type is OrderType.ACT and self.deadline is None:
+            raise ValueError("an order to act gives its deadline")
+        if self.order_type is OrderType.REMOVAL and self.deadline is not None:
+            raise ValueError("a removal order is executed within one hour; it sets no deadline")
+        if self.order_type is OrderType.REMOVAL and self.offence_category not in (
+            None,
+            OffenceCategory.TERRORISM,
+        ):
+            raise ValueError("a removal order concerns terrorist content")
+        return self
+
+    @property
+    def eu_wide(self) -> bool:
+        return self.territorial_scope == [EU_WIDE]
+
+
+class ActConfirmation(_Closed):
+    """A legal reviewer's single confirmation of an order to act (DSA Art. 9): no four-eyes
+    review, since nothing is disclosed."""
+
+    decision: Literal["confirm", "refuse"]
+    reasons: Text
 
 
 class CountersignedOrder(_Closed):
@@ -400,6 +521,33 @@ class OrderRead(BaseModel):
     # Why release waits for a recorded call-back to the authority's registered contact.
     callback_required: list[str] = []
     callbacks: list[CallbackRead] = []
+    # Orders to act and removal orders: what was done, where and when.
+    act: ActRead | None = None
+
+
+class ActItemRead(BaseModel):
+    position: int
+    reference: str
+    kind: str
+    ref: str
+    # removed | geo_restricted | gone (deleted before the order was executed)
+    action: str | None = None
+    acted_at: datetime | None = None
+
+
+class ActRead(BaseModel):
+    """What the platform did about an order to act, as the authority and reviewers see it."""
+
+    outcome: ActOutcome
+    territorial_scope: list[str]
+    statement_of_reasons: str
+    delay_informing_owner: bool
+    deadline_missed: bool
+    confirmed_at: datetime | None = None
+    reasons: str | None = None
+    authority_informed_at: datetime | None = None
+    minutes_to_act: float | None = None
+    items: list[ActItemRead]
 
 
 class OrderSummary(BaseModel):
@@ -415,6 +563,7 @@ class OrderSummary(BaseModel):
     targets: int
     on_hold: OnHoldReason | None = None
     confirmation: Confirmation | None = None
+    act_outcome: ActOutcome | None = None
 
 
 class AlertKind(StrEnum):
@@ -506,6 +655,8 @@ class AuthorityCreate(BaseModel):
     timezone: Annotated[str, StringConstraints(max_length=64)] | None = None
     keys: list[AuthorityKeyCreate] = Field(default=[], max_length=10)
     verified: bool = False
+    # Declared at registration; it takes effect with the two-admin verification.
+    competences: list[Competence] = Field(default=[], max_length=4)
 
 
 class AuthorityKeyRead(BaseModel):
@@ -527,6 +678,7 @@ class AuthorityRead(BaseModel):
     status: AuthorityStatus
     keys: list[AuthorityKeyRead]
     created_at: datetime
+    competences: list[Competence] = []
 
 
 class AuthorityCreated(BaseModel):

@@ -43,8 +43,71 @@ def upgrade() -> None:
         unique=False,
     )
 
+    with op.batch_alter_table("authorities", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("competences", sa.JSON(), server_default="[]", nullable=False)
+        )
+    op.create_table(
+        "legal_order_acts",
+        sa.Column("order_id", sa.Integer(), nullable=False),
+        sa.Column("territorial_scope", sa.JSON(), nullable=False),
+        sa.Column("statement_of_reasons", sa.Text(), nullable=False),
+        sa.Column("delay_informing_owner", sa.Boolean(), nullable=False),
+        sa.Column("outcome", sa.String(length=16), nullable=False),
+        sa.Column("confirmed_by", sa.Integer(), nullable=True),
+        sa.Column("confirmed_at", rempart.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("reasons", sa.Text(), nullable=True),
+        sa.Column(
+            "authority_informed_at", rempart.core.db.UTCDateTime(timezone=True), nullable=True
+        ),
+        sa.ForeignKeyConstraint(
+            ["confirmed_by"],
+            ["principals.id"],
+            name=op.f("fk_legal_order_acts_confirmed_by_principals"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["order_id"],
+            ["legal_orders.id"],
+            name=op.f("fk_legal_order_acts_order_id_legal_orders"),
+        ),
+        sa.PrimaryKeyConstraint("order_id", name=op.f("pk_legal_order_acts")),
+    )
+    op.create_table(
+        "legal_order_items",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("order_id", sa.Integer(), nullable=False),
+        sa.Column("position", sa.Integer(), nullable=False),
+        sa.Column("reference", sa.Text(), nullable=False),
+        sa.Column("kind", sa.String(length=8), nullable=False),
+        sa.Column("ref", sa.String(length=128), nullable=False),
+        sa.Column("entity_id", sa.String(length=128), nullable=False),
+        sa.Column("action", sa.String(length=16), nullable=True),
+        sa.Column("acted_at", rempart.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("evidence_id", sa.Integer(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["evidence_id"],
+            ["preserved_evidence.id"],
+            name=op.f("fk_legal_order_items_evidence_id_preserved_evidence"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["order_id"],
+            ["legal_orders.id"],
+            name=op.f("fk_legal_order_items_order_id_legal_orders"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_legal_order_items")),
+        sa.UniqueConstraint("order_id", "position", name=op.f("uq_legal_order_items_order_id")),
+    )
+    op.create_index(
+        op.f("ix_legal_order_items_order_id"), "legal_order_items", ["order_id"], unique=False
+    )
+
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_legal_order_items_order_id"), table_name="legal_order_items")
+    op.drop_table("legal_order_items")
+    op.drop_table("legal_order_acts")
+    with op.batch_alter_table("authorities", schema=None) as batch_op:
+        batch_op.drop_column("competences")
     op.drop_index("ix_preserved_evidence_purge", table_name="preserved_evidence")
     op.drop_index(op.f("ix_preserved_evidence_item_id"), table_name="preserved_evidence")
     op.drop_table("preserved_evidence")
