@@ -42,6 +42,7 @@ from rempart.core.db import transaction
 from rempart.core.deps import Runtime
 from rempart.legal import jws
 from rempart.legal.models import Order
+from rempart.moderation import tasks as moderation_tasks
 from rempart.moderation.models import ModerationItem
 from rempart.platform.models import PlatformAction
 from rempart.preservation import service as preservation
@@ -126,6 +127,7 @@ def test_a_removal_order_is_carried_out_at_once_and_everyone_told(
             sa.select(ModerationItem).where(ModerationItem.ref == "p-propaganda")
         ).scalar_one()
         assert item.state == "removed"
+        assert item.pending_review is False
         recorded = session.execute(
             sa.select(PlatformAction).where(PlatformAction.target_ref == "p-propaganda")
         ).scalar_one()
@@ -157,6 +159,11 @@ def test_a_removal_order_is_carried_out_at_once_and_everyone_told(
     assert reference in owner["text_en"]
     assert reference in owner["text_fr"]
     assert "disclosed" not in owner["text_en"]
+    # A rescan (new models, say) does not bring ordered-down content back.
+    with transaction(runtime.engine) as session:
+        moderation_tasks.enqueue_scan(session, entity_ids=[], post_ids=["p-propaganda"])
+    run_worker(runtime)
+    assert "p-propaganda" not in found(client, "zorblax", "fr")
     assert cli("audit", "verify").exit_code == 0
 
 

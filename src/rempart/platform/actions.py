@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rempart.core.settings import Settings
+from rempart.moderation import reasons
 from rempart.moderation.models import ModerationItem
 from rempart.platform.adapters.matrix import actions as matrix_actions
 from rempart.platform.adapters.matrix.progress import ADAPTER as MATRIX
@@ -68,7 +69,10 @@ class LocalPlatformActions:
             search.remove(session, [(takedown.kind, takedown.ref)])
         if everywhere and item is not None:
             item.state = REMOVED
-            item.pending_review = False
+            # Decided by law, like a moderator's decision: nothing waits in the queue, and
+            # a rescan of unchanged content keeps it removed.
+            reasons.clear(item, now=now)
+            item.human_decided_at = now
             item.version = (item.version or 0) + 1
             item.updated_at = now
         outcome = REMOVED if everywhere else GEO_RESTRICTED
