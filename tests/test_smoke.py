@@ -51,7 +51,7 @@ def test_every_word_the_pages_use_exists_in_both_languages() -> None:
     used |= {f"ground_{ground.value}" for ground in RefusalGround}
     used |= {f"report_kind_{kind}" for kind in KINDS}
     used |= {f"status_{field}" for field in ("category", "outcome", "state")}
-    from rempart.legal.acts import GONE
+    from rempart.legal.acting import GONE
     from rempart.legal.schemas import ActOutcome, OrderType
     from rempart.platform.actions import GEO_RESTRICTED, REMOVED
 

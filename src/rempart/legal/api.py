@@ -17,10 +17,10 @@ from rempart.core.clock import utcnow
 from rempart.core.deps import Runtime, runtime
 from rempart.core.errors import RempartError
 from rempart.legal import acts, callbacks, disclosures, orders, protection, reads, reviews
+from rempart.legal.act_schemas import ActConfirmation
 from rempart.legal.disclosures import DisclosureDownload
 from rempart.legal.exceptions import OrderRefused
 from rempart.legal.schemas import (
-    ActConfirmation,
     CallbackCreate,
     OrderAlert,
     OrderPage,

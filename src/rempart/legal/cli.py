@@ -19,9 +19,9 @@ from rich.table import Column, Table
 from rempart.core.cli import CLI_ACTOR, DatabaseUrl, cli_runtime, console, err, fail
 from rempart.core.errors import RempartError
 from rempart.legal import authorities, jws
+from rempart.legal.act_schemas import ActOrderClaims
 from rempart.legal.schemas import (
     ORDER_TYPES_TO_ACT,
-    ActOrderClaims,
     AuthorityCreate,
     AuthorityKeyCreate,
     AuthorityKind,

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from rempart.core.clock import as_utc, utcnow
 from rempart.core.deps import Runtime
-from rempart.legal import acts, reviews
+from rempart.legal import acting, acts, reviews
 from rempart.legal.models import Authority, Notification, Order
 from rempart.legal.notifier import Notifier, OutboxNotifier, UserNotice
 from rempart.legal.orders import audit_order
@@ -143,7 +143,7 @@ def send_notifications(session: Session, *, notifier: Notifier, now: datetime) -
     touched: dict[int, Order] = {}
     for notification, order, authority in due:
         if acts.is_order_to_act(order):
-            text_en, text_fr = acts.owner_notice_texts(order, authority)
+            text_en, text_fr = acting.owner_notice_texts(order, authority)
         else:
             text_en, text_fr = _disclosure_notice_texts(order, authority, now=now)
         notifier.send(
@@ -192,7 +192,7 @@ def execute_order_to_act(session: Session, rt: Runtime, payload: dict[str, Any])
     order = session.get(Order, int(payload["order"]))
     if order is None:
         return
-    acts.execute(
+    acting.execute(
         session,
         order=order,
         actions=LocalPlatformActions(rt.settings),

@@ -14,7 +14,8 @@ from rempart.auth.permissions import Permission
 from rempart.core.clock import as_utc, utcnow
 from rempart.core.errors import RempartError
 from rempart.legal import acts, reads
-from rempart.legal.schemas import OPEN_STATUSES, ORDER_TYPES_TO_ACT, ActConfirmation, OrderSummary
+from rempart.legal.act_schemas import ActConfirmation
+from rempart.legal.schemas import OPEN_STATUSES, ORDER_TYPES_TO_ACT, OrderSummary
 from rempart.web.legal_pages import legal_order_page
 from rempart.web.pages import Reference, Rt, Staff, allowed, page, problem
 
