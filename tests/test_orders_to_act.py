@@ -34,6 +34,7 @@ from legal_support import (
     register_authority,
     sign,
     submit,
+    verify_authority,
 )
 from rempart.audit.models import AuditEntry
 from rempart.auth.permissions import Role
@@ -48,6 +49,7 @@ from rempart.platform.models import PlatformAction
 from rempart.preservation import service as preservation
 from rempart.preservation.models import PreservedEvidence
 from rempart.transparency.figures import Log, dsa, quarter_of
+from rempart.transparency.render import dsa_rows
 from test_moderation import found, run_worker
 
 ROOT = Path(__file__).parents[1]
@@ -435,6 +437,10 @@ def test_the_dsa_report_counts_orders_to_act_by_state_and_type(
     assert to_act["by_order_type"]["removal"]["median_hours_to_effect"] < 1
     assert to_act["by_member_state"]["FR"]["terrorism"]["received"] == 5
     assert to_act["median_hours_to_acknowledge"] == 0.0
+    # The template's long form: one row per Member State or type.
+    rows = dsa_rows(figures)
+    assert ["orders_to_act", "ALL", "removal", "received", 5] in rows
+    assert ["orders_to_act", "FR", "terrorism", "received", 5] in rows
     # Not information orders: the lawful-disclosure figures do not count them.
     assert figures["orders_to_provide_information"]["total"] == 0
     assert log.orders == {}
@@ -465,3 +471,27 @@ def test_the_authority_signs_a_removal_order_on_the_command_line(
     refused = cli("order", "sign", str(order_file), *arguments)
     assert refused.exit_code == 1
     assert "not valid" in refused.stderr
+
+
+def test_a_removal_order_waits_while_its_authority_is_suspended(
+    world: LegalWorld, runtime: Runtime
+) -> None:
+    """Suspended after sending (a stolen key suspected, say): nothing is removed on its
+    word until two admins reinstate it; then the order goes ahead."""
+    client = world.client
+    tco = competent(world, "fr-pnat", ["tco_removal"], kind="prosecutor")
+    reference = submit(client, tco, sign(tco, act_claims(tco))).json()["reference"]
+    suspended = client.post(
+        f"/v1/legal/authorities/{tco.code}/status",
+        json={"status": "suspended"},
+        headers=bearer(world.admin),
+    )
+    assert suspended.status_code == 200, suspended.text
+    run_worker(runtime)
+    assert _audit(runtime, "legal.order.act_held", f"order:{reference}")
+    assert _order(client, reference, world.reviewers[0])["act"]["outcome"] == "pending"
+    assert "p-propaganda" in found(client, "zorblax", "fr")
+    verify_authority(client, tco.code, world.admin, world.second_admin)
+    run_worker(runtime)
+    assert _order(client, reference, tco.token)["act"]["outcome"] == "acted"
+    assert "p-propaganda" not in found(client, "zorblax", "fr")

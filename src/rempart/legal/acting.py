@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from rempart.core.clock import as_utc
 from rempart.core.crypto import KeyRing
-from rempart.legal import acts
+from rempart.legal import acts, suspension
 from rempart.legal.exceptions import InvalidTransition
 from rempart.legal.models import Authority, Notification, Order, OrderAct, OrderItem
 from rempart.legal.notifier import AuthorityNotice, Notifier
@@ -50,6 +50,14 @@ def execute(
         return False
     if order.order_type == OrderType.ACT.value and act.confirmed_at is None:
         raise InvalidTransition("An order to act waits for a legal reviewer's confirmation.")
+    held = suspension.current_reason(session, order)
+    if held is not None:
+        # Its authority was suspended, or its key revoked, after intake: nothing is done
+        # on its word until it is reinstated, when the order is queued again.
+        audit_order(
+            session, order, actor=ACTOR, action="legal.order.act_held", details={"reason": held}
+        )
+        return False
     order_type = OrderType(order.order_type)
     member_states = () if act.territorial_scope == ["EU"] else tuple(act.territorial_scope)
     owners: set[str] = set()
