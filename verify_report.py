@@ -83,6 +83,7 @@ RELEVANT = (
     "legal.order.withdrawn",
     "legal.order.emergency_not_confirmed",
     "legal.disclosure.released",
+    "legal.order.acted",
     "moderation.decision",
     "moderation.item.restricted",
     "reports.received",
@@ -210,6 +211,9 @@ class Log:
     """What the relevant entries say, accumulated in log order."""
 
     orders: dict[str, Order] = field(default_factory=dict)
+    # Orders to act and removal orders: counted in the DSA report, never among the
+    # lawful-disclosure (information) orders.
+    orders_to_act: dict[str, Order] = field(default_factory=dict)
     appeals: dict[str, _Appeal] = field(default_factory=dict)
     events: list[tuple[datetime, str, str, dict[str, Any]]] = field(default_factory=list)
 
@@ -221,7 +225,7 @@ class Log:
         details = body.get("details") or {}
         target = str(body.get("target") or "")
         if action == "legal.order.received":
-            self.orders[target] = Order(
+            received = Order(
                 country=str(body.get("country") or "??"),
                 received=when,
                 order_type=str(details.get("order_type", "unspecified")),
@@ -229,8 +233,14 @@ class Log:
                 categories=[str(c) for c in details.get("categories", [])],
                 emergency=bool(details.get("emergency")),
             )
+            if received.order_type in ORDER_TYPES_TO_ACT:
+                # Receipt is acknowledged in the answer to the submission itself.
+                received.acknowledged = when
+                self.orders_to_act[target] = received
+            else:
+                self.orders[target] = received
             return
-        order = self.orders.get(target)
+        order = self.orders.get(target) or self.orders_to_act.get(target)
         if action.startswith("legal."):
             if order is not None:
                 self._legal(order, action, when, details, body)
@@ -257,6 +267,9 @@ class Log:
             order.status = "withdrawn"
         elif action == "legal.order.emergency_not_confirmed":
             order.not_confirmed = True
+        elif action == "legal.order.acted":
+            order.effected = order.effected or when
+            order.status = "acted"
         elif action == "legal.disclosure.released":
             order.effected = order.effected or when
             users = details.get("users")
@@ -347,6 +360,13 @@ def lawful_disclosure(log: Log, period: Period) -> dict[str, Any]:
     }
 
 
+def _by_type(orders: list[Order]) -> dict[str, list[Order]]:
+    grouped: dict[str, list[Order]] = defaultdict(list)
+    for order in orders:
+        grouped[order.order_type].append(order)
+    return grouped
+
+
 def _orders_by_state(orders: list[Order]) -> dict[str, Any]:
     """Per Member State and per type of offence, as the harmonised templates group orders."""
     grouped: dict[str, dict[str, list[Order]]] = defaultdict(lambda: defaultdict(list))
@@ -356,6 +376,15 @@ def _orders_by_state(orders: list[Order]) -> dict[str, Any]:
         "total": len(orders),
         "median_hours_to_acknowledge": _hours([(o.received, o.acknowledged) for o in orders]),
         "median_hours_to_effect": _hours([(o.received, o.effected) for o in orders]),
+        # Removal orders (TCO) and orders to act (DSA Art. 9) have different clocks: one
+        # hour against a deadline the order sets.
+        "by_order_type": {
+            kind: {
+                "received": len(items),
+                "median_hours_to_effect": _hours([(o.received, o.effected) for o in items]),
+            }
+            for kind, items in sorted(_by_type(orders).items())
+        },
         "by_member_state": {
             state: {
                 offence: {
@@ -410,7 +439,7 @@ def dsa(log: Log, period: Period) -> dict[str, Any]:
     dispute filed."""
     orders = [
         o
-        for o in log.orders.values()
+        for o in [*log.orders.values(), *log.orders_to_act.values()]
         if period.contains(o.received) and o.country in EU_MEMBER_STATES
     ]
     notices: Counter[str] = Counter()

@@ -127,6 +127,7 @@ def register_authority(
     parent: str | None = None,
     verified: bool = True,
     confirmer: str | None = None,
+    competences: list[str] | None = None,
 ) -> AuthorityHandle:
     """Register an authority as an admin does, redeem its enrolment code as the authority
     does, and (``verified``) have a second admin, ``confirmer``, confirm the verification."""
@@ -142,6 +143,8 @@ def register_authority(
     }
     if parent:
         body["parent"] = parent
+    if competences:
+        body["competences"] = competences
     response = client.post("/v1/legal/authorities", json=body, headers=bearer(admin_token))
     assert response.status_code == 201, response.text
     created = response.json()

@@ -63,6 +63,13 @@ def test_every_word_the_pages_use_exists_in_both_languages() -> None:
     used |= {f"check_outcome_{outcome}" for outcome in OUTCOMES}
     used |= {key for _, key in SHAPES}
     used |= {"countdown_overdue", "countdown_due_hours", "countdown_due_days"}
+    from rempart.legal.acting import GONE
+    from rempart.legal.schemas import ActOutcome, OrderType
+    from rempart.platform.actions import GEO_RESTRICTED, REMOVED
+
+    used |= {f"order_type_{kind.value}" for kind in OrderType}
+    used |= {f"act_outcome_{outcome.value}" for outcome in ActOutcome}
+    used |= {f"act_action_{action}" for action in (REMOVED, GEO_RESTRICTED, GONE)}
     for lang in LANGUAGES:
         missing = used - set(translator(lang))
         assert not missing, f"{lang}: {sorted(missing)}"

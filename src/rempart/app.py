@@ -43,6 +43,7 @@ from rempart.reports.api import router as reports_router
 from rempart.search.api import router as search_router
 from rempart.transparency.api import router as transparency_router
 from rempart.web import (
+    act_pages,
     admin_pages,
     legal_pages,
     moderation_pages,
@@ -243,6 +244,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         moderation_pages,
         review_pages,
         legal_pages,
+        act_pages,
         admin_pages,
         transparency_pages,
     ):

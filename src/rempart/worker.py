@@ -25,6 +25,7 @@ from rempart.moderation import tasks as moderation_tasks
 from rempart.platform import recipients
 from rempart.platform import tasks as platform_tasks
 from rempart.platform.adapters.matrix import tasks as matrix_tasks
+from rempart.preservation import tasks as preservation_tasks
 from rempart.reports import tasks as reports_tasks
 from rempart.reports.models import Report
 
@@ -33,6 +34,7 @@ log = logging.getLogger("rempart.worker")
 Handler = Callable[[Session, Runtime, dict[str, Any]], None]
 HANDLERS: dict[str, Handler] = {
     **platform_tasks.JOB_HANDLERS,
+    **legal_tasks.JOB_HANDLERS,
     **moderation_tasks.JOB_HANDLERS,
 }
 # Work a job needs done before its write transaction opens (model inference, network).
@@ -193,6 +195,8 @@ class Worker:
         with transaction(self.rt.engine) as session:
             if jobs.due(session, name="legal-deadlines", every=LEGAL_DEADLINES_EVERY):
                 legal_tasks.run_deadlines(session, self.rt)
+                # Every minute: evidence is erased when its legal period ends, not a day on.
+                preservation_tasks.run_purge(session, self.rt)
             if jobs.due(session, name="moderation-statements", every=STATEMENTS_EVERY):
                 moderation_tasks.deliver(session, self.rt)
                 reports_tasks.deliver(session, self.rt)

@@ -13,9 +13,11 @@ from rempart.audit import service as audit
 from rempart.auth.api import require
 from rempart.auth.permissions import Permission
 from rempart.auth.service import Caller
+from rempart.core.clock import utcnow
 from rempart.core.deps import Runtime, runtime
 from rempart.core.errors import RempartError
-from rempart.legal import callbacks, disclosures, orders, protection, reads, reviews
+from rempart.legal import acts, callbacks, disclosures, orders, protection, reads, reviews
+from rempart.legal.act_schemas import ActConfirmation
 from rempart.legal.disclosures import DisclosureDownload
 from rempart.legal.exceptions import OrderRefused
 from rempart.legal.schemas import (
@@ -151,6 +153,18 @@ def review_order(reference: Reference, body: ReviewCreate, caller: Reviewer, rt:
     with rt.unit_of_work() as session:
         order = reads.get_order(session, reference=reference, authority_id=None)
         reviews.submit_review(session, order=order, caller=caller, data=body)
+        return reads.reviewer_view(session, order, keys=rt.keys, actor=caller.actor)
+
+
+@router.post("/orders/{reference}/action-confirmation", response_model=OrderRead)
+def confirm_order_to_act(
+    reference: Reference, body: ActConfirmation, caller: Reviewer, rt: Rt
+) -> OrderRead:
+    """A legal reviewer's single confirmation of an order to act (DSA Art. 9), after which
+    the worker acts; or its refusal, with reasons the authority reads."""
+    with rt.unit_of_work() as session:
+        order = reads.get_order(session, reference=reference, authority_id=None)
+        acts.confirm(session, order=order, caller=caller, data=body, now=utcnow())
         return reads.reviewer_view(session, order, keys=rt.keys, actor=caller.actor)
 
 

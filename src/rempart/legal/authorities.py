@@ -35,6 +35,7 @@ from rempart.legal.schemas import (
     AuthorityKind,
     AuthorityRead,
     AuthorityStatus,
+    Competence,
 )
 
 
@@ -110,6 +111,7 @@ def to_read(session: Session, authority: Authority) -> AuthorityRead:
         status=AuthorityStatus(authority.status),
         keys=[_key_read(k) for k in authority.keys],
         created_at=as_utc(authority.created_at),
+        competences=[Competence(c) for c in authority.competences or []],
     )
 
 
@@ -176,6 +178,7 @@ def add_authority(
         principal_id=principal.id,
         created_at=now,
         updated_at=now,
+        competences=sorted({c.value for c in data.competences}),
     )
     session.add(authority)
     session.flush()
@@ -185,7 +188,12 @@ def add_authority(
         action="legal.authority.create",
         target=f"authority:{authority.code}",
         country=country,
-        details={"kind": authority.kind, "status": authority.status, "parent": data.parent},
+        details={
+            "kind": authority.kind,
+            "status": authority.status,
+            "parent": data.parent,
+            "competences": authority.competences,
+        },
     )
     for key in data.keys:
         _add_key(session, authority, key, actor=actor)

@@ -19,11 +19,14 @@ from rich.table import Column, Table
 from rempart.core.cli import CLI_ACTOR, DatabaseUrl, cli_runtime, console, err, fail
 from rempart.core.errors import RempartError
 from rempart.legal import authorities, jws
+from rempart.legal.act_schemas import ActOrderClaims
 from rempart.legal.schemas import (
+    ORDER_TYPES_TO_ACT,
     AuthorityCreate,
     AuthorityKeyCreate,
     AuthorityKind,
     AuthorityStatus,
+    Competence,
     CountersignatureClaims,
     OrderClaims,
     ValidationClaims,
@@ -102,6 +105,10 @@ def add(
     verified: Annotated[
         bool, typer.Option(help="Refused: verification needs two admins (API or console).")
     ] = False,
+    competence: Annotated[
+        list[Competence] | None,
+        typer.Option(help="tco_removal, dsa_orders_to_act (repeatable); effective once verified."),
+    ] = None,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Register an authority (pending); prints the enrolment code its principal redeems
@@ -118,6 +125,7 @@ def add(
             timezone=timezone,
             keys=[AuthorityKeyCreate(jwk=_read_json(p, "key")) for p in public_key or []],
             verified=verified,
+            competences=competence or [],
         )
         with rt.unit_of_work() as session:
             created = authorities.add_authority(
@@ -297,7 +305,12 @@ def sign(
             err.print(f"[red]Cannot read the countersignature:[/red] {exc}")
             raise typer.Exit(1) from None
     try:
-        OrderClaims.model_validate(claims)
+        # Orders to act and removal orders have claims of their own (no targets, no data).
+        order_type = claims.get("order_type")
+        if isinstance(order_type, str) and order_type in ORDER_TYPES_TO_ACT:
+            ActOrderClaims.model_validate(claims)
+        else:
+            OrderClaims.model_validate(claims)
     except ValidationError as exc:
         err.print(f"[red]The order is not valid:[/red] {_problems(exc)}")
         raise typer.Exit(1) from None

@@ -25,7 +25,13 @@ from rempart.legal import callbacks, suspension
 from rempart.legal.exceptions import DisclosureNotReady, EmergencyNotConfirmed, FourEyesViolation
 from rempart.legal.models import Authority, Disclosure, Notification, Order
 from rempart.legal.orders import audit_order, release_holds
-from rempart.legal.schemas import Confirmation, DataCategory, OrderStatus, ReviewDecision
+from rempart.legal.schemas import (
+    ORDER_TYPES_TO_ACT,
+    Confirmation,
+    DataCategory,
+    OrderStatus,
+    ReviewDecision,
+)
 from rempart.platform.models import AccountIdentity, Connection, LegalHold
 
 DISCLOSABLE_FIELDS: Final = ("phone_number", "ip_addresses")
@@ -213,10 +219,20 @@ def _require_four_eyes(order: Order) -> None:
         raise FourEyesViolation("A disclosure needs two approvals by two legal reviewers.")
 
 
+def _refuse_order_to_act(order: Order) -> None:
+    """An order to act or a removal order asks the platform to act, never to disclose:
+    whatever its status, it can release no data."""
+    if order.order_type in ORDER_TYPES_TO_ACT:
+        raise DisclosureNotReady(
+            "An order to act or a removal order discloses no data.", code="order_discloses_nothing"
+        )
+
+
 def preview(
     session: Session, *, order: Order, keys: KeyRing, settings: Settings, actor: str
 ) -> dict[str, Any]:
     """Exactly what release would send, for the reviewers to see first (an audited read)."""
+    _refuse_order_to_act(order)
     if order.status not in RELEASABLE:
         raise DisclosureNotReady(f"An order that is {order.status} has nothing to disclose.")
     package = build_package(session, order=order, keys=keys, settings=settings, now=utcnow())
@@ -254,6 +270,7 @@ def _ensure_emergency_still_backed(order: Order) -> None:
 def release(
     session: Session, *, order: Order, keys: KeyRing, settings: Settings, caller_id: int, actor: str
 ) -> DisclosureDownload:
+    _refuse_order_to_act(order)
     if order.status not in RELEASABLE:
         raise DisclosureNotReady(f"An order that is {order.status} cannot be disclosed.")
     _require_four_eyes(order)

@@ -48,6 +48,21 @@ class DocumentMismatch(OrderRefused):
     code = "document_hash_mismatch"
 
 
+class AuthorityNotCompetent(OrderRefused):
+    """An order to act from an authority that is not verified, or not registered as
+    competent for that kind of order (TCO Art. 12, DSA Art. 9)."""
+
+    status_code = 403
+    code = "authority_not_competent"
+
+
+class ItemNotFound(OrderRefused):
+    """An order to act names an item the platform does not hold (or not publicly)."""
+
+    status_code = 422
+    code = "item_not_found"
+
+
 class AuthorityNotFound(NotFound):
     code = "authority_not_found"
 

@@ -23,6 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from rempart.core.db import Base, UTCDateTime
+from rempart.preservation import models as _preservation  # noqa: F401  (legal_order_items' FK)
 
 
 class Authority(Base):
@@ -45,6 +46,8 @@ class Authority(Base):
     principal_id: Mapped[int | None] = mapped_column(ForeignKey("principals.id"), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # What it may order beyond information (tco_removal, dsa_orders_to_act).
+    competences: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
 
     keys: Mapped[list[AuthorityKey]] = relationship(
         back_populates="authority", order_by="AuthorityKey.id", lazy="selectin"
@@ -254,3 +257,44 @@ class Notification(Base):
         UniqueConstraint("order_id", "user_id"),
         Index("ix_legal_notifications_pending", "sent_at", "due_at"),
     )
+
+
+class OrderAct(Base):
+    """The part of an order to act (DSA Art. 9) or a TCO removal order that information
+    orders do not have: where, why, whether the owner hears of it now, and the outcome."""
+
+    __tablename__ = "legal_order_acts"
+
+    order_id: Mapped[int] = mapped_column(ForeignKey("legal_orders.id"), primary_key=True)
+    # Member State codes, or ["EU"].
+    territorial_scope: Mapped[list[str]] = mapped_column(JSON)
+    statement_of_reasons: Mapped[str] = mapped_column(Text)
+    delay_informing_owner: Mapped[bool] = mapped_column(Boolean)
+    # pending | acted | refused
+    outcome: Mapped[str] = mapped_column(String(16))
+    # Art. 9 orders: the legal reviewer's single confirmation (or refusal), and why.
+    confirmed_by: Mapped[int | None] = mapped_column(ForeignKey("principals.id"))
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reasons: Mapped[str | None] = mapped_column(Text)
+    authority_informed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class OrderItem(Base):
+    """A public item an order to act names, as named (a public link or an id) and as
+    resolved, with what was done to it."""
+
+    __tablename__ = "legal_order_items"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("legal_orders.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    reference: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(8))
+    ref: Mapped[str] = mapped_column(String(128))
+    entity_id: Mapped[str] = mapped_column(String(128))
+    # removed | geo_restricted | gone
+    action: Mapped[str | None] = mapped_column(String(16))
+    acted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    evidence_id: Mapped[int | None] = mapped_column(ForeignKey("preserved_evidence.id"))
+
+    __table_args__ = (UniqueConstraint("order_id", "position"),)

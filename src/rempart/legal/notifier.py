@@ -1,5 +1,7 @@
-"""How users hear that their data was disclosed. The platform wires its own channel behind
-``Notifier``; the default writes to a local outbox file that the platform can tail."""
+"""How users hear that their data was disclosed (or their content removed on an order), and
+how an authority hears that its order to act was carried out. The platform wires its own
+channel behind ``Notifier``; the default writes to a local outbox file that the platform
+can tail."""
 
 from __future__ import annotations
 
@@ -19,8 +21,24 @@ class UserNotice:
     text_fr: str
 
 
+@dataclass(frozen=True)
+class AuthorityNotice:
+    """DSA Art. 9(1), TCO Art. 3(3): the authority is told when and how its order was
+    given effect. No personal data: the items as the order named them, and the actions."""
+
+    order_reference: str
+    authority: str
+    contact: str | None
+    outcome: str
+    acted_at: str | None
+    items: list[dict[str, str | None]]
+    text_en: str
+
+
 class Notifier(Protocol):
     def send(self, notice: UserNotice) -> None: ...
+
+    def send_authority(self, notice: AuthorityNotice) -> None: ...
 
 
 class OutboxNotifier:
@@ -32,3 +50,6 @@ class OutboxNotifier:
 
     def send(self, notice: UserNotice) -> None:
         append_json_line(self.path, {"type": "disclosure_notice", **asdict(notice)})
+
+    def send_authority(self, notice: AuthorityNotice) -> None:
+        append_json_line(self.path, {"type": "authority_notice", **asdict(notice)})

@@ -11,9 +11,9 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import UTC, datetime, time, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -37,6 +37,7 @@ from rempart.legal.models import Authority, Order, OrderDocument, OrderTarget
 from rempart.legal.schemas import (
     JUDICIAL_KINDS,
     OPEN_STATUSES,
+    ORDER_TYPES_TO_ACT,
     OrderClaims,
     OrderStatus,
     OrderType,
@@ -65,9 +66,12 @@ class DocumentTooLarge(MalformedOrder):
     code = "document_too_large"
 
 
-def _parse_claims(payload: dict[str, Any]) -> OrderClaims:
+_Claims = TypeVar("_Claims", bound=BaseModel)
+
+
+def parse_claims(payload: dict[str, Any], model: type[_Claims]) -> _Claims:
     try:
-        return OrderClaims.model_validate(payload)
+        return model.model_validate(payload)
     except ValidationError as exc:
         items = [
             {
@@ -82,9 +86,9 @@ def _parse_claims(payload: dict[str, Any]) -> OrderClaims:
         ) from None
 
 
-def _check_timing(claims: OrderClaims, now: datetime) -> None:
-    issued = datetime.fromtimestamp(claims.iat, UTC)
-    expires = datetime.fromtimestamp(claims.exp, UTC)
+def check_token_times(*, iat: int, exp: int, now: datetime) -> None:
+    issued = datetime.fromtimestamp(iat, UTC)
+    expires = datetime.fromtimestamp(exp, UTC)
     if expires <= now:
         raise ExpiredOrder("The signed order has expired (exp); sign it again.")
     if issued > now + validations.CLOCK_SKEW:
@@ -93,6 +97,10 @@ def _check_timing(claims: OrderClaims, now: datetime) -> None:
         raise MalformedOrder(
             "A signed order may be valid for 30 days at most.", code="token_lifetime_too_long"
         )
+
+
+def _check_timing(claims: OrderClaims, now: datetime) -> None:
+    check_token_times(iat=claims.iat, exp=claims.exp, now=now)
     start, end = claims.period.start, claims.period.end
     if (
         end > now + timedelta(days=1)
@@ -106,14 +114,14 @@ def _check_timing(claims: OrderClaims, now: datetime) -> None:
         )
 
 
-def _check_document(document: bytes, claims: OrderClaims, settings: Settings) -> None:
+def check_document(document: bytes, *, sha256: str, settings: Settings) -> None:
     if len(document) > settings.order_document_max_bytes:
         raise DocumentTooLarge(
             f"The order document may hold at most {settings.order_document_max_bytes} bytes."
         )
     if not document.startswith(PDF_MAGIC):
         raise MalformedOrder("The order document must be a PDF.", code="document_not_pdf")
-    if hashlib.sha256(document).hexdigest() != claims.document.sha256:
+    if hashlib.sha256(document).hexdigest() != sha256:
         raise DocumentMismatch("The document's SHA-256 differs from the one the order signs.")
 
 
@@ -134,15 +142,29 @@ def receive_order(
     issuer = key.authority
     if issuer.principal_id != caller.principal_id:
         raise NotYourKey("This key belongs to another authority than the one signed in.")
-    claims = _parse_claims(payload)
+    order_type = payload.get("order_type")
+    if isinstance(order_type, str) and order_type in ORDER_TYPES_TO_ACT:
+        # Orders to act and removal orders share the intake up to here: a verified
+        # signature of the signed-in authority's own key.
+        from rempart.legal import acts
+
+        return acts.receive_act_order(
+            session,
+            keys=keys,
+            settings=settings,
+            caller=caller,
+            key=key,
+            payload=payload,
+            token=token,
+            document=document,
+            now=now,
+        )
+    claims = parse_claims(payload, OrderClaims)
     if claims.iss != issuer.code:
         raise MalformedOrder("The issuer (iss) is not the key's authority.", code="issuer_mismatch")
     _check_timing(claims, now)
-    if session.execute(
-        select(Order.id).where(Order.authority_id == issuer.id, Order.jti == claims.jti)
-    ).first():
-        raise ReplayedOrder("This order (jti) was already received.")
-    _check_document(document, claims, settings)
+    refuse_replay(session, issuer=issuer, jti=claims.jti)
+    check_document(document, sha256=claims.document.sha256, settings=settings)
 
     validator, validation_kid, validation_check = validations.countersigned_validator(
         session, claims=claims, issuer=issuer, now=now
@@ -283,6 +305,13 @@ def receive_order(
     )
     session.expire(order, ["targets", "checks", "reviews"])
     return order
+
+
+def refuse_replay(session: Session, *, issuer: Authority, jti: str) -> None:
+    if session.execute(
+        select(Order.id).where(Order.authority_id == issuer.id, Order.jti == jti)
+    ).first():
+        raise ReplayedOrder("This order (jti) was already received.")
 
 
 def _preservation_of(session: Session, issuer: Authority, claims: OrderClaims) -> Order | None:

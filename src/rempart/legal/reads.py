@@ -7,6 +7,7 @@ has an account is the platform's to know, not the requester's."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from enum import StrEnum
 from typing import TypeVar
@@ -19,7 +20,7 @@ from rempart.auth.permissions import Role
 from rempart.auth.service import Caller
 from rempart.core.clock import as_utc, utcnow
 from rempart.core.crypto import KeyRing
-from rempart.legal import authorities, callbacks
+from rempart.legal import acts, authorities, callbacks
 from rempart.legal.exceptions import (
     OrderNotFound,
 )
@@ -27,6 +28,7 @@ from rempart.legal.models import Authority, Callback, Order, OrderDocument
 from rempart.legal.orders import DOCUMENT_PURPOSE, TARGET_PURPOSE, audit_order
 from rempart.legal.schemas import (
     OPEN_STATUSES,
+    ActOutcome,
     AlertKind,
     CallbackOutcome,
     CallbackRead,
@@ -91,6 +93,7 @@ def list_orders(
     offset: int,
     issuer: str | None = None,
     country: str | None = None,
+    order_types: Collection[str] | None = None,
 ) -> OrderPage:
     """Orders that need action first (open ones, soonest due, emergencies before others
     due at the same time), then closed ones, most recent first. ``authority_id`` scopes an
@@ -105,6 +108,8 @@ def list_orders(
         )
     if country is not None:
         query = query.where(Order.country == country.upper())
+    if order_types is not None:
+        query = query.where(Order.order_type.in_(list(order_types)))
     if status is not None:
         query = query.where(Order.status == status.value)
     if due_before is not None:
@@ -126,6 +131,8 @@ def list_orders(
         .offset(offset)
     ).scalars()
     codes = {id_: code for id_, code in session.execute(select(Authority.id, Authority.code))}
+    found = list(rows)
+    outcomes = acts.outcomes_of(session, [o.id for o in found])
     return OrderPage(
         items=[
             OrderSummary(
@@ -141,8 +148,9 @@ def list_orders(
                 targets=len(o.targets),
                 on_hold=_enum(OnHoldReason, o.on_hold_reason),
                 confirmation=_enum(Confirmation, o.confirmation),
+                act_outcome=_enum(ActOutcome, outcomes.get(o.id)),
             )
-            for o in rows
+            for o in found
         ],
         total=total,
         limit=limit,
@@ -338,6 +346,7 @@ def _to_read(session: Session, order: Order, *, keys: KeyRing | None) -> OrderRe
         ]
         if reviewer
         else [],
+        act=acts.act_read(session, order, now=utcnow()) if acts.is_order_to_act(order) else None,
     )
 
 

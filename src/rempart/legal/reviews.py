@@ -21,6 +21,7 @@ from rempart.legal.exceptions import FourEyesViolation, InvalidTransition, Revie
 from rempart.legal.models import Order, Review
 from rempart.legal.orders import audit_order, release_holds
 from rempart.legal.schemas import (
+    ORDER_TYPES_TO_ACT,
     REQUIRED_FOR_APPROVAL,
     ChecklistAnswer,
     ChecklistItem,
@@ -62,6 +63,13 @@ def awaits_second_review(order: Order) -> bool:
 
 
 def submit_review(session: Session, *, order: Order, caller: Caller, data: ReviewCreate) -> Order:
+    if order.order_type in ORDER_TYPES_TO_ACT:
+        # Nothing to disclose, so no four-eyes review: a single confirmation, elsewhere.
+        raise InvalidTransition(
+            "Orders to act are confirmed (POST …/action-confirmation), not reviewed for "
+            "disclosure.",
+            code="order_to_act",
+        )
     after_the_fact = awaits_second_review(order)
     if order.status not in REVIEWABLE and not after_the_fact:
         raise InvalidTransition(f"An order that is {order.status} cannot be reviewed.")

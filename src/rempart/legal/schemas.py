@@ -72,6 +72,28 @@ class CallbackOutcome(StrEnum):
 class OrderType(StrEnum):
     PRODUCTION = "production"
     PRESERVATION = "preservation"
+    # Orders to act: against illegal content (DSA Art. 9), and removal orders for
+    # terrorist content (Regulation (EU) 2021/784, "TCO"). They disclose nothing.
+    ACT = "act"
+    REMOVAL = "removal"
+
+
+ORDER_TYPES_TO_ACT = frozenset({OrderType.ACT, OrderType.REMOVAL})
+
+
+class Competence(StrEnum):
+    """What an authority is registered as competent to order, beyond information orders:
+    each Member State designates who may issue TCO removal orders (TCO Art. 12) and who
+    may order action against illegal content (DSA Art. 9)."""
+
+    TCO_REMOVAL = "tco_removal"
+    DSA_ORDERS_TO_ACT = "dsa_orders_to_act"
+
+
+class ActOutcome(StrEnum):
+    PENDING = "pending"
+    ACTED = "acted"
+    REFUSED = "refused"
 
 
 class OffenceCategory(StrEnum):
@@ -105,6 +127,8 @@ class OrderStatus(StrEnum):
     REFUSED = "refused"
     PRESERVED = "preserved"
     DISCLOSED = "disclosed"
+    # An order to act carried out: the content removed or disabled where it must be.
+    ACTED = "acted"
     WITHDRAWN = "withdrawn"
     CLOSED = "closed"
 
@@ -400,6 +424,33 @@ class OrderRead(BaseModel):
     # Why release waits for a recorded call-back to the authority's registered contact.
     callback_required: list[str] = []
     callbacks: list[CallbackRead] = []
+    # Orders to act and removal orders: what was done, where and when.
+    act: ActRead | None = None
+
+
+class ActItemRead(BaseModel):
+    position: int
+    reference: str
+    kind: str
+    ref: str
+    # removed | geo_restricted | gone (deleted before the order was executed)
+    action: str | None = None
+    acted_at: datetime | None = None
+
+
+class ActRead(BaseModel):
+    """What the platform did about an order to act, as the authority and reviewers see it."""
+
+    outcome: ActOutcome
+    territorial_scope: list[str]
+    statement_of_reasons: str
+    delay_informing_owner: bool
+    deadline_missed: bool
+    confirmed_at: datetime | None = None
+    reasons: str | None = None
+    authority_informed_at: datetime | None = None
+    minutes_to_act: float | None = None
+    items: list[ActItemRead]
 
 
 class OrderSummary(BaseModel):
@@ -415,6 +466,7 @@ class OrderSummary(BaseModel):
     targets: int
     on_hold: OnHoldReason | None = None
     confirmation: Confirmation | None = None
+    act_outcome: ActOutcome | None = None
 
 
 class AlertKind(StrEnum):
@@ -506,6 +558,8 @@ class AuthorityCreate(BaseModel):
     timezone: Annotated[str, StringConstraints(max_length=64)] | None = None
     keys: list[AuthorityKeyCreate] = Field(default=[], max_length=10)
     verified: bool = False
+    # Declared at registration; it takes effect with the two-admin verification.
+    competences: list[Competence] = Field(default=[], max_length=4)
 
 
 class AuthorityKeyRead(BaseModel):
@@ -527,6 +581,7 @@ class AuthorityRead(BaseModel):
     status: AuthorityStatus
     keys: list[AuthorityKeyRead]
     created_at: datetime
+    competences: list[Competence] = []
 
 
 class AuthorityCreated(BaseModel):

@@ -16,10 +16,18 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rempart.audit import service as audit
+from rempart.core import jobs
 from rempart.core.clock import utcnow
 from rempart.legal.exceptions import OrderOnHold
-from rempart.legal.models import Authority, AuthorityKey, Order
-from rempart.legal.schemas import OPEN_STATUSES, AuthorityStatus, OnHoldReason, OrderStatus
+from rempart.legal.models import Authority, AuthorityKey, Order, OrderAct
+from rempart.legal.schemas import (
+    OPEN_STATUSES,
+    ORDER_TYPES_TO_ACT,
+    AuthorityStatus,
+    OnHoldReason,
+    OrderStatus,
+    OrderType,
+)
 
 # Orders something could still leave for: open, preserved, or released and downloadable.
 HOLDABLE = frozenset({*OPEN_STATUSES, OrderStatus.PRESERVED, OrderStatus.DISCLOSED})
@@ -59,6 +67,19 @@ def _audit(session: Session, order: Order, *, actor: str, action: str, reason: s
     )
 
 
+def _requeue_order_to_act(session: Session, order: Order) -> None:
+    """An order to act held back by a suspension goes ahead once the hold is lifted."""
+    # Imported here: acts reaches this module through orders and the registry.
+    from rempart.legal.acts import EXECUTE_JOB
+
+    if order.order_type not in ORDER_TYPES_TO_ACT or order.status != OrderStatus.CHECKS_PASSED:
+        return
+    act = session.get(OrderAct, order.id)
+    if act is None or (order.order_type == OrderType.ACT and act.confirmed_at is None):
+        return
+    jobs.enqueue(session, kind=EXECUTE_JOB, payload={"order": order.id})
+
+
 def refresh_holds(session: Session, *, authority_id: int, actor: str) -> None:
     """Bring every holdable order of the authority in line with the registry."""
     now: datetime = utcnow()
@@ -79,6 +100,7 @@ def refresh_holds(session: Session, *, authority_id: int, actor: str) -> None:
                 reason=order.on_hold_reason,
             )
             order.on_hold_reason = order.on_hold_since = None
+            _requeue_order_to_act(session, order)
         elif reason is not None and order.on_hold_reason != reason.value:
             order.on_hold_reason = reason.value
             order.on_hold_since = order.on_hold_since or now

@@ -4,17 +4,19 @@ user notifications that wait for confidentiality to end."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rempart.core.clock import as_utc, utcnow
 from rempart.core.deps import Runtime
-from rempart.legal import reviews
+from rempart.legal import acting, acts, reviews
 from rempart.legal.models import Authority, Notification, Order
 from rempart.legal.notifier import Notifier, OutboxNotifier, UserNotice
 from rempart.legal.orders import audit_order
 from rempart.legal.schemas import OPEN_STATUSES, Confirmation, OrderStatus
+from rempart.platform.actions import LocalPlatformActions
 
 ACTOR = "system:worker"
 
@@ -113,6 +115,22 @@ def expire_preservations(session: Session, *, now: datetime) -> int:
     return count
 
 
+def _disclosure_notice_texts(
+    order: Order, authority: Authority, *, now: datetime
+) -> tuple[str, str]:
+    day = as_utc(order.effected_at or now).date().isoformat()
+    return (
+        f"On {day} we disclosed your account's phone number and/or the IP "
+        f"addresses it connected from to {authority.name} ({authority.country}), "
+        f"in answer to a judicial order (reference {order.reference}). We never "
+        "disclose message content.",
+        f"Le {day}, nous avons communiqué le numéro de téléphone de votre compte "
+        f"et/ou les adresses IP de connexion à {authority.name} "
+        f"({authority.country}), en réponse à une décision judiciaire (référence "
+        f"{order.reference}). Nous ne communiquons jamais le contenu des messages.",
+    )
+
+
 def send_notifications(session: Session, *, notifier: Notifier, now: datetime) -> int:
     """Send the notices that are due, then close orders with nothing left to send."""
     due = session.execute(
@@ -124,24 +142,17 @@ def send_notifications(session: Session, *, notifier: Notifier, now: datetime) -
     ).all()
     touched: dict[int, Order] = {}
     for notification, order, authority in due:
-        day = as_utc(order.effected_at or now).date().isoformat()
+        if acts.is_order_to_act(order):
+            text_en, text_fr = acting.owner_notice_texts(order, authority)
+        else:
+            text_en, text_fr = _disclosure_notice_texts(order, authority, now=now)
         notifier.send(
             UserNotice(
                 notification_id=notification.id,
                 user_id=notification.user_id,
                 order_reference=order.reference,
-                text_en=(
-                    f"On {day} we disclosed your account's phone number and/or the IP "
-                    f"addresses it connected from to {authority.name} ({authority.country}), "
-                    f"in answer to a judicial order (reference {order.reference}). We never "
-                    "disclose message content."
-                ),
-                text_fr=(
-                    f"Le {day}, nous avons communiqué le numéro de téléphone de votre compte "
-                    f"et/ou les adresses IP de connexion à {authority.name} "
-                    f"({authority.country}), en réponse à une décision judiciaire (référence "
-                    f"{order.reference}). Nous ne communiquons jamais le contenu des messages."
-                ),
+                text_en=text_en,
+                text_fr=text_fr,
             )
         )
         notification.sent_at = now
@@ -174,6 +185,24 @@ def run_deadlines(session: Session, rt: Runtime, *, now: datetime | None = None)
     flag_unconfirmed(session, now=now)
     expire_preservations(session, now=now)
     send_notifications(session, notifier=OutboxNotifier(rt.settings.notification_outbox), now=now)
+
+
+def execute_order_to_act(session: Session, rt: Runtime, payload: dict[str, Any]) -> None:
+    """The worker's job: carry out a removal order (at once) or a confirmed order to act."""
+    order = session.get(Order, int(payload["order"]))
+    if order is None:
+        return
+    acting.execute(
+        session,
+        order=order,
+        actions=LocalPlatformActions(rt.settings),
+        keys=rt.keys,
+        notifier=OutboxNotifier(rt.settings.notification_outbox),
+        now=utcnow(),
+    )
+
+
+JOB_HANDLERS = {acts.EXECUTE_JOB: execute_order_to_act}
 
 
 def _iso(moment: datetime | None) -> str | None:

@@ -11,6 +11,7 @@ from rempart.core.migrate import managed_by_models
 from rempart.legal import models as legal_models  # noqa: F401
 from rempart.moderation import models as moderation_models  # noqa: F401
 from rempart.platform import models as platform_models  # noqa: F401
+from rempart.preservation import models as preservation_models  # noqa: F401
 from rempart.reports import models as reports_models  # noqa: F401
 from rempart.search import models as search_models  # noqa: F401
 from rempart.transparency import models as transparency_models  # noqa: F401

@@ -71,6 +71,8 @@ def dsa_rows(figures: dict[str, Any]) -> list[list[Any]]:
             state, kind, metric = "ALL", "", path
             if parts[0] == "by_member_state" and len(parts) == 4:
                 state, kind, metric = parts[1], parts[2], parts[3]
+            elif parts[0] == "by_order_type" and len(parts) == 3:
+                kind, metric = parts[1], parts[2]
             elif len(parts) == 2 and parts[0].startswith("by_"):
                 kind, metric = parts[1], parts[0]
             rows.append([section, state, kind, metric, "" if value is None else value])

@@ -101,7 +101,7 @@ def legal_orders(request: Request, rt: Rt, caller: Staff) -> Response:
     )
 
 
-def _legal_order_page(
+def legal_order_page(
     request: Request, rt: Rt, caller: Caller, reference: str, **extra: Any
 ) -> Response:
     try:
@@ -121,7 +121,14 @@ def _legal_order_page(
         order=order,
         approvals=approvals,
         needed=1 if order.emergency else 2,
-        may_review=not reviewed and (order.status in REVIEWABLE or second_review),
+        # Orders to act disclose nothing: a single confirmation, not the four-eyes review.
+        may_review=order.act is None
+        and not reviewed
+        and (order.status in REVIEWABLE or second_review),
+        may_confirm=order.act is not None
+        and order.order_type.value == "act"
+        and order.status.value == "checks_passed"
+        and order.act.confirmed_at is None,
         checklist=list(ChecklistItem),
         grounds=list(RefusalGround),
         callback_outcomes=list(CallbackOutcome),
@@ -134,7 +141,7 @@ def _legal_order_page(
 @router.get("/console/legal/orders/{reference}", response_class=HTMLResponse)
 def legal_order(request: Request, rt: Rt, caller: Staff, reference: Reference) -> Response:
     caller = allowed(request, caller, Permission.ORDERS_REVIEW)
-    return _legal_order_page(request, rt, caller, reference)
+    return legal_order_page(request, rt, caller, reference)
 
 
 @router.get("/console/legal/orders/{reference}/document")
@@ -167,7 +174,7 @@ async def legal_review(request: Request, rt: Rt, caller: Staff, reference: Refer
             order = reads.get_order(session, reference=reference, authority_id=None)
             reviews.submit_review(session, order=order, caller=caller, data=data)
     except (RempartError, ValidationError) as exc:
-        return _legal_order_page(request, rt, caller, reference, error=problem(exc))
+        return legal_order_page(request, rt, caller, reference, error=problem(exc))
     return RedirectResponse(f"/console/legal/orders/{reference}", status_code=303)
 
 
@@ -190,7 +197,7 @@ async def legal_callback(request: Request, rt: Rt, caller: Staff, reference: Ref
             order = reads.get_order(session, reference=reference, authority_id=None)
             callbacks.record(session, order=order, caller=caller, data=data)
     except (RempartError, ValidationError) as exc:
-        return _legal_order_page(request, rt, caller, reference, error=problem(exc))
+        return legal_order_page(request, rt, caller, reference, error=problem(exc))
     return RedirectResponse(f"/console/legal/orders/{reference}", status_code=303)
 
 
@@ -204,7 +211,7 @@ def _preview_page(
                 session, order=order, keys=rt.keys, settings=rt.settings, actor=caller.actor
             )
     except RempartError as exc:
-        return _legal_order_page(request, rt, caller, reference, error=exc.message)
+        return legal_order_page(request, rt, caller, reference, error=exc.message)
     return page(
         request, "preview.html", caller=caller, reference=reference, package=package, **extra
     )
@@ -242,7 +249,7 @@ def legal_release(
                 actor=caller.actor,
             )
     except RempartError as exc:
-        return _legal_order_page(request, rt, caller, reference, error=exc.message)
+        return legal_order_page(request, rt, caller, reference, error=exc.message)
     return RedirectResponse(f"/console/legal/orders/{reference}", status_code=303)
 
 
