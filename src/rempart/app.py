@@ -24,6 +24,8 @@ from rempart.core.db import get_engine, is_busy_error
 from rempart.core.deps import Runtime
 from rempart.core.errors import RempartError, error_body, safe_location_part
 from rempart.core.settings import Settings, get_settings
+from rempart.escalations.api import router as escalations_router
+from rempart.hotline.api import router as hotline_router
 from rempart.legal.api import router as legal_router
 from rempart.legal.authority_api import router as authority_router
 from rempart.moderation.api import router as moderation_router
@@ -215,6 +217,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(authority_router)
     app.include_router(search_router)
     app.include_router(moderation_router)
+    app.include_router(escalations_router)
+    app.include_router(hotline_router)
     app.include_router(reports_router)
     app.include_router(transparency_router)
     for web in (pages, moderation_pages, legal_pages, admin_pages, transparency_pages):
