@@ -34,7 +34,14 @@ from rempart.platform.api import router as ingest_router
 from rempart.reports.api import router as reports_router
 from rempart.search.api import router as search_router
 from rempart.transparency.api import router as transparency_router
-from rempart.web import admin_pages, legal_pages, moderation_pages, pages, transparency_pages
+from rempart.web import (
+    admin_pages,
+    legal_pages,
+    moderation_pages,
+    pages,
+    safety_pages,
+    transparency_pages,
+)
 from rempart.web.access_log import AccessLog
 from rempart.web.headers import SecurityHeaders
 from rempart.web.pages import PageStop, problem_page, wants_page
@@ -221,7 +228,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(hotline_router)
     app.include_router(reports_router)
     app.include_router(transparency_router)
-    for web in (pages, moderation_pages, legal_pages, admin_pages, transparency_pages):
+    for web in (
+        pages,
+        moderation_pages,
+        safety_pages,
+        legal_pages,
+        admin_pages,
+        transparency_pages,
+    ):
         app.include_router(web.router)
     app.mount("/static", StaticFiles(packages=[("rempart.web", "static")]), name="static")
 
