@@ -303,3 +303,54 @@ def test_bad_escalations_are_refused_with_a_code(
         client.post("/v1/escalations", json={"item_id": 1, "explanation": EXPLANATION}).status_code
         == 401
     )
+
+
+def test_console_pages_keep_the_notification_from_moderators(
+    client: TestClient,
+    runtime: Runtime,
+    platform_headers: dict[str, str],
+    make_token: Callable[..., str],
+) -> None:
+    from test_web import csrf_of, make_login, sign_in
+
+    item_id = _publish(client, runtime, platform_headers)
+    created = client.post(
+        "/v1/escalations",
+        json={"item_id": item_id, "explanation": EXPLANATION},
+        headers=bearer(make_token(Role.MODERATOR)),
+    )
+    reference = created.json()["reference"]
+
+    assert sign_in(client, make_login(runtime, "mod-con", Role.MODERATOR)).status_code == 303
+    shown = client.get(f"/console/escalations/{reference}")
+    assert shown.status_code == 200
+    assert PHONE_E164 not in shown.text
+    assert ADDRESS not in shown.text
+    assert 'id="personal-hidden"' in shown.text
+    csrf = csrf_of(client, f"/console/escalations/{reference}")
+    forged = client.post(f"/console/escalations/{reference}/confirm", data={"csrf": csrf})
+    assert forged.status_code == 403
+    assert _actions(runtime, "escalations.notification.read") == []
+    form = client.get(f"/console/escalations/new?item_id={item_id}")
+    assert form.status_code == 200
+    assert THREAT in form.text
+
+    client.cookies.clear()
+    assert sign_in(client, make_login(runtime, "legal-con", Role.LEGAL)).status_code == 303
+    read = client.get(f"/console/escalations/{reference}")
+    assert read.status_code == 200
+    assert PHONE_E164 in read.text
+    assert len(_actions(runtime, "escalations.notification.read")) == 1
+    # A reviewer's form without the page's CSRF token is refused.
+    assert (
+        client.post(f"/console/escalations/{reference}/confirm", data={"csrf": "x"}).status_code
+        == 403
+    )
+    csrf = csrf_of(client, f"/console/escalations/{reference}")
+    declined = client.post(
+        f"/console/escalations/{reference}/decline",
+        data={"csrf": csrf, "reason": "A line from a song, quoted by a fan."},
+        follow_redirects=False,
+    )
+    assert declined.status_code == 303
+    assert "declined" in client.get(f"/console/escalations/{reference}").text
