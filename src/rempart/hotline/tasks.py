@@ -61,10 +61,11 @@ def deliver(
     )
     sent = 0
     for report in pending:
-        tip, originals = service.build(session, keys, settings, report=report)
         try:
+            tip, originals = service.build(session, keys, settings, report=report)
             receipt = reporter.submit(tip)
-        except Exception as exc:  # any port failure: kept for the next round
+        except Exception as exc:  # a port failure, or a report that cannot be built:
+            # kept for the next round, and never in the way of the other reports.
             log.warning("hotline report %s not sent: %s", report.reference, type(exc).__name__)
             report.attempts += 1
             report.last_error = f"{type(exc).__name__}: {exc}"[:512]
