@@ -1,12 +1,15 @@
 """Notices (DSA Art. 16) through HTTP, against the real server and worker processes.
 
     .venv/bin/python bench/notices_http.py --notices 3000 --clients 8 [--web-workers 2]
+        [--batch 100]
 
 Starts `rempart serve` (``--web-workers`` processes) and `rempart worker` on a fresh
 SQLite database, publishes one channel with 500 posts through the ingest API, then sends
 ``--notices`` notices from ``--clients`` concurrent keep-alive clients with a platform's
-token, each vouching for a different user. Prints notices/s, latency percentiles, every
-status code seen, the server processes' CPU time per notice and the load average.
+token, each vouching for a different user: one per request, or ``--batch`` per request to
+``/v1/reports/batch``. Prints notices/s, latency percentiles per request, every status
+code seen, the server processes' CPU time per notice, how long the worker took to file the
+last notice into its case, and the load average.
 """
 
 from __future__ import annotations
@@ -27,12 +30,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy import func, select
 
 from rempart.auth import service as auth
 from rempart.auth.permissions import Role
 from rempart.core import crypto
 from rempart.core.db import get_engine, transaction
 from rempart.core.migrate import upgrade
+from rempart.reports.models import Report
 
 POSTS = 500
 CATEGORIES = ["scams_fraud", "weapons", "drug_sales", "hate_speech"]
@@ -104,11 +109,27 @@ def publish(http: httpx.Client, headers: dict[str, str]) -> None:
     response.raise_for_status()
 
 
+def drained(env: dict[str, str], timeout: float = 600) -> float:
+    """When no notice is left unfiled (``perf_counter`` time)."""
+    engine = get_engine(env["REMPART_DATABASE_URL"])
+    deadline = time.perf_counter() + timeout
+    while time.perf_counter() < deadline:
+        with transaction(engine, readonly=True) as session:
+            waiting = session.execute(
+                select(func.count()).select_from(Report).where(Report.case_id.is_(None))
+            ).scalar_one()
+        if not waiting:
+            break
+        time.sleep(0.2)
+    return time.perf_counter()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--notices", type=int, default=3000)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--web-workers", type=int, default=2)
+    parser.add_argument("--batch", type=int, default=1, help="notices per request")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="rempart-notices-"))
     env, token = setup(folder)
@@ -147,24 +168,33 @@ def main() -> None:
         lock = threading.Lock()
         per_client = args.notices // args.clients
 
+        def notice(number: int, i: int) -> dict[str, Any]:
+            return {
+                "target": {"kind": "post", "id": f"bench-post-{(number * 7 + i) % POSTS}"},
+                "category": CATEGORIES[i % len(CATEGORIES)],
+                "explanation": "This post offers counterfeit goods for sale.",
+                "platform_user_id": f"u-{number}-{i}",
+                "good_faith": True,
+            }
+
         def client(number: int) -> None:
             with httpx.Client(base_url=base, timeout=60, headers=headers) as http:
-                for i in range(per_client):
-                    body = {
-                        "target": {"kind": "post", "id": f"bench-post-{(number * 7 + i) % POSTS}"},
-                        "category": CATEGORIES[i % len(CATEGORIES)],
-                        "explanation": "This post offers counterfeit goods for sale.",
-                        "platform_user_id": f"u-{number}-{i}",
-                        "good_faith": True,
-                    }
+                for first in range(0, per_client, args.batch):
+                    if args.batch == 1:
+                        path, body = "/v1/reports", notice(number, first)
+                    else:
+                        last = min(first + args.batch, per_client)
+                        notices = [notice(number, i) for i in range(first, last)]
+                        path, body = "/v1/reports/batch", {"notices": notices}
                     started = time.perf_counter()
-                    response = http.post("/v1/reports", json=body)
+                    response = http.post(path, json=body)
                     elapsed = time.perf_counter() - started
                     with lock:
                         statuses[response.status_code] += 1
                         latencies.append(elapsed * 1000)
 
         cpu_before = cpu_seconds(server.pid)
+        worker_cpu_before = cpu_seconds(worker.pid)
         started = time.perf_counter()
         threads = [threading.Thread(target=client, args=(n,)) for n in range(args.clients)]
         for thread in threads:
@@ -177,14 +207,19 @@ def main() -> None:
         latencies.sort()
         print(
             f"{sent} notices in {wall:.1f} s through HTTP ({args.web_workers} web processes, "
-            f"{args.clients} clients, worker running): {sent / wall:,.0f} notices/s"
+            f"{args.clients} clients, {args.batch} per request, worker running): "
+            f"{sent / wall:,.0f} notices/s"
         )
         print(
             f"latency p50 {statistics.median(latencies):.1f} ms, "
             f"p99 {latencies[int(len(latencies) * 0.99) - 1]:.1f} ms, max {latencies[-1]:.1f} ms"
         )
-        print(f"statuses: {dict(statuses)}")
+        print(f"statuses per request: {dict(statuses)}")
         print(f"server CPU per notice: {cpu / sent * 1000:.2f} ms")
+        lag = drained(env) - wall - started
+        worker_cpu = cpu_seconds(worker.pid) - worker_cpu_before
+        print(f"the worker filed the last notice {lag:.1f} s later")
+        print(f"worker CPU per notice filed: {worker_cpu / sent * 1000:.2f} ms")
         print(f"load average: {os.getloadavg()[0]:.2f}")
     finally:
         for process in (server, worker):

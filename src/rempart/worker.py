@@ -48,6 +48,8 @@ RETENTION_EVERY = timedelta(days=1)
 LEGAL_DEADLINES_EVERY = timedelta(minutes=1)
 STATEMENTS_EVERY = timedelta(seconds=10)
 JOBS_PER_TICK = 10
+# Filing a flood of notices yields to the other jobs after this long.
+FILING_SECONDS_PER_TICK = 5.0
 # After an unexpected error (database down…) wait this long, up to the maximum, and retry.
 ERROR_PAUSE_SECONDS = 1.0
 MAX_ERROR_PAUSE_SECONDS = 30.0
@@ -116,8 +118,7 @@ class Worker:
         # Notices are filed every round, so a notice reaches the queue within a poll interval.
         filed = 0
         if self._notices_waiting():
-            with transaction(self.rt.engine) as session:
-                filed = reports_tasks.file_notices(session, self.rt)
+            filed = self._file_notices()
         synced = False
         if self.matrix is None:
             synced = matrix_tasks.run(self.rt)
@@ -145,6 +146,18 @@ class Worker:
     # An idle worker must not take SQLite's write lock several times a round: API writes
     # queue behind it, and on a loaded machine a descheduled worker holds it for long.
     # These reads decide whether a write transaction is needed; the writes re-check.
+
+    def _file_notices(self) -> int:
+        """File notices in short transactions, for a bounded time: a flood of notices
+        neither holds the write lock nor keeps the other jobs waiting."""
+        filed, started = 0, time.monotonic()
+        while not self.stopping and time.monotonic() - started < FILING_SECONDS_PER_TICK:
+            with transaction(self.rt.engine) as session:
+                batch = reports_tasks.file_notices(session, self.rt)
+            filed += batch
+            if not batch:
+                break
+        return filed
 
     def _notices_waiting(self) -> bool:
         with transaction(self.rt.engine, readonly=True) as session:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -101,7 +103,15 @@ def make_engine(url: str, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT_SECONDS)
             connect_args={"options": f"-c lock_timeout={wait_ms}"},
         )
     _prepare_sqlite_file(url)
-    engine = create_engine(url, connect_args={"timeout": lock_timeout, "check_same_thread": False})
+    gate = _WriteGate(lock_timeout)
+    engine = create_engine(
+        url,
+        connect_args={
+            "timeout": lock_timeout,
+            "check_same_thread": False,
+            "factory": _gated_connection_class(gate),
+        },
+    )
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -120,10 +130,66 @@ def make_engine(url: str, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT_SECONDS)
         # A deferred transaction that reads and then writes can fail at once with
         # SQLITE_BUSY when another writer got in between; taking the write lock at
         # BEGIN makes concurrent writers (serve and worker) queue on busy_timeout.
-        mode = "DEFERRED" if connection.get_execution_options().get("readonly") else "IMMEDIATE"
-        connection.exec_driver_sql(f"BEGIN {mode}")
+        if connection.get_execution_options().get("readonly"):
+            connection.exec_driver_sql("BEGIN DEFERRED")
+            return
+        dbapi_connection = connection.connection.dbapi_connection
+        gate.enter(dbapi_connection)
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            gate.leave(dbapi_connection)
+            raise
 
     return engine
+
+
+class _WriteGate:
+    """Writers of one process queue on a lock before they ask for SQLite's write lock.
+
+    SQLite's busy handler makes a waiting writer sleep and poll (up to 100 ms a time), so
+    the threads of one web process that all wanted to write woke late and in no order:
+    most of a notice's latency was that sleep. A lock wakes the next writer as soon as the
+    current one has committed; only writers of other processes still meet the busy handler.
+    """
+
+    def __init__(self, timeout: float) -> None:
+        self._lock = threading.Lock()
+        self._timeout = timeout
+        self._holder: object | None = None
+
+    def enter(self, connection: object) -> None:
+        # Past the timeout the writer goes on to SQLite's own wait, which answers busy.
+        if self._lock.acquire(timeout=self._timeout):
+            self._holder = connection
+
+    def leave(self, connection: object) -> None:
+        if self._holder is connection:
+            self._holder = None
+            self._lock.release()
+
+
+def _gated_connection_class(gate: _WriteGate) -> type[sqlite3.Connection]:
+    # The gate opens after COMMIT or ROLLBACK has reached the file, which no SQLAlchemy
+    # event marks (its "commit" event comes before).
+    class GatedConnection(sqlite3.Connection):
+        def commit(self) -> None:
+            try:
+                super().commit()
+            finally:
+                gate.leave(self)
+
+        def rollback(self) -> None:
+            try:
+                super().rollback()
+            finally:
+                gate.leave(self)
+
+        def close(self) -> None:
+            gate.leave(self)
+            super().close()
+
+    return GatedConnection
 
 
 def get_engine(url: str, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT_SECONDS) -> Engine:

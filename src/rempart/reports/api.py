@@ -3,9 +3,12 @@ their users' notices, and to trusted flaggers."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request
+from sqlalchemy.orm import Session
 
 from rempart.auth.api import optional_caller, require
 from rempart.auth.permissions import Permission
@@ -13,13 +16,18 @@ from rempart.auth.service import Caller
 from rempart.core import ratelimit
 from rempart.core.clock import as_utc, utcnow
 from rempart.core.deps import Runtime, runtime
+from rempart.core.errors import RateLimited, RempartError
 from rempart.reports import appeals, bot, intake
+from rempart.reports.models import Report
 from rempart.reports.schemas import (
     AppealCreate,
     AppealReceipt,
     AppealStatus,
+    BatchOutcome,
+    BatchReceipt,
     BotMessage,
     BotReply,
+    ReportBatch,
     ReportCreate,
     ReportReceipt,
     ReportStatus,
@@ -33,16 +41,33 @@ Platform = Annotated[Caller, Depends(require(Permission.REPORTS_VOUCH))]
 TrackingId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{8,32}$")]
 
 
-def _limit(rt: Runtime, key: bytes) -> None:
-    # In its own transaction: refused and failing requests count too.
-    with rt.unit_of_work() as session:
-        ratelimit.hit(
-            session,
-            key=key,
-            limit=rt.settings.report_rate_limit,
-            window_seconds=rt.settings.report_rate_window_seconds,
-            now=utcnow(),
-        )
+def _hit(session: Session, rt: Runtime, key: bytes) -> None:
+    ratelimit.hit(
+        session,
+        key=key,
+        limit=rt.settings.report_rate_limit,
+        window_seconds=rt.settings.report_rate_window_seconds,
+        now=utcnow(),
+    )
+
+
+@contextmanager
+def _counted_unit_of_work(rt: Runtime, key: bytes | None) -> Iterator[Session]:
+    """A write counted against a rate limit in its own transaction: one commit per
+    accepted request, the cost that bounds notices per second on SQLite. A request refused
+    for another reason still counts, in a transaction of its own."""
+    try:
+        with rt.unit_of_work() as session:
+            if key is not None:
+                _hit(session, rt, key)
+            yield session
+    except RateLimited:
+        raise
+    except RempartError:
+        if key is not None:
+            with rt.unit_of_work() as session:
+                _hit(session, rt, key)
+        raise
 
 
 def _network_key(rt: Runtime, request: Request) -> bytes:
@@ -55,17 +80,17 @@ def report(body: ReportCreate, request: Request, caller: MaybeCaller, rt: Rt) ->
     """A notice (DSA Art. 16). Without a token: the public, with a name and an email
     (anonymous for child sexual abuse only), rate-limited per network. With a platform's
     token: a user it vouches for. With a trusted flagger's token: that organisation."""
+    key = None
     if caller is None:
-        _limit(rt, _network_key(rt, request))
+        key = _network_key(rt, request)
         network = request.client.host if request.client else None
         sender = intake.Sender(caller=None, network=network, channel="web")
     else:
         if body.platform_user_id is not None:
-            key = f"{caller.principal_id}:{body.platform_user_id}"
-            _limit(rt, rt.keys.blind_index(key, purpose="reports.rate.user"))
+            key = intake.user_rate_key(rt.keys, caller, body.platform_user_id)
         channel = "flagger" if caller.role.value == "flagger" else "platform"
         sender = intake.Sender(caller=caller, network=None, channel=channel)
-    with rt.unit_of_work() as session:
+    with _counted_unit_of_work(rt, key) as session:
         received = intake.submit(
             session, rt.keys, rt.settings, data=body, sender=sender, now=utcnow()
         )
@@ -78,6 +103,31 @@ def report(body: ReportCreate, request: Request, caller: MaybeCaller, rt: Rt) ->
                 "decision and how to appeal it."
             ),
         )
+
+
+@router.post("/v1/reports/batch", response_model=BatchReceipt, status_code=202)
+def report_batch(body: ReportBatch, caller: Platform, rt: Rt) -> BatchReceipt:
+    """Up to 500 notices in one request, for platforms forwarding their users' notices and
+    trusted flaggers: one transaction instead of one per notice. Each notice is received or
+    refused on its own, with the code a single request would have answered."""
+    now = utcnow()
+    with rt.unit_of_work() as session:
+        results = intake.submit_batch(
+            session, rt.keys, rt.settings, notices=body.notices, caller=caller, now=now
+        )
+    outcomes = [
+        BatchOutcome(index=i, status="received", tracking_id=r.tracking_id)
+        if isinstance(r, Report)
+        else BatchOutcome(index=i, status="refused", code=r.code, message=r.message)
+        for i, r in enumerate(results)
+    ]
+    received = sum(1 for o in outcomes if o.status == "received")
+    return BatchReceipt(
+        received=received,
+        refused=len(outcomes) - received,
+        received_at=as_utc(now),
+        outcomes=outcomes,
+    )
 
 
 @router.get("/v1/reports/{tracking_id}", response_model=ReportStatus)
@@ -105,9 +155,8 @@ def bot_message(body: BotMessage, caller: Platform, rt: Rt) -> BotReply:
 def appeal(body: AppealCreate, request: Request, caller: MaybeCaller, rt: Rt) -> AppealReceipt:
     """An appeal (DSA Art. 20) of a decision, with the secret from the link sent with it,
     or through the platform's token for a user it vouches for."""
-    if caller is None:
-        _limit(rt, _network_key(rt, request))
-    with rt.unit_of_work() as session:
+    key = _network_key(rt, request) if caller is None else None
+    with _counted_unit_of_work(rt, key) as session:
         filed = appeals.file(session, rt.settings, data=body, caller=caller, now=utcnow())
         return AppealReceipt(
             tracking_id=filed.tracking_id, status="received", received_at=as_utc(filed.created_at)

@@ -164,7 +164,8 @@ def open_case(
 def add_report(
     session: Session, case: ReportCase, report: Report, reporter: Reporter | None, now: datetime
 ) -> None:
-    """Count the report in its case; a reporter counts once however often they report."""
+    """Count the report in its case; a reporter counts once however often they report.
+    The caller places the case in the queue once it has added all the case's new reports."""
     repeat = reporter is not None and (
         session.execute(
             select(Report.id).where(
@@ -192,7 +193,6 @@ def add_report(
             case.credible_reporters = round(case.credible_reporters + weight, 4)
     if report.channel == "flagger":
         case.trusted_flagger = True
-    place_in_queue(session, case, now)
 
 
 def credible_weight(session: Session, case: ReportCase) -> float:

@@ -7,6 +7,7 @@ import ipaddress
 import json
 import re
 import secrets
+import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,8 +21,10 @@ from rempart.audit import service as audit
 from rempart.auth.exceptions import Forbidden
 from rempart.auth.permissions import Role
 from rempart.auth.service import Caller
+from rempart.core import ratelimit
 from rempart.core.clock import as_utc
 from rempart.core.crypto import KeyRing
+from rempart.core.errors import RempartError
 from rempart.core.settings import Settings
 from rempart.platform.models import Account, Connection
 from rempart.reports import cases, raids
@@ -38,7 +41,10 @@ from rempart.reports.schemas import ReportCreate
 from rempart.reports.targets import resolve
 from rempart.search.text import fold
 
-FILE_BATCH = 2000
+# Notices read per transaction, and how long one transaction may go on filing them: the
+# web processes wait for the write lock meanwhile.
+FILE_BATCH = 200
+FILE_SLICE_SECONDS = 0.1
 # Connections older than this say nothing about whether an account is active now.
 ACTIVITY_WINDOW = timedelta(days=90)
 _WORD = re.compile(r"[a-z]+")
@@ -226,6 +232,43 @@ def submit(
     return report
 
 
+def user_rate_key(keys: KeyRing, caller: Caller, platform_user_id: str) -> bytes:
+    """The rate limit's key for the notices a platform forwards for one of its users."""
+    key = f"{caller.principal_id}:{platform_user_id}"
+    return keys.blind_index(key, purpose="reports.rate.user")
+
+
+def submit_batch(
+    session: Session,
+    keys: KeyRing,
+    settings: Settings,
+    *,
+    notices: list[ReportCreate],
+    caller: Caller,
+    now: datetime,
+) -> list[Report | RempartError]:
+    """Check and store each notice of a batch as :func:`submit` would, counting each user's
+    notices against their rate limit. A refused notice is refused alone: every check runs
+    before its notice is added, so nothing of it is written."""
+    channel = "flagger" if caller.role == Role.FLAGGER else "platform"
+    sender = Sender(caller=caller, network=None, channel=channel)
+    outcomes: list[Report | RempartError] = []
+    for data in notices:
+        try:
+            if data.platform_user_id is not None:
+                ratelimit.hit(
+                    session,
+                    key=user_rate_key(keys, caller, data.platform_user_id),
+                    limit=settings.report_rate_limit,
+                    window_seconds=settings.report_rate_window_seconds,
+                    now=now,
+                )
+            outcomes.append(submit(session, keys, settings, data=data, sender=sender, now=now))
+        except RempartError as refused:
+            outcomes.append(refused)
+    return outcomes
+
+
 def file_pending(session: Session, settings: Settings, *, now: datetime) -> int:
     """File the notices received since the last run into their cases, weigh the cases and
     place them in the queue, audit the receipt, and look for raids in the cases touched."""
@@ -247,7 +290,11 @@ def file_pending(session: Session, settings: Settings, *, now: datetime) -> int:
     by_target: dict[tuple[str, str], list[Report]] = defaultdict(list)
     for report in pending:
         by_target[(report.target_kind, report.target_ref)].append(report)
+    started, filed = time.monotonic(), 0
     for (kind, ref), reports in by_target.items():
+        if filed and time.monotonic() - started > FILE_SLICE_SECONDS:
+            break  # the rest waits for the next transaction, with no case_id yet
+        filed += len(reports)
         case = cases.open_case(
             session,
             kind=kind,
@@ -281,7 +328,7 @@ def file_pending(session: Session, settings: Settings, *, now: datetime) -> int:
         )
         session.flush()
         raids.assess(session, settings, case=case, now=now)
-    return len(pending)
+    return filed
 
 
 def _account_facts(

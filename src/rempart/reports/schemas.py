@@ -96,6 +96,32 @@ class ReportReceipt(BaseModel):
     message: str
 
 
+class ReportBatch(BaseModel):
+    """Notices a platform forwards (or a trusted flagger sends) in one request."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    notices: Annotated[list[ReportCreate], Field(min_length=1, max_length=500)]
+
+
+class BatchOutcome(BaseModel):
+    """One notice of a batch: received with its tracking id, or refused with the code a
+    single request would have answered."""
+
+    index: int
+    status: Literal["received", "refused"]
+    tracking_id: str | None = None
+    code: str | None = None
+    message: str | None = None
+
+
+class BatchReceipt(BaseModel):
+    received: int
+    refused: int
+    received_at: datetime
+    outcomes: list[BatchOutcome]
+
+
 class ReportStatus(BaseModel):
     tracking_id: str
     category: str
