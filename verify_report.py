@@ -87,6 +87,8 @@ RELEVANT = (
     "moderation.decision",
     "moderation.item.restricted",
     "reports.received",
+    "escalations.notification.sent",
+    "hotline.report.sent",
     "reports.raid.suspected",
     "reports.appeal.filed",
     "reports.appeal.decided",
@@ -459,6 +461,9 @@ def dsa(log: Log, period: Period) -> dict[str, Any]:
     reviewed: dict[str, str] = {}  # item -> the first moderator's action after it
     disputes: dict[str, dict[str, Any]] = {}
     recipients: dict[str, int] = {}  # month -> its latest count
+    threats: Counter[str] = Counter()  # Art. 18 notifications sent, by Member State
+    threat_hours: list[float] = []
+    hotline_reports = 0
     months = _months(period)
     for when, action, target, details in log.events:
         if when < period.start:
@@ -501,6 +506,11 @@ def dsa(log: Log, period: Period) -> dict[str, Any]:
                 actions["remove_from_search"] += 1
                 grounds[str(details.get("ground_type", "terms"))] += 1
                 automation["fully"] += 1
+        elif action == "escalations.notification.sent" and in_period:
+            threats[str(details.get("member_state") or "none")] += 1
+            threat_hours.append(float(details.get("hours_to_send", 0)))
+        elif action == "hotline.report.sent" and in_period:
+            hotline_reports += 1
         elif action == "reports.raid.suspected" and in_period:
             raids += 1
         elif action == "reports.dispute.submitted" and in_period:
@@ -571,6 +581,18 @@ def dsa(log: Log, period: Period) -> dict[str, Any]:
             ),
         },
         "article_23": dict(sorted(art23.items())),
+        # Art. 18: suspicions of a threat to life or safety notified to the authorities
+        # ("none": the Member State could not be determined, so Europol was told).
+        "threats_to_life_notified": {
+            "total": sum(threats.values()),
+            "by_member_state": dict(sorted(threats.items())),
+            "median_hours_to_notify": (
+                round(statistics.median(threat_hours), 1)
+                if len(threat_hours) >= SUPPRESS_BELOW
+                else None
+            ),
+        },
+        "child_sexual_abuse_reports_to_hotline": hotline_reports,
         "average_monthly_active_recipients": {
             "months_counted": len(recipients),
             "average": round(statistics.mean(recipients.values())) if recipients else None,

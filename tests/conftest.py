@@ -148,6 +148,8 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         key_file=key_file,
         audit_head_file=tmp_path / "audit-heads.jsonl",
         notification_outbox=tmp_path / "notifications-outbox.jsonl",
+        authority_outbox=tmp_path / "authority-outbox.jsonl",
+        hotline_directory=tmp_path / "hotline-reports",
         demo=False,
         # The semantic stage has its own tests (test_semantic_classifier.py); elsewhere
         # the first stage decides, which keeps scans fast and outcomes easy to reason about.
@@ -168,6 +170,8 @@ def env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
         "REMPART_KEY_FILE": str(settings.key_file),
         "REMPART_AUDIT_HEAD_FILE": str(settings.audit_head_file),
         "REMPART_NOTIFICATION_OUTBOX": str(settings.notification_outbox),
+        "REMPART_AUTHORITY_OUTBOX": str(settings.authority_outbox),
+        "REMPART_HOTLINE_DIRECTORY": str(settings.hotline_directory),
         "REMPART_DEMO": "0",
         "REMPART_CLASSIFIER_SEMANTIC": "1" if settings.classifier_semantic else "0",
     }

@@ -34,6 +34,8 @@ from rempart.core.db import get_engine, is_busy_error
 from rempart.core.deps import Runtime
 from rempart.core.errors import RempartError, error_body, safe_location_part
 from rempart.core.settings import Settings, get_settings
+from rempart.escalations.api import router as escalations_router
+from rempart.hotline.api import router as hotline_router
 from rempart.legal.api import router as legal_router
 from rempart.legal.authority_api import router as authority_router
 from rempart.moderation.api import router as moderation_router
@@ -49,6 +51,7 @@ from rempart.web import (
     moderation_pages,
     pages,
     review_pages,
+    safety_pages,
     transparency_pages,
 )
 from rempart.web.access_log import AccessLog
@@ -237,12 +240,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(authority_router)
     app.include_router(search_router)
     app.include_router(moderation_router)
+    app.include_router(escalations_router)
+    app.include_router(hotline_router)
     app.include_router(reports_router)
     app.include_router(transparency_router)
     for web in (
         pages,
         moderation_pages,
         review_pages,
+        safety_pages,
         legal_pages,
         act_pages,
         admin_pages,

@@ -20,6 +20,7 @@ from rempart.core.clock import utcnow
 from rempart.core.db import transaction
 from rempart.core.deps import Runtime
 from rempart.core.models import ScheduleState
+from rempart.hotline import tasks as hotline_tasks
 from rempart.legal import tasks as legal_tasks
 from rempart.moderation import tasks as moderation_tasks
 from rempart.platform import recipients
@@ -199,6 +200,7 @@ class Worker:
                 preservation_tasks.run_purge(session, self.rt)
             if jobs.due(session, name="moderation-statements", every=STATEMENTS_EVERY):
                 moderation_tasks.deliver(session, self.rt)
+                hotline_tasks.run(session, self.rt)
                 reports_tasks.deliver(session, self.rt)
                 moderation_tasks.rescan_if_models_changed(session, self.rt)
 

@@ -44,6 +44,12 @@ class Permission(StrEnum):
     GRANTS_MANAGE = "auth:grants:manage"
     # Who was granted what: the legal reviewers see it, as those a rogue grant would hurt.
     GRANTS_READ = "auth:grants:read"
+    # DSA Art. 18: a moderator escalates a threat to life or safety; a legal reviewer,
+    # never the same principal, confirms the notification to the authority.
+    ESCALATIONS_CREATE = "moderation:escalations:create"
+    ESCALATIONS_CONFIRM = "legal:escalations:confirm"
+    # The list of child sexual abuse reports sent to the hotline (metadata, no media).
+    HOTLINE_REPORTS_READ = "moderation:hotline-reports:read"
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
@@ -62,9 +68,17 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.LEGAL_ALERTS_READ,
             Permission.GRANTS_READ,
             Permission.ESCALATIONS_ANSWER,
+            Permission.ESCALATIONS_CONFIRM,
+            Permission.HOTLINE_REPORTS_READ,
         }
     ),
-    Role.MODERATOR: frozenset({Permission.MODERATION_DECIDE}),
+    Role.MODERATOR: frozenset(
+        {
+            Permission.MODERATION_DECIDE,
+            Permission.ESCALATIONS_CREATE,
+            Permission.HOTLINE_REPORTS_READ,
+        }
+    ),
     Role.FLAGGER: frozenset({Permission.REPORTS_VOUCH}),
     Role.ADMIN: frozenset(
         {

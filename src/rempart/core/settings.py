@@ -97,6 +97,20 @@ class Settings(BaseSettings):
     dsa_token: str | None = None
     # The local outbox where user notifications go when no other notifier is configured.
     notification_outbox: Path = Path("var/notifications-outbox.jsonl")
+    # DSA Art. 18 notifications to law enforcement (threats to life or safety) go here when
+    # no other channel is wired: a file of its own, as it holds personal data that the
+    # platform's tailer of user notices must never see.
+    authority_outbox: Path = Path("var/authority-outbox.jsonl")
+    # Where the local hotline port writes child sexual abuse reports (one JSON file each,
+    # in the fields of NCMEC's CyberTipline report), for the platform to forward.
+    hotline_directory: Path = Path("var/hotline-reports")
+    # How long the evidence behind a hotline report is kept, encrypted, before it is
+    # purged: 1 year, as 18 U.S.C. 2258A(h) requires of US providers (extended from 90
+    # days in 2024) and as the EU interim regulation's practice keeps it.
+    csam_evidence_days: int = Field(default=365, ge=90, le=3650)
+    # Who reports, as the hotline's "reporting person" (the provider, not a moderator).
+    hotline_reporter_company: str = "The platform's trust and safety team"
+    hotline_reporter_email: str = "trust-and-safety@example.org"
     # A Matrix homeserver (Synapse) to sync from and act on, with a server admin's token.
     # Unset: the platform pushes its events to the ingest API instead.
     matrix_homeserver_url: str | None = None

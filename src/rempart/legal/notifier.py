@@ -1,13 +1,14 @@
-"""How users hear that their data was disclosed (or their content removed on an order), and
-how an authority hears that its order to act was carried out. The platform wires its own
-channel behind ``Notifier``; the default writes to a local outbox file that the platform
-can tail."""
+"""How users hear that their data was disclosed or their content removed on an order
+(``Notifier``), how an authority hears that its order to act was carried out (also
+``Notifier``), and how authorities hear of threats to life (``AuthorityNotifier``). The
+platform wires its own channels behind them; the defaults write to local outbox files that
+the platform can tail."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from rempart.core.outbox import append_json_line
 
@@ -53,3 +54,32 @@ class OutboxNotifier:
 
     def send_authority(self, notice: AuthorityNotice) -> None:
         append_json_line(self.path, {"type": "authority_notice", **asdict(notice)})
+
+
+@dataclass(frozen=True)
+class ThreatToLifeNotice:
+    """A notification the platform makes to an authority on its own initiative: the
+    suspicion of a criminal offence involving a threat to the life or safety of persons
+    (DSA Art. 18). ``body`` holds the information the article asks for, personal data
+    included, so it is written only to the authority channel, never to the users' one."""
+
+    reference: str
+    recipient: str
+    member_state: str | None
+    body: dict[str, Any]
+
+
+class AuthorityNotifier(Protocol):
+    def notify_authority(self, notice: ThreatToLifeNotice) -> None: ...
+
+
+class OutboxAuthorityNotifier:
+    """One JSON line per notification, in a file of its own (mode 0600) that the
+    platform's law-enforcement liaison forwards. A repeat after a crash between the write
+    and the commit carries the same ``reference``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def notify_authority(self, notice: ThreatToLifeNotice) -> None:
+        append_json_line(self.path, {"type": "dsa_art18_notification", **asdict(notice)})

@@ -8,6 +8,8 @@ from rempart.auth import models as auth_models  # noqa: F401
 from rempart.core import models as core_models  # noqa: F401
 from rempart.core.db import Base, get_engine
 from rempart.core.migrate import managed_by_models
+from rempart.escalations import models as escalations_models  # noqa: F401
+from rempart.hotline import models as hotline_models  # noqa: F401
 from rempart.legal import models as legal_models  # noqa: F401
 from rempart.moderation import models as moderation_models  # noqa: F401
 from rempart.platform import models as platform_models  # noqa: F401

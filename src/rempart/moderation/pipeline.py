@@ -20,6 +20,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from rempart.audit import service as audit
+from rempart.hotline import service as hotline
 from rempart.moderation import reasons
 from rempart.moderation.models import ModerationDecision, ModerationItem
 from rempart.moderation.signals import (
@@ -461,6 +462,10 @@ def _apply(
                 "signals": [s.source for s in verdict.signals if s.category == verdict.category],
             },
         )
+    if kind == "post" and hotline.csam_matches(item.signals):
+        # Known child sexual abuse material: reported to the hotline without waiting for
+        # a moderator (who may still confirm; it stays one report).
+        hotline.open_report(session, item=item, trigger="hash_match", now=now)
     return item
 
 

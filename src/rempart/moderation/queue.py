@@ -17,6 +17,7 @@ from rempart.auth.service import Caller
 from rempart.core.clock import as_utc, utcnow
 from rempart.core.errors import RempartError
 from rempart.core.settings import Settings
+from rempart.hotline import service as hotline
 from rempart.moderation import presets, reasons
 from rempart.moderation.exceptions import (
     AppealOutcomeStands,
@@ -373,7 +374,14 @@ def decide(
     item.category = data.category if data.action is not DecisionAction.NO_VIOLATION else None
     item.updated_at = now
     _apply_to_search(session, item)
-    if item.kind == "post":
+    restricting = data.action.value in RESTRICTING
+    report = None
+    if restricting and data.category == hotline.CSAM_CATEGORY:
+        report = hotline.open_report(
+            session, item=item, trigger="decision", now=now, decision_id=decision.id
+        )
+    if item.kind == "post" and not hotline.takes_media(report):
+        # A report still to send keeps the originals until its evidence is preserved.
         forget_post_media(session, post_id=item.ref)
     statement = None
     if restricting:

@@ -58,6 +58,8 @@ FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "reports.account_warning": ((), ()),
     "reports.account_suspended": ((), ()),
     "platform.active_recipients": (("month", "recipients"), ()),
+    "escalations.notification.sent": (("member_state", "hours_to_send"), ()),
+    "hotline.report.sent": (("trigger",), ()),
 }
 
 

@@ -233,6 +233,24 @@ def plan_account_suspension(
         _add(session, action, kind="account", ref=user_id, reason=reason, due=due, cause=cause)
 
 
+def plan_open_suspension(
+    session: Session, settings: Settings, *, user_id: str, cause: str, reason: str
+) -> None:
+    """A Matrix account suspended for a cause with no end date (content reported to a
+    child-protection hotline): lifted only by a decision that names the same cause."""
+    if not (enabled(settings) and user_id.startswith("@")):
+        return
+    _add(
+        session,
+        "suspend_user",
+        kind="account",
+        ref=user_id,
+        reason=reason,
+        due=utcnow(),
+        cause=cause,
+    )
+
+
 def of_item(session: Session, *, item_id: int) -> list[PlatformAction]:
     """What the homeserver was asked to do about an item, oldest first (for the console)."""
     return list(
