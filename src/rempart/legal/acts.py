@@ -20,7 +20,6 @@ from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from rempart.auth.service import Caller
@@ -36,24 +35,22 @@ from rempart.legal.exceptions import (
     InvalidTransition,
     ItemNotFound,
     MalformedOrder,
-    ReplayedOrder,
 )
 from rempart.legal.models import (
     Authority,
     AuthorityKey,
     Order,
     OrderAct,
-    OrderDocument,
     OrderItem,
 )
 from rempart.legal.orders import (
-    DOCUMENT_PURPOSE,
     JWS_PURPOSE,
     audit_order,
     check_document,
     check_token_times,
     parse_claims,
     refuse_replay,
+    store_order,
 )
 from rempart.legal.schemas import (
     ORDER_TYPES_TO_ACT,
@@ -146,18 +143,8 @@ def receive_act_order(
         acknowledged_at=now,
         due_at=due,
     )
-    session.add(order)
-    try:
-        session.flush()
-    except IntegrityError:
-        raise ReplayedOrder("This order (jti) was already received.") from None
-    session.add(
-        OrderDocument(
-            order_id=order.id,
-            media_type=claims.document.media_type,
-            size=len(document),
-            ciphertext=keys.encrypt_bytes(document, purpose=DOCUMENT_PURPOSE),
-        )
+    store_order(
+        session, keys, order=order, document=document, media_type=claims.document.media_type
     )
     session.add(
         OrderAct(

@@ -239,19 +239,8 @@ def receive_order(
     )
     if not failed and claims.emergency and issuer.kind not in JUDICIAL_KINDS and not validator:
         order.validation_due_at = now + VALIDATION_WINDOW
-    session.add(order)
-    try:
-        session.flush()
-    except IntegrityError:
-        # Two submissions of one token racing: the unique (authority, jti) decides.
-        raise ReplayedOrder("This order (jti) was already received.") from None
-    session.add(
-        OrderDocument(
-            order_id=order.id,
-            media_type=claims.document.media_type,
-            size=len(document),
-            ciphertext=keys.encrypt_bytes(document, purpose=DOCUMENT_PURPOSE),
-        )
+    store_order(
+        session, keys, order=order, document=document, media_type=claims.document.media_type
     )
     for position, (target, resolution) in enumerate(zip(claims.targets, resolutions, strict=True)):
         session.add(
@@ -305,6 +294,26 @@ def receive_order(
     )
     session.expire(order, ["targets", "checks", "reviews"])
     return order
+
+
+def store_order(
+    session: Session, keys: KeyRing, *, order: Order, document: bytes, media_type: str
+) -> None:
+    """The order and its document, encrypted; a replayed token stops here."""
+    session.add(order)
+    try:
+        session.flush()
+    except IntegrityError:
+        # Two submissions of one token racing: the unique (authority, jti) decides.
+        raise ReplayedOrder("This order (jti) was already received.") from None
+    session.add(
+        OrderDocument(
+            order_id=order.id,
+            media_type=media_type,
+            size=len(document),
+            ciphertext=keys.encrypt_bytes(document, purpose=DOCUMENT_PURPOSE),
+        )
+    )
 
 
 def refuse_replay(session: Session, *, issuer: Authority, jti: str) -> None:

@@ -52,6 +52,7 @@ ROOM_TOPIC = (
 ROOM = "botroom:"
 READ = "botread:"
 PAGE = 100
+# Bodies longer than this are cut: a notice is a message, the statement itself is public.
 MAX_BODY = 4000
 COMMANDS = {"!appeal": "en", "!recours": "fr"}
 # A statement of reasons' puid (the owner's reference), or a decision (a reporter's).
@@ -80,12 +81,21 @@ def remember_room(session: Session, user_id: str, room_id: str) -> None:
     save(session, {f"{ROOM}{user_id}": room_id})
 
 
-def queue_message(session: Session, *, user_id: str, body: str, about: str, now: datetime) -> None:
-    """A message to the user in Rempart's room with them (opened when it is sent)."""
+def queue_message(
+    session: Session,
+    *,
+    user_id: str,
+    body: str,
+    about: str,
+    now: datetime,
+    action: str = ACTION,
+) -> None:
+    """A message to the user in Rempart's room with them (opened when it is sent), or,
+    with ``action`` "server_notice", as a server notice."""
     session.add(
         PlatformAction(
             adapter=ADAPTER,
-            action=ACTION,
+            action=action,
             target_kind="account",
             target_ref=user_id,
             reason=about[:512],

@@ -29,8 +29,6 @@ from rempart.reports.models import Notice, Reporter
 ACTION = "server_notice"
 BATCH = 500
 LAG = 200
-# Bodies longer than this are cut: a notice is a message, the statement itself is public.
-MAX_BODY = 4000
 
 _DECISIONS = {
     "remove_from_search": "taken out of search",
@@ -43,23 +41,6 @@ _DECISIONS = {
 
 def _matrix_user(user_id: str | None) -> bool:
     return bool(user_id and user_id.startswith("@") and ":" in user_id)
-
-
-def _queue(session: Session, *, user_id: str, body: str, about: str, now: datetime) -> None:
-    session.add(
-        PlatformAction(
-            adapter=ADAPTER,
-            action=ACTION,
-            target_kind="account",
-            target_ref=user_id,
-            reason=about[:512],
-            state="pending",
-            due_at=now,
-            attempts=0,
-            details={"body": body[:MAX_BODY]},
-            created_at=now,
-        )
-    )
 
 
 def _on_homeserver(session: Session, decision: ModerationDecision) -> str:
@@ -202,7 +183,7 @@ def queue_server_notices(session: Session, settings: Settings, *, now: datetime)
             link_base=settings.public_url,
         )
         text = _statement_text(session, decision, item, statement.puid, link, until)
-        _queue(session, user_id=owner, body=text, about=about, now=now)
+        bot.queue_message(session, user_id=owner, body=text, about=about, now=now, action=ACTION)
         if decision.action not in ("no_violation", "suspend_account"):
             # The owner appeals a restriction: the way to do it from Matrix, in Rempart's room.
             # Not to a suspended account, which Synapse lets neither join a room nor write:
@@ -224,12 +205,13 @@ def queue_server_notices(session: Session, settings: Settings, *, now: datetime)
         if not _matrix_user(user_id) or about in told:
             continue
         assert user_id is not None
-        _queue(
+        bot.queue_message(
             session,
             user_id=user_id,
             body=_notice_text(notice.kind, notice.body),
             about=about,
             now=now,
+            action=ACTION,
         )
         refused = _refusal(session, notice)
         if refused is not None:
