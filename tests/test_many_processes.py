@@ -224,7 +224,12 @@ def test_two_servers_and_two_workers_share_one_postgresql_during_a_rescan(
 
         def decide(n: int) -> None:
             staff = moderators[n % 2]
-            claimed = http[n % 2].post("/v1/moderation/queue/claim", headers=staff)
+            # The queue may be empty for a moment while the rescan refills it.
+            for _ in range(120):
+                claimed = http[n % 2].post("/v1/moderation/queue/claim", headers=staff)
+                if claimed.status_code != 204:
+                    break
+                time.sleep(0.5)
             with lock:
                 statuses[("claim", claimed.status_code)] += 1
             if claimed.status_code != 200:
