@@ -106,6 +106,10 @@ def make_engine(url: str, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT_SECONDS)
     gate = _WriteGate(lock_timeout)
     engine = create_engine(
         url,
+        # Requests waiting for the write gate each hold a connection: with the default
+        # five, the others were opened and closed again per request (PRAGMAs included).
+        pool_size=16,
+        max_overflow=32,
         connect_args={
             "timeout": lock_timeout,
             "check_same_thread": False,
