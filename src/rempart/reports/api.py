@@ -41,16 +41,6 @@ Platform = Annotated[Caller, Depends(require(Permission.REPORTS_VOUCH))]
 TrackingId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{8,32}$")]
 
 
-def _hit(session: Session, rt: Runtime, key: bytes) -> None:
-    ratelimit.hit(
-        session,
-        key=key,
-        limit=rt.settings.report_rate_limit,
-        window_seconds=rt.settings.report_rate_window_seconds,
-        now=utcnow(),
-    )
-
-
 @contextmanager
 def _counted_unit_of_work(rt: Runtime, key: bytes | None) -> Iterator[Session]:
     """A write counted against a rate limit in its own transaction: one commit per
@@ -59,14 +49,14 @@ def _counted_unit_of_work(rt: Runtime, key: bytes | None) -> Iterator[Session]:
     try:
         with rt.unit_of_work() as session:
             if key is not None:
-                _hit(session, rt, key)
+                intake.count_against_limit(session, rt.settings, key=key, now=utcnow())
             yield session
     except RateLimited:
         raise
     except RempartError:
         if key is not None:
             with rt.unit_of_work() as session:
-                _hit(session, rt, key)
+                intake.count_against_limit(session, rt.settings, key=key, now=utcnow())
         raise
 
 

@@ -233,6 +233,17 @@ def submit(
     return report
 
 
+def count_against_limit(session: Session, settings: Settings, *, key: bytes, now: datetime) -> None:
+    """One more notice (or appeal) under ``key``'s limit; 429 past it."""
+    ratelimit.hit(
+        session,
+        key=key,
+        limit=settings.report_rate_limit,
+        window_seconds=settings.report_rate_window_seconds,
+        now=now,
+    )
+
+
 def user_rate_key(keys: KeyRing, caller: Caller, platform_user_id: str) -> bytes:
     """The rate limit's key for the notices a platform forwards for one of its users."""
     key = f"{caller.principal_id}:{platform_user_id}"
@@ -257,11 +268,10 @@ def submit_batch(
     for data in notices:
         try:
             if data.platform_user_id is not None:
-                ratelimit.hit(
+                count_against_limit(
                     session,
+                    settings,
                     key=user_rate_key(keys, caller, data.platform_user_id),
-                    limit=settings.report_rate_limit,
-                    window_seconds=settings.report_rate_window_seconds,
                     now=now,
                 )
             outcomes.append(submit(session, keys, settings, data=data, sender=sender, now=now))
