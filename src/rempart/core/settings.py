@@ -95,6 +95,10 @@ class Settings(BaseSettings):
     # and the platform's token for it; `rempart dsa submit` sends statements there.
     dsa_endpoint: str | None = None
     dsa_token: str | None = None
+    # Who publishes the DSA report, as its templates (Implementing Regulation (EU)
+    # 2024/2835) name them: the provider's statutory name and the service's name.
+    dsa_provider_name: str = ""
+    dsa_service_name: str = ""
     # The local outbox where user notifications go when no other notifier is configured.
     notification_outbox: Path = Path("var/notifications-outbox.jsonl")
     # DSA Art. 18 notifications to law enforcement (threats to life or safety) go here when

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from rempart.audit import service as audit
@@ -13,6 +13,7 @@ from rempart.auth.api import require
 from rempart.auth.permissions import Permission
 from rempart.auth.service import Caller
 from rempart.core.deps import Runtime, runtime
+from rempart.core.errors import NotFound
 from rempart.transparency import service
 
 router = APIRouter(tags=["transparency"])
@@ -23,6 +24,12 @@ PeriodQuery = Annotated[
 ]
 Kind = Annotated[str, Query(pattern=r"^(lawful_disclosure|dsa)$")]
 ReportId = Annotated[int, Path(ge=1, le=2**31)]
+PeriodPath = Annotated[str, Path(pattern=r"^\d{4}(-Q[1-4])?$", description="2026-Q3 or 2026.")]
+TemplateName = Annotated[str, Path(pattern=r"^\d{1,2}_[A-Za-z_]{1,40}\.csv$")]
+
+
+class TemplateNotFound(NotFound):
+    code = "template_not_found"
 
 
 class PublishRequest(BaseModel):
@@ -68,6 +75,36 @@ def get_dataset(report_id: ReportId, rt: Rt) -> Any:
     inclusion proof under the report's signed head."""
     with rt.unit_of_work(readonly=True) as session:
         return service.published_dataset(session, report_id=report_id)
+
+
+def _zip(files: dict[str, str], name: str) -> Response:
+    return Response(
+        service.zipped(files),
+        media_type="application/zip",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+@router.get("/v1/transparency/reports/{report_id}/templates.zip")
+def get_templates(report_id: ReportId, rt: Rt) -> Response:
+    """A DSA report in the eleven CSV files of the templates of Implementing Regulation
+    (EU) 2024/2835: check them with `python verify_report.py URL --templates ZIP_URL`."""
+    return _zip(service.dsa_template_files(rt, report_id=report_id), f"dsa-{report_id}.zip")
+
+
+@router.get("/v1/transparency/reports/{report_id}/templates/{name}")
+def get_template(report_id: ReportId, name: TemplateName, rt: Rt) -> Response:
+    """One of the template files, e.g. `4_notices.csv`."""
+    files = service.dsa_template_files(rt, report_id=report_id)
+    if name not in files:
+        raise TemplateNotFound(f"The templates have no file {name}.")
+    return Response(files[name], media_type="text/csv; charset=utf-8")
+
+
+@router.get("/v1/transparency/dsa/{period}/templates.zip")
+def get_period_templates(period: PeriodPath, rt: Rt) -> Response:
+    """The last DSA report published for the period, in the templates of 2024/2835."""
+    return _zip(service.dsa_template_files(rt, period_text=period), f"dsa-{period}.zip")
 
 
 @router.get("/v1/transparency/provisional")

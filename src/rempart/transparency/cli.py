@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import zipfile
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -17,6 +18,7 @@ from rempart.reports import disputes
 from rempart.transparency import dsa, render, service
 from rempart.transparency import standalone_verify as offline
 from rempart.transparency.dsa_rules import validate
+from rempart.transparency.dsa_templates import check_templates
 from rempart.transparency.verify import verify
 
 transparency_app = typer.Typer(
@@ -91,6 +93,56 @@ def report(
         dataset_out.write_text(_dump(public) + "\n", encoding="utf-8")
 
 
+class TemplateFormat(StrEnum):
+    CSV = "csv"
+    ZIP = "zip"
+    JSON = "json"
+
+
+@transparency_app.command("dsa")
+def dsa_report(
+    out: Annotated[
+        Path, typer.Option(help="A folder for the CSV files, the zip or the JSON file.")
+    ],
+    period: Annotated[
+        str | None, typer.Option(help="The period of the last DSA report published for it.")
+    ] = None,
+    report_id: Annotated[int | None, typer.Option(help="Or the published report's id.")] = None,
+    output: Annotated[
+        TemplateFormat, typer.Option("--format", help="The templates' CSV files, zipped, or JSON.")
+    ] = TemplateFormat.CSV,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Write a published DSA report in the templates of Implementing Regulation (EU)
+    2024/2835 (one CSV file per part, as Annex I lays them out), or as JSON. Check them with
+    `python verify_report.py REPORT.json --templates FOLDER_OR_ZIP`."""
+    if (period is None) == (report_id is None):
+        raise typer.BadParameter("Give --period or --report-id.")
+    rt = cli_runtime(database_url)
+    try:
+        if output is TemplateFormat.JSON:
+            with rt.unit_of_work(readonly=True) as session:
+                chosen = report_id or service.latest_report_id(
+                    session, kind="dsa", period_text=period or ""
+                )
+                document = service.published_document(session, report_id=chosen)
+            out.write_text(_dump(document) + "\n", encoding="utf-8")
+            err.print(f"Wrote {out}.")
+            return
+        files = service.dsa_template_files(rt, report_id=report_id, period_text=period)
+    except RempartError as exc:
+        raise fail(exc) from None
+    if output is TemplateFormat.ZIP:
+        out.write_bytes(service.zipped(files))
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        for name, text in files.items():
+            # newline="": the files keep the CRLF line ends RFC 4180 asks for.
+            with (out / name).open("w", encoding="utf-8", newline="") as handle:
+                handle.write(text)
+    err.print(f"Wrote the {len(files)} template files to {out}.")
+
+
 @transparency_app.command("export")
 def export_report(
     report_id: Annotated[int, typer.Argument(help="The published report's id.")],
@@ -134,6 +186,10 @@ def verify_command(
     previous: Annotated[
         str | None, typer.Option(help="The previous published report of the same kind.")
     ] = None,
+    templates: Annotated[
+        str | None,
+        typer.Option(help="A DSA report's template files (folder, zip or URL): check each cell."),
+    ] = None,
     against_log: Annotated[
         bool,
         typer.Option(
@@ -159,9 +215,20 @@ def verify_command(
             if dataset is not None:
                 err.print(f"[red]Cannot read the report's dataset:[/red] {exc}")
                 raise typer.Exit(2) from None
+    cells: list[str] = []
+    if templates is not None:
+        try:
+            files = offline.load_templates(templates)
+        except (OSError, ValueError, zipfile.BadZipFile) as exc:
+            err.print(f"[red]Cannot read the templates:[/red] {exc}")
+            raise typer.Exit(2) from None
+        if public is None:
+            err.print("[red]The templates are checked against the report's dataset.[/red]")
+            raise typer.Exit(2)
+        cells = check_templates(document, public, files)
     if public is not None and not against_log:
         _problems(
-            offline.verify(document, public, before),
+            offline.verify(document, public, before) + cells,
             f"{document['kind']} {document['period']}: signed, consistent with the previous "
             f"report, every figure recomputed from {len(public['entries'])} entries proven "
             "in the log.",
@@ -172,7 +239,7 @@ def verify_command(
         verdict = verify(session, document, keys=rt.keys, previous=before, dataset=public)
     problems = verdict.problems
     if public is not None:
-        problems = offline.verify(document, public, before) + problems
+        problems = offline.verify(document, public, before) + problems + cells
     _problems(
         problems,
         f"{document['kind']} {document['period']}: every figure matches the audit log under "

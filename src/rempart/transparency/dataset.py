@@ -38,18 +38,23 @@ PSEUDONYM_HEX = 24
 # Per action: the detail keys kept as they are, and those replaced by a pseudonym (a
 # string, or each string of a list).
 FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "legal.order.received": (("order_type", "offence_category", "categories", "emergency"), ()),
+    "legal.order.received": (
+        ("order_type", "offence_category", "categories", "emergency", "items"),
+        (),
+    ),
     "legal.order.checked": (("status", "category_outcomes"), ()),
     "legal.order.reviewed": (("decision",), ()),
     "legal.order.decided": (("status", "category_outcomes"), ()),
     "legal.order.withdrawn": ((), ()),
     "legal.order.emergency_not_confirmed": (("reason", "disclosed"), ()),
     "legal.disclosure.released": (("accounts",), ("users",)),
-    "moderation.decision": (("action", "ground_type", "automation"), ()),
-    "moderation.item.restricted": (("ground_type",), ()),
+    "legal.order.acted": (("order_type",), ()),
+    # The category is the policy's ("spam"): the own-initiative figures count by it.
+    "moderation.decision": (("action", "category", "ground_type", "automation"), ()),
+    "moderation.item.restricted": (("category", "ground_type"), ()),
     "reports.received": (("by_category", "by_channel"), ()),
     "reports.raid.suspected": ((), ()),
-    "reports.appeal.filed": ((), ("appeal",)),
+    "reports.appeal.filed": (("party",), ("appeal",)),
     "reports.appeal.decided": (("outcome",), ("appeal",)),
     "reports.dispute.submitted": ((), ("dispute",)),
     "reports.dispute.decided": (("outcome", "implemented"), ("dispute",)),

@@ -8,7 +8,9 @@ as published: anyone can verify them offline (``standalone_verify.py``), and
 from __future__ import annotations
 
 import base64
+import io
 import json
+import zipfile
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,7 +25,7 @@ from rempart.core.crypto import KeyRing
 from rempart.core.db import transaction
 from rempart.core.deps import Runtime
 from rempart.core.errors import Conflict, NotFound
-from rempart.transparency import dataset, figures, lookup_cache
+from rempart.transparency import dataset, dsa_templates, figures, lookup_cache
 from rempart.transparency import standalone_verify as offline
 from rempart.transparency.models import PublishedReport
 from rempart.transparency.periods import (
@@ -45,6 +47,10 @@ class ReportNotFound(NotFound):
 
 class DatasetNotPublished(NotFound):
     code = "dataset_not_published"
+
+
+class NoDsaTemplates(NotFound):
+    code = "no_dsa_templates"
 
 
 class PublicationRaced(Conflict):
@@ -329,3 +335,48 @@ def _country_answer(
         "next_report": next_report,
         "tree_size": head.tree_size,
     }
+
+
+def latest_report_id(session: Session, *, kind: str, period_text: str) -> int:
+    """The last report of this kind published for the period."""
+    period = parse(period_text)
+    report_id = session.execute(
+        select(PublishedReport.id)
+        .where(PublishedReport.kind == kind, PublishedReport.period == period.name)
+        .order_by(PublishedReport.id.desc())
+        .limit(1)
+    ).scalar()
+    if report_id is None:
+        raise ReportNotFound(f"No {kind} report has been published for {period.name}.")
+    return int(report_id)
+
+
+def dsa_template_files(
+    rt: Runtime, *, report_id: int | None = None, period_text: str | None = None
+) -> dict[str, str]:
+    """A published DSA report in the CSV templates of Implementing Regulation (EU)
+    2024/2835, computed from its public dataset as ``verify_report.py --templates`` does.
+    The report and its dataset are read in a short transaction; the files are made after."""
+    with rt.unit_of_work(readonly=True) as session:
+        if report_id is None:
+            report_id = latest_report_id(session, kind="dsa", period_text=period_text or "")
+        document = published_document(session, report_id=report_id)
+        if document.get("kind") != "dsa":
+            raise NoDsaTemplates("Only a DSA report has the templates of 2024/2835.")
+        public = published_dataset(session, report_id=report_id)
+    return dsa_templates.render(
+        document,
+        public,
+        provider=rt.settings.dsa_provider_name,
+        service=rt.settings.dsa_service_name,
+    )
+
+
+def zipped(files: dict[str, str]) -> bytes:
+    """The template files in one zip; fixed timestamps, so the same report gives the same
+    bytes."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name in dsa_templates.TEMPLATE_FILES:
+            archive.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), files[name])
+    return out.getvalue()

@@ -15,7 +15,10 @@ It checks that
 4. every dataset entry has an inclusion proof under the head, lies in the report's window,
    and the entries are those the report signed (their count and their Merkle root);
 5. every figure, recomputed from the dataset's entries with the report's own definitions
-   (below), equals the published one.
+   (below), equals the published one;
+6. with ``--templates`` (a DSA report's CSV files in the templates of Implementing
+   Regulation (EU) 2024/2835: a folder, a zip or the zip's URL), every cell of every file,
+   recomputed from the same entries, equals the published one.
 It exits 0 when all holds, and 1 naming every mismatch otherwise.
 
 Rempart keeps ``src/rempart/transparency/standalone_verify.py``; ``make verifier`` writes
@@ -28,10 +31,12 @@ import argparse
 import base64
 import binascii
 import hashlib
+import io
 import json
 import re
 import sys
 import urllib.request
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -51,6 +56,12 @@ from rempart.transparency.figures import (
 )
 
 # </figures>
+# isort: split
+# <templates>
+# The templates subclass the figures' Log: in the one file, they come after the figures.
+from rempart.transparency.dsa_templates import TEMPLATE_FILES, check_templates
+
+# </templates>
 
 HEAD_FORMAT_VERSION = 1
 REPORT_CONTEXT = b"rempart-transparency-report/2\n"
@@ -365,6 +376,27 @@ def load(source: str) -> dict[str, Any]:
     return document
 
 
+def load_templates(source: str) -> dict[str, str]:
+    """A DSA report's template files by name: from a folder of CSV files, a zip, or the
+    zip's URL."""
+    if source.startswith(("http://", "https://")):
+        with urllib.request.urlopen(source, timeout=60) as response:  # noqa: S310
+            archive = zipfile.ZipFile(io.BytesIO(response.read()))
+    elif Path(source).is_dir():
+        return {
+            path.name: path.read_text(encoding="utf-8")
+            for path in sorted(Path(source).glob("*.csv"))
+        }
+    else:
+        archive = zipfile.ZipFile(source)
+    with archive:
+        return {
+            Path(name).name: archive.read(name).decode("utf-8")
+            for name in archive.namelist()
+            if name.endswith(".csv")
+        }
+
+
 def dataset_source(report_source: str) -> str:
     """Where a report's dataset is published: beside it, by convention."""
     if report_source.startswith(("http://", "https://")):
@@ -378,15 +410,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("report", help="the report: a file (JSON or HTML) or its URL")
     parser.add_argument("--dataset", help="its dataset (default: beside the report)")
     parser.add_argument("--previous", help="the previous report of the same kind")
+    parser.add_argument(
+        "--templates",
+        help="a DSA report's files in the 2024/2835 templates: a folder, a zip or its URL",
+    )
     args = parser.parse_args(argv)
     try:
         report = load(args.report)
         dataset = load(args.dataset or dataset_source(args.report))
         previous = load(args.previous) if args.previous else None
-    except (OSError, ValueError) as exc:
-        print(f"cannot read the report or its dataset: {exc}", file=sys.stderr)
+        templates = load_templates(args.templates) if args.templates else None
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+        print(f"cannot read the report, its dataset or its templates: {exc}", file=sys.stderr)
         return 2
     problems = verify(report, dataset, previous)
+    if templates is not None:
+        problems += check_templates(report, dataset, templates)
     for problem in problems:
         print(f"✗ {problem}", file=sys.stderr)
     if problems:
@@ -395,6 +434,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"✓ {report['kind']} {report['period']}: signed, consistent with the previous report, "
         f"and every figure recomputed from {len(dataset['entries'])} entries proven in the log."
     )
+    if templates is not None:
+        print(f"✓ every cell of the {len(TEMPLATE_FILES)} template files recomputed likewise.")
     return 0
 
 
