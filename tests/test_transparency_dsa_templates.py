@@ -551,3 +551,21 @@ def test_the_published_templates_verify_from_files_alone(
     )
     assert offline.exit_code == 1
     assert "4_notices.csv row 2" in offline.stderr
+
+
+def test_the_public_dataset_gives_the_figures_and_cells_of_the_log() -> None:
+    """What anyone recomputes from the pseudonymised dataset equals what the platform
+    computed from its log: figures (the JSON report) and template cells alike."""
+    entries = _scenario()
+    key = b"k" * 32
+    public = [dataset_module.reduce(entry, key) for entry in entries]
+    full, reduced = Log(), Log()
+    for entry in entries:
+        full.add(entry)
+    for entry in public:
+        reduced.add(entry)
+    assert compute("dsa", reduced, PERIOD) == compute("dsa", full, PERIOD)
+    options = {"provider": "Example SAS", "service": "Example"}
+    assert templates.tables(REPORT, public, **options) == templates.tables(
+        REPORT, entries, **options
+    )
