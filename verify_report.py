@@ -1216,8 +1216,13 @@ def _orders(log: TemplateLog, period: Period, service: str, span: str) -> list[l
             for t, o in orders
             if scope == "TOTAL" or EUROSTAT.get(o.country, o.country) == scope
         ]
+        # Each order counts in its category's row and its sub-category's row.
+        by_row: dict[str, list[tuple[str, Order]]] = defaultdict(list)
+        for target, order in in_scope:
+            for name in set(place(order)):
+                by_row[name].append((target, order))
         for label, _, code in _rows("3"):
-            chosen = [(t, o) for t, o in in_scope if _matches(label, place(o))]
+            chosen = in_scope if label == "TOTAL" else by_row.get(label, [])
             acts = [(t, o) for t, o in chosen if o.order_type in ORDER_TYPES_TO_ACT]
             info = [o for _, o in chosen if o.order_type not in ORDER_TYPES_TO_ACT]
             acknowledged = _median((o.received, o.acknowledged) for _, o in acts)
@@ -1334,11 +1339,15 @@ def _notices(log: Log, period: Period, service: str, span: str) -> list[list[str
         *figures,
         *(f"Contextual information on {name}" for name in figures),
     ]
+    items_by_row: dict[str, list[_Noticed]] = defaultdict(list)
+    for item in items.values():
+        for name in set(_notice_place(item.category)):
+            items_by_row[name].append(item)
     out = [header]
     for label, _, code in _rows("4"):
         received = sum(n for c, n in notices.items() if _matches(label, _notice_place(c)))
         by_flaggers = sum(n for c, n in flagged.items() if _matches(label, _notice_place(c)))
-        chosen = [i for i in items.values() if _matches(label, _notice_place(i.category))]
+        chosen = items_by_row.get(label, []) if label != "TOTAL" else list(items.values())
         flagged_items = [i for i in chosen if i.flagged]
         median = _median((i.when, i.acted) for i in chosen)
         median_flagged = _median((i.when, i.acted) for i in flagged_items)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import threading
 import zipfile
 from datetime import datetime, timedelta
 from typing import Any
@@ -357,19 +358,32 @@ def dsa_template_files(
     """A published DSA report in the CSV templates of Implementing Regulation (EU)
     2024/2835, computed from its public dataset as ``verify_report.py --templates`` does.
     The report and its dataset are read in a short transaction; the files are made after."""
+    provider, service = rt.settings.dsa_provider_name, rt.settings.dsa_service_name
     with rt.unit_of_work(readonly=True) as session:
         if report_id is None:
             report_id = latest_report_id(session, kind="dsa", period_text=period_text or "")
         document = published_document(session, report_id=report_id)
         if document.get("kind") != "dsa":
             raise NoDsaTemplates("Only a DSA report has the templates of 2024/2835.")
+        # The signature names the report whatever its id (a database may be recreated).
+        key = (str(document.get("signature")), provider, service)
+        cached = _TEMPLATES.get(key)
+        if cached is not None:
+            return cached
         public = published_dataset(session, report_id=report_id)
-    return dsa_templates.render(
-        document,
-        public,
-        provider=rt.settings.dsa_provider_name,
-        service=rt.settings.dsa_service_name,
-    )
+    files = dsa_templates.render(document, public, provider=provider, service=service)
+    # A published report never changes: its files are made once per process (seconds for
+    # a large dataset, and anyone may ask for them).
+    with _TEMPLATES_LOCK:
+        while len(_TEMPLATES) >= TEMPLATES_CACHED:
+            _TEMPLATES.pop(next(iter(_TEMPLATES)))
+        _TEMPLATES[key] = files
+    return files
+
+
+TEMPLATES_CACHED = 8
+_TEMPLATES: dict[tuple[str, str, str], dict[str, str]] = {}
+_TEMPLATES_LOCK = threading.Lock()
 
 
 def zipped(files: dict[str, str]) -> bytes:
