@@ -522,6 +522,15 @@ def test_the_published_templates_verify_from_files_alone(
     total = _row(_read(notices), **{"Category of illegal content": "TOTAL"})
     assert total["Number of notices received "] == str(figures["notices"]["total"])
 
+    as_json = tmp_path / "again.json"
+    again = seeded(
+        "transparency", "dsa", "--report-id", str(report_id), "--format", "json",
+        "--out", str(as_json),
+    )  # fmt: skip
+    assert again.exit_code == 0, again.stderr
+    assert json.loads(as_json.read_text()) == json.loads(report.read_text())
+    assert seeded("transparency", "dsa", "--out", str(tmp_path / "x")).exit_code == 2
+
     # Errors are named: no such file, a report that is not the DSA's, no report yet.
     missing = client.get(f"/v1/transparency/reports/{report_id}/templates/12_none.csv")
     assert (missing.status_code, missing.json()["error"]["code"]) == (404, "template_not_found")
