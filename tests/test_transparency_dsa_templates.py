@@ -522,6 +522,8 @@ def test_the_published_templates_verify_from_files_alone(
     total = _row(_read(notices), **{"Category of illegal content": "TOTAL"})
     assert total["Number of notices received "] == str(figures["notices"]["total"])
 
+    page = client.get("/transparency")
+    assert f'href="/v1/transparency/reports/{report_id}/templates.zip"' in page.text
     as_json = tmp_path / "again.json"
     again = seeded(
         "transparency", "dsa", "--report-id", str(report_id), "--format", "json",
