@@ -712,9 +712,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 
-TEMPLATE_SOURCE = (
-    "Commission Implementing Regulation (EU) 2024/2835, Annex I (CSV templates) and Annex II"
-)
 # (label, description, code). Sub-categories follow their high-level category; the code
 # KEYWORD_OTHER recurs, so a row is named by its label.
 CATEGORIES: tuple[tuple[str, str, str], ...] = (

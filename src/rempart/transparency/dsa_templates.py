@@ -43,9 +43,6 @@ from rempart.transparency.figures import (
 
 # </figures>
 
-TEMPLATE_SOURCE = (
-    "Commission Implementing Regulation (EU) 2024/2835, Annex I (CSV templates) and Annex II"
-)
 # (label, description, code). Sub-categories follow their high-level category; the code
 # KEYWORD_OTHER recurs, so a row is named by its label.
 CATEGORIES: tuple[tuple[str, str, str], ...] = (
