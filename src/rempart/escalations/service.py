@@ -66,7 +66,10 @@ def escalate(
 ) -> EscalationRead:
     """Prepare the notification at once: a threat to life does not wait for a queue."""
     now = utcnow()
-    item = session.get(ModerationItem, data.item_id)
+    # Locked: two moderators escalating the same item at once are served one after the
+    # other, and the second finds the first's escalation below (on SQLite the write lock
+    # serialises them already).
+    item = session.get(ModerationItem, data.item_id, with_for_update=True)
     if item is None:
         raise NotEscalable("No moderation item has this id.")
     open_one = session.execute(
