@@ -309,6 +309,11 @@ def test_a_channel_confirmed_as_sharing_the_material_is_one_report_with_all_its_
     assert any("whole public channel" in a for a in written["incidentSummary"]["reportAnnotations"])
     # The known file's own report (a hash match) stays its own.
     assert _hotline_reports(runtime)["p-known"].state == "sent"
+    listed = client.get("/v1/hotline/reports", headers=bearer(make_token(Role.MODERATOR)))
+    assert {r["item"]: r["files"] for r in listed.json()["items"]} == {
+        "entity:ch-pics": 2,
+        "post:p-known": 1,
+    }
 
 
 def test_an_account_suspended_for_the_material_is_reported_with_its_other_files(

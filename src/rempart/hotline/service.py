@@ -310,6 +310,14 @@ def list_reports(session: Session, *, limit: int, offset: int) -> HotlineReportP
             .group_by(PostMedia.post_id)
         ).all()
     )
+    for r, item in rows:
+        if item.kind != "post" or scope_of(session, r, item) != POST:
+            # A channel's or an account's report: the files of all the posts it covers.
+            counts[item.ref] = session.execute(
+                select(func.count())
+                .select_from(PostMedia)
+                .where(PostMedia.post_id.in_(reported_posts(session, r)))
+            ).scalar_one()
     total = session.execute(select(func.count()).select_from(HotlineReport)).scalar_one()
     return HotlineReportPage(
         items=[
