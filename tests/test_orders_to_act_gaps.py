@@ -25,6 +25,7 @@ from rempart.legal.models import Order
 from rempart.moderation import tasks as moderation_tasks
 from rempart.moderation.models import ModerationItem
 from test_moderation import found, run_worker
+from test_reports import deliver, outbox
 from test_web import csrf_of, make_login, sign_in
 
 
@@ -249,3 +250,41 @@ def test_the_console_refuses_to_restore_what_an_order_took_down(
 
 
 _ = timedelta
+
+
+def test_an_appeal_upheld_cannot_restore_what_an_order_took_down(
+    world: LegalWorld, runtime: Runtime, make_token: Callable[..., str]
+) -> None:
+    client = world.client
+    item = _item(runtime, "p-propaganda")
+    assert item is not None
+    first = {"Authorization": f"Bearer {make_token(Role.MODERATOR)}"}
+    removed = client.post(
+        "/v1/moderation/decisions", json=_decision(item, "remove_content"), headers=first
+    )
+    assert removed.status_code == 201, removed.text
+    # Then an authority orders it removed; then the owner appeals the moderator's removal.
+    _removal(world)
+    run_worker(runtime)
+    deliver(runtime)
+    [statement] = [m for m in outbox(runtime) if m["type"] == "statement_of_reasons"]
+    secret = statement["appeal_link"].split("#", 1)[1]
+    appeal = client.post(
+        "/v1/appeals", json={"secret": secret, "explanation": "It was a news report, not a call."}
+    )
+    assert appeal.status_code == 202, appeal.text
+    run_worker(runtime)
+    second = {"Authorization": f"Bearer {make_token(Role.MODERATOR)}"}
+    held = client.post(f"/v1/moderation/items/{item.id}/claim", headers=second)
+    assert held.status_code == 200, held.text
+    upheld = client.post(
+        "/v1/moderation/decisions",
+        json={**_decision(item, "no_violation"), "version": held.json()["version"]},
+        headers=second,
+    )
+    assert upheld.status_code == 409, upheld.text
+    assert upheld.json()["error"]["code"] == "removed_by_order"
+    assert "p-propaganda" not in found(client, "zorblax", "fr")
+    after = _item(runtime, "p-propaganda")
+    assert after is not None
+    assert after.state == "removed"
