@@ -15,6 +15,7 @@ from sqlalchemy import select
 from rempart.auth.permissions import Role
 from rempart.core.db import transaction
 from rempart.core.deps import Runtime
+from rempart.escalations import tasks as escalation_tasks
 from rempart.hotline import tasks as hotline_tasks
 from rempart.moderation.models import ModerationItem
 from rempart.platform.media import hash_image
@@ -137,6 +138,10 @@ def test_moderator_escalates_and_another_reviewer_confirms(
     page.screenshot(path=SHOTS / "escalation-reviewer.png", full_page=True)
     page.get_by_role("button", name="Confirm and send to the authority").click()
     page.wait_for_url(f"{server}/console/escalations/{reference}")
+    # Confirmed and queued: the worker sends it outside any write transaction.
+    assert page.locator("#escalation-state").inner_text() == "confirmed"
+    assert escalation_tasks.run(runtime) == 1
+    page.reload()
     assert page.locator("#escalation-state").inner_text() == "sent"
     [line] = runtime.settings.authority_outbox.read_text().splitlines()
     assert json.loads(line)["reference"] == reference
@@ -169,8 +174,7 @@ def test_hotline_reports_are_listed_without_any_media(
     assert answer.status_code == 200, answer.text
     work(runtime)
     # The worker sends hotline reports every few seconds; now, here.
-    with transaction(runtime.engine) as session:
-        assert hotline_tasks.run(session, runtime) == 1
+    assert hotline_tasks.run(runtime) == 1
     page = browser_page
     sign_in(page, server, make_login(runtime, "mod-hot", Role.MODERATOR))
     page.locator("#main").get_by_role(

@@ -25,7 +25,6 @@ from rempart.core.deps import Runtime
 from rempart.escalations import notification, service
 from rempart.escalations.exceptions import OwnEscalation
 from rempart.escalations.schemas import EscalationCreate
-from rempart.legal.notifier import OutboxAuthorityNotifier
 from rempart.moderation.models import ModerationItem
 from rempart.platform.models import Account
 from rempart.transparency import service as transparency
@@ -162,13 +161,19 @@ def test_escalated_confirmed_by_another_reviewer_sent_audited_and_counted(
         assert PHONE_E164 not in entry.body
         assert ADDRESS not in entry.body
 
-    sent = client.post(f"/v1/escalations/{reference}/confirm", headers=reviewer)
-    assert sent.status_code == 200, sent.text
-    assert sent.json()["state"] == "sent"
+    confirmed = client.post(f"/v1/escalations/{reference}/confirm", headers=reviewer)
+    assert confirmed.status_code == 200, confirmed.text
+    # Queued for the worker, which sends with no write transaction open.
+    assert confirmed.json()["state"] == "confirmed"
+    assert not runtime.settings.authority_outbox.exists()
     twice = client.post(
         f"/v1/escalations/{reference}/confirm", headers=bearer(make_token(Role.LEGAL))
     )
     assert twice.status_code == 409
+    run_worker(runtime)
+    sent = client.get(f"/v1/escalations/{reference}", headers=reviewer)
+    assert sent.json()["state"] == "sent"
+    assert sent.json()["sent_at"] is not None
     [line] = runtime.settings.authority_outbox.read_text().splitlines()
     delivered = json.loads(line)
     assert delivered["type"] == "dsa_art18_notification"
@@ -249,7 +254,6 @@ def test_the_escalating_principal_cannot_confirm_even_holding_the_legal_role(
     through any other path) still cannot be the second pair of eyes on their own
     escalation."""
     item_id = _publish(client, runtime, platform_headers)
-    notifier = OutboxAuthorityNotifier(runtime.settings.authority_outbox)
     token = make_token(Role.MODERATOR, "both-hats")
     me = client.get("/v1/auth/me", headers=bearer(token))
     assert me.status_code == 200, me.text
@@ -265,13 +269,8 @@ def test_the_escalating_principal_cannot_confirm_even_holding_the_legal_role(
             data=EscalationCreate(item_id=item_id, explanation=EXPLANATION),
         )
     with pytest.raises(OwnEscalation), transaction(runtime.engine) as session:
-        service.confirm(
-            session,
-            runtime.keys,
-            caller=as_reviewer,
-            reference=created.reference,
-            notifier=notifier,
-        )
+        service.confirm(session, caller=as_reviewer, reference=created.reference)
+    run_worker(runtime)
     assert not runtime.settings.authority_outbox.exists()
     assert _actions(runtime, "escalations.notification.sent") == []
 

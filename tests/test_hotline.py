@@ -101,8 +101,7 @@ def _publish(
 
 
 def _deliver(runtime: Runtime) -> int:
-    with transaction(runtime.engine) as session:
-        return tasks.run(session, runtime)
+    return tasks.run(runtime)
 
 
 def _report_file(runtime: Runtime, reference: str) -> dict[str, Any]:
@@ -358,14 +357,7 @@ def test_a_report_carries_only_its_fields_and_a_failed_send_is_retried(
     _publish(client, runtime, platform_headers, cli, tmp_path)
     blocked = tmp_path / "not-a-directory"
     blocked.write_text("a file where the hotline directory should be")
-    with transaction(runtime.engine) as session:
-        sent = tasks.deliver(
-            session,
-            keys=runtime.keys,
-            settings=runtime.settings,
-            reporter=DirectoryHotline(blocked),
-            now=utcnow(),
-        )
+    sent = tasks.deliver(runtime, reporter=DirectoryHotline(blocked), now=utcnow())
     assert sent == 0
     report = _reports(runtime)["p-known"]
     assert report.state == "pending"

@@ -20,6 +20,7 @@ from rempart.core.clock import utcnow
 from rempart.core.db import transaction
 from rempart.core.deps import Runtime
 from rempart.core.models import ScheduleState
+from rempart.escalations import tasks as escalation_tasks
 from rempart.hotline import tasks as hotline_tasks
 from rempart.legal import tasks as legal_tasks
 from rempart.moderation import tasks as moderation_tasks
@@ -116,6 +117,9 @@ class Worker:
             self.sign_head()
             self.last_head = now
         self.run_schedules()
+        # A threat to life does not wait for a schedule: confirmed notifications go every
+        # round (one read when there are none), outside any write transaction.
+        notified = escalation_tasks.run(self.rt)
         # Notices are filed every round, so a notice reaches the queue within a poll interval.
         filed = 0
         if self._notices_waiting():
@@ -132,7 +136,7 @@ class Worker:
                 break
             self.run_job(job)
             ran += 1
-        return ran > 0 or filed > 0 or synced
+        return ran > 0 or filed > 0 or synced or notified > 0
 
     def sign_head(self) -> None:
         try:
@@ -198,11 +202,15 @@ class Worker:
                 legal_tasks.run_deadlines(session, self.rt)
                 # Every minute: evidence is erased when its legal period ends, not a day on.
                 preservation_tasks.run_purge(session, self.rt)
-            if jobs.due(session, name="moderation-statements", every=STATEMENTS_EVERY):
+            statements_due = jobs.due(session, name="moderation-statements", every=STATEMENTS_EVERY)
+            if statements_due:
                 moderation_tasks.deliver(session, self.rt)
-                hotline_tasks.run(session, self.rt)
                 reports_tasks.deliver(session, self.rt)
                 moderation_tasks.rescan_if_models_changed(session, self.rt)
+        if statements_due:
+            # The hotline port sends with no transaction open, between two short ones of
+            # its own (hotline/tasks.py).
+            hotline_tasks.run(self.rt)
 
     def run_job(self, job: jobs.ClaimedJob) -> None:
         handler = HANDLERS.get(job.kind)

@@ -105,6 +105,11 @@ class Settings(BaseSettings):
     # no other channel is wired: a file of its own, as it holds personal data that the
     # platform's tailer of user notices must never see.
     authority_outbox: Path = Path("var/authority-outbox.jsonl")
+    # The Member State where the provider is established, or where its legal
+    # representative resides or is established (ISO 3166 alpha-2). DSA Art. 18(2): when
+    # the Member State concerned by a threat to life cannot be determined, its law
+    # enforcement is informed, with Europol; unset, Europol alone.
+    establishment_country: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
     # Where the local hotline port writes child sexual abuse reports (one JSON file each,
     # in the fields of NCMEC's CyberTipline report), for the platform to forward.
     hotline_directory: Path = Path("var/hotline-reports")

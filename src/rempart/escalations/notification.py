@@ -2,7 +2,8 @@
 
 Art. 18(1): the authority of the Member State concerned, with "all relevant information
 available". Art. 18(2): where the Member State cannot be identified with reasonable
-certainty, Europol (or the authorities of the Member State of establishment). What is
+certainty, the authorities of the Member State of establishment or Europol, or both
+(``recipient``). What is
 relevant: the content and when it was published, the moderator's account of the threat,
 and what the platform holds of the account that published it (identifiers, phone number,
 recent connections). Rempart holds no private-message content, and the notification is
@@ -48,6 +49,12 @@ class Recipient:
     basis: str
     recipient: str
     name: str
+    # Who else receives the same notification: Europol beside the law enforcement of the
+    # Member State of establishment (Art. 18(2), "or both").
+    copies: tuple[tuple[str, str], ...] = ()
+
+
+EUROPOL_NAME = "Europol (EU IRU / European Cybercrime Centre)"
 
 
 def member_state(victim_country: str | None, account: Account | None) -> tuple[str | None, str]:
@@ -59,11 +66,29 @@ def member_state(victim_country: str | None, account: Account | None) -> tuple[s
 
 
 def recipient(
-    session: Session, *, victim_country: str | None, account: Account | None
+    session: Session,
+    *,
+    victim_country: str | None,
+    account: Account | None,
+    establishment: str | None = None,
 ) -> Recipient:
+    """Art. 18(1): the Member State concerned. Art. 18(2): where it cannot be identified
+    with reasonable certainty, the law enforcement of the Member State where the provider
+    is established (or has its legal representative) or Europol, or both. Rempart informs
+    both when the establishment is known: the national police can act at once, Europol
+    can reach the Member State the threat turns out to concern. The Member State
+    concerned stays unknown (``member_state`` None); the basis says why these recipients."""
     state, basis = member_state(victim_country, account)
     if state is None:
-        return Recipient(None, basis, EUROPOL, "Europol (EU IRU / European Cybercrime Centre)")
+        if establishment in EU_MEMBER_STATES:
+            to, name = _law_enforcement(session, establishment)
+            return Recipient(None, "establishment", to, name, copies=((EUROPOL, EUROPOL_NAME),))
+        return Recipient(None, basis, EUROPOL, EUROPOL_NAME)
+    to, name = _law_enforcement(session, state)
+    return Recipient(state, basis, to, name)
+
+
+def _law_enforcement(session: Session, state: str) -> tuple[str, str]:
     authorities = list(
         session.execute(
             select(Authority).where(
@@ -75,10 +100,10 @@ def recipient(
     authorities.sort(key=lambda a: (rank.get(a.kind, len(rank)), a.id))
     if authorities:
         chosen = authorities[0]
-        return Recipient(state, basis, f"authority:{chosen.code}", chosen.name)
+        return f"authority:{chosen.code}", chosen.name
     # None registered: the national law-enforcement point of contact, reached by the
     # platform's liaison through the authority outbox.
-    return Recipient(state, basis, f"national:{state}", f"Law enforcement of {state}")
+    return f"national:{state}", f"Law enforcement of {state}"
 
 
 def account_of(session: Session, item: ModerationItem) -> Account | None:
@@ -181,6 +206,7 @@ def build(
         "reference": reference,
         "provider": settings.public_link_base,
         "recipient": {"id": to.recipient, "name": to.name},
+        "copies": [{"id": code, "name": name} for code, name in to.copies],
         "member_state": to.member_state,
         "member_state_basis": to.basis,
         "suspicion": {

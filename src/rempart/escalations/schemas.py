@@ -15,6 +15,9 @@ from rempart.reports.schemas import NoNul
 
 class EscalationState(StrEnum):
     PREPARED = "prepared"
+    # A legal reviewer confirmed: the worker sends it within seconds, outside any write
+    # transaction, then records it sent.
+    CONFIRMED = "confirmed"
     SENT = "sent"
     DECLINED = "declined"
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select
@@ -36,10 +37,11 @@ from rempart.escalations.schemas import (
     EscalationState,
     NotificationRead,
 )
-from rempart.legal.notifier import AuthorityNotifier, ThreatToLifeNotice
+from rempart.legal.notifier import ThreatToLifeNotice
 from rempart.moderation.models import ModerationItem
 
 PURPOSE = "escalations.notification"
+ACTOR = "system:escalations"
 
 
 def _target(escalation: ThreatEscalation) -> str:
@@ -66,7 +68,10 @@ def escalate(
 ) -> EscalationRead:
     """Prepare the notification at once: a threat to life does not wait for a queue."""
     now = utcnow()
-    item = session.get(ModerationItem, data.item_id)
+    # Locked: two moderators escalating the same item at once are served one after the
+    # other, and the second finds the first's escalation below (on SQLite the write lock
+    # serialises them already).
+    item = session.get(ModerationItem, data.item_id, with_for_update=True)
     if item is None:
         raise NotEscalable("No moderation item has this id.")
     open_one = session.execute(
@@ -81,7 +86,12 @@ def escalate(
             reference=open_one[0],
         )
     account = notification.account_of(session, item)
-    to = notification.recipient(session, victim_country=data.victim_country, account=account)
+    to = notification.recipient(
+        session,
+        victim_country=data.victim_country,
+        account=account,
+        establishment=settings.establishment_country,
+    )
     escalation = ThreatEscalation(
         # Unique until the id gives it its real reference, a few lines down.
         reference=uuid.uuid4().hex,
@@ -166,41 +176,88 @@ def _decidable(session: Session, caller: Caller, reference: str) -> ThreatEscala
     return escalation
 
 
-def confirm(
-    session: Session, keys: KeyRing, *, caller: Caller, reference: str, notifier: AuthorityNotifier
-) -> EscalationRead:
-    """Confirm and send. The send happens inside the transaction so that a notification
-    is never marked sent without having gone; the default notifier is a local file, and a
-    repeat after a crash carries the same reference for the recipient to drop."""
+def confirm(session: Session, *, caller: Caller, reference: str) -> EscalationRead:
+    """Confirm: the notification is queued for the worker, which sends it through the
+    authority notifier outside any write transaction and records it sent in a second
+    short one (``tasks.py``). Four eyes hold here, not at the send."""
     escalation = _decidable(session, caller, reference)
-    now = utcnow()
-    notifier.notify_authority(
-        ThreatToLifeNotice(
-            reference=escalation.reference,
-            recipient=escalation.recipient,
-            member_state=escalation.member_state,
-            body=_payload(keys, escalation),
-        )
-    )
-    escalation.state = EscalationState.SENT.value
+    escalation.state = EscalationState.CONFIRMED.value
     escalation.decided_by = caller.principal_id
-    escalation.decided_at = now
+    escalation.decided_at = utcnow()
+    session.flush()
+    audit.record(
+        session,
+        actor=caller.actor,
+        action="escalations.notification.confirmed",
+        target=_target(escalation),
+        country=escalation.member_state,
+        details={"recipient": escalation.recipient},
+    )
+    return _read(session, escalation)
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A confirmed notification as the worker sends it, read in a short transaction."""
+
+    escalation_id: int
+    notices: list[ThreatToLifeNotice]
+
+
+def to_send(session: Session, keys: KeyRing, *, limit: int) -> list[Outgoing]:
+    """The confirmed notifications, decrypted for the notifier: one notice per recipient
+    (the Member State's authority, and Europol beside it under Art. 18(2))."""
+    rows = session.execute(
+        select(ThreatEscalation)
+        .where(ThreatEscalation.state == EscalationState.CONFIRMED.value)
+        .order_by(ThreatEscalation.id)
+        .limit(limit)
+    ).scalars()
+    outgoing = []
+    for escalation in rows:
+        body = _payload(keys, escalation)
+        recipients = [escalation.recipient] + [c["id"] for c in body.get("copies", [])]
+        outgoing.append(
+            Outgoing(
+                escalation.id,
+                [
+                    ThreatToLifeNotice(
+                        reference=escalation.reference,
+                        recipient=to,
+                        member_state=escalation.member_state,
+                        body=body,
+                    )
+                    for to in recipients
+                ],
+            )
+        )
+    return outgoing
+
+
+def record_sent(session: Session, *, escalation_id: int, recipients: list[str]) -> bool:
+    """After the send: sent, audited and counted. False when someone else recorded it."""
+    escalation = session.get(ThreatEscalation, escalation_id, with_for_update=True)
+    if escalation is None or escalation.state != EscalationState.CONFIRMED.value:
+        return False
+    now = utcnow()
+    escalation.state = EscalationState.SENT.value
     escalation.sent_at = now
     session.flush()
     hours = (now - as_utc(escalation.escalated_at)).total_seconds() / 3600
     audit.record(
         session,
-        actor=caller.actor,
+        actor=ACTOR,
         action="escalations.notification.sent",
         target=_target(escalation),
         country=escalation.member_state,
         details={
             "recipient": escalation.recipient,
+            "copies": recipients[1:],
             "member_state": escalation.member_state or "none",
             "hours_to_send": round(hours, 3),
         },
     )
-    return _read(session, escalation)
+    return True
 
 
 def decline(session: Session, *, caller: Caller, reference: str, reason: str) -> EscalationRead:

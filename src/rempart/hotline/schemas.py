@@ -59,6 +59,9 @@ class FileHash(Strict):
 
 class UploadedFile(Strict):
     fileId: str  # noqa: N815
+    # The public post the file was published in (a report about a channel or an account
+    # carries files of several posts).
+    locationOfFile: str  # noqa: N815
     hashes: list[FileHash]
     # Whether a person at the platform looked at the file itself (a moderator's audited
     # reveal), not only at its blurred preview or its hash.
@@ -92,6 +95,9 @@ class HotlineReportRead(BaseModel):
     files: int
     created_at: datetime
     sent_at: datetime | None
+    # The account was suspended when the report went, with no end date: when a person
+    # looks at the suspension again.
+    suspension_review_at: datetime | None
 
 
 class HotlineReportPage(BaseModel):

@@ -34,7 +34,7 @@ from rempart.hotline.schemas import (
     WebPageIncident,
 )
 from rempart.moderation.media import PURPOSE as MEDIA_PURPOSE
-from rempart.moderation.models import ModerationItem, ReviewMedia
+from rempart.moderation.models import ModerationDecision, ModerationItem, ReviewMedia
 from rempart.platform.models import Account, Connection, Entity, Post, PostMedia
 
 # The policy category of child sexual abuse material (moderation/data/policy.json).
@@ -45,6 +45,11 @@ ACTOR = "system:hotline"
 CONNECTIONS_BEFORE = timedelta(days=7)
 CONNECTIONS_AFTER = timedelta(days=1)
 MAX_CONNECTIONS = 50
+# The account suspension that follows a report has no end date; a user would rather know
+# that a person looks at it again, and when, than read "for ever". It is due for review
+# after this long, while the report and its evidence are still held
+# (``csam_evidence_days``, one year at least).
+SUSPENSION_REVIEW_AFTER = timedelta(days=180)
 
 
 def csam_matches(signals: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -60,9 +65,10 @@ def open_report(
     decision_id: int | None = None,
 ) -> HotlineReport | None:
     """The item's report, opened now or earlier. One per item: a moderator confirming a
-    hash match adds the confirmation to the same report, not a second report."""
-    if item.kind != "post":
-        return None
+    hash match adds the confirmation to the same report, not a second report. The item
+    is a post, or a whole channel or group a moderator found to be sharing the material
+    (then the report covers its posts' files, as the hotline's reports about one account
+    or place with several files do)."""
     existing = session.execute(
         select(HotlineReport).where(HotlineReport.item_id == item.id)
     ).scalar_one_or_none()
@@ -154,26 +160,78 @@ def _person(
     )
 
 
+# A report about a channel or an account lists at most this many posts' files.
+MAX_POSTS = 200
+POST = "post"
+CHANNEL = "channel"
+ACCOUNT = "account"
+
+
+def scope_of(session: Session, report: HotlineReport, item: ModerationItem) -> str:
+    """What the report is about: one post, a whole channel or group (the moderator
+    decided on it), or an account (the moderator suspended it for this material)."""
+    if report.decision_id is not None:
+        decision = session.get(ModerationDecision, report.decision_id)
+        if decision is not None and decision.action == "suspend_account" and report.account_ref:
+            return ACCOUNT
+    return CHANNEL if item.kind == "entity" else POST
+
+
+def reported_posts(session: Session, report: HotlineReport) -> list[str]:
+    """The posts whose files the report carries, oldest first."""
+    item = session.get(ModerationItem, report.item_id)
+    assert item is not None
+    scope = scope_of(session, report, item)
+    if scope == POST:
+        return [item.ref]
+    with_media = select(PostMedia.post_id).distinct()
+    query = select(Post.post_id).where(Post.deleted_at.is_(None), Post.post_id.in_(with_media))
+    if scope == CHANNEL:
+        query = query.where(Post.entity_id == item.ref)
+    else:
+        query = query.where(Post.author_user_id == report.account_ref)
+    found = list(session.execute(query.order_by(Post.published_at).limit(MAX_POSTS)).scalars())
+    if item.kind == "post" and item.ref not in found:
+        found.insert(0, item.ref)
+    return found
+
+
 def build(
     session: Session, keys: KeyRing, settings: Settings, *, report: HotlineReport
 ) -> tuple[CyberTiplineReport, list[dict[str, Any]]]:
     """The report as the hotline receives it, and the media to preserve beside it."""
     item = session.get(ModerationItem, report.item_id)
     assert item is not None
-    post = session.execute(select(Post).where(Post.post_id == item.ref)).scalar_one()
+    scope = scope_of(session, report, item)
+    base = settings.public_link_base.rstrip("/")
     entity = session.execute(
-        select(Entity).where(Entity.entity_id == post.entity_id)
+        select(Entity).where(Entity.entity_id == item.entity_id)
     ).scalar_one_or_none()
+    posts = {
+        p.post_id: p
+        for p in session.execute(
+            select(Post).where(Post.post_id.in_(reported_posts(session, report)))
+        ).scalars()
+    }
+    names = {
+        e.entity_id: e.username or e.entity_id
+        for e in session.execute(
+            select(Entity).where(Entity.entity_id.in_({p.entity_id for p in posts.values()}))
+        ).scalars()
+    }
     media = list(
         session.execute(
-            select(PostMedia).where(PostMedia.post_id == post.post_id).order_by(PostMedia.position)
+            select(PostMedia)
+            .where(PostMedia.post_id.in_(list(posts)))
+            .order_by(PostMedia.post_id, PostMedia.position)
         ).scalars()
     )
-    viewed = _viewed(session, post.post_id)
     banks = sorted({str(m.get("detail", "")) for m in report.matches})
+    viewed = {post_id: _viewed(session, post_id) for post_id in posts}
     files = []
     originals = []
     for m in media:
+        post = posts[m.post_id]
         hashes = [
             FileHash(algorithm=name, value=value)
             for name, value in (("SHA256", m.sha256), ("MD5", m.md5), ("PDQ", m.pdq))
@@ -182,10 +240,11 @@ def build(
         files.append(
             UploadedFile(
                 fileId=f"{post.post_id}#{m.position}",
+                locationOfFile=f"{base}/{names.get(post.entity_id, post.entity_id)}/{post.post_id}",
                 hashes=hashes,
-                fileViewedByEsp=viewed,
+                fileViewedByEsp=viewed[post.post_id],
                 publiclyAvailable=True,
-                matchedBanks=banks,
+                matchedBanks=banks if post.post_id == item.ref else [],
             )
         )
         held = session.get(ReviewMedia, m.id)
@@ -202,11 +261,20 @@ def build(
                 ),
             }
         )
-    name = (entity.username if entity else None) or post.entity_id
-    published = as_utc(post.published_at)
+    name = (entity.username if entity else None) or item.entity_id
+    if item.kind == "post":
+        url = f"{base}/{name}/{item.ref}"
+        published = as_utc(posts[item.ref].published_at)
+    else:
+        url = f"{base}/{name}"
+        published = as_utc(entity.published_at) if entity else as_utc(report.created_at)
     annotations = ["Matched a hash bank of known material"] if report.matches else []
     if report.decision_id is not None:
         annotations.append("Confirmed by a moderator")
+    if scope == CHANNEL:
+        annotations.append("The whole public channel or group shares the material")
+    elif scope == ACCOUNT:
+        annotations.append("The account shares the material in several places")
     tip = CyberTiplineReport(
         reference=report.reference,
         reporter=ReportingPerson(
@@ -216,8 +284,8 @@ def build(
             incidentType=INCIDENT_TYPE, incidentDateTime=published, reportAnnotations=annotations
         ),
         webPageIncident=WebPageIncident(
-            url=f"{settings.public_link_base.rstrip('/')}/{name}/{post.post_id}",
-            entityId=post.entity_id,
+            url=url,
+            entityId=item.entity_id,
             entityTitle=entity.title if entity else None,
             publiclyAvailable=True,
         ),
@@ -242,6 +310,14 @@ def list_reports(session: Session, *, limit: int, offset: int) -> HotlineReportP
             .group_by(PostMedia.post_id)
         ).all()
     )
+    for r, item in rows:
+        if item.kind != "post" or scope_of(session, r, item) != POST:
+            # A channel's or an account's report: the files of all the posts it covers.
+            counts[item.ref] = session.execute(
+                select(func.count())
+                .select_from(PostMedia)
+                .where(PostMedia.post_id.in_(reported_posts(session, r)))
+            ).scalar_one()
     total = session.execute(select(func.count()).select_from(HotlineReport)).scalar_one()
     return HotlineReportPage(
         items=[
@@ -258,6 +334,11 @@ def list_reports(session: Session, *, limit: int, offset: int) -> HotlineReportP
                 files=int(counts.get(item.ref, 0)),
                 created_at=as_utc(r.created_at),
                 sent_at=as_utc(r.sent_at) if r.sent_at else None,
+                suspension_review_at=(
+                    as_utc(r.sent_at) + SUSPENSION_REVIEW_AFTER
+                    if r.sent_at and r.account_ref
+                    else None
+                ),
             )
             for r, item in rows
         ],

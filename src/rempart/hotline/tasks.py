@@ -1,27 +1,33 @@
 """Send the pending hotline reports: build, send through the port, preserve the evidence,
 suspend the account. Run by the worker every few seconds.
 
-The default port writes a local file, so the send happens inside the worker's
-transaction, as the other local outboxes do: a report is never marked sent without the
-file, and a retry after a crash rewrites the same file. A port that calls a remote
-hotline would send between two short transactions, as ``rempart dsa submit`` does."""
+Three steps, so that no write transaction waits on the port (a remote hotline may take
+seconds, and SQLite's only write lock would hold every API write behind it): the reports
+are built in a read-only transaction (the keys decrypt the uploader's data), sent with
+no transaction open, and the outcome recorded in a short write transaction per report
+(sent, with its evidence preserved and the account suspended; or the error, for the
+next round). A crash between the send and the record sends again with the same
+reference: the local port rewrites the same file, a remote hotline drops the repeat."""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rempart.audit import service as audit
 from rempart.core.clock import utcnow
-from rempart.core.crypto import KeyRing
+from rempart.core.db import transaction
 from rempart.core.deps import Runtime
 from rempart.core.settings import Settings
 from rempart.hotline import service
 from rempart.hotline.models import HotlineReport
 from rempart.hotline.reporter import DirectoryHotline, HotlineReporter
+from rempart.hotline.schemas import CyberTiplineReport
 from rempart.moderation.media import forget_post_media
 from rempart.moderation.models import ModerationItem
 from rempart.platform.adapters.matrix import actions as matrix_actions
@@ -41,74 +47,111 @@ SUSPENSION_REASON = (
 )
 
 
-def deliver(
-    session: Session,
-    *,
-    keys: KeyRing,
-    settings: Settings,
-    reporter: HotlineReporter,
-    now: datetime,
-) -> int:
+@dataclass
+class Attempt:
+    report_id: int
+    reference: str
+    tip: CyberTiplineReport | None = None
+    originals: list[dict[str, Any]] | None = None
+    receipt: str | None = None
+    error: str | None = None
+
+
+def deliver(rt: Runtime, *, reporter: HotlineReporter, now: datetime | None = None) -> int:
     """Send what is pending; returns how many went. A failed send stays pending, with
     its error, and is tried again next round."""
-    pending = list(
-        session.execute(
-            select(HotlineReport)
-            .where(HotlineReport.state == "pending", HotlineReport.attempts < MAX_ATTEMPTS)
-            .order_by(HotlineReport.id)
-            .limit(BATCH)
-        ).scalars()
-    )
-    sent = 0
-    for report in pending:
-        try:
-            tip, originals = service.build(session, keys, settings, report=report)
-            receipt = reporter.submit(tip)
-        except Exception as exc:  # a port failure, or a report that cannot be built:
-            # kept for the next round, and never in the way of the other reports.
-            log.warning("hotline report %s not sent: %s", report.reference, type(exc).__name__)
-            report.attempts += 1
-            report.last_error = f"{type(exc).__name__}: {exc}"[:512]
+    attempts = _build_pending(rt)
+    for attempt in attempts:
+        if attempt.tip is None:
             continue
-        item = session.get(ModerationItem, report.item_id)
-        assert item is not None
-        evidence = preservation.preserve(
-            session,
-            kind="csam_report",
-            item_id=report.item_id,
-            account_ref=report.account_ref,
-            payload={"report": tip.model_dump(mode="json"), "media": originals},
-            legal_basis=LEGAL_BASIS,
-            keep_for=timedelta(days=settings.csam_evidence_days),
-            now=now,
-            keys=keys,
-        )
-        report.state = "sent"
-        report.attempts += 1
-        report.last_error = None
-        report.receipt = receipt[:128]
-        report.sent_at = now
-        report.evidence_id = evidence.id
-        if not item.pending_review:
-            # Decided: the originals now live only in the preserved evidence.
-            forget_post_media(session, post_id=item.ref)
-        audit.record(
-            session,
-            actor=service.ACTOR,
-            action="hotline.report.sent",
-            target=f"hotline:{report.reference}",
-            details={
-                "trigger": report.trigger,
-                "files": len(tip.uploadedFiles),
-                "evidence": evidence.id,
-                "confirmed_by_moderator": report.decision_id is not None,
-            },
-        )
-        if report.account_ref:
-            suspend(session, settings, user_id=report.account_ref, report=report, now=now)
-        sent += 1
-    session.flush()
+        try:
+            attempt.receipt = reporter.submit(attempt.tip)
+        except Exception as exc:  # a port failure: kept for the next round, and never in
+            # the way of the other reports.
+            attempt.error = f"{type(exc).__name__}: {exc}"[:512]
+    sent = 0
+    for attempt in attempts:
+        with transaction(rt.engine) as session:
+            sent += _record(session, rt.keys, rt.settings, attempt, now=now or utcnow())
     return sent
+
+
+def _build_pending(rt: Runtime) -> list[Attempt]:
+    attempts = []
+    with transaction(rt.engine, readonly=True) as session:
+        pending = list(
+            session.execute(
+                select(HotlineReport)
+                .where(HotlineReport.state == "pending", HotlineReport.attempts < MAX_ATTEMPTS)
+                .order_by(HotlineReport.id)
+                .limit(BATCH)
+            ).scalars()
+        )
+        for report in pending:
+            attempt = Attempt(report.id, report.reference)
+            try:
+                attempt.tip, attempt.originals = service.build(
+                    session, rt.keys, rt.settings, report=report
+                )
+            except Exception as exc:  # a report that cannot be built waits, with why
+                attempt.error = f"{type(exc).__name__}: {exc}"[:512]
+            attempts.append(attempt)
+    return attempts
+
+
+def _record(
+    session: Session, keys: Any, settings: Settings, attempt: Attempt, *, now: datetime
+) -> int:
+    report = session.get(HotlineReport, attempt.report_id, with_for_update=True)
+    if report is None or report.state != "pending":
+        return 0
+    report.attempts += 1
+    if attempt.error is not None or attempt.tip is None or attempt.receipt is None:
+        log.warning("hotline report %s not sent: %s", report.reference, attempt.error)
+        report.last_error = attempt.error or "not sent"
+        return 0
+    tip = attempt.tip
+    evidence = preservation.preserve(
+        session,
+        kind="csam_report",
+        item_id=report.item_id,
+        account_ref=report.account_ref,
+        payload={"report": tip.model_dump(mode="json"), "media": attempt.originals or []},
+        legal_basis=LEGAL_BASIS,
+        keep_for=timedelta(days=settings.csam_evidence_days),
+        now=now,
+        keys=keys,
+    )
+    report.state = "sent"
+    report.last_error = None
+    report.receipt = attempt.receipt[:128]
+    report.sent_at = now
+    report.evidence_id = evidence.id
+    for post_id in service.reported_posts(session, report):
+        item = session.execute(
+            select(ModerationItem).where(
+                ModerationItem.kind == "post", ModerationItem.ref == post_id
+            )
+        ).scalar_one_or_none()
+        if item is None or not item.pending_review:
+            # Decided: the originals now live only in the preserved evidence.
+            forget_post_media(session, post_id=post_id)
+    audit.record(
+        session,
+        actor=service.ACTOR,
+        action="hotline.report.sent",
+        target=f"hotline:{report.reference}",
+        details={
+            "trigger": report.trigger,
+            "files": len(tip.uploadedFiles),
+            "evidence": evidence.id,
+            "confirmed_by_moderator": report.decision_id is not None,
+        },
+    )
+    if report.account_ref:
+        suspend(session, settings, user_id=report.account_ref, report=report, now=now)
+    session.flush()
+    return 1
 
 
 def suspend(
@@ -116,7 +159,9 @@ def suspend(
 ) -> None:
     """The uploader's account suspended on the platform, with no end date: through the
     homeserver where one is connected, and through the platform's notices either way.
-    The notice does not mention the hotline report (no tipping off)."""
+    The user is told that it has no end date and when it is reviewed; the notice does
+    not mention the hotline report (no tipping off)."""
+    review_at = (now + service.SUSPENSION_REVIEW_AFTER).isoformat()
     matrix_actions.plan_open_suspension(
         session,
         settings,
@@ -128,7 +173,11 @@ def suspend(
         session,
         kind="account_suspended",
         user_id=user_id,
-        body={"reason": SUSPENSION_REASON, "until": None},
+        body={
+            "reason": SUSPENSION_REASON,
+            "until": None,
+            "review_at": review_at,
+        },
         now=now,
     )
     audit.record(
@@ -136,15 +185,9 @@ def suspend(
         actor=service.ACTOR,
         action="hotline.account.suspended",
         target=f"user:{user_id}",
-        details={"report": report.reference},
+        details={"report": report.reference, "until": None, "review_at": review_at},
     )
 
 
-def run(session: Session, rt: Runtime) -> int:
-    return deliver(
-        session,
-        keys=rt.keys,
-        settings=rt.settings,
-        reporter=DirectoryHotline(rt.settings.hotline_directory),
-        now=utcnow(),
-    )
+def run(rt: Runtime) -> int:
+    return deliver(rt, reporter=DirectoryHotline(rt.settings.hotline_directory))

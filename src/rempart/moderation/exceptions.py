@@ -53,3 +53,10 @@ class UnknownPreset(Invalid):
 
 class PresetMismatch(Invalid):
     code = "preset_mismatch"
+
+
+class RemovedByOrder(Conflict):
+    """An authority's order took the item down: a moderator's decision (an appeal's
+    included) may not bring it back; only the order's own course may."""
+
+    code = "removed_by_order"

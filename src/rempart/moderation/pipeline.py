@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from rempart.audit import service as audit
 from rempart.hotline import service as hotline
+from rempart.legal import ordered
 from rempart.moderation import reasons
 from rempart.moderation.models import ModerationDecision, ModerationItem
 from rempart.moderation.signals import (
@@ -143,6 +144,9 @@ def scan_posts(
         media[m.post_id].append(m)
     items = _items(session, "post", [p.post_id for p in posts])
     entity_states = _entity_states(session, list(entities))
+    # Taken down by an authority's order, the post or its channel: never back in search.
+    posts_down = ordered.ordered_down(session, kind="post", refs=[p.post_id for p in posts])
+    entities_down = ordered.ordered_down(session, kind="entity", refs=list(entities))
     live = [p for p in posts if post_text(p) is not None]
     results = classifier.classify([p.text or "" for p in live]) if classifier and live else []
     by_post = dict(zip([p.post_id for p in live], results, strict=True)) if results else {}
@@ -185,10 +189,14 @@ def scan_posts(
             ),
             version=version,
             now=now,
+            ordered_down=posts_down.get(post.post_id),
         )
-        searchable = state in ("visible", "queued") and entity_states.get(
-            entity.entity_id, "visible"
-        ) in ("visible", "queued")
+        searchable = (
+            state in ("visible", "queued")
+            and entity_states.get(entity.entity_id, "visible") in ("visible", "queued")
+            and post.post_id not in posts_down
+            and entity.entity_id not in entities_down
+        )
         if searchable:
             to_index.append(post_entry(post, entity))
         else:
@@ -220,6 +228,7 @@ def scan_entities(
     by_entity = dict(zip([e.entity_id for e in live], results, strict=True)) if results else {}
     version = model_version(classifier)
     restricted_posts = _restricted_post_shares(session, [e.entity_id for e in live])
+    entities_down = ordered.ordered_down(session, kind="entity", refs=[e.entity_id for e in live])
     for entity in entities:
         summary.scanned += 1
         if entity.deleted_at is not None:
@@ -261,8 +270,9 @@ def scan_entities(
             ),
             version=version,
             now=now,
+            ordered_down=entities_down.get(entity.entity_id),
         )
-        if state in ("visible", "queued"):
+        if state in ("visible", "queued") and entity.entity_id not in entities_down:
             search.put(session, [entity_entry(entity)])
         else:
             search.remove_entity(session, entity.entity_id)
@@ -320,8 +330,14 @@ def _settle(
     target: Target,
     version: str,
     now: datetime,
+    ordered_down: str | None = None,
 ) -> str:
-    """The item's state after this scan. A human decision on unchanged content stands."""
+    """The item's state after this scan. A human decision on unchanged content stands,
+    and so does an order that removed the item, whatever its content says now."""
+    if ordered_down == ordered.REMOVED:
+        _keep_removed(session, item, target=target, digest=digest, version=version, now=now)
+        summary.kept_human_decision += 1
+        return "removed"
     if item is not None and item.human_decided_at is not None and item.content_digest == digest:
         summary.kept_human_decision += 1
         return item.state
@@ -333,6 +349,41 @@ def _settle(
     if verdict.category:
         summary.by_category[verdict.category] += 1
     return item.state
+
+
+def _keep_removed(
+    session: Session,
+    item: ModerationItem | None,
+    *,
+    target: Target,
+    digest: str,
+    version: str,
+    now: datetime,
+) -> None:
+    """An item an order removed stays removed: first seen by moderation after the order
+    (the item is made then), or edited since."""
+    if item is None:
+        item = ModerationItem(
+            kind=target.kind,
+            ref=target.ref,
+            entity_id=target.entity.entity_id,
+            signals=[],
+            signal_sources="",
+            model_version=version,
+            confidence=0.0,
+            reach=target.entity.member_count or 0,
+            version=0,
+        )
+        session.add(item)
+    elif item.state == "removed" and item.content_digest == digest:
+        return
+    item.owner_user_id = target.owner_user_id
+    item.state = "removed"
+    item.content_digest = digest
+    item.human_decided_at = item.human_decided_at or now
+    # Decided by law: nothing waits for a moderator (``clear`` bumps the version).
+    reasons.clear(item, now=now)
+    session.flush()
 
 
 def _items(session: Session, kind: str, refs: list[str]) -> dict[str, ModerationItem]:

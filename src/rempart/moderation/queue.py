@@ -18,6 +18,7 @@ from rempart.core.clock import as_utc, utcnow
 from rempart.core.errors import RempartError
 from rempart.core.settings import Settings
 from rempart.hotline import service as hotline
+from rempart.legal import ordered
 from rempart.moderation import presets, reasons
 from rempart.moderation.exceptions import (
     AppealOutcomeStands,
@@ -26,6 +27,7 @@ from rempart.moderation.exceptions import (
     ItemClaimed,
     ItemNotFound,
     NotPending,
+    RemovedByOrder,
     UnknownCategory,
 )
 from rempart.moderation.media import forget_post_media
@@ -306,6 +308,8 @@ def decide_many(
             done += 1
         except RempartError as exc:
             skipped[item_id] = exc.code
+            if isinstance(exc, RemovedByOrder):
+                record_refused(session, caller=caller, item_id=item_id, error=exc)
     return done, skipped
 
 
@@ -349,6 +353,7 @@ def decide(
         raise NotPending("This item is no longer waiting for review.")
     if not (held or bulk or data.version is not None):
         raise ClaimRequired("Claim the item, or send the version of the item you decide on.")
+    _order_stands(session, item, data.action)
     _outcome_stands(session, item, data)
     ground = data.ground or (
         categories[data.category].ground if data.category in categories else "Terms of Service"
@@ -446,6 +451,42 @@ def decide(
         state=item.state,
         statement_puid=statement.puid if statement else None,
         created_at=now,
+    )
+
+
+def _order_stands(session: Session, item: ModerationItem, action: DecisionAction) -> None:
+    """An item an authority's order removed stays removed, and one it disabled in some
+    Member States stays out of search: no decision, on an appeal or not, lifts either.
+    Stricter decisions (removal, suspension) remain the platform's to take."""
+    own = ordered.ordered_down(session, kind=item.kind, refs=[item.ref]).get(item.ref)
+    channel = (
+        ordered.ordered_down(session, kind="entity", refs=[item.entity_id]).get(item.entity_id)
+        if item.kind == "post"
+        else None
+    )
+    after = STATE_AFTER[action]
+    if ((own or channel) and after == "visible") or (
+        own == ordered.REMOVED and after == "restricted"
+    ):
+        raise RemovedByOrder(
+            "An authority's order took this item down; a decision cannot bring it back. "
+            "Only the order's own course (its withdrawal or annulment) can.",
+            order_action=own or channel,
+        )
+
+
+def record_refused(
+    session: Session, *, caller: Caller, item_id: int, error: RemovedByOrder
+) -> None:
+    """A decision refused because an order stands leaves a trace (in its own
+    transaction: the refused one is rolled back)."""
+    item = session.get(ModerationItem, item_id)
+    audit.record(
+        session,
+        actor=caller.actor,
+        action="moderation.decision.refused",
+        target=f"{item.kind}:{item.ref}" if item is not None else None,
+        details={"code": error.code, "order_action": error.details.get("order_action")},
     )
 
 
