@@ -319,6 +319,10 @@ def evaluate_models(
         texts = [i.text for i in items]
         first = first_stage.probabilities(texts)
         print(f"{set_name}: first stage {first_stage_answers(set_name, items, first, band)}")
+        print(
+            f"{set_name}: at the policy's thresholds, first stage alone (the semantic stage "
+            f"off): {policy_outcomes(items, first)}"
+        )
         results.setdefault("ngram", {})[set_name] = auprc_rows(set_name, items, first)
         for layers, (weights, bias) in heads.items():
             second = semantic.head_probabilities(caches[layers].embed(texts), weights, bias)

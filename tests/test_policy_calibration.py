@@ -43,9 +43,15 @@ def test_shipped_policy_is_what_the_script_computes_from_the_shipped_weights() -
         name: (c.classifier_review, c.classifier_restrict)
         for name, c in policy().categories.items()
     }
-    assert computed == shipped
+    # Equal on this machine; one rounding step (a hundredth) of slack for another CPU, whose
+    # vector units may sum the encoder's floats in another order (scores moved by 1e-4 at
+    # random never changed a threshold; by 1e-3 they did).
+    assert computed.keys() == shipped.keys()
+    for name, (review, restrict) in computed.items():
+        assert abs(review - shipped[name][0]) <= 0.0101, (name, review, shipped[name])
+        assert restrict == shipped[name][1], (name, restrict, shipped[name])
     # And the file is written exactly as the script writes it.
-    assert script.render(script.updated_policy(computed)) == script.POLICY.read_text("utf-8")
+    assert script.render(script.updated_policy(shipped)) == script.POLICY.read_text("utf-8")
 
 
 def test_review_threshold_trades_recall_for_precision_of_one_half() -> None:
