@@ -2,7 +2,10 @@
 
     nice -n 15 .venv/bin/python bench/cross_source_eval.py --data ../shared/data
     nice -n 15 .venv/bin/python bench/cross_source_eval.py --data ../shared/data --folds
+    nice -n 15 .venv/bin/python bench/cross_source_eval.py --data ../shared/data --first-stage-folds
     nice -n 15 .venv/bin/python bench/cross_source_eval.py --data ../shared/data --layers 4 12
+    nice -n 15 .venv/bin/python bench/cross_source_eval.py --data ../shared/data --prototypes \
+        --layers 4 12
 
 The model card's template split says little about real posts: held-out templates share the
 training templates' vocabulary. This script measures on:
@@ -174,8 +177,8 @@ def auprc_rows(name: str, items: list[Item], probs: Matrix) -> list[tuple[str, s
 
 
 def policy_outcomes(items: list[Item], probs: Matrix) -> str:
-    """What the policy's thresholds (moderation/data/policy.json) would do with these scores:
-    AUPRC says how well items are ranked, this says how many cross a threshold."""
+    """What the policy's classifier thresholds (moderation/data/policy.json) would do with
+    these scores: AUPRC says how well items are ranked, this says how many cross a threshold."""
     from rempart.moderation.signals import policy
 
     labels = np.array([i.label for i in items])
@@ -183,8 +186,8 @@ def policy_outcomes(items: list[Item], probs: Matrix) -> str:
     queued = np.zeros(len(items), dtype=bool)
     for category, thresholds in policy().categories.items():
         column = probs[:, CATEGORIES.index(category)]
-        restricted |= column >= thresholds.restrict
-        queued |= column >= thresholds.review
+        restricted |= column >= thresholds.classifier_restrict
+        queued |= column >= thresholds.classifier_review
     queued &= ~restricted
     benign, harmful = labels == "none", labels != "none"
     return (
@@ -316,6 +319,10 @@ def evaluate_models(
         texts = [i.text for i in items]
         first = first_stage.probabilities(texts)
         print(f"{set_name}: first stage {first_stage_answers(set_name, items, first, band)}")
+        print(
+            f"{set_name}: at the policy's thresholds, first stage alone (the semantic stage "
+            f"off): {policy_outcomes(items, first)}"
+        )
         results.setdefault("ngram", {})[set_name] = auprc_rows(set_name, items, first)
         for layers, (weights, bias) in heads.items():
             second = semantic.head_probabilities(caches[layers].embed(texts), weights, bias)
@@ -387,6 +394,106 @@ def folds(
         )
 
 
+def first_stage_folds(data: Path, sets: dict[str, list[Item]]) -> None:
+    """The first stage alone, trained without each hate source: how many harmful items of the
+    unseen source (and of the never-seen sets) it would settle as harmless for each lower
+    edge of the unsure band, and the share it would send on at that edge. Cheap (no
+    embeddings): it tells how far the band protects against a source unlike training."""
+    import train_ngram
+
+    synthetic_train, _ = train_ngram.synthetic(random.Random(2026), 40)
+    sms = {i.text for i in sms_spam(data)}
+    sources = {
+        "toxigen": [(i.text, i.label) for i in toxigen(data)],
+        "fr_hatecheck": [(i.text, i.label) for i in fr_hatecheck(data)],
+        "sms_spam": [r for r in train_ngram.public(data) if r[0] in sms],
+    }
+    edges = (0.03, 0.02, 0.01, 0.005)
+    print("\n| trained without | tested on | " + " | ".join(f"< {e}" for e in edges) + " |")
+    print("|---|---|" + "---|" * len(edges))
+    for held_out in ("toxigen", "fr_hatecheck"):
+        rows = list(synthetic_train)
+        for name, source in sources.items():
+            if name != held_out:
+                rows += source
+        first = train_ngram.train(list(dict.fromkeys(rows)), epochs=4, seed=2026)
+        for name in (held_out, "handwritten", "darknet_drugs"):
+            items = sets[name]
+            best = np.delete(first.probabilities([i.text for i in items]), NONE, axis=1).max(axis=1)
+            harmful = np.array([i.label != "none" for i in items])
+            cells = [
+                f"{int(((best < e) & harmful).sum())} settled, "
+                f"{((best >= e) & (best < cascade.UNSURE[1])).mean():.0%} sent on"
+                for e in edges
+            ]
+            print(
+                f"| {held_out} | {name} ({int(harmful.sum())} harmful) | "
+                + " | ".join(cells)
+                + " |"
+            )
+
+
+def layer_heads(
+    data: Path,
+    sets: dict[str, list[Item]],
+    layers: Sequence[int],
+    caches: dict[int, EmbeddingCache],
+    band: tuple[float, float],
+    rows: int,
+) -> None:
+    """Encoder layers at equal data: heads trained by the repository's code on the same
+    sample of ``rows`` training texts (by a hash of the text, every category kept) for each
+    layer count, tested on the never-seen sets with the shipped first stage. Cheaper than
+    embedding the whole training set at 12 layers, and fair between layer counts."""
+    import train_ngram
+    import train_semantic
+
+    synthetic_train, _ = train_ngram.synthetic(random.Random(2026), 40)
+    public_train, _ = train_ngram.split(train_ngram.public(data))
+    pool = list(dict.fromkeys(synthetic_train + public_train))
+    ranked = sorted(pool, key=lambda r: hashlib.sha256(r[0].encode()).digest())
+    per_category = max(rows // len(CATEGORIES), 1)
+    sample = [r for c in CATEGORIES for r in [r for r in ranked if r[1] == c][:per_category]]
+    labels = np.array([CATEGORIES.index(label) for _, label in sample])
+    heads = {}
+    for n in layers:
+        x = caches[n].embed([t for t, _ in sample])
+        heads[n] = train_semantic.train_heads(x, labels, 600, 1e-4)
+    tested = {name: sets[name] for name in ("handwritten", "darknet_drugs")}
+    print_table(
+        f"heads trained on {len(sample)} texts per layer count",
+        evaluate_models(tested, ngram.load_default(), heads, caches, band),
+        sizes(tested),
+    )
+
+
+PROTOTYPES = ROOT / "src" / "rempart" / "moderation" / "data" / "prototypes.json"
+
+
+def prototype_scores(sets: dict[str, list[Item]], caches: dict[int, EmbeddingCache]) -> None:
+    """Zero-shot: each hand-written post's highest cosine similarity to the prototype
+    sentences of a category with no training text (``moderation/data/prototypes.json``,
+    written apart from the evaluation posts), as a ranking for that category."""
+    prototypes = json.loads(PROTOTYPES.read_text(encoding="utf-8"))["categories"]
+    items = sets["handwritten"]
+    langs = np.array([i.lang for i in items])
+    labels = np.array([i.label for i in items])
+    print("\n| category | lang | chance | " + " | ".join(f"{n} layers" for n in caches) + " |")
+    print("|---|---|---|" + "---|" * len(caches))
+    for category, sentences in prototypes.items():
+        similarities = {}
+        for n, cache in caches.items():
+            posts = cache.embed([i.text for i in items])
+            anchors = cache.embed(sentences)
+            posts /= np.linalg.norm(posts, axis=1, keepdims=True)
+            anchors /= np.linalg.norm(anchors, axis=1, keepdims=True)
+            similarities[n] = (posts @ anchors.T).max(axis=1).astype(np.float64)
+        for lang in sorted(set(langs)):
+            mask, positive = langs == lang, labels[langs == lang] == category
+            values = [f"{average_precision(similarities[n][mask], positive):.2f}" for n in caches]
+            print(f"| {category} | {lang} | {positive.mean():.2f} | " + " | ".join(values) + " |")
+
+
 def band_sweep(sets: dict[str, list[Item]], first: ngram.NgramClassifier, high: float) -> None:
     """For each lower edge of the unsure band: the share of items the first stage settles as
     harmless alone, how many harmful ones among them, and the share of items sent on to the
@@ -395,7 +502,7 @@ def band_sweep(sets: dict[str, list[Item]], first: ngram.NgramClassifier, high: 
     print("\n| lower edge | settled as harmless | of which harmful | share sent on |")
     print("|---|---|---|---|")
     total = sum(len(items) for items in sets.values())
-    for low in (0.3, 0.2, 0.1, 0.05, 0.03, 0.02, 0.01):
+    for low in (0.3, 0.2, 0.1, 0.05, 0.03, 0.02, 0.01, 0.005):
         settled = harmful = sent = 0
         for name, items in sets.items():
             best = np.delete(probs[name], NONE, axis=1).max(axis=1)
@@ -407,24 +514,63 @@ def band_sweep(sets: dict[str, list[Item]], first: ngram.NgramClassifier, high: 
         print(f"| {low} | {settled}/{total} | {harmful} | {sent / total:.0%} |")
 
 
-def speed(layers: Sequence[int], posts: int) -> None:
-    """Posts/s of 30 words, all different (no cache hit), for each stage."""
+def ordinary_posts(data: Path, posts: int) -> list[str]:
+    """Ordinary traffic of 30 words: consecutive SMS ham messages joined, all different."""
+    words = " ".join(i.text for i in sms_spam(data) if i.label == "none").split()
+    return [" ".join(words[30 * k : 30 * (k + 1)]) for k in range(posts)]
+
+
+def cascade_speed(layers: Sequence[int], texts: list[str], kind: str) -> None:
+    """The cascade as the worker runs it (first stage on all, semantic stage on the unsure,
+    no cache hit): posts/s and the share each stage answered."""
+    for n in layers:
+        second = semantic.load(WEIGHTS / "semantic-v2.npz", semantic.E5Embedder(layers=n))
+        model = cascade.Cascade(ngram.load_default(), second)
+        second.embedder.embed(["warm up"])
+        embedder = second.embedder
+        assert isinstance(embedder, semantic.E5Embedder)
+        before = embedder.misses
+        started, cpu = time.perf_counter(), time.process_time()
+        for start in range(0, len(texts), 200):
+            model.classify(texts[start : start + 200])
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+        sent = (embedder.misses - before) / len(texts)
+        print(
+            f"cascade ({n} layers), {kind}: {len(texts) / elapsed:,.1f} posts/s "
+            f"({len(texts) / cpu:,.1f} per CPU-second); first stage answered {1 - sent:.0%}, "
+            f"semantic stage {sent:.0%}; load {os.getloadavg()}"
+        )
+
+
+def speed(layers: Sequence[int], posts: int, data: Path | None = None) -> None:
+    """Posts/s of 30 words, all different (no cache hit), for each stage and the cascade; and
+    posts per CPU-second of this process (all its threads), which a crowded machine
+    distorts far less than wall time."""
     rng = random.Random(7)
     words = [i.text for i in handwritten()]
     vocabulary = " ".join(words).split()
     texts = [" ".join(rng.choices(vocabulary, k=30)) for _ in range(posts)]
+    print(f"load average before: {os.getloadavg()}")
     first = ngram.load_default()
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     first.probabilities(texts * 5)
-    print(f"\nfirst stage: {5 * posts / (time.perf_counter() - started):,.0f} posts/s")
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+    print(f"\nfirst stage: {5 * posts / elapsed:,.0f} posts/s ({5 * posts / cpu:,.0f} per CPU-s)")
     for n in layers:
         embedder = semantic.E5Embedder(layers=n)
         embedder.embed(["warm up"])
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         for start in range(0, posts, 200):
             embedder.embed(texts[start : start + 200])
-        print(f"semantic stage, {n} layers: {posts / (time.perf_counter() - started):,.1f} posts/s")
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+        print(
+            f"semantic stage, {n} layers: {posts / elapsed:,.1f} posts/s "
+            f"({posts / cpu:,.1f} per CPU-second)"
+        )
     print(f"load average: {os.getloadavg()}")
+    cascade_speed(layers, texts, "words drawn from the hand-written posts")
+    if data is not None:
+        cascade_speed(layers, ordinary_posts(data, posts), "SMS ham joined into 30 words")
 
 
 def main() -> None:
@@ -434,6 +580,17 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=1500, help="items per public set at most")
     parser.add_argument("--cache", type=Path, default=ROOT / "var" / "semantic-embeddings")
     parser.add_argument("--folds", action="store_true", help="retrain without each source")
+    parser.add_argument(
+        "--prototypes", action="store_true", help="zero-shot prototypes, for --layers"
+    )
+    parser.add_argument(
+        "--layer-heads", type=int, default=0, help="heads per --layers on this many texts"
+    )
+    parser.add_argument(
+        "--first-stage-folds",
+        action="store_true",
+        help="retrain the first stage only without each hate source; the band's protection",
+    )
     parser.add_argument("--speed", type=int, default=0, help="posts for a speed measure")
     parser.add_argument(
         "--speed-only", action="store_true", help="only the speed measure, for --layers"
@@ -444,12 +601,18 @@ def main() -> None:
     args = parser.parse_args()
     band = (args.band[0], args.band[1])
     if args.speed_only:
-        speed(args.layers, args.speed or 200)
+        speed(args.layers, args.speed or 200, args.data)
         return
     sets = load_sets(args.data, args.limit)
     print({name: len(items) for name, items in sets.items()}, f"band {band}")
     caches = {n: EmbeddingCache(args.cache, n) for n in args.layers}
-    if args.folds:
+    if args.layer_heads:
+        layer_heads(args.data, sets, args.layers, caches, band, args.layer_heads)
+    elif args.prototypes:
+        prototype_scores(sets, caches)
+    elif args.first_stage_folds:
+        first_stage_folds(args.data, sets)
+    elif args.folds:
         folds(args.data, sets, args.layers, caches, band)
     else:
         heads = {n: shipped_heads(args.heads) for n in args.layers}
@@ -463,7 +626,7 @@ def main() -> None:
         )
         band_sweep(sets, first, band[1])
     if args.speed:
-        speed(args.layers, args.speed)
+        speed(args.layers, args.speed, args.data)
     print(f"load average: {os.getloadavg()}")
 
 

@@ -10,13 +10,15 @@ from rempart.moderation.ngram import NgramScores
 from rempart.moderation.signals import ClassifierResult, TextClassifier
 
 # A stage is unsure when its best category other than "none" scores in this band: below it
-# the item is plainly fine, above it plainly over the policy's review thresholds. The edges
-# are set by bench/cross_source_eval.py: with the former (0.3, 0.8) the first stage settled
-# as harmless half of the hand-written offences and most darknet drug shops, and flagged
-# quotes of hate as hate; with these it settles one item of the 4,343 in the cross-source
-# sets confidently wrong (a harmful one scored below 0.03), at the cost of sending about 60%
-# of ordinary posts to the semantic stage.
-UNSURE = (0.03, 0.95)
+# the item is plainly fine (under every classifier_review threshold of the policy, the
+# lowest being 0.05), above it plainly over them. The edges are set by
+# bench/cross_source_eval.py: with the former (0.3, 0.8) the first stage settled as harmless
+# half of the hand-written offences and most darknet drug shops; at 0.03 it still settled one
+# hand-written offence; at 0.02 it settles none of the 4,343 cross-source items confidently
+# wrong, at the cost of sending about 80% of them on. A first stage trained without ToxiGen
+# would still settle 22 of its 371 hateful sentences below 0.02 (none below 0.005, where
+# nearly everything is sent on): the band cannot protect against a source this far off.
+UNSURE = (0.02, 0.95)
 
 # The semantic stage's answer is averaged with the first stage's instead of replacing it: one
 # reads spelling, the other meaning, and on the cross-source sets their mean ranks better

@@ -65,14 +65,22 @@ class ScanSummary:
 
 
 def judge(signals: list[Signal]) -> Verdict:
-    """The policy: per category the strongest signal, against that category's thresholds."""
+    """The policy: each signal against its category's thresholds for its source (the
+    classifier's scores have thresholds of their own); per category the strongest signal."""
     best: dict[str, float] = {}
     for signal in signals:
         best[signal.category] = max(best.get(signal.category, 0.0), signal.score)
     rules = policy().categories
-    triggered = [(name, score, rules[name]) for name, score in best.items() if name in rules]
-    restricting = [t for t in triggered if t[1] >= t[2].restrict]
-    reviewing = [t for t in triggered if t[1] >= t[2].review]
+    restricting, reviewing = [], []
+    for signal in signals:
+        if signal.category not in rules:
+            continue
+        review_at, restrict_at = rules[signal.category].thresholds(signal)
+        triggered = (signal.category, best[signal.category], rules[signal.category])
+        if signal.score >= restrict_at:
+            restricting.append(triggered)
+        if signal.score >= review_at:
+            reviewing.append(triggered)
     chosen = restricting or reviewing
     if not chosen:
         return Verdict("visible", None, max(best.values(), default=0.0), signals)

@@ -36,6 +36,10 @@ class Signal:
 
 @dataclass(frozen=True)
 class CategoryPolicy:
+    """``review``/``restrict`` judge the rules, hash matches and a remote model's verdicts;
+    ``classifier_review``/``classifier_restrict`` judge the in-house cascade's scores, which
+    are on a scale of their own (calibrated by ``scripts/calibrate_policy.py``)."""
+
     severity: int
     restrict: float
     review: float
@@ -43,6 +47,14 @@ class CategoryPolicy:
     dsa_keyword: str
     illegal: bool
     ground: str
+    classifier_review: float
+    classifier_restrict: float
+
+    def thresholds(self, signal: Signal) -> tuple[float, float]:
+        """(review, restrict) for this signal."""
+        if signal.source == "classifier" and signal.detail.rsplit("/", 1)[-1] in CASCADE_STAGES:
+            return self.classifier_review, self.classifier_restrict
+        return self.review, self.restrict
 
 
 @dataclass(frozen=True)
@@ -174,6 +186,11 @@ class TextClassifier(Protocol):
     def model_version(self) -> str: ...
 
     def classify(self, texts: Sequence[str]) -> Sequence[ClassifierResult]: ...
+
+
+# The stages whose scores the policy's classifier thresholds were calibrated on (a remote
+# model's verdict is judged by the general thresholds).
+CASCADE_STAGES = frozenset({"first", "semantic"})
 
 
 def classifier_signals(result: ClassifierResult) -> list[Signal]:
