@@ -25,7 +25,6 @@ from rempart.core.deps import Runtime
 from rempart.escalations import notification, service
 from rempart.escalations.exceptions import OwnEscalation
 from rempart.escalations.schemas import EscalationCreate
-from rempart.legal.notifier import OutboxAuthorityNotifier
 from rempart.moderation.models import ModerationItem
 from rempart.platform.models import Account
 from rempart.transparency import service as transparency
@@ -249,7 +248,6 @@ def test_the_escalating_principal_cannot_confirm_even_holding_the_legal_role(
     through any other path) still cannot be the second pair of eyes on their own
     escalation."""
     item_id = _publish(client, runtime, platform_headers)
-    notifier = OutboxAuthorityNotifier(runtime.settings.authority_outbox)
     token = make_token(Role.MODERATOR, "both-hats")
     me = client.get("/v1/auth/me", headers=bearer(token))
     assert me.status_code == 200, me.text
@@ -270,7 +268,7 @@ def test_the_escalating_principal_cannot_confirm_even_holding_the_legal_role(
             runtime.keys,
             caller=as_reviewer,
             reference=created.reference,
-            notifier=notifier,
+            notifier=runtime.notifier,
         )
     assert not runtime.settings.authority_outbox.exists()
     assert _actions(runtime, "escalations.notification.sent") == []

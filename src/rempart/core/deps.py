@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from fastapi import Request
@@ -13,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from rempart.core.crypto import KeyRing
 from rempart.core.db import transaction
+from rempart.core.notify import Notifier, build_notifier
 from rempart.core.settings import Settings
 
 
@@ -27,6 +29,11 @@ class Runtime:
     @property
     def head_file(self) -> Path:
         return self.settings.audit_head_file
+
+    @cached_property
+    def notifier(self) -> Notifier:
+        """Where messages to users and authorities go (``REMPART_NOTIFIER``)."""
+        return build_notifier(self.settings, self.keys)
 
     @contextmanager
     def unit_of_work(self, *, readonly: bool = False) -> Iterator[Session]:

@@ -101,6 +101,21 @@ class Settings(BaseSettings):
     # no other channel is wired: a file of its own, as it holds personal data that the
     # platform's tailer of user notices must never see.
     authority_outbox: Path = Path("var/authority-outbox.jsonl")
+    # How messages to users and authorities leave: appended to the outbox files above, or
+    # posted to the platform's webhook, signed (HMAC-SHA256 over timestamp and body, header
+    # ``Rempart-Signature``), retried by the worker with exponential backoff, and kept as
+    # dead letters after the last attempt (``rempart notify replay ID``).
+    notifier: Literal["outbox", "webhook"] = "outbox"
+    notify_webhook_url: str | None = None
+    # Art. 18 notifications carry personal data: they go to this endpoint (the platform's
+    # law-enforcement liaison), or stay in the authority outbox when it is unset.
+    notify_authority_webhook_url: str | None = None
+    notify_webhook_secret: SecretStr | None = None
+    notify_webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    notify_webhook_max_attempts: int = Field(default=8, ge=1, le=50)
+    # The first retry waits this long, each next one twice as long, up to the maximum.
+    notify_webhook_backoff_seconds: float = Field(default=30.0, gt=0)
+    notify_webhook_max_backoff_seconds: float = Field(default=6 * 3600.0, gt=0)
     # Where the local hotline port writes child sexual abuse reports (one JSON file each,
     # in the fields of NCMEC's CyberTipline report), for the platform to forward.
     hotline_directory: Path = Path("var/hotline-reports")
@@ -129,6 +144,19 @@ class Settings(BaseSettings):
             raise ValueError(
                 "matrix_not_configured: REMPART_MATRIX_ADMIN_TOKEN (a Synapse server admin's "
                 "access token) is required when REMPART_MATRIX_HOMESERVER_URL is set"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _webhook_needs_a_url_and_secret(self) -> Settings:
+        secret = self.notify_webhook_secret
+        if self.notifier == "webhook" and (
+            not self.notify_webhook_url or secret is None or len(secret.get_secret_value()) < 16
+        ):
+            raise ValueError(
+                "notifier_not_configured: REMPART_NOTIFIER=webhook needs "
+                "REMPART_NOTIFY_WEBHOOK_URL and REMPART_NOTIFY_WEBHOOK_SECRET (16 characters "
+                "or more)"
             )
         return self
 

@@ -19,7 +19,6 @@ from rempart.escalations.schemas import (
     EscalationState,
     NotificationRead,
 )
-from rempart.legal.notifier import OutboxAuthorityNotifier
 
 router = APIRouter(prefix="/v1/escalations", tags=["escalations"])
 
@@ -66,10 +65,9 @@ def read_notification(reference: Reference, caller: Reviewer, rt: Rt) -> Notific
 
 @router.post("/{reference}/confirm", response_model=EscalationRead)
 def confirm(reference: Reference, caller: Reviewer, rt: Rt) -> EscalationRead:
-    notifier = OutboxAuthorityNotifier(rt.settings.authority_outbox)
     with rt.unit_of_work() as session:
         return service.confirm(
-            session, rt.keys, caller=caller, reference=reference, notifier=notifier
+            session, rt.keys, caller=caller, reference=reference, notifier=rt.notifier
         )
 
 

@@ -19,6 +19,7 @@ from rempart.auth.models import Principal
 from rempart.auth.service import Caller
 from rempart.core.clock import as_utc, utcnow
 from rempart.core.crypto import KeyRing
+from rempart.core.notify import Notifier
 from rempart.core.settings import Settings
 from rempart.escalations import notification
 from rempart.escalations.exceptions import (
@@ -36,8 +37,9 @@ from rempart.escalations.schemas import (
     EscalationState,
     NotificationRead,
 )
-from rempart.legal.notifier import AuthorityNotifier, ThreatToLifeNotice
+from rempart.legal.notifier import ThreatToLifeNotice
 from rempart.moderation.models import ModerationItem
+from rempart.notify import service as notify
 
 PURPOSE = "escalations.notification"
 
@@ -167,21 +169,21 @@ def _decidable(session: Session, caller: Caller, reference: str) -> ThreatEscala
 
 
 def confirm(
-    session: Session, keys: KeyRing, *, caller: Caller, reference: str, notifier: AuthorityNotifier
+    session: Session, keys: KeyRing, *, caller: Caller, reference: str, notifier: Notifier
 ) -> EscalationRead:
     """Confirm and send. The send happens inside the transaction so that a notification
-    is never marked sent without having gone; the default notifier is a local file, and a
-    repeat after a crash carries the same reference for the recipient to drop."""
+    is never marked sent without having gone; the default notifier is a local file (the
+    webhook's stores a delivery that the worker posts after the commit), and a repeat after
+    a crash carries the same reference for the recipient to drop."""
     escalation = _decidable(session, caller, reference)
     now = utcnow()
-    notifier.notify_authority(
-        ThreatToLifeNotice(
-            reference=escalation.reference,
-            recipient=escalation.recipient,
-            member_state=escalation.member_state,
-            body=_payload(keys, escalation),
-        )
+    notice = ThreatToLifeNotice(
+        reference=escalation.reference,
+        recipient=escalation.recipient,
+        member_state=escalation.member_state,
+        body=_payload(keys, escalation),
     )
+    notify.send(session, notifier, notice.message(), actor=caller.actor, now=now)
     escalation.state = EscalationState.SENT.value
     escalation.decided_by = caller.principal_id
     escalation.decided_at = now

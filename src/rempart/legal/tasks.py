@@ -11,11 +11,13 @@ from sqlalchemy.orm import Session
 
 from rempart.core.clock import as_utc, utcnow
 from rempart.core.deps import Runtime
+from rempart.core.notify import Notifier
 from rempart.legal import acting, acts, reviews
 from rempart.legal.models import Authority, Notification, Order
-from rempart.legal.notifier import Notifier, OutboxNotifier, UserNotice
+from rempart.legal.notifier import UserNotice
 from rempart.legal.orders import audit_order
 from rempart.legal.schemas import OPEN_STATUSES, Confirmation, OrderStatus
+from rempart.notify import service as notify
 from rempart.platform.actions import LocalPlatformActions
 
 ACTOR = "system:worker"
@@ -146,15 +148,14 @@ def send_notifications(session: Session, *, notifier: Notifier, now: datetime) -
             text_en, text_fr = acting.owner_notice_texts(order, authority)
         else:
             text_en, text_fr = _disclosure_notice_texts(order, authority, now=now)
-        notifier.send(
-            UserNotice(
-                notification_id=notification.id,
-                user_id=notification.user_id,
-                order_reference=order.reference,
-                text_en=text_en,
-                text_fr=text_fr,
-            )
+        notice = UserNotice(
+            notification_id=notification.id,
+            user_id=notification.user_id,
+            order_reference=order.reference,
+            text_en=text_en,
+            text_fr=text_fr,
         )
+        notify.send(session, notifier, notice.message(), actor=ACTOR, now=now)
         notification.sent_at = now
         audit_order(
             session,
@@ -184,7 +185,7 @@ def run_deadlines(session: Session, rt: Runtime, *, now: datetime | None = None)
     flag_unvalidated(session, now=now)
     flag_unconfirmed(session, now=now)
     expire_preservations(session, now=now)
-    send_notifications(session, notifier=OutboxNotifier(rt.settings.notification_outbox), now=now)
+    send_notifications(session, notifier=rt.notifier, now=now)
 
 
 def execute_order_to_act(session: Session, rt: Runtime, payload: dict[str, Any]) -> None:
@@ -197,7 +198,7 @@ def execute_order_to_act(session: Session, rt: Runtime, payload: dict[str, Any])
         order=order,
         actions=LocalPlatformActions(rt.settings),
         keys=rt.keys,
-        notifier=OutboxNotifier(rt.settings.notification_outbox),
+        notifier=rt.notifier,
         now=utcnow(),
     )
 

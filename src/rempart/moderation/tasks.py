@@ -19,7 +19,7 @@ from rempart.core.models import ScheduleState
 from rempart.core.settings import Settings
 from rempart.moderation import media, pipeline, rescan
 from rempart.moderation.signals import ClassifierResult, TextClassifier
-from rempart.moderation.statements import OutboxOwnerNotifier, deliver_statements
+from rempart.moderation.statements import deliver_statements
 
 SCAN_JOB = "moderation.scan"
 ACTOR = "system:moderation"
@@ -147,12 +147,7 @@ def rescan_if_models_changed(session: Session, rt: Runtime) -> bool:
 
 
 def deliver(session: Session, rt: Runtime) -> None:
-    deliver_statements(
-        session,
-        notifier=OutboxOwnerNotifier(rt.settings.notification_outbox),
-        settings=rt.settings,
-        now=utcnow(),
-    )
+    deliver_statements(session, notifier=rt.notifier, settings=rt.settings, now=utcnow())
 
 
 def purge_review_media(session: Session, rt: Runtime) -> None:

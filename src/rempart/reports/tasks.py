@@ -15,4 +15,4 @@ def file_notices(session: Session, rt: Runtime) -> int:
 
 
 def deliver(session: Session, rt: Runtime) -> None:
-    notices.deliver(session, rt.keys, outbox=rt.settings.notification_outbox, now=utcnow())
+    notices.deliver(session, rt.keys, notifier=rt.notifier, now=utcnow())

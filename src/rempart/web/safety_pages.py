@@ -15,7 +15,6 @@ from rempart.core.errors import RempartError
 from rempart.escalations import service as escalations
 from rempart.escalations.schemas import EscalationCreate, EscalationDecline
 from rempart.hotline import service as hotline
-from rempart.legal.notifier import OutboxAuthorityNotifier
 from rempart.moderation import queue
 from rempart.web.pages import PageStop, Rt, Staff, allowed, page, problem
 
@@ -130,11 +129,10 @@ def escalation_confirm(
     request: Request, rt: Rt, caller: Staff, reference: Reference, csrf: Annotated[str, Form()]
 ) -> Response:
     caller = allowed(request, caller, Permission.ESCALATIONS_CONFIRM, csrf)
-    notifier = OutboxAuthorityNotifier(rt.settings.authority_outbox)
     try:
         with rt.unit_of_work() as session:
             escalations.confirm(
-                session, rt.keys, caller=caller, reference=reference, notifier=notifier
+                session, rt.keys, caller=caller, reference=reference, notifier=rt.notifier
             )
     except RempartError as exc:
         return _decided(request, rt, caller, reference, exc)
