@@ -23,6 +23,7 @@ from rempart.core.models import ScheduleState
 from rempart.hotline import tasks as hotline_tasks
 from rempart.legal import tasks as legal_tasks
 from rempart.moderation import tasks as moderation_tasks
+from rempart.notify import tasks as notify_tasks
 from rempart.platform import recipients
 from rempart.platform import tasks as platform_tasks
 from rempart.platform.adapters.matrix import tasks as matrix_tasks
@@ -120,6 +121,8 @@ class Worker:
         filed = 0
         if self._notices_waiting():
             filed = self._file_notices()
+        # The webhook's posts wait on the network: none runs inside a transaction.
+        posted = notify_tasks.run(self.rt)
         synced = False
         if self.matrix is None:
             synced = matrix_tasks.run(self.rt)
@@ -132,7 +135,7 @@ class Worker:
                 break
             self.run_job(job)
             ran += 1
-        return ran > 0 or filed > 0 or synced
+        return ran > 0 or filed > 0 or posted > 0 or synced
 
     def sign_head(self) -> None:
         try:
