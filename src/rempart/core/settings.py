@@ -95,6 +95,10 @@ class Settings(BaseSettings):
     # and the platform's token for it; `rempart dsa submit` sends statements there.
     dsa_endpoint: str | None = None
     dsa_token: str | None = None
+    # How statements reach the database: its API (above), or batch files written to
+    # ``dsa_directory`` for the platform to upload by other means.
+    dsa_client: Literal["http", "directory"] = "http"
+    dsa_directory: Path = Path("var/dsa-statements")
     # The local outbox where user notifications go when no other notifier is configured.
     notification_outbox: Path = Path("var/notifications-outbox.jsonl")
     # DSA Art. 18 notifications to law enforcement (threats to life or safety) go here when
