@@ -8,7 +8,7 @@ import json
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -19,8 +19,9 @@ from pydantic import SecretStr, ValidationError
 from sqlalchemy import select, update
 
 from conftest import CliResult
+from legal_support import MovableClock
 from rempart.audit.models import AuditEntry
-from rempart.core.clock import utcnow
+from rempart.core.clock import as_utc, utcnow
 from rempart.core.db import get_engine, transaction
 from rempart.core.deps import Runtime
 from rempart.core.models import WebhookDelivery
@@ -31,6 +32,7 @@ from rempart.notify import signing, webhook
 from rempart.notify import tasks as notify_tasks
 from rempart.reports import notices
 from rempart.reports import tasks as reports_tasks
+from rempart.reports.models import Notice
 
 SECRET = "whsec-test-0123456789abcdef"
 
@@ -368,3 +370,35 @@ def test_authority_messages_never_go_to_the_users_endpoint(
         "type": "dsa_art18_notification",
         "reference": "E2",
     }
+
+
+class FixedClock:
+    def __init__(self, moment: datetime) -> None:
+        self.moment = moment
+
+    def now(self) -> datetime:
+        return self.moment
+
+
+def test_the_worker_tasks_take_the_time_from_the_runtime_clock(
+    runtime: Runtime, moved: MovableClock
+) -> None:
+    # By default the runtime reads the process clock, which tests move.
+    moved.offset = timedelta(days=3)
+    assert runtime.now() - datetime.now(UTC) > timedelta(days=2)
+
+    moment = datetime(2031, 5, 4, 3, 2, 1, tzinfo=UTC)
+    rt = Runtime(
+        settings=runtime.settings,
+        engine=runtime.engine,
+        keys=runtime.keys,
+        clock=FixedClock(moment),
+    )
+    with transaction(rt.engine) as session:
+        notices.queue(session, kind="notice_decision", body={}, now=moment, user_id="u-1")
+    with transaction(rt.engine) as session:
+        reports_tasks.deliver(session, rt)
+    with transaction(rt.engine, readonly=True) as session:
+        sent = session.execute(select(Notice.sent_at)).scalar_one()
+    assert as_utc(sent) == moment
+    assert json.loads(rt.settings.notification_outbox.read_text())["user_id"] == "u-1"

@@ -16,7 +16,6 @@ from sqlalchemy.orm import Session
 from rempart.audit import service as audit
 from rempart.audit.exceptions import AuditLogBroken
 from rempart.core import jobs, ratelimit
-from rempart.core.clock import utcnow
 from rempart.core.db import transaction
 from rempart.core.deps import Runtime
 from rempart.core.models import ScheduleState
@@ -184,7 +183,7 @@ class Worker:
                 )
             )
             last = {name: at for name, at in rows}
-        now = utcnow()
+        now = self.rt.now()
         return any(name not in last or now - last[name] >= gap for name, gap in every.items())
 
     def run_schedules(self) -> None:
@@ -194,8 +193,8 @@ class Worker:
             if jobs.due(session, name="retention", every=RETENTION_EVERY):
                 platform_tasks.run_retention(session, self.rt)
                 moderation_tasks.purge_review_media(session, self.rt)
-                ratelimit.purge(session, before=utcnow() - timedelta(days=1))
-                recipients.record_last_month_once(session, now=utcnow())
+                ratelimit.purge(session, before=self.rt.now() - timedelta(days=1))
+                recipients.record_last_month_once(session, now=self.rt.now())
         with transaction(self.rt.engine) as session:
             if jobs.due(session, name="legal-deadlines", every=LEGAL_DEADLINES_EVERY):
                 legal_tasks.run_deadlines(session, self.rt)

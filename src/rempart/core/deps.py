@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from fastapi import Request
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from rempart.core.clock import Clock, ProcessClock
 from rempart.core.crypto import KeyRing
 from rempart.core.db import transaction
 from rempart.core.notify import Notifier, build_notifier
@@ -25,6 +27,10 @@ class Runtime:
     settings: Settings
     engine: Engine
     keys: KeyRing
+    clock: Clock = field(default_factory=ProcessClock)
+
+    def now(self) -> datetime:
+        return self.clock.now()
 
     @property
     def head_file(self) -> Path:

@@ -15,7 +15,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rempart.audit import service as audit
-from rempart.core.clock import utcnow
 from rempart.core.crypto import KeyRing
 from rempart.core.deps import Runtime
 from rempart.core.settings import Settings
@@ -146,5 +145,5 @@ def run(session: Session, rt: Runtime) -> int:
         keys=rt.keys,
         settings=rt.settings,
         reporter=DirectoryHotline(rt.settings.hotline_directory),
-        now=utcnow(),
+        now=rt.now(),
     )

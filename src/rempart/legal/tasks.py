@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from rempart.core.clock import as_utc, utcnow
+from rempart.core.clock import as_utc
 from rempart.core.deps import Runtime
 from rempart.core.notify import Notifier
 from rempart.legal import acting, acts, reviews
@@ -180,7 +180,7 @@ def send_notifications(session: Session, *, notifier: Notifier, now: datetime) -
 
 
 def run_deadlines(session: Session, rt: Runtime, *, now: datetime | None = None) -> None:
-    now = now or utcnow()
+    now = now or rt.now()
     flag_overdue(session, now=now)
     flag_unvalidated(session, now=now)
     flag_unconfirmed(session, now=now)
@@ -199,7 +199,7 @@ def execute_order_to_act(session: Session, rt: Runtime, payload: dict[str, Any])
         actions=LocalPlatformActions(rt.settings),
         keys=rt.keys,
         notifier=rt.notifier,
-        now=utcnow(),
+        now=rt.now(),
     )
 
 

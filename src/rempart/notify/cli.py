@@ -8,7 +8,6 @@ import typer
 from sqlalchemy import select
 
 from rempart.core.cli import CLI_ACTOR, DatabaseUrl, cli_runtime, console, fail
-from rempart.core.clock import utcnow
 from rempart.core.db import transaction
 from rempart.core.errors import RempartError
 from rempart.core.models import WebhookDelivery
@@ -46,7 +45,7 @@ def list_deliveries(
 def replay(delivery_id: int, database_url: DatabaseUrl = None) -> None:
     """Send a delivery again (a dead letter, or one the receiver lost), now."""
     rt = cli_runtime(database_url)
-    now = utcnow()
+    now = rt.now()
     try:
         previous = webhook.replay(
             rt.engine, rt.settings, delivery_id=delivery_id, actor=CLI_ACTOR, now=now

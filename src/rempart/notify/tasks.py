@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from rempart.core.clock import utcnow
 from rempart.core.deps import Runtime
 from rempart.notify import webhook
 
@@ -10,7 +9,7 @@ from rempart.notify import webhook
 def run(rt: Runtime) -> int:
     """Post the due deliveries; returns how many were tried."""
     settings = rt.settings
-    now = utcnow()
+    now = rt.now()
     if not webhook.configured(settings) or not webhook.any_due(rt.engine, now=now):
         return 0
     counts = webhook.deliver_due(rt.engine, settings, rt.keys, now=now)

@@ -10,7 +10,6 @@ from typing import Annotated, Any
 import typer
 
 from rempart.core.cli import DatabaseUrl, cli_runtime, console, err, fail
-from rempart.core.clock import utcnow
 from rempart.core.errors import RempartError
 from rempart.platform import recipients
 from rempart.reports import disputes
@@ -212,7 +211,7 @@ def submit(
         err.print(f"[red]{exc.message}[/red]")
         raise typer.Exit(2) from None
     try:
-        counts = dsa.submit(rt.engine, client=client, now=utcnow())
+        counts = dsa.submit(rt.engine, client=client, now=rt.now())
     except RempartError as exc:
         raise fail(exc) from None
     finally:
