@@ -23,7 +23,7 @@ from rempart.hotline.models import HotlineReport
 from rempart.hotline.reporter import DirectoryHotline, HotlineReporter
 from rempart.moderation.media import forget_post_media
 from rempart.moderation.models import ModerationItem
-from rempart.platform.adapters.matrix import actions as matrix_actions
+from rempart.platform import actions as platform_actions
 from rempart.preservation import service as preservation
 from rempart.reports import notices
 
@@ -116,9 +116,8 @@ def suspend(
     """The uploader's account suspended on the platform, with no end date: through the
     homeserver where one is connected, and through the platform's notices either way.
     The notice does not mention the hotline report (no tipping off)."""
-    matrix_actions.plan_open_suspension(
+    platform_actions.for_settings(settings).plan_open_suspension(
         session,
-        settings,
         user_id=user_id,
         cause=f"hotline:{report.reference}",
         reason=SUSPENSION_REASON,

@@ -18,7 +18,7 @@ from rempart.legal.notifier import UserNotice
 from rempart.legal.orders import audit_order
 from rempart.legal.schemas import OPEN_STATUSES, Confirmation, OrderStatus
 from rempart.notify import service as notify
-from rempart.platform.actions import LocalPlatformActions
+from rempart.platform import actions as platform_actions
 
 ACTOR = "system:worker"
 
@@ -196,7 +196,7 @@ def execute_order_to_act(session: Session, rt: Runtime, payload: dict[str, Any])
     acting.execute(
         session,
         order=order,
-        actions=LocalPlatformActions(rt.settings),
+        actions=platform_actions.for_settings(rt.settings),
         keys=rt.keys,
         notifier=rt.notifier,
         now=rt.now(),
