@@ -22,10 +22,17 @@ from conftest import CliResult
 from legal_support import MovableClock
 from rempart.audit.models import AuditEntry
 from rempart.core.clock import as_utc, utcnow
+from rempart.core.crypto import KeyRing
 from rempart.core.db import get_engine, transaction
 from rempart.core.deps import Runtime
 from rempart.core.models import WebhookDelivery
-from rempart.core.notify import Channel, Message, OutboxNotifier, WebhookNotifier
+from rempart.core.notify import (
+    WEBHOOK_BODY_PURPOSE,
+    Channel,
+    Message,
+    OutboxNotifier,
+    WebhookNotifier,
+)
 from rempart.core.settings import Settings
 from rempart.notify import service as notify
 from rempart.notify import signing, webhook
@@ -402,3 +409,19 @@ def test_the_worker_tasks_take_the_time_from_the_runtime_clock(
         sent = session.execute(select(Notice.sent_at)).scalar_one()
     assert as_utc(sent) == moment
     assert json.loads(rt.settings.notification_outbox.read_text())["user_id"] == "u-1"
+
+
+def test_key_rotation_reencrypts_stored_deliveries(hooked: Runtime) -> None:
+    from rich.console import Console
+
+    from rempart.platform.keys import reencrypt_all
+
+    _send(hooked, NOTICE)
+    ring = hooked.keys.with_new_data_key()
+    reencrypt_all(hooked.engine, ring=ring, console=Console(quiet=True))
+    stored = _delivery(hooked)
+    assert (
+        KeyRing.key_id_of(stored.body_ciphertext) == ring.active_key_id != hooked.keys.active_key_id
+    )
+    body = ring.decrypt_bytes(stored.body_ciphertext, purpose=WEBHOOK_BODY_PURPOSE)
+    assert json.loads(body) == NOTICE.body

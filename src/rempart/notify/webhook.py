@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 import httpx
 from sqlalchemy import Engine, select, update
+from sqlalchemy.orm import Session
 
 from rempart.audit import service as audit
 from rempart.core.crypto import KeyRing
@@ -139,40 +140,39 @@ def post(client: httpx.Client, settings: Settings, keys: KeyRing, delivery: Clai
 
 
 def record(
-    engine: Engine, settings: Settings, delivery: Claimed, error: str | None, *, now: datetime
+    session: Session, settings: Settings, delivery: Claimed, error: str | None, *, now: datetime
 ) -> str:
     """Write one attempt's outcome; returns the delivery's state after it."""
-    with transaction(engine) as session:
-        row = session.get(WebhookDelivery, delivery.id)
-        if row is None or row.state != PENDING:
-            return row.state if row is not None else DEAD
-        row.attempts += 1
-        row.last_error = error
-        details = {"delivery": row.id, "kind": row.kind, "attempts": row.attempts}
-        if error is None:
-            row.state = DELIVERED
-            row.delivered_at = now
-            audit.record(
-                session,
-                actor=ACTOR,
-                action="notify.webhook.delivered",
-                target=row.message_key,
-                details=details,
-            )
-        elif row.attempts >= settings.notify_webhook_max_attempts:
-            row.state = DEAD
-            row.dead_at = now
-            audit.record(
-                session,
-                actor=ACTOR,
-                action="notify.webhook.dead_lettered",
-                target=row.message_key,
-                details={**details, "error": error},
-            )
-            log.warning("webhook delivery %s dead after %d attempts", row.id, row.attempts)
-        else:
-            row.next_attempt_at = now + backoff(settings, row.attempts)
-        return row.state
+    row = session.get(WebhookDelivery, delivery.id)
+    if row is None or row.state != PENDING:
+        return row.state if row is not None else DEAD
+    row.attempts += 1
+    row.last_error = error
+    details = {"delivery": row.id, "kind": row.kind, "attempts": row.attempts}
+    if error is None:
+        row.state = DELIVERED
+        row.delivered_at = now
+        audit.record(
+            session,
+            actor=ACTOR,
+            action="notify.webhook.delivered",
+            target=row.message_key,
+            details=details,
+        )
+    elif row.attempts >= settings.notify_webhook_max_attempts:
+        row.state = DEAD
+        row.dead_at = now
+        audit.record(
+            session,
+            actor=ACTOR,
+            action="notify.webhook.dead_lettered",
+            target=row.message_key,
+            details={**details, "error": error},
+        )
+        log.warning("webhook delivery %s dead after %d attempts", row.id, row.attempts)
+    else:
+        row.next_attempt_at = now + backoff(settings, row.attempts)
+    return row.state
 
 
 def deliver_due(
@@ -194,12 +194,15 @@ def deliver_due(
         timeout=settings.notify_webhook_timeout_seconds, follow_redirects=False
     )
     try:
-        for delivery in claimed:
-            error = post(http, settings, keys, delivery)
-            counts[record(engine, settings, delivery, error, now=now)] += 1
+        outcomes = [(delivery, post(http, settings, keys, delivery)) for delivery in claimed]
     finally:
         if own:
             http.close()
+    # One short transaction for the batch's outcomes. A crash before it commits posts the
+    # batch again after the lease: the receiver drops the keys it already has.
+    with transaction(engine) as session:
+        for delivery, error in outcomes:
+            counts[record(session, settings, delivery, error, now=now)] += 1
     return counts
 
 
