@@ -425,3 +425,12 @@ def test_key_rotation_reencrypts_stored_deliveries(hooked: Runtime) -> None:
     )
     body = ring.decrypt_bytes(stored.body_ciphertext, purpose=WEBHOOK_BODY_PURPOSE)
     assert json.loads(body) == NOTICE.body
+
+
+def test_a_worker_round_posts_what_is_due(hooked: Runtime, receiver: Receiver) -> None:
+    from rempart.worker import Worker
+
+    _send(hooked, NOTICE)
+    assert Worker(hooked).tick()
+    assert [e["key"] for e in receiver.accepted] == ["legal-notification:7"]
+    assert _delivery(hooked).state == "delivered"
