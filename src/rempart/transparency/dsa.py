@@ -151,12 +151,19 @@ class DirectoryDsaClient:
 
     def send(self, statements: list[dict[str, Any]]) -> BatchAnswer:
         self.directory.mkdir(parents=True, exist_ok=True)
-        number = len(list(self.directory.glob("statements-*.json"))) + 1
-        final = self.directory / f"statements-{number:06d}.json"
-        partial = final.with_suffix(".json.part")
         text = json.dumps({"statements": statements}, indent=1, ensure_ascii=False) + "\n"
+        partial = self.directory / f".batch-{os.getpid()}.part"
         partial.write_text(text, encoding="utf-8")
-        os.replace(partial, final)
+        # Written whole, then linked under the next free number: a second run at the same
+        # time takes another number rather than replace this batch.
+        number = len(list(self.directory.glob("statements-*.json"))) + 1
+        while True:
+            try:
+                os.link(partial, self.directory / f"statements-{number:06d}.json")
+                break
+            except FileExistsError:
+                number += 1
+        partial.unlink()
         if self._known is not None:
             self._known.update(str(s["puid"]) for s in statements)
         return BatchAnswer(accepted=True, errors={})
