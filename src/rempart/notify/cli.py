@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated
 
 import typer
@@ -13,6 +14,13 @@ from rempart.core.errors import RempartError
 from rempart.core.models import WebhookDelivery
 from rempart.notify import webhook
 
+
+class State(StrEnum):
+    PENDING = webhook.PENDING
+    DELIVERED = webhook.DELIVERED
+    DEAD = webhook.DEAD
+
+
 notify_app = typer.Typer(
     help="Messages to users and authorities: webhook deliveries and dead letters.",
     no_args_is_help=True,
@@ -21,7 +29,7 @@ notify_app = typer.Typer(
 
 @notify_app.command("list")
 def list_deliveries(
-    state: Annotated[str, typer.Option(help="pending, delivered or dead.")] = webhook.DEAD,
+    state: Annotated[State, typer.Option(help="Which deliveries.")] = State.DEAD,
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
     database_url: DatabaseUrl = None,
 ) -> None:
@@ -30,7 +38,7 @@ def list_deliveries(
     with transaction(rt.engine, readonly=True) as session:
         rows = session.execute(
             select(WebhookDelivery)
-            .where(WebhookDelivery.state == state)
+            .where(WebhookDelivery.state == state.value)
             .order_by(WebhookDelivery.id.desc())
             .limit(limit)
         ).scalars()
