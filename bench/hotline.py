@@ -38,7 +38,6 @@ from rempart.escalations.schemas import EscalationCreate
 from rempart.hotline import tasks
 from rempart.hotline.models import HotlineReport
 from rempart.hotline.reporter import DirectoryHotline
-from rempart.legal.notifier import OutboxAuthorityNotifier
 from rempart.moderation import banks
 from rempart.moderation.models import ModerationItem
 
@@ -158,7 +157,6 @@ def main() -> None:
                 .limit(args.escalations)
             ).scalars()
         )
-    notifier = OutboxAuthorityNotifier(settings.authority_outbox)
     prepare: list[float] = []
     confirm: list[float] = []
     for item_id in items:
@@ -180,7 +178,7 @@ def main() -> None:
                 session, rt.keys, caller=reviewer, reference=created.reference
             )
             escalations.confirm(
-                session, rt.keys, caller=reviewer, reference=created.reference, notifier=notifier
+                session, rt.keys, caller=reviewer, reference=created.reference, notifier=rt.notifier
             )
         confirm.append(time.perf_counter() - begin)
     if prepare:

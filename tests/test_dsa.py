@@ -63,13 +63,8 @@ def test_submit_dedupes_retries_and_records_refusals(runtime: Runtime) -> None:
         database.known.add(made[0].puid)  # sent by an earlier run that was cut off
         database.refuse.add(made[1].puid)
         database.failures_left = 2
-        counts = dsa.submit(
-            runtime.engine,
-            endpoint=database.url,
-            token=dsa_server.TOKEN,
-            now=utcnow(),
-            sleep=sleeps.append,
-        )
+        client = dsa.HttpDsaClient(database.url, dsa_server.TOKEN, sleep=sleeps.append)
+        counts = dsa.submit(runtime.engine, client=client, now=utcnow())
         assert counts == {"accepted": len(made) - 2, "already_known": 1, "refused": 1}
         assert sleeps == [1, 2]  # two 503s, then it went through
         assert database.known >= {s.puid for s in made} - {made[1].puid}
@@ -80,9 +75,7 @@ def test_submit_dedupes_retries_and_records_refusals(runtime: Runtime) -> None:
 
         posts = database.posts
         database.refuse.clear()
-        again = dsa.submit(
-            runtime.engine, endpoint=database.url, token=dsa_server.TOKEN, now=utcnow()
-        )
+        again = dsa.submit(runtime.engine, client=client, now=utcnow())
         assert again == {"accepted": 1, "already_known": 0, "refused": 0}
         assert database.posts == posts + 1
 
@@ -99,14 +92,44 @@ def test_submit_holds_no_write_transaction_while_it_talks_to_the_database(
     with dsa_server.running() as database:
         database.on_request = lambda: seen.append(write_lock_held(database_url))
         database.failures_left = 1
-        counts = dsa.submit(
-            runtime.engine,
-            endpoint=database.url,
-            token=dsa_server.TOKEN,
-            now=utcnow(),
-            sleep=lambda _seconds: None,
-        )
+        client = dsa.HttpDsaClient(database.url, dsa_server.TOKEN, sleep=lambda _seconds: None)
+        counts = dsa.submit(runtime.engine, client=client, now=utcnow())
     assert counts["accepted"] == len(made)
     assert len(seen) > len(made)  # the look-ups, the failed post and the one that went through
     assert not any(seen)
     assert all(s.dsa_submitted_at for s in _statements(runtime))
+
+
+@pytest.mark.usefixtures("scanned")
+def test_the_client_is_chosen_in_settings_and_the_directory_client_never_sends_twice(
+    runtime: Runtime, cli: Callable[..., Any], env: dict[str, str], tmp_path: Path
+) -> None:
+    made = _statements(runtime)
+    assert made
+    with_token = runtime.settings.model_copy(update={"dsa_token": dsa_server.TOKEN})
+    assert isinstance(
+        dsa.build_client(with_token, endpoint="http://127.0.0.1:9"), dsa.HttpDsaClient
+    )
+    unset = cli("dsa", "submit")
+    assert unset.exit_code == 2
+    assert "REMPART_DSA_CLIENT=directory" in unset.stderr
+
+    folder = tmp_path / "dsa"
+    local = {**env, "REMPART_DSA_CLIENT": "directory", "REMPART_DSA_DIRECTORY": str(folder)}
+    result = cli("dsa", "submit", env=local)
+    assert result.exit_code == 0, result.stderr
+    assert f"{len(made)} accepted" in result.stdout
+    files = sorted(folder.glob("statements-*.json"))
+    written = [s for f in files for s in json.loads(f.read_text())["statements"]]
+    assert sorted(s["puid"] for s in written) == sorted(s.puid for s in made)
+    assert all(validate(s) == [] for s in written)
+    assert all(s.dsa_submitted_at for s in _statements(runtime))
+
+    # A run cut off after its files were written: the statements are known, not re-sent.
+    with transaction(runtime.engine) as session:
+        for statement in session.execute(select(StatementOfReasons)).scalars():
+            statement.dsa_submitted_at = None
+    again = cli("dsa", "submit", env=local)
+    assert again.exit_code == 0, again.stderr
+    assert f"0 accepted, {len(made)} already known" in again.stdout
+    assert sorted(folder.glob("statements-*.json")) == files

@@ -36,6 +36,7 @@ from rempart.core.errors import ConfigurationError, RempartError
 from rempart.core.settings import Settings
 from rempart.legal.cli import authority_app, order_app
 from rempart.moderation.cli import banks_app, classify, moderation_app
+from rempart.notify.cli import notify_app
 from rempart.platform.adapters.matrix.cli import matrix_app
 from rempart.transparency.cli import dsa_app, transparency_app
 from rempart.web.cli import user_app
@@ -70,6 +71,7 @@ for name, group in [
     ("dsa", dsa_app),
     ("user", user_app),
     ("matrix", matrix_app),
+    ("notify", notify_app),
 ]:
     app.add_typer(group, name=name)
 app.command("classify")(classify)

@@ -16,7 +16,6 @@ from sqlalchemy.orm import Session
 from rempart.audit import service as audit
 from rempart.audit.exceptions import AuditLogBroken
 from rempart.core import jobs, ratelimit
-from rempart.core.clock import utcnow
 from rempart.core.db import transaction
 from rempart.core.deps import Runtime
 from rempart.core.models import ScheduleState
@@ -24,6 +23,7 @@ from rempart.escalations import tasks as escalation_tasks
 from rempart.hotline import tasks as hotline_tasks
 from rempart.legal import tasks as legal_tasks
 from rempart.moderation import tasks as moderation_tasks
+from rempart.notify import tasks as notify_tasks
 from rempart.platform import recipients
 from rempart.platform import tasks as platform_tasks
 from rempart.platform.adapters.matrix import tasks as matrix_tasks
@@ -62,8 +62,10 @@ class Worker:
         self.rt = rt
         self.stopping = False
         self.last_head: float | None = None
-        # Set by run_forever; a single tick (tests, `worker --once`) runs Matrix inline.
+        # Set by run_forever; a single tick (tests, `worker --once`) runs Matrix and the
+        # webhook's deliveries inline.
         self.matrix: matrix_tasks.Background | None = None
+        self.webhook: notify_tasks.Background | None = None
 
     @property
     def lease(self) -> timedelta:
@@ -81,6 +83,7 @@ class Worker:
         signal.signal(signal.SIGINT, self.stop)
         log.info("worker started")
         self.matrix = matrix_tasks.Background(self.rt)
+        self.webhook = notify_tasks.Background(self.rt)
         idle = min(
             self.rt.settings.worker_poll_seconds, self.rt.settings.audit_head_interval_seconds
         )
@@ -99,6 +102,7 @@ class Worker:
             if not busy:
                 self._sleep(idle)
         self.matrix.stop(timeout=self.rt.settings.matrix_timeout_seconds)
+        self.webhook.stop(timeout=self.rt.settings.notify_webhook_timeout_seconds)
         # A last head, so that entries written just before shutdown are signed too.
         self.sign_head()
         log.info("worker stopped")
@@ -124,6 +128,12 @@ class Worker:
         filed = 0
         if self._notices_waiting():
             filed = self._file_notices()
+        # The webhook's posts wait on the network: none runs inside a transaction.
+        posted = 0
+        if self.webhook is None:
+            posted = notify_tasks.run(self.rt)
+        else:
+            self.webhook.poke()
         synced = False
         if self.matrix is None:
             synced = matrix_tasks.run(self.rt)
@@ -136,7 +146,7 @@ class Worker:
                 break
             self.run_job(job)
             ran += 1
-        return ran > 0 or filed > 0 or synced or notified > 0
+        return ran > 0 or filed > 0 or posted > 0 or synced or notified > 0
 
     def sign_head(self) -> None:
         try:
@@ -185,7 +195,7 @@ class Worker:
                 )
             )
             last = {name: at for name, at in rows}
-        now = utcnow()
+        now = self.rt.now()
         return any(name not in last or now - last[name] >= gap for name, gap in every.items())
 
     def run_schedules(self) -> None:
@@ -195,8 +205,8 @@ class Worker:
             if jobs.due(session, name="retention", every=RETENTION_EVERY):
                 platform_tasks.run_retention(session, self.rt)
                 moderation_tasks.purge_review_media(session, self.rt)
-                ratelimit.purge(session, before=utcnow() - timedelta(days=1))
-                recipients.record_last_month_once(session, now=utcnow())
+                ratelimit.purge(session, before=self.rt.now() - timedelta(days=1))
+                recipients.record_last_month_once(session, now=self.rt.now())
         with transaction(self.rt.engine) as session:
             if jobs.due(session, name="legal-deadlines", every=LEGAL_DEADLINES_EVERY):
                 legal_tasks.run_deadlines(session, self.rt)

@@ -1,4 +1,8 @@
-"""The clock sits behind a protocol so tests and the demo seed can move time."""
+"""The clock sits behind a protocol so tests and the demo seed can move time.
+
+The runtime holds one (``Runtime.clock``) and the worker's tasks take the time from it. By
+default it is ``ProcessClock``, which reads the module's ``clock``: code that still calls
+``utcnow()`` and tests that move the module's clock keep seeing the same time."""
 
 from __future__ import annotations
 
@@ -20,6 +24,13 @@ clock: Clock = SystemClock()
 
 def utcnow() -> datetime:
     return clock.now()
+
+
+class ProcessClock:
+    """The process's clock as ``utcnow()`` reads it, whatever replaced it."""
+
+    def now(self) -> datetime:
+        return utcnow()
 
 
 def as_utc(moment: datetime) -> datetime:

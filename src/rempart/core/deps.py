@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 
 from fastapi import Request
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from rempart.core.clock import Clock, ProcessClock
 from rempart.core.crypto import KeyRing
 from rempart.core.db import transaction
+from rempart.core.notify import Notifier, build_notifier
 from rempart.core.settings import Settings
 
 
@@ -23,10 +27,19 @@ class Runtime:
     settings: Settings
     engine: Engine
     keys: KeyRing
+    clock: Clock = field(default_factory=ProcessClock)
+
+    def now(self) -> datetime:
+        return self.clock.now()
 
     @property
     def head_file(self) -> Path:
         return self.settings.audit_head_file
+
+    @cached_property
+    def notifier(self) -> Notifier:
+        """Where messages to users and authorities go (``REMPART_NOTIFIER``)."""
+        return build_notifier(self.settings, self.keys)
 
     @contextmanager
     def unit_of_work(self, *, readonly: bool = False) -> Iterator[Session]:

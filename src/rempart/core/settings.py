@@ -99,6 +99,10 @@ class Settings(BaseSettings):
     # 2024/2835) name them: the provider's statutory name and the service's name.
     dsa_provider_name: str = ""
     dsa_service_name: str = ""
+    # How statements reach the database: its API (above), or batch files written to
+    # ``dsa_directory`` for the platform to upload by other means.
+    dsa_client: Literal["http", "directory"] = "http"
+    dsa_directory: Path = Path("var/dsa-statements")
     # The local outbox where user notifications go when no other notifier is configured.
     notification_outbox: Path = Path("var/notifications-outbox.jsonl")
     # DSA Art. 18 notifications to law enforcement (threats to life or safety) go here when
@@ -110,6 +114,21 @@ class Settings(BaseSettings):
     # the Member State concerned by a threat to life cannot be determined, its law
     # enforcement is informed, with Europol; unset, Europol alone.
     establishment_country: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
+    # How messages to users and authorities leave: appended to the outbox files above, or
+    # posted to the platform's webhook, signed (HMAC-SHA256 over timestamp and body, header
+    # ``Rempart-Signature``), retried by the worker with exponential backoff, and kept as
+    # dead letters after the last attempt (``rempart notify replay ID``).
+    notifier: Literal["outbox", "webhook"] = "outbox"
+    notify_webhook_url: str | None = None
+    # Art. 18 notifications carry personal data: they go to this endpoint (the platform's
+    # law-enforcement liaison), or stay in the authority outbox when it is unset.
+    notify_authority_webhook_url: str | None = None
+    notify_webhook_secret: SecretStr | None = None
+    notify_webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    notify_webhook_max_attempts: int = Field(default=8, ge=1, le=50)
+    # The first retry waits this long, each next one twice as long, up to the maximum.
+    notify_webhook_backoff_seconds: float = Field(default=30.0, gt=0)
+    notify_webhook_max_backoff_seconds: float = Field(default=6 * 3600.0, gt=0)
     # Where the local hotline port writes child sexual abuse reports (one JSON file each,
     # in the fields of NCMEC's CyberTipline report), for the platform to forward.
     hotline_directory: Path = Path("var/hotline-reports")
@@ -138,6 +157,19 @@ class Settings(BaseSettings):
             raise ValueError(
                 "matrix_not_configured: REMPART_MATRIX_ADMIN_TOKEN (a Synapse server admin's "
                 "access token) is required when REMPART_MATRIX_HOMESERVER_URL is set"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _webhook_needs_a_url_and_secret(self) -> Settings:
+        secret = self.notify_webhook_secret
+        if self.notifier == "webhook" and (
+            not self.notify_webhook_url or secret is None or len(secret.get_secret_value()) < 16
+        ):
+            raise ValueError(
+                "notifier_not_configured: REMPART_NOTIFIER=webhook needs "
+                "REMPART_NOTIFY_WEBHOOK_URL and REMPART_NOTIFY_WEBHOOK_SECRET (16 characters "
+                "or more)"
             )
         return self
 

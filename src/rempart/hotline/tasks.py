@@ -30,7 +30,7 @@ from rempart.hotline.reporter import DirectoryHotline, HotlineReporter
 from rempart.hotline.schemas import CyberTiplineReport
 from rempart.moderation.media import forget_post_media
 from rempart.moderation.models import ModerationItem
-from rempart.platform.adapters.matrix import actions as matrix_actions
+from rempart.platform import actions as platform_actions
 from rempart.preservation import service as preservation
 from rempart.reports import notices
 
@@ -162,9 +162,8 @@ def suspend(
     The user is told that it has no end date and when it is reviewed; the notice does
     not mention the hotline report (no tipping off)."""
     review_at = (now + service.SUSPENSION_REVIEW_AFTER).isoformat()
-    matrix_actions.plan_open_suspension(
+    platform_actions.for_settings(settings).plan_open_suspension(
         session,
-        settings,
         user_id=user_id,
         cause=f"hotline:{report.reference}",
         reason=SUSPENSION_REASON,
@@ -190,4 +189,4 @@ def suspend(
 
 
 def run(rt: Runtime) -> int:
-    return deliver(rt, reporter=DirectoryHotline(rt.settings.hotline_directory))
+    return deliver(rt, reporter=DirectoryHotline(rt.settings.hotline_directory), now=rt.now())

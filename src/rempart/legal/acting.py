@@ -14,13 +14,15 @@ from sqlalchemy.orm import Session
 
 from rempart.core.clock import as_utc
 from rempart.core.crypto import KeyRing
+from rempart.core.notify import Notifier
 from rempart.legal import acts, suspension
 from rempart.legal.exceptions import InvalidTransition
 from rempart.legal.models import Authority, Notification, Order, OrderAct, OrderItem
-from rempart.legal.notifier import AuthorityNotice, Notifier
+from rempart.legal.notifier import AuthorityNotice
 from rempart.legal.orders import audit_order
 from rempart.legal.schemas import ActOutcome, OrderStatus, OrderType
 from rempart.moderation.models import ModerationItem
+from rempart.notify import service as notify
 from rempart.platform.actions import PlatformActions, Takedown
 from rempart.platform.models import Entity, Post, PostMedia
 from rempart.preservation import service as preservation
@@ -188,24 +190,23 @@ def _inform_authority(
     where = (
         "in the EU" if act.territorial_scope == ["EU"] else "in " + ", ".join(act.territorial_scope)
     )
-    notifier.send_authority(
-        AuthorityNotice(
-            order_reference=order.reference,
-            authority=authority.code,
-            contact=authority.contact,
-            outcome=act.outcome,
-            acted_at=now.isoformat(),
-            items=[
-                {"reference": i.reference, "action": i.action, "acted_at": now.isoformat()}
-                for i in items
-            ],
-            text_en=(
-                f"Order {order.reference} was given effect on {now:%Y-%m-%d at %H:%M} UTC: "
-                f"{len(items)} item(s) removed or disabled {where}. The content and related "
-                "data are preserved for six months."
-            ),
-        )
+    notice = AuthorityNotice(
+        order_reference=order.reference,
+        authority=authority.code,
+        contact=authority.contact,
+        outcome=act.outcome,
+        acted_at=now.isoformat(),
+        items=[
+            {"reference": i.reference, "action": i.action, "acted_at": now.isoformat()}
+            for i in items
+        ],
+        text_en=(
+            f"Order {order.reference} was given effect on {now:%Y-%m-%d at %H:%M} UTC: "
+            f"{len(items)} item(s) removed or disabled {where}. The content and related "
+            "data are preserved for six months."
+        ),
     )
+    notify.send(session, notifier, notice.message(), actor=ACTOR, now=now)
     act.authority_informed_at = now
     audit_order(
         session,

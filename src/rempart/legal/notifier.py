@@ -1,16 +1,14 @@
-"""How users hear that their data was disclosed or their content removed on an order
-(``Notifier``), how an authority hears that its order to act was carried out (also
-``Notifier``), and how authorities hear of threats to life (``AuthorityNotifier``). The
-platform wires its own channels behind them; the defaults write to local outbox files that
-the platform can tail."""
+"""What users hear when their data was disclosed or their content removed on an order,
+what an authority hears when its order to act was carried out, and what authorities hear
+of threats to life. Each notice becomes a message for the runtime's notifier
+(``rempart.core.notify``), sent through ``rempart.notify.service.send``."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from rempart.core.outbox import append_json_line
+from rempart.core.notify import Channel, Message
 
 
 @dataclass(frozen=True)
@@ -20,6 +18,13 @@ class UserNotice:
     order_reference: str
     text_en: str
     text_fr: str
+
+    def message(self) -> Message:
+        return Message(
+            kind="disclosure_notice",
+            key=f"legal-notification:{self.notification_id}",
+            body=asdict(self),
+        )
 
 
 @dataclass(frozen=True)
@@ -35,25 +40,10 @@ class AuthorityNotice:
     items: list[dict[str, str | None]]
     text_en: str
 
-
-class Notifier(Protocol):
-    def send(self, notice: UserNotice) -> None: ...
-
-    def send_authority(self, notice: AuthorityNotice) -> None: ...
-
-
-class OutboxNotifier:
-    """One JSON line per notice. A notice may appear twice after a crash between the write
-    and the commit; ``notification_id`` lets the reader drop the repeat."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def send(self, notice: UserNotice) -> None:
-        append_json_line(self.path, {"type": "disclosure_notice", **asdict(notice)})
-
-    def send_authority(self, notice: AuthorityNotice) -> None:
-        append_json_line(self.path, {"type": "authority_notice", **asdict(notice)})
+    def message(self) -> Message:
+        return Message(
+            kind="authority_notice", key=f"order-act:{self.order_reference}", body=asdict(self)
+        )
 
 
 @dataclass(frozen=True)
@@ -68,18 +58,10 @@ class ThreatToLifeNotice:
     member_state: str | None
     body: dict[str, Any]
 
-
-class AuthorityNotifier(Protocol):
-    def notify_authority(self, notice: ThreatToLifeNotice) -> None: ...
-
-
-class OutboxAuthorityNotifier:
-    """One JSON line per notification, in a file of its own (mode 0600) that the
-    platform's law-enforcement liaison forwards. A repeat after a crash between the write
-    and the commit carries the same ``reference``."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def notify_authority(self, notice: ThreatToLifeNotice) -> None:
-        append_json_line(self.path, {"type": "dsa_art18_notification", **asdict(notice)})
+    def message(self) -> Message:
+        return Message(
+            kind="dsa_art18_notification",
+            key=f"escalation:{self.reference}",
+            body=asdict(self),
+            channel=Channel.AUTHORITY,
+        )

@@ -9,14 +9,16 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from rempart.core.clock import as_utc, utcnow
+from rempart.core.clock import as_utc
 from rempart.core.deps import Runtime
+from rempart.core.notify import Notifier
 from rempart.legal import acting, acts, reviews
 from rempart.legal.models import Authority, Notification, Order
-from rempart.legal.notifier import Notifier, OutboxNotifier, UserNotice
+from rempart.legal.notifier import UserNotice
 from rempart.legal.orders import audit_order
 from rempart.legal.schemas import OPEN_STATUSES, Confirmation, OrderStatus
-from rempart.platform.actions import LocalPlatformActions
+from rempart.notify import service as notify
+from rempart.platform import actions as platform_actions
 
 ACTOR = "system:worker"
 
@@ -146,15 +148,14 @@ def send_notifications(session: Session, *, notifier: Notifier, now: datetime) -
             text_en, text_fr = acting.owner_notice_texts(order, authority)
         else:
             text_en, text_fr = _disclosure_notice_texts(order, authority, now=now)
-        notifier.send(
-            UserNotice(
-                notification_id=notification.id,
-                user_id=notification.user_id,
-                order_reference=order.reference,
-                text_en=text_en,
-                text_fr=text_fr,
-            )
+        notice = UserNotice(
+            notification_id=notification.id,
+            user_id=notification.user_id,
+            order_reference=order.reference,
+            text_en=text_en,
+            text_fr=text_fr,
         )
+        notify.send(session, notifier, notice.message(), actor=ACTOR, now=now)
         notification.sent_at = now
         audit_order(
             session,
@@ -179,12 +180,12 @@ def send_notifications(session: Session, *, notifier: Notifier, now: datetime) -
 
 
 def run_deadlines(session: Session, rt: Runtime, *, now: datetime | None = None) -> None:
-    now = now or utcnow()
+    now = now or rt.now()
     flag_overdue(session, now=now)
     flag_unvalidated(session, now=now)
     flag_unconfirmed(session, now=now)
     expire_preservations(session, now=now)
-    send_notifications(session, notifier=OutboxNotifier(rt.settings.notification_outbox), now=now)
+    send_notifications(session, notifier=rt.notifier, now=now)
 
 
 def execute_order_to_act(session: Session, rt: Runtime, payload: dict[str, Any]) -> None:
@@ -195,10 +196,10 @@ def execute_order_to_act(session: Session, rt: Runtime, payload: dict[str, Any])
     acting.execute(
         session,
         order=order,
-        actions=LocalPlatformActions(rt.settings),
+        actions=platform_actions.for_settings(rt.settings),
         keys=rt.keys,
-        notifier=OutboxNotifier(rt.settings.notification_outbox),
-        now=utcnow(),
+        notifier=rt.notifier,
+        now=rt.now(),
     )
 
 

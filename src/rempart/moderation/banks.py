@@ -1,11 +1,10 @@
-"""Hash banks: lists of known violating media (SHA-256, MD5, PDQ) from trusted sources,
-imported from CSV. A change to the banks rescans the posts that carry media."""
+"""Hash banks: lists of known violating media from trusted sources, of the registered
+signal types (SHA-256, MD5, PDQ: ``signal_types``), imported from a bank source (a CSV
+file). A change to the banks rescans the posts that carry media."""
 
 from __future__ import annotations
 
-import csv
-import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,14 +17,14 @@ from rempart.core.db import dialect_insert
 from rempart.core.errors import Invalid
 from rempart.moderation import rescan
 from rempart.moderation.models import BankHash
+from rempart.moderation.signal_types import (
+    SIGNAL_TYPES,
+    CsvBankSource,
+    HashBankSource,
+    InvalidSourceFormat,
+)
 from rempart.moderation.signals import policy
 
-FORMATS = {
-    "sha256": re.compile(r"^[0-9a-f]{64}$"),
-    "md5": re.compile(r"^[0-9a-f]{32}$"),
-    "pdq": re.compile(r"^[0-9a-f]{64}$"),
-}
-MIN_PDQ_QUALITY = 50
 CHUNK = 5000
 
 
@@ -40,34 +39,23 @@ class ImportResult:
     skipped_low_quality: int
 
 
-def _rows(path: Path, defaults: dict[str, str | None]) -> Iterator[tuple[int, dict[str, str]]]:
-    with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        if reader.fieldnames is None or "hash" not in reader.fieldnames:
-            raise InvalidBankFile("The CSV needs a header with at least a `hash` column.")
-        for line, row in enumerate(reader, start=2):
-            merged = {k: (v or "").strip() for k, v in row.items() if k}
-            for key, value in defaults.items():
-                if value and not merged.get(key):
-                    merged[key] = value
-            yield line, merged
-
-
 def _validated(line: int, row: dict[str, str]) -> dict[str, str] | None:
     """The row ready to store, or None for a PDQ hash of too low a quality to match on."""
     value = row.get("hash", "").lower()
     algorithm = (row.get("algorithm") or "").lower()
     if not algorithm:
-        # Only an MD5 is unambiguous: 64 hex digits may be a SHA-256 or a PDQ hash, and a
-        # guess stores a hash that silently never matches.
-        if len(value) != 32:
+        # Only a value that fits one type is unambiguous (an MD5): 64 hex digits may be a
+        # SHA-256 or a PDQ hash, and a guess stores a hash that silently never matches.
+        fitting = [t.name for t in SIGNAL_TYPES.values() if t.valid(value)]
+        if len(fitting) != 1:
             raise InvalidBankFile(
-                f"Line {line}: give the algorithm (sha256 or pdq): a hash of "
-                f"{len(value)} characters could be either.",
+                f"Line {line}: give the algorithm ({' or '.join(fitting or SIGNAL_TYPES)}): "
+                f"a hash of {len(value)} characters could be either.",
                 line=line,
             )
-        algorithm = "md5"
-    if algorithm not in FORMATS or not FORMATS[algorithm].match(value):
+        algorithm = fitting[0]
+    signal_type = SIGNAL_TYPES.get(algorithm)
+    if signal_type is None or not signal_type.valid(value):
         raise InvalidBankFile(f"Line {line}: not a valid {algorithm} hash.", line=line)
     category = row.get("category", "")
     if category not in policy().categories:
@@ -77,10 +65,10 @@ def _validated(line: int, row: dict[str, str]) -> dict[str, str] | None:
             f"Line {line}: a bank name of 1 to 64 characters is needed.", line=line
         )
     quality = row.get("quality")
-    if algorithm == "pdq" and quality:
+    if quality and not signal_type.exact:
         if not quality.isdigit():
             raise InvalidBankFile(f"Line {line}: quality must be 0 to 100.", line=line)
-        if int(quality) < MIN_PDQ_QUALITY:
+        if not signal_type.keeps(int(quality)):
             return None
     return {
         "bank": row["bank"],
@@ -102,9 +90,19 @@ def import_csv(
 ) -> ImportResult:
     """Validate the whole file first, then store it: a bad line leaves the banks as they were."""
     defaults = {"bank": bank, "category": category, "source": source}
+    return import_source(session, source=CsvBankSource(path, defaults), actor=actor)
+
+
+def import_source(session: Session, *, source: HashBankSource, actor: str) -> ImportResult:
+    """Validate every row of the source first, then store them: a bad row leaves the banks
+    as they were."""
     rows: list[dict[str, str]] = []
     read = skipped = 0
-    for line, row in _rows(path, defaults):
+    try:
+        fetched = list(source.rows())
+    except InvalidSourceFormat as exc:
+        raise InvalidBankFile(str(exc)) from None
+    for line, row in fetched:
         read += 1
         checked = _validated(line, row)
         if checked is None:
@@ -124,7 +122,7 @@ def import_csv(
         actor=actor,
         action="moderation.banks.import",
         details={
-            "file": path.name,
+            "file": source.name,
             "read": read,
             "added": added,
             "skipped_low_quality": skipped,

@@ -24,12 +24,11 @@ from rempart.hotline import service as hotline
 from rempart.legal import ordered
 from rempart.moderation import reasons
 from rempart.moderation.models import ModerationDecision, ModerationItem
+from rempart.moderation.signal_types import media_signals
 from rempart.moderation.signals import (
     Signal,
     TextClassifier,
     classifier_signals,
-    hash_signals,
-    pdq_signals,
     policy,
     rule_set,
     rule_signals,
@@ -169,14 +168,7 @@ def scan_posts(
             summary.removed += 1
             continue
         signals = rule_signals(post.text or "", post.language)
-        signals += pdq_signals(
-            session, hashes=[(m.pdq, m.pdq_quality) for m in media[post.post_id] if m.pdq]
-        )
-        signals += hash_signals(
-            session,
-            sha256=[m.sha256 for m in media[post.post_id] if m.sha256],
-            md5=[m.md5 for m in media[post.post_id] if m.md5],
-        )
+        signals += media_signals(session, media[post.post_id])
         if post.post_id in by_post:
             signals += classifier_signals(by_post[post.post_id])
         digest = _digest(post.text, *[m.sha256 for m in media[post.post_id]])

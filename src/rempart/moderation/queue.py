@@ -48,7 +48,7 @@ from rempart.moderation.schemas import (
 )
 from rempart.moderation.signals import policy
 from rempart.moderation.statements import RESTRICTING, issue_statement
-from rempart.platform.adapters.matrix import actions as matrix_actions
+from rempart.platform import actions as platform_actions
 from rempart.platform.models import Entity, Post, PostMedia
 from rempart.reports import appeals, outcomes
 from rempart.search import service as search
@@ -414,9 +414,8 @@ def decide(
         now=now,
     )
     appeals.settle(session, pending_appeals, decision=decision, caller=caller, now=now)
-    matrix_actions.plan(
+    platform_actions.for_settings(settings).plan_decision(
         session,
-        settings,
         item=item,
         decision=decision,
         after_appeal=bool(pending_appeals),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from importlib import resources
@@ -150,15 +150,14 @@ def rule_signals(text: str, language: str | None) -> list[Signal]:
 # -- exact hashes -----------------------------------------------------------------------------
 
 
-def hash_signals(session: Session, *, sha256: Sequence[str], md5: Sequence[str]) -> list[Signal]:
-    """Exact matches of media hashes against every bank."""
-    wanted = [("sha256", v) for v in sha256 if v] + [("md5", v) for v in md5 if v]
-    if not wanted:
+def hash_signals(session: Session, *, wanted: Mapping[str, Sequence[str]]) -> list[Signal]:
+    """Exact matches of media hashes, by type (``signal_types``), against every bank."""
+    values = [v for found in wanted.values() for v in found if v]
+    if not values:
         return []
     rows = session.execute(
         select(BankHash.bank, BankHash.category, BankHash.algorithm).where(
-            BankHash.algorithm.in_(["sha256", "md5"]),
-            BankHash.value.in_([v for _, v in wanted]),
+            BankHash.algorithm.in_(sorted(wanted)), BankHash.value.in_(values)
         )
     ).all()
     return [

@@ -5,17 +5,17 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rempart.core.clock import as_utc
-from rempart.core.outbox import append_json_line
+from rempart.core.notify import Message, Notifier
 from rempart.core.settings import Settings
 from rempart.moderation.models import ModerationDecision, ModerationItem, StatementOfReasons
 from rempart.moderation.signals import policy
+from rempart.notify import service as notify
 from rempart.reports import notices
 
 EU_AND_EEA = [
@@ -35,31 +35,7 @@ DECISION_FIELDS: dict[str, dict[str, list[str]]] = {
     "suspend_account": {"decision_account": ["DECISION_ACCOUNT_SUSPENDED"]},
 }
 RESTRICTING = frozenset(DECISION_FIELDS)
-
-
-class OwnerNotifier(Protocol):
-    def send_statement(
-        self, *, user_id: str, puid: str, statement: dict[str, Any], appeal_link: str
-    ) -> None: ...
-
-
-class OutboxOwnerNotifier:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def send_statement(
-        self, *, user_id: str, puid: str, statement: dict[str, Any], appeal_link: str
-    ) -> None:
-        append_json_line(
-            self.path,
-            {
-                "type": "statement_of_reasons",
-                "user_id": user_id,
-                "puid": puid,
-                "statement": statement,
-                "appeal_link": appeal_link,
-            },
-        )
+ACTOR = "system:moderation"
 
 
 def build_payload(
@@ -148,7 +124,7 @@ def issue_statement(
 
 
 def deliver_statements(
-    session: Session, *, notifier: OwnerNotifier, settings: Settings, now: datetime
+    session: Session, *, notifier: Notifier, settings: Settings, now: datetime
 ) -> int:
     """Send each new statement to the owner, with a secret link to appeal it (Art. 20)."""
     pending = session.execute(
@@ -171,9 +147,17 @@ def deliver_statements(
                 ),
                 link_base=settings.public_url,
             )
-            notifier.send_statement(
-                user_id=owner, puid=statement.puid, statement=statement.payload, appeal_link=link
+            message = Message(
+                kind="statement_of_reasons",
+                key=f"statement:{statement.puid}",
+                body={
+                    "user_id": owner,
+                    "puid": statement.puid,
+                    "statement": statement.payload,
+                    "appeal_link": link,
+                },
             )
+            notify.send(session, notifier, message, actor=ACTOR, now=now)
         # An item with no known owner has no one to tell; it counts as handled.
         statement.sent_to_owner_at = now
     return len(pending)

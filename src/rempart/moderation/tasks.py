@@ -19,7 +19,7 @@ from rempart.core.models import ScheduleState
 from rempart.core.settings import Settings
 from rempart.moderation import media, pipeline, rescan
 from rempart.moderation.signals import ClassifierResult, TextClassifier
-from rempart.moderation.statements import OutboxOwnerNotifier, deliver_statements
+from rempart.moderation.statements import deliver_statements
 
 SCAN_JOB = "moderation.scan"
 ACTOR = "system:moderation"
@@ -108,7 +108,7 @@ _CLASSIFIER = "_classifier"  # not JSON: set by prepare_scan, never stored
 
 
 def scan(session: Session, rt: Runtime, payload: dict[str, Any]) -> None:
-    now = utcnow()
+    now = rt.now()
     classifier: TextClassifier = payload.get(_CLASSIFIER) or default_classifier(rt.settings)
     if payload.get("entity_ids"):
         pipeline.scan_entities(
@@ -147,16 +147,11 @@ def rescan_if_models_changed(session: Session, rt: Runtime) -> bool:
 
 
 def deliver(session: Session, rt: Runtime) -> None:
-    deliver_statements(
-        session,
-        notifier=OutboxOwnerNotifier(rt.settings.notification_outbox),
-        settings=rt.settings,
-        now=utcnow(),
-    )
+    deliver_statements(session, notifier=rt.notifier, settings=rt.settings, now=rt.now())
 
 
 def purge_review_media(session: Session, rt: Runtime) -> None:
-    purged = media.purge_expired(session, now=utcnow())
+    purged = media.purge_expired(session, now=rt.now())
     if purged:
         audit.record(
             session, actor=ACTOR, action="moderation.media.purged", details={"purged": purged}

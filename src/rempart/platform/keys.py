@@ -13,6 +13,8 @@ from rempart.audit import service as audit
 from rempart.core import crypto
 from rempart.core.db import transaction
 from rempart.core.deps import Runtime
+from rempart.core.models import WebhookDelivery
+from rempart.core.notify import WEBHOOK_BODY_PURPOSE
 from rempart.legal.disclosures import PACKAGE_PURPOSE
 from rempart.legal.models import Disclosure, Order, OrderDocument, OrderTarget
 from rempart.legal.orders import DOCUMENT_PURPOSE, JWS_PURPOSE, TARGET_PURPOSE
@@ -27,6 +29,7 @@ ENCRYPTED_COLUMNS: list[tuple[Any, Any, Any, str]] = [
     (Order, Order.id, Order.jws_ciphertext, JWS_PURPOSE),
     (OrderDocument, OrderDocument.order_id, OrderDocument.ciphertext, DOCUMENT_PURPOSE),
     (Disclosure, Disclosure.order_id, Disclosure.package_ciphertext, PACKAGE_PURPOSE),
+    (WebhookDelivery, WebhookDelivery.id, WebhookDelivery.body_ciphertext, WEBHOOK_BODY_PURPOSE),
 ]
 CHUNK = 2000
 ACTOR = "system:cli"

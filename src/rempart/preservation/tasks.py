@@ -6,11 +6,9 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from rempart.core.clock import utcnow
 from rempart.core.deps import Runtime
 from rempart.preservation import service
 
 
 def run_purge(session: Session, rt: Runtime, *, now: datetime | None = None) -> int:
-    del rt  # the purge needs no key: it erases, it does not read
-    return service.purge_expired(session, now=now or utcnow())
+    return service.purge_expired(session, now=now or rt.now())

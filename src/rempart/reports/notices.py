@@ -1,6 +1,6 @@
 """Messages to the people a decision concerns: reporters (Art. 16(5)), owners and reporters
-under Art. 23, appellants (Art. 20). Queued in the decision's transaction, written to the
-notification outbox by the worker after it has committed."""
+under Art. 23, appellants (Art. 20). Queued in the decision's transaction, sent through the
+runtime's notifier by the worker after it has committed."""
 
 from __future__ import annotations
 
@@ -8,18 +8,19 @@ import hashlib
 import json
 import secrets
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rempart.core.crypto import KeyRing
-from rempart.core.outbox import append_json_line
+from rempart.core.notify import Message, Notifier
+from rempart.notify import service as notify
 from rempart.reports.models import AppealSecret, Notice, Reporter
 
 # Reporters' names and email addresses are encrypted under this purpose.
 CONTACT_PURPOSE = "reports.reporter.contact"
+ACTOR = "system:worker"
 
 
 def queue(
@@ -69,14 +70,14 @@ def appeal_deadline(decided_at: datetime, days: int) -> datetime:
     return decided_at + timedelta(days=days)
 
 
-def deliver(session: Session, keys: KeyRing, *, outbox: Path, now: datetime) -> int:
+def deliver(session: Session, keys: KeyRing, *, notifier: Notifier, now: datetime) -> int:
     pending = list(
         session.execute(
             select(Notice).where(Notice.sent_at.is_(None)).order_by(Notice.id).limit(500)
         ).scalars()
     )
     for notice in pending:
-        message: dict[str, Any] = {"type": notice.kind, **notice.body}
+        message: dict[str, Any] = dict(notice.body)
         if notice.user_id:
             message["user_id"] = notice.user_id
         reporter = session.get(Reporter, notice.reporter_id) if notice.reporter_id else None
@@ -92,6 +93,12 @@ def deliver(session: Session, keys: KeyRing, *, outbox: Path, now: datetime) -> 
                 message["name"] = contact["name"]
             else:
                 message["flagger_principal"] = reporter.principal_id
-        append_json_line(outbox, message)
+        notify.send(
+            session,
+            notifier,
+            Message(kind=notice.kind, key=f"notice:{notice.id}", body=message),
+            actor=ACTOR,
+            now=now,
+        )
         notice.sent_at = now
     return len(pending)

@@ -14,7 +14,7 @@ from rempart.audit import service as audit
 from rempart.core.clock import as_utc
 from rempart.core.settings import Settings
 from rempart.moderation.models import ModerationDecision, ModerationItem
-from rempart.platform.adapters.matrix import actions as matrix_actions
+from rempart.platform import actions as platform_actions
 from rempart.reports import notices
 from rempart.reports.models import AccountStanding, Report, ReportCase, Reporter
 
@@ -180,8 +180,8 @@ def _illegal_content(session: Session, settings: Settings, user_id: str, now: da
                 ),
             },
         )
-        matrix_actions.plan_account_suspension(
-            session, settings, user_id=user_id, until=until, reason=body["reason"]
+        platform_actions.for_settings(settings).plan_account_suspension(
+            session, user_id=user_id, until=until, reason=body["reason"]
         )
     elif standing.manifestly_illegal >= settings.account_warn_after and standing.warned_at is None:
         standing.warned_at = now

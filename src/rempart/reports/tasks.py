@@ -5,14 +5,13 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from rempart.core.clock import utcnow
 from rempart.core.deps import Runtime
 from rempart.reports import intake, notices
 
 
 def file_notices(session: Session, rt: Runtime) -> int:
-    return intake.file_pending(session, rt.settings, now=utcnow())
+    return intake.file_pending(session, rt.settings, now=rt.now())
 
 
 def deliver(session: Session, rt: Runtime) -> None:
-    notices.deliver(session, rt.keys, outbox=rt.settings.notification_outbox, now=utcnow())
+    notices.deliver(session, rt.keys, notifier=rt.notifier, now=rt.now())

@@ -11,7 +11,6 @@ from typing import Annotated, Any
 import typer
 
 from rempart.core.cli import DatabaseUrl, cli_runtime, console, err, fail
-from rempart.core.clock import utcnow
 from rempart.core.errors import RempartError
 from rempart.platform import recipients
 from rempart.reports import disputes
@@ -270,16 +269,20 @@ def submit(
     ] = None,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Send the statements not yet accepted; the token is REMPART_DSA_TOKEN."""
+    """Send the statements not yet accepted, through REMPART_DSA_CLIENT (http: the
+    database's API with REMPART_DSA_TOKEN; directory: files in REMPART_DSA_DIRECTORY)."""
     rt = cli_runtime(database_url)
-    url = endpoint or rt.settings.dsa_endpoint
-    if not url or not rt.settings.dsa_token:
-        err.print("[red]Set REMPART_DSA_ENDPOINT (or --endpoint) and REMPART_DSA_TOKEN.[/red]")
-        raise typer.Exit(2)
     try:
-        counts = dsa.submit(rt.engine, endpoint=url, token=rt.settings.dsa_token, now=utcnow())
+        client = dsa.build_client(rt.settings, endpoint=endpoint)
+    except dsa.DsaNotConfigured as exc:
+        err.print(f"[red]{exc.message}[/red]")
+        raise typer.Exit(2) from None
+    try:
+        counts = dsa.submit(rt.engine, client=client, now=rt.now())
     except RempartError as exc:
         raise fail(exc) from None
+    finally:
+        client.close()
     console.print(
         f"{counts['accepted']} accepted, {counts['already_known']} already known, "
         f"{counts['refused']} refused."

@@ -20,7 +20,7 @@ from rempart.core.errors import RempartError
 from rempart.moderation import evidence, media, notes, presets, queue, timeline, wellbeing
 from rempart.moderation.exceptions import RemovedByOrder
 from rempart.moderation.schemas import DecisionAction, DecisionCreate
-from rempart.platform.adapters.matrix import actions as platform_actions
+from rempart.platform import actions as platform_actions
 from rempart.reports import cases
 from rempart.web.i18n import category_labels, language, translator
 from rempart.web.pages import (

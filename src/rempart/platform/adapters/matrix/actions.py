@@ -251,17 +251,6 @@ def plan_open_suspension(
     )
 
 
-def of_item(session: Session, *, item_id: int) -> list[PlatformAction]:
-    """What the homeserver was asked to do about an item, oldest first (for the console)."""
-    return list(
-        session.execute(
-            select(PlatformAction)
-            .where(PlatformAction.item_id == item_id)
-            .order_by(PlatformAction.id)
-        ).scalars()
-    )
-
-
 # -- carrying them out ------------------------------------------------------------------
 
 
