@@ -34,7 +34,6 @@ from rempart.escalations.schemas import EscalationCreate
 from rempart.hotline import tasks as hotline_tasks
 from rempart.hotline.reporter import DirectoryHotline
 from rempart.hotline.schemas import CyberTiplineReport
-from rempart.legal.notifier import OutboxAuthorityNotifier, ThreatToLifeNotice
 from rempart.moderation.models import ModerationItem
 from rempart.reports.models import Notice
 from rempart.worker import Worker
@@ -193,37 +192,6 @@ def open_writes(runtime: Runtime) -> Iterator[OpenWrites]:
     event.remove(engine, "before_cursor_execute", watcher.before)
     event.remove(engine, "commit", watcher.end)
     event.remove(engine, "rollback", watcher.end)
-
-
-def test_art18_notifications_are_sent_outside_any_write_transaction(
-    client: TestClient,
-    runtime: Runtime,
-    platform_headers: dict[str, str],
-    make_token: Callable[..., str],
-    monkeypatch: pytest.MonkeyPatch,
-    open_writes: OpenWrites,
-) -> None:
-    sends: list[bool] = []
-    original = OutboxAuthorityNotifier.notify_authority
-
-    def watched(self: OutboxAuthorityNotifier, notice: ThreatToLifeNotice) -> None:
-        sends.append(open_writes.held_here())
-        original(self, notice)
-
-    monkeypatch.setattr(OutboxAuthorityNotifier, "notify_authority", watched)
-    item_id = _publish(client, runtime, platform_headers)
-    created = client.post(
-        "/v1/escalations",
-        json={"item_id": item_id, "explanation": EXPLANATION, "victim_country": "FR"},
-        headers=bearer(make_token(Role.MODERATOR)),
-    ).json()
-    confirmed = client.post(
-        f"/v1/escalations/{created['reference']}/confirm",
-        headers=bearer(make_token(Role.LEGAL)),
-    )
-    assert confirmed.status_code == 200, confirmed.text
-    run_worker(runtime)
-    assert sends == [False]
 
 
 def test_hotline_reports_are_sent_outside_any_write_transaction(
