@@ -300,7 +300,7 @@ def test_bank_import_rescans_posts_with_known_media(
 def test_demo_searches_for_offers_return_no_violating_post(
     cli: Callable[..., Any], client: TestClient, runtime: Runtime
 ) -> None:
-    from rempart.platform.demo_content import DemoSize, labelled_posts
+    from rempart.demo.content import DemoSize, labelled_posts
 
     seeded = cli(
         "demo",

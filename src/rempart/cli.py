@@ -417,7 +417,7 @@ def demo_seed(
     force: Annotated[bool, typer.Option(help="Seed again even if already seeded.")] = False,
 ) -> None:
     """Build a synthetic demo platform (resumable: events already stored are skipped)."""
-    from rempart.platform.demo import seed
+    from rempart.demo.seed import seed
 
     rt = cli_runtime(database_url)
     try:

@@ -21,8 +21,8 @@ from rempart.core.clock import utcnow
 from rempart.core.db import transaction
 from rempart.core.deps import Runtime
 from rempart.core.models import ScheduleState
+from rempart.demo.content import DemoSize, count_demo_events, demo_events
 from rempart.platform import service
-from rempart.platform.demo_content import DemoSize, count_demo_events, demo_events
 from rempart.platform.schemas import event_batch_adapter
 
 SEEDED_MARK = "demo_seed"
@@ -130,7 +130,7 @@ def _ingest_all(rt: Runtime, *, console: Console, size: DemoSize) -> None:
 
 def _seed_legal_once(rt: Runtime, *, console: Console) -> dict[str, str]:
     """Demo authorities and orders in every state, once; their tokens join the others."""
-    from rempart.legal.demo import seed_legal
+    from rempart.demo.legal import seed_legal
 
     path = credentials_file(rt)
     known: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
@@ -150,7 +150,7 @@ def _seed_legal_once(rt: Runtime, *, console: Console) -> dict[str, str]:
 
 def _seed_reports_once(rt: Runtime, *, console: Console, tokens: dict[str, str]) -> None:
     """Demo notices (organic ones and a raid on a lawful channel), once."""
-    from rempart.reports.demo import seed_reports
+    from rempart.demo.reports import seed_reports
 
     with transaction(rt.engine, readonly=True) as session:
         if session.get(ScheduleState, REPORTS_SEEDED_MARK) is not None:
