@@ -177,14 +177,14 @@ def _ensure_web_logins(rt: Runtime) -> dict[str, dict[str, str]]:
     """Browser sign-ins for the demo people, kept beside the demo tokens: a password and
     a TOTP secret each (add the otpauth URI to an authenticator app, or compute codes with
     `python -c "import pyotp; print(pyotp.TOTP('SECRET').now())"`)."""
-    from rempart.web import auth as web_auth
+    from rempart.auth import signin
 
     path = credentials_file(rt)
     known: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
     logins: dict[str, dict[str, str]] = known.get("web_logins", {})
     # Hashed before the write transaction: each hash is slow on purpose.
     made = {
-        username: web_auth.new_login_secrets()
+        username: signin.new_login_secrets()
         for username, _name in DEMO_WEB_LOGINS
         if username not in logins
     }
@@ -195,7 +195,7 @@ def _ensure_web_logins(rt: Runtime) -> dict[str, dict[str, str]]:
             ).scalar_one_or_none()
             if principal is None or username in logins:
                 continue
-            login = web_auth.create_login(
+            login = signin.create_login(
                 session,
                 rt.keys,
                 principal=principal,
