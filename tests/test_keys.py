@@ -290,7 +290,7 @@ def test_rotation_does_not_undo_a_concurrent_phone_change(
     from rich.console import Console
     from sqlalchemy import update
 
-    from rempart.platform.keys import reencrypt_all
+    from rempart.keys import reencrypt_all
 
     seed(client, platform_headers)
     old = runtime.keys
@@ -324,3 +324,28 @@ def test_rotation_does_not_undo_a_concurrent_phone_change(
     assert account.phone_ciphertext is not None
     assert ring.decrypt(account.phone_ciphertext, purpose="phone") == new_phone
     assert account.phone_index == ring.phone_index(new_phone)
+
+
+def test_rotation_covers_every_column_the_domains_register() -> None:
+    # The rotation reads the registry, not a list of tables: a domain whose module the
+    # rotation stopped importing would silently keep its rows under the old key. A fresh
+    # interpreter, because the suite's own imports would fill the registry anyway.
+    import subprocess
+    import sys
+
+    script = (
+        "import json, rempart.keys\n"
+        "from rempart.core.encrypted import encrypted_columns\n"
+        "print(json.dumps(sorted([c.model.__tablename__, c.column.key, c.purpose]"
+        " for c in encrypted_columns())))"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout) == [
+        ["account_identities", "phone_ciphertext", "phone"],
+        ["accounts", "phone_ciphertext", "phone"],
+        ["connections", "ip_ciphertext", "ip"],
+        ["legal_disclosures", "package_ciphertext", "disclosure-package"],
+        ["legal_order_documents", "ciphertext", "order-document"],
+        ["legal_order_targets", "value_ciphertext", "order-target"],
+        ["legal_orders", "jws_ciphertext", "order-jws"],
+    ]

@@ -177,7 +177,7 @@ def keys_init(
 @keys_app.command("rotate")
 def keys_rotate(database_url: DatabaseUrl = None) -> None:
     """Add a new data key, make it active and re-encrypt every ciphertext with it."""
-    from rempart.platform.keys import rotate_data_key
+    from rempart.keys import rotate_data_key
 
     rt = cli_runtime(database_url)
     count = rotate_data_key(rt, console=console)
