@@ -20,8 +20,8 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from rempart.audit import service as audit
-from rempart.hotline import service as hotline
 from rempart.moderation import reasons
+from rempart.moderation.hooks import hotline
 from rempart.moderation.models import ModerationDecision, ModerationItem
 from rempart.moderation.signals import (
     Signal,

@@ -17,7 +17,6 @@ from rempart.auth.service import Caller
 from rempart.core.clock import as_utc, utcnow
 from rempart.core.errors import RempartError
 from rempart.core.settings import Settings
-from rempart.hotline import service as hotline
 from rempart.moderation import presets, reasons
 from rempart.moderation.exceptions import (
     AppealOutcomeStands,
@@ -28,6 +27,7 @@ from rempart.moderation.exceptions import (
     NotPending,
     UnknownCategory,
 )
+from rempart.moderation.hooks import appeals, hotline, outcomes
 from rempart.moderation.media import forget_post_media
 from rempart.moderation.models import (
     ModerationDecision,
@@ -48,7 +48,6 @@ from rempart.moderation.signals import policy
 from rempart.moderation.statements import RESTRICTING, issue_statement
 from rempart.platform.adapters.matrix import actions as matrix_actions
 from rempart.platform.models import Entity, Post, PostMedia
-from rempart.reports import appeals, outcomes
 from rempart.search import service as search
 
 CLAIM_FOR = timedelta(minutes=15)

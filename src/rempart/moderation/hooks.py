@@ -1,0 +1,237 @@
+"""Decision hooks: what the domains above moderation do around a moderation decision,
+without moderation importing them.
+
+reports (notices and appeals) and hotline (CSAM reports to a clearinghouse) build on
+moderation's items and decisions, and moderation must still let them act inside the
+decision's transaction: an appeal is settled by the decision that answers it, a notice's
+reporters hear its outcome, a confirmed CSAM decision opens a hotline report that keeps the
+originals. Each of them subscribes here when its package is imported
+(``reports/__init__.py``, ``hotline/__init__.py``); moderation calls the proxies below,
+which fail loudly when nobody subscribed, since a decision that silently skipped the
+appeals it answers would be worse than no decision.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Protocol, TypeVar
+
+from sqlalchemy import ColumnElement
+from sqlalchemy.orm import Session
+
+from rempart.auth.service import Caller
+from rempart.core.settings import Settings
+from rempart.moderation.models import ModerationDecision, ModerationItem
+
+# The policy category whose restricting decisions hotline reports (moderation/data/policy).
+CSAM_CATEGORY = "csam_indicators"
+
+
+class AppealHooks(Protocol):
+    def excluded_for(self, caller: Caller) -> ColumnElement[bool]: ...
+
+    def before_decision(
+        self, session: Session, item: ModerationItem, caller: Caller
+    ) -> list[Any]: ...
+
+    def settle(
+        self,
+        session: Session,
+        pending: list[Any],
+        *,
+        decision: ModerationDecision,
+        caller: Caller,
+        now: datetime,
+    ) -> None: ...
+
+    def settled_by(self, session: Session, *, decision_id: int) -> bool: ...
+
+
+class OutcomeHooks(Protocol):
+    def statement_source(self, session: Session, item: ModerationItem) -> str: ...
+
+    def after_decision(
+        self,
+        session: Session,
+        settings: Settings,
+        *,
+        item: ModerationItem,
+        decision: ModerationDecision,
+        restricting: bool,
+        reports_unfounded: bool,
+        manifestly_illegal: bool,
+        now: datetime,
+    ) -> None: ...
+
+
+class NoticeHooks(Protocol):
+    def appeal_link(
+        self,
+        session: Session,
+        *,
+        decision_id: int,
+        party: str,
+        expires_at: datetime,
+        link_base: str,
+        user_id: str | None = None,
+        reporter_id: int | None = None,
+    ) -> str: ...
+
+    def appeal_deadline(self, decided_at: datetime, days: int) -> datetime: ...
+
+
+class HotlineHooks(Protocol):
+    def csam_matches(self, signals: list[dict[str, Any]]) -> list[dict[str, Any]]: ...
+
+    def open_report(
+        self,
+        session: Session,
+        *,
+        item: ModerationItem,
+        trigger: str,
+        now: datetime,
+        decision_id: int | None = None,
+    ) -> Any: ...
+
+    def takes_media(self, report: Any) -> bool: ...
+
+
+class _Subscribers:
+    appeals: AppealHooks | None = None
+    outcomes: OutcomeHooks | None = None
+    notices: NoticeHooks | None = None
+    hotline: HotlineHooks | None = None
+
+
+_subscribers = _Subscribers()
+
+
+class NotSubscribed(RuntimeError):
+    """A process decided before the domain that must act on decisions was imported."""
+
+
+def subscribe_reports(
+    *, appeals: AppealHooks, outcomes: OutcomeHooks, notices: NoticeHooks
+) -> None:
+    _subscribers.appeals, _subscribers.outcomes, _subscribers.notices = appeals, outcomes, notices
+
+
+def subscribe_hotline(hotline: HotlineHooks) -> None:
+    _subscribers.hotline = hotline
+
+
+T = TypeVar("T")
+
+
+def _need(hooks: T | None, domain: str) -> T:
+    if hooks is None:
+        raise NotSubscribed(f"{domain} has not subscribed to moderation decisions (import it).")
+    return hooks
+
+
+class _Appeals:
+    def excluded_for(self, caller: Caller) -> ColumnElement[bool]:
+        return _need(_subscribers.appeals, "reports").excluded_for(caller)
+
+    def before_decision(self, session: Session, item: ModerationItem, caller: Caller) -> list[Any]:
+        return _need(_subscribers.appeals, "reports").before_decision(session, item, caller)
+
+    def settle(
+        self,
+        session: Session,
+        pending: list[Any],
+        *,
+        decision: ModerationDecision,
+        caller: Caller,
+        now: datetime,
+    ) -> None:
+        _need(_subscribers.appeals, "reports").settle(
+            session, pending, decision=decision, caller=caller, now=now
+        )
+
+    def settled_by(self, session: Session, *, decision_id: int) -> bool:
+        return _need(_subscribers.appeals, "reports").settled_by(session, decision_id=decision_id)
+
+
+class _Outcomes:
+    def statement_source(self, session: Session, item: ModerationItem) -> str:
+        return _need(_subscribers.outcomes, "reports").statement_source(session, item)
+
+    def after_decision(
+        self,
+        session: Session,
+        settings: Settings,
+        *,
+        item: ModerationItem,
+        decision: ModerationDecision,
+        restricting: bool,
+        reports_unfounded: bool,
+        manifestly_illegal: bool,
+        now: datetime,
+    ) -> None:
+        _need(_subscribers.outcomes, "reports").after_decision(
+            session,
+            settings,
+            item=item,
+            decision=decision,
+            restricting=restricting,
+            reports_unfounded=reports_unfounded,
+            manifestly_illegal=manifestly_illegal,
+            now=now,
+        )
+
+
+class _Notices:
+    def appeal_link(
+        self,
+        session: Session,
+        *,
+        decision_id: int,
+        party: str,
+        expires_at: datetime,
+        link_base: str,
+        user_id: str | None = None,
+        reporter_id: int | None = None,
+    ) -> str:
+        return _need(_subscribers.notices, "reports").appeal_link(
+            session,
+            decision_id=decision_id,
+            party=party,
+            expires_at=expires_at,
+            link_base=link_base,
+            user_id=user_id,
+            reporter_id=reporter_id,
+        )
+
+    def appeal_deadline(self, decided_at: datetime, days: int) -> datetime:
+        return _need(_subscribers.notices, "reports").appeal_deadline(decided_at, days)
+
+
+class _Hotline:
+    CSAM_CATEGORY = CSAM_CATEGORY
+
+    def csam_matches(self, signals: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return _need(_subscribers.hotline, "hotline").csam_matches(signals)
+
+    def open_report(
+        self,
+        session: Session,
+        *,
+        item: ModerationItem,
+        trigger: str,
+        now: datetime,
+        decision_id: int | None = None,
+    ) -> Any:
+        return _need(_subscribers.hotline, "hotline").open_report(
+            session, item=item, trigger=trigger, now=now, decision_id=decision_id
+        )
+
+    def takes_media(self, report: Any) -> bool:
+        return _need(_subscribers.hotline, "hotline").takes_media(report)
+
+
+# What moderation's modules call, under the names they called in reports and hotline.
+appeals = _Appeals()
+outcomes = _Outcomes()
+notices = _Notices()
+hotline = _Hotline()
