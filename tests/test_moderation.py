@@ -348,7 +348,7 @@ def test_decisions_need_the_domains_that_act_on_them_subscribed() -> None:
     import sys
 
     script = (
-        "from rempart.moderation import hooks, queue\n"
+        "from rempart.moderation import hooks\n"
         "try:\n"
         "    hooks.appeals.settled_by(None, decision_id=1)\n"
         "except hooks.NotSubscribed:\n"
