@@ -5,7 +5,8 @@ reports (notices and appeals) and hotline (CSAM reports to a clearinghouse) buil
 moderation's items and decisions, and moderation must still let them act inside the
 decision's transaction: an appeal is settled by the decision that answers it, a notice's
 reporters hear its outcome, a confirmed CSAM decision opens a hotline report that keeps the
-originals. Each of them subscribes here when its package is imported
+originals; and the moderator's evidence and timeline show notices and appeals. Each of
+them subscribes here when its package is imported
 (``reports/__init__.py``, ``hotline/__init__.py``); moderation calls the proxies below,
 which fail loudly when nobody subscribed, since a decision that silently skipped the
 appeals it answers would be worse than no decision.
@@ -14,7 +15,7 @@ appeals it answers would be worse than no decision.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from sqlalchemy import ColumnElement
 from sqlalchemy.orm import Session
@@ -22,6 +23,10 @@ from sqlalchemy.orm import Session
 from rempart.auth.service import Caller
 from rempart.core.settings import Settings
 from rempart.moderation.models import ModerationDecision, ModerationItem
+from rempart.moderation.schemas import CaseView
+
+if TYPE_CHECKING:
+    from rempart.moderation.timeline import Event
 
 # The policy category whose restricting decisions hotline reports (moderation/data/policy).
 CSAM_CATEGORY = "csam_indicators"
@@ -80,6 +85,16 @@ class NoticeHooks(Protocol):
     def appeal_deadline(self, decided_at: datetime, days: int) -> datetime: ...
 
 
+class ReviewHooks(Protocol):
+    """What the moderator's evidence and timeline views show of notices and appeals."""
+
+    def cases_of_item(self, session: Session, *, item_id: int) -> list[CaseView]: ...
+
+    def appeals_of_item(self, session: Session, *, item_id: int) -> list[Any]: ...
+
+    def timeline_events(self, session: Session, *, labels: dict[int, str]) -> list[Event]: ...
+
+
 class HotlineHooks(Protocol):
     def csam_matches(self, signals: list[dict[str, Any]]) -> list[dict[str, Any]]: ...
 
@@ -100,6 +115,7 @@ class _Subscribers:
     appeals: AppealHooks | None = None
     outcomes: OutcomeHooks | None = None
     notices: NoticeHooks | None = None
+    review: ReviewHooks | None = None
     hotline: HotlineHooks | None = None
 
 
@@ -111,9 +127,10 @@ class NotSubscribed(RuntimeError):
 
 
 def subscribe_reports(
-    *, appeals: AppealHooks, outcomes: OutcomeHooks, notices: NoticeHooks
+    *, appeals: AppealHooks, outcomes: OutcomeHooks, notices: NoticeHooks, review: ReviewHooks
 ) -> None:
-    _subscribers.appeals, _subscribers.outcomes, _subscribers.notices = appeals, outcomes, notices
+    _subscribers.appeals, _subscribers.outcomes = appeals, outcomes
+    _subscribers.notices, _subscribers.review = notices, review
 
 
 def subscribe_hotline(hotline: HotlineHooks) -> None:
@@ -207,6 +224,17 @@ class _Notices:
         return _need(_subscribers.notices, "reports").appeal_deadline(decided_at, days)
 
 
+class _Review:
+    def cases_of_item(self, session: Session, *, item_id: int) -> list[CaseView]:
+        return _need(_subscribers.review, "reports").cases_of_item(session, item_id=item_id)
+
+    def appeals_of_item(self, session: Session, *, item_id: int) -> list[Any]:
+        return _need(_subscribers.review, "reports").appeals_of_item(session, item_id=item_id)
+
+    def timeline_events(self, session: Session, *, labels: dict[int, str]) -> list[Event]:
+        return _need(_subscribers.review, "reports").timeline_events(session, labels=labels)
+
+
 class _Hotline:
     CSAM_CATEGORY = CSAM_CATEGORY
 
@@ -234,4 +262,5 @@ class _Hotline:
 appeals = _Appeals()
 outcomes = _Outcomes()
 notices = _Notices()
+review = _Review()
 hotline = _Hotline()
