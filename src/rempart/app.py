@@ -27,6 +27,8 @@ from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+# Subscribes the domains to each other's hooks (subscriptions.py).
+import rempart.subscriptions  # noqa: F401
 from rempart.auth.api import router as auth_router
 from rempart.core.crypto import load_keyring
 from rempart.core.db import get_engine, is_busy_error

@@ -18,10 +18,8 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
-# Commands that scan or decide (moderation rescan, demo seed) need the domains that act on
-# moderation's decisions subscribed to them (moderation/hooks.py), as in the app and worker.
-import rempart.hotline
-import rempart.reports  # noqa: F401
+# Subscribes the domains to each other's hooks (subscriptions.py).
+import rempart.subscriptions  # noqa: F401
 from rempart.audit import service as audit
 from rempart.audit.schemas import ConsistencyProof, SignedTreeHead
 from rempart.auth import service as auth

@@ -12,10 +12,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy import select
 
-# The demo's scans and decisions need the domains that act on moderation's decisions
-# subscribed to them (moderation/hooks.py), also when a script seeds without the CLI.
-import rempart.hotline
-import rempart.reports  # noqa: F401
+# Subscribes the domains to each other's hooks (subscriptions.py).
+import rempart.subscriptions  # noqa: F401
 from rempart.audit import service as audit
 from rempart.audit.exceptions import AuditLogBroken
 from rempart.auth import service as auth
