@@ -46,6 +46,7 @@ lint: install
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy src
+	$(BIN)/lint-imports --no-cache
 
 # The standalone transparency verifier (standard library and `cryptography` only).
 verifier: install

@@ -22,10 +22,10 @@ from rempart.core.db import get_engine, transaction
 from rempart.core.deps import Runtime
 from rempart.core.migrate import upgrade
 from rempart.core.settings import Settings
+from rempart.demo import seed as demo
+from rempart.demo.content import DemoSize, labelled_posts
 from rempart.moderation import tasks
 from rempart.moderation.models import ModerationItem
-from rempart.platform import demo
-from rempart.platform.demo_content import DemoSize, labelled_posts
 from rempart.search import service as search
 
 QUERIES = {

@@ -33,8 +33,8 @@ from rempart.core.db import get_engine, transaction
 from rempart.core.deps import Runtime
 from rempart.core.migrate import upgrade
 from rempart.core.settings import Settings
+from rempart.demo import seed as demo
 from rempart.moderation.models import ModerationItem
-from rempart.platform import demo
 from rempart.worker import Worker
 
 PAGES = {

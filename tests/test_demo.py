@@ -12,12 +12,12 @@ import sqlalchemy as sa
 
 from rempart.core.db import transaction
 from rempart.core.deps import Runtime
+from rempart.demo.content import DemoSize, count_demo_events, demo_events
+from rempart.demo.reports import LAWFUL_CHANNEL, RAIDERS
 from rempart.legal.models import Order
 from rempart.moderation import rescan
 from rempart.moderation.models import ModerationItem
-from rempart.platform.demo_content import DemoSize, count_demo_events, demo_events
 from rempart.platform.models import Account, Connection, Entity, IngestedEvent, Post
-from rempart.reports.demo import LAWFUL_CHANNEL, RAIDERS
 from rempart.reports.models import ReportCase
 from rempart.worker import Worker
 

@@ -1179,3 +1179,23 @@ def test_each_batch_is_audited_without_personal_data(
     everything = json.dumps(entries)
     for personal in ("+61491570156", "61491570156", "192.0.2.1", "alice", "u-1", "Hello"):
         assert personal not in everything
+
+
+def test_ingest_needs_moderation_subscribed_and_every_entry_point_subscribes_it() -> None:
+    # Ingest enqueues moderation's scans through platform/hooks.py; content that skipped its
+    # scan would never be checked, so ingest refuses until moderation has subscribed, and
+    # the app does subscribe it. A fresh interpreter: the suite has imported every domain.
+    import subprocess
+    import sys
+
+    script = (
+        "from rempart.platform import hooks\n"
+        "try:\n"
+        "    hooks.enqueue_scan(None, entity_ids=[], post_ids=['p'])\n"
+        "except hooks.NotSubscribed:\n"
+        "    print('refused')\n"
+        "import rempart.app\n"
+        "print(hooks._subscribers.enqueue_scan is not None)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["refused", "True"]

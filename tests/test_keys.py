@@ -290,7 +290,7 @@ def test_rotation_does_not_undo_a_concurrent_phone_change(
     from rich.console import Console
     from sqlalchemy import update
 
-    from rempart.platform.keys import reencrypt_all
+    from rempart.keys import reencrypt_all
 
     seed(client, platform_headers)
     old = runtime.keys
@@ -324,3 +324,34 @@ def test_rotation_does_not_undo_a_concurrent_phone_change(
     assert account.phone_ciphertext is not None
     assert ring.decrypt(account.phone_ciphertext, purpose="phone") == new_phone
     assert account.phone_index == ring.phone_index(new_phone)
+
+
+def test_rotation_covers_every_encrypted_column() -> None:
+    # The rotation reads the registry, not a list of tables: a domain whose module the
+    # rotation stopped importing, or a new ciphertext column nobody registered, would
+    # silently keep its rows under the old key (reporters' contacts, preserved evidence,
+    # Art. 18 payloads and webhook bodies once did). A fresh interpreter, because the
+    # suite's own imports would fill the registry anyway; then every model is imported
+    # to list the columns that hold ciphertext.
+    import subprocess
+    import sys
+
+    script = (
+        "import importlib, json, pkgutil, rempart, rempart.keys\n"
+        "from rempart.core.encrypted import encrypted_columns\n"
+        "registered = sorted([c.model.__tablename__, c.column.key] for c in encrypted_columns())\n"
+        "for m in pkgutil.iter_modules(rempart.__path__):\n"
+        "    if m.ispkg:\n"
+        "        try:\n"
+        "            importlib.import_module(f'rempart.{m.name}.models')\n"
+        "        except ModuleNotFoundError:\n"
+        "            pass\n"
+        "from rempart.core.db import Base\n"
+        "stored = sorted([t.name, c.name] for t in Base.metadata.tables.values()"
+        " for c in t.columns if c.name.endswith('ciphertext'))\n"
+        "print(json.dumps([registered, stored]))"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    registered, stored = json.loads(out.stdout)
+    assert registered == stored
+    assert ["reporters", "contact_ciphertext"] in registered

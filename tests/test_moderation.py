@@ -300,7 +300,7 @@ def test_bank_import_rescans_posts_with_known_media(
 def test_demo_searches_for_offers_return_no_violating_post(
     cli: Callable[..., Any], client: TestClient, runtime: Runtime
 ) -> None:
-    from rempart.platform.demo_content import DemoSize, labelled_posts
+    from rempart.demo.content import DemoSize, labelled_posts
 
     seeded = cli(
         "demo",
@@ -338,3 +338,24 @@ def test_demo_searches_for_offers_return_no_violating_post(
     for query in ("drug support", "sentenced guns", "legally", "police", "streaming"):
         lookalikes |= {ref for ref in found(client, query) if labels.get(ref) == "benign_lookalike"}
     assert lookalikes
+
+
+def test_decisions_need_the_domains_that_act_on_them_subscribed() -> None:
+    # Moderation calls reports (appeals, outcomes) and hotline through hooks they subscribe
+    # to; a process that decided without them must fail, not skip the appeals it answers.
+    # A fresh interpreter, because the suite has imported every domain already.
+    import subprocess
+    import sys
+
+    script = (
+        "from rempart.moderation import hooks\n"
+        "try:\n"
+        "    hooks.appeals.settled_by(None, decision_id=1)\n"
+        "except hooks.NotSubscribed:\n"
+        "    print('refused')\n"
+        "import rempart.cli\n"
+        "s = hooks._subscribers\n"
+        "print(all(h is not None for h in (s.appeals, s.outcomes, s.notices, s.hotline)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["refused", "True"]

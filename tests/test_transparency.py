@@ -297,3 +297,12 @@ def test_authorities_get_inclusion_receipts_for_their_orders(
     brussels = {"Authorization": f"Bearer {tokens['authority:be-parquet-bruxelles']}"}
     other = client.get(f"/v1/legal/orders/{reference}/receipt", headers=brussels)
     assert other.status_code == 404
+
+
+def test_the_figures_count_the_member_states_the_domains_notify() -> None:
+    # figures.py keeps its own copy (the standalone verifier runs it on the standard
+    # library alone); a State added on one side only would split the counts.
+    from rempart.core.countries import EU_MEMBER_STATES
+    from rempart.transparency import figures
+
+    assert figures.EU_MEMBER_STATES == EU_MEMBER_STATES

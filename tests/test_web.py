@@ -11,11 +11,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from rempart.auth import service as auth_service
+from rempart.auth import signin as auth
 from rempart.auth.permissions import Role
 from rempart.core.clock import utcnow
 from rempart.core.db import transaction
 from rempart.core.deps import Runtime
-from rempart.web import auth
 from test_moderation import scanned  # noqa: F401  (the fixture: a scanned platform)
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

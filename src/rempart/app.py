@@ -27,7 +27,8 @@ from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from rempart.audit.api import router as audit_router
+# Subscribes the domains to each other's hooks (subscriptions.py).
+import rempart.subscriptions  # noqa: F401
 from rempart.auth.api import router as auth_router
 from rempart.core.crypto import load_keyring
 from rempart.core.db import get_engine, is_busy_error
@@ -44,6 +45,7 @@ from rempart.platform.api import router as ingest_router
 from rempart.reports.api import router as reports_router
 from rempart.search.api import router as search_router
 from rempart.transparency.api import router as transparency_router
+from rempart.transparency.log_api import router as audit_router
 from rempart.web import (
     act_pages,
     admin_pages,

@@ -18,6 +18,8 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
+# Subscribes the domains to each other's hooks (subscriptions.py).
+import rempart.subscriptions  # noqa: F401
 from rempart.audit import service as audit
 from rempart.audit.schemas import ConsistencyProof, SignedTreeHead
 from rempart.auth import service as auth
@@ -179,7 +181,7 @@ def keys_init(
 @keys_app.command("rotate")
 def keys_rotate(database_url: DatabaseUrl = None) -> None:
     """Add a new data key, make it active and re-encrypt every ciphertext with it."""
-    from rempart.platform.keys import rotate_data_key
+    from rempart.keys import rotate_data_key
 
     rt = cli_runtime(database_url)
     count = rotate_data_key(rt, console=console)
@@ -419,7 +421,7 @@ def demo_seed(
     force: Annotated[bool, typer.Option(help="Seed again even if already seeded.")] = False,
 ) -> None:
     """Build a synthetic demo platform (resumable: events already stored are skipped)."""
-    from rempart.platform.demo import seed
+    from rempart.demo.seed import seed
 
     rt = cli_runtime(database_url)
     try:

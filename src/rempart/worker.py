@@ -13,6 +13,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+# Subscribes the domains to each other's hooks (subscriptions.py).
+import rempart.subscriptions  # noqa: F401
 from rempart.audit import service as audit
 from rempart.audit.exceptions import AuditLogBroken
 from rempart.core import jobs, ratelimit

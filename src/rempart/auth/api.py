@@ -210,27 +210,27 @@ Logins = Annotated[Caller, Depends(require(Permission.LOGINS_MANAGE))]
 
 @router.get("/logins", response_model=list[LoginRead])
 def list_logins(caller: Logins, rt: Rt) -> list[LoginRead]:
-    from rempart.web import auth as web_auth
+    from rempart.auth import signin
 
     with rt.unit_of_work(readonly=True) as session:
-        return web_auth.list_logins(session)
+        return signin.list_logins(session)
 
 
 @router.post("/logins/{username}/disable", response_model=LoginRead)
 def disable_login(username: Username, caller: Logins, rt: Rt) -> LoginRead:
-    from rempart.web import auth as web_auth
+    from rempart.auth import signin
 
     with rt.unit_of_work() as session:
-        return web_auth.disable_login(session, username=username, actor=caller.actor)
+        return signin.disable_login(session, username=username, actor=caller.actor)
 
 
 @router.post("/logins/{username}/totp-reset", response_model=EnrolmentIssued)
 def reset_totp(username: Username, caller: Logins, rt: Rt) -> EnrolmentIssued:
     """Void the login's second factor; the code lets the person set a new one with their
     own password (console page /console/enrol)."""
-    from rempart.web import auth as web_auth
+    from rempart.auth import signin
 
     with rt.unit_of_work() as session:
-        return web_auth.start_totp_reset(
+        return signin.start_totp_reset(
             session, username=username, settings=rt.settings, actor=caller.actor
         )

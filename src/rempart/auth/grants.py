@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -26,7 +26,6 @@ from rempart.auth.exceptions import (
 )
 from rempart.auth.models import GrantProposal, Principal
 from rempart.auth.schemas import (
-    AuthorityVerificationProposal,
     ProposalCreate,
     ProposalDecided,
     ProposalFiled,
@@ -40,33 +39,39 @@ from rempart.core.clock import as_utc, utcnow
 from rempart.core.settings import Settings
 
 
+class ProposalKindHandler(Protocol):
+    """What a domain above auth contributes for a kind of proposal it owns (legal owns the
+    authority proposals): the check made when it is proposed, and the change applied when a
+    second admin confirms it."""
+
+    def subject_and_payload(
+        self, session: Session, data: ProposalCreate
+    ) -> tuple[str, dict[str, Any]]: ...
+
+    def apply(self, session: Session, *, payload: dict[str, Any], actor: str) -> None: ...
+
+
+_handlers: dict[ProposalKind, ProposalKindHandler] = {}
+
+
+def register_proposal_kind(kind: ProposalKind, handler: ProposalKindHandler) -> None:
+    """Called by the owning domain when it is imported (legal.authorities)."""
+    _handlers[kind] = handler
+
+
+def _handler(kind: ProposalKind) -> ProposalKindHandler:
+    # The app, the console and the CLI all import legal: a missing handler is a wiring bug.
+    return _handlers[kind]
+
+
 def _payload(session: Session, data: ProposalCreate) -> tuple[str, dict[str, Any]]:
     """The subject and exactly what the second admin will approve, checked now so that a
     proposal that could never apply is refused at once."""
-    # Imported here: the legal registry itself depends on auth.
-    from rempart.legal import authorities
-
     if isinstance(data, RoleGrantProposal):
         if service.by_name(session, name=data.name) is not None:
             raise PrincipalExists("A principal already has this name; pick a new one.")
         return data.name, {"name": data.name, "role": data.role.value}
-    if isinstance(data, AuthorityVerificationProposal):
-        kids = authorities.verification_snapshot(session, code=data.authority)
-        return data.authority, {"authority": data.authority, "keys": kids}
-    key = authorities.check_new_key(
-        session,
-        code=data.authority,
-        jwk=data.jwk,
-        valid_from=data.valid_from,
-        valid_until=data.valid_until,
-    )
-    return data.authority, {
-        "authority": data.authority,
-        "kid": key,
-        "jwk": data.jwk,
-        "valid_from": data.valid_from.isoformat() if data.valid_from else None,
-        "valid_until": data.valid_until.isoformat() if data.valid_until else None,
-    }
+    return _handler(data.kind).subject_and_payload(session, data)
 
 
 def propose(
@@ -121,8 +126,6 @@ def confirm(
 ) -> ProposalDecided:
     """Apply the proposal, as the second admin. The proposer confirming their own
     proposal is refused: that is the whole point."""
-    from rempart.legal import authorities
-
     row = _get_pending(session, proposal_id)
     if row.proposed_by == caller.principal_id:
         raise FourEyesRequired("Another admin must confirm this proposal, not its author.")
@@ -148,14 +151,8 @@ def confirm(
             actor=caller.actor,
             partner_hash=bytes.fromhex(payload["part_hash"]),
         )
-    elif kind is ProposalKind.AUTHORITY_VERIFICATION:
-        authorities.apply_verification(
-            session, code=payload["authority"], keys=payload["keys"], actor=caller.actor
-        )
     else:
-        authorities.apply_key(
-            session, code=payload["authority"], payload=payload, actor=caller.actor
-        )
+        _handler(kind).apply(session, payload=payload, actor=caller.actor)
     session.flush()
     return ProposalDecided(proposal=_read(session, row), enrolment=issued)
 

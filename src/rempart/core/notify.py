@@ -23,6 +23,7 @@ from typing import Any, Protocol
 from sqlalchemy.orm import Session
 
 from rempart.core.crypto import KeyRing
+from rempart.core.encrypted import register_encrypted_column
 from rempart.core.models import WebhookDelivery
 from rempart.core.outbox import append_json_line
 from rempart.core.settings import Settings
@@ -115,3 +116,8 @@ def build_notifier(settings: Settings, keys: KeyRing) -> Notifier:
     return OutboxNotifier(
         notifications=settings.notification_outbox, authority=settings.authority_outbox
     )
+
+
+register_encrypted_column(
+    WebhookDelivery, WebhookDelivery.id, WebhookDelivery.body_ciphertext, WEBHOOK_BODY_PURPOSE
+)

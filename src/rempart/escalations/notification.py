@@ -21,13 +21,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rempart.core.clock import as_utc
+from rempart.core.countries import EU_MEMBER_STATES
 from rempart.core.crypto import KeyRing
 from rempart.core.settings import Settings
 from rempart.legal.models import Authority
 from rempart.legal.schemas import AuthorityKind, AuthorityStatus
 from rempart.moderation.models import ModerationItem
 from rempart.platform.models import Account, Connection, Entity, Post, PostMedia
-from rempart.transparency.figures import EU_MEMBER_STATES
 
 EUROPOL = "europol"
 # Connections of the account that are relevant: the recent ones, which locate the person

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from rempart.reports.schemas import NoNul
+from rempart.core.validators import NoNul
 
 
 class EscalationState(StrEnum):

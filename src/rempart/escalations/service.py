@@ -20,6 +20,7 @@ from rempart.auth.models import Principal
 from rempart.auth.service import Caller
 from rempart.core.clock import as_utc, utcnow
 from rempart.core.crypto import KeyRing
+from rempart.core.encrypted import register_encrypted_column
 from rempart.core.settings import Settings
 from rempart.escalations import notification
 from rempart.escalations.exceptions import (
@@ -322,3 +323,8 @@ def _read(session: Session, escalation: ThreatEscalation) -> EscalationRead:
         decline_reason=escalation.decline_reason,
         sent_at=as_utc(escalation.sent_at) if escalation.sent_at else None,
     )
+
+
+register_encrypted_column(
+    ThreatEscalation, ThreatEscalation.id, ThreatEscalation.payload_ciphertext, PURPOSE
+)

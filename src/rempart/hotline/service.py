@@ -33,12 +33,13 @@ from rempart.hotline.schemas import (
     UploadedFile,
     WebPageIncident,
 )
+from rempart.moderation import hooks as moderation_hooks
 from rempart.moderation.media import PURPOSE as MEDIA_PURPOSE
 from rempart.moderation.models import ModerationDecision, ModerationItem, ReviewMedia
 from rempart.platform.models import Account, Connection, Entity, Post, PostMedia
 
 # The policy category of child sexual abuse material (moderation/data/policy.json).
-CSAM_CATEGORY = "csam_indicators"
+CSAM_CATEGORY = moderation_hooks.CSAM_CATEGORY
 ACTOR = "system:hotline"
 # The uploader's connections around the upload: the hotline and the police it forwards
 # to look for the address the file came from.

@@ -19,7 +19,12 @@ from rempart.auth import enrolment, grants
 from rempart.auth import service as auth
 from rempart.auth.exceptions import FourEyesRequired, ProposalClosed
 from rempart.auth.permissions import Role
-from rempart.auth.schemas import AuthorityVerificationProposal, ProposalKind
+from rempart.auth.schemas import (
+    AuthorityKeyProposal,
+    AuthorityVerificationProposal,
+    ProposalCreate,
+    ProposalKind,
+)
 from rempart.auth.service import Caller
 from rempart.core.clock import as_utc, utcnow
 from rempart.core.settings import Settings
@@ -418,3 +423,47 @@ def my_authority(session: Session, *, principal_id: int) -> AuthorityRead:
     if authority is None:
         raise AuthorityNotFound("This principal acts for no registered authority.")
     return to_read(session, authority)
+
+
+class _VerificationProposals:
+    """Verifying (or reinstating) an authority takes two admins (auth/grants.py)."""
+
+    def subject_and_payload(
+        self, session: Session, data: ProposalCreate
+    ) -> tuple[str, dict[str, Any]]:
+        assert isinstance(data, AuthorityVerificationProposal)
+        kids = verification_snapshot(session, code=data.authority)
+        return data.authority, {"authority": data.authority, "keys": kids}
+
+    def apply(self, session: Session, *, payload: dict[str, Any], actor: str) -> None:
+        apply_verification(session, code=payload["authority"], keys=payload["keys"], actor=actor)
+
+
+class _KeyProposals:
+    """Adding a key to an authority that is no longer pending takes two admins."""
+
+    def subject_and_payload(
+        self, session: Session, data: ProposalCreate
+    ) -> tuple[str, dict[str, Any]]:
+        assert isinstance(data, AuthorityKeyProposal)
+        key = check_new_key(
+            session,
+            code=data.authority,
+            jwk=data.jwk,
+            valid_from=data.valid_from,
+            valid_until=data.valid_until,
+        )
+        return data.authority, {
+            "authority": data.authority,
+            "kid": key,
+            "jwk": data.jwk,
+            "valid_from": data.valid_from.isoformat() if data.valid_from else None,
+            "valid_until": data.valid_until.isoformat() if data.valid_until else None,
+        }
+
+    def apply(self, session: Session, *, payload: dict[str, Any], actor: str) -> None:
+        apply_key(session, code=payload["authority"], payload=payload, actor=actor)
+
+
+grants.register_proposal_kind(ProposalKind.AUTHORITY_VERIFICATION, _VerificationProposals())
+grants.register_proposal_kind(ProposalKind.AUTHORITY_KEY, _KeyProposals())

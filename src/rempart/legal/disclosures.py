@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, aliased
 
 from rempart.core.clock import as_utc, utcnow
 from rempart.core.crypto import KeyRing
+from rempart.core.encrypted import register_encrypted_column
 from rempart.core.settings import Settings
 from rempart.legal import callbacks, suspension
 from rempart.legal.exceptions import DisclosureNotReady, EmergencyNotConfirmed, FourEyesViolation
@@ -371,3 +372,8 @@ def render_html(download: DisclosureDownload, *, json_url: str | None = None) ->
     """The package for people to read and print; ``json_url`` links the signed JSON where
     the reader's browser can fetch it (the console), not where it needs an API token."""
     return _templates.get_template("disclosure.html").render(d=download, json_url=json_url)
+
+
+register_encrypted_column(
+    Disclosure, Disclosure.order_id, Disclosure.package_ciphertext, PACKAGE_PURPOSE
+)

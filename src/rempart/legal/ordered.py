@@ -17,11 +17,10 @@ from sqlalchemy.orm import Session
 
 from rempart.legal.models import Order, OrderItem
 from rempart.legal.schemas import OrderStatus
+from rempart.moderation import hooks
 
-# What ``PlatformActions.disable`` answers (platform/actions.py): removed everywhere, or
-# disabled in some Member States only (then out of Rempart's search everywhere).
-REMOVED = "removed"
-GEO_RESTRICTED = "geo_restricted"
+REMOVED = hooks.ordered.REMOVED
+GEO_RESTRICTED = hooks.ordered.GEO_RESTRICTED
 
 
 def ordered_down(session: Session, *, kind: str, refs: Collection[str]) -> dict[str, str]:

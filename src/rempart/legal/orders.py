@@ -22,6 +22,7 @@ from rempart.audit import service as audit
 from rempart.auth.service import Caller
 from rempart.core.clock import as_utc, utcnow
 from rempart.core.crypto import KeyRing
+from rempart.core.encrypted import register_encrypted_column
 from rempart.core.errors import RempartError, safe_location_part
 from rempart.core.settings import Settings
 from rempart.legal import checks, jws, validations
@@ -501,3 +502,10 @@ def validate_emergency(session: Session, *, order: Order, token: str, actor: str
         },
     )
     return order
+
+
+register_encrypted_column(OrderTarget, OrderTarget.id, OrderTarget.value_ciphertext, TARGET_PURPOSE)
+register_encrypted_column(Order, Order.id, Order.jws_ciphertext, JWS_PURPOSE)
+register_encrypted_column(
+    OrderDocument, OrderDocument.order_id, OrderDocument.ciphertext, DOCUMENT_PURPOSE
+)

@@ -5,6 +5,7 @@ from alembic import context
 # Imported for their side effect: each registers its tables on Base.metadata.
 from rempart.audit import models as audit_models  # noqa: F401
 from rempart.auth import models as auth_models  # noqa: F401
+from rempart.auth import signin_models  # noqa: F401
 from rempart.core import models as core_models  # noqa: F401
 from rempart.core.db import Base, get_engine
 from rempart.core.migrate import managed_by_models
@@ -17,7 +18,6 @@ from rempart.preservation import models as preservation_models  # noqa: F401
 from rempart.reports import models as reports_models  # noqa: F401
 from rempart.search import models as search_models  # noqa: F401
 from rempart.transparency import models as transparency_models  # noqa: F401
-from rempart.web import models as web_models  # noqa: F401
 
 config = context.config
 target_metadata = Base.metadata

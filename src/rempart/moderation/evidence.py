@@ -5,42 +5,27 @@ decided."""
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rempart.auth.models import Principal
 from rempart.core.clock import as_utc
 from rempart.moderation import queue
 from rempart.moderation.exceptions import ItemNotFound
+from rempart.moderation.hooks import review
 from rempart.moderation.models import ModerationDecision
 from rempart.moderation.schemas import (
     AppealView,
-    CaseView,
     DecisionView,
     ItemEvidence,
-    NoticeView,
-    RaidSignal,
 )
-from rempart.reports import raids
-from rempart.reports.models import Appeal, Report, ReportCase
-
-NOTICES_SHOWN = 200
 
 
 def of_item(session: Session, *, item_id: int) -> ItemEvidence:
     item = queue.item_view(session, item_id=item_id)
     if item is None:
         raise ItemNotFound("No moderation item has this id.")
-    report_cases = list(
-        session.execute(
-            select(ReportCase).where(ReportCase.item_id == item_id).order_by(ReportCase.id.desc())
-        ).scalars()
-    )
-    appeals = list(
-        session.execute(
-            select(Appeal).where(Appeal.item_id == item_id).order_by(Appeal.id.desc())
-        ).scalars()
-    )
+    appeals = review.appeals_of_item(session, item_id=item_id)
     decisions = list(
         session.execute(
             select(ModerationDecision)
@@ -64,7 +49,7 @@ def of_item(session: Session, *, item_id: int) -> ItemEvidence:
             answered[appeal.review_decision_id] = answered.get(appeal.review_decision_id, 0) + 1
     return ItemEvidence(
         item=item,
-        cases=[_case(session, c) for c in report_cases],
+        cases=review.cases_of_item(session, item_id=item_id),
         appeals=[
             AppealView(
                 tracking_id=a.tracking_id,
@@ -95,50 +80,5 @@ def of_item(session: Session, *, item_id: int) -> ItemEvidence:
                 created_at=as_utc(d.created_at),
             )
             for d in decisions
-        ],
-    )
-
-
-def _case(session: Session, case: ReportCase) -> CaseView:
-    notices = list(
-        session.execute(
-            select(Report)
-            .where(Report.case_id == case.id)
-            .order_by(Report.id.desc())
-            .limit(NOTICES_SHOWN)
-        ).scalars()
-    )
-    coordinated = session.execute(
-        select(func.count()).where(Report.case_id == case.id, Report.coordinated.is_(True))
-    ).scalar_one()
-    return CaseView(
-        id=case.id,
-        state=case.state,
-        category=case.category,
-        reports=case.reports,
-        reporters=case.reporters,
-        credible_reporters=case.credible_reporters,
-        coordinated_reports=int(coordinated),
-        trusted_flagger=case.trusted_flagger,
-        priority=case.priority,
-        raid_suspected=case.raid_suspected,
-        raid_score=case.raid_score,
-        raid_signals=[
-            RaidSignal(name=name, value=value, weight=weight, contribution=contribution)
-            for name, value, weight, contribution in raids.contributions(case)
-        ],
-        target_factor=float(case.raid_signals.get("target_factor", 1.0)),
-        notices=[
-            NoticeView(
-                id=r.id,
-                received_at=as_utc(r.created_at),
-                channel=r.channel,
-                category=r.category,
-                explanation=r.explanation,
-                reporter_kind=r.reporter_kind or "anonymous",
-                credibility=r.weight,
-                coordinated=r.coordinated,
-            )
-            for r in notices
         ],
     )

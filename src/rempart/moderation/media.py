@@ -20,6 +20,7 @@ from rempart.core.clock import as_utc, utcnow
 from rempart.core.crypto import KeyRing
 from rempart.moderation.exceptions import ItemClaimed, MediaNotFound, MediaNotHeld
 from rempart.moderation.models import ModerationItem, ReviewMedia
+from rempart.platform import hooks as platform_hooks
 from rempart.platform.media import open_image
 from rempart.platform.models import PostMedia
 
@@ -43,7 +44,7 @@ def blurred_preview(content: bytes) -> bytes | None:
 
 
 # ``keep_for_review`` makes the preview itself when none was made beforehand.
-UNKNOWN_PREVIEW = b""
+UNKNOWN_PREVIEW = platform_hooks.UNKNOWN_PREVIEW
 
 
 def keep_for_review(

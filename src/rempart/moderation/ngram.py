@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from rempart.search.text import fold
+from rempart.core.text import fold
 
 CATEGORIES = (
     "none",

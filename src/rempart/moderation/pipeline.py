@@ -20,9 +20,8 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from rempart.audit import service as audit
-from rempart.hotline import service as hotline
-from rempart.legal import ordered
 from rempart.moderation import reasons
+from rempart.moderation.hooks import hotline, ordered
 from rempart.moderation.models import ModerationDecision, ModerationItem
 from rempart.moderation.signal_types import media_signals
 from rempart.moderation.signals import (

@@ -17,8 +17,6 @@ from rempart.auth.service import Caller
 from rempart.core.clock import as_utc, utcnow
 from rempart.core.errors import RempartError
 from rempart.core.settings import Settings
-from rempart.hotline import service as hotline
-from rempart.legal import ordered
 from rempart.moderation import presets, reasons
 from rempart.moderation.exceptions import (
     AppealOutcomeStands,
@@ -30,6 +28,7 @@ from rempart.moderation.exceptions import (
     RemovedByOrder,
     UnknownCategory,
 )
+from rempart.moderation.hooks import appeals, hotline, ordered, outcomes
 from rempart.moderation.media import forget_post_media
 from rempart.moderation.models import (
     ModerationDecision,
@@ -50,7 +49,6 @@ from rempart.moderation.signals import policy
 from rempart.moderation.statements import RESTRICTING, issue_statement
 from rempart.platform import actions as platform_actions
 from rempart.platform.models import Entity, Post, PostMedia
-from rempart.reports import appeals, outcomes
 from rempart.search import service as search
 
 CLAIM_FOR = timedelta(minutes=15)

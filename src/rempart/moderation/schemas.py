@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints, model_validator
 
-from rempart.reports.schemas import NoNul
+from rempart.core.validators import NoNul
 
 
 class DecisionAction(StrEnum):

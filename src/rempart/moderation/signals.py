@@ -19,8 +19,8 @@ from typing import Any, Protocol
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from rempart.core.text import fold
 from rempart.moderation.models import BankHash
-from rempart.search.text import fold
 
 
 @dataclass(frozen=True)

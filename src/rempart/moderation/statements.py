@@ -13,10 +13,10 @@ from sqlalchemy.orm import Session
 from rempart.core.clock import as_utc
 from rempart.core.notify import Message, Notifier
 from rempart.core.settings import Settings
+from rempart.moderation.hooks import notices
 from rempart.moderation.models import ModerationDecision, ModerationItem, StatementOfReasons
 from rempart.moderation.signals import policy
 from rempart.notify import service as notify
-from rempart.reports import notices
 
 EU_AND_EEA = [
     "AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GR", "HR", "HU", "IE",

@@ -20,6 +20,7 @@ from rempart.core.settings import Settings
 from rempart.moderation import media, pipeline, rescan
 from rempart.moderation.signals import ClassifierResult, TextClassifier
 from rempart.moderation.statements import deliver_statements
+from rempart.platform import hooks as platform_hooks
 
 SCAN_JOB = "moderation.scan"
 ACTOR = "system:moderation"
@@ -161,3 +162,12 @@ def purge_review_media(session: Session, rt: Runtime) -> None:
 JOB_HANDLERS = {SCAN_JOB: scan, rescan.RESCAN_JOB: rescan_range}
 # Run before the handler's write transaction, with none open.
 JOB_PREPARERS = {SCAN_JOB: prepare_scan, rescan.RESCAN_JOB: prepare_scan}
+
+
+# Ingest scans what it stores and keeps inline images for review through these (ingest
+# cannot import moderation, which sits above it: platform/hooks.py).
+platform_hooks.subscribe_moderation(
+    enqueue_scan=enqueue_scan,
+    keep_for_review=media.keep_for_review,
+    blurred_preview=media.blurred_preview,
+)

@@ -16,8 +16,8 @@ from rempart.auth.models import Principal
 from rempart.auth.service import principal_names
 from rempart.core.clock import as_utc
 from rempart.moderation import notes
+from rempart.moderation.hooks import review
 from rempart.moderation.models import ModerationDecision, ModerationItem
-from rempart.reports.models import Appeal, Report, ReportCase
 
 # Per kind of event: a subject with more shows the latest this many of each.
 SHOWN = 500
@@ -69,24 +69,6 @@ def _events(session: Session, items: list[ModerationItem]) -> list[Event]:
     labels = {i.id: f"{i.kind}:{i.ref}" for i in items}
     ids = list(labels)
     events: list[Event] = []
-    for report, item_id in session.execute(
-        select(Report, ReportCase.item_id)
-        .join(ReportCase, ReportCase.id == Report.case_id)
-        .where(ReportCase.item_id.in_(ids))
-        .order_by(Report.id.desc())
-        .limit(SHOWN)
-    ).all():
-        events.append(
-            Event(
-                as_utc(report.created_at),
-                "notice",
-                item_id,
-                labels[item_id],
-                report.reporter_kind or "anonymous",
-                report.category,
-                report.explanation,
-            )
-        )
     decisions = list(
         session.execute(
             select(ModerationDecision, Principal.name)
@@ -108,20 +90,7 @@ def _events(session: Session, items: list[ModerationItem]) -> list[Event]:
                 decision.explanation,
             )
         )
-    for appeal in session.execute(
-        select(Appeal).where(Appeal.item_id.in_(ids)).order_by(Appeal.id.desc()).limit(SHOWN)
-    ).scalars():
-        events.append(
-            Event(
-                as_utc(appeal.created_at),
-                "appeal",
-                appeal.item_id,
-                labels[appeal.item_id],
-                appeal.party,
-                appeal.state + (f" ({appeal.outcome})" if appeal.outcome else ""),
-                appeal.explanation,
-            )
-        )
+    events.extend(review.timeline_events(session, labels=labels))
     events.extend(_reveals(session, items))
     for note in notes.of_items(session, item_ids=ids):
         label = labels[note.item_id]

@@ -23,6 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from rempart.core.db import Base, BigIntPK, UTCDateTime
+from rempart.core.encrypted import register_encrypted_column
 
 
 class IngestedEvent(Base):
@@ -202,3 +203,10 @@ class PlatformAction(Base):
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (Index("ix_platform_actions_state_due_at", "state", "due_at"),)
+
+
+register_encrypted_column(Account, Account.id, Account.phone_ciphertext, "phone")
+register_encrypted_column(
+    AccountIdentity, AccountIdentity.id, AccountIdentity.phone_ciphertext, "phone"
+)
+register_encrypted_column(Connection, Connection.id, Connection.ip_ciphertext, "ip")

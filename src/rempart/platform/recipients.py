@@ -15,9 +15,9 @@ from sqlalchemy.orm import Session
 
 from rempart.audit import service as audit
 from rempart.audit.models import AuditEntry
+from rempart.core.countries import EU_MEMBER_STATES
 from rempart.core.errors import Invalid
 from rempart.platform.models import Account, Connection
-from rempart.transparency.figures import EU_MEMBER_STATES
 
 _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 

@@ -26,6 +26,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from rempart.core.crypto import CANONICAL_IPV4
+from rempart.core.validators import NoNul
 
 MAX_BATCH_EVENTS = 5000
 MAX_INLINE_IMAGE_BYTES = 5 * 1024 * 1024
@@ -93,13 +94,6 @@ def _decode_image(value: str) -> bytes:
     return data
 
 
-def _no_nul(value: str) -> str:
-    # PostgreSQL text cannot hold NUL: refuse it here rather than fail at the database.
-    if "\x00" in value:
-        raise PydanticCustomError("invalid_character", "Text may not contain NUL characters.")
-    return value
-
-
 # Dates a platform event can plausibly carry. Bounding them also keeps the conversion to
 # UTC from overflowing (year 1 at +01:00, year 9999 at -01:00).
 EARLIEST_EVENT = datetime(1970, 1, 1, tzinfo=UTC)
@@ -118,7 +112,6 @@ def _event_time(value: datetime) -> datetime:
     return moment
 
 
-NoNul = AfterValidator(_no_nul)
 EventTime = Annotated[AwareDatetime, AfterValidator(_event_time)]
 EventId = Annotated[
     str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:\-]+$")

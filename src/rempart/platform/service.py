@@ -26,7 +26,7 @@ from rempart.core.db import (
     run_prepared,
 )
 from rempart.core.jobs import enqueue
-from rempart.moderation.tasks import enqueue_scan
+from rempart.platform.hooks import enqueue_scan
 from rempart.platform.models import (
     Account,
     AccountIdentity,
@@ -481,7 +481,7 @@ def hash_pending_media(
     (see ``moderation/media.py``), encrypted. ``digests`` and blurred ``previews`` computed
     beforehand (with no transaction open, by ``hash_pending_images`` and
     ``review_previews``) are used as they are."""
-    from rempart.moderation.media import UNKNOWN_PREVIEW, keep_for_review
+    from rempart.platform.hooks import UNKNOWN_PREVIEW, keep_for_review
     from rempart.platform.media import hash_image
 
     now = utcnow()
@@ -532,7 +532,7 @@ def hash_pending_images(session: Session, *, media_ids: Sequence[int]) -> dict[i
 def review_previews(session: Session, *, media_ids: Sequence[int]) -> dict[int, bytes | None]:
     """The blurred previews ``hash_pending_media`` keeps for review, made from a read:
     decoding, resizing and blurring an image is too long to hold the write lock for."""
-    from rempart.moderation.media import blurred_preview
+    from rempart.platform.hooks import blurred_preview
 
     rows = session.execute(
         select(PendingImage.media_id, PendingImage.content).where(

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from rempart.audit import service as audit
 from rempart.core.crypto import KeyRing
+from rempart.core.encrypted import register_encrypted_column
 from rempart.preservation.exceptions import (
     EvidenceNotFound,
     EvidencePurged,
@@ -146,3 +147,8 @@ def purge_expired(session: Session, *, now: datetime) -> int:
         )
     session.flush()
     return len(expired)
+
+
+register_encrypted_column(
+    PreservedEvidence, PreservedEvidence.id, PreservedEvidence.payload_ciphertext, PAYLOAD_PURPOSE
+)

@@ -19,12 +19,12 @@ from rempart.core.clock import as_utc
 from rempart.core.crypto import KeyRing
 from rempart.core.errors import RateLimited
 from rempart.core.settings import Settings
+from rempart.core.text import fold
 from rempart.reports import intake
 from rempart.reports.exceptions import ReporterSuspended, TargetNotFound
 from rempart.reports.models import BotConversation
 from rempart.reports.schemas import BotMessage, BotReply, ReportCreate, Target
 from rempart.reports.targets import find_links, resolve
-from rempart.search.text import fold
 
 FORGET_AFTER = timedelta(minutes=30)
 MIN_EXPLANATION = 10

@@ -25,6 +25,7 @@ from rempart.core.clock import as_utc
 from rempart.core.crypto import KeyRing
 from rempart.core.errors import RempartError
 from rempart.core.settings import Settings
+from rempart.core.text import fold
 from rempart.platform.models import Account, Connection
 from rempart.reports import cases, raids
 from rempart.reports.exceptions import (
@@ -38,7 +39,6 @@ from rempart.reports.models import Report, Reporter
 from rempart.reports.notices import CONTACT_PURPOSE
 from rempart.reports.schemas import ReportCreate
 from rempart.reports.targets import resolve
-from rempart.search.text import fold
 
 # Notices read per transaction, and how long one transaction may go on filing them: the
 # web processes wait for the write lock meanwhile.

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rempart.core.crypto import KeyRing
+from rempart.core.encrypted import register_encrypted_column
 from rempart.core.notify import Message, Notifier
 from rempart.notify import service as notify
 from rempart.reports.models import AppealSecret, Notice, Reporter
@@ -102,3 +103,6 @@ def deliver(session: Session, keys: KeyRing, *, notifier: Notifier, now: datetim
         )
         notice.sent_at = now
     return len(pending)
+
+
+register_encrypted_column(Reporter, Reporter.id, Reporter.contact_ciphertext, CONTACT_PURPOSE)

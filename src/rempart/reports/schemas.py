@@ -4,7 +4,6 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     ConfigDict,
     EmailStr,
@@ -13,7 +12,8 @@ from pydantic import (
     StringConstraints,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
+
+from rempart.core.validators import NoNul
 
 Category = Literal[
     "drug_sales",
@@ -31,14 +31,6 @@ Category = Literal[
 Ref = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:@!$+/=-]{1,128}$")]
 
 
-def no_nul(value: str) -> str:
-    # PostgreSQL text cannot hold NUL: refuse it here, as ingest does, not at the database.
-    if "\x00" in value:
-        raise PydanticCustomError("invalid_character", "Text may not contain NUL characters.")
-    return value
-
-
-NoNul = AfterValidator(no_nul)
 Explanation = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=10, max_length=5000), NoNul
 ]

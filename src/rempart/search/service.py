@@ -17,9 +17,10 @@ from sqlalchemy.orm import Session
 
 from rempart.core.clock import as_utc, utcnow
 from rempart.core.db import dialect_insert
+from rempart.core.text import fold
 from rempart.search.models import ProtectedQueryCount, SearchDocument
 from rempart.search.schemas import SearchPage, SearchWarning
-from rempart.search.text import fold, index_terms, query_groups
+from rempart.search.text import index_terms, query_groups
 
 SNIPPET_CHARS = 240
 # A frequent word matches a good part of the corpus, and ranking every match takes

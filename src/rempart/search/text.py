@@ -9,19 +9,15 @@ from __future__ import annotations
 
 import json
 import re
-import unicodedata
 from functools import lru_cache
 from importlib import resources
 from typing import Any
 
+from rempart.core.text import fold
+
 WORD = re.compile(r"[^\W_]+")
 MAX_TERM_LENGTH = 40
 MAX_QUERY_WORDS = 12
-
-
-def fold(text: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
 @lru_cache(maxsize=1)

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from rempart.audit import service as audit_service
 from rempart.audit.verify import verify_log
-from rempart.auth import enrolment, grants
+from rempart.auth import enrolment, grants, signin
 from rempart.auth import service as auth_service
 from rempart.auth.models import Principal
 from rempart.auth.permissions import Permission, Role
@@ -22,7 +22,6 @@ from rempart.core.deps import Runtime
 from rempart.core.errors import RempartError
 from rempart.legal import authorities
 from rempart.legal.schemas import AuthorityStatus
-from rempart.web import auth as web_auth
 from rempart.web.i18n import language, translator
 from rempart.web.pages import (
     Rt,
@@ -189,10 +188,10 @@ def admin_login(
     try:
         with rt.unit_of_work() as session:
             if action == "disable":
-                web_auth.disable_login(session, username=username, actor=caller.actor)
+                signin.disable_login(session, username=username, actor=caller.actor)
                 issued = None
             else:
-                issued = web_auth.start_totp_reset(
+                issued = signin.start_totp_reset(
                     session, username=username, settings=rt.settings, actor=caller.actor
                 )
     except RempartError as exc:
@@ -206,7 +205,7 @@ def _admin_page(request: Request, rt: Runtime, caller: Caller, **extra: Any) -> 
         registry = authorities.list_authorities(session)
         proposals = grants.list_proposals(session, limit=50)
         tokens = [t for t in auth_service.list_tokens(session) if t.revoked_at is None]
-        logins = web_auth.list_logins(session)
+        logins = signin.list_logins(session)
     return page(
         request,
         "admin.html",

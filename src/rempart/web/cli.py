@@ -7,11 +7,11 @@ from typing import Annotated
 import typer
 
 from rempart.auth import service as auth_service
+from rempart.auth import signin as auth
 from rempart.auth.service import parse_role
 from rempart.core.cli import CLI_ACTOR, DatabaseUrl, cli_runtime, console, fail
 from rempart.core.clock import utcnow
 from rempart.core.errors import RempartError
-from rempart.web import auth
 
 user_app = typer.Typer(help="Browser sign-in (password and TOTP).", no_args_is_help=True)
 

@@ -18,6 +18,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from pydantic import ValidationError
 
 from rempart.auth import enrolment
+from rempart.auth import signin as auth
 from rempart.auth.exceptions import EnrolmentInvalid
 from rempart.auth.permissions import Permission, role_has
 from rempart.auth.service import Caller
@@ -27,7 +28,6 @@ from rempart.core.deps import Runtime, runtime
 from rempart.core.errors import RempartError
 from rempart.reports import appeals, intake
 from rempart.reports.schemas import AppealCreate, ReportCreate
-from rempart.web import auth
 from rempart.web.i18n import category_labels, language, translator
 
 router = APIRouter(include_in_schema=False)

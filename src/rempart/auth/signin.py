@@ -20,11 +20,11 @@ from rempart.auth.models import Principal
 from rempart.auth.permissions import Role
 from rempart.auth.schemas import EnrolmentIssued, LoginRead
 from rempart.auth.service import Caller
+from rempart.auth.signin_models import WebLogin, WebSession
 from rempart.core.clock import as_utc
 from rempart.core.crypto import KeyRing
 from rempart.core.errors import Conflict, Invalid
 from rempart.core.settings import Settings
-from rempart.web.models import WebLogin, WebSession
 
 TOTP_PURPOSE = "web.totp"
 MAX_FAILURES = 5

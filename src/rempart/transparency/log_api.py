@@ -1,5 +1,8 @@
 """The log is public in the way Certificate Transparency logs are: heads and proofs are
-open to anyone; entries (which name cases and principals) only to auditors."""
+open to anyone; entries (which name cases and principals) only to auditors.
+
+These routes serve the audit journal but live here, not in audit/: they are authorised by
+auth, which itself writes to the journal, and the journal stays the lowest domain."""
 
 from __future__ import annotations
 

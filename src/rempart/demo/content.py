@@ -8,7 +8,7 @@ Countries without a fictional range get random numbers that merely pass validati
 accounts, like all the others, are flagged ``synthetic``. Numbers quoted in post text (scams,
 doxxing) come from fictional blocks held back from accounts, so they never match anyone.
 
-Template text, themes and user agents live in ``demo_templates.json``. Nothing here touches a
+Template text, themes and user agents live in ``templates.json``. Nothing here touches a
 database; the same size, seed and ``now`` always give the same events.
 """
 
@@ -28,8 +28,8 @@ from importlib import resources
 from ipaddress import IPv4Address, IPv6Address
 from typing import Any
 
-from rempart.platform.demo_images import BANK_HASHES, PLACEHOLDER_BANK_IMAGES
-from rempart.platform.demo_phones import (
+from rempart.demo.images import BANK_HASHES, PLACEHOLDER_BANK_IMAGES
+from rempart.demo.phones import (
     COUNTRY_WEIGHTS,
     POST_NPAS,
     QUEBEC_NPAS,
@@ -69,7 +69,7 @@ _V6_DOC = int(IPv6Address("2001:db8::"))
 
 @cache
 def _templates() -> dict[str, Any]:
-    text = resources.files("rempart.platform").joinpath("demo_templates.json").read_text("utf-8")
+    text = resources.files("rempart.demo").joinpath("templates.json").read_text("utf-8")
     data: dict[str, Any] = json.loads(text)
     return data
 

@@ -12,6 +12,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy import select
 
+# Subscribes the domains to each other's hooks (subscriptions.py).
+import rempart.subscriptions  # noqa: F401
 from rempart.audit import service as audit
 from rempart.audit.exceptions import AuditLogBroken
 from rempart.auth import service as auth
@@ -21,8 +23,8 @@ from rempart.core.clock import utcnow
 from rempart.core.db import transaction
 from rempart.core.deps import Runtime
 from rempart.core.models import ScheduleState
+from rempart.demo.content import DemoSize, count_demo_events, demo_events
 from rempart.platform import service
-from rempart.platform.demo_content import DemoSize, count_demo_events, demo_events
 from rempart.platform.schemas import event_batch_adapter
 
 SEEDED_MARK = "demo_seed"
@@ -130,7 +132,7 @@ def _ingest_all(rt: Runtime, *, console: Console, size: DemoSize) -> None:
 
 def _seed_legal_once(rt: Runtime, *, console: Console) -> dict[str, str]:
     """Demo authorities and orders in every state, once; their tokens join the others."""
-    from rempart.legal.demo import seed_legal
+    from rempart.demo.legal import seed_legal
 
     path = credentials_file(rt)
     known: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
@@ -150,7 +152,7 @@ def _seed_legal_once(rt: Runtime, *, console: Console) -> dict[str, str]:
 
 def _seed_reports_once(rt: Runtime, *, console: Console, tokens: dict[str, str]) -> None:
     """Demo notices (organic ones and a raid on a lawful channel), once."""
-    from rempart.reports.demo import seed_reports
+    from rempart.demo.reports import seed_reports
 
     with transaction(rt.engine, readonly=True) as session:
         if session.get(ScheduleState, REPORTS_SEEDED_MARK) is not None:
@@ -177,14 +179,14 @@ def _ensure_web_logins(rt: Runtime) -> dict[str, dict[str, str]]:
     """Browser sign-ins for the demo people, kept beside the demo tokens: a password and
     a TOTP secret each (add the otpauth URI to an authenticator app, or compute codes with
     `python -c "import pyotp; print(pyotp.TOTP('SECRET').now())"`)."""
-    from rempart.web import auth as web_auth
+    from rempart.auth import signin
 
     path = credentials_file(rt)
     known: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
     logins: dict[str, dict[str, str]] = known.get("web_logins", {})
     # Hashed before the write transaction: each hash is slow on purpose.
     made = {
-        username: web_auth.new_login_secrets()
+        username: signin.new_login_secrets()
         for username, _name in DEMO_WEB_LOGINS
         if username not in logins
     }
@@ -195,7 +197,7 @@ def _ensure_web_logins(rt: Runtime) -> dict[str, dict[str, str]]:
             ).scalar_one_or_none()
             if principal is None or username in logins:
                 continue
-            login = web_auth.create_login(
+            login = signin.create_login(
                 session,
                 rt.keys,
                 principal=principal,

@@ -1,9 +1,8 @@
-"""Data-key rotation: every ciphertext (phones, IPs, order targets and documents,
-disclosure packages) is re-encrypted under the new key."""
+"""Data-key rotation: every registered ciphertext (phones, IPs, order targets and documents,
+disclosure packages) is re-encrypted under the new key. It writes the audit journal, so it
+sits with the entry points, above the domains whose columns it rotates."""
 
 from __future__ import annotations
-
-from typing import Any
 
 from rich.console import Console
 from rich.progress import Progress
@@ -11,26 +10,20 @@ from sqlalchemy import Engine, func, select, update
 
 from rempart.audit import service as audit
 from rempart.core import crypto
+
+# Imported for their side effect: each registers the columns it encrypts (core/encrypted.py).
+# A domain that keeps ciphertext adds its module here, or its rows are never re-encrypted.
+from rempart.core import notify as _core_notify  # noqa: F401
 from rempart.core.db import transaction
 from rempart.core.deps import Runtime
-from rempart.core.models import WebhookDelivery
-from rempart.core.notify import WEBHOOK_BODY_PURPOSE
-from rempart.legal.disclosures import PACKAGE_PURPOSE
-from rempart.legal.models import Disclosure, Order, OrderDocument, OrderTarget
-from rempart.legal.orders import DOCUMENT_PURPOSE, JWS_PURPOSE, TARGET_PURPOSE
-from rempart.platform.models import Account, AccountIdentity, Connection
+from rempart.core.encrypted import encrypted_columns
+from rempart.escalations import service as _escalations  # noqa: F401
+from rempart.legal import disclosures as _legal_disclosures  # noqa: F401
+from rempart.legal import orders as _legal_orders  # noqa: F401
+from rempart.platform import models as _platform_models  # noqa: F401
+from rempart.preservation import service as _preservation  # noqa: F401
+from rempart.reports import notices as _reports_notices  # noqa: F401
 
-# (table, id column, ciphertext column, purpose)
-ENCRYPTED_COLUMNS: list[tuple[Any, Any, Any, str]] = [
-    (Account, Account.id, Account.phone_ciphertext, "phone"),
-    (AccountIdentity, AccountIdentity.id, AccountIdentity.phone_ciphertext, "phone"),
-    (Connection, Connection.id, Connection.ip_ciphertext, "ip"),
-    (OrderTarget, OrderTarget.id, OrderTarget.value_ciphertext, TARGET_PURPOSE),
-    (Order, Order.id, Order.jws_ciphertext, JWS_PURPOSE),
-    (OrderDocument, OrderDocument.order_id, OrderDocument.ciphertext, DOCUMENT_PURPOSE),
-    (Disclosure, Disclosure.order_id, Disclosure.package_ciphertext, PACKAGE_PURPOSE),
-    (WebhookDelivery, WebhookDelivery.id, WebhookDelivery.body_ciphertext, WEBHOOK_BODY_PURPOSE),
-]
 CHUNK = 2000
 ACTOR = "system:cli"
 
@@ -55,7 +48,9 @@ def rotate_data_key(rt: Runtime, *, console: Console) -> int:
 def reencrypt_all(engine: Engine, *, ring: crypto.KeyRing, console: Console) -> int:
     total = 0
     with Progress(console=console, transient=True) as progress:
-        for model, id_column, column, purpose in ENCRYPTED_COLUMNS:
+        for registered in encrypted_columns():
+            model, id_column, column = registered.model, registered.id_column, registered.column
+            purpose = registered.purpose
             with transaction(engine, readonly=True) as session:
                 count = session.execute(select(func.count()).select_from(model)).scalar_one()
             task = progress.add_task(f"{model.__tablename__}", total=count)
