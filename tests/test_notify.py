@@ -414,7 +414,7 @@ def test_the_worker_tasks_take_the_time_from_the_runtime_clock(
 def test_key_rotation_reencrypts_stored_deliveries(hooked: Runtime) -> None:
     from rich.console import Console
 
-    from rempart.platform.keys import reencrypt_all
+    from rempart.keys import reencrypt_all
 
     _send(hooked, NOTICE)
     ring = hooked.keys.with_new_data_key()
