@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, SessionTransaction
 
 from rempart.audit import merkle
 from rempart.audit.codec import canonical_json, entry_timestamp
+from rempart.audit.events import AuditEvent
 from rempart.audit.exceptions import AuditLogBroken, EntryOutsideTree, UnknownTreeHead
 from rempart.audit.heads import (
     append_head_file,
@@ -69,14 +70,22 @@ __all__ = [
 
 def record(
     session: Session,
+    event: AuditEvent | None = None,
     *,
     actor: str,
-    action: str,
     target: str | None = None,
     country: str | None = None,
+    action: str | None = None,
     details: dict[str, Any] | None = None,
 ) -> None:
-    """Record a state change (or a read of personal data) in the caller's transaction."""
+    """Record a state change (or a read of personal data) in the caller's transaction.
+
+    ``event`` names the action and holds the details; ``action`` and ``details`` are the
+    untyped form, kept only while call sites move to events."""
+    if event is not None:
+        if action is not None or details is not None:
+            raise ValueError("an audit event carries its own action and details")
+        action, details = event.action, event.details()
     if not action or len(action) > MAX_ACTION_LENGTH:
         raise ValueError(f"an audit action must hold 1 to {MAX_ACTION_LENGTH} characters")
     # A copy taken now: a caller that changes its dict before commit cannot change (or
