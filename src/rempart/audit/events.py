@@ -12,7 +12,7 @@ by an internal identifier, and are pseudonymised before anything is published.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -75,18 +75,22 @@ def _nested_metadata(annotation: Any) -> list[Any]:
     return metadata
 
 
+Event = TypeVar("Event", bound=AuditEvent)
+
+
 def parse(action: str, details: dict[str, Any]) -> AuditEvent | None:
     """The typed event of an entry, or None for an action with no model (entries of
     actions since retired); raises ``pydantic.ValidationError`` on a malformed one."""
     model = EVENTS.get(action)
-    if model is None:
-        return None
+    return None if model is None else read_as(model, details)
+
+
+def read_as(model: type[Event], details: dict[str, Any]) -> Event:
+    """An entry's details read with the model that wrote them."""
     # Entries written by older versions may hold keys a model no longer declares.
     return model.model_validate({k: v for k, v in details.items() if k in entry_keys(model)})
 
 
 def entry_keys(event: type[AuditEvent]) -> frozenset[str]:
     """The keys an event's details are written under (a field's alias, else its name)."""
-    return frozenset(
-        info.serialization_alias or name for name, info in event.model_fields.items()
-    )
+    return frozenset(info.serialization_alias or name for name, info in event.model_fields.items())
