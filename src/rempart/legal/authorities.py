@@ -23,7 +23,7 @@ from rempart.auth.schemas import AuthorityVerificationProposal, ProposalKind
 from rempart.auth.service import Caller
 from rempart.core.clock import as_utc, utcnow
 from rempart.core.settings import Settings
-from rempart.legal import jws, suspension
+from rempart.legal import events, jws, suspension
 from rempart.legal.exceptions import AuthorityExists, AuthorityNotFound, InvalidAuthority, KeyExists
 from rempart.legal.models import Authority, AuthorityKey
 from rempart.legal.schemas import (
@@ -184,16 +184,15 @@ def add_authority(
     session.flush()
     audit.record(
         session,
+        events.AuthorityCreated(
+            kind=authority.kind,
+            status=authority.status,
+            parent=data.parent,
+            competences=authority.competences,
+        ),
         actor=actor,
-        action="legal.authority.create",
         target=f"authority:{authority.code}",
         country=country,
-        details={
-            "kind": authority.kind,
-            "status": authority.status,
-            "parent": data.parent,
-            "competences": authority.competences,
-        },
     )
     for key in data.keys:
         _add_key(session, authority, key, actor=actor)
@@ -251,11 +250,10 @@ def _add_key(
     session.add(key)
     audit.record(
         session,
+        events.AuthorityKeyAdded(kid=kid),
         actor=actor,
-        action="legal.authority.key.add",
         target=f"authority:{authority.code}",
         country=authority.country,
-        details={"kid": kid},
     )
     return key
 
@@ -335,11 +333,10 @@ def revoke_key(session: Session, *, kid: str, actor: str) -> AuthorityKeyRead:
         key.revoked_at = utcnow()
         audit.record(
             session,
+            events.AuthorityKeyRevoked(kid=kid),
             actor=actor,
-            action="legal.authority.key.revoke",
             target=f"authority:{key.authority.code}",
             country=key.authority.country,
-            details={"kid": kid},
         )
         session.flush()
         suspension.refresh_holds(session, authority_id=key.authority_id, actor=actor)
@@ -369,11 +366,10 @@ def _apply_status(
     if authority.status != status.value:
         audit.record(
             session,
+            events.AuthorityStatusChanged(from_=authority.status, to=status.value),
             actor=actor,
-            action="legal.authority.status",
             target=f"authority:{authority.code}",
             country=authority.country,
-            details={"from": authority.status, "to": status.value},
         )
         authority.status = status.value
         authority.updated_at = utcnow()
@@ -390,11 +386,10 @@ def set_contact(session: Session, *, code: str, contact: str, actor: str) -> Aut
         now = utcnow()
         audit.record(
             session,
+            events.AuthorityContactChanged(changed_at=now.isoformat()),
             actor=actor,
-            action="legal.authority.contact",
             target=f"authority:{authority.code}",
             country=authority.country,
-            details={"changed_at": now.isoformat()},
         )
         authority.contact = contact
         authority.contact_changed_at = authority.updated_at = now

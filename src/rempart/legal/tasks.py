@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from rempart.core.clock import as_utc, utcnow
 from rempart.core.deps import Runtime
-from rempart.legal import acting, acts, reviews
+from rempart.legal import acting, acts, events, reviews
 from rempart.legal.models import Authority, Notification, Order
 from rempart.legal.notifier import Notifier, OutboxNotifier, UserNotice
 from rempart.legal.orders import audit_order
@@ -36,9 +36,8 @@ def flag_overdue(session: Session, *, now: datetime) -> int:
         audit_order(
             session,
             order,
+            events.OrderOverdue(due_at=as_utc(order.due_at).isoformat(), emergency=order.emergency),
             actor=ACTOR,
-            action="legal.order.overdue",
-            details={"due_at": as_utc(order.due_at).isoformat(), "emergency": order.emergency},
         )
         count += 1
     return count
@@ -60,9 +59,8 @@ def flag_unvalidated(session: Session, *, now: datetime) -> int:
         audit_order(
             session,
             order,
+            events.ValidationOverdue(validation_due_at=_iso(order.validation_due_at)),
             actor=ACTOR,
-            action="legal.order.validation_overdue",
-            details={"validation_due_at": _iso(order.validation_due_at)},
         )
         reviews.flag_unconfirmed(
             session, order, reason="validation_missing", disclosed=_disclosed(order)
@@ -105,11 +103,7 @@ def expire_preservations(session: Session, *, now: datetime) -> int:
         order.status = OrderStatus.CLOSED.value
         order.closed_at = now
         audit_order(
-            session,
-            order,
-            actor=ACTOR,
-            action="legal.hold.expired",
-            details={"expired_at": _iso(order.hold_expires_at)},
+            session, order, events.HoldExpired(expired_at=_iso(order.hold_expires_at)), actor=ACTOR
         )
         count += 1
     return count
@@ -157,11 +151,7 @@ def send_notifications(session: Session, *, notifier: Notifier, now: datetime) -
         )
         notification.sent_at = now
         audit_order(
-            session,
-            order,
-            actor=ACTOR,
-            action="legal.notification.sent",
-            details={"notification": notification.id},
+            session, order, events.NotificationSent(notification=notification.id), actor=ACTOR
         )
         touched[order.id] = order
     session.flush()
@@ -174,7 +164,7 @@ def send_notifications(session: Session, *, notifier: Notifier, now: datetime) -
         if waiting is None and order.status == OrderStatus.DISCLOSED.value:
             order.status = OrderStatus.CLOSED.value
             order.closed_at = now
-            audit_order(session, order, actor=ACTOR, action="legal.order.closed", details={})
+            audit_order(session, order, events.OrderClosed(), actor=ACTOR)
     return len(due)
 
 
