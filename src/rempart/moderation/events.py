@@ -26,7 +26,9 @@ class DecisionTaken(AuditEvent):
     automation: str | None
     statement: str | None
     appeals: int
-    new_facts: bool
+    # Free text a moderator wrote (what is new since an appeal): the guard refuses a phone
+    # number or IP in it, and it is never published.
+    new_facts: str | None
     preset: str | None
 
 
@@ -42,7 +44,7 @@ class ItemRestricted(AuditEvent):
     signals: list[str]
 
 
-class _ScanSummary(AuditEvent):
+class ScanSummary(AuditEvent):
     scanned: int
     visible: int
     queued: int
@@ -53,11 +55,11 @@ class _ScanSummary(AuditEvent):
     model_version: str
 
 
-class PostsScanned(_ScanSummary):
+class PostsScanned(ScanSummary):
     action: ClassVar[str] = "moderation.scan.posts"
 
 
-class EntitiesScanned(_ScanSummary):
+class EntitiesScanned(ScanSummary):
     action: ClassVar[str] = "moderation.scan.entities"
 
 

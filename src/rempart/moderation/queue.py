@@ -18,7 +18,7 @@ from rempart.core.clock import as_utc, utcnow
 from rempart.core.errors import RempartError
 from rempart.core.settings import Settings
 from rempart.hotline import service as hotline
-from rempart.moderation import presets, reasons
+from rempart.moderation import events, presets, reasons
 from rempart.moderation.exceptions import (
     AppealOutcomeStands,
     ClaimRequired,
@@ -186,11 +186,7 @@ def _hold(session: Session, item: ModerationItem, *, caller: Caller, now: dateti
     item.claimed_by = caller.principal_id
     item.claimed_until = now + CLAIM_FOR
     audit.record(
-        session,
-        actor=caller.actor,
-        action="moderation.item.claimed",
-        target=f"{item.kind}:{item.ref}",
-        details={},
+        session, events.ItemClaimed(), actor=caller.actor, target=f"{item.kind}:{item.ref}"
     )
     session.flush()
     return _views(session, [item])[0]
@@ -420,19 +416,18 @@ def decide(
     )
     audit.record(
         session,
+        events.DecisionTaken(
+            action_taken=decision.action,
+            category=decision.category,
+            ground_type=decision.ground_type,
+            automation=decision.automation,
+            statement=statement.puid if statement else None,
+            appeals=len(pending_appeals),
+            new_facts=data.new_facts,
+            preset=data.preset,
+        ),
         actor=caller.actor,
-        action="moderation.decision",
         target=f"{item.kind}:{item.ref}",
-        details={
-            "action": decision.action,
-            "category": decision.category,
-            "ground_type": decision.ground_type,
-            "automation": decision.automation,
-            "statement": statement.puid if statement else None,
-            "appeals": len(pending_appeals),
-            "new_facts": data.new_facts,
-            "preset": data.preset,
-        },
     )
     session.flush()
     return DecisionRead(
