@@ -42,8 +42,8 @@ class AppealDecided(AuditEvent):
 
     action: ClassVar[str] = "reports.appeal.decided"
     omitted_when_none: ClassVar[frozenset[str]] = frozenset({"appeals", "outcomes"})
-    appeal: PersonRef | None
-    outcome: str | None
+    appeal: PersonRef | None = None
+    outcome: str | None = None
     decision: int
     appeals: list[str] | None = None
     outcomes: dict[str, int] | None = None
