@@ -54,7 +54,7 @@ class IdentitiesRedated(AuditEvent):
     source: str
 
 
-class _ActionSettled(AuditEvent):
+class PlatformActionSettled(AuditEvent):
     adapter: str
     # The platform action carried (``remove``, ``geo_restrict``…), not the audit action.
     platform_action: str = Field(
@@ -66,15 +66,15 @@ class _ActionSettled(AuditEvent):
     error: str | None
 
 
-class PlatformActionDone(_ActionSettled):
+class PlatformActionDone(PlatformActionSettled):
     action: ClassVar[str] = "platform.action_done"
 
 
-class PlatformActionFailed(_ActionSettled):
+class PlatformActionFailed(PlatformActionSettled):
     action: ClassVar[str] = "platform.action_failed"
 
 
-class PlatformActionCancelled(_ActionSettled):
+class PlatformActionCancelled(PlatformActionSettled):
     action: ClassVar[str] = "platform.action_cancelled"
 
 

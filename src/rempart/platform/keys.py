@@ -16,6 +16,7 @@ from rempart.core.deps import Runtime
 from rempart.legal.disclosures import PACKAGE_PURPOSE
 from rempart.legal.models import Disclosure, Order, OrderDocument, OrderTarget
 from rempart.legal.orders import DOCUMENT_PURPOSE, JWS_PURPOSE, TARGET_PURPOSE
+from rempart.platform import events
 from rempart.platform.models import Account, AccountIdentity, Connection
 
 # (table, id column, ciphertext column, purpose)
@@ -41,10 +42,7 @@ def rotate_data_key(rt: Runtime, *, console: Console) -> int:
     total = reencrypt_all(rt.engine, ring=ring, console=console)
     with transaction(rt.engine) as session:
         audit.record(
-            session,
-            actor=ACTOR,
-            action="keys.rotate",
-            details={"key_id": ring.active_key_id, "reencrypted": total},
+            session, events.KeysRotated(key_id=ring.active_key_id, reencrypted=total), actor=ACTOR
         )
     return total
 
@@ -86,13 +84,10 @@ def reencrypt_all(engine: Engine, *, ring: crypto.KeyRing, console: Console) -> 
                         changed += int(result.rowcount or 0)  # type: ignore[attr-defined]
                     audit.record(
                         session,
+                        events.TableReencrypted(
+                            table=model.__tablename__, rows=changed, key_id=ring.active_key_id
+                        ),
                         actor=ACTOR,
-                        action="keys.reencrypt",
-                        details={
-                            "table": model.__tablename__,
-                            "rows": changed,
-                            "key_id": ring.active_key_id,
-                        },
                     )
                     total += changed
                     last_id = rows[-1][0]
