@@ -19,7 +19,7 @@ from rempart.core.clock import utcnow
 from rempart.core.crypto import KeyRing
 from rempart.core.deps import Runtime
 from rempart.core.settings import Settings
-from rempart.hotline import service
+from rempart.hotline import events, service
 from rempart.hotline.models import HotlineReport
 from rempart.hotline.reporter import DirectoryHotline, HotlineReporter
 from rempart.moderation.media import forget_post_media
@@ -94,15 +94,14 @@ def deliver(
             forget_post_media(session, post_id=item.ref)
         audit.record(
             session,
+            events.ReportSent(
+                trigger=report.trigger,
+                files=len(tip.uploadedFiles),
+                evidence=evidence.id,
+                confirmed_by_moderator=report.decision_id is not None,
+            ),
             actor=service.ACTOR,
-            action="hotline.report.sent",
             target=f"hotline:{report.reference}",
-            details={
-                "trigger": report.trigger,
-                "files": len(tip.uploadedFiles),
-                "evidence": evidence.id,
-                "confirmed_by_moderator": report.decision_id is not None,
-            },
         )
         if report.account_ref:
             suspend(session, settings, user_id=report.account_ref, report=report, now=now)
@@ -133,10 +132,9 @@ def suspend(
     )
     audit.record(
         session,
+        events.AccountSuspended(report=report.reference),
         actor=service.ACTOR,
-        action="hotline.account.suspended",
         target=f"user:{user_id}",
-        details={"report": report.reference},
     )
 
 
