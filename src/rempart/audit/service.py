@@ -63,6 +63,7 @@ __all__ = [
     "prove_inclusion",
     "read_head_file",
     "record",
+    "record_untyped",
     "sign_head",
     "verify_log",
 ]
@@ -70,22 +71,36 @@ __all__ = [
 
 def record(
     session: Session,
-    event: AuditEvent | None = None,
+    event: AuditEvent,
     *,
     actor: str,
     target: str | None = None,
     country: str | None = None,
-    action: str | None = None,
-    details: dict[str, Any] | None = None,
 ) -> None:
     """Record a state change (or a read of personal data) in the caller's transaction.
 
-    ``event`` names the action and holds the details; ``action`` and ``details`` are the
-    untyped form, kept only while call sites move to events."""
-    if event is not None:
-        if action is not None or details is not None:
-            raise ValueError("an audit event carries its own action and details")
-        action, details = event.action, event.details()
+    The event names the action and holds the details (see ``audit.events``)."""
+    record_untyped(
+        session,
+        actor=actor,
+        action=event.action,
+        target=target,
+        country=country,
+        details=event.details(),
+    )
+
+
+def record_untyped(
+    session: Session,
+    *,
+    actor: str,
+    action: str,
+    target: str | None = None,
+    country: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """An entry with free details, for what no domain writes (the tests' own entries):
+    the domains record events, which the figures and the dataset read back by model."""
     if not action or len(action) > MAX_ACTION_LENGTH:
         raise ValueError(f"an audit action must hold 1 to {MAX_ACTION_LENGTH} characters")
     # A copy taken now: a caller that changes its dict before commit cannot change (or

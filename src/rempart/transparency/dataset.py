@@ -45,6 +45,8 @@ FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "legal.order.withdrawn": ((), ()),
     "legal.order.emergency_not_confirmed": (("reason", "disclosed"), ()),
     "legal.disclosure.released": (("accounts",), ("users",)),
+    # Orders to act count by the moment they were carried out, nothing of their details.
+    "legal.order.acted": ((), ()),
     "moderation.decision": (("action", "ground_type", "automation"), ()),
     "moderation.item.restricted": (("ground_type",), ()),
     "reports.received": (("by_category", "by_channel"), ()),
