@@ -106,7 +106,7 @@ def test_events_keep_the_keys_of_the_entries_already_written() -> None:
         automation="none",
         statement=None,
         appeals=0,
-        new_facts=False,
+        new_facts=None,
         preset=None,
     )
     assert decision.details()["action"] == "remove"
@@ -260,7 +260,7 @@ def test_dsa_figures_from_model_built_events() -> None:
             automation="none",
             statement="S-1",
             appeals=0,
-            new_facts=False,
+            new_facts=None,
             preset=None,
         ),
         target=item,

@@ -33,8 +33,9 @@ EVENTS: dict[str, type[AuditEvent]] = {}
 class AuditEvent(BaseModel):
     """One audited action. Subclasses set ``action`` and declare the details' fields."""
 
-    # A misspelt key fails when the event is built, not when a figure reads it.
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # A misspelt key fails when the event is built, not when a figure reads it; strict, so
+    # that what a caller passes is what the entry holds (lax, True became 1).
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
     action: ClassVar[str]
     # Keys left out of the entry when their value is None (the free dicts only wrote

@@ -28,7 +28,7 @@ class RetentionPurged(AuditEvent):
     action: ClassVar[str] = "platform.retention.purge"
     cutoff: str
     purged: int
-    held_records_remain: int
+    held_records_remain: bool
     retention_days: int
 
 
