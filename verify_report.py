@@ -70,7 +70,7 @@ import statistics
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict, cast
 
 SUPPRESS_BELOW = 5
 SUPPRESSED = f"<{SUPPRESS_BELOW}"
@@ -80,7 +80,7 @@ EU_MEMBER_STATES = frozenset(
 # Orders against content (DSA Art. 9). Rempart's authorities send orders to provide
 # information (Art. 10); an order of one of these types would be counted apart.
 ORDER_TYPES_TO_ACT = frozenset({"act", "removal"})
-RELEVANT = (
+RELEVANT: tuple[str, ...] = (
     "legal.order.received",
     "legal.order.checked",
     "legal.order.reviewed",
@@ -106,6 +106,110 @@ RELEVANT = (
     "platform.active_recipients",
 )
 TREND_QUARTERS = 8
+
+
+# -- what the figures read of each entry's details ---------------------------------------
+# The keys below are the fields of the domains' audit events (``rempart.*.events``) that
+# the figures read; mypy checks every read against them, and a test checks them against
+# the events' models, so a renamed field fails there rather than publishing a 0. (This
+# module stays standard-library only: the standalone verifier carries a copy.)
+
+
+class NoDetails(TypedDict, total=False):
+    """An action counted by its entries alone."""
+
+
+class OrderReceivedDetails(TypedDict, total=False):
+    order_type: str
+    offence_category: str
+    categories: list[str]
+    emergency: bool
+
+
+class OrderStatusDetails(TypedDict, total=False):
+    """``legal.order.checked`` and ``legal.order.decided``."""
+
+    status: str
+    category_outcomes: dict[str, str]
+
+
+class DisclosureDetails(TypedDict, total=False):
+    accounts: int
+    users: list[str]  # keyed references; entries older than them name none
+
+
+class DecisionDetails(TypedDict, total=False):
+    action: str  # the restriction decided
+    category: str
+    ground_type: str
+    automation: str
+
+
+class RestrictionDetails(TypedDict, total=False):
+    category: str
+    ground_type: str
+
+
+class NoticesDetails(TypedDict, total=False):
+    by_category: dict[str, int]
+    by_channel: dict[str, int]
+
+
+class ThreatNotificationDetails(TypedDict, total=False):
+    member_state: str
+    hours_to_send: float
+
+
+class AppealFiledDetails(TypedDict, total=False):
+    appeal: str
+    party: str
+
+
+class AppealDecidedDetails(TypedDict, total=False):
+    appeal: str  # entries older than one per appeal name none: not counted as decided
+    outcome: str
+
+
+class DisputeSubmittedDetails(TypedDict, total=False):
+    dispute: str
+
+
+class DisputeDecidedDetails(TypedDict, total=False):
+    dispute: str
+    outcome: str
+    implemented: bool
+
+
+class RecipientsDetails(TypedDict, total=False):
+    month: str
+    recipients: int
+
+
+DETAILS: dict[str, type] = {
+    "legal.order.received": OrderReceivedDetails,
+    "legal.order.checked": OrderStatusDetails,
+    "legal.order.reviewed": NoDetails,
+    "legal.order.decided": OrderStatusDetails,
+    "legal.order.withdrawn": NoDetails,
+    "legal.order.emergency_not_confirmed": NoDetails,
+    "legal.disclosure.released": DisclosureDetails,
+    "legal.order.acted": NoDetails,
+    "moderation.decision": DecisionDetails,
+    "moderation.item.restricted": RestrictionDetails,
+    "reports.received": NoticesDetails,
+    "escalations.notification.sent": ThreatNotificationDetails,
+    "hotline.report.sent": NoDetails,
+    "reports.raid.suspected": NoDetails,
+    "reports.appeal.filed": AppealFiledDetails,
+    "reports.appeal.decided": AppealDecidedDetails,
+    "reports.dispute.submitted": DisputeSubmittedDetails,
+    "reports.dispute.decided": DisputeDecidedDetails,
+    "reports.reporter_warning": NoDetails,
+    "reports.reporter_suspended": NoDetails,
+    "reports.account_warning": NoDetails,
+    "reports.account_suspended": NoDetails,
+    "platform.active_recipients": RecipientsDetails,
+}
 # What each report reads: the lawful-disclosure report needs only the legal entries.
 RELEVANT_FOR = {
     "lawful_disclosure": tuple(a for a in RELEVANT if a.startswith("legal.")),
@@ -232,13 +336,14 @@ class Log:
         details = body.get("details") or {}
         target = str(body.get("target") or "")
         if action == "legal.order.received":
+            intake = cast(OrderReceivedDetails, details)
             received = Order(
                 country=str(body.get("country") or "??"),
                 received=when,
-                order_type=str(details.get("order_type", "unspecified")),
-                offence=str(details.get("offence_category", "unspecified")),
-                categories=[str(c) for c in details.get("categories", [])],
-                emergency=bool(details.get("emergency")),
+                order_type=str(intake.get("order_type", "unspecified")),
+                offence=str(intake.get("offence_category", "unspecified")),
+                categories=[str(c) for c in intake.get("categories", [])],
+                emergency=bool(intake.get("emergency")),
             )
             if received.order_type in ORDER_TYPES_TO_ACT:
                 # Receipt is acknowledged in the answer to the submission itself.
@@ -253,12 +358,14 @@ class Log:
                 self._legal(order, action, when, details, body)
             return
         if action == "reports.appeal.filed":
-            party = str(details.get("party", "unspecified"))
-            self.appeals[str(details.get("appeal"))] = _Appeal(filed=when, party=party)
+            filed = cast(AppealFiledDetails, details)
+            party = str(filed.get("party", "unspecified"))
+            self.appeals[str(filed.get("appeal"))] = _Appeal(filed=when, party=party)
         elif action == "reports.appeal.decided":
-            appeal = self.appeals.get(str(details.get("appeal")))
+            answered = cast(AppealDecidedDetails, details)
+            appeal = self.appeals.get(str(answered.get("appeal")))
             if appeal is not None:
-                appeal.decided, appeal.outcome = when, str(details.get("outcome"))
+                appeal.decided, appeal.outcome = when, str(answered.get("outcome"))
         self.events.append((when, str(action), target, details))
 
     @staticmethod
@@ -268,8 +375,9 @@ class Log:
         if action == "legal.order.reviewed" and order.acknowledged is None:
             order.acknowledged = when
         elif action in ("legal.order.checked", "legal.order.decided"):
-            order.status = str(details.get("status", order.status))
-            order.category_outcomes.update(details.get("category_outcomes") or {})
+            decided = cast(OrderStatusDetails, details)
+            order.status = str(decided.get("status", order.status))
+            order.category_outcomes.update(decided.get("category_outcomes") or {})
         elif action == "legal.order.withdrawn":
             order.status = "withdrawn"
         elif action == "legal.order.emergency_not_confirmed":
@@ -279,14 +387,15 @@ class Log:
             order.status = "acted"
         elif action == "legal.disclosure.released":
             order.effected = order.effected or when
-            users = details.get("users")
+            released = cast(DisclosureDetails, details)
+            users = released.get("users")
             if isinstance(users, list):
                 order.users.update(str(u) for u in users)
             else:
                 # Entries written before users were recorded name none: each account of
                 # such a disclosure counts as a user of its own.
                 order.users.update(
-                    f"{body.get('seq')}#{i}" for i in range(int(details.get("accounts", 0)))
+                    f"{body.get('seq')}#{i}" for i in range(int(released.get("accounts", 0)))
                 )
 
 
@@ -474,59 +583,67 @@ def dsa(log: Log, period: Period) -> dict[str, Any]:
         if when < period.start:
             continue
         if action == "platform.active_recipients":
-            month = str(details.get("month"))
+            counted = cast(RecipientsDetails, details)
+            month = str(counted.get("month"))
             if month in months:
-                recipients[month] = int(details.get("recipients", 0))
+                recipients[month] = int(counted.get("recipients", 0))
             continue
         in_period = when < period.end
         if action == "reports.received" and in_period:
-            notices.update({str(k): int(v) for k, v in details.get("by_category", {}).items()})
-            channels.update({str(k): int(v) for k, v in details.get("by_channel", {}).items()})
+            received = cast(NoticesDetails, details)
+            notices.update({str(k): int(v) for k, v in received.get("by_category", {}).items()})
+            channels.update({str(k): int(v) for k, v in received.get("by_channel", {}).items()})
             noticed.setdefault(target, when)
         elif action == "moderation.decision":
-            ground, automated_by = str(details.get("ground_type")), str(details.get("automation"))
+            decision = cast(DecisionDetails, details)
+            ground, automated_by = str(decision.get("ground_type")), str(decision.get("automation"))
             if target in noticed and target not in acted:
                 acted[target] = when
                 acted_how[target] = (ground, automated_by)
-            elif target not in noticed and in_period and details.get("action") != "no_violation":
+            elif target not in noticed and in_period and decision.get("action") != "no_violation":
                 machine = target in automated or automated_by in AUTOMATED
                 detection = "automated" if machine else "human"
-                restriction = str(details.get("action"))
-                own_initiative[(str(details.get("category")), detection, restriction)] += 1
+                restriction = str(decision.get("action"))
+                own_initiative[(str(decision.get("category")), detection, restriction)] += 1
             if target in automated and target not in reviewed:
-                reviewed[target] = str(details.get("action"))
+                reviewed[target] = str(decision.get("action"))
             if in_period:
-                actions[str(details.get("action"))] += 1
-                grounds[str(details.get("ground_type"))] += 1
-                automation[str(details.get("automation"))] += 1
+                actions[str(decision.get("action"))] += 1
+                grounds[str(decision.get("ground_type"))] += 1
+                automation[str(decision.get("automation"))] += 1
         elif action == "moderation.item.restricted":
+            restricted = cast(RestrictionDetails, details)
             if target in noticed and target not in acted:
                 acted[target] = when
-                acted_how[target] = (str(details.get("ground_type", "terms")), "fully")
+                acted_how[target] = (str(restricted.get("ground_type", "terms")), "fully")
             elif target not in noticed and in_period:
-                category = str(details.get("category"))
+                category = str(restricted.get("category"))
                 own_initiative[(category, "automated", "remove_from_search")] += 1
             if in_period:
                 automated.setdefault(target, when)
                 actions["remove_from_search"] += 1
-                grounds[str(details.get("ground_type", "terms"))] += 1
+                grounds[str(restricted.get("ground_type", "terms"))] += 1
                 automation["fully"] += 1
         elif action == "escalations.notification.sent" and in_period:
-            threats[str(details.get("member_state") or "none")] += 1
-            threat_hours.append(float(details.get("hours_to_send", 0)))
+            sent = cast(ThreatNotificationDetails, details)
+            threats[str(sent.get("member_state") or "none")] += 1
+            threat_hours.append(float(sent.get("hours_to_send", 0)))
         elif action == "hotline.report.sent" and in_period:
             hotline_reports += 1
         elif action == "reports.raid.suspected" and in_period:
             raids += 1
         elif action == "reports.dispute.submitted" and in_period:
-            disputes[str(details.get("dispute"))] = {"filed": when}
-        elif action == "reports.dispute.decided" and str(details.get("dispute")) in disputes:
-            dispute = disputes[str(details.get("dispute"))]
-            dispute.update(
-                decided=when,
-                outcome=str(details.get("outcome")),
-                implemented=bool(details.get("implemented")),
-            )
+            submitted = cast(DisputeSubmittedDetails, details)
+            disputes[str(submitted.get("dispute"))] = {"filed": when}
+        elif action == "reports.dispute.decided":
+            settled = cast(DisputeDecidedDetails, details)
+            dispute = disputes.get(str(settled.get("dispute")))
+            if dispute is not None:
+                dispute.update(
+                    decided=when,
+                    outcome=str(settled.get("outcome")),
+                    implemented=bool(settled.get("implemented")),
+                )
         elif action.startswith(("reports.reporter_", "reports.account_")) and in_period:
             art23[action.removeprefix("reports.")] += 1
     appeals = [a for a in log.appeals.values() if period.contains(a.filed)]

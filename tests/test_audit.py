@@ -46,7 +46,7 @@ def record_entries(runtime: Runtime, count: int, *, label: str = "e") -> None:
     """``count`` entries in one committed transaction, as a service would write them."""
     with transaction(runtime.engine) as session:
         for index in range(count):
-            audit.record(
+            audit.record_untyped(
                 session,
                 actor="principal:1",
                 action="test.change",
@@ -689,15 +689,17 @@ def test_receipts_find_entries_by_their_target_not_by_a_body_scan(runtime: Runti
     order's receipt (a body scan with LIKE counted it), and the target column is checked
     against the body by `audit verify`."""
     with transaction(runtime.engine) as session:
-        audit.record(session, actor="principal:1", action="legal.order.received", target="order:A")
-        audit.record(
+        audit.record_untyped(
+            session, actor="principal:1", action="legal.order.received", target="order:A"
+        )
+        audit.record_untyped(
             session,
             actor="principal:2",
             action="legal.note",
             target="order:B",
             details={"target": "order:A", "x": '"target":"order:A"'},
         )
-        audit.record(session, actor="principal:1", action="test.other", target="order:A")
+        audit.record_untyped(session, actor="principal:1", action="test.other", target="order:A")
     assert sign(runtime) is not None
     with transaction(runtime.engine, readonly=True) as session:
         proofs = audit.prove_target(
@@ -793,11 +795,11 @@ def test_record_refuses_personal_data(runtime: Runtime) -> None:
         cases += [(base | fields, str(fields)) for fields in PERSONAL_FIELDS]
         for values, name in cases:
             try:
-                audit.record(session, **values)
+                audit.record_untyped(session, **values)
             except PersonalDataInAudit:
                 continue
             accepted.append(name)
-        audit.record(session, actor="principal:1", action="test.ordinary", details=ORDINARY)
+        audit.record_untyped(session, actor="principal:1", action="test.ordinary", details=ORDINARY)
     with transaction(runtime.engine, readonly=True) as session:
         items = audit.list_entries(session, after=-1, limit=5).items
     assert accepted == []
@@ -807,11 +809,11 @@ def test_record_refuses_personal_data(runtime: Runtime) -> None:
 def test_record_takes_a_copy_of_the_details(runtime: Runtime) -> None:
     details: dict[str, Any] = {"reason": "checked"}
     with transaction(runtime.engine) as session:
-        audit.record(session, actor="principal:1", action="test.change", details=details)
+        audit.record_untyped(session, actor="principal:1", action="test.change", details=details)
         # Changed after the check: neither the change nor the IP may reach the log.
         details["peer"] = "203.0.113.7"
         with pytest.raises(TypeError):
-            audit.record(session, actor="p", action="test.change", details={"at": object()})
+            audit.record_untyped(session, actor="p", action="test.change", details={"at": object()})
     with transaction(runtime.engine, readonly=True) as session:
         [item] = audit.list_entries(session, after=-1, limit=5).items
     assert json.loads(item.body)["details"] == {"reason": "checked"}
@@ -860,7 +862,7 @@ def test_ingest_writes_no_personal_data_to_the_log(
 
 
 def _record_then_fail(session: Session, action: str) -> None:
-    audit.record(session, actor="principal:1", action=action)
+    audit.record_untyped(session, actor="principal:1", action=action)
     raise RuntimeError("the change failed")
 
 
@@ -868,14 +870,14 @@ def test_entries_follow_their_transaction(runtime: Runtime) -> None:
     with pytest.raises(RuntimeError), transaction(runtime.engine) as session:
         _record_then_fail(session, "test.doomed")
     with transaction(runtime.engine) as session:
-        audit.record(session, actor="principal:1", action="test.outer")
+        audit.record_untyped(session, actor="principal:1", action="test.outer")
         with pytest.raises(RuntimeError), session.begin_nested():
             _record_then_fail(session, "test.inner.undone")
         with session.begin_nested():
-            audit.record(session, actor="principal:1", action="test.inner.kept")
+            audit.record_untyped(session, actor="principal:1", action="test.inner.kept")
         # Releasing a savepoint does not append yet: the tail is locked only at commit.
         assert session.execute(sa.text("SELECT size FROM audit_tail")).scalar_one() == 0
-        audit.record(session, actor="principal:1", action="test.last")
+        audit.record_untyped(session, actor="principal:1", action="test.last")
     with transaction(runtime.engine, readonly=True) as session:
         items = audit.list_entries(session, after=-1, limit=10).items
     actions = [json.loads(i.body)["action"] for i in items]
@@ -891,7 +893,7 @@ def test_a_tail_row_already_loaded_is_not_trusted(runtime: Runtime, database_url
             # Held on purpose: the identity map keeps only rows someone still refers to.
             loaded = session.get(AuditTail, 1)
             assert loaded is not None
-            audit.record(session, actor="principal:1", action="test.first")
+            audit.record_untyped(session, actor="principal:1", action="test.first")
         record_entries(runtime, 2)  # another writer in between
         with session.begin():
             if not database_url.startswith("sqlite"):
@@ -901,7 +903,7 @@ def test_a_tail_row_already_loaded_is_not_trusted(runtime: Runtime, database_url
                 thread = threading.Thread(target=record_entries, args=(runtime, 2))
                 thread.start()
                 thread.join(10)
-            audit.record(session, actor="principal:1", action="test.again")
+            audit.record_untyped(session, actor="principal:1", action="test.again")
     with transaction(runtime.engine, readonly=True) as session:
         items = audit.list_entries(session, after=-1, limit=10).items
     assert tail_size(runtime) == len(items) == (4 if database_url.startswith("sqlite") else 6)
@@ -960,7 +962,7 @@ def test_concurrent_writers(runtime: Runtime, database_url: str) -> None:
             try:
                 with transaction(runtime.engine) as session:
                     for index in range(entries):
-                        audit.record(
+                        audit.record_untyped(
                             session,
                             actor=f"principal:{worker}",
                             action="test.concurrent",

@@ -13,12 +13,14 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from rempart.audit.models import AuditEntry
 from rempart.auth.permissions import Role
 from rempart.core.db import transaction
 from rempart.core.deps import Runtime
 from rempart.moderation import tasks as moderation_tasks
 from rempart.reports import tasks as reports_tasks
 from rempart.reports.models import Report, ReportCase
+from rempart.transparency import figures
 from test_moderation import found, run_worker
 
 NOW = datetime.now(UTC)
@@ -360,6 +362,14 @@ def test_appeal_by_the_owner_is_decided_by_a_second_moderator_and_restores(
     assert "ch-solidarity" in found(world, "solidarité littoral", "fr")
     status = world.get(f"/v1/appeals/{tracking}").json()
     assert (status["state"], status["outcome"]) == ("decided", "reversed")
+    # The transparency figures count it: the entry names the appeal and its outcome.
+    log = figures.Log()
+    with transaction(runtime.engine, readonly=True) as session:
+        for body in session.execute(select(AuditEntry.body).order_by(AuditEntry.seq)).scalars():
+            log.add(json.loads(body))
+    complaints = figures.dsa(log, figures.quarter_of(datetime.now(UTC)))["complaints"]
+    assert (complaints["received"], complaints["decided"]) == (1, 1)
+    assert complaints["by_outcome"] == {"reversed": 1}
     deliver(runtime)
     [told] = [m for m in outbox(runtime) if m["type"] == "appeal_decision"]
     assert (told["user_id"], told["outcome"]) == ("u-admin", "reversed")

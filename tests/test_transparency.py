@@ -233,7 +233,7 @@ def test_the_public_lookup_is_computed_once_per_head_and_follows_new_heads(
         with transaction(runtime.engine) as session:
             for index in range(count):
                 target = f"order:{label}-{index}"
-                audit.record(
+                audit.record_untyped(
                     session,
                     actor="principal:1",
                     action="legal.order.received",
@@ -241,7 +241,7 @@ def test_the_public_lookup_is_computed_once_per_head_and_follows_new_heads(
                     country="DE",
                     details={"order_type": "production"},
                 )
-                audit.record(
+                audit.record_untyped(
                     session,
                     actor="principal:1",
                     action="legal.disclosure.released",

@@ -253,7 +253,7 @@ def test_job_succeeds_on_a_later_attempt(
 
     def flaky(session: Any, _rt: Runtime, _payload: dict[str, Any]) -> None:
         outcome = outcomes.pop(0)
-        audit.record(session, actor="test", action="test.flaky", details={})
+        audit.record_untyped(session, actor="test", action="test.flaky", details={})
         if outcome is not None:
             raise outcome
 
@@ -385,7 +385,7 @@ def test_worker_signs_a_head_when_the_log_grew_and_only_then(runtime: Runtime) -
     assert heads(rt) == signed, "a head was signed although the log did not grow"
 
     with transaction(rt.engine) as session:
-        audit.record(session, actor="test", action="test.event", details={"n": 1})
+        audit.record_untyped(session, actor="test", action="test.event", details={"n": 1})
     worker.tick()
     assert heads(rt) == [*signed, size + 1]
 
@@ -399,12 +399,12 @@ def test_worker_signs_a_head_when_the_log_grew_and_only_then(runtime: Runtime) -
 def test_heads_are_signed_at_most_once_per_interval(runtime: Runtime) -> None:
     worker = Worker(with_settings(runtime, audit_head_interval_seconds=3600))
     with transaction(runtime.engine) as session:
-        audit.record(session, actor="test", action="test.event", details={})
+        audit.record_untyped(session, actor="test", action="test.event", details={})
     worker.tick()
     signed = heads(runtime)
     assert len(signed) == 1
     with transaction(runtime.engine) as session:
-        audit.record(session, actor="test", action="test.event", details={})
+        audit.record_untyped(session, actor="test", action="test.event", details={})
     worker.tick()
     assert heads(runtime) == signed
     worker.sign_head()  # as on shutdown

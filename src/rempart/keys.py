@@ -20,6 +20,7 @@ from rempart.core.encrypted import encrypted_columns
 from rempart.escalations import service as _escalations  # noqa: F401
 from rempart.legal import disclosures as _legal_disclosures  # noqa: F401
 from rempart.legal import orders as _legal_orders  # noqa: F401
+from rempart.platform import events
 from rempart.platform import models as _platform_models  # noqa: F401
 from rempart.preservation import service as _preservation  # noqa: F401
 from rempart.reports import notices as _reports_notices  # noqa: F401
@@ -37,10 +38,7 @@ def rotate_data_key(rt: Runtime, *, console: Console) -> int:
     total = reencrypt_all(rt.engine, ring=ring, console=console)
     with transaction(rt.engine) as session:
         audit.record(
-            session,
-            actor=ACTOR,
-            action="keys.rotate",
-            details={"key_id": ring.active_key_id, "reencrypted": total},
+            session, events.KeysRotated(key_id=ring.active_key_id, reencrypted=total), actor=ACTOR
         )
     return total
 
@@ -84,13 +82,10 @@ def reencrypt_all(engine: Engine, *, ring: crypto.KeyRing, console: Console) -> 
                         changed += int(result.rowcount or 0)  # type: ignore[attr-defined]
                     audit.record(
                         session,
+                        events.TableReencrypted(
+                            table=model.__tablename__, rows=changed, key_id=ring.active_key_id
+                        ),
                         actor=ACTOR,
-                        action="keys.reencrypt",
-                        details={
-                            "table": model.__tablename__,
-                            "rows": changed,
-                            "key_id": ring.active_key_id,
-                        },
                     )
                     total += changed
                     last_id = rows[-1][0]

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, SessionTransaction
 
 from rempart.audit import merkle
 from rempart.audit.codec import canonical_json, entry_timestamp
+from rempart.audit.events import AuditEvent
 from rempart.audit.exceptions import AuditLogBroken, EntryOutsideTree, UnknownTreeHead
 from rempart.audit.heads import (
     append_head_file,
@@ -62,12 +63,34 @@ __all__ = [
     "prove_inclusion",
     "read_head_file",
     "record",
+    "record_untyped",
     "sign_head",
     "verify_log",
 ]
 
 
 def record(
+    session: Session,
+    event: AuditEvent,
+    *,
+    actor: str,
+    target: str | None = None,
+    country: str | None = None,
+) -> None:
+    """Record a state change (or a read of personal data) in the caller's transaction.
+
+    The event names the action and holds the details (see ``audit.events``)."""
+    record_untyped(
+        session,
+        actor=actor,
+        action=event.action,
+        target=target,
+        country=country,
+        details=event.details(),
+    )
+
+
+def record_untyped(
     session: Session,
     *,
     actor: str,
@@ -76,7 +99,8 @@ def record(
     country: str | None = None,
     details: dict[str, Any] | None = None,
 ) -> None:
-    """Record a state change (or a read of personal data) in the caller's transaction."""
+    """An entry with free details, for what no domain writes (the tests' own entries):
+    the domains record events, which the figures and the dataset read back by model."""
     if not action or len(action) > MAX_ACTION_LENGTH:
         raise ValueError(f"an audit action must hold 1 to {MAX_ACTION_LENGTH} characters")
     # A copy taken now: a caller that changes its dict before commit cannot change (or

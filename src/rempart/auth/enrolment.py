@@ -17,7 +17,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from rempart.audit import service as audit
-from rempart.auth import service
+from rempart.auth import events, service
 from rempart.auth.exceptions import EnrolmentInvalid, FourEyesRequired
 from rempart.auth.models import Enrolment, Principal
 from rempart.auth.permissions import Role
@@ -75,12 +75,12 @@ def issue_code(
             expires_at=now + lifetime,
         )
     )
+    opened = events.TotpResetOpened if purpose == TOTP_RESET else events.EnrolmentOpened
     audit.record(
         session,
+        opened(expires_at=(now + lifetime).isoformat()),
         actor=actor,
-        action=f"auth.enrolment.{purpose}",
         target=f"principal:{principal.id}",
-        details={"expires_at": (now + lifetime).isoformat()},
     )
     session.flush()
     return EnrolmentIssued(
@@ -171,10 +171,9 @@ def claim(
         row.principal.status = "active"
     audit.record(
         session,
+        events.EnrolmentRedeemed(purpose=purpose),
         actor=f"principal:{row.principal_id}",
-        action="auth.enrolment.redeem",
         target=f"principal:{row.principal_id}",
-        details={"purpose": purpose},
     )
     session.flush()
     return row.principal

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rempart.audit import service as audit
-from rempart.auth import enrolment, service
+from rempart.auth import enrolment, events, service
 from rempart.auth.exceptions import (
     FourEyesRequired,
     PrincipalExists,
@@ -97,10 +97,9 @@ def propose(
     session.flush()
     audit.record(
         session,
+        events.GrantProposed(kind=row.kind, subject=subject, **_public(payload)),
         actor=caller.actor,
-        action="auth.grant.propose",
         target=f"proposal:{row.id}",
-        details={"kind": row.kind, "subject": subject, **_public(payload)},
     )
     return ProposalFiled(**_read(session, row).model_dump(), code_part=part)
 
@@ -135,10 +134,9 @@ def confirm(
     row.decided_at = utcnow()
     audit.record(
         session,
+        events.GrantConfirmed(kind=row.kind, subject=row.subject, proposed_by=row.proposed_by),
         actor=caller.actor,
-        action="auth.grant.confirm",
         target=f"proposal:{row.id}",
-        details={"kind": row.kind, "subject": row.subject, "proposed_by": row.proposed_by},
     )
     issued = None
     kind = ProposalKind(row.kind)
@@ -165,10 +163,9 @@ def reject(session: Session, *, proposal_id: int, caller: Caller) -> ProposalRea
     row.decided_at = utcnow()
     audit.record(
         session,
+        events.GrantRejected(kind=row.kind, subject=row.subject),
         actor=caller.actor,
-        action="auth.grant.reject",
         target=f"proposal:{row.id}",
-        details={"kind": row.kind, "subject": row.subject},
     )
     session.flush()
     return _read(session, row)

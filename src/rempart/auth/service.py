@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from rempart.audit import service as audit
+from rempart.auth import events
 from rempart.auth.exceptions import (
     Forbidden,
     FourEyesRequired,
@@ -95,10 +96,9 @@ def create_principal(
     session.flush()
     audit.record(
         session,
+        events.PrincipalCreated(role=role.value, status=status),
         actor=actor,
-        action="auth.principal.create",
         target=f"principal:{principal.id}",
-        details={"role": role.value, "status": status},
     )
     return principal
 
@@ -133,10 +133,9 @@ def issue_token(
     session.flush()
     audit.record(
         session,
+        events.TokenCreated(token_id=row.id, prefix=token[:10], expires_at=row_expiry(row)),
         actor=actor,
-        action="auth.token.create",
         target=f"principal:{principal.id}",
-        details={"token_id": row.id, "prefix": token[:10], "expires_at": row_expiry(row)},
     )
     return TokenCreated(
         principal=PrincipalRead.model_validate(principal, from_attributes=True),
@@ -282,10 +281,9 @@ def revoke_token(
         row.revoked_at = utcnow()
         audit.record(
             session,
+            events.TokenRevoked(token_id=row.id, prefix=row.prefix),
             actor=actor,
-            action="auth.token.revoke",
             target=f"principal:{row.principal_id}",
-            details={"token_id": row.id, "prefix": row.prefix},
         )
         session.flush()
     return _token_read(row)

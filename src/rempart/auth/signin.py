@@ -14,7 +14,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from rempart.audit import service as audit
-from rempart.auth import enrolment
+from rempart.auth import enrolment, events
 from rempart.auth.exceptions import LoginNotFound, Unauthenticated
 from rempart.auth.models import Principal
 from rempart.auth.permissions import Role
@@ -109,10 +109,9 @@ def create_login(
     )
     audit.record(
         session,
+        events.LoginCreated(username=username),
         actor=actor,
-        action="web.login.create",
         target=f"principal:{principal.id}",
-        details={"username": username},
     )
     return NewLogin(username, made.password, made.totp_secret)
 
@@ -150,10 +149,11 @@ def sign_in(
             login.failed_attempts = 0
         audit.record(
             session,
+            events.SignInFailed(
+                locked=login.locked_until is not None and as_utc(login.locked_until) > now
+            ),
             actor="web",
-            action="web.sign_in.failed",
             target=f"principal:{login.principal_id}",
-            details={"locked": login.locked_until is not None and as_utc(login.locked_until) > now},
         )
         raise SignInFailed("Wrong username, password or code.")
     login.failed_attempts = 0
@@ -171,7 +171,7 @@ def sign_in(
             expires_at=now + SESSION_MAX,
         )
     )
-    audit.record(session, actor=f"principal:{principal.id}", action="web.sign_in", details={})
+    audit.record(session, events.SignedIn(), actor=f"principal:{principal.id}")
     return token, Caller(principal_id=principal.id, name=principal.name, role=Role(principal.role))
 
 
@@ -268,10 +268,9 @@ def reset_totp(
     login.status = "active"
     audit.record(
         session,
+        events.TotpSet(username=username),
         actor=f"principal:{principal.id}",
-        action="web.login.totp_set",
         target=f"principal:{principal.id}",
-        details={"username": username},
     )
     return NewLogin(username, password, secret)
 
@@ -299,10 +298,9 @@ def disable_login(session: Session, *, username: str, actor: str) -> LoginRead:
         session.execute(delete(WebSession).where(WebSession.principal_id == login.principal_id))
         audit.record(
             session,
+            events.LoginDisabled(username=username),
             actor=actor,
-            action="web.login.disable",
             target=f"principal:{login.principal_id}",
-            details={"username": username},
         )
     session.flush()
     return next(r for r in list_logins(session) if r.username == username)

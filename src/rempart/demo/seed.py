@@ -24,6 +24,7 @@ from rempart.core.db import transaction
 from rempart.core.deps import Runtime
 from rempart.core.models import ScheduleState
 from rempart.demo.content import DemoSize, count_demo_events, demo_events
+from rempart.platform import events as platform_events
 from rempart.platform import service
 from rempart.platform.schemas import event_batch_adapter
 
@@ -127,7 +128,7 @@ def _ingest_all(rt: Runtime, *, console: Console, size: DemoSize) -> None:
             progress.advance(task, len(chunk))
     with transaction(rt.engine) as session:
         session.merge(ScheduleState(name=SEEDED_MARK, last_run_at=utcnow()))
-        audit.record(session, actor=DEMO_ACTOR, action="demo.seed", details=_sizes(size))
+        audit.record(session, platform_events.DemoSeeded(**_sizes(size)), actor=DEMO_ACTOR)
 
 
 def _seed_legal_once(rt: Runtime, *, console: Console) -> dict[str, str]:
@@ -143,7 +144,7 @@ def _seed_legal_once(rt: Runtime, *, console: Console) -> dict[str, str]:
         tokens = seed_legal(rt)
     with transaction(rt.engine) as session:
         session.merge(ScheduleState(name=LEGAL_SEEDED_MARK, last_run_at=utcnow()))
-        audit.record(session, actor=DEMO_ACTOR, action="demo.seed.legal", details={})
+        audit.record(session, platform_events.DemoLegalSeeded(), actor=DEMO_ACTOR)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
         json.dump({**known, **tokens}, handle, indent=2)
@@ -163,10 +164,10 @@ def _seed_reports_once(rt: Runtime, *, console: Console, tokens: dict[str, str])
         )
     with transaction(rt.engine) as session:
         session.merge(ScheduleState(name=REPORTS_SEEDED_MARK, last_run_at=utcnow()))
-        audit.record(session, actor=DEMO_ACTOR, action="demo.seed.reports", details={"sent": sent})
+        audit.record(session, platform_events.DemoReportsSeeded(sent=sent), actor=DEMO_ACTOR)
 
 
-def _sizes(size: DemoSize) -> dict[str, Any]:
+def _sizes(size: DemoSize) -> dict[str, int]:
     return {
         "accounts": size.accounts,
         "connections": size.connections,

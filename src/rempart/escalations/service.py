@@ -22,7 +22,7 @@ from rempart.core.clock import as_utc, utcnow
 from rempart.core.crypto import KeyRing
 from rempart.core.encrypted import register_encrypted_column
 from rempart.core.settings import Settings
-from rempart.escalations import notification
+from rempart.escalations import events, notification
 from rempart.escalations.exceptions import (
     AlreadyEscalated,
     EscalationDecided,
@@ -125,15 +125,12 @@ def escalate(
     session.flush()
     audit.record(
         session,
+        events.ThreatEscalated(
+            item=f"{item.kind}:{item.ref}", recipient=to.recipient, member_state_basis=to.basis
+        ),
         actor=caller.actor,
-        action="escalations.threat.escalated",
         target=_target(escalation),
         country=to.member_state,
-        details={
-            "item": f"{item.kind}:{item.ref}",
-            "recipient": to.recipient,
-            "member_state_basis": to.basis,
-        },
     )
     return _read(session, escalation)
 
@@ -146,11 +143,10 @@ def read_notification(
     escalation = _get(session, reference)
     audit.record(
         session,
+        events.NotificationRead(state=escalation.state),
         actor=caller.actor,
-        action="escalations.notification.read",
         target=_target(escalation),
         country=escalation.member_state,
-        details={"state": escalation.state},
     )
     return NotificationRead(
         reference=escalation.reference,
@@ -188,11 +184,10 @@ def confirm(session: Session, *, caller: Caller, reference: str) -> EscalationRe
     session.flush()
     audit.record(
         session,
+        events.NotificationConfirmed(recipient=escalation.recipient),
         actor=caller.actor,
-        action="escalations.notification.confirmed",
         target=_target(escalation),
         country=escalation.member_state,
-        details={"recipient": escalation.recipient},
     )
     return _read(session, escalation)
 
@@ -247,16 +242,15 @@ def record_sent(session: Session, *, escalation_id: int, recipients: list[str]) 
     hours = (now - as_utc(escalation.escalated_at)).total_seconds() / 3600
     audit.record(
         session,
+        events.NotificationSent(
+            recipient=escalation.recipient,
+            copies=recipients[1:],
+            member_state=escalation.member_state or "none",
+            hours_to_send=round(hours, 3),
+        ),
         actor=ACTOR,
-        action="escalations.notification.sent",
         target=_target(escalation),
         country=escalation.member_state,
-        details={
-            "recipient": escalation.recipient,
-            "copies": recipients[1:],
-            "member_state": escalation.member_state or "none",
-            "hours_to_send": round(hours, 3),
-        },
     )
     return True
 
@@ -271,11 +265,10 @@ def decline(session: Session, *, caller: Caller, reference: str, reason: str) ->
     session.flush()
     audit.record(
         session,
+        events.ThreatDeclined(),
         actor=caller.actor,
-        action="escalations.threat.declined",
         target=_target(escalation),
         country=escalation.member_state,
-        details={},
     )
     return _read(session, escalation)
 

@@ -19,6 +19,7 @@ from rempart.audit.models import AuditEntry
 from rempart.core.clock import as_utc
 from rempart.core.crypto import KeyRing
 from rempart.core.settings import Settings
+from rempart.hotline import events
 from rempart.hotline.models import HotlineReport
 from rempart.hotline.schemas import (
     INCIDENT_TYPE,
@@ -94,10 +95,9 @@ def open_report(
     report.reference = f"CT-{now:%Y}-{report.id:06d}"
     audit.record(
         session,
+        events.ReportOpened(trigger=trigger, item=f"{item.kind}:{item.ref}"),
         actor=ACTOR,
-        action="hotline.report.opened",
         target=f"hotline:{report.reference}",
-        details={"trigger": trigger, "item": f"{item.kind}:{item.ref}"},
     )
     session.flush()
     return report

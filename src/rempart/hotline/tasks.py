@@ -24,7 +24,7 @@ from rempart.core.clock import utcnow
 from rempart.core.db import transaction
 from rempart.core.deps import Runtime
 from rempart.core.settings import Settings
-from rempart.hotline import service
+from rempart.hotline import events, service
 from rempart.hotline.models import HotlineReport
 from rempart.hotline.reporter import DirectoryHotline, HotlineReporter
 from rempart.hotline.schemas import CyberTiplineReport
@@ -138,15 +138,14 @@ def _record(
             forget_post_media(session, post_id=post_id)
     audit.record(
         session,
+        events.ReportSent(
+            trigger=report.trigger,
+            files=len(tip.uploadedFiles),
+            evidence=evidence.id,
+            confirmed_by_moderator=report.decision_id is not None,
+        ),
         actor=service.ACTOR,
-        action="hotline.report.sent",
         target=f"hotline:{report.reference}",
-        details={
-            "trigger": report.trigger,
-            "files": len(tip.uploadedFiles),
-            "evidence": evidence.id,
-            "confirmed_by_moderator": report.decision_id is not None,
-        },
     )
     if report.account_ref:
         suspend(session, settings, user_id=report.account_ref, report=report, now=now)
@@ -181,10 +180,9 @@ def suspend(
     )
     audit.record(
         session,
+        events.AccountSuspended(report=report.reference, until=None, review_at=review_at),
         actor=service.ACTOR,
-        action="hotline.account.suspended",
         target=f"user:{user_id}",
-        details={"report": report.reference, "until": None, "review_at": review_at},
     )
 
 

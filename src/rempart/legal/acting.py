@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from rempart.core.clock import as_utc
 from rempart.core.crypto import KeyRing
 from rempart.core.notify import Notifier
-from rempart.legal import acts, suspension
+from rempart.legal import acts, events, suspension
 from rempart.legal.exceptions import InvalidTransition
 from rempart.legal.models import Authority, Notification, Order, OrderAct, OrderItem
 from rempart.legal.notifier import AuthorityNotice
@@ -56,9 +56,7 @@ def execute(
     if held is not None:
         # Its authority was suspended, or its key revoked, after intake: nothing is done
         # on its word until it is reinstated, when the order is queued again.
-        audit_order(
-            session, order, actor=ACTOR, action="legal.order.act_held", details={"reason": held}
-        )
+        audit_order(session, order, events.ActHeld(reason=held), actor=ACTOR)
         return False
     order_type = OrderType(order.order_type)
     member_states = () if act.territorial_scope == ["EU"] else tuple(act.territorial_scope)
@@ -112,16 +110,15 @@ def execute(
     audit_order(
         session,
         order,
+        events.OrderActed(
+            order_type=order.order_type,
+            actions=dict(sorted(done.items())),
+            territorial_scope=act.territorial_scope,
+            minutes_to_act=round((now - received).total_seconds() / 60, 2),
+            within_deadline=now <= as_utc(order.due_at),
+            evidence_until=(now + EVIDENCE_PERIOD).isoformat(),
+        ),
         actor=ACTOR,
-        action="legal.order.acted",
-        details={
-            "order_type": order.order_type,
-            "actions": dict(sorted(done.items())),
-            "territorial_scope": act.territorial_scope,
-            "minutes_to_act": round((now - received).total_seconds() / 60, 2),
-            "within_deadline": now <= as_utc(order.due_at),
-            "evidence_until": (now + EVIDENCE_PERIOD).isoformat(),
-        },
     )
     _inform_authority(session, order=order, act=act, notifier=notifier, now=now)
     _schedule_owner_notices(session, order=order, act=act, owners=owners, now=now)
@@ -209,11 +206,7 @@ def _inform_authority(
     notify.send(session, notifier, notice.message(), actor=ACTOR, now=now)
     act.authority_informed_at = now
     audit_order(
-        session,
-        order,
-        actor=ACTOR,
-        action="legal.order.authority_informed",
-        details={"outcome": act.outcome, "items": len(items)},
+        session, order, events.AuthorityInformed(outcome=act.outcome, items=len(items)), actor=ACTOR
     )
 
 
@@ -229,13 +222,10 @@ def _schedule_owner_notices(
         audit_order(
             session,
             order,
+            events.OwnerNoticeScheduled(
+                owners=len(owners), delayed=act.delay_informing_owner, due_at=due.isoformat()
+            ),
             actor=ACTOR,
-            action="legal.owner_notice.scheduled",
-            details={
-                "owners": len(owners),
-                "delayed": act.delay_informing_owner,
-                "due_at": due.isoformat(),
-            },
         )
 
 

@@ -28,7 +28,7 @@ from rempart.core.clock import as_utc
 from rempart.core.crypto import KeyRing
 from rempart.core.errors import RempartError
 from rempart.core.settings import Settings
-from rempart.legal import checks
+from rempart.legal import checks, events
 from rempart.legal.act_schemas import ActConfirmation, ActItem, ActOrderClaims
 from rempart.legal.exceptions import (
     AuthorityNotCompetent,
@@ -186,28 +186,26 @@ def receive_act_order(
     audit_order(
         session,
         order,
+        events.OrderReceived(
+            authority=issuer.code,
+            kid=key.kid,
+            order_type=order.order_type,
+            offence_category=order.offence_category,
+            categories=[],
+            emergency=False,
+            items=len(resolved),
+            territorial_scope=list(claims.territorial_scope),
+            delay_informing_owner=claims.delay_informing_owner,
+            due_at=due.isoformat(),
+            document_sha256=order.document_sha256,
+        ),
         actor=caller.actor,
-        action="legal.order.received",
-        details={
-            "authority": issuer.code,
-            "kid": key.kid,
-            "order_type": order.order_type,
-            "offence_category": order.offence_category,
-            "categories": [],
-            "emergency": False,
-            "items": len(resolved),
-            "territorial_scope": list(claims.territorial_scope),
-            "delay_informing_owner": claims.delay_informing_owner,
-            "due_at": due.isoformat(),
-            "document_sha256": order.document_sha256,
-        },
     )
     audit_order(
         session,
         order,
+        events.OrderChecked(status=order.status, checks={c.name: c.outcome for c in passed}),
         actor="system:checks",
-        action="legal.order.checked",
-        details={"status": order.status, "checks": {c.name: c.outcome for c in passed}},
     )
     if order_type is OrderType.REMOVAL:
         # No review: the worker acts at once.
@@ -276,18 +274,16 @@ def confirm(
         audit_order(
             session,
             order,
+            events.OrderDecided(status=order.status, order_type=order.order_type),
             actor=caller.actor,
-            action="legal.order.decided",
-            details={"status": order.status, "order_type": order.order_type},
         )
         return order
     order.decided_at = now
     audit_order(
         session,
         order,
+        events.ActionConfirmed(due_at=as_utc(order.due_at).isoformat()),
         actor=caller.actor,
-        action="legal.order.action_confirmed",
-        details={"due_at": as_utc(order.due_at).isoformat()},
     )
     jobs.enqueue(session, kind=EXECUTE_JOB, payload={"order": order.id})
     return order

@@ -28,7 +28,7 @@ from rempart.auth.schemas import (
 from rempart.auth.service import Caller
 from rempart.core.clock import as_utc, utcnow
 from rempart.core.settings import Settings
-from rempart.legal import jws, suspension
+from rempart.legal import events, jws, suspension
 from rempart.legal.exceptions import AuthorityExists, AuthorityNotFound, InvalidAuthority, KeyExists
 from rempart.legal.models import Authority, AuthorityKey
 from rempart.legal.schemas import (
@@ -189,16 +189,15 @@ def add_authority(
     session.flush()
     audit.record(
         session,
+        events.AuthorityCreated(
+            kind=authority.kind,
+            status=authority.status,
+            parent=data.parent,
+            competences=authority.competences,
+        ),
         actor=actor,
-        action="legal.authority.create",
         target=f"authority:{authority.code}",
         country=country,
-        details={
-            "kind": authority.kind,
-            "status": authority.status,
-            "parent": data.parent,
-            "competences": authority.competences,
-        },
     )
     for key in data.keys:
         _add_key(session, authority, key, actor=actor)
@@ -256,11 +255,10 @@ def _add_key(
     session.add(key)
     audit.record(
         session,
+        events.AuthorityKeyAdded(kid=kid),
         actor=actor,
-        action="legal.authority.key.add",
         target=f"authority:{authority.code}",
         country=authority.country,
-        details={"kid": kid},
     )
     return key
 
@@ -340,11 +338,10 @@ def revoke_key(session: Session, *, kid: str, actor: str) -> AuthorityKeyRead:
         key.revoked_at = utcnow()
         audit.record(
             session,
+            events.AuthorityKeyRevoked(kid=kid),
             actor=actor,
-            action="legal.authority.key.revoke",
             target=f"authority:{key.authority.code}",
             country=key.authority.country,
-            details={"kid": kid},
         )
         session.flush()
         suspension.refresh_holds(session, authority_id=key.authority_id, actor=actor)
@@ -374,11 +371,10 @@ def _apply_status(
     if authority.status != status.value:
         audit.record(
             session,
+            events.AuthorityStatusChanged(from_=authority.status, to=status.value),
             actor=actor,
-            action="legal.authority.status",
             target=f"authority:{authority.code}",
             country=authority.country,
-            details={"from": authority.status, "to": status.value},
         )
         authority.status = status.value
         authority.updated_at = utcnow()
@@ -395,11 +391,10 @@ def set_contact(session: Session, *, code: str, contact: str, actor: str) -> Aut
         now = utcnow()
         audit.record(
             session,
+            events.AuthorityContactChanged(changed_at=now.isoformat()),
             actor=actor,
-            action="legal.authority.contact",
             target=f"authority:{authority.code}",
             country=authority.country,
-            details={"changed_at": now.isoformat()},
         )
         authority.contact = contact
         authority.contact_changed_at = authority.updated_at = now

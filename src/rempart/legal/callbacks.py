@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from rempart.auth.service import Caller
 from rempart.core.clock import as_utc, utcnow
+from rempart.legal import events
 from rempart.legal.checks import CALLBACK_FLAGS
 from rempart.legal.exceptions import CallbackRequired, InvalidCallback
 from rempart.legal.models import Authority, Callback, Order
@@ -61,15 +62,14 @@ def record(session: Session, *, order: Order, caller: Caller, data: CallbackCrea
     audit_order(
         session,
         order,
-        actor=caller.actor,
-        action="legal.order.callback",
-        details={
-            "outcome": data.outcome.value,
-            "called_at": as_utc(called_at).isoformat(),
-            "contact_registered_at": as_utc(
+        events.OrderCallback(
+            outcome=data.outcome.value,
+            called_at=as_utc(called_at).isoformat(),
+            contact_registered_at=as_utc(
                 authority.contact_changed_at or authority.created_at
             ).isoformat(),
-        },
+        ),
+        actor=caller.actor,
     )
     session.expire(order, ["callbacks"])
     return callback

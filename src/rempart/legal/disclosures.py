@@ -22,7 +22,7 @@ from rempart.core.clock import as_utc, utcnow
 from rempart.core.crypto import KeyRing
 from rempart.core.encrypted import register_encrypted_column
 from rempart.core.settings import Settings
-from rempart.legal import callbacks, suspension
+from rempart.legal import callbacks, events, suspension
 from rempart.legal.exceptions import DisclosureNotReady, EmergencyNotConfirmed, FourEyesViolation
 from rempart.legal.models import Authority, Disclosure, Notification, Order
 from rempart.legal.orders import audit_order, release_holds
@@ -237,7 +237,7 @@ def preview(
     if order.status not in RELEASABLE:
         raise DisclosureNotReady(f"An order that is {order.status} has nothing to disclose.")
     package = build_package(session, order=order, keys=keys, settings=settings, now=utcnow())
-    audit_order(session, order, actor=actor, action="legal.disclosure.previewed", details={})
+    audit_order(session, order, events.DisclosurePreviewed(), actor=actor)
     shown: dict[str, Any] = json.loads(_canonical(package))
     return shown
 
@@ -302,11 +302,9 @@ def release(
     audit_order(
         session,
         order,
-        actor=actor,
-        action="legal.disclosure.released",
-        details={
-            "sha256": digest,
-            "fields": sorted(
+        events.DisclosureReleased(
+            sha256=digest,
+            fields=sorted(
                 {
                     f
                     for r in package.records
@@ -314,16 +312,15 @@ def release(
                     if getattr(r, f) is not None
                 }
             ),
-            "accounts": len(package.records),
-            # Keyed references, so transparency reports count distinct users without the
-            # log naming them.
-            "users": sorted(
+            accounts=len(package.records),
+            users=sorted(
                 keys.blind_index(u, purpose=USER_REFERENCE_PURPOSE).hex()
                 for u in {t.user_id for t in order.targets if t.approved and t.user_id}
             ),
-            "ip_records": sum(len(r.ip_addresses or []) for r in package.records),
-            "notification_due_at": due.isoformat(),
-        },
+            ip_records=sum(len(r.ip_addresses or []) for r in package.records),
+            notification_due_at=due.isoformat(),
+        ),
+        actor=actor,
     )
     session.flush()
     return _download_of(order, signed, digest, now, keys)
@@ -354,9 +351,8 @@ def download(session: Session, *, order: Order, keys: KeyRing, actor: str) -> Di
     audit_order(
         session,
         order,
+        events.DisclosureDownloaded(sha256=stored.sha256, download=stored.downloads),
         actor=actor,
-        action="legal.disclosure.downloaded",
-        details={"sha256": stored.sha256, "download": stored.downloads},
     )
     signed = keys.decrypt(stored.package_ciphertext, purpose=PACKAGE_PURPOSE)
     return _download_of(order, signed, stored.sha256, stored.released_at, keys)

@@ -19,13 +19,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from rempart.audit import service as audit
+from rempart.audit.events import AuditEvent
 from rempart.auth.service import Caller
 from rempart.core.clock import as_utc, utcnow
 from rempart.core.crypto import KeyRing
 from rempart.core.encrypted import register_encrypted_column
 from rempart.core.errors import RempartError, safe_location_part
 from rempart.core.settings import Settings
-from rempart.legal import checks, jws, validations
+from rempart.legal import checks, events, jws, validations
 from rempart.legal.exceptions import (
     DocumentMismatch,
     ExpiredOrder,
@@ -268,30 +269,28 @@ def receive_order(
     audit_order(
         session,
         order,
+        events.OrderReceived(
+            authority=issuer.code,
+            kid=key.kid,
+            order_type=order.order_type,
+            offence_category=order.offence_category,
+            categories=order.requested_categories,
+            emergency=order.emergency,
+            targets=len(claims.targets),
+            document_sha256=order.document_sha256,
+        ),
         actor=caller.actor,
-        action="legal.order.received",
-        details={
-            "authority": issuer.code,
-            "kid": key.kid,
-            "order_type": order.order_type,
-            "offence_category": order.offence_category,
-            "categories": order.requested_categories,
-            "emergency": order.emergency,
-            "targets": len(claims.targets),
-            "document_sha256": order.document_sha256,
-        },
     )
     audit_order(
         session,
         order,
+        events.OrderChecked(
+            status=order.status,
+            checks={c.name: c.outcome for c in outcomes_of_checks},
+            category_outcomes={c: o["status"] for c, o in categories.items()},
+            risk_flags=[f.code for f in flags],
+        ),
         actor="system:checks",
-        action="legal.order.checked",
-        details={
-            "status": order.status,
-            "checks": {c.name: c.outcome for c in outcomes_of_checks},
-            "category_outcomes": {c: o["status"] for c, o in categories.items()},
-            "risk_flags": [f.code for f in flags],
-        },
     )
     session.expire(order, ["targets", "checks", "reviews"])
     return order
@@ -378,9 +377,8 @@ def _place_holds(session: Session, *, order: Order, user_ids: list[str], now: da
         audit_order(
             session,
             order,
+            events.HoldPlaced(accounts=len(set(user_ids)), expires_at=expires.isoformat()),
             actor="system:checks",
-            action="legal.hold.placed",
-            details={"accounts": len(set(user_ids)), "expires_at": expires.isoformat()},
         )
 
 
@@ -393,36 +391,18 @@ def release_holds(session: Session, *, order: Order, now: datetime) -> None:
         hold.expires_at = now
         released += 1
     if released:
-        audit_order(
-            session,
-            order,
-            actor="system:legal",
-            action="legal.hold.released",
-            details={"holds": released},
-        )
+        audit_order(session, order, events.HoldReleased(holds=released), actor="system:legal")
 
 
-def audit_order(
-    session: Session, order: Order, *, actor: str, action: str, details: dict[str, Any]
-) -> None:
+def audit_order(session: Session, order: Order, event: AuditEvent, *, actor: str) -> None:
     audit.record(
-        session,
-        actor=actor,
-        action=action,
-        target=f"order:{order.reference}",
-        country=order.country,
-        details=details,
+        session, event, actor=actor, target=f"order:{order.reference}", country=order.country
     )
 
 
 def record_refused_intake(session: Session, *, actor: str, error: RempartError) -> None:
     """A refused order leaves a trace: forged or replayed submissions are worth knowing."""
-    audit.record(
-        session,
-        actor=actor,
-        action="legal.order.refused_at_intake",
-        details={"code": error.code},
-    )
+    audit.record(session, events.OrderRefusedAtIntake(code=error.code), actor=actor)
 
 
 # -- the authority's follow-ups --------------------------------------------------------
@@ -435,7 +415,7 @@ def withdraw(session: Session, *, order: Order, actor: str) -> Order:
     order.status = OrderStatus.WITHDRAWN.value
     order.withdrawn_at = order.closed_at = now
     release_holds(session, order=order, now=now)
-    audit_order(session, order, actor=actor, action="legal.order.withdrawn", details={})
+    audit_order(session, order, events.OrderWithdrawn(), actor=actor)
     return order
 
 
@@ -451,13 +431,7 @@ def extend_preservation(session: Session, *, order: Order, actor: str) -> Order:
         select(LegalHold).where(LegalHold.reference == order.reference)
     ).scalars():
         hold.expires_at = expires
-    audit_order(
-        session,
-        order,
-        actor=actor,
-        action="legal.hold.extended",
-        details={"expires_at": expires.isoformat()},
-    )
+    audit_order(session, order, events.HoldExtended(expires_at=expires.isoformat()), actor=actor)
     return order
 
 
@@ -493,13 +467,10 @@ def validate_emergency(session: Session, *, order: Order, token: str, actor: str
     audit_order(
         session,
         order,
+        events.OrderValidated(
+            validating_authority=judge.code, kid=key.kid, late=now > as_utc(order.validation_due_at)
+        ),
         actor=actor,
-        action="legal.order.validated",
-        details={
-            "validating_authority": judge.code,
-            "kid": key.kid,
-            "late": now > as_utc(order.validation_due_at),
-        },
     )
     return order
 

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 
 from rempart.audit import service as audit
 from rempart.core.clock import as_utc, utcnow
+from rempart.legal import events
 from rempart.legal.exceptions import ProtectedAccountNotFound
 from rempart.legal.models import ProtectedAccount
 from rempart.legal.schemas import ProtectedAccountRead, ProtectionCategory
@@ -25,10 +26,9 @@ def mark(
         row.category, row.marked_at = category.value, now
     audit.record(
         session,
+        events.ProtectedAccountMarked(category=category.value),
         actor=actor,
-        action="legal.protected_account.marked",
         target=f"account:{user_id}",
-        details={"category": category.value},
     )
     session.flush()
     return ProtectedAccountRead(user_id=user_id, category=category, marked_at=as_utc(row.marked_at))
@@ -40,9 +40,5 @@ def unmark(session: Session, *, user_id: str, actor: str) -> None:
         raise ProtectedAccountNotFound("This account is not marked.")
     session.delete(row)
     audit.record(
-        session,
-        actor=actor,
-        action="legal.protected_account.unmarked",
-        target=f"account:{user_id}",
-        details={},
+        session, events.ProtectedAccountUnmarked(), actor=actor, target=f"account:{user_id}"
     )

@@ -20,7 +20,7 @@ from rempart.auth.permissions import Role
 from rempart.auth.service import Caller
 from rempart.core.clock import as_utc, utcnow
 from rempart.core.crypto import KeyRing
-from rempart.legal import acts, authorities, callbacks
+from rempart.legal import acts, authorities, callbacks, events
 from rempart.legal.exceptions import (
     OrderNotFound,
 )
@@ -224,7 +224,7 @@ def read_document(
     stored = session.get(OrderDocument, order.id)
     if stored is None:
         raise OrderNotFound("This order has no document.")
-    audit_order(session, order, actor=actor, action="legal.order.document.read", details={})
+    audit_order(session, order, events.OrderDocumentRead(), actor=actor)
     return keys.decrypt_bytes(stored.ciphertext, purpose=DOCUMENT_PURPOSE), stored.media_type
 
 
@@ -245,7 +245,7 @@ def authority_view(session: Session, order: Order) -> OrderRead:
 
 def reviewer_view(session: Session, order: Order, *, keys: KeyRing, actor: str) -> OrderRead:
     """The full view, decrypted identifiers included: an audited read of personal data."""
-    audit_order(session, order, actor=actor, action="legal.order.read", details={})
+    audit_order(session, order, events.OrderRead(), actor=actor)
     return _to_read(session, order, keys=keys)
 
 

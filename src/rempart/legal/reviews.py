@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from rempart.auth.service import Caller
 from rempart.core.clock import as_utc, utcnow
+from rempart.legal import events
 from rempart.legal.exceptions import FourEyesViolation, InvalidTransition, ReviewInvalid
 from rempart.legal.models import Order, Review
 from rempart.legal.orders import audit_order, release_holds
@@ -140,15 +141,14 @@ def submit_review(session: Session, *, order: Order, caller: Caller, data: Revie
     audit_order(
         session,
         order,
+        events.OrderReviewed(
+            decision=review.decision,
+            categories=review.approved_categories,
+            targets=len(review.approved_targets),
+            refusal_grounds=review.refusal_grounds,
+            risk_flags=[f["code"] for f in order.risk_flags],
+        ),
         actor=caller.actor,
-        action="legal.order.reviewed",
-        details={
-            "decision": review.decision,
-            "categories": review.approved_categories,
-            "targets": len(review.approved_targets),
-            "refusal_grounds": review.refusal_grounds,
-            "risk_flags": [f["code"] for f in order.risk_flags],
-        },
     )
     session.expire(order, ["reviews"])
     reviews = order.reviews
@@ -221,9 +221,8 @@ def _confirm_emergency(session: Session, order: Order, review: Review, *, now: d
         audit_order(
             session,
             order,
+            events.EmergencyConfirmed(late=now > as_utc(order.second_review_due_at or now)),
             actor="system:legal",
-            action="legal.order.emergency_confirmed",
-            details={"late": now > as_utc(order.second_review_due_at or now)},
         )
         return
     order.confirmation = Confirmation.NOT_CONFIRMED.value
@@ -247,9 +246,8 @@ def flag_unconfirmed(session: Session, order: Order, *, reason: str, disclosed: 
     audit_order(
         session,
         order,
+        events.EmergencyNotConfirmed(reason=reason, disclosed=disclosed, emergency=True),
         actor="system:legal",
-        action="legal.order.emergency_not_confirmed",
-        details={"reason": reason, "disclosed": disclosed, "emergency": True},
     )
 
 
@@ -257,13 +255,12 @@ def _record_decision(session: Session, order: Order) -> None:
     audit_order(
         session,
         order,
+        events.OrderDecided(
+            status=order.status,
+            category_outcomes={c: o["status"] for c, o in order.category_outcomes.items()},
+            approved_targets=sum(1 for t in order.targets if t.approved),
+            refusal_grounds=(order.refusal or {}).get("grounds", []),
+            emergency=order.emergency,
+        ),
         actor="system:legal",
-        action="legal.order.decided",
-        details={
-            "status": order.status,
-            "category_outcomes": {c: o["status"] for c, o in order.category_outcomes.items()},
-            "approved_targets": sum(1 for t in order.targets if t.approved),
-            "refusal_grounds": (order.refusal or {}).get("grounds", []),
-            "emergency": order.emergency,
-        },
     )

@@ -16,8 +16,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rempart.audit import service as audit
+from rempart.audit.events import AuditEvent
 from rempart.core import jobs
 from rempart.core.clock import utcnow
+from rempart.legal import events
 from rempart.legal.exceptions import OrderOnHold
 from rempart.legal.models import Authority, AuthorityKey, Order, OrderAct
 from rempart.legal.schemas import (
@@ -56,14 +58,9 @@ def ensure_not_on_hold(session: Session, order: Order) -> None:
         )
 
 
-def _audit(session: Session, order: Order, *, actor: str, action: str, reason: str) -> None:
+def _audit(session: Session, order: Order, event: AuditEvent, *, actor: str) -> None:
     audit.record(
-        session,
-        actor=actor,
-        action=action,
-        target=f"order:{order.reference}",
-        country=order.country,
-        details={"reason": reason},
+        session, event, actor=actor, target=f"order:{order.reference}", country=order.country
     )
 
 
@@ -92,19 +89,11 @@ def refresh_holds(session: Session, *, authority_id: int, actor: str) -> None:
     for order in orders:
         reason = current_reason(session, order)
         if reason is None and order.on_hold_reason is not None:
-            _audit(
-                session,
-                order,
-                actor=actor,
-                action="legal.order.hold_lifted",
-                reason=order.on_hold_reason,
-            )
+            _audit(session, order, events.OrderHoldLifted(reason=order.on_hold_reason), actor=actor)
             order.on_hold_reason = order.on_hold_since = None
             _requeue_order_to_act(session, order)
         elif reason is not None and order.on_hold_reason != reason.value:
             order.on_hold_reason = reason.value
             order.on_hold_since = order.on_hold_since or now
-            _audit(
-                session, order, actor=actor, action="legal.order.put_on_hold", reason=reason.value
-            )
+            _audit(session, order, events.OrderPutOnHold(reason=reason.value), actor=actor)
     session.flush()

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from rempart.core.clock import as_utc
 from rempart.core.deps import Runtime
 from rempart.core.notify import Notifier
-from rempart.legal import acting, acts, reviews
+from rempart.legal import acting, acts, events, reviews
 from rempart.legal.models import Authority, Notification, Order
 from rempart.legal.notifier import UserNotice
 from rempart.legal.orders import audit_order
@@ -38,9 +38,8 @@ def flag_overdue(session: Session, *, now: datetime) -> int:
         audit_order(
             session,
             order,
+            events.OrderOverdue(due_at=as_utc(order.due_at).isoformat(), emergency=order.emergency),
             actor=ACTOR,
-            action="legal.order.overdue",
-            details={"due_at": as_utc(order.due_at).isoformat(), "emergency": order.emergency},
         )
         count += 1
     return count
@@ -62,9 +61,8 @@ def flag_unvalidated(session: Session, *, now: datetime) -> int:
         audit_order(
             session,
             order,
+            events.ValidationOverdue(validation_due_at=_iso(order.validation_due_at)),
             actor=ACTOR,
-            action="legal.order.validation_overdue",
-            details={"validation_due_at": _iso(order.validation_due_at)},
         )
         reviews.flag_unconfirmed(
             session, order, reason="validation_missing", disclosed=_disclosed(order)
@@ -107,11 +105,7 @@ def expire_preservations(session: Session, *, now: datetime) -> int:
         order.status = OrderStatus.CLOSED.value
         order.closed_at = now
         audit_order(
-            session,
-            order,
-            actor=ACTOR,
-            action="legal.hold.expired",
-            details={"expired_at": _iso(order.hold_expires_at)},
+            session, order, events.HoldExpired(expired_at=_iso(order.hold_expires_at)), actor=ACTOR
         )
         count += 1
     return count
@@ -158,11 +152,7 @@ def send_notifications(session: Session, *, notifier: Notifier, now: datetime) -
         notify.send(session, notifier, notice.message(), actor=ACTOR, now=now)
         notification.sent_at = now
         audit_order(
-            session,
-            order,
-            actor=ACTOR,
-            action="legal.notification.sent",
-            details={"notification": notification.id},
+            session, order, events.NotificationSent(notification=notification.id), actor=ACTOR
         )
         touched[order.id] = order
     session.flush()
@@ -175,7 +165,7 @@ def send_notifications(session: Session, *, notifier: Notifier, now: datetime) -
         if waiting is None and order.status == OrderStatus.DISCLOSED.value:
             order.status = OrderStatus.CLOSED.value
             order.closed_at = now
-            audit_order(session, order, actor=ACTOR, action="legal.order.closed", details={})
+            audit_order(session, order, events.OrderClosed(), actor=ACTOR)
     return len(due)
 
 

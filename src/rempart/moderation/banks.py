@@ -15,7 +15,7 @@ from rempart.audit import service as audit
 from rempart.core.clock import utcnow
 from rempart.core.db import dialect_insert
 from rempart.core.errors import Invalid
-from rempart.moderation import rescan
+from rempart.moderation import events, rescan
 from rempart.moderation.models import BankHash
 from rempart.moderation.signal_types import (
     SIGNAL_TYPES,
@@ -119,15 +119,14 @@ def import_source(session: Session, *, source: HashBankSource, actor: str) -> Im
     added = session.execute(select(func.count()).select_from(BankHash)).scalar_one() - before
     audit.record(
         session,
+        events.BanksImported(
+            file=source.name,
+            read=read,
+            added=added,
+            skipped_low_quality=skipped,
+            banks=sorted({r["bank"] for r in rows}),
+        ),
         actor=actor,
-        action="moderation.banks.import",
-        details={
-            "file": source.name,
-            "read": read,
-            "added": added,
-            "skipped_low_quality": skipped,
-            "banks": sorted({r["bank"] for r in rows}),
-        },
     )
     if added:
         # New known media may be in posts already published: scan those again.

@@ -18,6 +18,7 @@ from rempart.audit import service as audit
 from rempart.auth.service import Caller
 from rempart.core.clock import as_utc, utcnow
 from rempart.core.crypto import KeyRing
+from rempart.moderation import events
 from rempart.moderation.exceptions import ItemClaimed, MediaNotFound, MediaNotHeld
 from rempart.moderation.models import ModerationItem, ReviewMedia
 from rempart.platform import hooks as platform_hooks
@@ -107,10 +108,9 @@ def reveal(session: Session, keys: KeyRing, *, caller: Caller, media_id: int, re
         raise ItemClaimed("Another moderator holds this item.")
     audit.record(
         session,
+        events.MediaRevealed(media_id=media_id, reason=reason),
         actor=caller.actor,
-        action="moderation.media.revealed",
         target=f"post:{media.post_id}",
-        details={"media_id": media_id, "reason": reason},
     )
     return keys.decrypt_bytes(held.original, purpose=PURPOSE)
 

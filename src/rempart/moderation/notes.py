@@ -20,6 +20,7 @@ from rempart.audit.personal import check_text
 from rempart.auth.models import Principal
 from rempart.auth.service import Caller
 from rempart.core.clock import as_utc, utcnow
+from rempart.moderation import events
 from rempart.moderation.exceptions import (
     EscalationNotFound,
     ItemNotFound,
@@ -74,13 +75,10 @@ def add(session: Session, *, caller: Caller, item_id: int, text: str, escalate: 
     )
     session.add(note)
     session.flush()
+    # The text stays in the note: the log says that there was one, and which.
+    added = events.Escalated if escalate else events.NoteAdded
     audit.record(
-        session,
-        actor=caller.actor,
-        action="moderation.escalated" if escalate else "moderation.note.added",
-        target=f"{item.kind}:{item.ref}",
-        # The text stays in the note: the log says that there was one, and which.
-        details={"note_id": note.id},
+        session, added(note_id=note.id), actor=caller.actor, target=f"{item.kind}:{item.ref}"
     )
     return note.id
 
@@ -97,10 +95,9 @@ def close(session: Session, *, caller: Caller, note_id: int, text: str) -> None:
     note.closing_note = _clean(text)
     audit.record(
         session,
+        events.EscalationClosed(note_id=note.id),
         actor=caller.actor,
-        action="moderation.escalation.closed",
         target=f"{item.kind}:{item.ref}",
-        details={"note_id": note.id},
     )
 
 

@@ -20,7 +20,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from rempart.audit import service as audit
-from rempart.moderation import reasons
+from rempart.moderation import events, reasons
 from rempart.moderation.hooks import hotline, ordered
 from rempart.moderation.models import ModerationDecision, ModerationItem
 from rempart.moderation.signal_types import media_signals
@@ -202,7 +202,7 @@ def scan_posts(
             to_remove.append(("post", post.post_id))
     search.remove(session, to_remove)
     search.put(session, to_index)
-    _record(session, "moderation.scan.posts", summary, version)
+    _record(session, events.PostsScanned, summary, version)
     return summary
 
 
@@ -275,7 +275,7 @@ def scan_entities(
             search.put(session, [entity_entry(entity)])
         else:
             search.remove_entity(session, entity.entity_id)
-    _record(session, "moderation.scan.entities", summary, version)
+    _record(session, events.EntitiesScanned, summary, version)
     return summary
 
 
@@ -500,17 +500,16 @@ def _apply(
         )
         audit.record(
             session,
+            events.ItemRestricted(
+                category=verdict.category,
+                ground_type=decision.ground_type,
+                score=verdict.confidence,
+                automated=True,
+                model_version=version,
+                signals=[s.source for s in verdict.signals if s.category == verdict.category],
+            ),
             actor=ACTOR,
-            action="moderation.item.restricted",
             target=f"{kind}:{ref}",
-            details={
-                "category": verdict.category,
-                "ground_type": decision.ground_type,
-                "score": verdict.confidence,
-                "automated": True,
-                "model_version": version,
-                "signals": [s.source for s in verdict.signals if s.category == verdict.category],
-            },
         )
     if kind == "post" and hotline.csam_matches(item.signals):
         # Known child sexual abuse material: reported to the hotline without waiting for
@@ -524,19 +523,17 @@ def source_marks(sources: Iterable[str]) -> str:
     return f",{','.join(marks)}," if marks else ""
 
 
-def _record(session: Session, action: str, summary: ScanSummary, version: str) -> None:
-    audit.record(
-        session,
-        actor=ACTOR,
-        action=action,
-        details={
-            "scanned": summary.scanned,
-            "visible": summary.visible,
-            "queued": summary.queued,
-            "restricted": summary.restricted,
-            "removed": summary.removed,
-            "kept_human_decision": summary.kept_human_decision,
-            "automated": True,
-            "model_version": version,
-        },
+def _record(
+    session: Session, kind: type[events.ScanSummary], summary: ScanSummary, version: str
+) -> None:
+    scanned = kind(
+        scanned=summary.scanned,
+        visible=summary.visible,
+        queued=summary.queued,
+        restricted=summary.restricted,
+        removed=summary.removed,
+        kept_human_decision=summary.kept_human_decision,
+        automated=True,
+        model_version=version,
     )
+    audit.record(session, scanned, actor=ACTOR)

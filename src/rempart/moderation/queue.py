@@ -17,7 +17,7 @@ from rempart.auth.service import Caller
 from rempart.core.clock import as_utc, utcnow
 from rempart.core.errors import RempartError
 from rempart.core.settings import Settings
-from rempart.moderation import presets, reasons
+from rempart.moderation import events, presets, reasons
 from rempart.moderation.exceptions import (
     AppealOutcomeStands,
     ClaimRequired,
@@ -186,11 +186,7 @@ def _hold(session: Session, item: ModerationItem, *, caller: Caller, now: dateti
     item.claimed_by = caller.principal_id
     item.claimed_until = now + CLAIM_FOR
     audit.record(
-        session,
-        actor=caller.actor,
-        action="moderation.item.claimed",
-        target=f"{item.kind}:{item.ref}",
-        details={},
+        session, events.ItemClaimed(), actor=caller.actor, target=f"{item.kind}:{item.ref}"
     )
     session.flush()
     return _views(session, [item])[0]
@@ -422,19 +418,18 @@ def decide(
     )
     audit.record(
         session,
+        events.DecisionTaken(
+            action_taken=decision.action,
+            category=decision.category,
+            ground_type=decision.ground_type,
+            automation=decision.automation,
+            statement=statement.puid if statement else None,
+            appeals=len(pending_appeals),
+            new_facts=data.new_facts,
+            preset=data.preset,
+        ),
         actor=caller.actor,
-        action="moderation.decision",
         target=f"{item.kind}:{item.ref}",
-        details={
-            "action": decision.action,
-            "category": decision.category,
-            "ground_type": decision.ground_type,
-            "automation": decision.automation,
-            "statement": statement.puid if statement else None,
-            "appeals": len(pending_appeals),
-            "new_facts": data.new_facts,
-            "preset": data.preset,
-        },
     )
     session.flush()
     return DecisionRead(
@@ -480,10 +475,9 @@ def record_refused(
     item = session.get(ModerationItem, item_id)
     audit.record(
         session,
+        events.DecisionRefused(code=error.code, order_action=error.details.get("order_action")),
         actor=caller.actor,
-        action="moderation.decision.refused",
         target=f"{item.kind}:{item.ref}" if item is not None else None,
-        details={"code": error.code, "order_action": error.details.get("order_action")},
     )
 
 

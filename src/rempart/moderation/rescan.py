@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from rempart.audit import service as audit
 from rempart.core.jobs import enqueue
 from rempart.core.models import Job
+from rempart.moderation import events
 from rempart.platform.models import Entity, Post, PostMedia
 
 RESCAN_JOB = "moderation.rescan"
@@ -63,9 +64,8 @@ def plan(session: Session, *, media_only: bool, reason: str, actor: str) -> Resc
     first = last - jobs + 1 if last is not None and jobs else None
     audit.record(
         session,
+        events.RescanPlanned(reason=reason, jobs=jobs, items=items, media_only=media_only),
         actor=actor,
-        action="moderation.rescan.planned",
-        details={"reason": reason, "jobs": jobs, "items": items, "media_only": media_only},
     )
     return RescanPlan(
         first_job_id=first, last_job_id=last if jobs else None, jobs=jobs, items=items

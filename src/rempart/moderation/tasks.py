@@ -17,7 +17,7 @@ from rempart.core.deps import Runtime
 from rempart.core.jobs import enqueue
 from rempart.core.models import ScheduleState
 from rempart.core.settings import Settings
-from rempart.moderation import media, pipeline, rescan
+from rempart.moderation import events, media, pipeline, rescan
 from rempart.moderation.signals import ClassifierResult, TextClassifier
 from rempart.moderation.statements import deliver_statements
 from rempart.platform import hooks as platform_hooks
@@ -154,9 +154,7 @@ def deliver(session: Session, rt: Runtime) -> None:
 def purge_review_media(session: Session, rt: Runtime) -> None:
     purged = media.purge_expired(session, now=rt.now())
     if purged:
-        audit.record(
-            session, actor=ACTOR, action="moderation.media.purged", details={"purged": purged}
-        )
+        audit.record(session, events.MediaPurged(purged=purged), actor=ACTOR)
 
 
 JOB_HANDLERS = {SCAN_JOB: scan, rescan.RESCAN_JOB: rescan_range}

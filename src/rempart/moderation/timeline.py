@@ -12,10 +12,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rempart.audit import service as audit
+from rempart.audit.events import read_as
 from rempart.auth.models import Principal
 from rempart.auth.service import principal_names
 from rempart.core.clock import as_utc
 from rempart.moderation import notes
+from rempart.moderation.events import MediaRevealed
 from rempart.moderation.hooks import review
 from rempart.moderation.models import ModerationDecision, ModerationItem
 
@@ -117,10 +119,9 @@ def _reveals(session: Session, items: list[ModerationItem]) -> list[Event]:
     posts = {f"post:{i.ref}": i.id for i in items if i.kind == "post"}
     if not posts:
         return []
-    bodies = audit.recorded(
-        session, action="moderation.media.revealed", targets=list(posts), limit=SHOWN
-    )
+    bodies = audit.recorded(session, action=MediaRevealed.action, targets=list(posts), limit=SHOWN)
     names = principal_names(session, actors=[b["actor"] for b in bodies])
+    revealed = [read_as(MediaRevealed, b["details"]) for b in bodies]
     return [
         Event(
             as_utc(datetime.fromisoformat(b["ts"].replace("Z", "+00:00"))),
@@ -128,10 +129,10 @@ def _reveals(session: Session, items: list[ModerationItem]) -> list[Event]:
             posts[b["target"]],
             b["target"],
             names.get(b["actor"], b["actor"]),
-            f"media {b['details'].get('media_id')}",
-            str(b["details"].get("reason", "")),
+            f"media {reveal.media_id}",
+            reveal.reason,
         )
-        for b in bodies
+        for b, reveal in zip(bodies, revealed, strict=True)
     ]
 
 

@@ -14,9 +14,10 @@ from sqlalchemy.orm import Session
 from rempart.audit import service as audit
 from rempart.auth.service import Caller
 from rempart.core.clock import utcnow
+from rempart.moderation import events
 from rempart.moderation.models import ReviewerSettings
 
-REVEALED = "moderation.media.revealed"
+REVEALED = events.MediaRevealed.action
 DEFAULT = {"blur_level": 1, "greyscale": True, "daily_reveal_cap": 20}
 
 
@@ -84,8 +85,7 @@ def update(session: Session, *, caller: Caller, data: WellbeingUpdate) -> None:
     row.updated_at = utcnow()
     audit.record(
         session,
+        events.WellbeingUpdated(**data.model_dump()),
         actor=caller.actor,
-        action="moderation.wellbeing.updated",
         target=caller.actor,
-        details=data.model_dump(),
     )

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 
 from rempart.audit import service as audit
 from rempart.core.notify import Message, Notifier
+from rempart.notify import events
 
 
 def send(
@@ -18,8 +19,7 @@ def send(
     notifier.send(session, message, now=now)
     audit.record(
         session,
+        events.MessageSent(kind=message.kind, channel=message.channel.value, via=notifier.name),
         actor=actor,
-        action="notify.sent",
         target=message.key,
-        details={"kind": message.kind, "channel": message.channel.value, "via": notifier.name},
     )

@@ -23,7 +23,7 @@ from rempart.core.db import transaction
 from rempart.core.models import WebhookDelivery
 from rempart.core.notify import WEBHOOK_BODY_PURPOSE, Channel
 from rempart.core.settings import Settings
-from rempart.notify import signing
+from rempart.notify import events, signing
 from rempart.notify.exceptions import DeliveryNotFound, DeliveryPending, WebhookNotConfigured
 
 log = logging.getLogger("rempart.notify")
@@ -148,26 +148,25 @@ def record(
         return row.state if row is not None else DEAD
     row.attempts += 1
     row.last_error = error
-    details = {"delivery": row.id, "kind": row.kind, "attempts": row.attempts}
     if error is None:
         row.state = DELIVERED
         row.delivered_at = now
         audit.record(
             session,
+            events.WebhookDelivered(delivery=row.id, kind=row.kind, attempts=row.attempts),
             actor=ACTOR,
-            action="notify.webhook.delivered",
             target=row.message_key,
-            details=details,
         )
     elif row.attempts >= settings.notify_webhook_max_attempts:
         row.state = DEAD
         row.dead_at = now
         audit.record(
             session,
+            events.WebhookDeadLettered(
+                delivery=row.id, kind=row.kind, attempts=row.attempts, error=error
+            ),
             actor=ACTOR,
-            action="notify.webhook.dead_lettered",
             target=row.message_key,
-            details={**details, "error": error},
         )
         log.warning("webhook delivery %s dead after %d attempts", row.id, row.attempts)
     else:
@@ -228,9 +227,8 @@ def replay(
         row.dead_at = None
         audit.record(
             session,
+            events.WebhookReplayed(delivery=row.id, kind=row.kind, previous_state=previous),
             actor=actor,
-            action="notify.webhook.replayed",
             target=row.message_key,
-            details={"delivery": row.id, "kind": row.kind, "previous_state": previous},
         )
     return previous

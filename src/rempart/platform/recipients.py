@@ -17,6 +17,7 @@ from rempart.audit import service as audit
 from rempart.audit.models import AuditEntry
 from rempart.core.countries import EU_MEMBER_STATES
 from rempart.core.errors import Invalid
+from rempart.platform import events
 from rempart.platform.models import Account, Connection
 
 _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
@@ -46,14 +47,14 @@ def record(session: Session, *, month: str, actor: str) -> dict[str, Any]:
     countries: Counter[str] = Counter()
     for _, country in rows:
         countries[country if country in EU_MEMBER_STATES else "outside_or_unknown"] += 1
-    details = {
-        "month": month,
-        "recipients": sum(n for c, n in countries.items() if c in EU_MEMBER_STATES),
-        "outside_or_unknown": countries.pop("outside_or_unknown", 0),
-        "by_member_state": dict(sorted(countries.items())),
-    }
-    audit.record(session, actor=actor, action="platform.active_recipients", details=details)
-    return details
+    counted = events.ActiveRecipientsCounted(
+        month=month,
+        recipients=sum(n for c, n in countries.items() if c in EU_MEMBER_STATES),
+        outside_or_unknown=countries.pop("outside_or_unknown", 0),
+        by_member_state=dict(sorted(countries.items())),
+    )
+    audit.record(session, counted, actor=actor)
+    return counted.details()
 
 
 def previous_month(now: datetime) -> str:

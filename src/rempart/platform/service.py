@@ -26,6 +26,7 @@ from rempart.core.db import (
     run_prepared,
 )
 from rempart.core.jobs import enqueue
+from rempart.platform import events as platform_events
 from rempart.platform.hooks import enqueue_scan
 from rempart.platform.models import (
     Account,
@@ -187,15 +188,14 @@ def ingest(
     stored = len(fresh)
     audit.record(
         session,
+        platform_events.BatchIngested(
+            batch_digest=body_digest,
+            stored_by_type=dict(Counter(e.type for e in fresh)),
+            stored=stored,
+            duplicates=len(items) - stored,
+        ),
         actor=actor,
-        action="platform.ingest",
         target=f"batch:{batch_id}",
-        details={
-            "batch_digest": body_digest,
-            "stored_by_type": dict(Counter(e.type for e in fresh)),
-            "stored": stored,
-            "duplicates": len(items) - stored,
-        },
     )
     return IngestResult(
         batch_id=batch_id, stored=stored, duplicates=len(items) - stored, items=items
@@ -510,7 +510,7 @@ def hash_pending_media(
         rescan.add(media.post_id)
         done += 1
     if done:
-        audit.record(session, actor=actor, action="platform.media.hash", details={"hashed": done})
+        audit.record(session, platform_events.MediaHashed(hashed=done), actor=actor)
         # Their posts were scanned without these hashes: scan them again with them.
         enqueue_scan(session, entity_ids=[], post_ids=sorted(rescan))
     return done
@@ -571,13 +571,12 @@ def purge_connections(
     )
     audit.record(
         session,
+        platform_events.RetentionPurged(
+            cutoff=cutoff.isoformat(),
+            purged=purged,
+            held_records_remain=kept,
+            retention_days=retention_days,
+        ),
         actor=actor,
-        action="platform.retention.purge",
-        details={
-            "cutoff": cutoff.isoformat(),
-            "purged": purged,
-            "held_records_remain": kept,
-            "retention_days": retention_days,
-        },
     )
     return purged

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from rempart.audit import service as audit
 from rempart.core.crypto import KeyRing
 from rempart.core.encrypted import register_encrypted_column
+from rempart.preservation import events
 from rempart.preservation.exceptions import (
     EvidenceNotFound,
     EvidencePurged,
@@ -72,15 +73,14 @@ def preserve(
     session.flush()
     audit.record(
         session,
+        events.EvidencePreserved(
+            kind=kind,
+            item_id=item_id,
+            purge_after=evidence.purge_after.isoformat(),
+            bytes=len(plaintext),
+        ),
         actor=ACTOR,
-        action="preservation.evidence.preserved",
         target=_target(evidence),
-        details={
-            "kind": kind,
-            "item_id": item_id,
-            "purge_after": evidence.purge_after.isoformat(),
-            "bytes": len(plaintext),
-        },
     )
     return evidence
 
@@ -115,10 +115,9 @@ def read(
     payload = json.loads(keys.decrypt_bytes(evidence.payload_ciphertext, purpose=PAYLOAD_PURPOSE))
     audit.record(
         session,
+        events.EvidenceRead(kind=evidence.kind, purpose=purpose[:200]),
         actor=actor,
-        action="preservation.evidence.read",
         target=_target(evidence),
-        details={"kind": evidence.kind, "purpose": purpose[:200]},
     )
     assert isinstance(payload, dict)
     return payload
@@ -140,10 +139,9 @@ def purge_expired(session: Session, *, now: datetime) -> int:
         evidence.purged_at = now
         audit.record(
             session,
+            events.EvidencePurged(kind=evidence.kind, purge_after=evidence.purge_after.isoformat()),
             actor=ACTOR,
-            action="preservation.evidence.purged",
             target=_target(evidence),
-            details={"kind": evidence.kind, "purge_after": evidence.purge_after.isoformat()},
         )
     session.flush()
     return len(expired)

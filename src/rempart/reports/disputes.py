@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from rempart.audit import service as audit
 from rempart.core.clock import utcnow
 from rempart.core.errors import Conflict, NotFound
+from rempart.reports import events
 from rempart.reports.models import OutOfCourtDispute
 
 
@@ -44,9 +45,8 @@ def submit(
     session.flush()
     audit.record(
         session,
+        events.DisputeSubmitted(dispute=dispute.tracking_id, settlement_body=settlement_body),
         actor=actor,
-        action="reports.dispute.submitted",
-        details={"dispute": dispute.tracking_id, "settlement_body": settlement_body},
     )
     return dispute
 
@@ -66,12 +66,7 @@ def decide(
     dispute.implemented = implemented
     audit.record(
         session,
+        events.DisputeDecided(dispute=tracking_id, outcome=outcome.value, implemented=implemented),
         actor=actor,
-        action="reports.dispute.decided",
-        details={
-            "dispute": tracking_id,
-            "outcome": outcome.value,
-            "implemented": implemented,
-        },
     )
     return dispute

@@ -27,7 +27,7 @@ from rempart.core.errors import RempartError
 from rempart.core.settings import Settings
 from rempart.core.text import fold
 from rempart.platform.models import Account, Connection
-from rempart.reports import cases, raids
+from rempart.reports import cases, events, raids
 from rempart.reports.exceptions import (
     GoodFaithRequired,
     PlatformUserRequired,
@@ -326,16 +326,15 @@ def file_pending(session: Session, settings: Settings, *, now: datetime) -> int:
             cases.add_report(session, case, report, reporter, now)
         audit.record(
             session,
+            events.NoticesReceived(
+                case=case.id,
+                received=len(reports),
+                tracking_ids=[r.tracking_id for r in reports[:100]],
+                by_category=dict(Counter(r.category for r in reports)),
+                by_channel=dict(Counter(r.channel for r in reports)),
+            ),
             actor="system:reports",
-            action="reports.received",
             target=f"{kind}:{ref}",
-            details={
-                "case": case.id,
-                "received": len(reports),
-                "tracking_ids": [r.tracking_id for r in reports[:100]],
-                "by_category": dict(Counter(r.category for r in reports)),
-                "by_channel": dict(Counter(r.channel for r in reports)),
-            },
         )
         session.flush()
         raids.assess(session, settings, case=case, now=now)

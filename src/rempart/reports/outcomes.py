@@ -15,7 +15,7 @@ from rempart.core.clock import as_utc
 from rempart.core.settings import Settings
 from rempart.moderation.models import ModerationDecision, ModerationItem
 from rempart.platform import actions as platform_actions
-from rempart.reports import notices
+from rempart.reports import events, notices
 from rempart.reports.models import AccountStanding, Report, ReportCase, Reporter
 
 ACTOR = "system:reports"
@@ -147,12 +147,9 @@ def _unfounded(session: Session, settings: Settings, reporter: Reporter, now: da
     else:
         return
     notices.queue(session, kind=kind, reporter_id=reporter.id, body=body, now=now)
+    measure = events.ReporterSuspended if kind == "reporter_suspended" else events.ReporterWarned
     audit.record(
-        session,
-        actor=ACTOR,
-        action=f"reports.{kind}",
-        target=f"reporter:{reporter.id}",
-        details={k: v for k, v in body.items() if k == "until"},
+        session, measure(until=body.get("until")), actor=ACTOR, target=f"reporter:{reporter.id}"
     )
 
 
@@ -199,10 +196,5 @@ def _illegal_content(session: Session, settings: Settings, user_id: str, now: da
     else:
         return
     notices.queue(session, kind=kind, user_id=user_id, body=body, now=now)
-    audit.record(
-        session,
-        actor=ACTOR,
-        action=f"reports.{kind}",
-        target=f"user:{user_id}",
-        details={k: v for k, v in body.items() if k == "until"},
-    )
+    measure = events.AccountSuspended if kind == "account_suspended" else events.AccountWarned
+    audit.record(session, measure(until=body.get("until")), actor=ACTOR, target=f"user:{user_id}")

@@ -53,6 +53,7 @@ from rempart.moderation import reasons
 from rempart.moderation.models import ModerationDecision, ModerationItem
 from rempart.platform.models import Entity
 from rempart.reports import cases
+from rempart.reports import events as reports_events
 from rempart.reports.models import Report, ReportCase, Reporter
 
 WEIGHTS = {
@@ -337,8 +338,7 @@ def assess(session: Session, settings: Settings, *, case: ReportCase, now: datet
     if case.raid_suspected and not was_suspected:
         audit.record(
             session,
+            reports_events.RaidSuspected(case=case.id, score=score, signals=case.raid_signals),
             actor="system:reports",
-            action="reports.raid.suspected",
             target=f"{case.target_kind}:{case.target_ref}",
-            details={"case": case.id, "score": score, "signals": case.raid_signals},
         )

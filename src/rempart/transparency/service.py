@@ -26,7 +26,7 @@ from rempart.core.crypto import KeyRing
 from rempart.core.db import transaction
 from rempart.core.deps import Runtime
 from rempart.core.errors import Conflict, NotFound
-from rempart.transparency import dataset, dsa_templates, figures, lookup_cache
+from rempart.transparency import dataset, dsa_templates, events, figures, lookup_cache
 from rempart.transparency import standalone_verify as offline
 from rempart.transparency.models import PublishedReport
 from rempart.transparency.periods import (
@@ -225,9 +225,8 @@ def publish(rt: Runtime, *, kind: str, period_text: str) -> dict[str, Any]:
             report_id = row.id
             audit.record(
                 session,
+                events.ReportPublished(kind=kind, period=period.name, tree_size=head.tree_size),
                 actor="system:transparency",
-                action="transparency.report.published",
-                details={"kind": kind, "period": period.name, "tree_size": head.tree_size},
             )
         return {**report, "id": report_id}
     raise PublicationRaced("Other reports kept being published meanwhile; try again.")

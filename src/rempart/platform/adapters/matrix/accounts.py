@@ -16,6 +16,7 @@ from rempart.audit import service as audit
 from rempart.core.clock import as_utc, utcnow
 from rempart.core.db import transaction
 from rempart.core.deps import Runtime
+from rempart.platform import events as platform_events
 from rempart.platform.adapters.matrix.client import JSON, Homeserver, matrix_time
 from rempart.platform.adapters.matrix.progress import (
     ACTOR,
@@ -196,16 +197,15 @@ def _replace_legacy_rows(redated: dict[str, list[dict[str, Any]]], session: Sess
             account.state_at = account.registered_at
         audit.record(
             session,
+            platform_events.IdentitiesRedated(
+                adapter=ADAPTER,
+                replaced_rows=len(old),
+                replaced_from=sorted({as_utc(r.valid_from).isoformat() for r in old}),
+                dated_from=sorted({r["occurred_at"].isoformat() for r in records}),
+                source="homeserver threepids (added_at, validated_at)",
+            ),
             actor=ACTOR,
-            action="platform.identities_redated",
             target=f"account:{user_id}",
-            details={
-                "adapter": ADAPTER,
-                "replaced_rows": len(old),
-                "replaced_from": sorted({as_utc(r.valid_from).isoformat() for r in old}),
-                "dated_from": sorted({r["occurred_at"].isoformat() for r in records}),
-                "source": "homeserver threepids (added_at, validated_at)",
-            },
         )
     session.flush()
 

@@ -36,6 +36,7 @@ from rempart.core.deps import Runtime
 from rempart.core.jobs import backoff
 from rempart.core.settings import Settings
 from rempart.moderation.models import ModerationDecision, ModerationItem, StatementOfReasons
+from rempart.platform import events
 from rempart.platform.adapters.matrix import bot, event_reports
 from rempart.platform.adapters.matrix import notices as matrix_notices
 from rempart.platform.adapters.matrix.client import Homeserver, HomeserverError
@@ -373,24 +374,26 @@ def _perform(hs: Homeserver, call: _Call) -> dict[str, object]:
     return {}
 
 
+SETTLED: dict[str, type[events.PlatformActionSettled]] = {
+    "done": events.PlatformActionDone,
+    "failed": events.PlatformActionFailed,
+    "cancelled": events.PlatformActionCancelled,
+}
+
+
 def _settle(session: Session, action: PlatformAction, outcome: str, error: str | None) -> None:
     action.state = outcome
     action.last_error = error
     if outcome == "done":
         action.done_at = utcnow()
-    audit.record(
-        session,
-        actor=ACTOR,
-        action=f"platform.action_{outcome}",
-        target=f"{action.target_kind}:{action.target_ref}",
-        details={
-            "adapter": action.adapter,
-            "action": action.action,
-            "decision_id": action.decision_id,
-            "attempts": action.attempts,
-            "error": error,
-        },
+    settled = SETTLED[outcome](
+        adapter=action.adapter,
+        platform_action=action.action,
+        decision_id=action.decision_id,
+        attempts=action.attempts,
+        error=error,
     )
+    audit.record(session, settled, actor=ACTOR, target=f"{action.target_kind}:{action.target_ref}")
 
 
 def run_due(rt: Runtime, hs: Homeserver, *, limit: int = 50) -> dict[str, int]:

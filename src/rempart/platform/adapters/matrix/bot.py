@@ -33,6 +33,7 @@ from rempart.core.db import transaction
 from rempart.core.deps import Runtime
 from rempart.core.errors import RempartError
 from rempart.moderation.models import ModerationDecision, StatementOfReasons
+from rempart.platform import events
 from rempart.platform.adapters.matrix.client import JSON, Homeserver
 from rempart.platform.adapters.matrix.event_reports import platform_caller
 from rempart.platform.adapters.matrix.progress import ACTOR, ADAPTER, SyncSummary, cursors, save
@@ -205,17 +206,15 @@ def _answer(
             text = f"Appeal not filed: {message or _USAGE_EN} ({outcome})"
     audit.record(
         session,
+        events.MatrixAppealReceived(
+            adapter=ADAPTER,
+            event=str(event.get("event_id", ""))[:255],
+            reference=reference if known else None,
+            outcome=outcome,
+            appeal=tracking,
+        ),
         actor=ACTOR,
-        action="platform.matrix_appeal",
         target=f"account:{user_id}",
-        details={
-            "adapter": ADAPTER,
-            "event": str(event.get("event_id", ""))[:255],
-            # What the user typed is kept only when it is a reference of Rempart's.
-            "reference": reference if known else None,
-            "outcome": outcome,
-            "appeal": tracking,
-        },
     )
     queue_message(
         session, user_id=user_id, body=text, about=f"answer {event.get('event_id')}", now=utcnow()

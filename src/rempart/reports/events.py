@@ -1,0 +1,85 @@
+"""What notices, appeals and disputes record in the audit log. Targets are the item
+noticed or the person (``reporter:<id>``, ``user:<id>``). The transparency figures read
+every event here."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from rempart.audit.events import AuditEvent, PersonRef
+
+
+class NoticesReceived(AuditEvent):
+    action: ClassVar[str] = "reports.received"
+    case: int
+    received: int
+    tracking_ids: list[str]
+    by_category: dict[str, int]
+    by_channel: dict[str, int]
+
+
+class RaidSuspected(AuditEvent):
+    action: ClassVar[str] = "reports.raid.suspected"
+    case: int
+    score: float
+    signals: dict[str, Any]
+
+
+class AppealFiled(AuditEvent):
+    action: ClassVar[str] = "reports.appeal.filed"
+    # The appeal's tracking id, which its appellant holds: published pseudonymised.
+    appeal: PersonRef
+    decision: int
+    party: str
+
+
+class AppealDecided(AuditEvent):
+    """One appeal answered by a new decision.
+
+    Entries written before this event existed recorded one ``reports.appeal.decided`` per
+    decision, with ``appeals`` and ``outcomes`` and no ``appeal``: the figures never
+    counted those as decided, and still do not, so that reports published then verify."""
+
+    action: ClassVar[str] = "reports.appeal.decided"
+    omitted_when_none: ClassVar[frozenset[str]] = frozenset({"appeals", "outcomes"})
+    appeal: PersonRef | None = None
+    outcome: str | None = None
+    decision: int
+    appeals: list[str] | None = None
+    outcomes: dict[str, int] | None = None
+
+
+class DisputeSubmitted(AuditEvent):
+    action: ClassVar[str] = "reports.dispute.submitted"
+    dispute: PersonRef
+    settlement_body: str
+
+
+class DisputeDecided(AuditEvent):
+    action: ClassVar[str] = "reports.dispute.decided"
+    dispute: PersonRef
+    outcome: str
+    implemented: bool
+
+
+class _Standing(AuditEvent):
+    """A warning or a suspension under DSA Art. 23: a suspension says until when."""
+
+    omitted_when_none: ClassVar[frozenset[str]] = frozenset({"until"})
+    until: str | None = None
+
+
+class ReporterWarned(_Standing):
+    action: ClassVar[str] = "reports.reporter_warning"
+
+
+class ReporterSuspended(_Standing):
+    action: ClassVar[str] = "reports.reporter_suspended"
+
+
+class AccountWarned(_Standing):
+    action: ClassVar[str] = "reports.account_warning"
+
+
+class AccountSuspended(_Standing):
+    action: ClassVar[str] = "reports.account_suspended"
