@@ -441,7 +441,7 @@ def test_console_enrolment_disable_and_totp_reset(
 def test_admins_enrol_and_confirm_grants_in_the_console(
     client: TestClient, make_token: MakeToken, runtime: Runtime
 ) -> None:
-    from test_web import make_login, sign_in
+    from factories import make_login, sign_in
 
     first, second = (
         make_login(runtime, "adm-one", Role.ADMIN),
@@ -501,7 +501,7 @@ def test_admins_enrol_and_confirm_grants_in_the_console(
 def test_the_operator_enrols_disables_and_resets_from_the_command_line(
     client: TestClient, cli: Callable[..., Any], runtime: Runtime
 ) -> None:
-    from test_web import make_login, sign_in
+    from factories import make_login, sign_in
 
     enrolled = cli("token", "enrol", "--role", "platform", "--name", "bridge-cli")
     assert enrolled.exit_code == 0, enrolled.stderr

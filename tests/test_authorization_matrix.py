@@ -10,13 +10,12 @@ from the app, so a new route is in the matrix the day it is added.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from fastapi.routing import APIRoute
-from fastapi.testclient import TestClient
 
+from factories import legal_world
 from legal_support import (
     INSIDE,
     OUTSIDE,
@@ -26,7 +25,6 @@ from legal_support import (
     LegalWorld,
     approve,
     claims,
-    legal_world,
     release,
     sign,
     submit,
@@ -83,11 +81,8 @@ def valid_body(path: str) -> dict[str, Any] | None:
     return None
 
 
-@pytest.fixture
-def world(
-    client: TestClient, make_token: Callable[..., str], platform_headers: dict[str, str]
-) -> LegalWorld:
-    return legal_world(client, make_token, platform_headers)
+# A suspect, a verified court, two legal reviewers and two admins (tests/factories.py).
+world = legal_world
 
 
 def test_no_success_outside_the_permission_table(world: LegalWorld) -> None:

@@ -9,10 +9,9 @@ from collections.abc import Callable
 import pytest
 from fastapi.testclient import TestClient
 
+from factories import csrf_of, make_login, sign_in
 from rempart.auth.permissions import Role
 from rempart.core.deps import Runtime
-from test_moderation import scanned  # noqa: F401  (the fixture: a scanned platform)
-from test_web import csrf_of, make_login, sign_in
 
 
 def _selected(html: str, select_id: str) -> list[str]:

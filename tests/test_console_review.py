@@ -13,10 +13,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from factories import csrf_of, make_login, sign_in
 from rempart.auth.permissions import Role
 from rempart.core.deps import Runtime
-from test_moderation import scanned  # noqa: F401  (the fixture: a scanned platform)
-from test_web import csrf_of, make_login, sign_in
 
 SCAM_NOTICE = "This post asks for registration fees for a fake job: a classic scam."
 APPEAL_TEXT = "It really is a scam, they took my money."
@@ -31,8 +30,7 @@ def _browser(client: TestClient, runtime: Runtime, username: str, role: Role) ->
 
 
 def _reported_scam(client: TestClient, runtime: Runtime, headers: dict[str, str]) -> None:
-    from test_moderation import run_worker
-    from test_reports import notice, platform_world
+    from factories import notice, platform_world, run_worker
 
     platform_world(client, headers)
     run_worker(runtime)
@@ -60,7 +58,7 @@ def _decide(browser: TestClient, item_id: str, **fields: str) -> Any:
 
 
 def _appeal_as_reporter(client: TestClient, runtime: Runtime) -> None:
-    from test_reports import deliver, outbox
+    from factories import deliver, outbox
 
     deliver(runtime)
     [told] = [m for m in outbox(runtime) if m["type"] == "report_decision"]
@@ -131,7 +129,7 @@ def test_the_timeline_lists_notices_decisions_appeals_and_notes_in_order(
 def test_notes_stay_internal_and_escalations_reach_legal(
     client: TestClient, runtime: Runtime, platform_headers: dict[str, str]
 ) -> None:
-    from test_reports import deliver, outbox
+    from factories import deliver, outbox
 
     _reported_scam(client, runtime, platform_headers)
     moderator = _browser(client, runtime, "esc-mod", Role.MODERATOR)
@@ -226,8 +224,8 @@ def _preset_texts(page: str, preset_id: str) -> dict[str, str]:
 def test_a_preset_reaches_the_owner_in_their_language_and_must_fit_the_decision(
     client: TestClient, runtime: Runtime, platform_headers: dict[str, str]
 ) -> None:
+    from factories import deliver, outbox
     from rempart.moderation import presets
-    from test_reports import deliver, outbox
 
     _reported_scam(client, runtime, platform_headers)
     moderator = _browser(client, runtime, "preset-mod", Role.MODERATOR)
@@ -283,7 +281,7 @@ def test_a_preset_reaches_the_owner_in_their_language_and_must_fit_the_decision(
 def test_an_edited_preset_is_sent_as_written(
     client: TestClient, runtime: Runtime, platform_headers: dict[str, str]
 ) -> None:
-    from test_reports import deliver, outbox
+    from factories import deliver, outbox
 
     _reported_scam(client, runtime, platform_headers)
     moderator = _browser(client, runtime, "preset-bulk", Role.MODERATOR)
@@ -387,8 +385,7 @@ def test_art23_marks_in_the_decision_form_count_against_reporter_or_account(
         assert session.get(AccountStanding, "u-seller") is None
 
     # Reported again, decided as manifestly illegal this time: counted against the owner.
-    from test_moderation import run_worker
-    from test_reports import notice
+    from factories import notice, run_worker
 
     assert (
         client.post(
@@ -496,9 +493,9 @@ def test_wellbeing_settings_blur_greyscale_and_a_daily_exposure_counter(
     cli: Callable[..., Any],
     tmp_path: Path,
 ) -> None:
-    from test_review_media import _publish_known_image
+    from factories import publish_known_image
 
-    _publish_known_image(client, runtime, platform_headers, cli, tmp_path)
+    publish_known_image(client, runtime, platform_headers, cli, tmp_path)
     moderator = _browser(client, runtime, "calm-mod", Role.MODERATOR)
     colleague = _browser(client, runtime, "calm-colleague", Role.MODERATOR)
     settings_page = moderator.get("/console/moderation/settings")

@@ -14,9 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
-from fastapi.testclient import TestClient
-
+from factories import legal_world
 from legal_support import (
     PDF,
     SUSPECT,
@@ -31,7 +29,6 @@ from legal_support import (
     claims,
     confirm_proposal,
     countersign,
-    legal_world,
     redeem,
     register_authority,
     release,
@@ -50,11 +47,8 @@ from rempart.legal.schemas import ChecklistItem
 QUESTIONS = [item.value for item in ChecklistItem]
 
 
-@pytest.fixture
-def world(
-    client: TestClient, make_token: Callable[..., str], platform_headers: dict[str, str]
-) -> LegalWorld:
-    return legal_world(client, make_token, platform_headers)
+# A suspect, a verified court, two legal reviewers and two admins (tests/factories.py).
+world = legal_world
 
 
 def run_tasks(runtime: Runtime) -> None:

@@ -12,14 +12,13 @@ import pytest
 from sqlalchemy import select
 
 import dsa_server
+from process_support import write_lock_held
 from rempart.core.clock import utcnow
 from rempart.core.db import transaction
 from rempart.core.deps import Runtime
 from rempart.moderation.models import StatementOfReasons
 from rempart.transparency import dsa
 from rempart.transparency.dsa_rules import validate
-from test_load import write_lock_held
-from test_moderation import scanned  # noqa: F401  (the fixture: a scanned platform)
 
 
 def _statements(runtime: Runtime) -> list[StatementOfReasons]:

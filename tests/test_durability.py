@@ -9,16 +9,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 import random
 import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,6 +25,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from images import random_png
+from process_support import free_port, healthy, running, wait_until
 from rempart.audit.models import AuditEntry
 from rempart.auth.permissions import Role
 from rempart.core.db import transaction
@@ -38,89 +34,10 @@ from rempart.core.models import Job
 from rempart.platform.models import Account, Connection, IngestedEvent, PendingImage, PostMedia
 from rempart.platform.service import MEDIA_HASH_JOB
 
+pytestmark = pytest.mark.slow
+
 BATCH_SIZE = 200
 ACCOUNTS_PER_BATCH = 50
-
-
-def rempart_command() -> list[str]:
-    script = Path(sys.executable).with_name("rempart")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "rempart.cli"]
-
-
-def passed_through() -> dict[str, str]:
-    # PYTHONPATH too, so that the processes run the code under test wherever it lies.
-    return {k: os.environ[k] for k in ("PATH", "PYTHONPATH") if k in os.environ}
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-@dataclass
-class Process:
-    popen: subprocess.Popen[bytes]
-    log: Path
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")[-4000:]
-
-    def kill(self) -> None:
-        """SIGKILL the whole process group, as a crash of the machine or container would:
-        with several web workers, killing only their supervisor would leave them serving."""
-        with suppress(ProcessLookupError):
-            os.killpg(self.popen.pid, signal.SIGKILL)
-        self.popen.wait(timeout=10)
-        assert self.popen.returncode == -signal.SIGKILL
-
-
-@contextmanager
-def running(args: list[str], env: dict[str, str], cwd: Path, name: str) -> Iterator[Process]:
-    log = cwd / f"{name}.log"
-    with log.open("ab") as sink:
-        popen = subprocess.Popen(
-            [*rempart_command(), *args],
-            env={**env, **passed_through(), "PYTHONUNBUFFERED": "1"},
-            cwd=cwd,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            # Its own process group, so that it and every process it spawns can be killed.
-            start_new_session=True,
-        )
-    process = Process(popen, log)
-    try:
-        yield process
-    finally:
-        with suppress(ProcessLookupError):
-            os.killpg(popen.pid, signal.SIGKILL)
-        popen.wait(timeout=10)
-
-
-def wait_until(
-    condition: Callable[[], bool], *, timeout: float, what: str, process: Process
-) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        if process.popen.poll() is not None:
-            pytest.fail(
-                f"{what}: the process exited ({process.popen.returncode})\n{process.output()}"
-            )
-        time.sleep(0.02)
-    pytest.fail(f"{what}: timed out after {timeout} s\n{process.output()}")
-
-
-def healthy(port: int) -> Callable[[], bool]:
-    def check() -> bool:
-        try:
-            return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    return check
 
 
 def count(rt: Runtime, model: Any, *where: Any) -> int:

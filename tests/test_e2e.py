@@ -22,6 +22,7 @@ import pyotp
 import pytest
 import uvicorn
 
+from factories import make_login
 from rempart.app import create_app
 from rempart.auth.permissions import Role
 from rempart.core.db import transaction
@@ -31,11 +32,11 @@ from rempart.legal.schemas import ChecklistItem
 from rempart.moderation import tasks as moderation_tasks
 from rempart.reports import tasks as reports_tasks
 from rempart.worker import Worker
-from test_web import make_login
 
 CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = Path(__file__).parents[1] / "test-artifacts" / "screenshots"
 pytestmark = [
+    pytest.mark.slow,
     pytest.mark.skipif(
         not CHROMIUM.exists() and os.environ.get("REMPART_TEST_REQUIRE_BROWSER") != "1",
         reason="Debian's Chromium is not installed (scripts/ensure-chromium.sh)",

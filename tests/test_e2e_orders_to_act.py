@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from act_support import act_claims, act_deadline, competent, seed_content
+from factories import make_login
 from legal_support import PDF, legal_world, sign, submit
 from rempart.auth.permissions import Role
 from rempart.core.deps import Runtime
@@ -25,10 +26,10 @@ from test_e2e import (
     sign_out,
     work,
 )
-from test_web import make_login
 
 __all__ = ["browser_page", "server"]  # fixtures, used by name
 pytestmark = [
+    pytest.mark.slow,
     pytest.mark.skipif(
         not CHROMIUM.exists() and os.environ.get("REMPART_TEST_REQUIRE_BROWSER") != "1",
         reason="Debian's Chromium is not installed (scripts/ensure-chromium.sh)",

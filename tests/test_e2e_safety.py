@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from factories import make_login
 from rempart.auth.permissions import Role
 from rempart.core.db import transaction
 from rempart.core.deps import Runtime
@@ -28,7 +29,6 @@ from test_e2e import (  # noqa: F401 - fixtures
     sign_out,
     work,
 )
-from test_web import make_login
 
 PHONE = "+61491570158"
 ADDRESS = "203.0.113.91"

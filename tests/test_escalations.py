@@ -16,6 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from factories import event, run_worker
 from legal_support import bearer, register_authority
 from rempart.audit.models import AuditEntry
 from rempart.auth.permissions import Role
@@ -30,7 +31,6 @@ from rempart.moderation.models import ModerationItem
 from rempart.platform.models import Account
 from rempart.transparency import service as transparency
 from rempart.transparency.figures import quarter_of
-from test_moderation import event, run_worker
 
 PHONE = "+61 491 570 156"
 PHONE_E164 = "+61491570156"
@@ -311,7 +311,7 @@ def test_console_pages_keep_the_notification_from_moderators(
     platform_headers: dict[str, str],
     make_token: Callable[..., str],
 ) -> None:
-    from test_web import csrf_of, make_login, sign_in
+    from factories import csrf_of, make_login, sign_in
 
     item_id = _publish(client, runtime, platform_headers)
     created = client.post(

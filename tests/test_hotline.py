@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 from pydantic import ValidationError
 from sqlalchemy import select
 
+from factories import event, run_worker
 from legal_support import bearer
 from rempart.audit.models import AuditEntry
 from rempart.auth.permissions import Role
@@ -35,7 +36,6 @@ from rempart.preservation import service as preservation
 from rempart.preservation.exceptions import EvidencePurged
 from rempart.preservation.models import PreservedEvidence
 from rempart.reports.models import Notice
-from test_moderation import event, run_worker
 
 FIXTURES = Path(__file__).parent / "fixtures" / "pdq"
 KNOWN = (FIXTURES / "bridge-1-original.jpg").read_bytes()

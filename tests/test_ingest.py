@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from PIL import Image
 
+import factories
 from rempart.app import create_app
 from rempart.audit.models import AuditEntry
 from rempart.core.db import transaction
@@ -45,12 +46,9 @@ def at(minutes: int) -> str:
 
 
 def event(event_type: str, /, *, minutes: int = 0, **fields: Any) -> dict[str, Any]:
-    return {
-        "id": f"ev-{uuid.uuid4().hex}",
-        "type": event_type,
-        "occurred_at": at(minutes),
-        **fields,
-    }
+    """An event with an id of its own, ``minutes`` after T0."""
+    moment = T0 + timedelta(minutes=minutes)
+    return factories.event(f"ev-{uuid.uuid4().hex}", event_type, moment, **fields)
 
 
 def ingest(client: TestClient, headers: dict[str, str], *events: dict[str, Any]) -> Any:

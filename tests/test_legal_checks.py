@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
+from factories import legal_world
 from legal_support import (
     INSIDE,
     SUSPECT,
@@ -20,7 +21,6 @@ from legal_support import (
     approve,
     bearer,
     claims,
-    legal_world,
     register_authority,
     release,
     reviewer_view,
@@ -34,12 +34,8 @@ from rempart.core.deps import Runtime
 from rempart.core.settings import Settings
 from rempart.legal.models import Disclosure, Order, Review
 
-
-@pytest.fixture
-def world(
-    client: TestClient, make_token: Callable[..., str], platform_headers: dict[str, str]
-) -> LegalWorld:
-    return legal_world(client, make_token, platform_headers)
+# A suspect, a verified court, two legal reviewers and two admins (tests/factories.py).
+world = legal_world
 
 
 def checks_of(client: TestClient, order: dict[str, Any], reviewer: str) -> dict[str, str]:

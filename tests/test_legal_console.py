@@ -6,35 +6,30 @@ frames and caches."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+from factories import csrf_of, legal_world, make_login, sign_in
 from legal_support import (
     URGENT_CLAIMS,
     LegalWorld,
     approve,
     call_back,
     claims,
-    legal_world,
     sign,
     submit,
 )
 from rempart.auth.permissions import Role
 from rempart.core.deps import Runtime
 from rempart.legal import jws
-from test_web import csrf_of, make_login, sign_in
 
 pytestmark = pytest.mark.xdist_group("legal-console")
 
 
-@pytest.fixture
-def world(
-    client: TestClient, make_token: Callable[..., str], platform_headers: dict[str, str]
-) -> LegalWorld:
-    return legal_world(client, make_token, platform_headers)
+# A suspect, a verified court, two legal reviewers and two admins (tests/factories.py).
+world = legal_world
 
 
 def _send(world: LegalWorld, **changes: Any) -> str:

@@ -4,13 +4,11 @@ work the worker does on a schedule, with the clock moved forward."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 
-import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from factories import legal_world
 from legal_support import (
     INSIDE,
     SUSPECT,
@@ -19,7 +17,6 @@ from legal_support import (
     approve,
     bearer,
     claims,
-    legal_world,
     register_authority,
     release,
     sign,
@@ -32,12 +29,8 @@ from rempart.legal import tasks
 from rempart.platform.models import Connection
 from rempart.platform.service import purge_connections
 
-
-@pytest.fixture
-def world(
-    client: TestClient, make_token: Callable[..., str], platform_headers: dict[str, str]
-) -> LegalWorld:
-    return legal_world(client, make_token, platform_headers)
+# A suspect, a verified court, two legal reviewers and two admins (tests/factories.py).
+world = legal_world
 
 
 def run_tasks(runtime: Runtime) -> None:

@@ -5,7 +5,6 @@ busy is answered ``database_busy`` with Retry-After."""
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -17,41 +16,12 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
+from process_support import write_lock_held
 from rempart.app import create_app
 from rempart.core import jobs
-from rempart.core.db import is_sqlite, normalise_url
 from rempart.core.deps import Runtime
 from rempart.core.settings import Settings
 from rempart.worker import Worker
-
-# -- a probe: is a write transaction open while the remote model is asked? ---------------
-
-
-def write_lock_held(database_url: str) -> bool:
-    """True when another connection holds a write transaction on the database right now."""
-    if is_sqlite(database_url):
-        path = database_url.split(":///", 1)[1]
-        connection = sqlite3.connect(path, timeout=0, isolation_level=None)
-        try:
-            connection.execute("BEGIN IMMEDIATE")
-            connection.execute("ROLLBACK")
-            return False
-        except sqlite3.OperationalError:
-            return True
-        finally:
-            connection.close()
-    engine = sa.create_engine(normalise_url(database_url), poolclass=sa.pool.NullPool)
-    try:
-        with engine.connect() as connection:
-            writers = connection.execute(
-                sa.text(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                    "AND backend_xid IS NOT NULL AND pid <> pg_backend_pid()"
-                )
-            ).scalar_one()
-        return bool(writers)
-    finally:
-        engine.dispose()
 
 
 class SlowModel(BaseHTTPRequestHandler):

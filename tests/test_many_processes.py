@@ -30,6 +30,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from legal_support import claims, legal_world, sign, submit
+from process_support import Process, free_port, healthy, rempart_command, running, wait_until
 from rempart.auth.permissions import Role
 from rempart.core.db import is_sqlite, transaction
 from rempart.core.deps import Runtime
@@ -38,7 +39,6 @@ from rempart.legal.models import Order
 from rempart.moderation.models import ModerationDecision
 from rempart.platform.models import IngestedEvent
 from rempart.reports.models import Report
-from test_durability import Process, free_port, healthy, rempart_command, running, wait_until
 
 pytestmark = pytest.mark.slow
 

@@ -27,6 +27,7 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from sqlalchemy import func, select
 
+from factories import make_login, sign_in
 from images import random_png
 from legal_support import approve, bearer, claims, register_authority, release, sign, submit
 from rempart.audit.models import AuditEntry
@@ -50,9 +51,8 @@ from rempart.platform.models import (
 from rempart.reports.models import Report
 from rempart.worker import Worker
 from synapse_server import SERVER_NAME, Synapse
-from test_web import make_login, sign_in
 
-pytestmark = pytest.mark.xdist_group("synapse")
+pytestmark = [pytest.mark.xdist_group("synapse"), pytest.mark.slow]
 
 DRUG_OFFER = "Vends cocaïne et MDMA, livraison discrète 24/7, paiement crypto, écrivez-moi"
 PRIVATE_TEXT = "Rendez-vous samedi chez Camille, ne le dis à personne"

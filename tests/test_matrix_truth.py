@@ -50,7 +50,7 @@ from test_matrix import (  # noqa: F401 - fixtures
     synapse,
 )
 
-pytestmark = pytest.mark.xdist_group("synapse")
+pytestmark = [pytest.mark.xdist_group("synapse"), pytest.mark.slow]
 
 
 def _sync(runtime: Runtime) -> Any:

@@ -6,107 +6,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 
+from factories import VIOLATING, event, found, run_worker
 from rempart.auth.permissions import Role
 from rempart.core.db import transaction
 from rempart.core.deps import Runtime
 from rempart.moderation import tasks as moderation_tasks
-from rempart.worker import Worker
-
-NOW = datetime.now(UTC) - timedelta(hours=1)
-
-VIOLATING = {
-    "p-drug-fr": "🌿 Beuh dispo sur Lyon, qualité top, 10 € le g. DM @vert_lyon",
-    "p-drug-en": "Fast delivery coke and MDMA in Leeds and around, discreet. Contact @fastline",
-    "p-weapon-fr": "Vends Glock 17, sans papiers, 900 €. Sérieux uniquement, MP @armurerie",
-    "p-weapon-en": "Selling AK-47, no paperwork, 2500. Serious buyers only, DM @ironman",
-    "p-piracy-fr": "🔴 DIRECT Olympique Fictif - FC Exemple en HD gratuit ici : https://stream.example",
-    "p-piracy-en": "All weekend games streamed free, link: https://free-games.example",
-}
-LOOKALIKES = {
-    "p-look-drug-fr": "Opération de police hier soir à Lyon, un point de deal de beuh démantelé.",
-    "p-look-drug-en": "Police raid in Leeds: officers seized coke and shut down a dealing spot.",
-    "p-look-weapon-fr": "Rappel : détenir un pistolet exige un permis, informe la préfecture.",
-    "p-look-piracy-en": "Where to watch the match legally? On the official app, no free stream.",
-    "p-plain": "Recette du gratin dauphinois de ma grand-mère, avec beaucoup de crème.",
-}
-
-
-def event(event_id: str, event_type: str, **fields: Any) -> dict[str, Any]:
-    return {"id": event_id, "type": event_type, "occurred_at": NOW.isoformat(), **fields}
-
-
-def publish(client: TestClient, headers: dict[str, str]) -> None:
-    events = [
-        event(
-            "e-market",
-            "entity.published",
-            entity_id="ch-market",
-            kind="channel",
-            title="Bons plans Lyon",
-            owner_user_id="u-owner",
-            member_count=1200,
-        ),
-        event(
-            "e-news",
-            "entity.published",
-            entity_id="ch-news",
-            kind="channel",
-            title="Actualités locales",
-            owner_user_id="u-journalist",
-            member_count=54000,
-        ),
-    ]
-    for ref, text in VIOLATING.items():
-        events.append(
-            event(
-                f"ev-{ref}",
-                "post.published",
-                post_id=ref,
-                entity_id="ch-market",
-                text=text,
-                language=ref[-2:],
-            )
-        )
-    for ref, text in LOOKALIKES.items():
-        events.append(
-            event(
-                f"ev-{ref}",
-                "post.published",
-                post_id=ref,
-                entity_id="ch-news",
-                text=text,
-                language="fr" if ref.endswith("fr") or ref == "p-plain" else "en",
-            )
-        )
-    response = client.post("/v1/ingest/events", json={"events": events}, headers=headers)
-    assert response.status_code == 200, response.text
-
-
-def run_worker(runtime: Runtime) -> None:
-    worker = Worker(runtime)
-    while worker.tick():
-        pass
-
-
-def found(client: TestClient, query: str, lang: str = "en") -> set[str]:
-    response = client.get("/v1/search", params={"q": query, "lang": lang, "limit": 100})
-    assert response.status_code == 200, response.text
-    return {hit["ref"] for hit in response.json()["items"]}
-
-
-@pytest.fixture
-def scanned(client: TestClient, runtime: Runtime, platform_headers: dict[str, str]) -> TestClient:
-    publish(client, platform_headers)
-    # Nothing is searchable before moderation has scanned it.
-    assert found(client, "lyon") == set()
-    run_worker(runtime)
-    return client
 
 
 def test_violations_leave_search_and_lookalikes_stay(scanned: TestClient) -> None:

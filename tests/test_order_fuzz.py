@@ -5,15 +5,14 @@ no order behind. SQLite only: the point is the parser, not the database."""
 from __future__ import annotations
 
 import string
-from collections.abc import Callable
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from legal_support import LegalWorld, claims, legal_world, sign, submit
+from factories import legal_world
+from legal_support import LegalWorld, claims, sign, submit
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
@@ -61,11 +60,8 @@ mutations = st.dictionaries(
 )
 
 
-@pytest.fixture
-def world(
-    client: TestClient, make_token: Callable[..., str], platform_headers: dict[str, str]
-) -> LegalWorld:
-    return legal_world(client, make_token, platform_headers)
+# A suspect, a verified court, two legal reviewers and two admins (tests/factories.py).
+world = legal_world
 
 
 def check(response: Any) -> None:

@@ -10,11 +10,11 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
 from fastapi.testclient import TestClient
 from joserfc import jws as jose_jws
 from joserfc.jwk import OKPKey
 
+from factories import legal_world
 from legal_support import (
     INSIDE,
     PDF,
@@ -26,7 +26,6 @@ from legal_support import (
     bearer,
     call_back,
     claims,
-    legal_world,
     register_authority,
     release,
     reviewer_view,
@@ -37,14 +36,8 @@ from rempart.auth.permissions import Role
 from rempart.legal import jws
 from rempart.legal.disclosures import DISCLOSABLE_FIELDS
 
-
-@pytest.fixture
-def world(
-    client: TestClient,
-    make_token: Callable[..., str],
-    platform_headers: dict[str, str],
-) -> LegalWorld:
-    return legal_world(client, make_token, platform_headers)
+# A suspect, a verified court, two legal reviewers and two admins (tests/factories.py).
+world = legal_world
 
 
 def audit_actions(client: TestClient, make_token: Callable[..., str]) -> list[str]:

@@ -24,13 +24,13 @@ from act_support import (
     competent,
     seed_content,
 )
+from factories import found, run_worker
 from legal_support import (
     PDF,
     LegalWorld,
     MovableClock,
     approve,
     bearer,
-    legal_world,
     register_authority,
     sign,
     submit,
@@ -50,19 +50,18 @@ from rempart.preservation import service as preservation
 from rempart.preservation.models import PreservedEvidence
 from rempart.transparency.figures import Log, dsa, quarter_of
 from rempart.transparency.render import dsa_rows
-from test_moderation import found, run_worker
 
 ROOT = Path(__file__).parents[1]
 
 
 @pytest.fixture
 def world(
+    legal_world: LegalWorld,
     client: TestClient,
     runtime: Runtime,
-    make_token: Callable[..., str],
     platform_headers: dict[str, str],
 ) -> LegalWorld:
-    legal = legal_world(client, make_token, platform_headers)
+    legal = legal_world
     seed_content(client, platform_headers)
     run_worker(runtime)  # scanned and indexed, as content is before anyone orders it down
     return legal

@@ -12,6 +12,7 @@ from datetime import timedelta
 import pytest
 from fastapi.testclient import TestClient
 
+from factories import found, ingest, notice, reports_world, run_worker
 from legal_support import MovableClock
 from rempart.core.deps import Runtime
 from report_support import (
@@ -20,7 +21,9 @@ from report_support import (
     claim,
     genuine_text,
     genuine_web_reports,
+    moderator,
     people,
+    queue_refs,
     raid_by_sleepers,
     raid_from_one_network,
     raid_through_web_form,
@@ -28,21 +31,9 @@ from report_support import (
     varied,
     web,
 )
-from test_moderation import found, run_worker
-from test_reports import (
-    ingest,
-    moderator,
-    notice,
-    platform_world,
-    queue_refs,
-)
 
-
-@pytest.fixture
-def world(client: TestClient, runtime: Runtime, platform_headers: dict[str, str]) -> TestClient:
-    platform_world(client, platform_headers)
-    run_worker(runtime)
-    return client
+# The solidarity channel and the scam, scanned (tests/factories.py).
+world = reports_world
 
 
 @pytest.mark.parametrize("shape", ["web_form", "one_network", "sleepers", "slow"])

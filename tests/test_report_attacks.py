@@ -11,10 +11,10 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from factories import deliver, found, ingest, notice, outbox, reports_world, run_worker
 from legal_support import MovableClock
 from rempart.core.db import transaction
 from rempart.core.deps import Runtime
@@ -25,28 +25,16 @@ from report_support import (
     claim,
     decide,
     item_id,
+    moderator,
     people,
+    queue_refs,
     raid_from_one_network,
     varied,
     web,
 )
-from test_moderation import found, run_worker
-from test_reports import (
-    deliver,
-    ingest,
-    moderator,
-    notice,
-    outbox,
-    platform_world,
-    queue_refs,
-)
 
-
-@pytest.fixture
-def world(client: TestClient, runtime: Runtime, platform_headers: dict[str, str]) -> TestClient:
-    platform_world(client, platform_headers)
-    run_worker(runtime)
-    return client
+# The solidarity channel and the scam, scanned (tests/factories.py).
+world = reports_world
 
 
 # -- appeals ---------------------------------------------------------------------------
@@ -322,8 +310,8 @@ def test_moderators_see_notices_raid_signals_appeals_and_history_but_not_reporte
 def test_the_console_item_page_shows_the_evidence_and_decides_on_the_version_read(
     world: TestClient, runtime: Runtime, make_token: Callable[..., str], moved: MovableClock
 ) -> None:
+    from factories import make_login, sign_in
     from rempart.auth.permissions import Role
-    from test_web import make_login, sign_in
 
     raid_from_one_network(world, random.Random(4), moved)
     run_worker(runtime)

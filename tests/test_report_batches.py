@@ -8,13 +8,15 @@ from collections.abc import Callable
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from factories import notice, reports_world
 from rempart.auth.permissions import Role
 from rempart.core.db import transaction
 from rempart.core.deps import Runtime
 from rempart.reports import tasks as reports_tasks
 from rempart.reports.models import Report
-from test_reports import notice, world  # noqa: F401  (the fixture)
 
+# The solidarity channel and the scam, scanned (tests/factories.py).
+world = reports_world
 MISSING = {"url": "https://t.example/bons_plans/p-nowhere"}
 
 
@@ -24,7 +26,7 @@ def stored(runtime: Runtime) -> int:
 
 
 def test_a_refused_notice_still_counts_against_the_public_limit(
-    world: TestClient,  # noqa: F811
+    world: TestClient,
     runtime: Runtime,
 ) -> None:
     # Probing for targets that do not exist is no way around the limit.
@@ -38,7 +40,7 @@ def test_a_refused_notice_still_counts_against_the_public_limit(
 
 
 def test_a_batch_receives_each_notice_or_refuses_it_alone(
-    world: TestClient,  # noqa: F811
+    world: TestClient,
     runtime: Runtime,
     platform_headers: dict[str, str],
 ) -> None:
@@ -66,7 +68,7 @@ def test_a_batch_receives_each_notice_or_refuses_it_alone(
 
 
 def test_a_batch_cannot_outrun_a_users_rate_limit(
-    world: TestClient,  # noqa: F811
+    world: TestClient,
     runtime: Runtime,
     platform_headers: dict[str, str],
 ) -> None:
@@ -83,7 +85,7 @@ def test_a_batch_cannot_outrun_a_users_rate_limit(
 
 
 def test_batches_are_for_platforms_and_flaggers_and_all_or_nothing_on_bad_input(
-    world: TestClient,  # noqa: F811
+    world: TestClient,
     runtime: Runtime,
     platform_headers: dict[str, str],
     make_token: Callable[..., str],

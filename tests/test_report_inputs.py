@@ -12,24 +12,16 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from factories import notice, reports_world
 from rempart.core.db import transaction
 from rempart.core.deps import Runtime
 from report_support import (
     decide,
-)
-from test_moderation import run_worker
-from test_reports import (
     moderator,
-    notice,
-    platform_world,
 )
 
-
-@pytest.fixture
-def world(client: TestClient, runtime: Runtime, platform_headers: dict[str, str]) -> TestClient:
-    platform_world(client, platform_headers)
-    run_worker(runtime)
-    return client
+# The solidarity channel and the scam, scanned (tests/factories.py).
+world = reports_world
 
 
 # -- bad input -------------------------------------------------------------------------

@@ -3,38 +3,33 @@ queue, raid detection, Art. 23 measures, appeals decided by a second moderator, 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from factories import (
+    LINK,
+    deliver,
+    found,
+    ingest,
+    notice,
+    outbox,
+    reports_world,
+    run_worker,
+)
+from factories import event as _event
 from rempart.auth.permissions import Role
 from rempart.core.db import transaction
 from rempart.core.deps import Runtime
-from rempart.moderation import tasks as moderation_tasks
-from rempart.reports import tasks as reports_tasks
 from rempart.reports.models import Report, ReportCase
-from test_moderation import found, run_worker
+from report_support import NOW, moderator, queue_refs
 
-NOW = datetime.now(UTC)
-LINK = "https://t.example"
-
-
-def _event(event_id: str, event_type: str, at: datetime, **fields: Any) -> dict[str, Any]:
-    return {"id": event_id, "type": event_type, "occurred_at": at.isoformat(), **fields}
-
-
-def ingest(client: TestClient, headers: dict[str, str], events: list[dict[str, Any]]) -> None:
-    for start in range(0, len(events), 5000):
-        response = client.post(
-            "/v1/ingest/events", json={"events": events[start : start + 5000]}, headers=headers
-        )
-        assert response.status_code == 200, response.text
+# The solidarity channel and the scam, scanned (tests/factories.py).
+world = reports_world
 
 
 def accounts(
@@ -57,111 +52,6 @@ def accounts(
             )
         )
     return events
-
-
-def platform_world(client: TestClient, headers: dict[str, str]) -> None:
-    old = NOW - timedelta(days=400)
-    ingest(
-        client,
-        headers,
-        [
-            _event(
-                "e-solidarity",
-                "entity.published",
-                old,
-                entity_id="ch-solidarity",
-                kind="channel",
-                username="solidarite_littoral",
-                title="Solidarité Littoral",
-                description="Informations pratiques pour les personnes exilées : repas, "
-                "douches, permanences juridiques.",
-                owner_user_id="u-admin",
-                member_count=8000,
-            ),
-            _event(
-                "e-market",
-                "entity.published",
-                old,
-                entity_id="ch-market",
-                kind="channel",
-                username="bons_plans",
-                title="Bons plans",
-                owner_user_id="u-seller",
-                member_count=300,
-            ),
-            _event(
-                "p-1",
-                "post.published",
-                old,
-                post_id="p-meals",
-                entity_id="ch-solidarity",
-                text="Distribution de repas ce soir à 19 h, quai de la Loire.",
-                language="fr",
-            ),
-            _event(
-                "p-2",
-                "post.published",
-                old,
-                post_id="p-scam",
-                entity_id="ch-market",
-                text="Gagnez 500 € par jour depuis chez vous, envoyez 50 € de frais d'inscription",
-                language="fr",
-            ),
-            _event(
-                "p-3",
-                "post.published",
-                old,
-                post_id="p-weather",
-                entity_id="ch-market",
-                text="Il pleut encore sur la côte ce week-end.",
-                language="fr",
-            ),
-        ],
-    )
-
-
-def notice(**overrides: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "target": {"url": f"{LINK}/bons_plans/p-scam"},
-        "category": "scams_fraud",
-        "explanation": "This post asks for registration fees for a fake job: a classic scam.",
-        "reporter": {"name": "Camille Exemple", "email": "camille@example.org"},
-        "good_faith": True,
-    }
-    body.update(overrides)
-    return body
-
-
-@pytest.fixture
-def world(client: TestClient, runtime: Runtime, platform_headers: dict[str, str]) -> TestClient:
-    platform_world(client, platform_headers)
-    run_worker(runtime)
-    return client
-
-
-def moderator(make_token: Callable[..., str]) -> dict[str, str]:
-    return {"Authorization": f"Bearer {make_token(Role.MODERATOR)}"}
-
-
-def queue_refs(client: TestClient, headers: dict[str, str], **params: str) -> list[str]:
-    page = client.get("/v1/moderation/queue", params={"limit": 100, **params}, headers=headers)
-    assert page.status_code == 200, page.text
-    return [item["ref"] for item in page.json()["items"]]
-
-
-def deliver(runtime: Runtime) -> None:
-    """What the worker sends every few seconds: statements of reasons and notices."""
-    run_worker(runtime)
-    with transaction(runtime.engine) as session:
-        moderation_tasks.deliver(session, runtime)
-        reports_tasks.deliver(session, runtime)
-
-
-def outbox(runtime: Runtime) -> list[dict[str, Any]]:
-    path: Path = runtime.settings.notification_outbox
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines()]
 
 
 def test_a_report_from_a_new_user_reaches_a_moderator(

@@ -12,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from factories import ingest
 from rempart.audit.models import AuditEntry
 from rempart.core.db import transaction
 from rempart.core.deps import Runtime
@@ -29,12 +30,6 @@ def connection(event_id: str, user_id: str, age: timedelta) -> dict[str, Any]:
         "ip": "2001:db8::7",
         "port": 51000,
     }
-
-
-def ingest(client: TestClient, headers: dict[str, str], events: list[dict[str, Any]]) -> None:
-    response = client.post("/v1/ingest/events", json={"events": events}, headers=headers)
-    assert response.status_code == 200, response.text
-    assert response.json()["stored"] == len(events)
 
 
 def remaining(rt: Runtime) -> set[str]:

@@ -4,7 +4,6 @@ and the queue filtered by the kind of signal that fired."""
 
 from __future__ import annotations
 
-import base64
 import io
 import json
 import re
@@ -17,6 +16,8 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from sqlalchemy import select
 
+from factories import KNOWN_PICTURE as PICTURE
+from factories import publish_known_image
 from rempart.audit.models import AuditEntry
 from rempart.auth.permissions import Role
 from rempart.core.clock import utcnow
@@ -24,52 +25,6 @@ from rempart.core.db import transaction
 from rempart.core.deps import Runtime
 from rempart.moderation import media
 from rempart.platform.media import hash_image
-from test_moderation import event, run_worker
-
-PICTURE = (Path(__file__).parent / "fixtures" / "pdq" / "bridge-1-original.jpg").read_bytes()
-
-
-def _publish_known_image(
-    client: TestClient,
-    runtime: Runtime,
-    headers: dict[str, str],
-    cli: Callable[..., Any],
-    tmp_path: Path,
-) -> None:
-    bank = tmp_path / "bank.csv"
-    bank.write_text(f"hash,algorithm,category\n{hash_image(PICTURE).pdq},pdq,terrorism\n")
-    assert cli("banks", "import", str(bank), "--bank", "gifct-like").exit_code == 0
-    events = [
-        event(
-            "e-ch",
-            "entity.published",
-            entity_id="ch-pics",
-            kind="channel",
-            title="Photos",
-            owner_user_id="u-owner",
-            member_count=10,
-        ),
-        event(
-            "e-p",
-            "post.published",
-            post_id="p-pic",
-            entity_id="ch-pics",
-            text="Une photo du pont",
-            language="fr",
-            media=[{"image_base64": base64.b64encode(PICTURE).decode()}],
-        ),
-        event(
-            "e-q",
-            "post.published",
-            post_id="p-glock",
-            entity_id="ch-pics",
-            text="Selling a Glock, no paperwork, DM me",
-            language="en",
-        ),
-    ]
-    response = client.post("/v1/ingest/events", json={"events": events}, headers=headers)
-    assert response.status_code == 200, response.text
-    run_worker(runtime)
 
 
 def test_blurred_preview_then_audited_reveal_then_forgotten(
@@ -80,7 +35,7 @@ def test_blurred_preview_then_audited_reveal_then_forgotten(
     cli: Callable[..., Any],
     tmp_path: Path,
 ) -> None:
-    _publish_known_image(client, runtime, platform_headers, cli, tmp_path)
+    publish_known_image(client, runtime, platform_headers, cli, tmp_path)
     moderator = {"Authorization": f"Bearer {make_token(Role.MODERATOR)}"}
     colleague = {"Authorization": f"Bearer {make_token(Role.MODERATOR)}"}
 
@@ -149,7 +104,7 @@ def test_review_media_expire(
     cli: Callable[..., Any],
     tmp_path: Path,
 ) -> None:
-    _publish_known_image(client, runtime, platform_headers, cli, tmp_path)
+    publish_known_image(client, runtime, platform_headers, cli, tmp_path)
     moderator = {"Authorization": f"Bearer {make_token(Role.MODERATOR)}"}
     [item] = client.get("/v1/moderation/queue?source=hash", headers=moderator).json()["items"]
     url = item["media"][0]["preview_url"]
@@ -170,9 +125,9 @@ def test_the_console_item_page_shows_its_blurred_preview(
     cli: Callable[..., Any],
     tmp_path: Path,
 ) -> None:
-    from test_web import make_login, sign_in
+    from factories import make_login, sign_in
 
-    _publish_known_image(client, runtime, platform_headers, cli, tmp_path)
+    publish_known_image(client, runtime, platform_headers, cli, tmp_path)
     moderator = {"Authorization": f"Bearer {make_token(Role.MODERATOR)}"}
     [item] = client.get("/v1/moderation/queue?source=hash", headers=moderator).json()["items"]
     anonymous = client.get(

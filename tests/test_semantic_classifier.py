@@ -12,12 +12,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from factories import event, run_worker
 from rempart.core.db import transaction
 from rempart.core.deps import Runtime
 from rempart.moderation import ngram, semantic
 from rempart.moderation.cascade import Cascade, unsure
 from rempart.moderation.models import ModerationItem
-from test_moderation import event, run_worker
 
 UNSURE = "Rejoignez les combattants, le jour viendra où nous frapperons"
 CLEAR = (

@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from process_support import free_port, healthy, running, wait_until
 from rempart.core.db import is_sqlite
-from test_durability import free_port, healthy, running, wait_until
+
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture

@@ -7,12 +7,12 @@ import json
 import os
 import stat
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
+from process_support import rempart_command
 from rempart.app import create_app
 from rempart.core import crypto
 from rempart.core.errors import ConfigurationError
@@ -24,11 +24,6 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("REMPART_"):
             monkeypatch.delenv(name)
-
-
-def rempart_command() -> list[str]:
-    script = Path(sys.executable).with_name("rempart")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "rempart.cli"]
 
 
 def test_defaults() -> None:
@@ -79,6 +74,7 @@ def subprocess_env(tmp_path: Path, key_file: Path) -> dict[str, str]:
     }
 
 
+@pytest.mark.slow
 def test_serve_exits_with_a_clear_message_without_a_key_file(tmp_path: Path) -> None:
     missing = tmp_path / "no-keys.json"
     process = subprocess.run(
@@ -95,6 +91,7 @@ def test_serve_exits_with_a_clear_message_without_a_key_file(tmp_path: Path) -> 
     assert not missing.exists()
 
 
+@pytest.mark.slow
 def test_worker_refuses_to_start_without_a_key_file(tmp_path: Path) -> None:
     process = subprocess.run(
         [*rempart_command(), "worker", "--once"],

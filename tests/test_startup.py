@@ -11,9 +11,9 @@ import sys
 
 from PIL import Image
 
+from process_support import passed_through
 from rempart.moderation.media import blurred_preview
 from rempart.platform.media import MAX_IMAGE_PIXELS, hash_image
-from test_durability import passed_through
 
 # Each was imported by `import rempart.app` before start-up was made lazy, and none is
 # needed to answer a request until a request (or a job) actually uses it.

@@ -22,15 +22,8 @@ from rempart.transparency.figures import SUPPRESSED, suppress
 from rempart.transparency.periods import quarter_of
 from rempart.transparency.verify import load_report
 
-SMALL = ["--accounts", "60", "--connections", "300", "--entities", "6", "--posts", "80"]
 # The demo's busier quarter: orders filed 80 to 140 days ago.
 SEEDED = quarter_of(datetime.now(UTC) - timedelta(days=110))
-
-
-@pytest.fixture
-def seeded(cli: Callable[..., Any]) -> Callable[..., Any]:
-    assert cli("demo", "seed", *SMALL).exit_code == 0
-    return cli
 
 
 def _report(cli: Callable[..., Any], tmp_path: Path, name: str, *extra: str) -> Path:

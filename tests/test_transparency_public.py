@@ -24,6 +24,7 @@ import sqlalchemy as sa
 import uvicorn
 from fastapi.testclient import TestClient
 
+from factories import legal_world
 from legal_support import (
     SUSPECT,
     SUSPECT_PHONE,
@@ -31,7 +32,6 @@ from legal_support import (
     approve,
     bearer,
     claims,
-    legal_world,
     release,
     sign,
     submit,
@@ -47,19 +47,12 @@ from rempart.transparency.bundle import standalone_source
 from rempart.transparency.figures import SUPPRESSED, Log, compute, parse_period, quarter_of
 
 ROOT = Path(__file__).resolve().parent.parent
-SMALL = ["--accounts", "60", "--connections", "300", "--entities", "6", "--posts", "80"]
 SEEDED = quarter_of(datetime.now(UTC) - timedelta(days=110))
 # What the CLI gets instead of a database: a path that cannot be opened.
 NO_DATABASE = {
     "REMPART_DATABASE_URL": "sqlite:////nonexistent/rempart.db",
     "REMPART_KEY_FILE": "/nonexistent/keys.json",
 }
-
-
-@pytest.fixture
-def seeded(cli: Callable[..., Any]) -> Callable[..., Any]:
-    assert cli("demo", "seed", *SMALL).exit_code == 0
-    return cli
 
 
 def publish(
@@ -317,11 +310,8 @@ def test_no_report_for_a_quarter_under_way(
     assert client.get("/v1/transparency/reports/99999/dataset").status_code == 404
 
 
-@pytest.fixture
-def world(
-    client: TestClient, make_token: Callable[..., str], platform_headers: dict[str, str]
-) -> LegalWorld:
-    return legal_world(client, make_token, platform_headers)
+# A suspect, a verified court, two legal reviewers and two admins (tests/factories.py).
+world = legal_world
 
 
 def test_users_affected_counts_distinct_users(

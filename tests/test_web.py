@@ -10,55 +10,13 @@ import pyotp
 import pytest
 from fastapi.testclient import TestClient
 
-from rempart.auth import service as auth_service
+from factories import csrf_of, make_login, sign_in
 from rempart.auth.permissions import Role
 from rempart.core.clock import utcnow
-from rempart.core.db import transaction
 from rempart.core.deps import Runtime
 from rempart.web import auth
-from test_moderation import scanned  # noqa: F401  (the fixture: a scanned platform)
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-
-
-def make_login(
-    runtime: Runtime, username: str, role: Role, principal_name: str | None = None
-) -> auth.NewLogin:
-    with transaction(runtime.engine) as session:
-        principal = auth_service.ensure_principal(
-            session, role=role, name=principal_name or f"web-{username}", actor="test"
-        )
-        return auth.create_login(
-            session,
-            runtime.keys,
-            principal=principal,
-            username=username,
-            password=None,
-            actor="test",
-            now=utcnow(),
-        )
-
-
-def csrf_of(client: TestClient, path: str) -> str:
-    page = client.get(path)
-    assert page.status_code == 200
-    found = re.search(r'name="csrf" value="([^"]+)"', page.text)
-    assert found
-    return found.group(1)
-
-
-def sign_in(client: TestClient, login: auth.NewLogin, code: str | None = None) -> Any:
-    csrf = csrf_of(client, "/console/login")
-    return client.post(
-        "/console/login",
-        data={
-            "csrf": csrf,
-            "username": login.username,
-            "password": login.password,
-            "code": code or pyotp.TOTP(login.totp_secret).now(),
-        },
-        follow_redirects=False,
-    )
 
 
 def test_sign_in_needs_password_and_a_fresh_totp_code(client: TestClient, runtime: Runtime) -> None:
@@ -155,8 +113,7 @@ def test_bulk_decisions_and_item_history(client: TestClient, runtime: Runtime) -
 def test_appeals_are_hidden_from_the_moderator_who_decided(
     client: TestClient, runtime: Runtime, platform_headers: dict[str, str]
 ) -> None:
-    from test_moderation import run_worker
-    from test_reports import deliver, notice, outbox, platform_world
+    from factories import deliver, notice, outbox, platform_world, run_worker
 
     platform_world(client, platform_headers)
     run_worker(runtime)

@@ -8,12 +8,12 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
+from factories import csrf_of, make_login, sign_in
 from rempart.app import create_app
 from rempart.auth.permissions import Role
 from rempart.core.deps import Runtime
 from rempart.core.settings import Settings
 from rempart.web.pages import LOGIN_ATTEMPTS
-from test_web import csrf_of, make_login, sign_in
 
 
 def _logout(client: TestClient, csrf: str) -> int:

@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 import rempart.core.clock as clock_module
+from factories import ingest
 from images import random_png
 from rempart import worker as worker_module
 from rempart.audit import service as audit
@@ -80,11 +81,6 @@ def post_event(post_id: str, images: list[bytes], *, at: datetime | None = None)
         "text": "a public post",
         "media": [{"image_base64": b64(image)} for image in images],
     }
-
-
-def ingest(client: TestClient, headers: dict[str, str], events: list[dict[str, Any]]) -> None:
-    response = client.post("/v1/ingest/events", json={"events": events}, headers=headers)
-    assert response.status_code == 200, response.text
 
 
 def media_of(rt: Runtime, post_id: str) -> list[PostMedia]:
