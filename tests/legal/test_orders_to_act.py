@@ -51,7 +51,7 @@ from rempart.preservation.models import PreservedEvidence
 from rempart.transparency.figures import Log, dsa, quarter_of
 from rempart.transparency.render import dsa_rows
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).parents[2]
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ from rempart.auth.permissions import Role
 from rempart.legal import jws
 from rempart.legal.schemas import OrderClaims, ValidationClaims
 
-EXAMPLE = Path(__file__).parents[1] / "docs" / "examples" / "order.yaml"
+EXAMPLE = Path(__file__).parents[2] / "docs" / "examples" / "order.yaml"
 
 
 def create(client: TestClient, admin: str, **body: Any) -> Any:

@@ -37,7 +37,7 @@ from rempart.preservation.exceptions import EvidencePurged
 from rempart.preservation.models import PreservedEvidence
 from rempart.reports.models import Notice
 
-FIXTURES = Path(__file__).parent / "fixtures" / "pdq"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "pdq"
 KNOWN = (FIXTURES / "bridge-1-original.jpg").read_bytes()
 UNKNOWN = (FIXTURES / "small.jpg").read_bytes()
 PHONE_E164 = "+61491570157"

@@ -34,7 +34,7 @@ from rempart.reports import tasks as reports_tasks
 from rempart.worker import Worker
 
 CHROMIUM = Path("/usr/bin/chromium")
-SHOTS = Path(__file__).parents[1] / "test-artifacts" / "screenshots"
+SHOTS = Path(__file__).parents[2] / "test-artifacts" / "screenshots"
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(

@@ -154,7 +154,7 @@ def test_protected_searches_see_through_spelling_and_ordinary_ones_pass(
 # "child care", "enfant", "jeune", "baby", ages, "nude" as a colour.
 ORDINARY_FIXTURE = [
     line.strip()
-    for line in (Path(__file__).parent / "fixtures" / "ordinary_queries.txt")
+    for line in (Path(__file__).parents[1] / "fixtures" / "ordinary_queries.txt")
     .read_text(encoding="utf-8")
     .splitlines()
     if line.strip() and not line.startswith("#")

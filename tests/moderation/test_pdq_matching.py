@@ -26,7 +26,7 @@ from rempart.moderation.pdq import (
 from rempart.platform.media import hash_image
 from rempart.worker import Worker
 
-FIXTURES = Path(__file__).parent / "fixtures" / "pdq"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "pdq"
 ORIGINAL = "bridge-1-original.jpg"
 EDITS = [
     "bridge-mod-blur-a-lot.jpg",

@@ -46,7 +46,7 @@ from rempart.transparency import standalone_verify
 from rempart.transparency.bundle import standalone_source
 from rempart.transparency.figures import SUPPRESSED, Log, compute, parse_period, quarter_of
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SEEDED = quarter_of(datetime.now(UTC) - timedelta(days=110))
 # What the CLI gets instead of a database: a path that cannot be opened.
 NO_DATABASE = {

@@ -29,7 +29,7 @@ from rempart.core.models import Job, ScheduleState
 from rempart.platform.models import Connection, PendingImage, PostMedia
 from rempart.worker import Worker
 
-FIXTURES = Path(__file__).parent / "fixtures" / "pdq"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "pdq"
 BRIDGE = FIXTURES / "bridge-1-original.jpg"
 # facebook/ThreatExchange, PDQHasherTest.java: the reference implementation's hash.
 BRIDGE_PDQ = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22"

@@ -33,7 +33,7 @@ from test_e2e import (  # noqa: F401 - fixtures
 PHONE = "+61491570158"
 ADDRESS = "203.0.113.91"
 THREAT = "Demain à 8 h j'apporte le fusil au collège Jean Moulin, personne ne sortira vivant."
-KNOWN = (Path(__file__).parent / "fixtures" / "pdq" / "bridge-1-original.jpg").read_bytes()
+KNOWN = (Path(__file__).parents[1] / "fixtures" / "pdq" / "bridge-1-original.jpg").read_bytes()
 
 
 def _events(*extra: dict[str, Any]) -> list[dict[str, Any]]:
