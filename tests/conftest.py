@@ -3,8 +3,9 @@
 Each test gets a fresh database copied from a migrated template, so tests stay
 independent and fast: a file copy on SQLite, ``CREATE DATABASE … TEMPLATE`` on PostgreSQL.
 A test that asks for ``seeded`` gets a copy of a second template instead, the demo seeded
-once per backend and per worker (seeding takes 15-20 s, copying it well under one), with
-the key file, head file and outboxes the seed wrote beside it.
+once per backend and per worker (a seed costs seconds of CPU, a copy a fraction of one),
+with the key file, head file and outboxes the seed wrote beside it
+(tests/core/test_seeded_template.py).
 """
 
 from __future__ import annotations
