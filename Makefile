@@ -7,7 +7,7 @@ PORT ?= 8000
 # Appeal links and the printed addresses use the port the demo really serves on.
 DEMO_ENV := REMPART_DEMO=1 REMPART_PUBLIC_URL=http://$(HOST):$(PORT)
 
-.PHONY: install demo serve worker test test-sqlite lint bench clean verifier
+.PHONY: install demo serve worker test test-fast test-sqlite lint bench clean verifier
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ demo: install
 test: install
 	@bash scripts/ensure-chromium.sh
 	$(BIN)/pytest -n 2 --dist loadgroup
+
+# The quick loop: no test that starts a server, worker, browser or homeserver process.
+test-fast: install
+	$(BIN)/pytest -n 2 --dist loadgroup -m "not slow"
 
 lint: install
 	$(BIN)/ruff check src tests bench

@@ -10,6 +10,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from factories import event
 from legal_support import PDF, AuthorityHandle, LegalWorld, register_authority
 
 LINK = "https://t.example"
@@ -19,15 +20,12 @@ PROPAGANDA = "Appel synthetique zorblax: rejoignez la brigade zorblax et frappez
 RECRUITMENT = "Recrutement synthetique quillon pour la brigade"
 
 
-def _event(event_id: str, event_type: str, **fields: Any) -> dict[str, Any]:
-    return {"id": event_id, "type": event_type, "occurred_at": OLD.isoformat(), **fields}
-
-
 def seed_content(client: TestClient, platform_headers: dict[str, str]) -> None:
     events = [
-        _event(
+        event(
             "e-brigade",
             "entity.published",
+            OLD,
             entity_id="ch-brigade",
             kind="channel",
             username="brigade_zorblax",
@@ -36,18 +34,20 @@ def seed_content(client: TestClient, platform_headers: dict[str, str]) -> None:
             owner_user_id="u-brigade-owner",
             member_count=900,
         ),
-        _event(
+        event(
             "p-propaganda",
             "post.published",
+            OLD,
             post_id="p-propaganda",
             entity_id="ch-brigade",
             author_user_id="u-brigade-author",
             text=PROPAGANDA,
             language="fr",
         ),
-        _event(
+        event(
             "p-recruit",
             "post.published",
+            OLD,
             post_id="p-recruit",
             entity_id="ch-brigade",
             text=RECRUITMENT,

@@ -2,6 +2,10 @@
 
 Each test gets a fresh database copied from a migrated template, so tests stay
 independent and fast: a file copy on SQLite, ``CREATE DATABASE … TEMPLATE`` on PostgreSQL.
+A test that asks for ``seeded`` gets a copy of a second template instead, the demo seeded
+once per backend and per worker (a seed costs seconds of CPU, a copy a fraction of one),
+with the key file, head file and outboxes the seed wrote beside it
+(tests/core/test_seeded_template.py).
 """
 
 from __future__ import annotations
@@ -37,6 +41,9 @@ REQUIRE_POSTGRES = os.environ.get("REMPART_TEST_REQUIRE_POSTGRES") == "1"
 BACKENDS = ["sqlite", "postgresql"]
 
 write_guard.install()
+
+# The shared fixtures built from tests/factories.py (`scanned`, `legal_world`, ...).
+pytest_plugins = ["factories"]
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -99,6 +106,97 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+# The demo that the transparency tests read: small, with orders in every state.
+DEMO_SIZES = ["--accounts", "60", "--connections", "300", "--entities", "6", "--posts", "80"]
+SEEDED_FIXTURE = "seeded"
+
+
+def _files_settings(database_url: str, folder: Path) -> Settings:
+    """Settings whose files (keys, signed heads, outboxes, hotline reports) are in ``folder``."""
+    return Settings(
+        database_url=database_url,
+        key_file=folder / "keys.json",
+        audit_head_file=folder / "audit-heads.jsonl",
+        notification_outbox=folder / "notifications-outbox.jsonl",
+        authority_outbox=folder / "authority-outbox.jsonl",
+        hotline_directory=folder / "hotline-reports",
+        demo=False,
+        # The semantic stage has its own tests (test_semantic_classifier.py); elsewhere
+        # the first stage decides, which keeps scans fast and outcomes easy to reason about.
+        classifier_semantic=False,
+        # Tests that read the access log turn it on for their own app.
+        access_log=False,
+        # Fuzzers read the public endpoints thousands of times a minute from one address;
+        # the limit has its own test.
+        public_reads_per_minute=1_000_000,
+    )
+
+
+def _environment(settings: Settings) -> dict[str, str]:
+    return {
+        "REMPART_DATABASE_URL": settings.database_url,
+        "REMPART_KEY_FILE": str(settings.key_file),
+        "REMPART_AUDIT_HEAD_FILE": str(settings.audit_head_file),
+        "REMPART_NOTIFICATION_OUTBOX": str(settings.notification_outbox),
+        "REMPART_AUTHORITY_OUTBOX": str(settings.authority_outbox),
+        "REMPART_HOTLINE_DIRECTORY": str(settings.hotline_directory),
+        "REMPART_DEMO": "0",
+        "REMPART_CLASSIFIER_SEMANTIC": "1" if settings.classifier_semantic else "0",
+    }
+
+
+def _seed_demo(database_url: str, folder: Path) -> None:
+    """`rempart demo seed` into ``database_url``, its files in ``folder``, then every
+    connection closed (PostgreSQL copies no database that someone is connected to)."""
+    settings = _files_settings(database_url, folder)
+    crypto.write_key_file(settings.key_file, crypto.KeyRing.generate())
+    # Seeding is the set-up of the tests that use it, not a test's write transactions.
+    with write_guard.RECORDER.pause():
+        result = CliRunner().invoke(
+            cli_app, ["demo", "seed", *DEMO_SIZES], env=_environment(settings)
+        )
+    assert result.exit_code == 0, result.output
+    get_engine(database_url).dispose()
+    get_engine(database_url, lock_timeout=settings.database_lock_timeout_seconds).dispose()
+
+
+@pytest.fixture(scope="session")
+def seeded_sqlite_template(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder with the seeded database, ``rempart.db``, and the files the seed wrote."""
+    folder = tmp_path_factory.mktemp("seeded-template")
+    shutil.copy(sqlite_template, folder / "rempart.db")
+    _seed_demo(f"sqlite:///{folder / 'rempart.db'}", folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def seeded_postgres_template(
+    postgres_template: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, Path]]:
+    """The seeded database's name, and a folder with the files the seed wrote."""
+    name = f"{postgres_template}_seeded"
+    admin = _admin_engine()
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
+        connection.execute(sa.text(f'CREATE DATABASE "{name}" TEMPLATE "{postgres_template}"'))
+    folder = tmp_path_factory.mktemp("seeded-template")
+    _seed_demo(_pg_url(name), folder)
+    yield name, folder
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def _seeded_files(request: pytest.FixtureRequest, backend: str) -> Path | None:
+    """The folder of the seeded template when the test asked for ``seeded``, else None."""
+    if SEEDED_FIXTURE not in request.fixturenames:
+        return None
+    if backend == "sqlite":
+        folder: Path = request.getfixturevalue("seeded_sqlite_template")
+        return folder
+    _name, folder = request.getfixturevalue("seeded_postgres_template")
+    return folder
+
+
 @pytest.fixture(scope="session")
 def postgres_template(worker_id: str) -> Iterator[str]:
     if not _postgres_available():
@@ -120,14 +218,21 @@ def postgres_template(worker_id: str) -> Iterator[str]:
 
 @pytest.fixture(params=BACKENDS)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    seeded = _seeded_files(request, request.param)
     if request.param == "sqlite":
-        template: Path = request.getfixturevalue("sqlite_template")
+        template: Path = (
+            request.getfixturevalue("sqlite_template") if seeded is None else seeded / "rempart.db"
+        )
         path = tmp_path / "rempart.db"
         shutil.copy(template, path)
         yield f"sqlite:///{path}"
         get_engine(f"sqlite:///{path}").dispose()
         return
-    template_name: str = request.getfixturevalue("postgres_template")
+    template_name: str = (
+        request.getfixturevalue("postgres_template")
+        if seeded is None
+        else request.getfixturevalue("seeded_postgres_template")[0]
+    )
     name = f"rempart_t_{uuid.uuid4().hex[:12]}"
     admin = _admin_engine()
     with admin.connect() as connection:
@@ -140,41 +245,23 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 
 @pytest.fixture
-def settings(database_url: str, tmp_path: Path) -> Settings:
-    key_file = tmp_path / "keys.json"
-    crypto.write_key_file(key_file, crypto.KeyRing.generate())
-    return Settings(
-        database_url=database_url,
-        key_file=key_file,
-        audit_head_file=tmp_path / "audit-heads.jsonl",
-        notification_outbox=tmp_path / "notifications-outbox.jsonl",
-        authority_outbox=tmp_path / "authority-outbox.jsonl",
-        hotline_directory=tmp_path / "hotline-reports",
-        demo=False,
-        # The semantic stage has its own tests (test_semantic_classifier.py); elsewhere
-        # the first stage decides, which keeps scans fast and outcomes easy to reason about.
-        classifier_semantic=False,
-        # Tests that read the access log turn it on for their own app.
-        access_log=False,
-        # Fuzzers read the public endpoints thousands of times a minute from one address;
-        # the limit has its own test.
-        public_reads_per_minute=1_000_000,
-    )
+def settings(request: pytest.FixtureRequest, database_url: str, tmp_path: Path) -> Settings:
+    backend = "sqlite" if database_url.startswith("sqlite") else "postgresql"
+    seeded = _seeded_files(request, backend)
+    if seeded is None:
+        crypto.write_key_file(tmp_path / "keys.json", crypto.KeyRing.generate())
+    else:
+        # The seeded database's keys and signed heads, each test with its own copy.
+        shutil.copytree(
+            seeded, tmp_path, dirs_exist_ok=True, ignore=shutil.ignore_patterns("rempart.db*")
+        )
+    return _files_settings(database_url, tmp_path)
 
 
 @pytest.fixture
 def env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     """The same settings as environment variables, for the CLI and subprocesses."""
-    values = {
-        "REMPART_DATABASE_URL": settings.database_url,
-        "REMPART_KEY_FILE": str(settings.key_file),
-        "REMPART_AUDIT_HEAD_FILE": str(settings.audit_head_file),
-        "REMPART_NOTIFICATION_OUTBOX": str(settings.notification_outbox),
-        "REMPART_AUTHORITY_OUTBOX": str(settings.authority_outbox),
-        "REMPART_HOTLINE_DIRECTORY": str(settings.hotline_directory),
-        "REMPART_DEMO": "0",
-        "REMPART_CLASSIFIER_SEMANTIC": "1" if settings.classifier_semantic else "0",
-    }
+    values = _environment(settings)
     for key, value in values.items():
         monkeypatch.setenv(key, value)
     return values
@@ -210,6 +297,12 @@ def make_token(runtime: Runtime) -> Callable[[Role], str]:
 @pytest.fixture
 def platform_headers(make_token: Callable[[Role], str]) -> dict[str, str]:
     return {"Authorization": f"Bearer {make_token(Role.PLATFORM)}"}
+
+
+@pytest.fixture
+def seeded(cli: Callable[..., CliResult]) -> Callable[..., CliResult]:
+    """The CLI, on a copy of the seeded demo (``database_url`` sees this fixture asked for)."""
+    return cli
 
 
 @dataclass

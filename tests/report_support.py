@@ -1,27 +1,25 @@
-"""What the report-attack tests share: generated people and texts, the public form seen
-from any address, raid scenarios, and moderators' moves through the API."""
+"""What the reports tests share: generated people and texts, the public form seen from
+any address, raid scenarios, and moderators' moves through the API."""
 
 from __future__ import annotations
 
 import random
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from factories import event as _event
+from factories import ingest, notice, run_worker
 from legal_support import MovableClock
+from rempart.auth.permissions import Role
 from rempart.core.db import transaction
 from rempart.core.deps import Runtime
 from rempart.reports.models import ReportCase
-from test_moderation import run_worker
-from test_reports import (
-    NOW,
-    _event,
-    ingest,
-    notice,
-)
 
+NOW = datetime.now(UTC)
 SOLIDARITY = {"kind": "entity", "id": "ch-solidarity"}
 SCAM = {"kind": "post", "id": "p-scam"}
 
@@ -107,6 +105,16 @@ def genuine_text(rng: random.Random, i: int) -> str:
 def web(client: TestClient, host: str) -> TestClient:
     """The public web form, seen from ``host``."""
     return TestClient(client.app, client=(host, 40000), raise_server_exceptions=False)
+
+
+def moderator(make_token: Callable[..., str]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {make_token(Role.MODERATOR)}"}
+
+
+def queue_refs(client: TestClient, headers: dict[str, str], **params: str) -> list[str]:
+    page = client.get("/v1/moderation/queue", params={"limit": 100, **params}, headers=headers)
+    assert page.status_code == 200, page.text
+    return [item["ref"] for item in page.json()["items"]]
 
 
 def case_of(runtime: Runtime, ref: str) -> ReportCase:
