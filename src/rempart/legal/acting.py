@@ -18,8 +18,8 @@ from rempart.legal import acts, suspension
 from rempart.legal.exceptions import InvalidTransition
 from rempart.legal.models import Authority, Notification, Order, OrderAct, OrderItem
 from rempart.legal.notifier import AuthorityNotice, Notifier
-from rempart.legal.orders import audit_order
 from rempart.legal.schemas import ActOutcome, OrderStatus, OrderType
+from rempart.legal.trail import audit_order
 from rempart.moderation.models import ModerationItem
 from rempart.platform.actions import PlatformActions, Takedown
 from rempart.platform.models import Entity, Post, PostMedia

@@ -45,7 +45,6 @@ from rempart.legal.models import (
 )
 from rempart.legal.orders import (
     JWS_PURPOSE,
-    audit_order,
     check_document,
     check_token_times,
     parse_claims,
@@ -63,6 +62,7 @@ from rempart.legal.schemas import (
     OrderStatus,
     OrderType,
 )
+from rempart.legal.trail import audit_order
 from rempart.reports import targets
 from rempart.reports.schemas import Target
 

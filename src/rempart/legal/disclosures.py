@@ -23,8 +23,8 @@ from rempart.core.crypto import KeyRing
 from rempart.core.settings import Settings
 from rempart.legal import callbacks, suspension
 from rempart.legal.exceptions import DisclosureNotReady, EmergencyNotConfirmed, FourEyesViolation
+from rempart.legal.holds import release_holds
 from rempart.legal.models import Authority, Disclosure, Notification, Order
-from rempart.legal.orders import audit_order, release_holds
 from rempart.legal.schemas import (
     ORDER_TYPES_TO_ACT,
     Confirmation,
@@ -32,6 +32,7 @@ from rempart.legal.schemas import (
     OrderStatus,
     ReviewDecision,
 )
+from rempart.legal.trail import audit_order
 from rempart.platform.models import AccountIdentity, Connection, LegalHold
 
 DISCLOSABLE_FIELDS: Final = ("phone_number", "ip_addresses")

@@ -25,7 +25,7 @@ from rempart.legal.exceptions import (
     OrderNotFound,
 )
 from rempart.legal.models import Authority, Callback, Order, OrderDocument
-from rempart.legal.orders import DOCUMENT_PURPOSE, TARGET_PURPOSE, audit_order
+from rempart.legal.orders import DOCUMENT_PURPOSE, TARGET_PURPOSE
 from rempart.legal.schemas import (
     OPEN_STATUSES,
     ActOutcome,
@@ -49,6 +49,7 @@ from rempart.legal.schemas import (
     TargetKind,
     TargetRead,
 )
+from rempart.legal.trail import audit_order
 
 
 def get_order(session: Session, *, reference: str, authority_id: int | None) -> Order:

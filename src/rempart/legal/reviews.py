@@ -18,8 +18,8 @@ from sqlalchemy.orm import Session
 from rempart.auth.service import Caller
 from rempart.core.clock import as_utc, utcnow
 from rempart.legal.exceptions import FourEyesViolation, InvalidTransition, ReviewInvalid
+from rempart.legal.holds import release_holds
 from rempart.legal.models import Order, Review
-from rempart.legal.orders import audit_order, release_holds
 from rempart.legal.schemas import (
     ORDER_TYPES_TO_ACT,
     REQUIRED_FOR_APPROVAL,
@@ -31,6 +31,7 @@ from rempart.legal.schemas import (
     ReviewCreate,
     ReviewDecision,
 )
+from rempart.legal.trail import audit_order
 
 REVIEWABLE = frozenset({OrderStatus.CHECKS_PASSED, OrderStatus.UNDER_REVIEW})
 # An emergency order decided on one review stays open to the second reviewer in these.

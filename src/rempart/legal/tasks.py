@@ -14,8 +14,8 @@ from rempart.core.deps import Runtime
 from rempart.legal import acting, acts, reviews
 from rempart.legal.models import Authority, Notification, Order
 from rempart.legal.notifier import Notifier, OutboxNotifier, UserNotice
-from rempart.legal.orders import audit_order
 from rempart.legal.schemas import OPEN_STATUSES, Confirmation, OrderStatus
+from rempart.legal.trail import audit_order
 from rempart.platform.actions import LocalPlatformActions
 
 ACTOR = "system:worker"
