@@ -23,7 +23,7 @@ from rempart.legal.orders import (
     OrderFacts,
     evaluate_order,
 )
-from rempart.legal.schemas import OrderClaims, OrderStatus
+from rempart.legal.schemas import OrderClaims, OrderRead, OrderStatus
 
 NOW = datetime(2026, 6, 15, 10, 0, tzinfo=UTC)
 PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
@@ -253,3 +253,32 @@ def test_a_police_emergency_without_validation_passes_and_awaits_one_within_48_h
     assert evaluation.status is OrderStatus.CHECKS_PASSED
     assert evaluation.due_at == NOW + EMERGENCY_DEADLINE
     assert evaluation.validation_due_at == NOW + VALIDATION_WINDOW
+
+
+def test_the_order_schema_names_every_closed_set_of_values() -> None:
+    """Fields whose values form a closed set are enums, so the OpenAPI lists the values a
+    client must handle (a plain string would let a new value through unannounced)."""
+    schema = OrderRead.model_json_schema()
+    definitions = schema["$defs"]
+
+    def enum_of(model: dict[str, Any], field: str) -> list[str]:
+        prop = model["properties"][field]
+        prop = prop.get("items", prop)
+        options = prop.get("anyOf", [prop])
+        for option in options:
+            if "$ref" in option:
+                return list(definitions[option["$ref"].split("/")[-1]]["enum"])
+            if option.get("type") == "array" and "$ref" in option["items"]:
+                return list(definitions[option["items"]["$ref"].split("/")[-1]]["enum"])
+        raise AssertionError(f"{field} is not an enum: {prop}")
+
+    assert "terrorism" in enum_of(schema, "offence_category")
+    assert "identification_data" in enum_of(schema, "requested_categories")
+    assert "failed" in enum_of(definitions["CheckRead"], "outcome")
+    assert "ambiguous" in enum_of(definitions["TargetRead"], "resolution")
+    assert "press" in enum_of(definitions["TargetRead"], "protected_category")
+    assert "first_order" in enum_of(definitions["RiskFlag"], "code")
+    assert "data_not_held" in enum_of(definitions["Refusal"], "grounds")
+    assert "data_not_held" in enum_of(definitions["ReviewRead"], "refusal_grounds")
+    assert "subscriber_data" in enum_of(definitions["ReviewRead"], "approved_categories")
+    assert "gone" in enum_of(definitions["ActItemRead"], "action")

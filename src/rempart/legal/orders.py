@@ -371,7 +371,7 @@ def persist_order(
         document_sha256=claims.document.sha256,
         jws_ciphertext=keys.encrypt(token, purpose=JWS_PURPOSE),
         status=evaluation.status.value,
-        risk_flags=[f.model_dump() for f in facts.risk_flags],
+        risk_flags=[f.model_dump(mode="json") for f in facts.risk_flags],
         refusal=evaluation.refusal,
         received_at=now,
         due_at=evaluation.due_at,
@@ -392,7 +392,7 @@ def persist_order(
                 position=position,
                 kind=target.kind.value,
                 value_ciphertext=keys.encrypt(target.value, purpose=TARGET_PURPOSE),
-                resolution=resolution.outcome,
+                resolution=resolution.outcome.value,
                 user_id=resolution.user_id,
                 protected_category=facts.protected.get(resolution.user_id or ""),
             )
@@ -431,9 +431,9 @@ def persist_order(
         action="legal.order.checked",
         details={
             "status": order.status,
-            "checks": {c.name: c.outcome for c in evaluation.checks},
+            "checks": {c.name: c.outcome.value for c in evaluation.checks},
             "category_outcomes": {c: o["status"] for c, o in evaluation.categories.items()},
-            "risk_flags": [f.code for f in facts.risk_flags],
+            "risk_flags": [f.code.value for f in facts.risk_flags],
         },
     )
     session.expire(order, ["targets", "checks", "reviews"])
