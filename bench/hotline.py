@@ -166,8 +166,8 @@ def main() -> None:
         with transaction(rt.engine) as session:
             created = escalations.escalate(
                 session,
-                rt.keys,
-                settings,
+                keys=rt.keys,
+                settings=settings,
                 caller=moderator,
                 data=EscalationCreate(
                     item_id=item_id, explanation="A credible threat against named people, today."
@@ -177,10 +177,14 @@ def main() -> None:
         begin = time.perf_counter()
         with transaction(rt.engine) as session:
             escalations.read_notification(
-                session, rt.keys, caller=reviewer, reference=created.reference
+                session, keys=rt.keys, caller=reviewer, reference=created.reference
             )
             escalations.confirm(
-                session, rt.keys, caller=reviewer, reference=created.reference, notifier=notifier
+                session,
+                keys=rt.keys,
+                caller=reviewer,
+                reference=created.reference,
+                notifier=notifier,
             )
         confirm.append(time.perf_counter() - begin)
     if prepare:

@@ -81,7 +81,7 @@ def recipient(
     return Recipient(state, basis, f"national:{state}", f"Law enforcement of {state}")
 
 
-def account_of(session: Session, item: ModerationItem) -> Account | None:
+def account_of(session: Session, *, item: ModerationItem) -> Account | None:
     if not item.owner_user_id:
         return None
     return session.execute(
@@ -165,9 +165,9 @@ def _account(
 
 def build(
     session: Session,
+    *,
     keys: KeyRing,
     settings: Settings,
-    *,
     reference: str,
     item: ModerationItem,
     to: Recipient,
@@ -175,7 +175,7 @@ def build(
     victim_country: str | None,
     now: datetime,
 ) -> dict[str, Any]:
-    account = account_of(session, item)
+    account = account_of(session, item=item)
     return {
         "legal_basis": "Regulation (EU) 2022/2065 (Digital Services Act), Article 18",
         "reference": reference,

@@ -58,9 +58,9 @@ def _get(session: Session, reference: str, *, lock: bool = False) -> ThreatEscal
 
 def escalate(
     session: Session,
+    *,
     keys: KeyRing,
     settings: Settings,
-    *,
     caller: Caller,
     data: EscalationCreate,
 ) -> EscalationRead:
@@ -80,7 +80,7 @@ def escalate(
             "This item already has an escalation waiting for a legal reviewer.",
             reference=open_one[0],
         )
-    account = notification.account_of(session, item)
+    account = notification.account_of(session, item=item)
     to = notification.recipient(session, victim_country=data.victim_country, account=account)
     escalation = ThreatEscalation(
         # Unique until the id gives it its real reference, a few lines down.
@@ -99,8 +99,8 @@ def escalate(
     escalation.reference = f"A18-{now:%Y}-{escalation.id:06d}"
     payload = notification.build(
         session,
-        keys,
-        settings,
+        keys=keys,
+        settings=settings,
         reference=escalation.reference,
         item=item,
         to=to,
@@ -128,7 +128,7 @@ def escalate(
 
 
 def read_notification(
-    session: Session, keys: KeyRing, *, caller: Caller, reference: str
+    session: Session, *, keys: KeyRing, caller: Caller, reference: str
 ) -> NotificationRead:
     """The prepared notification with the account's personal data: a read that is
     audited, as every read of personal data is."""
@@ -167,7 +167,7 @@ def _decidable(session: Session, caller: Caller, reference: str) -> ThreatEscala
 
 
 def confirm(
-    session: Session, keys: KeyRing, *, caller: Caller, reference: str, notifier: AuthorityNotifier
+    session: Session, *, keys: KeyRing, caller: Caller, reference: str, notifier: AuthorityNotifier
 ) -> EscalationRead:
     """Confirm and send. The send happens inside the transaction so that a notification
     is never marked sent without having gone; the default notifier is a local file, and a

@@ -62,7 +62,7 @@ def deliver(
     sent = 0
     for report in pending:
         try:
-            tip, originals = service.build(session, keys, settings, report=report)
+            tip, originals = service.build(session, keys=keys, settings=settings, report=report)
             receipt = reporter.submit(tip)
         except Exception as exc:  # a port failure, or a report that cannot be built:
             # kept for the next round, and never in the way of the other reports.
@@ -105,21 +105,21 @@ def deliver(
             },
         )
         if report.account_ref:
-            suspend(session, settings, user_id=report.account_ref, report=report, now=now)
+            suspend(session, settings=settings, user_id=report.account_ref, report=report, now=now)
         sent += 1
     session.flush()
     return sent
 
 
 def suspend(
-    session: Session, settings: Settings, *, user_id: str, report: HotlineReport, now: datetime
+    session: Session, *, settings: Settings, user_id: str, report: HotlineReport, now: datetime
 ) -> None:
     """The uploader's account suspended on the platform, with no end date: through the
     homeserver where one is connected, and through the platform's notices either way.
     The notice does not mention the hotline report (no tipping off)."""
     matrix_actions.plan_open_suspension(
         session,
-        settings,
+        settings=settings,
         user_id=user_id,
         cause=f"hotline:{report.reference}",
         reason=SUSPENSION_REASON,

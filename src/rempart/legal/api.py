@@ -144,7 +144,7 @@ def get_document(reference: Reference, caller: Reader, rt: Rt) -> Response:
 def review_order(reference: Reference, body: ReviewCreate, caller: Reviewer, rt: Rt) -> OrderRead:
     with rt.unit_of_work() as session:
         order = service.review_order(session, reference=reference, caller=caller, data=body)
-        return reads.reviewer_view(session, order, keys=rt.keys, actor=caller.actor)
+        return reads.reviewer_view(session, order=order, keys=rt.keys, actor=caller.actor)
 
 
 @router.post("/orders/{reference}/action-confirmation", response_model=OrderRead)
@@ -156,7 +156,7 @@ def confirm_order_to_act(
     with rt.unit_of_work() as session:
         order = reads.get_order(session, reference=reference, authority_id=None)
         acts.confirm(session, order=order, caller=caller, data=body, now=utcnow())
-        return reads.reviewer_view(session, order, keys=rt.keys, actor=caller.actor)
+        return reads.reviewer_view(session, order=order, keys=rt.keys, actor=caller.actor)
 
 
 @router.post("/orders/{reference}/callbacks", response_model=OrderRead, status_code=201)
@@ -168,7 +168,7 @@ def record_callback(
     with rt.unit_of_work() as session:
         order = reads.get_order(session, reference=reference, authority_id=None)
         callbacks.record(session, order=order, caller=caller, data=body)
-        return reads.reviewer_view(session, order, keys=rt.keys, actor=caller.actor)
+        return reads.reviewer_view(session, order=order, keys=rt.keys, actor=caller.actor)
 
 
 @router.post("/orders/{reference}/withdrawal", response_model=OrderRead)
@@ -176,7 +176,7 @@ def withdraw_order(reference: Reference, caller: Submitter, rt: Rt) -> OrderRead
     with rt.unit_of_work() as session:
         order = reads.own_order(session, caller=caller, reference=reference)
         orders.withdraw(session, order=order, actor=caller.actor)
-        return reads.authority_view(session, order)
+        return reads.authority_view(session, order=order)
 
 
 @router.post("/orders/{reference}/extension", response_model=OrderRead)
@@ -184,7 +184,7 @@ def extend_preservation(reference: Reference, caller: Submitter, rt: Rt) -> Orde
     with rt.unit_of_work() as session:
         order = reads.own_order(session, caller=caller, reference=reference)
         holds.extend_preservation(session, order=order, actor=caller.actor)
-        return reads.authority_view(session, order)
+        return reads.authority_view(session, order=order)
 
 
 @router.post("/orders/{reference}/validation", response_model=OrderRead)
@@ -192,7 +192,7 @@ def validate_order(reference: Reference, body: SignedToken, caller: Submitter, r
     with rt.unit_of_work() as session:
         order = reads.own_order(session, caller=caller, reference=reference)
         orders.validate_emergency(session, order=order, token=body.jws.strip(), actor=caller.actor)
-        return reads.authority_view(session, order)
+        return reads.authority_view(session, order=order)
 
 
 @router.get("/orders/{reference}/disclosure/preview")

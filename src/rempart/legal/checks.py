@@ -380,7 +380,7 @@ def risk_flags(
                     f"{baseline:.1f} a week over the previous 12 weeks.",
                 )
             )
-        refused, decided = _refusal_counts(session, issuer.id)
+        refused, decided = _refusal_counts(session, authority_id=issuer.id)
         if decided >= 5 and refused / decided >= 0.3:
             flags.append(
                 RiskFlag(
@@ -424,7 +424,7 @@ def risk_flags(
     return flags
 
 
-def _refusal_counts(session: Session, authority_id: int) -> tuple[int, int]:
+def _refusal_counts(session: Session, *, authority_id: int) -> tuple[int, int]:
     refused_states = (OrderStatus.REFUSED, OrderStatus.CHECKS_FAILED)
     decided_states = (
         *refused_states,

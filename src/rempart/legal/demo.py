@@ -301,7 +301,7 @@ def _redeem(rt: Runtime, registered: dict[str, tuple[str, dict[str, Any]]]) -> N
             registered[code] = (token.token, private)
 
 
-def _caller(session: Session, name: str) -> Caller:
+def _caller(session: Session, *, name: str) -> Caller:
     principal = session.execute(select(Principal).where(Principal.name == name)).scalar_one()
     return Caller(principal_id=principal.id, name=principal.name, role=Role(principal.role))
 
@@ -467,7 +467,7 @@ def _decide(rt: Runtime, scenario: Scenario, reference: str) -> None:
             service.review_order(
                 session,
                 reference=reference,
-                caller=_caller(session, name),
+                caller=_caller(session, name=name),
                 data=ReviewCreate(
                     decision=ReviewDecision.REFUSE if refusing else ReviewDecision.APPROVE,
                     checklist={
@@ -488,7 +488,7 @@ def _decide(rt: Runtime, scenario: Scenario, reference: str) -> None:
     if scenario.outcome == "disclosed":
         with _days_ago(max(scenario.days_ago - 3, 0)), transaction(rt.engine) as session:
             order = reads.get_order(session, reference=reference, authority_id=None)
-            releaser = _caller(session, "demo-legal-1")
+            releaser = _caller(session, name="demo-legal-1")
             if callbacks.reasons_for_callback(order):
                 callbacks.record(
                     session,

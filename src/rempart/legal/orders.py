@@ -381,7 +381,7 @@ def persist_order(
     if evaluation.validation_due_at is not None:
         order.validation_due_at = evaluation.validation_due_at
     store_order(
-        session, keys, order=order, document=document, media_type=claims.document.media_type
+        session, keys=keys, order=order, document=document, media_type=claims.document.media_type
     )
     for position, (target, resolution) in enumerate(
         zip(claims.targets, facts.resolutions, strict=True)
@@ -441,7 +441,7 @@ def persist_order(
 
 
 def store_order(
-    session: Session, keys: KeyRing, *, order: Order, document: bytes, media_type: str
+    session: Session, *, keys: KeyRing, order: Order, document: bytes, media_type: str
 ) -> None:
     """The order and its document, encrypted; a replayed token stops here."""
     session.add(order)
@@ -503,7 +503,7 @@ def validate_emergency(session: Session, *, order: Order, token: str, actor: str
         raise InvalidTransition("This order awaits no judicial validation.")
     if order.validated_at is not None:
         raise InvalidTransition("This order was already validated.")
-    key, payload = validations.signed_by(session, token, now=now)
+    key, payload = validations.signed_by(session, token=token, now=now)
     try:
         claims = ValidationClaims.model_validate(payload)
     except ValidationError:

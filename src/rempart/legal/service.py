@@ -36,7 +36,7 @@ def submit_order(rt: Runtime, *, caller: Caller, token: str, document: bytes) ->
                 token=token,
                 document=document,
             )
-            return reads.authority_view(session, order)
+            return reads.authority_view(session, order=order)
     except OrderRefused as exc:
         with rt.unit_of_work() as session:
             orders.record_refused_intake(session, actor=caller.actor, error=exc)

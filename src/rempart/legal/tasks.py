@@ -65,7 +65,7 @@ def flag_unvalidated(session: Session, *, now: datetime) -> int:
             details={"validation_due_at": _iso(order.validation_due_at)},
         )
         reviews.flag_unconfirmed(
-            session, order, reason="validation_missing", disclosed=_disclosed(order)
+            session, order=order, reason="validation_missing", disclosed=_disclosed(order)
         )
         count += 1
     return count
@@ -84,7 +84,7 @@ def flag_unconfirmed(session: Session, *, now: datetime) -> int:
         order.confirmation = Confirmation.NOT_CONFIRMED.value
         order.confirmation_flagged_at = now
         reviews.flag_unconfirmed(
-            session, order, reason="second_review_missing", disclosed=_disclosed(order)
+            session, order=order, reason="second_review_missing", disclosed=_disclosed(order)
         )
         count += 1
     return count

@@ -48,8 +48,8 @@ UNKNOWN_PREVIEW = b""
 
 def keep_for_review(
     session: Session,
-    keys: KeyRing,
     *,
+    keys: KeyRing,
     media_id: int,
     content: bytes,
     days: int,
@@ -87,7 +87,7 @@ def preview(session: Session, *, media_id: int) -> bytes:
     return held.preview
 
 
-def reveal(session: Session, keys: KeyRing, *, caller: Caller, media_id: int, reason: str) -> bytes:
+def reveal(session: Session, *, keys: KeyRing, caller: Caller, media_id: int, reason: str) -> bytes:
     """The original image, for a moderator whose review needs it; audited with the reason."""
     now = utcnow()
     held, media = _held(session, media_id, now)

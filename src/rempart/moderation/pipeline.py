@@ -193,8 +193,8 @@ def scan_posts(
             to_index.append(post_entry(post, entity))
         else:
             to_remove.append(("post", post.post_id))
-    search.remove(session, to_remove)
-    search.put(session, to_index)
+    search.remove(session, items=to_remove)
+    search.put(session, entries=to_index)
     _record(session, "moderation.scan.posts", summary, version)
     return summary
 
@@ -223,7 +223,7 @@ def scan_entities(
     for entity in entities:
         summary.scanned += 1
         if entity.deleted_at is not None:
-            search.remove_entity(session, entity.entity_id)
+            search.remove_entity(session, entity_id=entity.entity_id)
             summary.removed += 1
             continue
         text = f"{entity.title}\n{entity.description or ''}"
@@ -263,9 +263,9 @@ def scan_entities(
             now=now,
         )
         if state in ("visible", "queued"):
-            search.put(session, [entity_entry(entity)])
+            search.put(session, entries=[entity_entry(entity)])
         else:
-            search.remove_entity(session, entity.entity_id)
+            search.remove_entity(session, entity_id=entity.entity_id)
     _record(session, "moderation.scan.entities", summary, version)
     return summary
 

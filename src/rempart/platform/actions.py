@@ -64,9 +64,9 @@ class LocalPlatformActions:
         # Member States leaves search everywhere rather than stay findable where it is not
         # allowed.
         if takedown.kind == "entity":
-            search.remove_entity(session, takedown.ref)
+            search.remove_entity(session, entity_id=takedown.ref)
         else:
-            search.remove(session, [(takedown.kind, takedown.ref)])
+            search.remove(session, items=[(takedown.kind, takedown.ref)])
         if everywhere and item is not None:
             item.state = REMOVED
             # Decided by law, like a moderator's decision: nothing waits in the queue, and

@@ -21,7 +21,7 @@ from rempart.reports.models import AccountStanding, Report, ReportCase, Reporter
 ACTOR = "system:reports"
 
 
-def statement_source(session: Session, item: ModerationItem) -> str:
+def statement_source(session: Session, *, item: ModerationItem) -> str:
     """The DSA source type of a decision on this item: a notice, a trusted flagger's, or
     the platform's own initiative."""
     case = session.execute(
@@ -34,8 +34,8 @@ def statement_source(session: Session, item: ModerationItem) -> str:
 
 def after_decision(
     session: Session,
-    settings: Settings,
     *,
+    settings: Settings,
     item: ModerationItem,
     decision: ModerationDecision,
     restricting: bool,
@@ -181,7 +181,7 @@ def _illegal_content(session: Session, settings: Settings, user_id: str, now: da
             },
         )
         matrix_actions.plan_account_suspension(
-            session, settings, user_id=user_id, until=until, reason=body["reason"]
+            session, settings=settings, user_id=user_id, until=until, reason=body["reason"]
         )
     elif standing.manifestly_illegal >= settings.account_warn_after and standing.warned_at is None:
         standing.warned_at = now

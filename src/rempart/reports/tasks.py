@@ -11,8 +11,8 @@ from rempart.reports import intake, notices
 
 
 def file_notices(session: Session, rt: Runtime) -> int:
-    return intake.file_pending(session, rt.settings, now=utcnow())
+    return intake.file_pending(session, settings=rt.settings, now=utcnow())
 
 
 def deliver(session: Session, rt: Runtime) -> None:
-    notices.deliver(session, rt.keys, outbox=rt.settings.notification_outbox, now=utcnow())
+    notices.deliver(session, keys=rt.keys, outbox=rt.settings.notification_outbox, now=utcnow())
