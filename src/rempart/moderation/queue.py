@@ -41,6 +41,7 @@ from rempart.moderation.schemas import (
     DecisionCreate,
     DecisionRead,
     GroundType,
+    ItemState,
     QueueItem,
     QueuePage,
 )
@@ -55,7 +56,7 @@ CLAIM_FOR = timedelta(minutes=15)
 BULK_LIMIT = 1000
 # An item's states: visible (in search), queued (in search, awaiting review), restricted
 # (out of search), removed, suspended.
-ITEM_STATES = ("visible", "queued", "restricted", "removed", "suspended")
+ITEM_STATES = tuple(state.value for state in ItemState)
 STATE_AFTER = {
     DecisionAction.NO_VIOLATION: "visible",
     DecisionAction.REMOVE_FROM_SEARCH: "restricted",
