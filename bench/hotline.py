@@ -34,6 +34,7 @@ from rempart.core.deps import Runtime
 from rempart.core.migrate import upgrade
 from rempart.core.settings import Settings
 from rempart.escalations import service as escalations
+from rempart.escalations import tasks as escalation_tasks
 from rempart.escalations.schemas import EscalationCreate
 from rempart.hotline import tasks
 from rempart.hotline.models import HotlineReport
@@ -129,10 +130,7 @@ def main() -> None:
     started = time.perf_counter()
     while True:
         begin = time.perf_counter()
-        with transaction(rt.engine) as session:
-            done = tasks.deliver(
-                session, keys=rt.keys, settings=settings, reporter=reporter, now=datetime.now(UTC)
-            )
+        done = tasks.deliver(rt, reporter=reporter, now=datetime.now(UTC))
         if not done:
             break
         per_batch.append((time.perf_counter() - begin) / done)
@@ -164,8 +162,8 @@ def main() -> None:
         with transaction(rt.engine) as session:
             created = escalations.escalate(
                 session,
-                rt.keys,
-                settings,
+                keys=rt.keys,
+                settings=settings,
                 caller=moderator,
                 data=EscalationCreate(
                     item_id=item_id, explanation="A credible threat against named people, today."
@@ -175,11 +173,10 @@ def main() -> None:
         begin = time.perf_counter()
         with transaction(rt.engine) as session:
             escalations.read_notification(
-                session, rt.keys, caller=reviewer, reference=created.reference
+                session, keys=rt.keys, caller=reviewer, reference=created.reference
             )
-            escalations.confirm(
-                session, rt.keys, caller=reviewer, reference=created.reference, notifier=rt.notifier
-            )
+            escalations.confirm(session, caller=reviewer, reference=created.reference)
+        escalation_tasks.run(rt)  # the worker's send, in its own short transaction
         confirm.append(time.perf_counter() - begin)
     if prepare:
         prepared = statistics.median(prepare) * 1000

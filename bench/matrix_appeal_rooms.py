@@ -64,7 +64,7 @@ def main() -> None:
                     user.user_id, name=bot.ROOM_NAME, topic=bot.ROOM_TOPIC
                 )
                 with transaction(rt.engine) as session:
-                    bot.remember_room(session, user.user_id, room)
+                    bot.remember_room(session, user_id=user.user_id, room_id=room)
                 server.join(user, room)
                 server.send(user, room, f"!appeal decision-{10**9 + n} Je conteste, voici pourquoi")
             print(f"{args.users} rooms opened in {time.perf_counter() - started:.0f} s")

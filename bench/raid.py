@@ -296,8 +296,8 @@ def send(settings: Settings, part: list[tuple[str, Any, dict[str, Any]]], flagge
         with transaction(rt.engine) as session:
             intake.submit(
                 session,
-                rt.keys,
-                settings,
+                keys=rt.keys,
+                settings=settings,
                 data=ReportCreate.model_validate(body),
                 sender=intake.Sender(
                     caller=sender,

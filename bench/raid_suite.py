@@ -625,8 +625,8 @@ def main() -> None:
         with transaction(rt.engine) as session:
             intake.submit(
                 session,
-                rt.keys,
-                settings,
+                keys=rt.keys,
+                settings=settings,
                 data=ReportCreate.model_validate(body),
                 sender=intake.Sender(
                     caller=None if host else platform,

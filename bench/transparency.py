@@ -178,7 +178,7 @@ def main() -> None:
     )
     started = time.perf_counter()
     with transaction(rt.engine, readonly=True) as session:
-        verdict = verify(session, report, keys=rt.keys)
+        verdict = verify(session, report=report, keys=rt.keys)
     checked = time.perf_counter() - started
     print(f"verify: {checked:.1f} s over {verdict.entries:,} entries, ok={verdict.ok}")
     for problem in verdict.problems[:5]:

@@ -58,8 +58,8 @@ def test_two_moderators_escalating_one_item_at_once_make_one_escalation(
         # one's request comes in.
         service.escalate(
             session,
-            runtime.keys,
-            runtime.settings,
+            keys=runtime.keys,
+            settings=runtime.settings,
             caller=first,
             data=EscalationCreate(item_id=item_id, explanation=EXPLANATION),
         )

@@ -263,8 +263,8 @@ def test_the_escalating_principal_cannot_confirm_even_holding_the_legal_role(
     with transaction(runtime.engine) as session:
         created = service.escalate(
             session,
-            runtime.keys,
-            runtime.settings,
+            keys=runtime.keys,
+            settings=runtime.settings,
             caller=as_moderator,
             data=EscalationCreate(item_id=item_id, explanation=EXPLANATION),
         )

@@ -5,14 +5,17 @@ frames and caches."""
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from factories import csrf_of, legal_world, make_login, sign_in
 from legal_support import (
+    PDF,
     URGENT_CLAIMS,
     LegalWorld,
     approve,
@@ -21,7 +24,9 @@ from legal_support import (
     sign,
     submit,
 )
+from rempart.audit.models import AuditEntry
 from rempart.auth.permissions import Role
+from rempart.core.db import transaction
 from rempart.core.deps import Runtime
 from rempart.legal import jws
 
@@ -179,6 +184,45 @@ def test_release_from_the_console_needs_an_explicit_confirmation(
     body = download.json()
     signed = jws.verify(body["signed_package"], public_key=runtime.keys.public_key_bytes)
     assert signed == body["package"]
+
+
+def test_the_portal_files_orders_and_audits_refused_ones_as_the_api_does(
+    client: TestClient, runtime: Runtime, world: LegalWorld
+) -> None:
+    portal = make_login(runtime, "paris-intake", Role.AUTHORITY, f"authority:{world.court.code}")
+    assert sign_in(client, portal).status_code == 303
+    csrf = csrf_of(client, "/console/portal")
+
+    def file(token: str) -> Any:
+        return client.post(
+            "/console/portal/orders",
+            data={"csrf": csrf},
+            files={
+                "order": ("order.jws", token.encode(), "application/jose"),
+                "document": ("order.pdf", PDF, "application/pdf"),
+            },
+            follow_redirects=False,
+        )
+
+    token = sign(world.court, claims(world.court))
+    filed = file(token)
+    assert filed.status_code == 303
+    assert filed.headers["location"].startswith("/console/portal/orders/ORD-")
+
+    replayed = file(token)
+    assert replayed.status_code == 200
+    assert "already received" in replayed.text
+    with transaction(runtime.engine, readonly=True) as session:
+        refusals = [
+            json.loads(body)
+            for body in session.execute(
+                sa.select(AuditEntry.body).where(
+                    AuditEntry.action == "legal.order.refused_at_intake"
+                )
+            ).scalars()
+        ]
+    assert [e["details"] for e in refusals] == [{"code": "replayed_token"}]
+    assert refusals[0]["actor"].startswith("principal:")
 
 
 def test_pages_cannot_be_framed_sniffed_or_cached_and_run_no_inline_script(

@@ -503,7 +503,7 @@ def test_an_interrupted_sync_resumes_and_stores_nothing_twice(
     before = posts()
     assert before > 0  # what was read before the failure was kept, with its cursor
     with transaction(runtime.engine, readonly=True) as session:
-        saved = cursors(session, "messages:")
+        saved = cursors(session, prefix="messages:")
     assert saved
     asked: dict[str, str | None] = {}
     original = homeserver.messages

@@ -151,7 +151,7 @@ def test_an_upgrade_takes_out_what_an_older_version_indexed_from_the_private_era
     )
     assert stored.status_code in (200, 201, 202), stored.text
     with transaction(runtime.engine) as session:
-        save(session, {f"visibility:{room}": None})
+        save(session, values={f"visibility:{room}": None})
     assert _posts(runtime, room) == {secret, public}
 
     _sync(runtime)
@@ -419,7 +419,11 @@ def test_an_account_stays_suspended_while_any_decision_suspending_it_stands(
     # An Art. 23 suspension that ends meanwhile does not lift it either.
     with transaction(runtime.engine) as session:
         actions.plan_account_suspension(
-            session, settings, user_id=seller.user_id, until=datetime.now(UTC), reason="Art. 23"
+            session,
+            settings=settings,
+            user_id=seller.user_id,
+            until=datetime.now(UTC),
+            reason="Art. 23",
         )
     _act(runtime)
     assert synapse.suspended(seller)
@@ -578,7 +582,7 @@ def test_matrix_users_hear_of_decisions_on_matrix_and_can_appeal_from_there(
 def _rempart_room(runtime: Runtime, user: Any) -> str:
     """The room Rempart opened with the user (as its cursors remember it)."""
     with transaction(runtime.engine, readonly=True) as session:
-        return cursors(session, "botroom:")[f"botroom:{user.user_id}"]
+        return cursors(session, prefix="botroom:")[f"botroom:{user.user_id}"]
 
 
 def _said_by_rempart(

@@ -41,7 +41,7 @@ def entry(
 
 def index(runtime: Runtime, *entries: IndexEntry) -> None:
     with transaction(runtime.engine) as session:
-        service.put(session, list(entries))
+        service.put(session, entries=list(entries))
 
 
 def refs(client: TestClient, query: str, **params: object) -> list[str]:
@@ -94,10 +94,10 @@ def test_removed_items_and_entities_leave_search(client: TestClient, runtime: Ru
     )
     assert sorted(refs(client, "concert parc")) == ["p-1", "p-2"]
     with transaction(runtime.engine) as session:
-        service.remove(session, [("post", "p-1")])
+        service.remove(session, items=[("post", "p-1")])
     assert refs(client, "concert parc") == ["p-2"]
     with transaction(runtime.engine) as session:
-        service.remove_entity(session, "ch-b")
+        service.remove_entity(session, entity_id="ch-b")
     assert refs(client, "concert parc") == []
     assert refs(client, "jazz") == []
     # Putting an item back makes it searchable again, once.

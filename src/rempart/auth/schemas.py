@@ -14,11 +14,17 @@ PrincipalName = Annotated[
 AuthorityCode = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{1,63}$")]
 
 
+class PrincipalStatus(StrEnum):
+    # Created by an enrolment code, active once the code is redeemed.
+    ENROLLING = "enrolling"
+    ACTIVE = "active"
+
+
 class PrincipalRead(BaseModel):
     id: int
     name: str
     role: Role
-    status: str
+    status: PrincipalStatus
     created_at: datetime
 
 

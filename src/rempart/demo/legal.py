@@ -31,12 +31,11 @@ from rempart.core.deps import Runtime
 from rempart.legal import (
     authorities,
     callbacks,
-    disclosures,
     jws,
     orders,
     protection,
     reads,
-    reviews,
+    service,
     tasks,
 )
 from rempart.legal.schemas import (
@@ -302,7 +301,7 @@ def _redeem(rt: Runtime, registered: dict[str, tuple[str, dict[str, Any]]]) -> N
             registered[code] = (token.token, private)
 
 
-def _caller(session: Session, name: str) -> Caller:
+def _caller(session: Session, *, name: str) -> Caller:
     principal = session.execute(select(Principal).where(Principal.name == name)).scalar_one()
     return Caller(principal_id=principal.id, name=principal.name, role=Role(principal.role))
 
@@ -439,15 +438,9 @@ def _file(
                 name=f"authority:{scenario.authority}",
                 role=Role.AUTHORITY,
             )
-            order = orders.receive_order(
-                session,
-                keys=rt.keys,
-                settings=rt.settings,
-                caller=caller,
-                token=signed,
-                document=document,
-            )
-            reference = order.reference
+        reference = service.submit_order(
+            rt, caller=caller, token=signed, document=document
+        ).reference
     _decide(rt, scenario, reference)
 
 
@@ -470,12 +463,11 @@ def _decide(rt: Runtime, scenario: Scenario, reference: str) -> None:
     for position, name in enumerate(reviewers):
         delay = min(scenario.days_ago * 0.5, 2.0) * (position + 1) / 2
         with _days_ago(scenario.days_ago - delay), transaction(rt.engine) as session:
-            order = reads.get_order(session, reference=reference, authority_id=None)
             refusing = scenario.outcome == "refused"
-            reviews.submit_review(
+            service.review_order(
                 session,
-                order=order,
-                caller=_caller(session, name),
+                reference=reference,
+                caller=_caller(session, name=name),
                 data=ReviewCreate(
                     decision=ReviewDecision.REFUSE if refusing else ReviewDecision.APPROVE,
                     checklist={
@@ -496,7 +488,7 @@ def _decide(rt: Runtime, scenario: Scenario, reference: str) -> None:
     if scenario.outcome == "disclosed":
         with _days_ago(max(scenario.days_ago - 3, 0)), transaction(rt.engine) as session:
             order = reads.get_order(session, reference=reference, authority_id=None)
-            releaser = _caller(session, "demo-legal-1")
+            releaser = _caller(session, name="demo-legal-1")
             if callbacks.reasons_for_callback(order):
                 callbacks.record(
                     session,
@@ -509,11 +501,10 @@ def _decide(rt: Runtime, scenario: Scenario, reference: str) -> None:
                         notes="Référence et numéro d'affaire confirmés au numéro du registre.",
                     ),
                 )
-            disclosures.release(
+            service.release_disclosure(
                 session,
-                order=order,
+                reference=reference,
                 keys=rt.keys,
                 settings=rt.settings,
-                caller_id=releaser.principal_id,
-                actor=releaser.actor,
+                caller=releaser,
             )

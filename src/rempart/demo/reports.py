@@ -150,8 +150,8 @@ def seed_reports(rt: Runtime, *, platform_token: str, flagger_token: str) -> int
         with transaction(rt.engine) as session:
             intake.submit(
                 session,
-                rt.keys,
-                rt.settings,
+                keys=rt.keys,
+                settings=rt.settings,
                 data=ReportCreate.model_validate(body),
                 sender=intake.Sender(
                     caller=sender,

@@ -35,7 +35,9 @@ Reference = Annotated[str, Path(pattern=r"^A18-\d{4}-\d{6,}$", max_length=32)]
 @router.post("", response_model=EscalationRead, status_code=201)
 def escalate(body: EscalationCreate, caller: Moderator, rt: Rt) -> EscalationRead:
     with rt.unit_of_work() as session:
-        return service.escalate(session, rt.keys, rt.settings, caller=caller, data=body)
+        return service.escalate(
+            session, keys=rt.keys, settings=rt.settings, caller=caller, data=body
+        )
 
 
 @router.get("", response_model=EscalationPage)
@@ -60,7 +62,7 @@ def get_escalation(reference: Reference, caller: Either, rt: Rt) -> EscalationRe
 def read_notification(reference: Reference, caller: Reviewer, rt: Rt) -> NotificationRead:
     """The prepared notification, personal data included: legal reviewers only, audited."""
     with rt.unit_of_work() as session:
-        return service.read_notification(session, rt.keys, caller=caller, reference=reference)
+        return service.read_notification(session, keys=rt.keys, caller=caller, reference=reference)
 
 
 @router.post("/{reference}/confirm", response_model=EscalationRead)

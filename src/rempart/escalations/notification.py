@@ -106,7 +106,7 @@ def _law_enforcement(session: Session, state: str) -> tuple[str, str]:
     return f"national:{state}", f"Law enforcement of {state}"
 
 
-def account_of(session: Session, item: ModerationItem) -> Account | None:
+def account_of(session: Session, *, item: ModerationItem) -> Account | None:
     if not item.owner_user_id:
         return None
     return session.execute(
@@ -190,9 +190,9 @@ def _account(
 
 def build(
     session: Session,
+    *,
     keys: KeyRing,
     settings: Settings,
-    *,
     reference: str,
     item: ModerationItem,
     to: Recipient,
@@ -200,7 +200,7 @@ def build(
     victim_country: str | None,
     now: datetime,
 ) -> dict[str, Any]:
-    account = account_of(session, item)
+    account = account_of(session, item=item)
     return {
         "legal_basis": "Regulation (EU) 2022/2065 (Digital Services Act), Article 18",
         "reference": reference,

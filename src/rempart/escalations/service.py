@@ -61,9 +61,9 @@ def _get(session: Session, reference: str, *, lock: bool = False) -> ThreatEscal
 
 def escalate(
     session: Session,
+    *,
     keys: KeyRing,
     settings: Settings,
-    *,
     caller: Caller,
     data: EscalationCreate,
 ) -> EscalationRead:
@@ -86,7 +86,7 @@ def escalate(
             "This item already has an escalation waiting for a legal reviewer.",
             reference=open_one[0],
         )
-    account = notification.account_of(session, item)
+    account = notification.account_of(session, item=item)
     to = notification.recipient(
         session,
         victim_country=data.victim_country,
@@ -110,8 +110,8 @@ def escalate(
     escalation.reference = f"A18-{now:%Y}-{escalation.id:06d}"
     payload = notification.build(
         session,
-        keys,
-        settings,
+        keys=keys,
+        settings=settings,
         reference=escalation.reference,
         item=item,
         to=to,
@@ -136,7 +136,7 @@ def escalate(
 
 
 def read_notification(
-    session: Session, keys: KeyRing, *, caller: Caller, reference: str
+    session: Session, *, keys: KeyRing, caller: Caller, reference: str
 ) -> NotificationRead:
     """The prepared notification with the account's personal data: a read that is
     audited, as every read of personal data is."""

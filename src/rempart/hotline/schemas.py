@@ -7,10 +7,18 @@ can ride along."""
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
 
 INCIDENT_TYPE = "Child Pornography (possession, manufacture, and distribution)"
+
+
+class HotlineState(StrEnum):
+    """A report waits (and is retried) until the hotline acknowledged it."""
+
+    PENDING = "pending"
+    SENT = "sent"
 
 
 class Strict(BaseModel):
@@ -87,7 +95,7 @@ class HotlineReportRead(BaseModel):
     item_id: int
     item: str
     trigger: str
-    state: str
+    state: HotlineState
     attempts: int
     last_error: str | None
     receipt: str | None

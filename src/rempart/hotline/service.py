@@ -198,7 +198,7 @@ def reported_posts(session: Session, report: HotlineReport) -> list[str]:
 
 
 def build(
-    session: Session, keys: KeyRing, settings: Settings, *, report: HotlineReport
+    session: Session, *, keys: KeyRing, settings: Settings, report: HotlineReport
 ) -> tuple[CyberTiplineReport, list[dict[str, Any]]]:
     """The report as the hotline receives it, and the media to preserve beside it."""
     item = session.get(ModerationItem, report.item_id)

@@ -91,7 +91,7 @@ def _build_pending(rt: Runtime) -> list[Attempt]:
             attempt = Attempt(report.id, report.reference)
             try:
                 attempt.tip, attempt.originals = service.build(
-                    session, rt.keys, rt.settings, report=report
+                    session, keys=rt.keys, settings=rt.settings, report=report
                 )
             except Exception as exc:  # a report that cannot be built waits, with why
                 attempt.error = f"{type(exc).__name__}: {exc}"[:512]
@@ -148,13 +148,13 @@ def _record(
         target=f"hotline:{report.reference}",
     )
     if report.account_ref:
-        suspend(session, settings, user_id=report.account_ref, report=report, now=now)
+        suspend(session, settings=settings, user_id=report.account_ref, report=report, now=now)
     session.flush()
     return 1
 
 
 def suspend(
-    session: Session, settings: Settings, *, user_id: str, report: HotlineReport, now: datetime
+    session: Session, *, settings: Settings, user_id: str, report: HotlineReport, now: datetime
 ) -> None:
     """The uploader's account suspended on the platform, with no end date: through the
     homeserver where one is connected, and through the platform's notices either way.

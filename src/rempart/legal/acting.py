@@ -19,8 +19,8 @@ from rempart.legal import acts, events, suspension
 from rempart.legal.exceptions import InvalidTransition
 from rempart.legal.models import Authority, Notification, Order, OrderAct, OrderItem
 from rempart.legal.notifier import AuthorityNotice
-from rempart.legal.orders import audit_order
 from rempart.legal.schemas import ActOutcome, OrderStatus, OrderType
+from rempart.legal.trail import audit_order
 from rempart.moderation.models import ModerationItem
 from rempart.notify import service as notify
 from rempart.platform.actions import PlatformActions, Takedown
@@ -47,12 +47,12 @@ def execute(
 ) -> bool:
     """Carry out an order to act: preserve, disable, inform. Idempotent: an order already
     acted on, withdrawn or refused is left alone (returns False)."""
-    act = acts.act_of(session, order)
+    act = acts.act_of(session, order=order)
     if order.status != OrderStatus.CHECKS_PASSED.value or act.outcome != ActOutcome.PENDING:
         return False
     if order.order_type == OrderType.ACT.value and act.confirmed_at is None:
         raise InvalidTransition("An order to act waits for a legal reviewer's confirmation.")
-    held = suspension.current_reason(session, order)
+    held = suspension.current_reason(session, order=order)
     if held is not None:
         # Its authority was suspended, or its key revoked, after intake: nothing is done
         # on its word until it is reinstated, when the order is queued again.
@@ -62,8 +62,8 @@ def execute(
     member_states = () if act.territorial_scope == ["EU"] else tuple(act.territorial_scope)
     owners: set[str] = set()
     done: Counter[str] = Counter()
-    for item in acts.items_of(session, order):
-        content = _content(session, item)
+    for item in acts.items_of(session, order=order):
+        content = _content(session, item=item)
         if content is None:
             # Deleted on the platform between receipt and now: nothing left to disable.
             item.action, item.acted_at = GONE, now
@@ -131,7 +131,7 @@ def _law(order_type: OrderType) -> str:
     return "Regulation (EU) 2022/2065 (DSA), Art. 9"
 
 
-def _content(session: Session, item: OrderItem) -> tuple[dict[str, object], str | None] | None:
+def _content(session: Session, *, item: OrderItem) -> tuple[dict[str, object], str | None] | None:
     """What is preserved of the item (the content and related data), and its owner; None
     when the item no longer exists."""
     entity = session.execute(
@@ -183,7 +183,7 @@ def _inform_authority(
 ) -> None:
     authority = session.get(Authority, order.authority_id)
     assert authority is not None
-    items = acts.items_of(session, order)
+    items = acts.items_of(session, order=order)
     where = (
         "in the EU" if act.territorial_scope == ["EU"] else "in " + ", ".join(act.territorial_scope)
     )

@@ -45,7 +45,6 @@ from rempart.legal.models import (
 )
 from rempart.legal.orders import (
     JWS_PURPOSE,
-    audit_order,
     check_document,
     check_token_times,
     parse_claims,
@@ -63,6 +62,7 @@ from rempart.legal.schemas import (
     OrderStatus,
     OrderType,
 )
+from rempart.legal.trail import audit_order
 from rempart.reports import targets
 from rempart.reports.schemas import Target
 
@@ -108,7 +108,7 @@ def receive_act_order(
         raise MalformedOrder("The order's deadline has already passed.", code="deadline_passed")
     refuse_replay(session, issuer=issuer, jti=claims.jti)
     check_document(document, sha256=claims.document.sha256, settings=settings)
-    resolved = _resolve_items(session, claims.items, link_base=settings.public_link_base)
+    resolved = _resolve_items(session, items=claims.items, link_base=settings.public_link_base)
     order = Order(
         reference=f"ORD-{now:%Y}-{secrets.token_hex(5).upper()}",
         authority_id=issuer.id,
@@ -144,7 +144,7 @@ def receive_act_order(
         due_at=due,
     )
     store_order(
-        session, keys, order=order, document=document, media_type=claims.document.media_type
+        session, keys=keys, order=order, document=document, media_type=claims.document.media_type
     )
     session.add(
         OrderAct(
@@ -228,7 +228,7 @@ def _check_competence(issuer: Authority, order_type: OrderType) -> None:
 
 
 def _resolve_items(
-    session: Session, items: list[ActItem], *, link_base: str
+    session: Session, *, items: list[ActItem], link_base: str
 ) -> list[targets.ResolvedTarget]:
     resolved: list[targets.ResolvedTarget] = []
     for position, item in enumerate(items):
@@ -236,7 +236,7 @@ def _resolve_items(
             target = (
                 Target(url=item.url) if item.url is not None else Target(kind=item.kind, id=item.id)
             )
-            found = targets.resolve(session, target, link_base=link_base)
+            found = targets.resolve(session, target=target, link_base=link_base)
         except (RempartError, ValidationError):
             raise ItemNotFound(
                 f"Item {position} names no public post or entity on this platform.",
@@ -258,7 +258,7 @@ def confirm(
 ) -> Order:
     """One legal reviewer confirms (the worker then acts) or refuses, with reasons. A
     removal order needs no confirmation: it is already being carried out."""
-    act = act_of(session, order)
+    act = act_of(session, order=order)
     if order.order_type != OrderType.ACT.value:
         raise InvalidTransition("Only an order to act (DSA Art. 9) awaits a confirmation.")
     if order.status != OrderStatus.CHECKS_PASSED.value or act.confirmed_at is not None:
@@ -292,14 +292,14 @@ def confirm(
 # -- reads ------------------------------------------------------------------------------
 
 
-def act_of(session: Session, order: Order) -> OrderAct:
+def act_of(session: Session, *, order: Order) -> OrderAct:
     act = session.get(OrderAct, order.id)
     if act is None:
         raise InvalidTransition("This is not an order to act.")
     return act
 
 
-def items_of(session: Session, order: Order) -> list[OrderItem]:
+def items_of(session: Session, *, order: Order) -> list[OrderItem]:
     return list(
         session.execute(
             select(OrderItem).where(OrderItem.order_id == order.id).order_by(OrderItem.position)
@@ -307,8 +307,8 @@ def items_of(session: Session, order: Order) -> list[OrderItem]:
     )
 
 
-def act_read(session: Session, order: Order, *, now: datetime) -> ActRead:
-    act = act_of(session, order)
+def act_read(session: Session, *, order: Order, now: datetime) -> ActRead:
+    act = act_of(session, order=order)
     effected = as_utc(order.effected_at) if order.effected_at else None
     due = as_utc(order.due_at)
     received = as_utc(order.received_at)
@@ -333,12 +333,12 @@ def act_read(session: Session, order: Order, *, now: datetime) -> ActRead:
                 action=i.action,
                 acted_at=as_utc(i.acted_at) if i.acted_at else None,
             )
-            for i in items_of(session, order)
+            for i in items_of(session, order=order)
         ],
     )
 
 
-def outcomes_of(session: Session, order_ids: list[int]) -> dict[int, str]:
+def outcomes_of(session: Session, *, order_ids: list[int]) -> dict[int, str]:
     """The act outcome of each of these orders that is an order to act (for lists)."""
     if not order_ids:
         return {}

@@ -15,11 +15,18 @@ from rempart.auth.permissions import Permission
 from rempart.auth.service import Caller
 from rempart.core.clock import utcnow
 from rempart.core.deps import Runtime, runtime
-from rempart.core.errors import RempartError
-from rempart.legal import acts, callbacks, disclosures, orders, protection, reads, reviews
+from rempart.legal import (
+    acts,
+    callbacks,
+    disclosures,
+    holds,
+    orders,
+    protection,
+    reads,
+    service,
+)
 from rempart.legal.act_schemas import ActConfirmation
 from rempart.legal.disclosures import DisclosureDownload
-from rempart.legal.exceptions import OrderRefused
 from rempart.legal.schemas import (
     CallbackCreate,
     OrderAlert,
@@ -64,22 +71,7 @@ def submit_order(
 ) -> OrderRead:
     # One byte past the limit is enough to know the document is too large.
     content = document.file.read(rt.settings.order_document_max_bytes + 1)
-    try:
-        with rt.unit_of_work() as session:
-            order = orders.receive_order(
-                session,
-                keys=rt.keys,
-                settings=rt.settings,
-                caller=caller,
-                token=jws.strip(),
-                document=content,
-            )
-            return reads.authority_view(session, order)
-    except RempartError as exc:
-        if isinstance(exc, OrderRefused):
-            with rt.unit_of_work() as session:
-                orders.record_refused_intake(session, actor=caller.actor, error=exc)
-        raise
+    return service.submit_order(rt, caller=caller, token=jws.strip(), document=content)
 
 
 @router.get("/orders", response_model=OrderPage)
@@ -151,9 +143,8 @@ def get_document(reference: Reference, caller: Reader, rt: Rt) -> Response:
 @router.post("/orders/{reference}/reviews", response_model=OrderRead, status_code=201)
 def review_order(reference: Reference, body: ReviewCreate, caller: Reviewer, rt: Rt) -> OrderRead:
     with rt.unit_of_work() as session:
-        order = reads.get_order(session, reference=reference, authority_id=None)
-        reviews.submit_review(session, order=order, caller=caller, data=body)
-        return reads.reviewer_view(session, order, keys=rt.keys, actor=caller.actor)
+        order = service.review_order(session, reference=reference, caller=caller, data=body)
+        return reads.reviewer_view(session, order=order, keys=rt.keys, actor=caller.actor)
 
 
 @router.post("/orders/{reference}/action-confirmation", response_model=OrderRead)
@@ -165,7 +156,7 @@ def confirm_order_to_act(
     with rt.unit_of_work() as session:
         order = reads.get_order(session, reference=reference, authority_id=None)
         acts.confirm(session, order=order, caller=caller, data=body, now=utcnow())
-        return reads.reviewer_view(session, order, keys=rt.keys, actor=caller.actor)
+        return reads.reviewer_view(session, order=order, keys=rt.keys, actor=caller.actor)
 
 
 @router.post("/orders/{reference}/callbacks", response_model=OrderRead, status_code=201)
@@ -177,7 +168,7 @@ def record_callback(
     with rt.unit_of_work() as session:
         order = reads.get_order(session, reference=reference, authority_id=None)
         callbacks.record(session, order=order, caller=caller, data=body)
-        return reads.reviewer_view(session, order, keys=rt.keys, actor=caller.actor)
+        return reads.reviewer_view(session, order=order, keys=rt.keys, actor=caller.actor)
 
 
 @router.post("/orders/{reference}/withdrawal", response_model=OrderRead)
@@ -185,15 +176,15 @@ def withdraw_order(reference: Reference, caller: Submitter, rt: Rt) -> OrderRead
     with rt.unit_of_work() as session:
         order = reads.own_order(session, caller=caller, reference=reference)
         orders.withdraw(session, order=order, actor=caller.actor)
-        return reads.authority_view(session, order)
+        return reads.authority_view(session, order=order)
 
 
 @router.post("/orders/{reference}/extension", response_model=OrderRead)
 def extend_preservation(reference: Reference, caller: Submitter, rt: Rt) -> OrderRead:
     with rt.unit_of_work() as session:
         order = reads.own_order(session, caller=caller, reference=reference)
-        orders.extend_preservation(session, order=order, actor=caller.actor)
-        return reads.authority_view(session, order)
+        holds.extend_preservation(session, order=order, actor=caller.actor)
+        return reads.authority_view(session, order=order)
 
 
 @router.post("/orders/{reference}/validation", response_model=OrderRead)
@@ -201,7 +192,7 @@ def validate_order(reference: Reference, body: SignedToken, caller: Submitter, r
     with rt.unit_of_work() as session:
         order = reads.own_order(session, caller=caller, reference=reference)
         orders.validate_emergency(session, order=order, token=body.jws.strip(), actor=caller.actor)
-        return reads.authority_view(session, order)
+        return reads.authority_view(session, order=order)
 
 
 @router.get("/orders/{reference}/disclosure/preview")
@@ -217,14 +208,8 @@ def preview_disclosure(reference: Reference, caller: Releaser, rt: Rt) -> dict[s
 @router.post("/orders/{reference}/disclosure", response_model=DisclosureReceipt, status_code=201)
 def release_disclosure(reference: Reference, caller: Releaser, rt: Rt) -> DisclosureReceipt:
     with rt.unit_of_work() as session:
-        order = reads.get_order(session, reference=reference, authority_id=None)
-        released = disclosures.release(
-            session,
-            order=order,
-            keys=rt.keys,
-            settings=rt.settings,
-            caller_id=caller.principal_id,
-            actor=caller.actor,
+        released = service.release_disclosure(
+            session, reference=reference, keys=rt.keys, settings=rt.settings, caller=caller
         )
     return DisclosureReceipt(
         order_reference=released.order_reference,

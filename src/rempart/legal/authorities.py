@@ -73,7 +73,7 @@ def authority_of_principal(session: Session, *, principal_id: int) -> Authority 
     return authority
 
 
-def _get(session: Session, code: str) -> Authority:
+def _get(session: Session, *, code: str) -> Authority:
     authority = by_code(session, code=code)
     if authority is None:
         raise AuthorityNotFound("No authority has this code.")
@@ -100,7 +100,7 @@ def _timezone(country: str, requested: str | None) -> str:
     return known[0] if known else "UTC"
 
 
-def to_read(session: Session, authority: Authority) -> AuthorityRead:
+def to_read(session: Session, *, authority: Authority) -> AuthorityRead:
     parent = session.get(Authority, authority.parent_id) if authority.parent_id else None
     return AuthorityRead(
         code=authority.code,
@@ -153,7 +153,7 @@ def add_authority(
             "Verifying an authority needs two admins: register it, then have one admin "
             "propose its verification and another confirm it (API or console)."
         )
-    parent = _get(session, data.parent) if data.parent else None
+    parent = _get(session, code=data.parent) if data.parent else None
     if data.kind is AuthorityKind.POLICE:
         if parent is None or parent.kind not in JUDICIAL_KINDS:
             raise InvalidAuthority(
@@ -200,7 +200,7 @@ def add_authority(
         country=country,
     )
     for key in data.keys:
-        _add_key(session, authority, key, actor=actor)
+        _add_key(session, authority=authority, data=key, actor=actor)
     session.flush()
     session.expire(authority, ["keys"])
     proposal = None
@@ -214,11 +214,11 @@ def add_authority(
             settings=settings,
         )
     return AuthorityCreated(
-        authority=to_read(session, authority), enrolment=issued, verification=proposal
+        authority=to_read(session, authority=authority), enrolment=issued, verification=proposal
     )
 
 
-def _check_key(session: Session, data: AuthorityKeyCreate) -> tuple[str, bytes]:
+def _check_key(session: Session, *, data: AuthorityKeyCreate) -> tuple[str, bytes]:
     kid = data.jwk.get("kid")
     if not isinstance(kid, str) or not 1 <= len(kid) <= 128:
         raise InvalidAuthority("The key needs a kid of 1 to 128 characters.", code="invalid_key")
@@ -240,9 +240,9 @@ def _check_key(session: Session, data: AuthorityKeyCreate) -> tuple[str, bytes]:
 
 
 def _add_key(
-    session: Session, authority: Authority, data: AuthorityKeyCreate, *, actor: str
+    session: Session, *, authority: Authority, data: AuthorityKeyCreate, actor: str
 ) -> AuthorityKey:
-    kid, raw = _check_key(session, data)
+    kid, raw = _check_key(session, data=data)
     now = utcnow()
     key = AuthorityKey(
         authority_id=authority.id,
@@ -269,13 +269,13 @@ def add_key(
     """A key for an authority still pending verification (the verification covers it).
     Once an authority is verified or suspended, a new key is a way to sign its orders:
     it needs a second admin (a grant proposal)."""
-    authority = _get(session, code)
+    authority = _get(session, code=code)
     if authority.status != AuthorityStatus.PENDING:
         raise FourEyesRequired(
             "Adding a key to this authority needs two admins: propose it (POST "
             "/v1/auth/proposals, kind authority_key) and have another admin confirm it."
         )
-    key = _add_key(session, authority, data, actor=actor)
+    key = _add_key(session, authority=authority, data=data, actor=actor)
     session.flush()
     return _key_read(key)
 
@@ -289,20 +289,20 @@ def check_new_key(
     valid_until: datetime | None,
 ) -> str:
     """The kid of a key that may be proposed for ``code``."""
-    _get(session, code)
+    _get(session, code=code)
     data = AuthorityKeyCreate(jwk=jwk, valid_from=valid_from, valid_until=valid_until)
-    return _check_key(session, data)[0]
+    return _check_key(session, data=data)[0]
 
 
 def apply_key(session: Session, *, code: str, payload: dict[str, Any], actor: str) -> None:
     """Add a key as a second admin confirmed it."""
-    authority = _get(session, code)
+    authority = _get(session, code=code)
     data = AuthorityKeyCreate(
         jwk=payload["jwk"],
         valid_from=payload.get("valid_from"),
         valid_until=payload.get("valid_until"),
     )
-    _add_key(session, authority, data, actor=actor)
+    _add_key(session, authority=authority, data=data, actor=actor)
     session.flush()
 
 
@@ -313,21 +313,21 @@ def _live_kids(authority: Authority) -> list[str]:
 def verification_snapshot(session: Session, *, code: str) -> list[str]:
     """The keys a verification proposal vouches for; the second admin approves exactly
     these, so a key slipped in between proposal and confirmation voids it."""
-    authority = _get(session, code)
+    authority = _get(session, code=code)
     if authority.status == AuthorityStatus.VERIFIED:
         raise InvalidAuthority("This authority is already verified.", code="already_verified")
     return _live_kids(authority)
 
 
 def apply_verification(session: Session, *, code: str, keys: list[str], actor: str) -> None:
-    authority = _get(session, code)
+    authority = _get(session, code=code)
     session.refresh(authority, ["keys"])
     if _live_kids(authority) != sorted(keys):
         raise ProposalClosed(
             "The authority's keys changed since the proposal: propose it again.",
             code="proposal_stale",
         )
-    _apply_status(session, authority, AuthorityStatus.VERIFIED, actor=actor)
+    _apply_status(session, authority=authority, status=AuthorityStatus.VERIFIED, actor=actor)
 
 
 def revoke_key(session: Session, *, kid: str, actor: str) -> AuthorityKeyRead:
@@ -354,19 +354,19 @@ def set_status(
 ) -> AuthorityRead:
     """Suspend an authority or put it back to pending: protective, one admin suffices.
     Verifying (or reinstating) needs two admins (a grant proposal)."""
-    authority = _get(session, code)
+    authority = _get(session, code=code)
     if status is AuthorityStatus.VERIFIED and authority.status != status.value:
         raise FourEyesRequired(
             "Verifying or reinstating an authority needs two admins: propose it (POST "
             "/v1/auth/proposals, kind authority_verification) and have another admin "
             "confirm it."
         )
-    _apply_status(session, authority, status, actor=actor)
-    return to_read(session, authority)
+    _apply_status(session, authority=authority, status=status, actor=actor)
+    return to_read(session, authority=authority)
 
 
 def _apply_status(
-    session: Session, authority: Authority, status: AuthorityStatus, *, actor: str
+    session: Session, *, authority: Authority, status: AuthorityStatus, actor: str
 ) -> None:
     if authority.status != status.value:
         audit.record(
@@ -386,7 +386,7 @@ def _apply_status(
 def set_contact(session: Session, *, code: str, contact: str, actor: str) -> AuthorityRead:
     """The contact reviewers call back to confirm orders: changing it is what an impostor
     would do first, so the change is dated and flags the orders that follow."""
-    authority = _get(session, code)
+    authority = _get(session, code=code)
     if authority.contact != contact:
         now = utcnow()
         audit.record(
@@ -399,25 +399,25 @@ def set_contact(session: Session, *, code: str, contact: str, actor: str) -> Aut
         authority.contact = contact
         authority.contact_changed_at = authority.updated_at = now
     session.flush()
-    return to_read(session, authority)
+    return to_read(session, authority=authority)
 
 
 def list_authorities(session: Session, *, country: str | None = None) -> list[AuthorityRead]:
     query = select(Authority).order_by(Authority.country, Authority.code)
     if country:
         query = query.where(Authority.country == country.upper())
-    return [to_read(session, a) for a in session.execute(query).scalars()]
+    return [to_read(session, authority=a) for a in session.execute(query).scalars()]
 
 
 def get_authority(session: Session, *, code: str) -> AuthorityRead:
-    return to_read(session, _get(session, code))
+    return to_read(session, authority=_get(session, code=code))
 
 
 def my_authority(session: Session, *, principal_id: int) -> AuthorityRead:
     authority = authority_of_principal(session, principal_id=principal_id)
     if authority is None:
         raise AuthorityNotFound("This principal acts for no registered authority.")
-    return to_read(session, authority)
+    return to_read(session, authority=authority)
 
 
 class _VerificationProposals:

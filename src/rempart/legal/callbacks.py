@@ -19,8 +19,8 @@ from rempart.legal import events
 from rempart.legal.checks import CALLBACK_FLAGS
 from rempart.legal.exceptions import CallbackRequired, InvalidCallback
 from rempart.legal.models import Authority, Callback, Order
-from rempart.legal.orders import audit_order
 from rempart.legal.schemas import CallbackCreate, CallbackOutcome
+from rempart.legal.trail import audit_order
 
 CLOCK_SKEW = timedelta(minutes=5)
 

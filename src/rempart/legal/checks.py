@@ -20,14 +20,17 @@ from rempart.legal.schemas import (
     JUDICIAL_KINDS,
     AuthorityKind,
     AuthorityStatus,
+    CheckResult,
     DataCategory,
     OffenceCategory,
     OrderClaims,
     OrderStatus,
     RefusalGround,
     RiskFlag,
+    RiskFlagCode,
     Target,
     TargetKind,
+    TargetResolution,
 )
 from rempart.platform.models import Account, AccountIdentity
 from rempart.platform.schemas import normalise_phone
@@ -44,9 +47,9 @@ NOT_HELD_REASON = {
         "Not held: the platform never keeps or discloses message content; public posts are public."
     ),
 }
-PASSED, FAILED, WARNING = "passed", "failed", "warning"
-NOT_APPLICABLE = "not_applicable"
-OUTCOMES = (PASSED, FAILED, WARNING, NOT_APPLICABLE)
+PASSED, FAILED, WARNING = CheckResult.PASSED, CheckResult.FAILED, CheckResult.WARNING
+NOT_APPLICABLE = CheckResult.NOT_APPLICABLE
+OUTCOMES = tuple(CheckResult)
 # Every automatic check, by the name its outcome is stored under.
 CHECK_NAMES = (
     "authority_verified",
@@ -63,19 +66,25 @@ WORKING_HOURS = range(8, 19)
 CONTACT_CHANGE_WINDOW = timedelta(days=30)
 # Orders that may go out only after a recorded call-back to the authority's registered
 # contact: what stops a forged request sent from a hijacked police mailbox.
-CALLBACK_FLAGS = frozenset({"first_order", "contact_changed_recently", "protected_target"})
+CALLBACK_FLAGS = frozenset(
+    {
+        RiskFlagCode.FIRST_ORDER,
+        RiskFlagCode.CONTACT_CHANGED_RECENTLY,
+        RiskFlagCode.PROTECTED_TARGET,
+    }
+)
 
 
 @dataclass(frozen=True)
 class Resolution:
-    outcome: str  # found | not_found | ambiguous
+    outcome: TargetResolution
     user_id: str | None
 
 
 @dataclass
 class CheckOutcome:
     name: str
-    outcome: str
+    outcome: CheckResult
     detail: str
     ground: RefusalGround | None = None
     code: str | None = None
@@ -91,15 +100,15 @@ def resolve_target(
             select(Account.registered_at).where(Account.user_id == target.value)
         ).scalar_one_or_none()
         if registered is None or as_utc(registered) > end:
-            return Resolution("not_found", None)
-        return Resolution("found", target.value)
+            return Resolution(TargetResolution.NOT_FOUND, None)
+        return Resolution(TargetResolution.FOUND, target.value)
     if target.kind is TargetKind.USERNAME:
         matches = func.lower(AccountIdentity.username) == target.value.lower()
     else:
         try:
             e164, _ = normalise_phone(target.value)
         except ValueError:  # PydanticCustomError: not a number, so nobody's
-            return Resolution("not_found", None)
+            return Resolution(TargetResolution.NOT_FOUND, None)
         matches = AccountIdentity.phone_index == keys.phone_index(e164)
     later = aliased(AccountIdentity)
     # Each identity row holds from its valid_from until the same user's next row.
@@ -126,10 +135,10 @@ def resolve_target(
         .all()
     )
     if not users:
-        return Resolution("not_found", None)
+        return Resolution(TargetResolution.NOT_FOUND, None)
     if len(users) > 1:
-        return Resolution("ambiguous", None)
-    return Resolution("found", users[0])
+        return Resolution(TargetResolution.AMBIGUOUS, None)
+    return Resolution(TargetResolution.FOUND, users[0])
 
 
 def _competent(category: DataCategory, issuer: Authority, validator: Authority | None) -> bool:
@@ -268,7 +277,7 @@ def _offence_check(claims: OrderClaims, settings: Settings) -> CheckOutcome:
 def _target_check(resolutions: list[Resolution]) -> CheckOutcome:
     """Never a failure: an automatic refusal would tell the authority, before any human
     looked, that an identifier has no account. Reviewers see it and refuse if need be."""
-    missing = [str(i) for i, r in enumerate(resolutions) if r.outcome != "found"]
+    missing = [str(i) for i, r in enumerate(resolutions) if r.outcome is not TargetResolution.FOUND]
     if not missing:
         return CheckOutcome("target_exists", PASSED, "Every target matches one account.")
     if len(missing) == len(resolutions):
@@ -326,7 +335,7 @@ def store_checks(session: Session, *, order: Order, checks: list[CheckOutcome]) 
             OrderCheck(
                 order_id=order.id,
                 name=check.name,
-                outcome=check.outcome,
+                outcome=check.outcome.value,
                 code=check.code,
                 detail=check.detail,
                 checked_at=order.received_at,
@@ -351,7 +360,9 @@ def risk_flags(
     earlier = select(func.count()).select_from(Order).where(Order.authority_id == issuer.id)
     total = session.execute(earlier).scalar_one()
     if total == 0:
-        flags.append(RiskFlag(code="first_order", message="The authority's first order."))
+        flags.append(
+            RiskFlag(code=RiskFlagCode.FIRST_ORDER, message="The authority's first order.")
+        )
     else:
         last_week = session.execute(earlier.where(Order.received_at >= now - timedelta(days=7)))
         before = session.execute(
@@ -364,16 +375,16 @@ def risk_flags(
         if recent >= 5 and recent > 3 * baseline:
             flags.append(
                 RiskFlag(
-                    code="volume_spike",
+                    code=RiskFlagCode.VOLUME_SPIKE,
                     message=f"{recent + 1} orders from this authority in 7 days, against "
                     f"{baseline:.1f} a week over the previous 12 weeks.",
                 )
             )
-        refused, decided = _refusal_counts(session, issuer.id)
+        refused, decided = _refusal_counts(session, authority_id=issuer.id)
         if decided >= 5 and refused / decided >= 0.3:
             flags.append(
                 RiskFlag(
-                    code="high_refusal_rate",
+                    code=RiskFlagCode.HIGH_REFUSAL_RATE,
                     message=f"{refused} of this authority's {decided} decided orders were refused.",
                 )
             )
@@ -381,7 +392,7 @@ def risk_flags(
     if changed is not None and as_utc(changed) > now - CONTACT_CHANGE_WINDOW:
         flags.append(
             RiskFlag(
-                code="contact_changed_recently",
+                code=RiskFlagCode.CONTACT_CHANGED_RECENTLY,
                 message=f"The authority's registered contact changed on "
                 f"{as_utc(changed).date().isoformat()}: confirm the order by calling it.",
             )
@@ -389,14 +400,14 @@ def risk_flags(
     if len(claims.targets) > settings.order_many_targets:
         flags.append(
             RiskFlag(
-                code="many_targets",
+                code=RiskFlagCode.MANY_TARGETS,
                 message=f"{len(claims.targets)} targets in one order.",
             )
         )
     if claims.emergency and not _working_hours(now, issuer.timezone):
         flags.append(
             RiskFlag(
-                code="emergency_outside_working_hours",
+                code=RiskFlagCode.EMERGENCY_OUTSIDE_WORKING_HOURS,
                 message="An emergency order filed outside the authority's working hours, "
                 "as the forged emergency requests of 2021 were: confirm it through a known "
                 "contact.",
@@ -405,7 +416,7 @@ def risk_flags(
     for category in sorted(set(protected.values())):
         flags.append(
             RiskFlag(
-                code="protected_target",
+                code=RiskFlagCode.PROTECTED_TARGET,
                 message=f"A target is marked as {category}: e-Evidence Art. 12 (immunities, "
                 "press freedom, fundamental rights) calls for extra care.",
             )
@@ -413,7 +424,7 @@ def risk_flags(
     return flags
 
 
-def _refusal_counts(session: Session, authority_id: int) -> tuple[int, int]:
+def _refusal_counts(session: Session, *, authority_id: int) -> tuple[int, int]:
     refused_states = (OrderStatus.REFUSED, OrderStatus.CHECKS_FAILED)
     decided_states = (
         *refused_states,

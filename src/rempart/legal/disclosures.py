@@ -24,8 +24,8 @@ from rempart.core.encrypted import register_encrypted_column
 from rempart.core.settings import Settings
 from rempart.legal import callbacks, events, suspension
 from rempart.legal.exceptions import DisclosureNotReady, EmergencyNotConfirmed, FourEyesViolation
+from rempart.legal.holds import release_holds
 from rempart.legal.models import Authority, Disclosure, Notification, Order
-from rempart.legal.orders import audit_order, release_holds
 from rempart.legal.schemas import (
     ORDER_TYPES_TO_ACT,
     Confirmation,
@@ -33,6 +33,7 @@ from rempart.legal.schemas import (
     OrderStatus,
     ReviewDecision,
 )
+from rempart.legal.trail import audit_order
 from rempart.platform.models import AccountIdentity, Connection, LegalHold
 
 DISCLOSABLE_FIELDS: Final = ("phone_number", "ip_addresses")
@@ -98,7 +99,7 @@ class DisclosureDownload(BaseModel):
 
 
 def _phones(
-    session: Session, keys: KeyRing, user_id: str, start: datetime, end: datetime
+    session: Session, *, keys: KeyRing, user_id: str, start: datetime, end: datetime
 ) -> list[PhoneHeld]:
     later = aliased(AccountIdentity)
     valid_until = (
@@ -138,8 +139,8 @@ def _phones(
 
 def _addresses(
     session: Session,
-    keys: KeyRing,
     *,
+    keys: KeyRing,
     order: Order,
     user_id: str,
     retention_days: int,
@@ -188,11 +189,13 @@ def build_package(
             continue
         fields: dict[str, Any] = {}
         if "phone_number" in approved:
-            fields["phone_number"] = _phones(session, keys, target.user_id, start, end)
+            fields["phone_number"] = _phones(
+                session, keys=keys, user_id=target.user_id, start=start, end=end
+            )
         if "ip_addresses" in approved:
             fields["ip_addresses"] = _addresses(
                 session,
-                keys,
+                keys=keys,
                 order=order,
                 user_id=target.user_id,
                 retention_days=settings.ip_retention_days,
@@ -276,7 +279,7 @@ def release(
         raise DisclosureNotReady(f"An order that is {order.status} cannot be disclosed.")
     _require_four_eyes(order)
     _ensure_emergency_still_backed(order)
-    suspension.ensure_not_on_hold(session, order)
+    suspension.ensure_not_on_hold(session, order=order)
     callbacks.ensure_confirmed(order)
     now = utcnow()
     package = build_package(session, order=order, keys=keys, settings=settings, now=now)
@@ -346,7 +349,7 @@ def download(session: Session, *, order: Order, keys: KeyRing, actor: str) -> Di
     stored = session.get(Disclosure, order.id)
     if stored is None:
         raise DisclosureNotReady("Nothing has been disclosed for this order.")
-    suspension.ensure_not_on_hold(session, order)
+    suspension.ensure_not_on_hold(session, order=order)
     stored.downloads += 1
     audit_order(
         session,

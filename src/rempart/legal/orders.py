@@ -1,32 +1,34 @@
 """Order intake and the authority's side of an order's life: submit, follow, withdraw,
-extend a preservation, validate an emergency.
+validate an emergency.
 
 An order is accepted only when its JWS verifies against a registered, usable key of the
 authority whose principal submits it; everything else is refused before anything is
-written, and the refusal itself is audited.
+written, and the refusal itself is audited. Intake runs in four steps: verify the
+signature and parse the claims, read the facts the decision needs, evaluate (a pure
+function of claims, facts and the clock), persist.
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from rempart.audit import service as audit
-from rempart.audit.events import AuditEvent
 from rempart.auth.service import Caller
 from rempart.core.clock import as_utc, utcnow
 from rempart.core.crypto import KeyRing
 from rempart.core.encrypted import register_encrypted_column
 from rempart.core.errors import RempartError, safe_location_part
 from rempart.core.settings import Settings
-from rempart.legal import checks, events, jws, validations
+from rempart.legal import checks, events, holds, jws, validations
 from rempart.legal.exceptions import (
     DocumentMismatch,
     ExpiredOrder,
@@ -35,25 +37,21 @@ from rempart.legal.exceptions import (
     NotYourKey,
     ReplayedOrder,
 )
-from rempart.legal.models import Authority, Order, OrderDocument, OrderTarget
+from rempart.legal.models import Authority, AuthorityKey, Order, OrderDocument, OrderTarget
 from rempart.legal.schemas import (
     JUDICIAL_KINDS,
     OPEN_STATUSES,
     ORDER_TYPES_TO_ACT,
     OrderClaims,
     OrderStatus,
-    OrderType,
+    RiskFlag,
     ValidationClaims,
 )
-from rempart.platform.models import LegalHold
+from rempart.legal.trail import audit_order
 
 ORDER_DEADLINE = timedelta(days=10)
 EMERGENCY_DEADLINE = timedelta(hours=8)
 VALIDATION_WINDOW = timedelta(hours=48)
-PRESERVATION_PERIOD = timedelta(days=60)
-PRESERVATION_EXTENSION = timedelta(days=30)
-# A production order's own hold outlives its deadline, so a late answer still finds data.
-PRODUCTION_HOLD_MARGIN = timedelta(days=30)
 MAX_TOKEN_LIFETIME = timedelta(days=30)
 MAX_PERIOD = timedelta(days=3 * 366)
 OLDEST_PERIOD_START = timedelta(days=10 * 366)
@@ -127,6 +125,53 @@ def check_document(document: bytes, *, sha256: str, settings: Settings) -> None:
         raise DocumentMismatch("The document's SHA-256 differs from the one the order signs.")
 
 
+@dataclass(frozen=True)
+class SignedSubmission:
+    """A token whose signature verified against a usable key of the signed-in authority."""
+
+    key: AuthorityKey
+    payload: dict[str, Any]
+
+    @property
+    def issuer(self) -> Authority:
+        return self.key.authority
+
+
+@dataclass(frozen=True)
+class OrderFacts:
+    """What the database says about an order's claims, read before anything is decided."""
+
+    already_received: bool
+    validator: Authority | None
+    validation_kid: str | None
+    validation_check: checks.CheckOutcome | None
+    resolutions: list[checks.Resolution]
+    preservation: Order | None
+    held_by_preservation: bool
+    protected: dict[str, str]
+    risk_flags: list[RiskFlag]
+
+    @property
+    def found(self) -> list[str]:
+        return [r.user_id for r in self.resolutions if r.user_id is not None]
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The platform's automatic answer to an order, before any human looks at it."""
+
+    checks: list[checks.CheckOutcome]
+    categories: dict[str, dict[str, str]]
+    status: OrderStatus
+    refusal: dict[str, Any] | None
+    due_at: datetime
+    validation_due_at: datetime | None
+
+    @property
+    def failed(self) -> bool:
+        return self.status is OrderStatus.CHECKS_FAILED
+
+
 def receive_order(
     session: Session,
     *,
@@ -138,13 +183,8 @@ def receive_order(
 ) -> Order:
     """Verify, check and store an order; raises an ``OrderRefused`` before any write."""
     now = utcnow()
-    header = jws.unverified_header(token)
-    key = validations.usable_key(session, kid=header["kid"], now=now)
-    payload = jws.verify(token, public_key=key.public_key)
-    issuer = key.authority
-    if issuer.principal_id != caller.principal_id:
-        raise NotYourKey("This key belongs to another authority than the one signed in.")
-    order_type = payload.get("order_type")
+    submission = verify_submission(session, caller=caller, token=token, now=now)
+    order_type = submission.payload.get("order_type")
     if isinstance(order_type, str) and order_type in ORDER_TYPES_TO_ACT:
         # Orders to act and removal orders share the intake up to here: a verified
         # signature of the signed-in authority's own key.
@@ -155,19 +195,59 @@ def receive_order(
             keys=keys,
             settings=settings,
             caller=caller,
-            key=key,
-            payload=payload,
+            key=submission.key,
+            payload=submission.payload,
             token=token,
             document=document,
             now=now,
         )
-    claims = parse_claims(payload, OrderClaims)
-    if claims.iss != issuer.code:
-        raise MalformedOrder("The issuer (iss) is not the key's authority.", code="issuer_mismatch")
-    _check_timing(claims, now)
-    refuse_replay(session, issuer=issuer, jti=claims.jti)
-    check_document(document, sha256=claims.document.sha256, settings=settings)
+    claims = parse_claims(submission.payload, OrderClaims)
+    facts = read_facts(
+        session, keys=keys, settings=settings, claims=claims, issuer=submission.issuer, now=now
+    )
+    evaluation = evaluate_order(
+        claims=claims,
+        issuer=submission.issuer,
+        facts=facts,
+        document=document,
+        settings=settings,
+        now=now,
+    )
+    return persist_order(
+        session,
+        keys=keys,
+        caller=caller,
+        key=submission.key,
+        claims=claims,
+        facts=facts,
+        evaluation=evaluation,
+        token=token,
+        document=document,
+        now=now,
+    )
 
+
+def verify_submission(
+    session: Session, *, caller: Caller, token: str, now: datetime
+) -> SignedSubmission:
+    header = jws.unverified_header(token)
+    key = validations.usable_key(session, kid=header["kid"], now=now)
+    payload = jws.verify(token, public_key=key.public_key)
+    if key.authority.principal_id != caller.principal_id:
+        raise NotYourKey("This key belongs to another authority than the one signed in.")
+    return SignedSubmission(key=key, payload=payload)
+
+
+def read_facts(
+    session: Session,
+    *,
+    keys: KeyRing,
+    settings: Settings,
+    claims: OrderClaims,
+    issuer: Authority,
+    now: datetime,
+) -> OrderFacts:
+    """Only reads: whatever the evaluation needs from the database, looked up once."""
     validator, validation_kid, validation_check = validations.countersigned_validator(
         session, claims=claims, issuer=issuer, now=now
     )
@@ -177,28 +257,95 @@ def receive_order(
         for t in claims.targets
     ]
     found = [r.user_id for r in resolutions if r.user_id is not None]
-    preservation = _preservation_of(session, issuer, claims)
-    preserved = _holds_all(session, preservation, found)
-    outcomes_of_checks, categories = checks.run_checks(
-        claims=claims,
-        issuer=issuer,
+    preservation = holds.preservation_of(session, issuer=issuer, claims=claims)
+    protected = checks.protected_categories(session, user_ids=found)
+    return OrderFacts(
+        already_received=already_received(session, issuer=issuer, jti=claims.jti),
         validator=validator,
+        validation_kid=validation_kid,
         validation_check=validation_check,
         resolutions=resolutions,
-        held_by_preservation=preserved,
+        preservation=preservation,
+        held_by_preservation=holds.holds_all(session, preservation=preservation, users=found),
+        protected=protected,
+        risk_flags=checks.risk_flags(
+            session, claims=claims, issuer=issuer, protected=protected, settings=settings, now=now
+        ),
+    )
+
+
+def evaluate_order(
+    *,
+    claims: OrderClaims,
+    issuer: Authority,
+    facts: OrderFacts,
+    document: bytes,
+    settings: Settings,
+    now: datetime,
+) -> Evaluation:
+    """The pure decision: raises an ``OrderRefused`` for an order that cannot even be
+    stored, and otherwise says which checks failed and what becomes of each category."""
+    if claims.iss != issuer.code:
+        raise MalformedOrder("The issuer (iss) is not the key's authority.", code="issuer_mismatch")
+    _check_timing(claims, now)
+    if facts.already_received:
+        raise ReplayedOrder("This order (jti) was already received.")
+    check_document(document, sha256=claims.document.sha256, settings=settings)
+    outcomes, categories = checks.run_checks(
+        claims=claims,
+        issuer=issuer,
+        validator=facts.validator,
+        validation_check=facts.validation_check,
+        resolutions=facts.resolutions,
+        held_by_preservation=facts.held_by_preservation,
         settings=settings,
         now=now,
     )
-    protected = checks.protected_categories(session, user_ids=found)
-    flags = checks.risk_flags(
-        session, claims=claims, issuer=issuer, protected=protected, settings=settings, now=now
+    failed = [c for c in outcomes if c.outcome == checks.FAILED]
+    awaits_validation = (
+        not failed
+        and claims.emergency
+        and issuer.kind not in JUDICIAL_KINDS
+        and facts.validator is None
     )
-    failed = [c for c in outcomes_of_checks if c.outcome == checks.FAILED]
+    return Evaluation(
+        checks=outcomes,
+        categories=categories,
+        status=OrderStatus.CHECKS_FAILED if failed else OrderStatus.CHECKS_PASSED,
+        refusal=(
+            {
+                "grounds": sorted({c.ground.value for c in failed if c.ground}),
+                "reasons": " ".join(c.detail for c in failed),
+            }
+            if failed
+            else None
+        ),
+        due_at=now + (EMERGENCY_DEADLINE if claims.emergency else ORDER_DEADLINE),
+        validation_due_at=now + VALIDATION_WINDOW if awaits_validation else None,
+    )
+
+
+def persist_order(
+    session: Session,
+    *,
+    keys: KeyRing,
+    caller: Caller,
+    key: AuthorityKey,
+    claims: OrderClaims,
+    facts: OrderFacts,
+    evaluation: Evaluation,
+    token: str,
+    document: bytes,
+    now: datetime,
+) -> Order:
+    """The order as evaluated, its targets, checks and holds, and the audit entries."""
+    issuer = key.authority
+    failed = evaluation.failed
     order = Order(
         reference=f"ORD-{now:%Y}-{secrets.token_hex(5).upper()}",
         authority_id=issuer.id,
-        validating_authority_id=validator.id if validator else None,
-        validation_kid=validation_kid,
+        validating_authority_id=facts.validator.id if facts.validator else None,
+        validation_kid=facts.validation_kid,
         kid=key.kid,
         jti=claims.jti,
         order_type=claims.order_type.value,
@@ -210,9 +357,9 @@ def receive_order(
         max_penalty_years=claims.offence.max_penalty_years,
         violates_terms=claims.offence.violates_terms,
         requested_categories=[c.value for c in claims.data_categories],
-        category_outcomes=categories,
-        period_start=start,
-        period_end=end,
+        category_outcomes=evaluation.categories,
+        period_start=claims.period.start,
+        period_end=claims.period.end,
         emergency=claims.emergency,
         emergency_ground=claims.emergency_ground.value if claims.emergency_ground else None,
         emergency_justification=claims.emergency_justification,
@@ -224,47 +371,43 @@ def receive_order(
         preservation_reference=claims.preservation_reference,
         document_sha256=claims.document.sha256,
         jws_ciphertext=keys.encrypt(token, purpose=JWS_PURPOSE),
-        status=(OrderStatus.CHECKS_FAILED if failed else OrderStatus.CHECKS_PASSED).value,
-        risk_flags=[f.model_dump() for f in flags],
-        refusal=(
-            {
-                "grounds": sorted({c.ground.value for c in failed if c.ground}),
-                "reasons": " ".join(c.detail for c in failed),
-            }
-            if failed
-            else None
-        ),
+        status=evaluation.status.value,
+        risk_flags=[f.model_dump(mode="json") for f in facts.risk_flags],
+        refusal=evaluation.refusal,
         received_at=now,
-        due_at=now + (EMERGENCY_DEADLINE if claims.emergency else ORDER_DEADLINE),
+        due_at=evaluation.due_at,
         decided_at=now if failed else None,
         closed_at=now if failed else None,
     )
-    if not failed and claims.emergency and issuer.kind not in JUDICIAL_KINDS and not validator:
-        order.validation_due_at = now + VALIDATION_WINDOW
+    if evaluation.validation_due_at is not None:
+        order.validation_due_at = evaluation.validation_due_at
     store_order(
-        session, keys, order=order, document=document, media_type=claims.document.media_type
+        session, keys=keys, order=order, document=document, media_type=claims.document.media_type
     )
-    for position, (target, resolution) in enumerate(zip(claims.targets, resolutions, strict=True)):
+    for position, (target, resolution) in enumerate(
+        zip(claims.targets, facts.resolutions, strict=True)
+    ):
         session.add(
             OrderTarget(
                 order_id=order.id,
                 position=position,
                 kind=target.kind.value,
                 value_ciphertext=keys.encrypt(target.value, purpose=TARGET_PURPOSE),
-                resolution=resolution.outcome,
+                resolution=resolution.outcome.value,
                 user_id=resolution.user_id,
-                protected_category=protected.get(resolution.user_id or ""),
+                protected_category=facts.protected.get(resolution.user_id or ""),
             )
         )
-    checks.store_checks(session, order=order, checks=outcomes_of_checks)
+    checks.store_checks(session, order=order, checks=evaluation.checks)
     if not failed:
-        _place_holds(session, order=order, user_ids=found, now=now)
+        holds.place_holds(session, order=order, user_ids=facts.found, now=now)
+        preservation = facts.preservation
         if preservation is not None and preservation.status == OrderStatus.PRESERVED.value:
             # e-Evidence Art. 11: preservation lasts until the production order arrives;
             # from now on this order's own holds keep the records.
             preservation.status = OrderStatus.CLOSED.value
             preservation.closed_at = now
-            release_holds(session, order=preservation, now=now)
+            holds.release_holds(session, order=preservation, now=now)
     session.flush()
     audit_order(
         session,
@@ -286,9 +429,9 @@ def receive_order(
         order,
         events.OrderChecked(
             status=order.status,
-            checks={c.name: c.outcome for c in outcomes_of_checks},
-            category_outcomes={c: o["status"] for c, o in categories.items()},
-            risk_flags=[f.code for f in flags],
+            checks={c.name: c.outcome.value for c in evaluation.checks},
+            category_outcomes={c: o["status"] for c, o in evaluation.categories.items()},
+            risk_flags=[f.code.value for f in facts.risk_flags],
         ),
         actor="system:checks",
     )
@@ -297,7 +440,7 @@ def receive_order(
 
 
 def store_order(
-    session: Session, keys: KeyRing, *, order: Order, document: bytes, media_type: str
+    session: Session, *, keys: KeyRing, order: Order, document: bytes, media_type: str
 ) -> None:
     """The order and its document, encrypted; a replayed token stops here."""
     session.add(order)
@@ -316,88 +459,16 @@ def store_order(
     )
 
 
-def refuse_replay(session: Session, *, issuer: Authority, jti: str) -> None:
-    if session.execute(
+def already_received(session: Session, *, issuer: Authority, jti: str) -> bool:
+    found = session.execute(
         select(Order.id).where(Order.authority_id == issuer.id, Order.jti == jti)
-    ).first():
+    ).first()
+    return found is not None
+
+
+def refuse_replay(session: Session, *, issuer: Authority, jti: str) -> None:
+    if already_received(session, issuer=issuer, jti=jti):
         raise ReplayedOrder("This order (jti) was already received.")
-
-
-def _preservation_of(session: Session, issuer: Authority, claims: OrderClaims) -> Order | None:
-    """The issuer's own preservation order that this production order follows, if any."""
-    if not claims.preservation_reference:
-        return None
-    preservation: Order | None = session.execute(
-        select(Order).where(
-            Order.reference == claims.preservation_reference,
-            Order.authority_id == issuer.id,
-            Order.order_type == OrderType.PRESERVATION.value,
-        )
-    ).scalar_one_or_none()
-    return preservation
-
-
-def _holds_all(session: Session, preservation: Order | None, users: list[str]) -> bool:
-    """Vacuously true when no target was found: whether one was must not change a check
-    the authority sees before any human looked."""
-    if preservation is None or preservation.status != OrderStatus.PRESERVED.value:
-        return False
-    if not users:
-        return True
-    held = session.execute(
-        select(func.count(func.distinct(LegalHold.user_id))).where(
-            LegalHold.reference == preservation.reference,
-            LegalHold.user_id.in_(users),
-            LegalHold.expires_at > utcnow(),
-        )
-    ).scalar_one()
-    return bool(held == len(set(users)))
-
-
-def _place_holds(session: Session, *, order: Order, user_ids: list[str], now: datetime) -> None:
-    if order.order_type == OrderType.PRESERVATION.value:
-        expires = now + PRESERVATION_PERIOD
-        order.status = OrderStatus.PRESERVED.value
-        order.hold_expires_at = expires
-        order.effected_at = now
-    else:
-        expires = order.due_at + PRODUCTION_HOLD_MARGIN
-    for user_id in sorted(set(user_ids)):
-        session.add(
-            LegalHold(
-                user_id=user_id,
-                period_start=order.period_start,
-                period_end=order.period_end,
-                expires_at=expires,
-                reference=order.reference,
-                created_at=now,
-            )
-        )
-    if user_ids:
-        audit_order(
-            session,
-            order,
-            events.HoldPlaced(accounts=len(set(user_ids)), expires_at=expires.isoformat()),
-            actor="system:checks",
-        )
-
-
-def release_holds(session: Session, *, order: Order, now: datetime) -> None:
-    holds = session.execute(
-        select(LegalHold).where(LegalHold.reference == order.reference, LegalHold.expires_at > now)
-    ).scalars()
-    released = 0
-    for hold in holds:
-        hold.expires_at = now
-        released += 1
-    if released:
-        audit_order(session, order, events.HoldReleased(holds=released), actor="system:legal")
-
-
-def audit_order(session: Session, order: Order, event: AuditEvent, *, actor: str) -> None:
-    audit.record(
-        session, event, actor=actor, target=f"order:{order.reference}", country=order.country
-    )
 
 
 def record_refused_intake(session: Session, *, actor: str, error: RempartError) -> None:
@@ -414,24 +485,8 @@ def withdraw(session: Session, *, order: Order, actor: str) -> Order:
     now = utcnow()
     order.status = OrderStatus.WITHDRAWN.value
     order.withdrawn_at = order.closed_at = now
-    release_holds(session, order=order, now=now)
+    holds.release_holds(session, order=order, now=now)
     audit_order(session, order, events.OrderWithdrawn(), actor=actor)
-    return order
-
-
-def extend_preservation(session: Session, *, order: Order, actor: str) -> Order:
-    if order.status != OrderStatus.PRESERVED or order.hold_expires_at is None:
-        raise InvalidTransition("Only a preservation in effect can be extended.")
-    if order.hold_extended:
-        raise InvalidTransition("A preservation can be extended once, by 30 days.")
-    expires = as_utc(order.hold_expires_at) + PRESERVATION_EXTENSION
-    order.hold_expires_at = expires
-    order.hold_extended = True
-    for hold in session.execute(
-        select(LegalHold).where(LegalHold.reference == order.reference)
-    ).scalars():
-        hold.expires_at = expires
-    audit_order(session, order, events.HoldExtended(expires_at=expires.isoformat()), actor=actor)
     return order
 
 
@@ -442,7 +497,7 @@ def validate_emergency(session: Session, *, order: Order, token: str, actor: str
         raise InvalidTransition("This order awaits no judicial validation.")
     if order.validated_at is not None:
         raise InvalidTransition("This order was already validated.")
-    key, payload = validations.signed_by(session, token, now=now)
+    key, payload = validations.signed_by(session, token=token, now=now)
     try:
         claims = ValidationClaims.model_validate(payload)
     except ValidationError:

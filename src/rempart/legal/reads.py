@@ -25,7 +25,7 @@ from rempart.legal.exceptions import (
     OrderNotFound,
 )
 from rempart.legal.models import Authority, Callback, Order, OrderDocument
-from rempart.legal.orders import DOCUMENT_PURPOSE, TARGET_PURPOSE, audit_order
+from rempart.legal.orders import DOCUMENT_PURPOSE, TARGET_PURPOSE
 from rempart.legal.schemas import (
     OPEN_STATUSES,
     ActOutcome,
@@ -49,6 +49,7 @@ from rempart.legal.schemas import (
     TargetKind,
     TargetRead,
 )
+from rempart.legal.trail import audit_order
 
 
 def get_order(session: Session, *, reference: str, authority_id: int | None) -> Order:
@@ -132,7 +133,7 @@ def list_orders(
     ).scalars()
     codes = {id_: code for id_, code in session.execute(select(Authority.id, Authority.code))}
     found = list(rows)
-    outcomes = acts.outcomes_of(session, [o.id for o in found])
+    outcomes = acts.outcomes_of(session, order_ids=[o.id for o in found])
     return OrderPage(
         items=[
             OrderSummary(
@@ -233,23 +234,23 @@ def view_order(session: Session, *, keys: KeyRing, caller: Caller, reference: st
     the targets' identifiers included, and that read is audited."""
     order = own_order(session, caller=caller, reference=reference)
     if caller.role is Role.AUTHORITY:
-        return authority_view(session, order)
+        return authority_view(session, order=order)
     if order.acknowledged_at is None:
         order.acknowledged_at = utcnow()
-    return reviewer_view(session, order, keys=keys, actor=caller.actor)
+    return reviewer_view(session, order=order, keys=keys, actor=caller.actor)
 
 
-def authority_view(session: Session, order: Order) -> OrderRead:
-    return _to_read(session, order, keys=None)
+def authority_view(session: Session, *, order: Order) -> OrderRead:
+    return _to_read(session, order=order, keys=None)
 
 
-def reviewer_view(session: Session, order: Order, *, keys: KeyRing, actor: str) -> OrderRead:
+def reviewer_view(session: Session, *, order: Order, keys: KeyRing, actor: str) -> OrderRead:
     """The full view, decrypted identifiers included: an audited read of personal data."""
     audit_order(session, order, events.OrderRead(), actor=actor)
-    return _to_read(session, order, keys=keys)
+    return _to_read(session, order=order, keys=keys)
 
 
-def _to_read(session: Session, order: Order, *, keys: KeyRing | None) -> OrderRead:
+def _to_read(session: Session, *, order: Order, keys: KeyRing | None) -> OrderRead:
     """The order as the API shows it; with ``keys`` (reviewers only) the full view."""
     authority = session.get(Authority, order.authority_id)
     assert authority is not None
@@ -346,7 +347,9 @@ def _to_read(session: Session, order: Order, *, keys: KeyRing | None) -> OrderRe
         ]
         if reviewer
         else [],
-        act=acts.act_read(session, order, now=utcnow()) if acts.is_order_to_act(order) else None,
+        act=acts.act_read(session, order=order, now=utcnow())
+        if acts.is_order_to_act(order)
+        else None,
     )
 
 

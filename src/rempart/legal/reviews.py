@@ -19,8 +19,8 @@ from rempart.auth.service import Caller
 from rempart.core.clock import as_utc, utcnow
 from rempart.legal import events
 from rempart.legal.exceptions import FourEyesViolation, InvalidTransition, ReviewInvalid
+from rempart.legal.holds import release_holds
 from rempart.legal.models import Order, Review
-from rempart.legal.orders import audit_order, release_holds
 from rempart.legal.schemas import (
     ORDER_TYPES_TO_ACT,
     REQUIRED_FOR_APPROVAL,
@@ -32,6 +32,7 @@ from rempart.legal.schemas import (
     ReviewCreate,
     ReviewDecision,
 )
+from rempart.legal.trail import audit_order
 
 REVIEWABLE = frozenset({OrderStatus.CHECKS_PASSED, OrderStatus.UNDER_REVIEW})
 # An emergency order decided on one review stays open to the second reviewer in these.
@@ -153,18 +154,18 @@ def submit_review(session: Session, *, order: Order, caller: Caller, data: Revie
     session.expire(order, ["reviews"])
     reviews = order.reviews
     if after_the_fact:
-        _confirm_emergency(session, order, review, now=now)
+        _confirm_emergency(session, order=order, review=review, now=now)
     elif not approving:
-        _refuse(session, order, grounds=review.refusal_grounds, reasons=data.reasons, now=now)
+        _refuse(session, order=order, grounds=review.refusal_grounds, reasons=data.reasons, now=now)
     else:
         approvals = [r for r in reviews if r.decision == ReviewDecision.APPROVE]
         if len(approvals) >= APPROVALS_NEEDED or order.emergency:
-            _approve(session, order, approvals, now=now)
+            _approve(session, order=order, approvals=approvals, now=now)
     return order
 
 
 def _refuse(
-    session: Session, order: Order, *, grounds: list[str], reasons: str, now: datetime
+    session: Session, *, order: Order, grounds: list[str], reasons: str, now: datetime
 ) -> None:
     order.status = OrderStatus.REFUSED.value
     order.refusal = {"grounds": grounds, "reasons": reasons}
@@ -174,16 +175,16 @@ def _refuse(
         for c, o in order.category_outcomes.items()
     }
     release_holds(session, order=order, now=now)
-    _record_decision(session, order)
+    _record_decision(session, order=order)
 
 
-def _approve(session: Session, order: Order, approvals: list[Review], *, now: datetime) -> None:
+def _approve(session: Session, *, order: Order, approvals: list[Review], now: datetime) -> None:
     categories = set.intersection(*(set(r.approved_categories) for r in approvals))
     targets = set.intersection(*(set(r.approved_targets) for r in approvals))
     if not categories or not targets:
         _refuse(
             session,
-            order,
+            order=order,
             grounds=[RefusalGround.OTHER.value],
             reasons="The reviewers' approvals have no category or target in common.",
             now=now,
@@ -210,10 +211,10 @@ def _approve(session: Session, order: Order, approvals: list[Review], *, now: da
         # Only an emergency gets here on one approval: four eyes follow within 24 hours.
         order.confirmation = Confirmation.PENDING.value
         order.second_review_due_at = now + SECOND_REVIEW_WINDOW
-    _record_decision(session, order)
+    _record_decision(session, order=order)
 
 
-def _confirm_emergency(session: Session, order: Order, review: Review, *, now: datetime) -> None:
+def _confirm_emergency(session: Session, *, order: Order, review: Review, now: datetime) -> None:
     """The second reviewer's verdict on an emergency order that went ahead on one review."""
     order.second_reviewed_at = now
     if review.decision == ReviewDecision.APPROVE:
@@ -232,15 +233,15 @@ def _confirm_emergency(session: Session, order: Order, review: Review, *, now: d
         # Nothing left yet: the second reviewer's refusal stops the order.
         _refuse(
             session,
-            order,
+            order=order,
             grounds=review.refusal_grounds,
             reasons=review.reasons,
             now=now,
         )
-    flag_unconfirmed(session, order, reason="second_review_refused", disclosed=disclosed)
+    flag_unconfirmed(session, order=order, reason="second_review_refused", disclosed=disclosed)
 
 
-def flag_unconfirmed(session: Session, order: Order, *, reason: str, disclosed: bool) -> None:
+def flag_unconfirmed(session: Session, *, order: Order, reason: str, disclosed: bool) -> None:
     """An emergency order that its second review or its judicial validation did not back:
     an alert for legal reviewers and admins, and a flag the authority reads."""
     audit_order(
@@ -251,7 +252,7 @@ def flag_unconfirmed(session: Session, order: Order, *, reason: str, disclosed: 
     )
 
 
-def _record_decision(session: Session, order: Order) -> None:
+def _record_decision(session: Session, *, order: Order) -> None:
     audit_order(
         session,
         order,

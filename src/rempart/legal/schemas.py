@@ -174,6 +174,50 @@ REQUIRED_FOR_APPROVAL = (
 )
 
 
+class ProtectionCategory(StrEnum):
+    PRESS = "press"
+    NGO = "ngo"
+    POLITICAL = "political"
+
+
+class CheckResult(StrEnum):
+    """The outcome of one automatic check of an order at intake."""
+
+    PASSED = "passed"
+    FAILED = "failed"
+    WARNING = "warning"
+    NOT_APPLICABLE = "not_applicable"
+
+
+class TargetResolution(StrEnum):
+    """What an order's identifier pointed at during the order's period."""
+
+    FOUND = "found"
+    NOT_FOUND = "not_found"
+    AMBIGUOUS = "ambiguous"
+
+
+class RiskFlagCode(StrEnum):
+    """Signals that call for extra care; some call for a call-back before release."""
+
+    FIRST_ORDER = "first_order"
+    VOLUME_SPIKE = "volume_spike"
+    HIGH_REFUSAL_RATE = "high_refusal_rate"
+    CONTACT_CHANGED_RECENTLY = "contact_changed_recently"
+    MANY_TARGETS = "many_targets"
+    EMERGENCY_OUTSIDE_WORKING_HOURS = "emergency_outside_working_hours"
+    PROTECTED_TARGET = "protected_target"
+
+
+class ActItemAction(StrEnum):
+    """What the platform did to one item of an order to act."""
+
+    REMOVED = "removed"
+    GEO_RESTRICTED = "geo_restricted"
+    # Deleted before the order was executed.
+    GONE = "gone"
+
+
 class RefusalGround(StrEnum):
     """The grounds of the e-Evidence Annex III form, as far as a platform can raise them."""
 
@@ -312,7 +356,7 @@ class CheckRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     name: str
-    outcome: str
+    outcome: CheckResult
     # Machine-readable reason of a failure or warning (``countersignature_missing``, …).
     code: str | None = None
     detail: str
@@ -320,7 +364,7 @@ class CheckRead(BaseModel):
 
 
 class RiskFlag(BaseModel):
-    code: str
+    code: RiskFlagCode
     message: str
 
 
@@ -329,22 +373,22 @@ class TargetRead(BaseModel):
     kind: TargetKind
     # Reviewers only: before a human decided, whether an identifier has an account must
     # not reach the authority, or orders become an existence oracle.
-    resolution: str | None = None
+    resolution: TargetResolution | None = None
     # Only legal reviewers see the identifier (an audited read); authorities get it back
     # as they sent it, in their own order.
     value: str | None = None
-    protected_category: str | None = None
+    protected_category: ProtectionCategory | None = None
     approved: bool | None = None
 
 
 class ReviewRead(BaseModel):
     reviewer: str
     decision: ReviewDecision
-    approved_categories: list[str]
+    approved_categories: list[DataCategory]
     approved_targets: list[int]
-    checklist: dict[str, str]
+    checklist: dict[ChecklistItem, ChecklistAnswer]
     reasons: str
-    refusal_grounds: list[str]
+    refusal_grounds: list[RefusalGround]
     risk_flags: list[RiskFlag]
     created_at: datetime
 
@@ -375,7 +419,7 @@ class CallbackRead(BaseModel):
 class Refusal(BaseModel):
     """What the authority reads when its order, or part of it, is refused."""
 
-    grounds: list[str]
+    grounds: list[RefusalGround]
     reasons: str
 
 
@@ -386,9 +430,9 @@ class OrderRead(BaseModel):
     order_type: OrderType
     status: OrderStatus
     case_reference: str
-    offence_category: str
+    offence_category: OffenceCategory
     legal_basis: str
-    requested_categories: list[str]
+    requested_categories: list[DataCategory]
     category_outcomes: dict[str, Any]
     period_start: datetime
     period_end: datetime
@@ -431,10 +475,9 @@ class OrderRead(BaseModel):
 class ActItemRead(BaseModel):
     position: int
     reference: str
-    kind: str
+    kind: Literal["post", "entity"]
     ref: str
-    # removed | geo_restricted | gone (deleted before the order was executed)
-    action: str | None = None
+    action: ActItemAction | None = None
     acted_at: datetime | None = None
 
 
@@ -514,12 +557,6 @@ class ReviewCreate(BaseModel):
         if self.decision is ReviewDecision.REFUSE and not self.refusal_grounds:
             raise ValueError("a refusal names at least one ground")
         return self
-
-
-class ProtectionCategory(StrEnum):
-    PRESS = "press"
-    NGO = "ngo"
-    POLITICAL = "political"
 
 
 class ProtectionCreate(BaseModel):

@@ -35,7 +35,7 @@ from rempart.legal.schemas import (
 HOLDABLE = frozenset({*OPEN_STATUSES, OrderStatus.PRESERVED, OrderStatus.DISCLOSED})
 
 
-def current_reason(session: Session, order: Order) -> OnHoldReason | None:
+def current_reason(session: Session, *, order: Order) -> OnHoldReason | None:
     """Why the registry, as it stands now, forbids anything to leave for this order."""
     key = session.execute(
         select(AuthorityKey).where(AuthorityKey.kid == order.kid)
@@ -48,8 +48,8 @@ def current_reason(session: Session, order: Order) -> OnHoldReason | None:
     return None
 
 
-def ensure_not_on_hold(session: Session, order: Order) -> None:
-    reason = current_reason(session, order)
+def ensure_not_on_hold(session: Session, *, order: Order) -> None:
+    reason = current_reason(session, order=order)
     if reason is not None:
         raise OrderOnHold(
             "This order is on hold: its authority is suspended or the key that signed it "
@@ -64,7 +64,7 @@ def _audit(session: Session, order: Order, event: AuditEvent, *, actor: str) -> 
     )
 
 
-def _requeue_order_to_act(session: Session, order: Order) -> None:
+def _requeue_order_to_act(session: Session, *, order: Order) -> None:
     """An order to act held back by a suspension goes ahead once the hold is lifted."""
     # Imported here: acts reaches this module through orders and the registry.
     from rempart.legal.acts import EXECUTE_JOB
@@ -87,11 +87,11 @@ def refresh_holds(session: Session, *, authority_id: int, actor: str) -> None:
         )
     ).scalars()
     for order in orders:
-        reason = current_reason(session, order)
+        reason = current_reason(session, order=order)
         if reason is None and order.on_hold_reason is not None:
             _audit(session, order, events.OrderHoldLifted(reason=order.on_hold_reason), actor=actor)
             order.on_hold_reason = order.on_hold_since = None
-            _requeue_order_to_act(session, order)
+            _requeue_order_to_act(session, order=order)
         elif reason is not None and order.on_hold_reason != reason.value:
             order.on_hold_reason = reason.value
             order.on_hold_since = order.on_hold_since or now

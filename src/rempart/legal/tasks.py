@@ -15,8 +15,8 @@ from rempart.core.notify import Notifier
 from rempart.legal import acting, acts, events, reviews
 from rempart.legal.models import Authority, Notification, Order
 from rempart.legal.notifier import UserNotice
-from rempart.legal.orders import audit_order
 from rempart.legal.schemas import OPEN_STATUSES, Confirmation, OrderStatus
+from rempart.legal.trail import audit_order
 from rempart.notify import service as notify
 from rempart.platform import actions as platform_actions
 
@@ -65,7 +65,7 @@ def flag_unvalidated(session: Session, *, now: datetime) -> int:
             actor=ACTOR,
         )
         reviews.flag_unconfirmed(
-            session, order, reason="validation_missing", disclosed=_disclosed(order)
+            session, order=order, reason="validation_missing", disclosed=_disclosed(order)
         )
         count += 1
     return count
@@ -84,7 +84,7 @@ def flag_unconfirmed(session: Session, *, now: datetime) -> int:
         order.confirmation = Confirmation.NOT_CONFIRMED.value
         order.confirmation_flagged_at = now
         reviews.flag_unconfirmed(
-            session, order, reason="second_review_missing", disclosed=_disclosed(order)
+            session, order=order, reason="second_review_missing", disclosed=_disclosed(order)
         )
         count += 1
     return count

@@ -67,7 +67,7 @@ def validator_problem(validator: Authority, issuer: Authority) -> str | None:
 
 
 def signed_by(
-    session: Session, token: str, *, now: datetime
+    session: Session, *, token: str, now: datetime
 ) -> tuple[AuthorityKey, dict[str, Any]]:
     header = jws.unverified_header(token)
     key = usable_key(session, kid=header["kid"], now=now)
@@ -102,7 +102,7 @@ def countersigned_validator(
             "a validation must be signed by the authority that gives it.",
         )
     try:
-        key, payload = signed_by(session, claims.validation, now=now)
+        key, payload = signed_by(session, token=claims.validation, now=now)
         countersignature = CountersignatureClaims.model_validate(payload)
     except (OrderRefused, ValidationError):
         return failed(

@@ -106,7 +106,7 @@ def media_reveal(media_id: MediaId, body: RevealRequest, caller: Moderator, rt: 
     reason go into the audit log."""
     with rt.unit_of_work() as session:
         original = media.reveal(
-            session, rt.keys, caller=caller, media_id=media_id, reason=body.reason
+            session, keys=rt.keys, caller=caller, media_id=media_id, reason=body.reason
         )
     return Response(original, media_type=media.media_type(original), headers=PRIVATE)
 

@@ -68,7 +68,7 @@ def moderation_rescan(
         task = progress.add_task("rescan", total=planned.jobs)
         while True:
             with rt.unit_of_work(readonly=True) as session:
-                done, total = rescan.progress(session, planned)
+                done, total = rescan.progress(session, rescan=planned)
             progress.update(task, completed=done)
             if done >= total:
                 break

@@ -37,14 +37,14 @@ class AppealHooks(Protocol):
     def excluded_for(self, caller: Caller) -> ColumnElement[bool]: ...
 
     def before_decision(
-        self, session: Session, item: ModerationItem, caller: Caller
+        self, session: Session, *, item: ModerationItem, caller: Caller
     ) -> list[Any]: ...
 
     def settle(
         self,
         session: Session,
-        pending: list[Any],
         *,
+        pending: list[Any],
         decision: ModerationDecision,
         caller: Caller,
         now: datetime,
@@ -54,13 +54,13 @@ class AppealHooks(Protocol):
 
 
 class OutcomeHooks(Protocol):
-    def statement_source(self, session: Session, item: ModerationItem) -> str: ...
+    def statement_source(self, session: Session, *, item: ModerationItem) -> str: ...
 
     def after_decision(
         self,
         session: Session,
-        settings: Settings,
         *,
+        settings: Settings,
         item: ModerationItem,
         decision: ModerationDecision,
         restricting: bool,
@@ -165,20 +165,24 @@ class _Appeals:
     def excluded_for(self, caller: Caller) -> ColumnElement[bool]:
         return _need(_subscribers.appeals, "reports").excluded_for(caller)
 
-    def before_decision(self, session: Session, item: ModerationItem, caller: Caller) -> list[Any]:
-        return _need(_subscribers.appeals, "reports").before_decision(session, item, caller)
+    def before_decision(
+        self, session: Session, *, item: ModerationItem, caller: Caller
+    ) -> list[Any]:
+        return _need(_subscribers.appeals, "reports").before_decision(
+            session, item=item, caller=caller
+        )
 
     def settle(
         self,
         session: Session,
-        pending: list[Any],
         *,
+        pending: list[Any],
         decision: ModerationDecision,
         caller: Caller,
         now: datetime,
     ) -> None:
         _need(_subscribers.appeals, "reports").settle(
-            session, pending, decision=decision, caller=caller, now=now
+            session, pending=pending, decision=decision, caller=caller, now=now
         )
 
     def settled_by(self, session: Session, *, decision_id: int) -> bool:
@@ -186,14 +190,14 @@ class _Appeals:
 
 
 class _Outcomes:
-    def statement_source(self, session: Session, item: ModerationItem) -> str:
-        return _need(_subscribers.outcomes, "reports").statement_source(session, item)
+    def statement_source(self, session: Session, *, item: ModerationItem) -> str:
+        return _need(_subscribers.outcomes, "reports").statement_source(session, item=item)
 
     def after_decision(
         self,
         session: Session,
-        settings: Settings,
         *,
+        settings: Settings,
         item: ModerationItem,
         decision: ModerationDecision,
         restricting: bool,
@@ -203,7 +207,7 @@ class _Outcomes:
     ) -> None:
         _need(_subscribers.outcomes, "reports").after_decision(
             session,
-            settings,
+            settings=settings,
             item=item,
             decision=decision,
             restricting=restricting,

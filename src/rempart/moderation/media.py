@@ -50,8 +50,8 @@ UNKNOWN_PREVIEW = platform_hooks.UNKNOWN_PREVIEW
 
 def keep_for_review(
     session: Session,
-    keys: KeyRing,
     *,
+    keys: KeyRing,
     media_id: int,
     content: bytes,
     days: int,
@@ -89,7 +89,7 @@ def preview(session: Session, *, media_id: int) -> bytes:
     return held.preview
 
 
-def reveal(session: Session, keys: KeyRing, *, caller: Caller, media_id: int, reason: str) -> bytes:
+def reveal(session: Session, *, keys: KeyRing, caller: Caller, media_id: int, reason: str) -> bytes:
     """The original image, for a moderator whose review needs it; audited with the reason."""
     now = utcnow()
     held, media = _held(session, media_id, now)

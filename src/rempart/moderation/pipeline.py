@@ -200,8 +200,8 @@ def scan_posts(
             to_index.append(post_entry(post, entity))
         else:
             to_remove.append(("post", post.post_id))
-    search.remove(session, to_remove)
-    search.put(session, to_index)
+    search.remove(session, items=to_remove)
+    search.put(session, entries=to_index)
     _record(session, events.PostsScanned, summary, version)
     return summary
 
@@ -231,7 +231,7 @@ def scan_entities(
     for entity in entities:
         summary.scanned += 1
         if entity.deleted_at is not None:
-            search.remove_entity(session, entity.entity_id)
+            search.remove_entity(session, entity_id=entity.entity_id)
             summary.removed += 1
             continue
         text = f"{entity.title}\n{entity.description or ''}"
@@ -272,9 +272,9 @@ def scan_entities(
             ordered_down=entities_down.get(entity.entity_id),
         )
         if state in ("visible", "queued") and entity.entity_id not in entities_down:
-            search.put(session, [entity_entry(entity)])
+            search.put(session, entries=[entity_entry(entity)])
         else:
-            search.remove_entity(session, entity.entity_id)
+            search.remove_entity(session, entity_id=entity.entity_id)
     _record(session, events.EntitiesScanned, summary, version)
     return summary
 

@@ -42,6 +42,7 @@ from rempart.moderation.schemas import (
     DecisionCreate,
     DecisionRead,
     GroundType,
+    ItemState,
     QueueItem,
     QueuePage,
 )
@@ -55,7 +56,7 @@ CLAIM_FOR = timedelta(minutes=15)
 BULK_LIMIT = 1000
 # An item's states: visible (in search), queued (in search, awaiting review), restricted
 # (out of search), removed, suspended.
-ITEM_STATES = ("visible", "queued", "restricted", "removed", "suspended")
+ITEM_STATES = tuple(state.value for state in ItemState)
 STATE_AFTER = {
     DecisionAction.NO_VIOLATION: "visible",
     DecisionAction.REMOVE_FROM_SEARCH: "restricted",
@@ -170,7 +171,7 @@ def claim(session: Session, *, caller: Caller, item_id: int) -> QueueItem:
         raise NotPending("This item is not waiting for review.")
     if _held_by_other(item, caller, now):
         raise ItemClaimed("Another moderator holds this item.")
-    appeals.before_decision(session, item, caller)
+    appeals.before_decision(session, item=item, caller=caller)
     return _hold(session, item, caller=caller, now=now)
 
 
@@ -332,7 +333,7 @@ def decide(
         presets.check(data.preset, category=data.category, restricting=restricting)
     if _held_by_other(item, caller, now):
         raise ItemClaimed("Another moderator holds this item.")
-    pending_appeals = appeals.before_decision(session, item, caller)
+    pending_appeals = appeals.before_decision(session, item=item, caller=caller)
     held = (
         item.claimed_by == caller.principal_id
         and item.claimed_until is not None
@@ -393,13 +394,13 @@ def decide(
             language=language,
             has_media=has_media,
             now=now,
-            source_type=outcomes.statement_source(session, item),
+            source_type=outcomes.statement_source(session, item=item),
             # The owner's language, where known, is the language their content is in.
             explanation=presets.in_language(data.preset, decision.explanation, language),
         )
     outcomes.after_decision(
         session,
-        settings,
+        settings=settings,
         item=item,
         decision=decision,
         restricting=restricting,
@@ -407,7 +408,7 @@ def decide(
         manifestly_illegal=data.manifestly_illegal,
         now=now,
     )
-    appeals.settle(session, pending_appeals, decision=decision, caller=caller, now=now)
+    appeals.settle(session, pending=pending_appeals, decision=decision, caller=caller, now=now)
     platform_actions.for_settings(settings).plan_decision(
         session,
         item=item,
@@ -502,9 +503,9 @@ def _outcome_stands(session: Session, item: ModerationItem, data: DecisionCreate
 def _apply_to_search(session: Session, item: ModerationItem) -> None:
     if item.state != "visible":
         if item.kind == "entity":
-            search.remove_entity(session, item.ref)
+            search.remove_entity(session, entity_id=item.ref)
         else:
-            search.remove(session, [(item.kind, item.ref)])
+            search.remove(session, items=[(item.kind, item.ref)])
         return
     if item.kind == "post":
         post = session.execute(select(Post).where(Post.post_id == item.ref)).scalar_one_or_none()
@@ -513,7 +514,7 @@ def _apply_to_search(session: Session, item: ModerationItem) -> None:
         entity = session.execute(
             select(Entity).where(Entity.entity_id == post.entity_id)
         ).scalar_one_or_none()
-        search.put(session, [post_entry(post, entity)])
+        search.put(session, entries=[post_entry(post, entity)])
     else:
         from rempart.moderation import tasks
 
@@ -522,7 +523,7 @@ def _apply_to_search(session: Session, item: ModerationItem) -> None:
         ).scalar_one_or_none()
         if entity is None or entity.deleted_at is not None:
             return
-        search.put(session, [entity_entry(entity)])
+        search.put(session, entries=[entity_entry(entity)])
         # Its posts come back with a rescan, which also judges what they say now.
         tasks.enqueue_scan(session, entity_ids=[], post_ids=_post_ids(session, item.ref))
 

@@ -72,7 +72,7 @@ def plan(session: Session, *, media_only: bool, reason: str, actor: str) -> Resc
     )
 
 
-def refs_in_range(session: Session, payload: dict[str, Any]) -> tuple[list[str], list[str]]:
+def refs_in_range(session: Session, *, payload: dict[str, Any]) -> tuple[list[str], list[str]]:
     """(entity ids, post ids) that a rescan job covers."""
     if payload["kind"] == "entity":
         entity_ids = session.execute(
@@ -87,7 +87,7 @@ def refs_in_range(session: Session, payload: dict[str, Any]) -> tuple[list[str],
     return [], list(session.execute(query).scalars())
 
 
-def progress(session: Session, rescan: RescanPlan) -> tuple[int, int]:
+def progress(session: Session, *, rescan: RescanPlan) -> tuple[int, int]:
     """(finished, total) jobs of a planned rescan."""
     if rescan.first_job_id is None or rescan.last_job_id is None:
         return 0, 0

@@ -17,6 +17,21 @@ class DecisionAction(StrEnum):
     SUSPEND_ACCOUNT = "suspend_account"
 
 
+class ItemState(StrEnum):
+    """Where a moderated post or entity stands."""
+
+    VISIBLE = "visible"
+    QUEUED = "queued"
+    RESTRICTED = "restricted"
+    REMOVED = "removed"
+    SUSPENDED = "suspended"
+
+
+class ItemKind(StrEnum):
+    POST = "post"
+    ENTITY = "entity"
+
+
 class GroundType(StrEnum):
     ILLEGAL = "illegal"
     TERMS = "terms"
@@ -24,10 +39,10 @@ class GroundType(StrEnum):
 
 class QueueItem(BaseModel):
     id: int
-    kind: str
+    kind: ItemKind
     ref: str
     entity_id: str
-    state: str
+    state: ItemState
     queue_reason: str | None
     category: str | None
     confidence: float

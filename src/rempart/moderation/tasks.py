@@ -96,7 +96,7 @@ def prepare_scan(rt: Runtime, payload: dict[str, Any]) -> dict[str, Any]:
     """Read what the scan will classify, then classify it with no transaction open."""
     with transaction(rt.engine, readonly=True) as session:
         if "kind" in payload:  # a rescan job names a range of rows
-            entity_ids, post_ids = rescan.refs_in_range(session, payload)
+            entity_ids, post_ids = rescan.refs_in_range(session, payload=payload)
         else:
             entity_ids, post_ids = payload.get("entity_ids", []), payload.get("post_ids", [])
         texts = pipeline.texts_to_classify(session, entity_ids=entity_ids, post_ids=post_ids)
@@ -120,7 +120,7 @@ def scan(session: Session, rt: Runtime, payload: dict[str, Any]) -> None:
 
 
 def rescan_range(session: Session, rt: Runtime, payload: dict[str, Any]) -> None:
-    entity_ids, post_ids = rescan.refs_in_range(session, payload)
+    entity_ids, post_ids = rescan.refs_in_range(session, payload=payload)
     scan(
         session,
         rt,

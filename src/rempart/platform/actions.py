@@ -110,9 +110,9 @@ class LocalPlatformActions:
         # Member States leaves search everywhere rather than stay findable where it is not
         # allowed.
         if takedown.kind == "entity":
-            search.remove_entity(session, takedown.ref)
+            search.remove_entity(session, entity_id=takedown.ref)
         else:
-            search.remove(session, [(takedown.kind, takedown.ref)])
+            search.remove(session, items=[(takedown.kind, takedown.ref)])
         if everywhere and item is not None:
             item.state = REMOVED
             # Decided by law, like a moderator's decision: nothing waits in the queue, and
@@ -210,7 +210,7 @@ class MatrixPlatformActions(LocalPlatformActions):
     ) -> None:
         matrix_actions.plan(
             session,
-            self.settings,
+            settings=self.settings,
             item=item,
             decision=decision,
             after_appeal=after_appeal,
@@ -222,14 +222,14 @@ class MatrixPlatformActions(LocalPlatformActions):
         self, session: Session, *, user_id: str, until: datetime, reason: str
     ) -> None:
         matrix_actions.plan_account_suspension(
-            session, self.settings, user_id=user_id, until=until, reason=reason
+            session, settings=self.settings, user_id=user_id, until=until, reason=reason
         )
 
     def plan_open_suspension(
         self, session: Session, *, user_id: str, cause: str, reason: str
     ) -> None:
         matrix_actions.plan_open_suspension(
-            session, self.settings, user_id=user_id, cause=cause, reason=reason
+            session, settings=self.settings, user_id=user_id, cause=cause, reason=reason
         )
 
 

@@ -25,8 +25,8 @@ class KeepForReview(Protocol):
     def __call__(
         self,
         session: Session,
-        keys: KeyRing,
         *,
+        keys: KeyRing,
         media_id: int,
         content: bytes,
         days: int,
@@ -84,7 +84,9 @@ def keep_for_review(
 ) -> None:
     keep = _moderation().keep_for_review
     assert keep is not None
-    keep(session, keys, media_id=media_id, content=content, days=days, now=now, preview=preview)
+    keep(
+        session, keys=keys, media_id=media_id, content=content, days=days, now=now, preview=preview
+    )
 
 
 def blurred_preview(content: bytes) -> bytes | None:

@@ -499,7 +499,7 @@ def hash_pending_media(
         if review_days and found.pdq is not None:
             keep_for_review(
                 session,
-                keys,
+                keys=keys,
                 media_id=media_id,
                 content=pending.content,
                 days=review_days,

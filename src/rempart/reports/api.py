@@ -49,14 +49,14 @@ def _counted_unit_of_work(rt: Runtime, key: bytes | None) -> Iterator[Session]:
     try:
         with rt.unit_of_work() as session:
             if key is not None:
-                intake.count_against_limit(session, rt.settings, key=key, now=utcnow())
+                intake.count_against_limit(session, settings=rt.settings, key=key, now=utcnow())
             yield session
     except RateLimited:
         raise
     except RempartError:
         if key is not None:
             with rt.unit_of_work() as session:
-                intake.count_against_limit(session, rt.settings, key=key, now=utcnow())
+                intake.count_against_limit(session, settings=rt.settings, key=key, now=utcnow())
         raise
 
 
@@ -82,7 +82,7 @@ def report(body: ReportCreate, request: Request, caller: MaybeCaller, rt: Rt) ->
         sender = intake.Sender(caller=caller, network=None, channel=channel)
     with _counted_unit_of_work(rt, key) as session:
         received = intake.submit(
-            session, rt.keys, rt.settings, data=body, sender=sender, now=utcnow()
+            session, keys=rt.keys, settings=rt.settings, data=body, sender=sender, now=utcnow()
         )
         return ReportReceipt(
             tracking_id=received.tracking_id,
@@ -103,7 +103,12 @@ def report_batch(body: ReportBatch, caller: Platform, rt: Rt) -> BatchReceipt:
     now = utcnow()
     with rt.unit_of_work() as session:
         results = intake.submit_batch(
-            session, rt.keys, rt.settings, notices=body.notices, caller=caller, now=now
+            session,
+            keys=rt.keys,
+            settings=rt.settings,
+            notices=body.notices,
+            caller=caller,
+            now=now,
         )
     outcomes = [
         BatchOutcome(index=i, status="received", tracking_id=r.tracking_id)
@@ -137,7 +142,7 @@ def bot_message(body: BotMessage, caller: Platform, rt: Rt) -> BotReply:
     """One message of a user to the platform's reporting bot; the answer is the bot's reply."""
     with rt.unit_of_work() as session:
         return bot.converse(
-            session, rt.keys, rt.settings, caller=caller, message=body, now=utcnow()
+            session, keys=rt.keys, settings=rt.settings, caller=caller, message=body, now=utcnow()
         )
 
 
@@ -147,7 +152,7 @@ def appeal(body: AppealCreate, request: Request, caller: MaybeCaller, rt: Rt) ->
     or through the platform's token for a user it vouches for."""
     key = _network_key(rt, request) if caller is None else None
     with _counted_unit_of_work(rt, key) as session:
-        filed = appeals.file(session, rt.settings, data=body, caller=caller, now=utcnow())
+        filed = appeals.file(session, settings=rt.settings, data=body, caller=caller, now=utcnow())
         return AppealReceipt(
             tracking_id=filed.tracking_id, status="received", received_at=as_utc(filed.created_at)
         )

@@ -82,8 +82,8 @@ def _party(
 
 def file(
     session: Session,
-    settings: Settings,
     *,
+    settings: Settings,
     data: AppealCreate,
     caller: Caller | None,
     now: datetime,
@@ -162,7 +162,7 @@ def open_appeals(session: Session, *, item_id: int) -> list[Appeal]:
     )
 
 
-def before_decision(session: Session, item: ModerationItem, caller: Caller) -> list[Appeal]:
+def before_decision(session: Session, *, item: ModerationItem, caller: Caller) -> list[Appeal]:
     """The open appeals the coming decision answers, all of them."""
     pending = open_appeals(session, item_id=item.id)
     if any(a.first_moderator_id == caller.principal_id for a in pending):
@@ -174,8 +174,8 @@ def before_decision(session: Session, item: ModerationItem, caller: Caller) -> l
 
 def settle(
     session: Session,
-    pending: list[Appeal],
     *,
+    pending: list[Appeal],
     decision: ModerationDecision,
     caller: Caller,
     now: datetime,

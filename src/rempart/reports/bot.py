@@ -60,9 +60,9 @@ def _label(category: str, language: str) -> str:
 
 def converse(
     session: Session,
+    *,
     keys: KeyRing,
     settings: Settings,
-    *,
     caller: Caller,
     message: BotMessage,
     now: datetime,
@@ -92,7 +92,7 @@ def converse(
     words = " ".join(w for w in message.text.split() if w.strip(".,;:!?()<>\"'") not in links)
     if links:
         try:
-            target = resolve(session, Target(url=links[0]), link_base=base)
+            target = resolve(session, target=Target(url=links[0]), link_base=base)
         except TargetNotFound:
             return reply("asking_for_link", _say("unknown_link", language))
         talk.target_kind, talk.target_ref = target.kind, target.ref
@@ -126,8 +126,8 @@ def converse(
     try:
         report = intake.submit(
             session,
-            keys,
-            settings,
+            keys=keys,
+            settings=settings,
             data=data,
             sender=intake.Sender(caller=caller, network=None, channel="bot"),
             now=now,

@@ -167,7 +167,7 @@ def open_case(
 
 
 def add_report(
-    session: Session, case: ReportCase, report: Report, reporter: Reporter | None, now: datetime
+    session: Session, *, case: ReportCase, report: Report, reporter: Reporter | None, now: datetime
 ) -> None:
     """Count the report in its case; a reporter counts once however often they report.
     The caller places the case in the queue once it has added all the case's new reports."""
@@ -211,7 +211,7 @@ def established_account(
     )
 
 
-def credible_weight(session: Session, case: ReportCase) -> float:
+def credible_weight(session: Session, *, case: ReportCase) -> float:
     """The weight of the case's credible reporters whose notices are not part of a
     coordinated pattern, each reporter counted once (anonymous notices one by one).
 
@@ -258,7 +258,7 @@ def credible_weight(session: Session, case: ReportCase) -> float:
     return round(anonymous + sum(best.values()), 4)
 
 
-def place_in_queue(session: Session, case: ReportCase, now: datetime) -> None:
+def place_in_queue(session: Session, *, case: ReportCase, now: datetime) -> None:
     item = session.get(ModerationItem, case.item_id)
     if item is None:
         return

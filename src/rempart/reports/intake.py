@@ -185,9 +185,9 @@ def _reporters(session: Session, reports: list[Report], now: datetime) -> dict[b
 
 def submit(
     session: Session,
+    *,
     keys: KeyRing,
     settings: Settings,
-    *,
     data: ReportCreate,
     sender: Sender,
     now: datetime,
@@ -199,7 +199,7 @@ def submit(
         raise GoodFaithRequired(
             "Confirm that the notice is accurate and complete and sent in good faith."
         )
-    target = resolve(session, data.target, link_base=settings.public_link_base)
+    target = resolve(session, target=data.target, link_base=settings.public_link_base)
     identity = _identity(keys, data, sender)
     if identity is not None:
         _refuse_if_suspended(session, identity, now)
@@ -233,7 +233,7 @@ def submit(
     return report
 
 
-def count_against_limit(session: Session, settings: Settings, *, key: bytes, now: datetime) -> None:
+def count_against_limit(session: Session, *, settings: Settings, key: bytes, now: datetime) -> None:
     """One more notice (or appeal) under ``key``'s limit; 429 past it."""
     ratelimit.hit(
         session,
@@ -252,9 +252,9 @@ def user_rate_key(keys: KeyRing, caller: Caller, platform_user_id: str) -> bytes
 
 def submit_batch(
     session: Session,
+    *,
     keys: KeyRing,
     settings: Settings,
-    *,
     notices: list[ReportCreate],
     caller: Caller,
     now: datetime,
@@ -270,17 +270,19 @@ def submit_batch(
             if data.platform_user_id is not None:
                 count_against_limit(
                     session,
-                    settings,
+                    settings=settings,
                     key=user_rate_key(keys, caller, data.platform_user_id),
                     now=now,
                 )
-            outcomes.append(submit(session, keys, settings, data=data, sender=sender, now=now))
+            outcomes.append(
+                submit(session, keys=keys, settings=settings, data=data, sender=sender, now=now)
+            )
         except RempartError as refused:
             outcomes.append(refused)
     return outcomes
 
 
-def file_pending(session: Session, settings: Settings, *, now: datetime) -> int:
+def file_pending(session: Session, *, settings: Settings, now: datetime) -> int:
     """File the notices received since the last run into their cases, weigh the cases and
     place them in the queue, audit the receipt, and look for raids in the cases touched."""
     pending = list(
@@ -323,7 +325,7 @@ def file_pending(session: Session, settings: Settings, *, now: datetime) -> int:
                 report.account_created_at, report.account_connections = created, connections
                 report.network_index = report.network_index or network
             report.case_id = case.id
-            cases.add_report(session, case, report, reporter, now)
+            cases.add_report(session, case=case, report=report, reporter=reporter, now=now)
         audit.record(
             session,
             events.NoticesReceived(
@@ -337,7 +339,7 @@ def file_pending(session: Session, settings: Settings, *, now: datetime) -> int:
             target=f"{kind}:{ref}",
         )
         session.flush()
-        raids.assess(session, settings, case=case, now=now)
+        raids.assess(session, settings=settings, case=case, now=now)
     return filed
 
 

@@ -71,7 +71,7 @@ def appeal_deadline(decided_at: datetime, days: int) -> datetime:
     return decided_at + timedelta(days=days)
 
 
-def deliver(session: Session, keys: KeyRing, *, notifier: Notifier, now: datetime) -> int:
+def deliver(session: Session, *, keys: KeyRing, notifier: Notifier, now: datetime) -> int:
     pending = list(
         session.execute(
             select(Notice).where(Notice.sent_at.is_(None)).order_by(Notice.id).limit(500)

@@ -21,7 +21,7 @@ from rempart.reports.models import AccountStanding, Report, ReportCase, Reporter
 ACTOR = "system:reports"
 
 
-def statement_source(session: Session, item: ModerationItem) -> str:
+def statement_source(session: Session, *, item: ModerationItem) -> str:
     """The DSA source type of a decision on this item: a notice, a trusted flagger's, or
     the platform's own initiative."""
     case = session.execute(
@@ -34,8 +34,8 @@ def statement_source(session: Session, item: ModerationItem) -> str:
 
 def after_decision(
     session: Session,
-    settings: Settings,
     *,
+    settings: Settings,
     item: ModerationItem,
     decision: ModerationDecision,
     restricting: bool,

@@ -223,7 +223,7 @@ def _ring(session: Session, case: ReportCase, reports: list[Report]) -> set[int]
 
 
 def signals(
-    session: Session, case: ReportCase, reports: list[Report]
+    session: Session, *, case: ReportCase, reports: list[Report]
 ) -> tuple[dict[str, float], set[int]]:
     """The case's signals, and the ids of the notices in the coordinated pattern."""
     if len(reports) < MIN_REPORTS:
@@ -266,7 +266,7 @@ def signals(
     return found, coordinated
 
 
-def target_factor(session: Session, case: ReportCase, now: datetime) -> float:
+def target_factor(session: Session, *, case: ReportCase, now: datetime) -> float:
     """1 for an established target with a clean record; lower when machines agree with
     the notices or the entity was already found violating."""
     violations = session.execute(
@@ -312,15 +312,15 @@ def contributions(case: ReportCase) -> list[tuple[str, float, float, float]]:
     ]
 
 
-def assess(session: Session, settings: Settings, *, case: ReportCase, now: datetime) -> None:
+def assess(session: Session, *, settings: Settings, case: ReportCase, now: datetime) -> None:
     reports = list(
         session.execute(
             select(Report).where(Report.case_id == case.id).order_by(Report.id.desc()).limit(LATEST)
         ).scalars()
     )
-    found, coordinated = signals(session, case, reports)
+    found, coordinated = signals(session, case=case, reports=reports)
     coordination = min(1.0, sum(WEIGHTS[name] * value for name, value in found.items()))
-    factor = target_factor(session, case, now)
+    factor = target_factor(session, case=case, now=now)
     score = round(coordination * factor, 4)
     was_suspected = case.raid_suspected
     case.raid_score = score
@@ -333,8 +333,8 @@ def assess(session: Session, settings: Settings, *, case: ReportCase, now: datet
     for report in reports:
         report.coordinated = case.raid_suspected and report.id in coordinated
     # What credible reporters outside the pattern weigh: they keep it in a marked case.
-    case.credible_reporters = cases.credible_weight(session, case)
-    cases.place_in_queue(session, case, now)
+    case.credible_reporters = cases.credible_weight(session, case=case)
+    cases.place_in_queue(session, case=case, now=now)
     if case.raid_suspected and not was_suspected:
         audit.record(
             session,

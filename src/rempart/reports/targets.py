@@ -79,7 +79,7 @@ def _post(session: Session, ref: str, entity_id: str | None) -> ResolvedTarget:
     return ResolvedTarget("post", str(row.post_id), str(row.entity_id))
 
 
-def resolve(session: Session, target: Target, *, link_base: str) -> ResolvedTarget:
+def resolve(session: Session, *, target: Target, link_base: str) -> ResolvedTarget:
     if target.url is not None:
         entity_name, post_ref = parse_link(target.url, link_base)
         entity_id = _entity_id(session, entity_name)

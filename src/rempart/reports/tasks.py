@@ -10,8 +10,8 @@ from rempart.reports import intake, notices
 
 
 def file_notices(session: Session, rt: Runtime) -> int:
-    return intake.file_pending(session, rt.settings, now=rt.now())
+    return intake.file_pending(session, settings=rt.settings, now=rt.now())
 
 
 def deliver(session: Session, rt: Runtime) -> None:
-    notices.deliver(session, rt.keys, notifier=rt.notifier, now=rt.now())
+    notices.deliver(session, keys=rt.keys, notifier=rt.notifier, now=rt.now())

@@ -71,11 +71,11 @@ class IndexEntry:
     published_at: datetime
 
 
-def put(session: Session, entries: Sequence[IndexEntry]) -> None:
+def put(session: Session, *, entries: Sequence[IndexEntry]) -> None:
     """Make these items searchable (again), replacing what the index held for them."""
     if not entries:
         return
-    remove(session, [(e.kind, e.ref) for e in entries])
+    remove(session, items=[(e.kind, e.ref) for e in entries])
     session.add_all(
         SearchDocument(
             kind=e.kind,
@@ -93,7 +93,7 @@ def put(session: Session, entries: Sequence[IndexEntry]) -> None:
     session.flush()
 
 
-def remove(session: Session, items: Iterable[tuple[str, str]]) -> None:
+def remove(session: Session, *, items: Iterable[tuple[str, str]]) -> None:
     keys = list(items)
     for start in range(0, len(keys), 500):
         chunk = keys[start : start + 500]
@@ -104,7 +104,7 @@ def remove(session: Session, items: Iterable[tuple[str, str]]) -> None:
         )
 
 
-def remove_entity(session: Session, entity_id: str) -> None:
+def remove_entity(session: Session, *, entity_id: str) -> None:
     """An entity out of search takes its posts with it."""
     session.execute(
         delete(SearchDocument)

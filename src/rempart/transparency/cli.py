@@ -235,7 +235,7 @@ def verify_command(
         return
     rt = cli_runtime(database_url)
     with rt.unit_of_work(readonly=True) as session:
-        verdict = verify(session, document, keys=rt.keys, previous=before, dataset=public)
+        verdict = verify(session, report=document, keys=rt.keys, previous=before, dataset=public)
     problems = verdict.problems
     if public is not None:
         problems = offline.verify(document, public, before) + problems + cells

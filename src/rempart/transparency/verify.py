@@ -102,8 +102,8 @@ def _slices(session: Session, size: int) -> Iterator[Sequence[Any]]:
 
 def verify(
     session: Session,
-    report: dict[str, Any],
     *,
+    report: dict[str, Any],
     keys: KeyRing | None = None,
     previous: dict[str, Any] | None = None,
     dataset: dict[str, Any] | None = None,

@@ -16,8 +16,7 @@ from rempart.auth.service import Caller
 from rempart.core.clock import as_utc, utcnow
 from rempart.core.deps import Runtime
 from rempart.core.errors import RempartError
-from rempart.legal import callbacks, disclosures, orders, reads, reviews
-from rempart.legal.exceptions import OrderRefused
+from rempart.legal import callbacks, disclosures, reads, reviews, service
 from rempart.legal.schemas import (
     OPEN_STATUSES,
     CallbackCreate,
@@ -171,8 +170,7 @@ async def legal_review(request: Request, rt: Rt, caller: Staff, reference: Refer
             }
         )
         with rt.unit_of_work() as session:
-            order = reads.get_order(session, reference=reference, authority_id=None)
-            reviews.submit_review(session, order=order, caller=caller, data=data)
+            service.review_order(session, reference=reference, caller=caller, data=data)
     except (RempartError, ValidationError) as exc:
         return legal_order_page(request, rt, caller, reference, error=problem(exc))
     return RedirectResponse(f"/console/legal/orders/{reference}", status_code=303)
@@ -239,14 +237,8 @@ def legal_release(
         return _preview_page(request, rt, caller, reference, error=error, status=400)
     try:
         with rt.unit_of_work() as session:
-            order = reads.get_order(session, reference=reference, authority_id=None)
-            disclosures.release(
-                session,
-                order=order,
-                keys=rt.keys,
-                settings=rt.settings,
-                caller_id=caller.principal_id,
-                actor=caller.actor,
+            service.release_disclosure(
+                session, reference=reference, keys=rt.keys, settings=rt.settings, caller=caller
             )
     except RempartError as exc:
         return legal_order_page(request, rt, caller, reference, error=exc.message)
@@ -290,20 +282,8 @@ async def portal_submit(request: Request, rt: Rt, caller: Staff) -> Response:
     token = (await signed.read(64 * 1024 + 1)).decode("ascii", "replace").strip()
     content = await document.read(rt.settings.order_document_max_bytes + 1)
     try:
-        with rt.unit_of_work() as session:
-            order = orders.receive_order(
-                session,
-                keys=rt.keys,
-                settings=rt.settings,
-                caller=caller,
-                token=token,
-                document=content,
-            )
-            reference = order.reference
+        reference = service.submit_order(rt, caller=caller, token=token, document=content).reference
     except RempartError as exc:
-        if isinstance(exc, OrderRefused):
-            with rt.unit_of_work() as session:
-                orders.record_refused_intake(session, actor=caller.actor, error=exc)
         return _portal_page(request, rt, caller, error=exc.message)
     return RedirectResponse(f"/console/portal/orders/{reference}", status_code=303)
 

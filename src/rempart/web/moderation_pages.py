@@ -185,7 +185,7 @@ def moderation_reveal(
     try:
         with rt.unit_of_work() as session:
             original = media.reveal(
-                session, rt.keys, caller=caller, media_id=media_id, reason=reason
+                session, keys=rt.keys, caller=caller, media_id=media_id, reason=reason
             )
             # This reveal is recorded when the transaction commits: counted by hand.
             mine = wellbeing.of(session, caller=caller, extra_reveals=1)

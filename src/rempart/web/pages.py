@@ -197,8 +197,8 @@ def report_send(
         with rt.unit_of_work() as session:
             received = intake.submit(
                 session,
-                rt.keys,
-                rt.settings,
+                keys=rt.keys,
+                settings=rt.settings,
                 data=data,
                 sender=intake.Sender(caller=None, network=host, channel="web"),
                 now=utcnow(),
@@ -256,7 +256,9 @@ def appeal_send(
     try:
         data = AppealCreate.model_validate({"secret": secret.strip(), "explanation": explanation})
         with rt.unit_of_work() as session:
-            filed = appeals.file(session, rt.settings, data=data, caller=None, now=utcnow())
+            filed = appeals.file(
+                session, settings=rt.settings, data=data, caller=None, now=utcnow()
+            )
             tracking = filed.tracking_id
     except (RempartError, ValidationError) as exc:
         return page(

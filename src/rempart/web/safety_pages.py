@@ -65,7 +65,9 @@ def escalation_create(
             item_id=item_id, explanation=explanation, victim_country=victim_country or None
         )
         with rt.unit_of_work() as session:
-            created = escalations.escalate(session, rt.keys, rt.settings, caller=caller, data=data)
+            created = escalations.escalate(
+                session, keys=rt.keys, settings=rt.settings, caller=caller, data=data
+            )
     except (RempartError, ValidationError) as exc:
         with rt.unit_of_work(readonly=True) as session:
             item = queue.item_view(session, item_id=item_id)
@@ -90,7 +92,9 @@ def escalation_page(request: Request, rt: Rt, caller: Staff, reference: Referenc
         with rt.unit_of_work() as session:
             escalation = escalations.get(session, reference=reference)
             prepared = (
-                escalations.read_notification(session, rt.keys, caller=caller, reference=reference)
+                escalations.read_notification(
+                    session, keys=rt.keys, caller=caller, reference=reference
+                )
                 if reviewer
                 else None
             )

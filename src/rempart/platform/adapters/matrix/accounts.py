@@ -213,8 +213,8 @@ def _replace_legacy_rows(redated: dict[str, list[dict[str, Any]]], session: Sess
 def sync_users(rt: Runtime, hs: Homeserver, summary: SyncSummary) -> list[str]:
     """Accounts whose state changed since the last sync; the users to ask whois about."""
     with transaction(rt.engine, readonly=True) as session:
-        known = cursors(session, "user:")
-        last_seen = cursors(session, "seen:")
+        known = cursors(session, prefix="user:")
+        last_seen = cursors(session, prefix="seen:")
     active: list[str] = []
     start: str | None = None
     while True:

@@ -112,8 +112,8 @@ def _add(
 
 def plan(
     session: Session,
-    settings: Settings,
     *,
+    settings: Settings,
     item: ModerationItem,
     decision: ModerationDecision,
     after_appeal: bool,
@@ -224,7 +224,7 @@ def _state_the_rule(session: Session, decision: ModerationDecision) -> None:
 
 
 def plan_account_suspension(
-    session: Session, settings: Settings, *, user_id: str, until: datetime, reason: str
+    session: Session, *, settings: Settings, user_id: str, until: datetime, reason: str
 ) -> None:
     """An Art. 23 suspension of a Matrix account: suspended now, lifted when it ends."""
     if not (enabled(settings) and user_id.startswith("@")):
@@ -235,7 +235,7 @@ def plan_account_suspension(
 
 
 def plan_open_suspension(
-    session: Session, settings: Settings, *, user_id: str, cause: str, reason: str
+    session: Session, *, settings: Settings, user_id: str, cause: str, reason: str
 ) -> None:
     """A Matrix account suspended for a cause with no end date (content reported to a
     child-protection hotline): lifted only by a decision that names the same cause."""
@@ -401,7 +401,7 @@ def run_due(rt: Runtime, hs: Homeserver, *, limit: int = 50) -> dict[str, int]:
     now = utcnow()
     counts = {"done": 0, "failed": 0, "retry": 0, "waiting": 0, "cancelled": 0}
     with transaction(rt.engine) as session:
-        matrix_notices.queue_server_notices(session, rt.settings, now=now)
+        matrix_notices.queue_server_notices(session, settings=rt.settings, now=now)
         event_reports.queue_resolutions(session, now=now)
     with transaction(rt.engine, readonly=True) as session:
         due = list(
@@ -441,7 +441,7 @@ def run_due(rt: Runtime, hs: Homeserver, *, limit: int = 50) -> dict[str, int]:
             body = action.details.get("body") if action.details else None
             room = action.entity_id
             if action.action == bot.ACTION:
-                room = bot.room_of(session, action.target_ref)
+                room = bot.room_of(session, user_id=action.target_ref)
             call = _Call(
                 action.id,
                 action.action,
@@ -464,11 +464,11 @@ def run_due(rt: Runtime, hs: Homeserver, *, limit: int = 50) -> dict[str, int]:
             assert action is not None
             action.attempts += 1
             if error is not None:
-                bot.after_sent(session, action, error.learnt)
+                bot.after_sent(session, action=action, learnt=error.learnt)
             if error is None:
                 if learnt:
                     action.details = {**action.details, **learnt}
-                bot.after_sent(session, action, learnt)
+                bot.after_sent(session, action=action, learnt=learnt)
                 matrix_notices.forget_body(action)
                 _settle(session, action, "done", None)
                 counts["done"] += 1

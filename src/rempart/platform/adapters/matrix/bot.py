@@ -73,13 +73,13 @@ _REFUSED_FR = {
 _USAGE_EN = "Write: !appeal <reference> <your reasons>."
 
 
-def room_of(session: Session, user_id: str) -> str | None:
-    return cursors(session, f"{ROOM}{user_id}").get(f"{ROOM}{user_id}")
+def room_of(session: Session, *, user_id: str) -> str | None:
+    return cursors(session, prefix=f"{ROOM}{user_id}").get(f"{ROOM}{user_id}")
 
 
-def remember_room(session: Session, user_id: str, room_id: str) -> None:
+def remember_room(session: Session, *, user_id: str, room_id: str) -> None:
     """Rempart opened this room with the user: from now on, the one room of theirs it reads."""
-    save(session, {f"{ROOM}{user_id}": room_id})
+    save(session, values={f"{ROOM}{user_id}": room_id})
 
 
 def queue_message(
@@ -179,7 +179,7 @@ def _answer(
                 with session.begin_nested():
                     appeal = appeals.file(
                         session,
-                        rt.settings,
+                        settings=rt.settings,
                         data=data,
                         caller=platform_caller(session),
                         now=utcnow(),
@@ -224,8 +224,8 @@ def _answer(
 def read_rooms(rt: Runtime, hs: Homeserver, summary: SyncSummary) -> None:
     """The users' commands in Rempart's own rooms with them, since the last read."""
     with transaction(rt.engine, readonly=True) as session:
-        rooms = cursors(session, ROOM)
-        marks = cursors(session, READ)
+        rooms = cursors(session, prefix=ROOM)
+        marks = cursors(session, prefix=READ)
     for key, room_id in sorted(rooms.items()):
         user_id = key.removeprefix(ROOM)
         token = marks.get(f"{READ}{room_id}")
@@ -250,15 +250,15 @@ def read_rooms(rt: Runtime, hs: Homeserver, summary: SyncSummary) -> None:
                         summary=summary,
                     )
                 if end and end != token:
-                    save(session, {f"{READ}{room_id}": str(end)})
+                    save(session, values={f"{READ}{room_id}": str(end)})
             if not chunk or not end or end == token:
                 break
             token = str(end)
 
 
-def after_sent(session: Session, action: PlatformAction, learnt: dict[str, Any]) -> None:
+def after_sent(session: Session, *, action: PlatformAction, learnt: dict[str, Any]) -> None:
     """A room Rempart has just opened for a message (sent, or to retry): the user's now."""
     room = learnt.get("room")
     if action.action == ACTION and isinstance(room, str):
-        remember_room(session, action.target_ref, room)
+        remember_room(session, user_id=action.target_ref, room_id=room)
         action.entity_id = room

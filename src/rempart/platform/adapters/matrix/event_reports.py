@@ -46,7 +46,7 @@ def sync_reports(rt: Runtime, hs: Homeserver, summary: SyncSummary) -> None:
     reading stops at the first known one; offsets are never remembered, because reports
     deleted on the homeserver shift them."""
     with transaction(rt.engine, readonly=True) as session:
-        last_id = int(cursors(session, "reports:").get("reports:last_id", "0"))
+        last_id = int(cursors(session, prefix="reports:").get("reports:last_id", "0"))
     fresh: list[JSON] = []
     start = 0
     while True:
@@ -63,7 +63,7 @@ def sync_reports(rt: Runtime, hs: Homeserver, summary: SyncSummary) -> None:
             caller = platform_caller(session)
             for row in chunk:
                 _file_report(session, rt, caller, row, summary)
-            save(session, {"reports:last_id": str(chunk[-1]["id"])})
+            save(session, values={"reports:last_id": str(chunk[-1]["id"])})
 
 
 def _file_report(
@@ -90,8 +90,8 @@ def _file_report(
         with session.begin_nested():
             report = intake.submit(
                 session,
-                rt.keys,
-                rt.settings,
+                keys=rt.keys,
+                settings=rt.settings,
                 data=data,
                 sender=intake.Sender(caller=caller, network=None, channel="platform"),
                 now=matrix_time(row["received_ts"]),
@@ -101,14 +101,14 @@ def _file_report(
         log.warning("event report %s not filed: %s", row.get("id"), exc)
         return
     # Remembered until the report's case is decided, to resolve it on the homeserver then.
-    save(session, {f"report:{row['id']}": str(report.id)})
+    save(session, values={f"report:{row['id']}": str(report.id)})
     summary.reports += 1
 
 
 def queue_resolutions(session: Session, *, now: datetime) -> int:
     """Event reports whose case Rempart has decided, to resolve on the homeserver: Synapse
     has no resolved state, so its admins' list of reports to handle loses them."""
-    waiting = cursors(session, "report:")
+    waiting = cursors(session, prefix="report:")
     if not waiting:
         return 0
     decided = dict(
@@ -141,5 +141,5 @@ def queue_resolutions(session: Session, *, now: datetime) -> int:
             )
         )
         done[key] = None
-    save(session, done)
+    save(session, values=done)
     return len(done)

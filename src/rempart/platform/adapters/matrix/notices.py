@@ -136,13 +136,13 @@ def _told(session: Session, users: set[str]) -> set[str]:
     return set(rows)
 
 
-def queue_server_notices(session: Session, settings: Settings, *, now: datetime) -> int:
+def queue_server_notices(session: Session, *, settings: Settings, now: datetime) -> int:
     """Queue what the notifier has sent to Matrix users since the last call.
 
     The cursors trail by ``LAG`` rows: on PostgreSQL a row may commit after one with a
     higher id, and is then read on the next call; what was already queued is not again.
     """
-    marks = cursors(session, "told:")
+    marks = cursors(session, prefix="told:")
     last_statement = int(marks.get("told:statements", "0"))
     last_notice = int(marks.get("told:notices", "0"))
     statements = session.execute(
@@ -228,7 +228,7 @@ def queue_server_notices(session: Session, settings: Settings, *, now: datetime)
         queued += 1
     moved = {"told:statements": str(last_statement), "told:notices": str(last_notice)}
     # Every round passes here: write only what moved.
-    save(session, {k: v for k, v in moved.items() if marks.get(k) != v})
+    save(session, values={k: v for k, v in moved.items() if marks.get(k) != v})
     return queued
 
 

@@ -33,7 +33,7 @@ class SyncSummary:
     appeals: int = 0
 
 
-def cursors(session: Session, prefix: str) -> dict[str, str]:
+def cursors(session: Session, *, prefix: str) -> dict[str, str]:
     rows = session.execute(
         select(AdapterCursor.key, AdapterCursor.value).where(
             AdapterCursor.adapter == ADAPTER, AdapterCursor.key.startswith(prefix)
@@ -42,7 +42,7 @@ def cursors(session: Session, prefix: str) -> dict[str, str]:
     return {str(key): str(value) for key, value in rows}
 
 
-def save(session: Session, values: dict[str, str | None]) -> None:
+def save(session: Session, *, values: dict[str, str | None]) -> None:
     now = utcnow()
     for key, value in values.items():
         row = session.get(AdapterCursor, (ADAPTER, key))

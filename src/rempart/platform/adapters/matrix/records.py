@@ -121,7 +121,7 @@ def store(
                 sealed=seals,
             )
             stored += result.stored
-        save(session, marks)
+        save(session, values=marks)
     return stored
 
 

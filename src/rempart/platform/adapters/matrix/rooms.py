@@ -61,7 +61,7 @@ def _delisted_by_rempart(session: Session) -> set[str]:
 def sync_rooms(rt: Runtime, hs: Homeserver, summary: SyncSummary) -> dict[str, JSON]:
     """Public rooms as entities; the rooms whose messages to read, as listed."""
     with transaction(rt.engine, readonly=True) as session:
-        known = cursors(session, "room:")
+        known = cursors(session, prefix="room:")
         delisted = _delisted_by_rempart(session)
     listed: dict[str, JSON] = {}
     for rows in pages(lambda start: hs.rooms(start=start, limit=PAGE), "rooms"):
@@ -238,8 +238,8 @@ def sync_messages(
     """Each public room's timeline, from its first event on, following its join rule and
     history visibility through it: only what a newcomer may read is indexed."""
     with transaction(rt.engine, readonly=True) as session:
-        tokens = cursors(session, "messages:")
-        states = cursors(session, "visibility:")
+        tokens = cursors(session, prefix="messages:")
+        states = cursors(session, prefix="visibility:")
     for room_id in rooms:
         token = tokens.get(f"messages:{room_id}")
         saved = states.get(f"visibility:{room_id}")

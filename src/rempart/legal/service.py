@@ -1,0 +1,64 @@
+"""Lawful disclosure's use cases, one function each: routes, console pages, CLI and demo
+call these rather than assembling legal's modules themselves, so that the rules around
+a use case (the audited refusal of an order, the order lookup, who releases) are written
+once."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from rempart.auth.service import Caller
+from rempart.core.crypto import KeyRing
+from rempart.core.deps import Runtime
+from rempart.core.settings import Settings
+from rempart.legal import disclosures, orders, reads, reviews
+from rempart.legal.disclosures import DisclosureDownload
+from rempart.legal.exceptions import OrderRefused
+from rempart.legal.models import Order
+from rempart.legal.schemas import OrderRead, ReviewCreate
+
+
+def submit_order(rt: Runtime, *, caller: Caller, token: str, document: bytes) -> OrderRead:
+    """An authority's signed order and its document, verified, checked and stored; what
+    the authority may see of it is returned.
+
+    Takes the runtime rather than a session because it owns its transactions: a refused
+    order rolls back everything it touched, and its refusal is then recorded in a
+    transaction of its own (forged or replayed submissions are worth knowing).
+    """
+    try:
+        with rt.unit_of_work() as session:
+            order = orders.receive_order(
+                session,
+                keys=rt.keys,
+                settings=rt.settings,
+                caller=caller,
+                token=token,
+                document=document,
+            )
+            return reads.authority_view(session, order=order)
+    except OrderRefused as exc:
+        with rt.unit_of_work() as session:
+            orders.record_refused_intake(session, actor=caller.actor, error=exc)
+        raise
+
+
+def review_order(session: Session, *, reference: str, caller: Caller, data: ReviewCreate) -> Order:
+    """A legal reviewer's review; two approvals by two people decide (four eyes)."""
+    order = reads.get_order(session, reference=reference, authority_id=None)
+    return reviews.submit_review(session, order=order, caller=caller, data=data)
+
+
+def release_disclosure(
+    session: Session, *, reference: str, keys: KeyRing, settings: Settings, caller: Caller
+) -> DisclosureDownload:
+    """Sign and release an approved order's package, limited to what was approved."""
+    order = reads.get_order(session, reference=reference, authority_id=None)
+    return disclosures.release(
+        session,
+        order=order,
+        keys=keys,
+        settings=settings,
+        caller_id=caller.principal_id,
+        actor=caller.actor,
+    )
