@@ -297,4 +297,8 @@ class OrderItem(Base):
     acted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     evidence_id: Mapped[int | None] = mapped_column(ForeignKey("preserved_evidence.id"))
 
-    __table_args__ = (UniqueConstraint("order_id", "position"),)
+    # Every scan asks which of its items an order in effect took down (legal/ordered.py).
+    __table_args__ = (
+        UniqueConstraint("order_id", "position"),
+        Index("ix_legal_order_items_kind_ref", "kind", "ref"),
+    )
