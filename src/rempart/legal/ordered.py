@@ -43,10 +43,3 @@ def ordered_down(session: Session, *, kind: str, refs: Collection[str]) -> dict[
         if action is not None and found.get(ref) != REMOVED:
             found[ref] = action
     return found
-
-
-def post_ordered_down(session: Session, *, post_id: str, entity_id: str) -> str | None:
-    """Whether a post is down by an order naming it or naming its channel or group."""
-    own = ordered_down(session, kind="post", refs=[post_id]).get(post_id)
-    channel = ordered_down(session, kind="entity", refs=[entity_id]).get(entity_id)
-    return REMOVED if REMOVED in (own, channel) else (own or channel)

@@ -6,12 +6,10 @@ from enum import StrEnum
 from typing import Annotated
 
 import typer
-from sqlalchemy import select
 
 from rempart.core.cli import CLI_ACTOR, DatabaseUrl, cli_runtime, console, fail
 from rempart.core.db import transaction
 from rempart.core.errors import RempartError
-from rempart.core.models import WebhookDelivery
 from rempart.notify import webhook
 
 
@@ -36,13 +34,7 @@ def list_deliveries(
     """Deliveries in one state, newest first (what they say stays encrypted)."""
     rt = cli_runtime(database_url)
     with transaction(rt.engine, readonly=True) as session:
-        rows = session.execute(
-            select(WebhookDelivery)
-            .where(WebhookDelivery.state == state.value)
-            .order_by(WebhookDelivery.id.desc())
-            .limit(limit)
-        ).scalars()
-        for row in rows:
+        for row in webhook.deliveries(session, state=state.value, limit=limit):
             console.print(
                 f"{row.id}\t{row.kind}\t{row.message_key}\tattempts={row.attempts}\t"
                 f"{row.last_error or ''}"

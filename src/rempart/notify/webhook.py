@@ -205,6 +205,18 @@ def deliver_due(
     return counts
 
 
+def deliveries(session: Session, *, state: str, limit: int) -> list[WebhookDelivery]:
+    """Deliveries in one state, newest first, for an operator to inspect."""
+    return list(
+        session.execute(
+            select(WebhookDelivery)
+            .where(WebhookDelivery.state == state)
+            .order_by(WebhookDelivery.id.desc())
+            .limit(limit)
+        ).scalars()
+    )
+
+
 def replay(
     engine: Engine, settings: Settings, *, delivery_id: int, actor: str, now: datetime
 ) -> str:
