@@ -1,8 +1,8 @@
 """``verify_report.py``, the verifier anyone can run: ``standalone_verify.py`` with the
-figure definitions of ``figures.py`` and the DSA templates of ``dsa_templates.py`` inlined
-where it imports them, so that the one file needs nothing beyond the standard library and
-``cryptography`` and still computes every figure and every template cell exactly as
-Rempart does (there is one definition, copied, never re-typed)."""
+figure definitions of ``figures.py`` and the DSA templates (``dsa_labels.py``,
+``dsa_templates.py``) inlined where it imports them, so that the one file needs nothing
+beyond the standard library and ``cryptography`` and still computes every figure and every
+template cell exactly as Rempart does (there is one definition, copied, never re-typed)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pathlib import Path
 HERE = Path(__file__).parent
 START, END = "# <figures>\n", "# </figures>\n"
 TEMPLATES_START, TEMPLATES_END = "# <templates>\n", "# </templates>\n"
+LABELS_START, LABELS_END = "# <labels>\n", "# </labels>\n"
 FUTURE = "from __future__ import annotations\n"
 
 
@@ -40,16 +41,28 @@ def _replace(source: str, start: str, end: str, inlined: str, name: str) -> str:
 def standalone_source() -> str:
     verifier = (HERE / "standalone_verify.py").read_text(encoding="utf-8")
     figures = (HERE / "figures.py").read_text(encoding="utf-8").replace(FUTURE, "", 1)
+    labels = (HERE / "dsa_labels.py").read_text(encoding="utf-8").replace(FUTURE, "", 1)
     templates = (HERE / "dsa_templates.py").read_text(encoding="utf-8").replace(FUTURE, "", 1)
-    # The templates import the figures they share; in one file they are already defined.
-    head, rest = templates.split(START, 1)
-    templates = head + rest.split(END, 1)[1]
-    # One namespace: a template helper must not shadow a figure's.
-    clash = _names(figures) & _names(templates)
+    # The templates import the figures and labels they use; in one file they are defined
+    # just before.
+    templates = _without(_without(templates, START, END), LABELS_START, LABELS_END)
+    # One namespace: no module may shadow another's names.
+    clash = (_names(figures) & _names(templates + labels)) | (_names(labels) & _names(templates))
     if clash:
-        raise ValueError(f"dsa_templates.py redefines names of figures.py: {sorted(clash)}")
+        raise ValueError(f"the inlined modules define the same names: {sorted(clash)}")
     source = _replace(verifier, START, END, figures, "figures.py")
-    return _replace(source, TEMPLATES_START, TEMPLATES_END, templates, "dsa_templates.py")
+    return _replace(
+        source,
+        TEMPLATES_START,
+        TEMPLATES_END,
+        labels + templates,
+        "dsa_labels.py, dsa_templates.py",
+    )
+
+
+def _without(source: str, start: str, end: str) -> str:
+    head, rest = source.split(start, 1)
+    return head + rest.split(end, 1)[1]
 
 
 def write(path: Path) -> None:

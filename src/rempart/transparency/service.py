@@ -26,7 +26,7 @@ from rempart.core.crypto import KeyRing
 from rempart.core.db import transaction
 from rempart.core.deps import Runtime
 from rempart.core.errors import Conflict, NotFound
-from rempart.transparency import dataset, dsa_templates, events, figures, lookup_cache
+from rempart.transparency import dataset, dsa_labels, dsa_templates, events, figures, lookup_cache
 from rempart.transparency import standalone_verify as offline
 from rempart.transparency.models import PublishedReport
 from rempart.transparency.periods import (
@@ -390,6 +390,6 @@ def zipped(files: dict[str, str]) -> bytes:
     bytes."""
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name in dsa_templates.TEMPLATE_FILES:
+        for name in dsa_labels.TEMPLATE_FILES:
             archive.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), files[name])
     return out.getvalue()

@@ -59,7 +59,8 @@ from rempart.transparency.figures import (
 # isort: split
 # <templates>
 # The templates subclass the figures' Log: in the one file, they come after the figures.
-from rempart.transparency.dsa_templates import TEMPLATE_FILES, check_templates
+from rempart.transparency.dsa_labels import TEMPLATE_FILES
+from rempart.transparency.dsa_templates import check_templates
 
 # </templates>
 
