@@ -14,7 +14,6 @@ from rempart.auth.service import Caller
 from rempart.core.deps import Runtime, runtime
 from rempart.core.errors import NotFound
 from rempart.moderation import evidence, media, queue
-from rempart.moderation.exceptions import RemovedByOrder
 from rempart.moderation.schemas import (
     DecisionCreate,
     DecisionRead,
@@ -113,13 +112,7 @@ def media_reveal(media_id: MediaId, body: RevealRequest, caller: Moderator, rt: 
 
 @router.post("/decisions", response_model=DecisionRead, status_code=201)
 def decide(body: DecisionCreate, caller: Moderator, rt: Rt) -> DecisionRead:
-    try:
-        with rt.unit_of_work() as session:
-            return queue.decide(session, caller=caller, data=body, settings=rt.settings)
-    except RemovedByOrder as exc:
-        with rt.unit_of_work() as session:
-            queue.record_refused(session, caller=caller, item_id=body.item_id, error=exc)
-        raise
+    return queue.decide_recorded(rt, caller=caller, data=body)
 
 
 @router.get("/statements/{puid}")

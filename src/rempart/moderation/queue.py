@@ -15,6 +15,7 @@ from rempart.audit import service as audit
 from rempart.auth.models import Principal
 from rempart.auth.service import Caller
 from rempart.core.clock import as_utc, utcnow
+from rempart.core.deps import Runtime
 from rempart.core.errors import RempartError
 from rempart.core.settings import Settings
 from rempart.moderation import events, presets, reasons
@@ -466,6 +467,19 @@ def _order_stands(session: Session, item: ModerationItem, action: DecisionAction
             "Only the order's own course (its withdrawal or annulment) can.",
             order_action=own or channel,
         )
+
+
+def decide_recorded(rt: Runtime, *, caller: Caller, data: DecisionCreate) -> DecisionRead:
+    """One human decision, as the API and the console take it. Owns its transactions: a
+    decision refused because an order to act keeps the item down rolls back, and the
+    refusal is then recorded in a transaction of its own."""
+    try:
+        with rt.unit_of_work() as session:
+            return decide(session, caller=caller, data=data, settings=rt.settings)
+    except RemovedByOrder as exc:
+        with rt.unit_of_work() as session:
+            record_refused(session, caller=caller, item_id=data.item_id, error=exc)
+        raise
 
 
 def record_refused(

@@ -18,7 +18,6 @@ from rempart.auth.service import Caller
 from rempart.core.clock import as_utc, utcnow
 from rempart.core.errors import RempartError
 from rempart.moderation import evidence, media, notes, presets, queue, timeline, wellbeing
-from rempart.moderation.exceptions import RemovedByOrder
 from rempart.moderation.schemas import DecisionAction, DecisionCreate
 from rempart.platform import actions as platform_actions
 from rempart.reports import cases
@@ -295,12 +294,8 @@ def moderation_decide(
                 "version": version,
             }
         )
-        with rt.unit_of_work() as session:
-            decided = queue.decide(session, caller=caller, data=data, settings=rt.settings)
+        decided = queue.decide_recorded(rt, caller=caller, data=data)
     except (RempartError, ValidationError) as exc:
-        if isinstance(exc, RemovedByOrder):
-            with rt.unit_of_work() as session:
-                queue.record_refused(session, caller=caller, item_id=item_id, error=exc)
         with rt.unit_of_work(readonly=True) as session:
             item = queue.item_view(session, item_id=item_id)
         return page(
