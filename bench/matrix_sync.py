@@ -21,13 +21,13 @@ from pydantic import SecretStr
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
+from rempart.adapters.matrix.client import SynapseAdmin  # noqa: E402
+from rempart.adapters.matrix.sync import sync  # noqa: E402
 from rempart.core import crypto  # noqa: E402
 from rempart.core.db import get_engine  # noqa: E402
 from rempart.core.deps import Runtime  # noqa: E402
 from rempart.core.migrate import upgrade  # noqa: E402
 from rempart.core.settings import Settings  # noqa: E402
-from rempart.platform.adapters.matrix.client import SynapseAdmin  # noqa: E402
-from rempart.platform.adapters.matrix.sync import sync  # noqa: E402
 from synapse_server import Synapse  # noqa: E402
 
 

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 # Subscribes the domains to each other's hooks (subscriptions.py).
 import rempart.subscriptions  # noqa: F401
+from rempart.adapters.matrix.cli import matrix_app
 from rempart.audit import service as audit
 from rempart.audit.schemas import ConsistencyProof, SignedTreeHead
 from rempart.auth import service as auth
@@ -39,7 +40,6 @@ from rempart.core.settings import Settings
 from rempart.legal.cli import authority_app, order_app
 from rempart.moderation.cli import banks_app, classify, moderation_app
 from rempart.notify.cli import notify_app
-from rempart.platform.adapters.matrix.cli import matrix_app
 from rempart.transparency.cli import dsa_app, transparency_app
 from rempart.web.cli import user_app
 

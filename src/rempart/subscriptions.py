@@ -4,7 +4,11 @@ subscribe to when imported: reports, hotline and legal to moderation's decisions
 (the app, the worker, the CLI, the demo) imports this module, so that no process ingests or
 decides with a subscriber missing; the hooks fail loudly if one is."""
 
+import rempart.adapters
 import rempart.hotline
 import rempart.legal
 import rempart.moderation.tasks
-import rempart.reports  # noqa: F401
+import rempart.reports
+
+# The ports' implementations that sit with the entry points (the Matrix adapter).
+rempart.adapters.install()

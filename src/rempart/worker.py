@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 # Subscribes the domains to each other's hooks (subscriptions.py).
 import rempart.subscriptions  # noqa: F401
+from rempart.adapters.matrix import tasks as matrix_tasks
 from rempart.audit import service as audit
 from rempart.audit.exceptions import AuditLogBroken
 from rempart.core import jobs, ratelimit
@@ -28,7 +29,6 @@ from rempart.moderation import tasks as moderation_tasks
 from rempart.notify import tasks as notify_tasks
 from rempart.platform import recipients
 from rempart.platform import tasks as platform_tasks
-from rempart.platform.adapters.matrix import tasks as matrix_tasks
 from rempart.preservation import tasks as preservation_tasks
 from rempart.reports import tasks as reports_tasks
 from rempart.reports.models import Report

@@ -30,15 +30,15 @@ from sqlalchemy import func, select
 from factories import make_login, sign_in
 from images import random_png
 from legal_support import approve, bearer, claims, register_authority, release, sign, submit
+from rempart.adapters.matrix import actions
+from rempart.adapters.matrix.client import HomeserverError, SynapseAdmin
+from rempart.adapters.matrix.progress import cursors
+from rempart.adapters.matrix.sync import sync
 from rempart.audit.models import AuditEntry
 from rempart.auth.permissions import Role
 from rempart.core.db import transaction
 from rempart.core.deps import Runtime
 from rempart.core.settings import Settings
-from rempart.platform.adapters.matrix import actions
-from rempart.platform.adapters.matrix.client import HomeserverError, SynapseAdmin
-from rempart.platform.adapters.matrix.progress import cursors
-from rempart.platform.adapters.matrix.sync import sync
 from rempart.platform.models import (
     Account,
     Connection,
@@ -72,6 +72,7 @@ def settings(settings: Settings, synapse: Synapse) -> Settings:
         update={
             "matrix_homeserver_url": synapse.url,
             "matrix_admin_token": SecretStr(synapse.admin.token),
+            "platform": "matrix",
         }
     )
 

@@ -23,17 +23,17 @@ from sqlalchemy import select
 
 from images import random_png
 from legal_support import approve, bearer, claims, register_authority, release, sign, submit
+from rempart.adapters.matrix import actions
+from rempart.adapters.matrix.client import SynapseAdmin, matrix_time
+from rempart.adapters.matrix.progress import SyncSummary, cursors, save
+from rempart.adapters.matrix.records import event_id, fingerprint, store, username_of
+from rempart.adapters.matrix.sync import sync
 from rempart.auth.permissions import Role
 from rempart.core.db import transaction
 from rempart.core.deps import Runtime
 from rempart.core.settings import Settings
 from rempart.moderation import tasks as moderation_tasks
 from rempart.moderation.models import ModerationItem
-from rempart.platform.adapters.matrix import actions
-from rempart.platform.adapters.matrix.client import SynapseAdmin, matrix_time
-from rempart.platform.adapters.matrix.progress import SyncSummary, cursors, save
-from rempart.platform.adapters.matrix.records import event_id, fingerprint, store, username_of
-from rempart.platform.adapters.matrix.sync import sync
 from rempart.platform.models import PlatformAction, Post
 from rempart.reports import tasks as reports_tasks
 from rempart.reports.models import Appeal

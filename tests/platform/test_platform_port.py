@@ -7,8 +7,13 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from pydantic import SecretStr
+import pytest
+from pydantic import SecretStr, ValidationError
 
+import rempart.subscriptions  # noqa: F401 - registers the Matrix adapter, as entry points do
+from rempart.adapters.matrix.port import MatrixPlatformActions
+from rempart.core.deps import Runtime
+from rempart.core.ports import UnknownChoice
 from rempart.core.settings import Settings
 from rempart.platform import actions
 
@@ -32,17 +37,43 @@ def test_domains_do_not_import_the_matrix_adapter() -> None:
         str(path.relative_to(SOURCE))
         for domain in THROUGH_THE_PORT
         for path in sorted((SOURCE / domain).rglob("*.py"))
-        if any(name.startswith("rempart.platform.adapters") for name in _imports(path))
+        if any(name.startswith("rempart.adapters") for name in _imports(path))
     ]
     assert offenders == []
 
 
-def test_the_implementation_is_chosen_in_settings(settings: Settings) -> None:
-    assert type(actions.for_settings(settings)) is actions.LocalPlatformActions
-    matrix = settings.model_copy(
-        update={
-            "matrix_homeserver_url": "http://127.0.0.1:9",
-            "matrix_admin_token": SecretStr("syt_admin"),
-        }
+def test_the_implementation_is_chosen_in_settings_and_held_by_the_runtime(
+    runtime: Runtime,
+) -> None:
+    assert type(runtime.port(actions.PORT)) is actions.LocalPlatformActions
+    assert runtime.port(actions.PORT) is runtime.port(actions.PORT)
+    homeserver = {
+        "matrix_homeserver_url": "http://127.0.0.1:9",
+        "matrix_admin_token": SecretStr("syt_admin"),
+    }
+    matrix = Runtime(
+        settings=Settings(**{**runtime.settings.model_dump(), **homeserver, "platform": "matrix"}),
+        engine=runtime.engine,
+        keys=runtime.keys,
     )
-    assert type(actions.for_settings(matrix)) is actions.MatrixPlatformActions
+    assert type(matrix.port(actions.PORT)) is MatrixPlatformActions
+    # A homeserver configured without a choice acts on it, as before the setting existed.
+    assert Settings(**homeserver).platform == "matrix"
+    assert Settings(**homeserver, platform="local").platform == "local"
+
+
+def test_an_unknown_or_unconfigured_platform_is_refused_at_start(runtime: Runtime) -> None:
+    with pytest.raises(ValidationError, match="'local' or 'matrix'"):
+        Settings(platform="ftp")  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="platform_not_configured"):
+        Settings(platform="matrix")
+    # A choice no module registered (as if the Matrix adapter were not installed).
+    unregistered = runtime.settings.model_copy(update={"platform": "carrier-pigeon"})
+    with pytest.raises(UnknownChoice, match=r"REMPART_PLATFORM='carrier-pigeon'.*local"):
+        Runtime(settings=unregistered, engine=runtime.engine, keys=runtime.keys)
+
+
+def test_the_port_takes_plain_data() -> None:
+    """The port's module knows nothing of moderation's or reports' tables."""
+    imported = _imports(SOURCE / "platform" / "actions.py")
+    assert not [n for n in imported if n.startswith(("rempart.moderation", "rempart.reports"))]

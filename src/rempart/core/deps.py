@@ -8,16 +8,21 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
+from typing import Any, TypeVar
 
 from fastapi import Request
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from rempart.core import ports
 from rempart.core.clock import Clock, ProcessClock
 from rempart.core.crypto import KeyRing
 from rempart.core.db import transaction
 from rempart.core.notify import Notifier, build_notifier
+from rempart.core.ports import Port
 from rempart.core.settings import Settings
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -28,6 +33,19 @@ class Runtime:
     engine: Engine
     keys: KeyRing
     clock: Clock = field(default_factory=ProcessClock)
+    # The ports built so far, by setting (``port``).
+    _ports: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # A setting naming an implementation nobody registered stops the process at start.
+        ports.check(self.settings)
+
+    def port(self, port: Port[T]) -> T:
+        """The implementation of ``port`` its setting chooses, built once per runtime."""
+        if port.setting not in self._ports:
+            self._ports[port.setting] = ports.build(port, self)
+        value: T = self._ports[port.setting]
+        return value
 
     def now(self) -> datetime:
         return self.clock.now()

@@ -61,6 +61,13 @@ class Settings(BaseSettings):
     # The semantic stage (multilingual-e5-small, run offline in the worker) for the items
     # the first-stage classifier is unsure of.
     classifier_semantic: bool = True
+    # Which text classifier scans (``moderation/tasks.py``): ``cascade``, the committed
+    # first stage then the semantic and remote stages when enabled; ``first_stage``, the
+    # fast first stage alone.
+    classifier: str = "cascade"
+    # Where ``rempart banks import`` reads hash banks from (``moderation/signal_types.py``):
+    # ``csv``, a CSV file.
+    hash_bank_source: str = "csv"
     # An OpenAI-compatible endpoint serving a safety model, asked about the items the
     # earlier stages are unsure of. Off when unset.
     classifier_remote_url: str | None = None
@@ -101,7 +108,9 @@ class Settings(BaseSettings):
     dsa_service_name: str = ""
     # How statements reach the database: its API (above), or batch files written to
     # ``dsa_directory`` for the platform to upload by other means.
-    dsa_client: Literal["http", "directory"] = "http"
+    # A port's setting names an implementation registered for it (``core/ports.py``); a
+    # name nobody registered stops the process at start.
+    dsa_client: str = "http"
     dsa_directory: Path = Path("var/dsa-statements")
     # The local outbox where user notifications go when no other notifier is configured.
     notification_outbox: Path = Path("var/notifications-outbox.jsonl")
@@ -132,6 +141,8 @@ class Settings(BaseSettings):
     # Where the local hotline port writes child sexual abuse reports (one JSON file each,
     # in the fields of NCMEC's CyberTipline report), for the platform to forward.
     hotline_directory: Path = Path("var/hotline-reports")
+    # Which hotline port sends them (``hotline/reporter.py``): ``directory``, the files above.
+    hotline_reporter: str = "directory"
     # How long the evidence behind a hotline report is kept, encrypted, before it is
     # purged: 1 year, as 18 U.S.C. 2258A(h) requires of US providers (extended from 90
     # days in 2024) and as the EU interim regulation's practice keeps it.
@@ -139,6 +150,10 @@ class Settings(BaseSettings):
     # Who reports, as the hotline's "reporting person" (the provider, not a moderator).
     hotline_reporter_company: str = "The platform's trust and safety team"
     hotline_reporter_email: str = "trust-and-safety@example.org"
+    # How decisions reach the platform (``rempart.platform.actions``): ``local`` records
+    # each action for the platform to read; ``matrix`` also carries them out on the Matrix
+    # homeserver below, and is the choice when a homeserver is set and this is not.
+    platform: Literal["local", "matrix"] = "local"
     # A Matrix homeserver (Synapse) to sync from and act on, with a server admin's token.
     # Unset: the platform pushes its events to the ingest API instead.
     matrix_homeserver_url: str | None = None
@@ -157,6 +172,17 @@ class Settings(BaseSettings):
             raise ValueError(
                 "matrix_not_configured: REMPART_MATRIX_ADMIN_TOKEN (a Synapse server admin's "
                 "access token) is required when REMPART_MATRIX_HOMESERVER_URL is set"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _platform_matrix_needs_a_homeserver(self) -> Settings:
+        if "platform" not in self.model_fields_set and self.matrix_homeserver_url:
+            self.platform = "matrix"
+        if self.platform == "matrix" and not self.matrix_homeserver_url:
+            raise ValueError(
+                "platform_not_configured: REMPART_PLATFORM=matrix needs "
+                "REMPART_MATRIX_HOMESERVER_URL and REMPART_MATRIX_ADMIN_TOKEN"
             )
         return self
 

@@ -1,6 +1,8 @@
-"""The hotline port. A platform wires its own (NCMEC's CyberTipline API, an INHOPE
-hotline); the local default writes each report as a JSON file in a directory (setting
-``hotline_directory``) for the platform's team to forward, so Rempart works offline."""
+"""The hotline port, chosen in settings (``REMPART_HOTLINE_REPORTER``) and reached through
+the runtime (``rt.port(PORT)``). A platform registers its own (NCMEC's CyberTipline API,
+an INHOPE hotline); the local default (``directory``) writes each report as a JSON file
+in a directory (setting ``hotline_directory``) for the platform's team to forward, so
+Rempart works offline."""
 
 from __future__ import annotations
 
@@ -9,6 +11,8 @@ import os
 from pathlib import Path
 from typing import Protocol
 
+from rempart.core import ports
+from rempart.core.ports import Port
 from rempart.hotline.schemas import CyberTiplineReport
 
 
@@ -16,6 +20,9 @@ class HotlineReporter(Protocol):
     def submit(self, report: CyberTiplineReport) -> str:
         """Send the report; return the hotline's receipt (its report id)."""
         ...
+
+
+PORT: Port[HotlineReporter] = Port("hotline_reporter")
 
 
 class DirectoryHotline:
@@ -37,3 +44,6 @@ class DirectoryHotline:
             os.fsync(handle.fileno())
         os.replace(partial, final)
         return f"local:{final.name}"
+
+
+ports.register(PORT, "directory", lambda rt: DirectoryHotline(rt.settings.hotline_directory))

@@ -25,8 +25,9 @@ from rempart.core.db import transaction
 from rempart.core.deps import Runtime
 from rempart.core.settings import Settings
 from rempart.hotline import events, service
+from rempart.hotline import reporter as hotline_reporter
 from rempart.hotline.models import HotlineReport
-from rempart.hotline.reporter import DirectoryHotline, HotlineReporter
+from rempart.hotline.reporter import HotlineReporter
 from rempart.hotline.schemas import CyberTiplineReport
 from rempart.moderation.media import forget_post_media
 from rempart.moderation.models import ModerationItem
@@ -72,7 +73,14 @@ def deliver(rt: Runtime, *, reporter: HotlineReporter, now: datetime | None = No
     sent = 0
     for attempt in attempts:
         with transaction(rt.engine) as session:
-            sent += _record(session, rt.keys, rt.settings, attempt, now=now or utcnow())
+            sent += _record(
+                session,
+                rt.keys,
+                rt.settings,
+                attempt,
+                now=now or utcnow(),
+                actions=rt.port(platform_actions.PORT),
+            )
     return sent
 
 
@@ -100,7 +108,13 @@ def _build_pending(rt: Runtime) -> list[Attempt]:
 
 
 def _record(
-    session: Session, keys: Any, settings: Settings, attempt: Attempt, *, now: datetime
+    session: Session,
+    keys: Any,
+    settings: Settings,
+    attempt: Attempt,
+    *,
+    now: datetime,
+    actions: platform_actions.PlatformActions,
 ) -> int:
     report = session.get(HotlineReport, attempt.report_id, with_for_update=True)
     if report is None or report.state != "pending":
@@ -148,20 +162,31 @@ def _record(
         target=f"hotline:{report.reference}",
     )
     if report.account_ref:
-        suspend(session, settings=settings, user_id=report.account_ref, report=report, now=now)
+        suspend(
+            session,
+            actions=actions,
+            user_id=report.account_ref,
+            report=report,
+            now=now,
+        )
     session.flush()
     return 1
 
 
 def suspend(
-    session: Session, *, settings: Settings, user_id: str, report: HotlineReport, now: datetime
+    session: Session,
+    *,
+    actions: platform_actions.PlatformActions,
+    user_id: str,
+    report: HotlineReport,
+    now: datetime,
 ) -> None:
     """The uploader's account suspended on the platform, with no end date: through the
     homeserver where one is connected, and through the platform's notices either way.
     The user is told that it has no end date and when it is reviewed; the notice does
     not mention the hotline report (no tipping off)."""
     review_at = (now + service.SUSPENSION_REVIEW_AFTER).isoformat()
-    platform_actions.for_settings(settings).plan_open_suspension(
+    actions.plan_open_suspension(
         session,
         user_id=user_id,
         cause=f"hotline:{report.reference}",
@@ -187,4 +212,4 @@ def suspend(
 
 
 def run(rt: Runtime) -> int:
-    return deliver(rt, reporter=DirectoryHotline(rt.settings.hotline_directory), now=rt.now())
+    return deliver(rt, reporter=rt.port(hotline_reporter.PORT), now=rt.now())

@@ -21,9 +21,10 @@ from rempart.legal.models import Authority, Notification, Order, OrderAct, Order
 from rempart.legal.notifier import AuthorityNotice
 from rempart.legal.schemas import ActOutcome, OrderStatus, OrderType
 from rempart.legal.trail import audit_order
+from rempart.moderation import reasons
 from rempart.moderation.models import ModerationItem
 from rempart.notify import service as notify
-from rempart.platform.actions import PlatformActions, Takedown
+from rempart.platform.actions import REMOVED, PlatformActions, Takedown
 from rempart.platform.models import Entity, Post, PostMedia
 from rempart.preservation import service as preservation
 
@@ -94,9 +95,12 @@ def execute(
                 entity_id=item.entity_id,
                 member_states=member_states,
                 reason=f"Order {order.reference} ({_law(order_type)})",
+                item_id=moderation_item,
             ),
             now=now,
         )
+        if item.action == REMOVED and moderation_item is not None:
+            _mark_removed(session, item_id=moderation_item, now=now)
         item.acted_at = now
         item.evidence_id = evidence.id
         done[item.action] += 1
@@ -129,6 +133,19 @@ def _law(order_type: OrderType) -> str:
     if order_type is OrderType.REMOVAL:
         return "Regulation (EU) 2021/784 (TCO), Art. 3 and 6"
     return "Regulation (EU) 2022/2065 (DSA), Art. 9"
+
+
+def _mark_removed(session: Session, *, item_id: int, now: datetime) -> None:
+    """Decided by law, like a moderator's decision: nothing waits in the queue, and a
+    rescan of unchanged content keeps it removed."""
+    item = session.get(ModerationItem, item_id)
+    if item is None:
+        return
+    item.state = REMOVED
+    reasons.clear(item, now=now)
+    item.human_decided_at = now
+    item.version = (item.version or 0) + 1
+    item.updated_at = now
 
 
 def _content(session: Session, *, item: OrderItem) -> tuple[dict[str, object], str | None] | None:

@@ -186,7 +186,7 @@ def execute_order_to_act(session: Session, rt: Runtime, payload: dict[str, Any])
     acting.execute(
         session,
         order=order,
-        actions=platform_actions.for_settings(rt.settings),
+        actions=rt.port(platform_actions.PORT),
         keys=rt.keys,
         notifier=rt.notifier,
         now=rt.now(),

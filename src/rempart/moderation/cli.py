@@ -11,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from rempart.core.cli import CLI_ACTOR, DatabaseUrl, cli_runtime, cli_settings, console, fail
 from rempart.core.errors import RempartError
-from rempart.moderation import banks, rescan
+from rempart.moderation import banks, rescan, signal_types
 
 banks_app = typer.Typer(help="Hash banks of known violating media.", no_args_is_help=True)
 moderation_app = typer.Typer(help="Moderation: rescans.", no_args_is_help=True)
@@ -33,9 +33,9 @@ def banks_import(
     rt = cli_runtime(database_url)
     try:
         with rt.unit_of_work() as session:
-            result = banks.import_csv(
-                session, path=file, bank=bank, category=category, source=source, actor=CLI_ACTOR
-            )
+            defaults = {"bank": bank, "category": category, "source": source}
+            rows = rt.port(signal_types.SOURCES).open(str(file), defaults)
+            result = banks.import_source(session, source=rows, actor=CLI_ACTOR)
     except (OSError, UnicodeDecodeError) as exc:
         console.print(f"[red]Cannot read {file}:[/red] {exc}")
         raise typer.Exit(1) from None

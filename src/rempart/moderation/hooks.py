@@ -25,6 +25,7 @@ from rempart.auth.service import Caller
 from rempart.core.settings import Settings
 from rempart.moderation.models import ModerationDecision, ModerationItem
 from rempart.moderation.schemas import CaseView
+from rempart.platform.actions import PlatformActions
 
 if TYPE_CHECKING:
     from rempart.moderation.timeline import Event
@@ -61,6 +62,7 @@ class OutcomeHooks(Protocol):
         session: Session,
         *,
         settings: Settings,
+        actions: PlatformActions,
         item: ModerationItem,
         decision: ModerationDecision,
         restricting: bool,
@@ -198,6 +200,7 @@ class _Outcomes:
         session: Session,
         *,
         settings: Settings,
+        actions: PlatformActions,
         item: ModerationItem,
         decision: ModerationDecision,
         restricting: bool,
@@ -208,6 +211,7 @@ class _Outcomes:
         _need(_subscribers.outcomes, "reports").after_decision(
             session,
             settings=settings,
+            actions=actions,
             item=item,
             decision=decision,
             restricting=restricting,

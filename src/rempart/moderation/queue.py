@@ -285,6 +285,7 @@ def decide_many(
     category: str,
     explanation: str,
     settings: Settings,
+    actions: platform_actions.PlatformActions,
     preset: str | None = None,
 ) -> tuple[int, dict[int, str]]:
     """One decision applied to many items (at most ``BULK_LIMIT``), each with its own
@@ -300,7 +301,14 @@ def decide_many(
         )
         try:
             with session.begin_nested():
-                decide(session, caller=caller, data=data, settings=settings, bulk=True)
+                decide(
+                    session,
+                    caller=caller,
+                    data=data,
+                    settings=settings,
+                    actions=actions,
+                    bulk=True,
+                )
             done += 1
         except RempartError as exc:
             skipped[item_id] = exc.code
@@ -315,6 +323,7 @@ def decide(
     caller: Caller,
     data: DecisionCreate,
     settings: Settings,
+    actions: platform_actions.PlatformActions,
     bulk: bool = False,
 ) -> DecisionRead:
     """One human decision. The decider holds the item (a claim), or names the version of
@@ -402,6 +411,7 @@ def decide(
     outcomes.after_decision(
         session,
         settings=settings,
+        actions=actions,
         item=item,
         decision=decision,
         restricting=restricting,
@@ -410,13 +420,19 @@ def decide(
         now=now,
     )
     appeals.settle(session, pending=pending_appeals, decision=decision, caller=caller, now=now)
-    platform_actions.for_settings(settings).plan_decision(
+    actions.plan_decision(
         session,
-        item=item,
-        decision=decision,
-        after_appeal=bool(pending_appeals),
+        platform_actions.Decided(
+            item_id=item.id,
+            decision_id=decision.id,
+            kind=item.kind,
+            ref=item.ref,
+            entity_id=item.entity_id,
+            action=decision.action,
+            after_appeal=bool(pending_appeals),
+            manifestly_illegal=data.manifestly_illegal,
+        ),
         now=now,
-        manifestly_illegal=data.manifestly_illegal,
     )
     audit.record(
         session,
@@ -475,7 +491,13 @@ def decide_recorded(rt: Runtime, *, caller: Caller, data: DecisionCreate) -> Dec
     refusal is then recorded in a transaction of its own."""
     try:
         with rt.unit_of_work() as session:
-            return decide(session, caller=caller, data=data, settings=rt.settings)
+            return decide(
+                session,
+                caller=caller,
+                data=data,
+                settings=rt.settings,
+                actions=rt.port(platform_actions.PORT),
+            )
     except RemovedByOrder as exc:
         with rt.unit_of_work() as session:
             record_refused(session, caller=caller, item_id=data.item_id, error=exc)

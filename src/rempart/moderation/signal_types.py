@@ -15,6 +15,8 @@ from typing import Protocol
 
 from sqlalchemy.orm import Session
 
+from rempart.core import ports
+from rempart.core.ports import Port
 from rempart.moderation.signals import Signal, hash_signals, pdq_signals
 
 
@@ -161,3 +163,20 @@ class CsvBankSource:
                     if value and not merged.get(key):
                         merged[key] = value
                 yield line, merged
+
+
+class BankSources(Protocol):
+    """Opens a source of bank rows at a location (for CSV, a file's path), with the
+    defaults for the fields its rows lack."""
+
+    def open(self, location: str, defaults: dict[str, str | None]) -> HashBankSource: ...
+
+
+class CsvBankSources:
+    def open(self, location: str, defaults: dict[str, str | None]) -> HashBankSource:
+        return CsvBankSource(Path(location), defaults)
+
+
+# Where ``rempart banks import`` reads from, chosen by ``REMPART_HASH_BANK_SOURCE``.
+SOURCES: Port[BankSources] = Port("hash_bank_source")
+ports.register(SOURCES, "csv", lambda rt: CsvBankSources())

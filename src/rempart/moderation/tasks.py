@@ -11,11 +11,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rempart.audit import service as audit
+from rempart.core import ports
 from rempart.core.clock import utcnow
 from rempart.core.db import transaction
 from rempart.core.deps import Runtime
 from rempart.core.jobs import enqueue
 from rempart.core.models import ScheduleState
+from rempart.core.ports import Port
 from rempart.core.settings import Settings
 from rempart.moderation import events, media, pipeline, rescan
 from rempart.moderation.signals import ClassifierResult, TextClassifier
@@ -72,6 +74,16 @@ def default_classifier(settings: Settings) -> TextClassifier:
     )
 
 
+# The classifier that scans, chosen by ``REMPART_CLASSIFIER``; held by the runtime.
+CLASSIFIER: Port[TextClassifier] = Port("classifier")
+ports.register(CLASSIFIER, "cascade", lambda rt: default_classifier(rt.settings))
+ports.register(
+    CLASSIFIER,
+    "first_stage",
+    lambda rt: classifier_for(False, None, "", None, rt.settings.classifier_remote_timeout_seconds),
+)
+
+
 class Precomputed:
     """The classifier's answers, computed before the job's write transaction opened: model
     inference (and a remote model's network calls) never runs under the write lock. A text
@@ -100,7 +112,7 @@ def prepare_scan(rt: Runtime, payload: dict[str, Any]) -> dict[str, Any]:
         else:
             entity_ids, post_ids = payload.get("entity_ids", []), payload.get("post_ids", [])
         texts = pipeline.texts_to_classify(session, entity_ids=entity_ids, post_ids=post_ids)
-    classifier = default_classifier(rt.settings)
+    classifier = rt.port(CLASSIFIER)
     results = dict(zip(texts, classifier.classify(texts), strict=True)) if texts else {}
     return {**payload, _CLASSIFIER: Precomputed(classifier, results)}
 
@@ -110,7 +122,7 @@ _CLASSIFIER = "_classifier"  # not JSON: set by prepare_scan, never stored
 
 def scan(session: Session, rt: Runtime, payload: dict[str, Any]) -> None:
     now = rt.now()
-    classifier: TextClassifier = payload.get(_CLASSIFIER) or default_classifier(rt.settings)
+    classifier: TextClassifier = payload.get(_CLASSIFIER) or rt.port(CLASSIFIER)
     if payload.get("entity_ids"):
         pipeline.scan_entities(
             session, entity_ids=payload["entity_ids"], classifier=classifier, now=now
@@ -130,7 +142,7 @@ def rescan_range(session: Session, rt: Runtime, payload: dict[str, Any]) -> None
 
 def rescan_if_models_changed(session: Session, rt: Runtime) -> bool:
     """A new model, rule list or policy version re-evaluates the corpus, once."""
-    classifier = default_classifier(rt.settings)
+    classifier = rt.port(CLASSIFIER)
     version = pipeline.model_version(classifier)
     mark = f"moderation-model:{version}"[:64]
     if session.get(ScheduleState, mark) is not None:

@@ -36,6 +36,7 @@ def after_decision(
     session: Session,
     *,
     settings: Settings,
+    actions: platform_actions.PlatformActions,
     item: ModerationItem,
     decision: ModerationDecision,
     restricting: bool,
@@ -116,7 +117,7 @@ def after_decision(
         if reports_unfounded and not restricting and reporter.id in unfounded_ids:
             _unfounded(session, settings, reporter, now)
     if manifestly_illegal and restricting and item.owner_user_id:
-        _illegal_content(session, settings, item.owner_user_id, now)
+        _illegal_content(session, settings, item.owner_user_id, now, actions=actions)
 
 
 def _unfounded(session: Session, settings: Settings, reporter: Reporter, now: datetime) -> None:
@@ -153,7 +154,14 @@ def _unfounded(session: Session, settings: Settings, reporter: Reporter, now: da
     )
 
 
-def _illegal_content(session: Session, settings: Settings, user_id: str, now: datetime) -> None:
+def _illegal_content(
+    session: Session,
+    settings: Settings,
+    user_id: str,
+    now: datetime,
+    *,
+    actions: platform_actions.PlatformActions,
+) -> None:
     standing = session.get(AccountStanding, user_id)
     if standing is None:
         standing = AccountStanding(user_id=user_id, manifestly_illegal=0, updated_at=now)
@@ -177,7 +185,7 @@ def _illegal_content(session: Session, settings: Settings, user_id: str, now: da
                 ),
             },
         )
-        platform_actions.for_settings(settings).plan_account_suspension(
+        actions.plan_account_suspension(
             session, user_id=user_id, until=until, reason=body["reason"]
         )
     elif standing.manifestly_illegal >= settings.account_warn_after and standing.warned_at is None:

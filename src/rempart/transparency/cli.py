@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import zipfile
+from dataclasses import replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -272,8 +273,10 @@ def submit(
     """Send the statements not yet accepted, through REMPART_DSA_CLIENT (http: the
     database's API with REMPART_DSA_TOKEN; directory: files in REMPART_DSA_DIRECTORY)."""
     rt = cli_runtime(database_url)
+    if endpoint:
+        rt = replace(rt, settings=rt.settings.model_copy(update={"dsa_endpoint": endpoint}))
     try:
-        client = dsa.build_client(rt.settings, endpoint=endpoint)
+        client = rt.port(dsa.PORT)
     except dsa.DsaNotConfigured as exc:
         err.print(f"[red]{exc.message}[/red]")
         raise typer.Exit(2) from None

@@ -18,8 +18,10 @@ import httpx
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
+from rempart.core import ports
 from rempart.core.db import transaction
 from rempart.core.errors import Conflict, Invalid, RempartError
+from rempart.core.ports import Port
 from rempart.core.settings import Settings
 from rempart.moderation.models import StatementOfReasons
 from rempart.transparency.dsa_rules import validate
@@ -182,6 +184,12 @@ def build_client(settings: Settings, *, endpoint: str | None = None) -> DsaClien
             "REMPART_DSA_CLIENT=directory."
         )
     return HttpDsaClient(url, settings.dsa_token)
+
+
+# How statements reach the database, chosen by ``REMPART_DSA_CLIENT``; held by the runtime.
+PORT: Port[DsaClient] = Port("dsa_client")
+ports.register(PORT, "http", lambda rt: build_client(rt.settings))
+ports.register(PORT, "directory", lambda rt: DirectoryDsaClient(rt.settings.dsa_directory))
 
 
 def submit(engine: Engine, *, client: DsaClient, now: datetime) -> dict[str, int]:

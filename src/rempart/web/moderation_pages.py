@@ -139,6 +139,7 @@ async def moderation_bulk(request: Request, rt: Rt, caller: Staff) -> Response:
             category=category,
             explanation=explanation[:2000],
             settings=rt.settings,
+            actions=rt.port(platform_actions.PORT),
             preset=preset,
         )
     return RedirectResponse(

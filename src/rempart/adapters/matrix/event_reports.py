@@ -9,20 +9,20 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from rempart.auth import service as auth
-from rempart.auth.permissions import Role
-from rempart.auth.service import Caller
-from rempart.core.db import transaction
-from rempart.core.deps import Runtime
-from rempart.core.errors import RempartError
-from rempart.platform.adapters.matrix.client import JSON, Homeserver, matrix_time
-from rempart.platform.adapters.matrix.progress import (
+from rempart.adapters.matrix.client import JSON, Homeserver, matrix_time
+from rempart.adapters.matrix.progress import (
     ACTOR,
     ADAPTER,
     SyncSummary,
     cursors,
     save,
 )
+from rempart.auth import service as auth
+from rempart.auth.permissions import Role
+from rempart.auth.service import Caller
+from rempart.core.db import transaction
+from rempart.core.deps import Runtime
+from rempart.core.errors import RempartError
 from rempart.platform.models import PlatformAction, Post
 from rempart.reports import intake
 from rempart.reports.bot import category_of

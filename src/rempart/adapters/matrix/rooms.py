@@ -11,16 +11,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from rempart.core.clock import utcnow
-from rempart.core.db import transaction
-from rempart.core.deps import Runtime
-from rempart.platform.adapters.matrix.client import JSON, Homeserver, HomeserverError, matrix_time
-from rempart.platform.adapters.matrix.progress import (
+from rempart.adapters.matrix.client import JSON, Homeserver, HomeserverError, matrix_time
+from rempart.adapters.matrix.progress import (
     ADAPTER,
     SyncSummary,
     cursors,
 )
-from rempart.platform.adapters.matrix.records import (
+from rempart.adapters.matrix.records import (
     PAGE,
     event_id,
     fingerprint,
@@ -29,6 +26,9 @@ from rempart.platform.adapters.matrix.records import (
     unless_gone,
     username_of,
 )
+from rempart.core.clock import utcnow
+from rempart.core.db import transaction
+from rempart.core.deps import Runtime
 from rempart.platform.models import PlatformAction
 
 log = logging.getLogger("rempart.matrix")

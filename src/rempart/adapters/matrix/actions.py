@@ -29,6 +29,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from rempart.adapters.matrix import bot, event_reports
+from rempart.adapters.matrix import notices as matrix_notices
+from rempart.adapters.matrix.client import Homeserver, HomeserverError
+from rempart.adapters.matrix.progress import ADAPTER
 from rempart.audit import service as audit
 from rempart.core.clock import utcnow
 from rempart.core.db import transaction
@@ -37,10 +41,6 @@ from rempart.core.jobs import backoff
 from rempart.core.settings import Settings
 from rempart.moderation.models import ModerationDecision, ModerationItem, StatementOfReasons
 from rempart.platform import events
-from rempart.platform.adapters.matrix import bot, event_reports
-from rempart.platform.adapters.matrix import notices as matrix_notices
-from rempart.platform.adapters.matrix.client import Homeserver, HomeserverError
-from rempart.platform.adapters.matrix.progress import ADAPTER
 from rempart.platform.models import PlatformAction
 from rempart.reports.models import Appeal
 

@@ -6,12 +6,12 @@ import logging
 import threading
 from datetime import timedelta
 
+from rempart.adapters.matrix import actions
+from rempart.adapters.matrix.client import HomeserverError, SynapseAdmin
+from rempart.adapters.matrix.sync import sync
 from rempart.core import jobs
 from rempart.core.db import transaction
 from rempart.core.deps import Runtime
-from rempart.platform.adapters.matrix import actions
-from rempart.platform.adapters.matrix.client import HomeserverError, SynapseAdmin
-from rempart.platform.adapters.matrix.sync import sync
 
 log = logging.getLogger("rempart.matrix")
 

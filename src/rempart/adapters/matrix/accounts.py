@@ -12,25 +12,25 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from rempart.audit import service as audit
-from rempart.core.clock import as_utc, utcnow
-from rempart.core.db import transaction
-from rempart.core.deps import Runtime
-from rempart.platform import events as platform_events
-from rempart.platform.adapters.matrix.client import JSON, Homeserver, matrix_time
-from rempart.platform.adapters.matrix.progress import (
+from rempart.adapters.matrix.client import JSON, Homeserver, matrix_time
+from rempart.adapters.matrix.progress import (
     ACTOR,
     ADAPTER,
     SyncSummary,
     cursors,
 )
-from rempart.platform.adapters.matrix.records import (
+from rempart.adapters.matrix.records import (
     PAGE,
     event_id,
     store,
     unless_gone,
     username_of,
 )
+from rempart.audit import service as audit
+from rempart.core.clock import as_utc, utcnow
+from rempart.core.db import transaction
+from rempart.core.deps import Runtime
+from rempart.platform import events as platform_events
 from rempart.platform.models import Account, AccountIdentity, IngestedEvent
 
 # The ids of the account records the sync writes, then as now: ``mx.account.<digest>``.

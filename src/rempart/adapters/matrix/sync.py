@@ -13,12 +13,12 @@ those only the events a newcomer could read are indexed (see ``rooms._newcomer_r
 
 from __future__ import annotations
 
+from rempart.adapters.matrix import bot, event_reports
+from rempart.adapters.matrix.accounts import sync_connections, sync_users
+from rempart.adapters.matrix.client import Homeserver
+from rempart.adapters.matrix.progress import SyncSummary
+from rempart.adapters.matrix.rooms import is_public, sync_messages, sync_rooms
 from rempart.core.deps import Runtime
-from rempart.platform.adapters.matrix import bot, event_reports
-from rempart.platform.adapters.matrix.accounts import sync_connections, sync_users
-from rempart.platform.adapters.matrix.client import Homeserver
-from rempart.platform.adapters.matrix.progress import SyncSummary
-from rempart.platform.adapters.matrix.rooms import is_public, sync_messages, sync_rooms
 
 __all__ = ["is_public", "sync"]
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
+from rempart.adapters.matrix import actions
+from rempart.adapters.matrix.client import HomeserverError, SynapseAdmin
+from rempart.adapters.matrix.sync import sync
 from rempart.core.cli import DatabaseUrl, cli_runtime, console, err
 from rempart.core.deps import Runtime
-from rempart.platform.adapters.matrix import actions
-from rempart.platform.adapters.matrix.client import HomeserverError, SynapseAdmin
-from rempart.platform.adapters.matrix.sync import sync
 
 matrix_app = typer.Typer(help="The Matrix (Synapse) connector.", no_args_is_help=True)
 

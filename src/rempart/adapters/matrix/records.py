@@ -12,15 +12,15 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.orm import Session
 
-from rempart.core.db import transaction
-from rempart.core.deps import Runtime
-from rempart.platform import service as platform
-from rempart.platform.adapters.matrix.client import JSON, HomeserverError
-from rempart.platform.adapters.matrix.progress import (
+from rempart.adapters.matrix.client import JSON, HomeserverError
+from rempart.adapters.matrix.progress import (
     ACTOR,
     SyncSummary,
     save,
 )
+from rempart.core.db import transaction
+from rempart.core.deps import Runtime
+from rempart.platform import service as platform
 from rempart.platform.schemas import EventBatch, PlatformEvent, normalise_phone
 
 log = logging.getLogger("rempart.matrix")

@@ -17,11 +17,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from rempart.adapters.matrix import bot
+from rempart.adapters.matrix.progress import ADAPTER, cursors, save
 from rempart.core.clock import as_utc
 from rempart.core.settings import Settings
 from rempart.moderation.models import ModerationDecision, ModerationItem, StatementOfReasons
-from rempart.platform.adapters.matrix import bot
-from rempart.platform.adapters.matrix.progress import ADAPTER, cursors, save
 from rempart.platform.models import PlatformAction
 from rempart.reports import notices
 from rempart.reports.models import Notice, Reporter

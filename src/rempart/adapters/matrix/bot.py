@@ -27,6 +27,9 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from rempart.adapters.matrix.client import JSON, Homeserver
+from rempart.adapters.matrix.event_reports import platform_caller
+from rempart.adapters.matrix.progress import ACTOR, ADAPTER, SyncSummary, cursors, save
 from rempart.audit import service as audit
 from rempart.core.clock import utcnow
 from rempart.core.db import transaction
@@ -34,9 +37,6 @@ from rempart.core.deps import Runtime
 from rempart.core.errors import RempartError
 from rempart.moderation.models import ModerationDecision, StatementOfReasons
 from rempart.platform import events
-from rempart.platform.adapters.matrix.client import JSON, Homeserver
-from rempart.platform.adapters.matrix.event_reports import platform_caller
-from rempart.platform.adapters.matrix.progress import ACTOR, ADAPTER, SyncSummary, cursors, save
 from rempart.platform.models import PlatformAction
 from rempart.reports import appeals
 from rempart.reports.schemas import AppealCreate
