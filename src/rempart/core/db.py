@@ -28,7 +28,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
-from rempart.core.clock import as_utc
+from rempart.core.clock import CLOCK_OPTION, as_utc
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -229,6 +229,10 @@ def transaction(engine: Engine, *, readonly: bool = False) -> Iterator[Session]:
     """The unit of work of a request, task or command: commit on success, roll back on error."""
     bind = engine.execution_options(readonly=True) if readonly else engine
     with Session(bind=bind, expire_on_commit=False) as session, session.begin():
+        # The runtime's clock, for services that have only the session (``now_of``).
+        held = engine.get_execution_options().get(CLOCK_OPTION)
+        if held is not None:
+            session.info[CLOCK_OPTION] = held
         yield session
 
 

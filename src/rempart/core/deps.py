@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from rempart.core import ports
-from rempart.core.clock import Clock, ProcessClock
+from rempart.core.clock import CLOCK_OPTION, Clock, ProcessClock
 from rempart.core.crypto import KeyRing
 from rempart.core.db import transaction
 from rempart.core.notify import Notifier, build_notifier
@@ -37,6 +37,10 @@ class Runtime:
     _ports: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        # Every transaction on the runtime's engine reads the runtime's clock (``now_of``).
+        if self.engine.get_execution_options().get(CLOCK_OPTION) is not self.clock:
+            clocked = self.engine.execution_options(**{CLOCK_OPTION: self.clock})
+            object.__setattr__(self, "engine", clocked)
         # A setting naming an implementation nobody registered stops the process at start.
         ports.check(self.settings)
 

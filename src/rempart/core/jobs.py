@@ -14,7 +14,7 @@ from sqlalchemy import Engine, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from rempart.core.clock import utcnow
+from rempart.core.clock import now_of, now_on
 from rempart.core.db import transaction
 from rempart.core.models import Job, ScheduleState
 
@@ -34,7 +34,7 @@ class ClaimedJob:
 def enqueue(
     session: Session, *, kind: str, payload: dict[str, Any], delay: timedelta | None = None
 ) -> None:
-    now = utcnow()
+    now = now_of(session)
     session.add(
         Job(
             kind=kind,
@@ -67,7 +67,7 @@ def backoff(attempts: int) -> timedelta:
 def claim(
     engine: Engine, *, lease: timedelta = LEASE, max_attempts: int = MAX_ATTEMPTS
 ) -> ClaimedJob | None:
-    now = utcnow()
+    now = now_on(engine)
     claimable = or_(
         (Job.status == "queued") & (Job.run_after <= now),
         (Job.status == "running") & (Job.locked_until < now),
@@ -117,14 +117,14 @@ def finish(session: Session, job: ClaimedJob) -> None:
     done = session.execute(
         update(Job)
         .where(Job.id == job.id, Job.status == "running", Job.attempts == job.attempts)
-        .values(status="done", finished_at=utcnow(), locked_until=None)
+        .values(status="done", finished_at=now_of(session), locked_until=None)
     )
     if not done.rowcount:  # type: ignore[attr-defined]
         raise LeaseLost(f"job {job.id}: the lease of attempt {job.attempts} was taken over")
 
 
 def fail(engine: Engine, job: ClaimedJob, error: str, *, max_attempts: int = MAX_ATTEMPTS) -> None:
-    now = utcnow()
+    now = now_on(engine)
     give_up = job.attempts >= max_attempts
     with transaction(engine) as session:
         session.execute(
@@ -144,7 +144,7 @@ def fail(engine: Engine, job: ClaimedJob, error: str, *, max_attempts: int = MAX
 
 def due(session: Session, *, name: str, every: timedelta) -> bool:
     """True (and marks the run) when the schedule ``name`` has not run for ``every``."""
-    now = utcnow()
+    now = now_of(session)
     state = session.get(ScheduleState, name, with_for_update=True)
     if state is None:
         # Two workers starting on a fresh database both find no row: the insert decides
