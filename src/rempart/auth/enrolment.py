@@ -22,7 +22,7 @@ from rempart.auth.exceptions import EnrolmentInvalid, FourEyesRequired
 from rempart.auth.models import Enrolment, Principal
 from rempart.auth.permissions import Role
 from rempart.auth.schemas import EnrolmentIssued, TokenCreated
-from rempart.core.clock import as_utc, utcnow
+from rempart.core.clock import as_utc, now_of
 from rempart.core.settings import Settings
 
 ENROL = "enrol"
@@ -53,7 +53,7 @@ def issue_code(
 ) -> EnrolmentIssued:
     """A fresh code for ``principal``; earlier unredeemed codes of the same purpose die.
     With ``partner_hash``, the code works only together with that other half."""
-    now = utcnow()
+    now = now_of(session)
     session.execute(
         update(Enrolment)
         .where(
@@ -134,7 +134,7 @@ def claim(
     """Mark the code used and return its principal. Unknown, used, expired and
     wrong-purpose codes are refused alike; so is a two-part code without its other half
     (the halves may come in either order)."""
-    now = utcnow()
+    now = now_of(session)
     refused = EnrolmentInvalid("This code is unknown, already used or expired; ask for a new one.")
     pairs = [(code, second_code)]
     if second_code is not None:
@@ -198,7 +198,7 @@ def purpose_of(session: Session, *, code: str) -> str | None:
         select(Enrolment.purpose).where(
             Enrolment.code_hash == _hash(code),
             Enrolment.redeemed_at.is_(None),
-            Enrolment.expires_at > utcnow(),
+            Enrolment.expires_at > now_of(session),
         )
     ).scalar_one_or_none()
     return purpose

@@ -35,7 +35,7 @@ from rempart.auth.schemas import (
     RoleGrantProposal,
 )
 from rempart.auth.service import Caller
-from rempart.core.clock import as_utc, utcnow
+from rempart.core.clock import as_utc, now_of
 from rempart.core.settings import Settings
 
 
@@ -83,7 +83,7 @@ def propose(
         # Only the hash is kept; the half itself goes to the proposer, once.
         part = enrolment.new_code()
         payload["part_hash"] = enrolment.code_hash(part).hex()
-    now = utcnow()
+    now = now_of(session)
     row = GrantProposal(
         kind=data.kind.value,
         subject=subject,
@@ -112,7 +112,7 @@ def _get_pending(session: Session, proposal_id: int) -> GrantProposal:
     row = session.get(GrantProposal, proposal_id, with_for_update=True)
     if row is None:
         raise ProposalNotFound("No such proposal.")
-    if row.status == ProposalStatus.PENDING and as_utc(row.expires_at) <= utcnow():
+    if row.status == ProposalStatus.PENDING and as_utc(row.expires_at) <= now_of(session):
         row.status = ProposalStatus.EXPIRED.value
         session.flush()
     if row.status != ProposalStatus.PENDING:
@@ -131,7 +131,7 @@ def confirm(
     payload = json.loads(row.payload)
     row.status = ProposalStatus.CONFIRMED.value
     row.decided_by = caller.principal_id
-    row.decided_at = utcnow()
+    row.decided_at = now_of(session)
     audit.record(
         session,
         events.GrantConfirmed(kind=row.kind, subject=row.subject, proposed_by=row.proposed_by),
@@ -160,7 +160,7 @@ def reject(session: Session, *, proposal_id: int, caller: Caller) -> ProposalRea
     row = _get_pending(session, proposal_id)
     row.status = ProposalStatus.REJECTED.value
     row.decided_by = caller.principal_id
-    row.decided_at = utcnow()
+    row.decided_at = now_of(session)
     audit.record(
         session,
         events.GrantRejected(kind=row.kind, subject=row.subject),
@@ -177,7 +177,7 @@ def list_proposals(
     query = select(GrantProposal).order_by(GrantProposal.id.desc()).limit(limit)
     if status is not None:
         query = query.where(GrantProposal.status == status.value)
-    now = utcnow()
+    now = now_of(session)
     reads = []
     for row in session.execute(query).scalars():
         read = _read(session, row)

@@ -30,7 +30,7 @@ from rempart.auth.exceptions import (
 from rempart.auth.models import ApiToken, Principal
 from rempart.auth.permissions import Permission, Role, role_has
 from rempart.auth.schemas import PrincipalRead, TokenCreated, TokenRead
-from rempart.core.clock import as_utc, utcnow
+from rempart.core.clock import as_utc, now_of
 from rempart.core.ids import new_token
 from rempart.core.settings import Settings
 
@@ -91,7 +91,7 @@ def create_principal(
     handed a principal that is already someone's."""
     if by_name(session, name=name) is not None:
         raise PrincipalExists("A principal already has this name; pick a new one.")
-    principal = Principal(name=name, role=role.value, status=status, created_at=utcnow())
+    principal = Principal(name=name, role=role.value, status=status, created_at=now_of(session))
     session.add(principal)
     session.flush()
     audit.record(
@@ -121,7 +121,7 @@ def issue_token(
 ) -> TokenCreated:
     """A new token for ``principal``; callers make sure it goes to that principal only."""
     token = new_token(TOKEN_PREFIX)
-    now = utcnow()
+    now = now_of(session)
     row = ApiToken(
         principal_id=principal.id,
         token_hash=_hash(token),
@@ -210,7 +210,7 @@ def authenticate(session: Session, *, token: str | None) -> Caller:
         raise Unauthenticated("The bearer token is not valid.", code="invalid_token")
     if row.revoked_at is not None:
         raise Unauthenticated("This token was revoked.", code="token_revoked")
-    if row.expires_at is not None and as_utc(row.expires_at) <= utcnow():
+    if row.expires_at is not None and as_utc(row.expires_at) <= now_of(session):
         raise Unauthenticated("This token has expired; create a new one.", code="token_expired")
     if row.principal.status != "active":
         raise Unauthenticated(
@@ -278,7 +278,7 @@ def revoke_token(
     if row is None or (owner_id is not None and row.principal_id != owner_id):
         raise TokenNotFound("No such token.")
     if row.revoked_at is None:
-        row.revoked_at = utcnow()
+        row.revoked_at = now_of(session)
         audit.record(
             session,
             events.TokenRevoked(token_id=row.id, prefix=row.prefix),
