@@ -39,7 +39,7 @@ from rempart.audit.schemas import (
     SignedTreeHead,
 )
 from rempart.audit.verify import verify_log as verify_log
-from rempart.core.clock import utcnow
+from rempart.core.clock import now_of, now_on
 from rempart.core.crypto import KeyRing
 from rempart.core.db import dialect_insert, execute_many, transaction
 
@@ -172,7 +172,7 @@ def append_entries(session: Session, pending: list[dict[str, Any]]) -> list[int]
     size = session.execute(
         select(AuditTail.size).where(AuditTail.id == 1).with_for_update()
     ).scalar_one()
-    now = utcnow()
+    now = now_of(session)
     rows: list[dict[str, Any]] = []
     for offset, item in enumerate(pending):
         seq = size + offset
@@ -287,7 +287,7 @@ def sign_head(engine: Engine, *, keys: KeyRing, head_file: Path) -> SignedTreeHe
             )
         position = end
     root = merkle.frontier_root(frontier)
-    timestamp = int(utcnow().timestamp() * 1000)
+    timestamp = int(now_on(engine).timestamp() * 1000)
     message = signed_bytes(
         log_id=keys.log_id, tree_size=tail_size, timestamp=timestamp, root_hash=root.hex()
     )
