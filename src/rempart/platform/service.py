@@ -15,7 +15,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from rempart.audit import service as audit
-from rempart.core.clock import utcnow
+from rempart.core.clock import now_of
 from rempart.core.crypto import KeyRing
 from rempart.core.db import (
     PreparedRows,
@@ -141,7 +141,7 @@ def ingest(
     if sealed is None:
         sealed = seal(batch, keys=keys)
     batch_id = f"b_{secrets.token_hex(8)}"
-    now = utcnow()
+    now = now_of(session)
     first_index: dict[str, int] = {}
     for index, item in enumerate(batch.events):
         first_index.setdefault(item.id, index)
@@ -484,7 +484,7 @@ def hash_pending_media(
     from rempart.platform.hooks import UNKNOWN_PREVIEW, keep_for_review
     from rempart.platform.media import hash_image
 
-    now = utcnow()
+    now = now_of(session)
     done = 0
     rescan: set[str] = set()
     for media_id in media_ids:
@@ -549,7 +549,7 @@ def purge_connections(
     session: Session, *, retention_days: int, actor: str, now: datetime | None = None
 ) -> int:
     """Delete connection records older than retention, except those a legal hold covers."""
-    now = now or utcnow()
+    now = now or now_of(session)
     cutoff = now - timedelta(days=retention_days)
     held = exists().where(
         and_(

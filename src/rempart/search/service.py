@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import delete, or_, text, tuple_
 from sqlalchemy.orm import Session
 
-from rempart.core.clock import as_utc, utcnow
+from rempart.core.clock import as_utc, now_of
 from rempart.core.db import dialect_insert
 from rempart.core.text import fold
 from rempart.search.models import ProtectedQueryCount, SearchDocument
@@ -245,7 +245,7 @@ def protected(query: str) -> tuple[ProtectionList, str | None] | None:
 
 def _count_refusal(session: Session, list_id: str, language: str) -> None:
     statement = dialect_insert(session, ProtectedQueryCount).values(
-        day=utcnow().date(), list_id=list_id, language=language, count=1
+        day=now_of(session).date(), list_id=list_id, language=language, count=1
     )
     session.execute(
         statement.on_conflict_do_update(
