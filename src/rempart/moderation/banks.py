@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from rempart.audit import service as audit
-from rempart.core.clock import utcnow
+from rempart.core.clock import now_of
 from rempart.core.db import dialect_insert
 from rempart.core.errors import Invalid
 from rempart.moderation import events, rescan
@@ -110,7 +110,7 @@ def import_source(session: Session, *, source: HashBankSource, actor: str) -> Im
         else:
             rows.append(checked)
     before = session.execute(select(func.count()).select_from(BankHash)).scalar_one()
-    now = utcnow()
+    now = now_of(session)
     for chunk in _chunks(rows, CHUNK):
         statement = dialect_insert(session, BankHash).on_conflict_do_nothing(
             index_elements=["bank", "algorithm", "value"]

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from rempart.audit import service as audit
 from rempart.auth.service import Caller
-from rempart.core.clock import as_utc, utcnow
+from rempart.core.clock import as_utc, now_of
 from rempart.core.crypto import KeyRing
 from rempart.moderation import events
 from rempart.moderation.exceptions import ItemClaimed, MediaNotFound, MediaNotHeld
@@ -85,13 +85,13 @@ def _held(session: Session, media_id: int, now: datetime) -> tuple[ReviewMedia, 
 
 
 def preview(session: Session, *, media_id: int) -> bytes:
-    held, _ = _held(session, media_id, utcnow())
+    held, _ = _held(session, media_id, now_of(session))
     return held.preview
 
 
 def reveal(session: Session, *, keys: KeyRing, caller: Caller, media_id: int, reason: str) -> bytes:
     """The original image, for a moderator whose review needs it; audited with the reason."""
-    now = utcnow()
+    now = now_of(session)
     held, media = _held(session, media_id, now)
     item = session.execute(
         select(ModerationItem).where(

@@ -19,7 +19,7 @@ from rempart.audit.exceptions import PersonalDataInAudit
 from rempart.audit.personal import check_text
 from rempart.auth.models import Principal
 from rempart.auth.service import Caller
-from rempart.core.clock import as_utc, utcnow
+from rempart.core.clock import as_utc, now_of
 from rempart.moderation import events
 from rempart.moderation.exceptions import (
     EscalationNotFound,
@@ -71,7 +71,7 @@ def add(session: Session, *, caller: Caller, item_id: int, text: str, escalate: 
         author_id=caller.principal_id,
         kind=kind,
         text=_clean(text),
-        created_at=utcnow(),
+        created_at=now_of(session),
     )
     session.add(note)
     session.flush()
@@ -91,7 +91,7 @@ def close(session: Session, *, caller: Caller, note_id: int, text: str) -> None:
     item = session.get(ModerationItem, note.item_id)
     assert item is not None  # a foreign key
     note.closed_by = caller.principal_id
-    note.closed_at = utcnow()
+    note.closed_at = now_of(session)
     note.closing_note = _clean(text)
     audit.record(
         session,

@@ -14,7 +14,7 @@ from sqlalchemy.sql.elements import UnaryExpression
 from rempart.audit import service as audit
 from rempart.auth.models import Principal
 from rempart.auth.service import Caller
-from rempart.core.clock import as_utc, utcnow
+from rempart.core.clock import as_utc, now_of
 from rempart.core.deps import Runtime
 from rempart.core.errors import RempartError
 from rempart.core.settings import Settings
@@ -101,7 +101,7 @@ def list_queue(
 ) -> QueuePage:
     """The items waiting for review, by priority (the default), longest waiting first
     (``oldest``) or widest audience first (``reach``)."""
-    now = utcnow()
+    now = now_of(session)
     query = select(ModerationItem).where(*where.conditions())
     if older_than is not None:
         query = query.where(ModerationItem.queued_at <= now - older_than)
@@ -144,7 +144,7 @@ def claim_next(session: Session, *, caller: Caller, where: QueueFilter) -> Queue
     On PostgreSQL ``SKIP LOCKED`` lets concurrent moderators each take a different item;
     SQLite serialises writers, which gives the same guarantee.
     """
-    now = utcnow()
+    now = now_of(session)
     query = (
         select(ModerationItem)
         .where(
@@ -164,7 +164,7 @@ def claim_next(session: Session, *, caller: Caller, where: QueueFilter) -> Queue
 
 def claim(session: Session, *, caller: Caller, item_id: int) -> QueueItem:
     """Hold one item named by the moderator, if it waits for review and nobody holds it."""
-    now = utcnow()
+    now = now_of(session)
     item = session.get(ModerationItem, item_id, with_for_update=True)
     if item is None:
         raise ItemNotFound("No moderation item has this id.")
@@ -214,7 +214,7 @@ def _views(session: Session, items: list[ModerationItem]) -> list[QueueItem]:
         .order_by(PostMedia.post_id, PostMedia.position)
     )
     for m, kept_until in rows:
-        held = kept_until is not None and as_utc(kept_until) > utcnow()
+        held = kept_until is not None and as_utc(kept_until) > now_of(session)
         media.setdefault(m.post_id, []).append(
             {
                 "id": m.id,
@@ -330,7 +330,7 @@ def decide(
     the item they looked at; either way two moderators cannot both decide one item, and a
     decision on an item that changed since it was read is refused. A bulk decision takes
     only items still waiting for review that nobody else holds."""
-    now = utcnow()
+    now = now_of(session)
     # Locked: a concurrent decision waits here, then sees the new version.
     item = session.get(ModerationItem, data.item_id, with_for_update=True)
     if item is None:

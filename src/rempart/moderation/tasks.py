@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from rempart.audit import service as audit
 from rempart.core import ports
-from rempart.core.clock import utcnow
+from rempart.core.clock import now_of
 from rempart.core.db import transaction
 from rempart.core.deps import Runtime
 from rempart.core.jobs import enqueue
@@ -153,7 +153,7 @@ def rescan_if_models_changed(session: Session, rt: Runtime) -> bool:
         ).first()
         is None
     )
-    session.add(ScheduleState(name=mark, last_run_at=utcnow()))
+    session.add(ScheduleState(name=mark, last_run_at=now_of(session)))
     if not first_run:
         rescan.plan(session, media_only=False, reason=f"models changed: {version}", actor=ACTOR)
     return not first_run

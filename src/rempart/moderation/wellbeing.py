@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from rempart.audit import service as audit
 from rempart.auth.service import Caller
-from rempart.core.clock import utcnow
+from rempart.core.clock import now_of
 from rempart.moderation import events
 from rempart.moderation.models import ReviewerSettings
 
@@ -48,7 +48,7 @@ def _start_of_day(now: datetime) -> datetime:
 
 def revealed_today(session: Session, *, caller: Caller, now: datetime | None = None) -> int:
     """Originals this reviewer revealed since midnight UTC (committed reveals)."""
-    since = _start_of_day(now or utcnow())
+    since = _start_of_day(now or now_of(session))
     bodies = audit.recorded(session, action=REVEALED, since=since, limit=100_000)
     return sum(1 for body in bodies if body.get("actor") == caller.actor)
 
@@ -82,7 +82,7 @@ def update(session: Session, *, caller: Caller, data: WellbeingUpdate) -> None:
     row.blur_level = data.blur_level
     row.greyscale = data.greyscale
     row.daily_reveal_cap = data.daily_reveal_cap
-    row.updated_at = utcnow()
+    row.updated_at = now_of(session)
     audit.record(
         session,
         events.WellbeingUpdated(**data.model_dump()),
