@@ -14,7 +14,7 @@ from rempart.auth.api import optional_caller, require
 from rempart.auth.permissions import Permission
 from rempart.auth.service import Caller
 from rempart.core import ratelimit
-from rempart.core.clock import as_utc, utcnow
+from rempart.core.clock import as_utc
 from rempart.core.deps import Runtime, runtime
 from rempart.core.errors import RateLimited, RempartError
 from rempart.reports import appeals, bot, intake
@@ -49,14 +49,14 @@ def _counted_unit_of_work(rt: Runtime, key: bytes | None) -> Iterator[Session]:
     try:
         with rt.unit_of_work() as session:
             if key is not None:
-                intake.count_against_limit(session, settings=rt.settings, key=key, now=utcnow())
+                intake.count_against_limit(session, settings=rt.settings, key=key, now=rt.now())
             yield session
     except RateLimited:
         raise
     except RempartError:
         if key is not None:
             with rt.unit_of_work() as session:
-                intake.count_against_limit(session, settings=rt.settings, key=key, now=utcnow())
+                intake.count_against_limit(session, settings=rt.settings, key=key, now=rt.now())
         raise
 
 
@@ -82,7 +82,7 @@ def report(body: ReportCreate, request: Request, caller: MaybeCaller, rt: Rt) ->
         sender = intake.Sender(caller=caller, network=None, channel=channel)
     with _counted_unit_of_work(rt, key) as session:
         received = intake.submit(
-            session, keys=rt.keys, settings=rt.settings, data=body, sender=sender, now=utcnow()
+            session, keys=rt.keys, settings=rt.settings, data=body, sender=sender, now=rt.now()
         )
         return ReportReceipt(
             tracking_id=received.tracking_id,
@@ -100,7 +100,7 @@ def report_batch(body: ReportBatch, caller: Platform, rt: Rt) -> BatchReceipt:
     """Up to 500 notices in one request, for platforms forwarding their users' notices and
     trusted flaggers: one transaction instead of one per notice. Each notice is received or
     refused on its own, with the code a single request would have answered."""
-    now = utcnow()
+    now = rt.now()
     with rt.unit_of_work() as session:
         results = intake.submit_batch(
             session,
@@ -142,7 +142,7 @@ def bot_message(body: BotMessage, caller: Platform, rt: Rt) -> BotReply:
     """One message of a user to the platform's reporting bot; the answer is the bot's reply."""
     with rt.unit_of_work() as session:
         return bot.converse(
-            session, keys=rt.keys, settings=rt.settings, caller=caller, message=body, now=utcnow()
+            session, keys=rt.keys, settings=rt.settings, caller=caller, message=body, now=rt.now()
         )
 
 
@@ -152,7 +152,7 @@ def appeal(body: AppealCreate, request: Request, caller: MaybeCaller, rt: Rt) ->
     or through the platform's token for a user it vouches for."""
     key = _network_key(rt, request) if caller is None else None
     with _counted_unit_of_work(rt, key) as session:
-        filed = appeals.file(session, settings=rt.settings, data=body, caller=caller, now=utcnow())
+        filed = appeals.file(session, settings=rt.settings, data=body, caller=caller, now=rt.now())
         return AppealReceipt(
             tracking_id=filed.tracking_id, status="received", received_at=as_utc(filed.created_at)
         )

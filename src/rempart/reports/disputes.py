@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rempart.audit import service as audit
-from rempart.core.clock import utcnow
+from rempart.core.clock import now_of
 from rempart.core.errors import Conflict, NotFound
 from rempart.reports import events
 from rempart.reports.models import OutOfCourtDispute
@@ -39,7 +39,7 @@ def submit(
         tracking_id=f"ods-{secrets.token_hex(8)}",
         settlement_body=settlement_body,
         decision_id=decision_id,
-        submitted_at=utcnow(),
+        submitted_at=now_of(session),
     )
     session.add(dispute)
     session.flush()
@@ -61,7 +61,7 @@ def decide(
         raise DisputeNotFound("No out-of-court dispute has this tracking id.")
     if dispute.decided_at is not None:
         raise DisputeAlreadyDecided("This dispute's decision is already recorded.")
-    dispute.decided_at = utcnow()
+    dispute.decided_at = now_of(session)
     dispute.outcome = outcome.value
     dispute.implemented = implemented
     audit.record(
