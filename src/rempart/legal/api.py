@@ -13,7 +13,6 @@ from rempart.audit import service as audit
 from rempart.auth.api import require
 from rempart.auth.permissions import Permission
 from rempart.auth.service import Caller
-from rempart.core.clock import utcnow
 from rempart.core.deps import Runtime, runtime
 from rempart.legal import (
     acts,
@@ -155,7 +154,7 @@ def confirm_order_to_act(
     the worker acts; or its refusal, with reasons the authority reads."""
     with rt.unit_of_work() as session:
         order = reads.get_order(session, reference=reference, authority_id=None)
-        acts.confirm(session, order=order, caller=caller, data=body, now=utcnow())
+        acts.confirm(session, order=order, caller=caller, data=body, now=rt.now())
         return reads.reviewer_view(session, order=order, keys=rt.keys, actor=caller.actor)
 
 

@@ -26,7 +26,7 @@ from rempart.auth.schemas import (
     ProposalKind,
 )
 from rempart.auth.service import Caller
-from rempart.core.clock import as_utc, utcnow
+from rempart.core.clock import as_utc, now_of
 from rempart.core.settings import Settings
 from rempart.legal import events, jws, suspension
 from rempart.legal.exceptions import AuthorityExists, AuthorityNotFound, InvalidAuthority, KeyExists
@@ -163,7 +163,7 @@ def add_authority(
             )
     elif parent is not None:
         raise InvalidAuthority("Only police authorities have a parent.", code="unexpected_parent")
-    now = utcnow()
+    now = now_of(session)
     issued = enrolment.open_enrolment(
         session, role=Role.AUTHORITY, name=f"authority:{data.code}", settings=settings, actor=actor
     )
@@ -243,7 +243,7 @@ def _add_key(
     session: Session, *, authority: Authority, data: AuthorityKeyCreate, actor: str
 ) -> AuthorityKey:
     kid, raw = _check_key(session, data=data)
-    now = utcnow()
+    now = now_of(session)
     key = AuthorityKey(
         authority_id=authority.id,
         kid=kid,
@@ -335,7 +335,7 @@ def revoke_key(session: Session, *, kid: str, actor: str) -> AuthorityKeyRead:
     if key is None:
         raise AuthorityNotFound("No key has this kid.", code="key_not_found")
     if key.revoked_at is None:
-        key.revoked_at = utcnow()
+        key.revoked_at = now_of(session)
         audit.record(
             session,
             events.AuthorityKeyRevoked(kid=kid),
@@ -377,7 +377,7 @@ def _apply_status(
             country=authority.country,
         )
         authority.status = status.value
-        authority.updated_at = utcnow()
+        authority.updated_at = now_of(session)
         session.flush()
         suspension.refresh_holds(session, authority_id=authority.id, actor=actor)
     session.flush()
@@ -388,7 +388,7 @@ def set_contact(session: Session, *, code: str, contact: str, actor: str) -> Aut
     would do first, so the change is dated and flags the orders that follow."""
     authority = _get(session, code=code)
     if authority.contact != contact:
-        now = utcnow()
+        now = now_of(session)
         audit.record(
             session,
             events.AuthorityContactChanged(changed_at=now.isoformat()),

@@ -14,7 +14,7 @@ from datetime import timedelta
 from sqlalchemy.orm import Session
 
 from rempart.auth.service import Caller
-from rempart.core.clock import as_utc, utcnow
+from rempart.core.clock import as_utc, now_of
 from rempart.legal import events
 from rempart.legal.checks import CALLBACK_FLAGS
 from rempart.legal.exceptions import CallbackRequired, InvalidCallback
@@ -33,7 +33,7 @@ def reasons_for_callback(order: Order) -> list[str]:
 
 
 def record(session: Session, *, order: Order, caller: Caller, data: CallbackCreate) -> Callback:
-    now = utcnow()
+    now = now_of(session)
     called_at = data.called_at
     if called_at > now + CLOCK_SKEW or called_at < as_utc(order.received_at) - CLOCK_SKEW:
         raise InvalidCallback(

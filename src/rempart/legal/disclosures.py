@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
-from rempart.core.clock import as_utc, utcnow
+from rempart.core.clock import as_utc, now_of
 from rempart.core.crypto import KeyRing
 from rempart.core.encrypted import register_encrypted_column
 from rempart.core.settings import Settings
@@ -239,7 +239,7 @@ def preview(
     _refuse_order_to_act(order)
     if order.status not in RELEASABLE:
         raise DisclosureNotReady(f"An order that is {order.status} has nothing to disclose.")
-    package = build_package(session, order=order, keys=keys, settings=settings, now=utcnow())
+    package = build_package(session, order=order, keys=keys, settings=settings, now=now_of(session))
     audit_order(session, order, events.DisclosurePreviewed(), actor=actor)
     shown: dict[str, Any] = json.loads(_canonical(package))
     return shown
@@ -281,7 +281,7 @@ def release(
     _ensure_emergency_still_backed(order)
     suspension.ensure_not_on_hold(session, order=order)
     callbacks.ensure_confirmed(order)
-    now = utcnow()
+    now = now_of(session)
     package = build_package(session, order=order, keys=keys, settings=settings, now=now)
     payload = _canonical(package)
     signed = _sign(payload, keys)

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from rempart.core.clock import as_utc, utcnow
+from rempart.core.clock import as_utc, now_of
 from rempart.legal import events
 from rempart.legal.exceptions import InvalidTransition
 from rempart.legal.models import Authority, Order
@@ -52,7 +52,7 @@ def holds_all(session: Session, *, preservation: Order | None, users: list[str])
         select(func.count(func.distinct(LegalHold.user_id))).where(
             LegalHold.reference == preservation.reference,
             LegalHold.user_id.in_(users),
-            LegalHold.expires_at > utcnow(),
+            LegalHold.expires_at > now_of(session),
         )
     ).scalar_one()
     return bool(held == len(set(users)))

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from rempart.audit import service as audit
 from rempart.auth.service import Caller
-from rempart.core.clock import as_utc, utcnow
+from rempart.core.clock import as_utc, now_of
 from rempart.core.crypto import KeyRing
 from rempart.core.encrypted import register_encrypted_column
 from rempart.core.errors import RempartError, safe_location_part
@@ -182,7 +182,7 @@ def receive_order(
     document: bytes,
 ) -> Order:
     """Verify, check and store an order; raises an ``OrderRefused`` before any write."""
-    now = utcnow()
+    now = now_of(session)
     submission = verify_submission(session, caller=caller, token=token, now=now)
     order_type = submission.payload.get("order_type")
     if isinstance(order_type, str) and order_type in ORDER_TYPES_TO_ACT:
@@ -482,7 +482,7 @@ def record_refused_intake(session: Session, *, actor: str, error: RempartError) 
 def withdraw(session: Session, *, order: Order, actor: str) -> Order:
     if order.status not in OPEN_STATUSES and order.status != OrderStatus.PRESERVED:
         raise InvalidTransition(f"An order that is {order.status} can no longer be withdrawn.")
-    now = utcnow()
+    now = now_of(session)
     order.status = OrderStatus.WITHDRAWN.value
     order.withdrawn_at = order.closed_at = now
     holds.release_holds(session, order=order, now=now)
@@ -492,7 +492,7 @@ def withdraw(session: Session, *, order: Order, actor: str) -> Order:
 
 def validate_emergency(session: Session, *, order: Order, token: str, actor: str) -> Order:
     """Record the judicial validation that a police emergency order needs within 48 hours."""
-    now = utcnow()
+    now = now_of(session)
     if not order.emergency or order.validation_due_at is None:
         raise InvalidTransition("This order awaits no judicial validation.")
     if order.validated_at is not None:

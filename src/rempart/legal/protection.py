@@ -7,7 +7,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from rempart.audit import service as audit
-from rempart.core.clock import as_utc, utcnow
+from rempart.core.clock import as_utc, now_of
 from rempart.legal import events
 from rempart.legal.exceptions import ProtectedAccountNotFound
 from rempart.legal.models import ProtectedAccount
@@ -18,7 +18,7 @@ def mark(
     session: Session, *, user_id: str, category: ProtectionCategory, actor: str
 ) -> ProtectedAccountRead:
     row = session.get(ProtectedAccount, user_id)
-    now = utcnow()
+    now = now_of(session)
     if row is None:
         row = ProtectedAccount(user_id=user_id, category=category.value, marked_at=now)
         session.add(row)

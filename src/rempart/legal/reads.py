@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from rempart.auth.models import Principal
 from rempart.auth.permissions import Role
 from rempart.auth.service import Caller
-from rempart.core.clock import as_utc, utcnow
+from rempart.core.clock import as_utc, now_of
 from rempart.core.crypto import KeyRing
 from rempart.legal import acts, authorities, callbacks, events
 from rempart.legal.exceptions import (
@@ -99,7 +99,7 @@ def list_orders(
     """Orders that need action first (open ones, soonest due, emergencies before others
     due at the same time), then closed ones, most recent first. ``authority_id`` scopes an
     authority to its own; ``issuer`` is a reviewer's filter by authority code."""
-    now = utcnow()
+    now = now_of(session)
     query = select(Order)
     if authority_id is not None:
         query = query.where(Order.authority_id == authority_id)
@@ -172,7 +172,7 @@ def issuer_codes(session: Session) -> list[str]:
 
 def alerts(session: Session) -> list[OrderAlert]:
     """What legal reviewers and admins must act on, most urgent kinds first."""
-    now = utcnow()
+    now = now_of(session)
     codes = {id_: code for id_, code in session.execute(select(Authority.id, Authority.code))}
     open_values = [s.value for s in OPEN_STATUSES]
     candidates = session.execute(
@@ -236,7 +236,7 @@ def view_order(session: Session, *, keys: KeyRing, caller: Caller, reference: st
     if caller.role is Role.AUTHORITY:
         return authority_view(session, order=order)
     if order.acknowledged_at is None:
-        order.acknowledged_at = utcnow()
+        order.acknowledged_at = now_of(session)
     return reviewer_view(session, order=order, keys=keys, actor=caller.actor)
 
 
@@ -288,7 +288,7 @@ def _to_read(session: Session, *, order: Order, keys: KeyRing | None) -> OrderRe
         confidential_until=_utc(order.confidential_until),
         received_at=as_utc(order.received_at),
         due_at=as_utc(order.due_at),
-        overdue=is_overdue(order, utcnow()),
+        overdue=is_overdue(order, now_of(session)),
         on_hold=_enum(OnHoldReason, order.on_hold_reason),
         on_hold_since=_utc(order.on_hold_since),
         acknowledged_at=_utc(order.acknowledged_at),
@@ -347,7 +347,7 @@ def _to_read(session: Session, *, order: Order, keys: KeyRing | None) -> OrderRe
         ]
         if reviewer
         else [],
-        act=acts.act_read(session, order=order, now=utcnow())
+        act=acts.act_read(session, order=order, now=now_of(session))
         if acts.is_order_to_act(order)
         else None,
     )

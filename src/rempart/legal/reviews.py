@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from rempart.auth.service import Caller
-from rempart.core.clock import as_utc, utcnow
+from rempart.core.clock import as_utc, now_of
 from rempart.legal import events
 from rempart.legal.exceptions import FourEyesViolation, InvalidTransition, ReviewInvalid
 from rempart.legal.holds import release_holds
@@ -114,7 +114,7 @@ def submit_review(session: Session, *, order: Order, caller: Caller, data: Revie
             raise ReviewInvalid(
                 "Approve only targets that resolved to an account.", code="target_not_approvable"
             )
-    now = utcnow()
+    now = now_of(session)
     acknowledge(order, now)
     if not after_the_fact:
         order.status = OrderStatus.UNDER_REVIEW.value

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from rempart.audit import service as audit
 from rempart.audit.events import AuditEvent
 from rempart.core import jobs
-from rempart.core.clock import utcnow
+from rempart.core.clock import now_of
 from rempart.legal import events
 from rempart.legal.exceptions import OrderOnHold
 from rempart.legal.models import Authority, AuthorityKey, Order, OrderAct
@@ -79,7 +79,7 @@ def _requeue_order_to_act(session: Session, *, order: Order) -> None:
 
 def refresh_holds(session: Session, *, authority_id: int, actor: str) -> None:
     """Bring every holdable order of the authority in line with the registry."""
-    now: datetime = utcnow()
+    now: datetime = now_of(session)
     orders = session.execute(
         select(Order).where(
             Order.authority_id == authority_id,
