@@ -20,7 +20,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rempart.audit import service as audit
-from rempart.core.clock import utcnow
 from rempart.core.db import transaction
 from rempart.core.deps import Runtime
 from rempart.core.settings import Settings
@@ -78,7 +77,7 @@ def deliver(rt: Runtime, *, reporter: HotlineReporter, now: datetime | None = No
                 rt.keys,
                 rt.settings,
                 attempt,
-                now=now or utcnow(),
+                now=now or rt.now(),
                 actions=rt.port(platform_actions.PORT),
             )
     return sent
