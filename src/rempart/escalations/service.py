@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from rempart.audit import service as audit
 from rempart.auth.models import Principal
 from rempart.auth.service import Caller
-from rempart.core.clock import as_utc, utcnow
+from rempart.core.clock import as_utc, now_of
 from rempart.core.crypto import KeyRing
 from rempart.core.encrypted import register_encrypted_column
 from rempart.core.settings import Settings
@@ -68,7 +68,7 @@ def escalate(
     data: EscalationCreate,
 ) -> EscalationRead:
     """Prepare the notification at once: a threat to life does not wait for a queue."""
-    now = utcnow()
+    now = now_of(session)
     # Locked: two moderators escalating the same item at once are served one after the
     # other, and the second finds the first's escalation below (on SQLite the write lock
     # serialises them already).
@@ -180,7 +180,7 @@ def confirm(session: Session, *, caller: Caller, reference: str) -> EscalationRe
     escalation = _decidable(session, caller, reference)
     escalation.state = EscalationState.CONFIRMED.value
     escalation.decided_by = caller.principal_id
-    escalation.decided_at = utcnow()
+    escalation.decided_at = now_of(session)
     session.flush()
     audit.record(
         session,
@@ -235,7 +235,7 @@ def record_sent(session: Session, *, escalation_id: int, recipients: list[str]) 
     escalation = session.get(ThreatEscalation, escalation_id, with_for_update=True)
     if escalation is None or escalation.state != EscalationState.CONFIRMED.value:
         return False
-    now = utcnow()
+    now = now_of(session)
     escalation.state = EscalationState.SENT.value
     escalation.sent_at = now
     session.flush()
@@ -260,7 +260,7 @@ def decline(session: Session, *, caller: Caller, reference: str, reason: str) ->
     escalation = _decidable(session, caller, reference)
     escalation.state = EscalationState.DECLINED.value
     escalation.decided_by = caller.principal_id
-    escalation.decided_at = utcnow()
+    escalation.decided_at = now_of(session)
     escalation.decline_reason = reason
     session.flush()
     audit.record(
