@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from rempart.audit import service as audit
 from rempart.audit.models import AuditEntry
 from rempart.audit.schemas import SignedTreeHead
-from rempart.core.clock import utcnow
+from rempart.core.clock import now_of
 from rempart.core.crypto import KeyRing
 from rempart.core.db import transaction
 from rempart.core.deps import Runtime
@@ -155,7 +155,7 @@ def provisional(rt: Runtime, *, kind: str, sign_head: bool = False) -> dict[str,
     report."""
     if sign_head:
         audit.sign_head(rt.engine, keys=rt.keys, head_file=rt.head_file)
-    now = utcnow()
+    now = rt.now()
     period = quarter_of(now)
     with rt.unit_of_work(readonly=True) as session:
         head = audit.latest_head(session, keys=rt.keys)
@@ -194,7 +194,7 @@ def publish(rt: Runtime, *, kind: str, period_text: str) -> dict[str, Any]:
     large log) and stored in a short write transaction, which checks that no other report
     of this kind was published meanwhile: the chain of previous heads stays a chain."""
     period = parse(period_text)
-    ensure_ended(period, utcnow())
+    ensure_ended(period, rt.now())
     audit.sign_head(rt.engine, keys=rt.keys, head_file=rt.head_file)
     for _ in range(PUBLISH_ATTEMPTS):
         with transaction(rt.engine, readonly=True) as session:
@@ -207,7 +207,7 @@ def publish(rt: Runtime, *, kind: str, period_text: str) -> dict[str, Any]:
                 period=period,
                 head=head,
                 previous_head=previous_head,
-                now=utcnow(),
+                now=rt.now(),
             )
         with transaction(rt.engine) as session:
             if _latest_report(session, kind)[0] != previous_id:
@@ -216,7 +216,7 @@ def publish(rt: Runtime, *, kind: str, period_text: str) -> dict[str, Any]:
                 kind=kind,
                 period=period.name,
                 tree_size=head.tree_size,
-                published_at=utcnow(),
+                published_at=rt.now(),
                 document=json.dumps(report, sort_keys=True),
                 dataset=json.dumps(public, sort_keys=True),
             )
@@ -279,7 +279,7 @@ def country_lookup(
 ) -> dict[str, Any]:
     """What Telegram's transparency bot answers: per quarter, fulfilled requests and the
     users they affected, for one country, from the log under the latest signed head."""
-    now = utcnow()
+    now = now_of(session)
     if period_text:
         period = parse(period_text)
     else:
@@ -295,7 +295,9 @@ def country_lookup(
         session,
         head=head,
         key=(country, period.name, trend, next_report),
-        compute=lambda log: _country_answer(log, country, period, trend, next_report, head),
+        compute=lambda log: _country_answer(
+            log, country, period, trend, next_report, head, now=now
+        ),
     )
 
 
@@ -306,8 +308,9 @@ def _country_answer(
     trend: bool,
     next_report: str,
     head: SignedTreeHead,
+    *,
+    now: datetime,
 ) -> dict[str, Any]:
-    now = utcnow()
     quarters = []
     for quarter in figures.previous_quarters(period, figures.TREND_QUARTERS):
         if quarter.start < period.start and not trend:
