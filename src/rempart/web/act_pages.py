@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
 from rempart.auth.permissions import Permission
-from rempart.core.clock import as_utc, utcnow
+from rempart.core.clock import as_utc
 from rempart.core.errors import RempartError
 from rempart.legal import acts, reads
 from rempart.legal.act_schemas import ActConfirmation
@@ -51,7 +51,7 @@ def orders_to_act(request: Request, rt: Rt, caller: Staff) -> Response:
             offset=0,
             order_types=[t.value for t in ORDER_TYPES_TO_ACT],
         )
-    now = utcnow()
+    now = rt.now()
     return page(
         request,
         "orders_to_act.html",
@@ -73,7 +73,7 @@ async def confirm_order_to_act(
         )
         with rt.unit_of_work() as session:
             order = reads.get_order(session, reference=reference, authority_id=None)
-            acts.confirm(session, order=order, caller=caller, data=data, now=utcnow())
+            acts.confirm(session, order=order, caller=caller, data=data, now=rt.now())
     except (RempartError, ValidationError) as exc:
         return legal_order_page(request, rt, caller, reference, error=problem(exc))
     return RedirectResponse(f"/console/legal/orders/{reference}", status_code=303)

@@ -10,7 +10,6 @@ from rempart.auth import service as auth_service
 from rempart.auth import signin as auth
 from rempart.auth.service import parse_role
 from rempart.core.cli import CLI_ACTOR, DatabaseUrl, cli_runtime, console, fail
-from rempart.core.clock import utcnow
 from rempart.core.errors import RempartError
 
 user_app = typer.Typer(help="Browser sign-in (password and TOTP).", no_args_is_help=True)
@@ -38,7 +37,7 @@ def create(
                 username=username,
                 password=None,
                 actor=CLI_ACTOR,
-                now=utcnow(),
+                now=rt.now(),
             )
     except RempartError as exc:
         raise fail(exc) from None

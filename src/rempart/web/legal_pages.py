@@ -13,7 +13,7 @@ from starlette.datastructures import UploadFile as StarletteUpload
 
 from rempart.auth.permissions import Permission
 from rempart.auth.service import Caller
-from rempart.core.clock import as_utc, utcnow
+from rempart.core.clock import as_utc
 from rempart.core.deps import Runtime
 from rempart.core.errors import RempartError
 from rempart.legal import callbacks, disclosures, reads, reviews, service
@@ -85,7 +85,7 @@ def legal_orders(request: Request, rt: Rt, caller: Staff) -> Response:
         )
         alerts = reads.alerts(session)
         issuers = reads.issuer_codes(session)
-    now = utcnow()
+    now = rt.now()
     return page(
         request,
         "orders.html",
@@ -265,7 +265,7 @@ def _portal_page(request: Request, rt: Runtime, caller: Caller, **extra: Any) ->
             limit=200,
             offset=0,
         )
-    now = utcnow()
+    now = rt.now()
     rows = [(o, _countdown(o, now, translator(language(request)))) for o in found.items]
     return page(
         request, "portal.html", caller=caller, rows=rows, base="/console/portal/orders", **extra

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from rempart.auth.permissions import Permission
 from rempart.auth.service import Caller
-from rempart.core.clock import as_utc, utcnow
+from rempart.core.clock import as_utc
 from rempart.core.errors import RempartError
 from rempart.moderation import evidence, media, notes, presets, queue, timeline, wellbeing
 from rempart.moderation.schemas import DecisionAction, DecisionCreate
@@ -106,7 +106,7 @@ def moderation_queue(request: Request, rt: Rt, caller: Staff) -> Response:
         view_query=view_query(filters),
         empty=bool(request.query_params.get("empty")),
         waiting={
-            i.id: int((utcnow() - as_utc(i.queued_at)).total_seconds() // 3600)
+            i.id: int((rt.now() - as_utc(i.queued_at)).total_seconds() // 3600)
             for i in found.items
             if i.queued_at is not None
         },

@@ -23,7 +23,6 @@ from rempart.auth.exceptions import EnrolmentInvalid
 from rempart.auth.permissions import Permission, role_has
 from rempart.auth.service import Caller
 from rempart.core import ratelimit
-from rempart.core.clock import utcnow
 from rempart.core.deps import Runtime, runtime
 from rempart.core.errors import RempartError
 from rempart.reports import appeals, intake
@@ -78,7 +77,7 @@ def csrf_token(request: Request) -> str | None:
 
 def _caller(request: Request, rt: Rt) -> Caller | None:
     with rt.unit_of_work() as session:
-        return auth.caller_of(session, token=session_token(request), now=utcnow())
+        return auth.caller_of(session, token=session_token(request), now=rt.now())
 
 
 Staff = Annotated[Caller | None, Depends(_caller)]
@@ -192,7 +191,7 @@ def report_send(
                 key=ratelimit.network_key(rt.keys, host, purpose="reports.rate"),
                 limit=rt.settings.report_rate_limit,
                 window_seconds=rt.settings.report_rate_window_seconds,
-                now=utcnow(),
+                now=rt.now(),
             )
         with rt.unit_of_work() as session:
             received = intake.submit(
@@ -201,7 +200,7 @@ def report_send(
                 settings=rt.settings,
                 data=data,
                 sender=intake.Sender(caller=None, network=host, channel="web"),
-                now=utcnow(),
+                now=rt.now(),
             )
             tracking = received.tracking_id
     except (RempartError, ValidationError) as exc:
@@ -257,7 +256,7 @@ def appeal_send(
         data = AppealCreate.model_validate({"secret": secret.strip(), "explanation": explanation})
         with rt.unit_of_work() as session:
             filed = appeals.file(
-                session, settings=rt.settings, data=data, caller=None, now=utcnow()
+                session, settings=rt.settings, data=data, caller=None, now=rt.now()
             )
             tracking = filed.tracking_id
     except (RempartError, ValidationError) as exc:
@@ -324,7 +323,7 @@ def login(
                     username=username,
                     password=password,
                     code=code.strip(),
-                    now=utcnow(),
+                    now=rt.now(),
                 )
             except RempartError as exc:
                 outcome = exc
@@ -351,7 +350,7 @@ def _count_attempt(request: Request, rt: Runtime, *, purpose: str) -> None:
             key=ratelimit.network_key(rt.keys, host, purpose=purpose),
             limit=LOGIN_ATTEMPTS,
             window_seconds=600,
-            now=utcnow(),
+            now=rt.now(),
         )
 
 
@@ -398,7 +397,7 @@ def enrol(
                         code=code.strip(),
                         username=username,
                         password=password,
-                        now=utcnow(),
+                        now=rt.now(),
                     )
                 else:
                     outcome = auth.enrol(
@@ -407,7 +406,7 @@ def enrol(
                         code=code.strip(),
                         username=username,
                         password=password,
-                        now=utcnow(),
+                        now=rt.now(),
                         second_code=second_code.strip() or None,
                     )
             except RempartError as exc:

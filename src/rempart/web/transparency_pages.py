@@ -5,7 +5,7 @@ pages, errors included; API clients use /v1/transparency."""
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -13,7 +13,6 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from rempart.audit import service as audit
 from rempart.audit.exceptions import UnknownTreeHead
-from rempart.core.clock import utcnow
 from rempart.legal import reads as legal_reads
 from rempart.transparency import figures, service
 from rempart.transparency.periods import InvalidPeriod, next_report_date, quarter_of
@@ -24,9 +23,9 @@ router = APIRouter(include_in_schema=False)
 PERIOD = re.compile(r"\d{4}(-Q[1-4])?")
 
 
-def _ended_quarters() -> list[str]:
+def _ended_quarters(now: datetime) -> list[str]:
     """The quarters a reader may pick: those that ended, newest first."""
-    last = quarter_of(quarter_of(utcnow()).start - timedelta(days=1))
+    last = quarter_of(quarter_of(now).start - timedelta(days=1))
     return [q.name for q in reversed(figures.previous_quarters(last, figures.TREND_QUARTERS))]
 
 
@@ -61,9 +60,9 @@ def transparency_index(request: Request, rt: Rt, caller: Staff) -> HTMLResponse:
         "transparency_index.html",
         caller=caller,
         countries=countries,
-        quarters=_ended_quarters(),
+        quarters=_ended_quarters(rt.now()),
         reports=reports,
-        next_report=next_report_date(utcnow()).isoformat(),
+        next_report=next_report_date(rt.now()).isoformat(),
     )
 
 
@@ -108,6 +107,6 @@ def transparency_country(request: Request, rt: Rt, caller: Staff, country: str) 
         caller=caller,
         answer=answer,
         bars=_bars(answer["quarters"]),
-        quarters=_ended_quarters(),
-        next_report=next_report_date(utcnow()).isoformat(),
+        quarters=_ended_quarters(rt.now()),
+        next_report=next_report_date(rt.now()).isoformat(),
     )
