@@ -12,7 +12,7 @@ import random
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,6 @@ from rempart.auth import service as auth_service
 from rempart.auth.models import Principal
 from rempart.auth.permissions import Role
 from rempart.auth.service import Caller
-from rempart.core import clock
 from rempart.core.db import transaction
 from rempart.core.deps import Runtime
 from rempart.legal import (
@@ -203,14 +202,10 @@ class _ShiftedClock:
 
 
 @contextmanager
-def _days_ago(days: float) -> Iterator[None]:
-    """Run service code as if it were ``days`` ago: deadlines and quarters come out real."""
-    previous = clock.clock
-    clock.clock = _ShiftedClock(timedelta(days=days))
-    try:
-        yield
-    finally:
-        clock.clock = previous
+def _days_ago(rt: Runtime, days: float) -> Iterator[Runtime]:
+    """A runtime whose clock says it is ``days`` ago, to run service code in: deadlines and
+    quarters come out real."""
+    yield replace(rt, clock=_ShiftedClock(timedelta(days=days)))
 
 
 def key_folder(rt: Runtime) -> Path:
@@ -332,9 +327,10 @@ def seed_legal(rt: Runtime) -> dict[str, str]:
     """File the demo orders; returns the authority principals' tokens by principal name."""
     rng = random.Random(8_3)
     # Registered before the oldest order, so that their keys were valid when it was signed.
-    with _days_ago(max(s.days_ago for s in SCENARIOS) + 30), transaction(rt.engine) as session:
-        registered = _register(rt, session)
-        targets = _targets(session, rt, len(SCENARIOS) + 5)
+    oldest = max(s.days_ago for s in SCENARIOS) + 30
+    with _days_ago(rt, oldest) as past, transaction(past.engine) as session:
+        registered = _register(past, session)
+        targets = _targets(session, past, len(SCENARIOS) + 5)
     _redeem(rt, registered)
     if not targets:
         return {f"authority:{code}": token for code, (token, _) in registered.items()}
@@ -360,8 +356,8 @@ def _file(
 ) -> None:
     _token, private = registered[scenario.authority]
     description, penalty = OFFENCES[scenario.offence]
-    with _days_ago(scenario.days_ago):
-        now = clock.utcnow()
+    with _days_ago(rt, scenario.days_ago) as past:
+        now = past.now()
         period_end = now - timedelta(days=rng.randint(3, 20))
         claims: dict[str, Any] = {
             "iss": scenario.authority,
@@ -425,7 +421,7 @@ def _file(
                 typ=COUNTERSIGNATURE_TYPE,
             )
         signed = jws.sign(claims, private_jwk=private, typ="rempart-order+jwt")
-        with transaction(rt.engine) as session:
+        with transaction(past.engine) as session:
             if scenario.extra.get("protected"):
                 protection.mark(
                     session, user_id=user_id, category=ProtectionCategory.PRESS, actor=DEMO_ACTOR
@@ -439,7 +435,7 @@ def _file(
                 role=Role.AUTHORITY,
             )
         reference = service.submit_order(
-            rt, caller=caller, token=signed, document=document
+            past, caller=caller, token=signed, document=document
         ).reference
     _decide(rt, scenario, reference)
 
@@ -453,7 +449,7 @@ def _decide(rt: Runtime, scenario: Scenario, reference: str) -> None:
         "refused": 1,
     }
     if scenario.outcome == "withdrawn":
-        with _days_ago(scenario.days_ago - 1), transaction(rt.engine) as session:
+        with _days_ago(rt, scenario.days_ago - 1) as past, transaction(past.engine) as session:
             order = reads.get_order(session, reference=reference, authority_id=None)
             orders.withdraw(session, order=order, actor=f"authority:{scenario.authority}")
         return
@@ -462,7 +458,7 @@ def _decide(rt: Runtime, scenario: Scenario, reference: str) -> None:
         reviewers = reviewers[:1]
     for position, name in enumerate(reviewers):
         delay = min(scenario.days_ago * 0.5, 2.0) * (position + 1) / 2
-        with _days_ago(scenario.days_ago - delay), transaction(rt.engine) as session:
+        with _days_ago(rt, scenario.days_ago - delay) as past, transaction(past.engine) as session:
             refusing = scenario.outcome == "refused"
             service.review_order(
                 session,
@@ -486,7 +482,8 @@ def _decide(rt: Runtime, scenario: Scenario, reference: str) -> None:
                 ),
             )
     if scenario.outcome == "disclosed":
-        with _days_ago(max(scenario.days_ago - 3, 0)), transaction(rt.engine) as session:
+        days = max(scenario.days_ago - 3, 0)
+        with _days_ago(rt, days) as past, transaction(past.engine) as session:
             order = reads.get_order(session, reference=reference, authority_id=None)
             releaser = _caller(session, name="demo-legal-1")
             if callbacks.reasons_for_callback(order):
@@ -495,7 +492,7 @@ def _decide(rt: Runtime, scenario: Scenario, reference: str) -> None:
                     order=order,
                     caller=releaser,
                     data=CallbackCreate(
-                        called_at=clock.utcnow(),
+                        called_at=past.now(),
                         person_reached="Greffier de permanence",
                         outcome=CallbackOutcome.CONFIRMED,
                         notes="Référence et numéro d'affaire confirmés au numéro du registre.",

@@ -12,7 +12,6 @@ from sqlalchemy import select
 
 from rempart.auth import service as auth
 from rempart.auth.service import Caller
-from rempart.core.clock import utcnow
 from rempart.core.db import transaction
 from rempart.core.deps import Runtime
 from rempart.moderation import ngram
@@ -75,7 +74,7 @@ def _raid_world(rng: random.Random, now: datetime) -> list[dict[str, object]]:
 
 def seed_reports(rt: Runtime, *, platform_token: str, flagger_token: str) -> int:
     rng = random.Random(23)
-    now = utcnow()
+    now = rt.now()
     events = _raid_world(rng, now)
     batch = event_batch_adapter.validate_python({"events": events})
     with transaction(rt.engine) as session:
@@ -158,6 +157,6 @@ def seed_reports(rt: Runtime, *, platform_token: str, flagger_token: str) -> int
                     network=None,
                     channel="flagger" if sender is flagger else "platform",
                 ),
-                now=utcnow(),
+                now=rt.now(),
             )
     return len(notices)

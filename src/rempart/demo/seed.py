@@ -19,7 +19,6 @@ from rempart.audit.exceptions import AuditLogBroken
 from rempart.auth import service as auth
 from rempart.auth.models import Principal
 from rempart.auth.permissions import Role
-from rempart.core.clock import utcnow
 from rempart.core.db import transaction
 from rempart.core.deps import Runtime
 from rempart.core.models import ScheduleState
@@ -109,7 +108,7 @@ def seed(rt: Runtime, *, console: Console, force: bool = False, **sizes: int) ->
 
 
 def _ingest_all(rt: Runtime, *, console: Console, size: DemoSize) -> None:
-    events = demo_events(size=size, now=utcnow())
+    events = demo_events(size=size, now=rt.now())
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -127,7 +126,7 @@ def _ingest_all(rt: Runtime, *, console: Console, size: DemoSize) -> None:
                 )
             progress.advance(task, len(chunk))
     with transaction(rt.engine) as session:
-        session.merge(ScheduleState(name=SEEDED_MARK, last_run_at=utcnow()))
+        session.merge(ScheduleState(name=SEEDED_MARK, last_run_at=rt.now()))
         audit.record(session, platform_events.DemoSeeded(**_sizes(size)), actor=DEMO_ACTOR)
 
 
@@ -143,7 +142,7 @@ def _seed_legal_once(rt: Runtime, *, console: Console) -> dict[str, str]:
     with console.status("Filing demo orders from demo authorities"):
         tokens = seed_legal(rt)
     with transaction(rt.engine) as session:
-        session.merge(ScheduleState(name=LEGAL_SEEDED_MARK, last_run_at=utcnow()))
+        session.merge(ScheduleState(name=LEGAL_SEEDED_MARK, last_run_at=rt.now()))
         audit.record(session, platform_events.DemoLegalSeeded(), actor=DEMO_ACTOR)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
@@ -163,7 +162,7 @@ def _seed_reports_once(rt: Runtime, *, console: Console, tokens: dict[str, str])
             rt, platform_token=tokens["demo-platform"], flagger_token=tokens["demo-flagger"]
         )
     with transaction(rt.engine) as session:
-        session.merge(ScheduleState(name=REPORTS_SEEDED_MARK, last_run_at=utcnow()))
+        session.merge(ScheduleState(name=REPORTS_SEEDED_MARK, last_run_at=rt.now()))
         audit.record(session, platform_events.DemoReportsSeeded(sent=sent), actor=DEMO_ACTOR)
 
 
@@ -205,7 +204,7 @@ def _ensure_web_logins(rt: Runtime) -> dict[str, dict[str, str]]:
                 username=username,
                 password=None,
                 actor=DEMO_ACTOR,
-                now=utcnow(),
+                now=rt.now(),
                 prepared=made[username],
             )
             logins[username] = {
