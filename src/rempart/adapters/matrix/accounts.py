@@ -27,7 +27,7 @@ from rempart.adapters.matrix.records import (
     username_of,
 )
 from rempart.audit import service as audit
-from rempart.core.clock import as_utc, utcnow
+from rempart.core.clock import as_utc
 from rempart.core.db import transaction
 from rempart.core.deps import Runtime
 from rempart.platform import events as platform_events
@@ -233,7 +233,7 @@ def sync_users(rt: Runtime, hs: Homeserver, summary: SyncSummary) -> list[str]:
             if detail is None:
                 continue
             # After the answer: every number it lists was held at this moment.
-            now_ms = _ms(utcnow())
+            now_ms = _ms(rt.now())
             created = detail.get("creation_ts") or listed["creation_ts"]
             created_ms = _ms(matrix_time(created))
             mark = known.get(f"user:{user_id}")

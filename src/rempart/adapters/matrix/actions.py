@@ -34,7 +34,7 @@ from rempart.adapters.matrix import notices as matrix_notices
 from rempart.adapters.matrix.client import Homeserver, HomeserverError
 from rempart.adapters.matrix.progress import ADAPTER
 from rempart.audit import service as audit
-from rempart.core.clock import utcnow
+from rempart.core.clock import now_of
 from rempart.core.db import transaction
 from rempart.core.deps import Runtime
 from rempart.core.jobs import backoff
@@ -105,7 +105,7 @@ def _add(
             due_at=due,
             attempts=0,
             details={"cause": cause} if cause else {},
-            created_at=utcnow(),
+            created_at=now_of(session),
         )
     )
 
@@ -230,7 +230,7 @@ def plan_account_suspension(
     if not (enabled(settings) and user_id.startswith("@")):
         return
     cause = f"art23:{until.isoformat()}"
-    for action, due in (("suspend_user", utcnow()), ("unsuspend_user", until)):
+    for action, due in (("suspend_user", now_of(session)), ("unsuspend_user", until)):
         _add(session, action, kind="account", ref=user_id, reason=reason, due=due, cause=cause)
 
 
@@ -247,7 +247,7 @@ def plan_open_suspension(
         kind="account",
         ref=user_id,
         reason=reason,
-        due=utcnow(),
+        due=now_of(session),
         cause=cause,
     )
 
@@ -385,7 +385,7 @@ def _settle(session: Session, action: PlatformAction, outcome: str, error: str |
     action.state = outcome
     action.last_error = error
     if outcome == "done":
-        action.done_at = utcnow()
+        action.done_at = now_of(session)
     settled = SETTLED[outcome](
         adapter=action.adapter,
         platform_action=action.action,
@@ -398,7 +398,7 @@ def _settle(session: Session, action: PlatformAction, outcome: str, error: str |
 
 def run_due(rt: Runtime, hs: Homeserver, *, limit: int = 50) -> dict[str, int]:
     """Carry out the actions that are due; counts by outcome."""
-    now = utcnow()
+    now = rt.now()
     counts = {"done": 0, "failed": 0, "retry": 0, "waiting": 0, "cancelled": 0}
     with transaction(rt.engine) as session:
         matrix_notices.queue_server_notices(session, settings=rt.settings, now=now)
@@ -478,6 +478,6 @@ def run_due(rt: Runtime, hs: Homeserver, *, limit: int = 50) -> dict[str, int]:
                 log.error("action %s %s failed: %s", action.action, action.target_ref, error)
             else:
                 action.last_error = str(error)[:512]
-                action.due_at = utcnow() + backoff(action.attempts)
+                action.due_at = rt.now() + backoff(action.attempts)
                 counts["retry"] += 1
     return counts

@@ -31,7 +31,7 @@ from rempart.adapters.matrix.client import JSON, Homeserver
 from rempart.adapters.matrix.event_reports import platform_caller
 from rempart.adapters.matrix.progress import ACTOR, ADAPTER, SyncSummary, cursors, save
 from rempart.audit import service as audit
-from rempart.core.clock import utcnow
+from rempart.core.clock import now_of
 from rempart.core.db import transaction
 from rempart.core.deps import Runtime
 from rempart.core.errors import RempartError
@@ -182,7 +182,7 @@ def _answer(
                         settings=rt.settings,
                         data=data,
                         caller=platform_caller(session),
-                        now=utcnow(),
+                        now=now_of(session),
                     )
                 outcome, tracking = "filed", appeal.tracking_id
         except ValidationError:
@@ -217,7 +217,11 @@ def _answer(
         target=f"account:{user_id}",
     )
     queue_message(
-        session, user_id=user_id, body=text, about=f"answer {event.get('event_id')}", now=utcnow()
+        session,
+        user_id=user_id,
+        body=text,
+        about=f"answer {event.get('event_id')}",
+        now=now_of(session),
     )
 
 

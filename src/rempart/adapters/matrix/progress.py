@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from rempart.core.clock import utcnow
+from rempart.core.clock import now_of
 from rempart.platform.models import AdapterCursor
 
 ADAPTER = "matrix"
@@ -43,7 +43,7 @@ def cursors(session: Session, *, prefix: str) -> dict[str, str]:
 
 
 def save(session: Session, *, values: dict[str, str | None]) -> None:
-    now = utcnow()
+    now = now_of(session)
     for key, value in values.items():
         row = session.get(AdapterCursor, (ADAPTER, key))
         if value is None:

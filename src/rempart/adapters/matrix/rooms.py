@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+from datetime import datetime
 from functools import partial
 from typing import Any
 
@@ -26,7 +27,6 @@ from rempart.adapters.matrix.records import (
     unless_gone,
     username_of,
 )
-from rempart.core.clock import utcnow
 from rempart.core.db import transaction
 from rempart.core.deps import Runtime
 from rempart.platform.models import PlatformAction
@@ -69,7 +69,7 @@ def sync_rooms(rt: Runtime, hs: Homeserver, summary: SyncSummary) -> dict[str, J
     records: list[dict[str, Any]] = []
     marks: dict[str, str | None] = {}
     public: dict[str, JSON] = {}
-    now = utcnow()
+    now = rt.now()
     for room_id, room in listed.items():
         was_known = f"room:{room_id}" in known
         # Published in the directory now, or taken out of it by Rempart itself (still
@@ -215,7 +215,7 @@ def _post_records(rt: Runtime, hs: Homeserver, room_id: str, event: JSON) -> lis
     return [record]
 
 
-def _unreadable(event: JSON) -> list[dict[str, Any]]:
+def _unreadable(event: JSON, *, now: datetime) -> list[dict[str, Any]]:
     """A message a newcomer may not read, out of Rempart if an older version took it in."""
     content = event.get("content") or {}
     relation = content.get("m.relates_to") or {}
@@ -226,7 +226,7 @@ def _unreadable(event: JSON) -> list[dict[str, Any]]:
             "type": "post.deleted",
             "id": event_id("unreadable", event["event_id"]),
             # Now: later than whatever the older version stored.
-            "occurred_at": utcnow(),
+            "occurred_at": now,
             "post_id": event["event_id"],
         }
     ]
@@ -266,7 +266,7 @@ def sync_messages(
                 if event.get("type") == "m.room.redaction" or _newcomer_reads(visibility):
                     records.extend(_post_records(rt, hs, room_id, event))
                 elif visibility.get(RECHECK):
-                    records.extend(_unreadable(event))
+                    records.extend(_unreadable(event, now=rt.now()))
                 _follow_state(visibility, event)
             marks: dict[str, str | None] = {
                 f"messages:{room_id}": str(end),
