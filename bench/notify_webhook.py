@@ -17,6 +17,7 @@ import argparse
 import tempfile
 import threading
 import time
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,6 @@ from typing import Any
 from pydantic import SecretStr
 
 from rempart.core import crypto
-from rempart.core.clock import utcnow
 from rempart.core.db import get_engine, transaction
 from rempart.core.deps import Runtime
 from rempart.core.migrate import upgrade
@@ -63,7 +63,7 @@ def send_all(rt: Runtime, count: int, prefix: str) -> tuple[float, float]:
                     key=f"{prefix}:{n}",
                     body={"user_id": f"u-{n}", "puid": f"p-{n}", "appeal_link": "https://x/a#s"},
                 )
-                notify.send(session, rt.notifier, message, actor="bench", now=utcnow())
+                notify.send(session, rt.notifier, message, actor="bench", now=rt.now())
         longest = max(longest, time.perf_counter() - writing)
     return time.perf_counter() - started, longest
 
@@ -106,7 +106,7 @@ def main() -> None:
     started = time.perf_counter()
     delivered = 0
     while delivered < n:
-        counts = webhook.deliver_due(engine, hooked_settings, keys, now=utcnow())
+        counts = webhook.deliver_due(engine, hooked_settings, keys, now=datetime.now(UTC))
         delivered += counts[webhook.DELIVERED]
         if not any(counts.values()):
             break

@@ -28,7 +28,7 @@ from rempart.app import create_app
 from rempart.auth import service as auth
 from rempart.auth.permissions import Role
 from rempart.cli import app as cli_app
-from rempart.core import clock, crypto
+from rempart.core import crypto
 from rempart.core.db import get_engine, transaction
 from rempart.core.deps import Runtime
 from rempart.core.migrate import upgrade
@@ -268,14 +268,20 @@ def env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
 
 
 @pytest.fixture
-def runtime(settings: Settings) -> Runtime:
+def runtime(settings: Settings, service_clock: MovableClock) -> Runtime:
     keys = crypto.load_keyring(settings.key_file, demo=False)
-    return Runtime(settings=settings, engine=get_engine(settings.database_url), keys=keys)
+    return Runtime(
+        settings=settings,
+        engine=get_engine(settings.database_url),
+        keys=keys,
+        clock=service_clock,
+    )
 
 
 @pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings), raise_server_exceptions=False) as test_client:
+def client(settings: Settings, service_clock: MovableClock) -> Iterator[TestClient]:
+    app = create_app(settings, clock=service_clock)
+    with TestClient(app, raise_server_exceptions=False) as test_client:
         yield test_client
 
 
@@ -313,7 +319,7 @@ class CliResult:
 
 
 @pytest.fixture
-def cli(env: dict[str, str]) -> Callable[..., CliResult]:
+def cli(env: dict[str, str], service_clock: MovableClock) -> Callable[..., CliResult]:
     runner = CliRunner()
     base_env = env
 
@@ -321,7 +327,12 @@ def cli(env: dict[str, str]) -> Callable[..., CliResult]:
         *args: str, input: str | None = None, env: dict[str, str] | None = None
     ) -> CliResult:
         result = runner.invoke(
-            cli_app, list(args), input=input, env=env or base_env, catch_exceptions=False
+            cli_app,
+            list(args),
+            input=input,
+            env=env or base_env,
+            catch_exceptions=False,
+            obj={"clock": service_clock},
         )
         return CliResult(result.exit_code, result.stdout, result.stderr)
 
@@ -329,8 +340,13 @@ def cli(env: dict[str, str]) -> Callable[..., CliResult]:
 
 
 @pytest.fixture
-def moved(monkeypatch: pytest.MonkeyPatch) -> MovableClock:
+def service_clock() -> MovableClock:
+    """The clock of the test's runtimes (``runtime``, ``client``, ``cli``): the time now,
+    until the test moves it."""
+    return MovableClock()
+
+
+@pytest.fixture
+def moved(service_clock: MovableClock) -> MovableClock:
     """The service clock, which the test moves forward to reach deadlines."""
-    movable = MovableClock()
-    monkeypatch.setattr(clock, "clock", movable)
-    return movable
+    return service_clock

@@ -23,7 +23,6 @@ from legal_support import LegalWorld
 from rempart.auth import service as auth_service
 from rempart.auth import signin as auth
 from rempart.auth.permissions import Role
-from rempart.core.clock import utcnow
 from rempart.core.db import transaction
 from rempart.core.deps import Runtime
 from rempart.moderation import tasks as moderation_tasks
@@ -330,7 +329,7 @@ def make_login(
             username=username,
             password=None,
             actor="test",
-            now=utcnow(),
+            now=runtime.now(),
         )
 
 

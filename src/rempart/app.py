@@ -30,6 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 # Subscribes the domains to each other's hooks (subscriptions.py).
 import rempart.subscriptions  # noqa: F401
 from rempart.auth.api import router as auth_router
+from rempart.core.clock import Clock, SystemClock
 from rempart.core.crypto import load_keyring
 from rempart.core.db import get_engine, is_busy_error
 from rempart.core.deps import Runtime
@@ -224,7 +225,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     return schema
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
     settings = settings or get_settings()
     keys = load_keyring(settings.key_file, demo=settings.demo)
     engine = get_engine(settings.database_url, lock_timeout=settings.database_lock_timeout_seconds)
@@ -233,7 +234,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description="Trust-&-safety and lawful-disclosure back office.",
     )
-    app.state.runtime = Runtime(settings=settings, engine=engine, keys=keys)
+    app.state.runtime = Runtime(
+        settings=settings, engine=engine, keys=keys, clock=clock or SystemClock()
+    )
     _install_error_handlers(app)
     app.include_router(ingest_router)
     app.include_router(audit_router)

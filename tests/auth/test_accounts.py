@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyotp
@@ -29,7 +29,6 @@ from legal_support import (
 )
 from rempart.audit.models import AuditEntry
 from rempart.auth.permissions import Role
-from rempart.core.clock import utcnow
 from rempart.core.db import transaction
 from rempart.core.deps import Runtime
 from rempart.legal import jws
@@ -375,7 +374,7 @@ def console_sign_in(client: TestClient, username: str, password: str, secret: st
             "username": username,
             "password": password,
             # The code of the service's (moved) clock.
-            "code": pyotp.TOTP(secret).at(utcnow()),
+            "code": pyotp.TOTP(secret).at(datetime.now(UTC)),
         },
         follow_redirects=False,
     )

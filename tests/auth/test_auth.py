@@ -19,7 +19,6 @@ from rempart.auth import service as auth
 from rempart.auth.exceptions import Forbidden, Unauthenticated, UnknownRole
 from rempart.auth.models import ApiToken, Principal
 from rempart.auth.permissions import ROLE_PERMISSIONS, Permission, Role, role_has
-from rempart.core.clock import utcnow
 from rempart.core.db import transaction
 from rempart.core.deps import Runtime
 from rempart.core.settings import Settings
@@ -107,12 +106,12 @@ def test_revoked_expired_and_inactive_tokens(
         session.execute(
             sa.update(ApiToken)
             .where(ApiToken.token_hash == hashes["revoked"])
-            .values(revoked_at=utcnow())
+            .values(revoked_at=runtime.now())
         )
         session.execute(
             sa.update(ApiToken)
             .where(ApiToken.token_hash == hashes["expired"])
-            .values(expires_at=utcnow() - timedelta(seconds=1))
+            .values(expires_at=runtime.now() - timedelta(seconds=1))
         )
         principal_id = session.execute(
             sa.select(ApiToken.principal_id).where(ApiToken.token_hash == hashes["inactive"])
@@ -141,7 +140,7 @@ def test_token_with_future_expiry_works(
         session.execute(
             sa.update(ApiToken)
             .where(ApiToken.token_hash == hashlib.sha256(token.encode()).digest())
-            .values(expires_at=utcnow() + timedelta(hours=1))
+            .values(expires_at=runtime.now() + timedelta(hours=1))
         )
     assert client.get("/v1/auth/me", headers=bearer(token)).status_code == 200
 

@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from rempart.core.clock import utcnow
 from rempart.core.db import transaction
 from rempart.core.deps import Runtime
 from rempart.core.models import ScheduleState
@@ -35,6 +34,6 @@ def test_each_seeded_test_starts_from_the_demo_and_leaves_nothing_behind(
     assert seeded("audit", "verify").exit_code == 0
 
     with transaction(runtime.engine) as session:
-        session.add(ScheduleState(name=LEFT_BY_A_TEST, last_run_at=utcnow()))
+        session.add(ScheduleState(name=LEFT_BY_A_TEST, last_run_at=runtime.now()))
     with head_file.open("a") as heads:
         heads.write(f"{LEFT_BY_A_TEST}\n")

@@ -8,6 +8,7 @@ import hashlib
 import json
 import logging
 import struct
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,9 +17,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-import rempart.core.clock as clock_module
 from factories import ingest
 from images import random_png
+from legal_support import MovableClock
 from rempart import worker as worker_module
 from rempart.audit import service as audit
 from rempart.audit.models import AuditEntry, AuditHead
@@ -47,9 +48,10 @@ class FakeClock:
 
 
 @pytest.fixture
-def fake_clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+def fake_clock(service_clock: MovableClock, monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    """The runtime's clock, held still and moved by the test."""
     fake = FakeClock(datetime.now(UTC).replace(microsecond=0))
-    monkeypatch.setattr(clock_module, "clock", fake)
+    monkeypatch.setattr(service_clock, "now", fake.now)
     return fake
 
 
@@ -118,7 +120,7 @@ def audit_details(rt: Runtime, action: str) -> list[dict[str, Any]]:
 
 
 def with_settings(rt: Runtime, **changes: Any) -> Runtime:
-    return Runtime(settings=rt.settings.model_copy(update=changes), engine=rt.engine, keys=rt.keys)
+    return replace(rt, settings=rt.settings.model_copy(update=changes))
 
 
 # -- media hashing --------------------------------------------------------------------
@@ -334,7 +336,7 @@ def test_a_run_whose_lease_was_taken_over_stores_nothing(
     job again; when the first comes back, its work is rolled back, not stored twice."""
 
     def mark(session: Any, _rt: Runtime, payload: dict[str, Any]) -> None:
-        session.add(ScheduleState(name=f"ran-{payload['run']}", last_run_at=clock_module.utcnow()))
+        session.add(ScheduleState(name=f"ran-{payload['run']}", last_run_at=_rt.now()))
 
     monkeypatch.setitem(worker_module.HANDLERS, "test.mark", mark)
     job_id = enqueue(runtime, "test.mark", {"run": "x"})

@@ -10,7 +10,6 @@ import pytest
 from sqlalchemy import select, update
 
 import write_guard
-from rempart.core.clock import utcnow
 from rempart.core.db import transaction
 from rempart.core.deps import Runtime
 from rempart.core.models import ScheduleState
@@ -38,7 +37,7 @@ def slow(holds: list[write_guard.WriteHold]) -> list[write_guard.WriteHold]:
 def test_work_inside_a_write_transaction_is_caught_and_named(runtime: Runtime) -> None:
     before = len(holds_now())
     with transaction(runtime.engine) as session:
-        session.add(ScheduleState(name="guard-test", last_run_at=utcnow()))
+        session.add(ScheduleState(name="guard-test", last_run_at=runtime.now()))
         session.flush()
         spin(write_guard.BOUND_MS / 1000 + 0.1)
     caught = slow(holds_now()[before:])
@@ -50,14 +49,14 @@ def test_work_inside_a_write_transaction_is_caught_and_named(runtime: Runtime) -
 @pytest.mark.long_write("the guard's own test holds a lock on purpose")
 def test_a_wait_that_costs_no_cpu_is_caught_by_wall_time(runtime: Runtime) -> None:
     with transaction(runtime.engine) as session:
-        session.add(ScheduleState(name="guard-sleep", last_run_at=utcnow()))
+        session.add(ScheduleState(name="guard-sleep", last_run_at=runtime.now()))
         session.flush()
     before = len(holds_now())
     with transaction(runtime.engine) as session:
         session.execute(
             update(ScheduleState)
             .where(ScheduleState.name == "guard-sleep")
-            .values(last_run_at=utcnow())
+            .values(last_run_at=runtime.now())
         )
         # A network call or a retry sleep: no CPU, but the lock is held all along.
         time.sleep(write_guard.WALL_BOUND_MS / 1000 + 0.2)
@@ -75,7 +74,7 @@ def test_reads_and_work_before_the_write_transaction_are_not_counted(
         spin(write_guard.BOUND_MS / 1000 + 0.1)
     spin(write_guard.BOUND_MS / 1000 + 0.1)
     with transaction(runtime.engine) as session:
-        session.add(ScheduleState(name="guard-quick", last_run_at=utcnow()))
+        session.add(ScheduleState(name="guard-quick", last_run_at=runtime.now()))
     assert slow(holds_now()[before:]) == []
 
 

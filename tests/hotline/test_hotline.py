@@ -23,7 +23,6 @@ from factories import event, run_worker
 from legal_support import bearer
 from rempart.audit.models import AuditEntry
 from rempart.auth.permissions import Role
-from rempart.core.clock import utcnow
 from rempart.core.db import transaction
 from rempart.core.deps import Runtime
 from rempart.hotline import tasks
@@ -273,7 +272,7 @@ def test_a_confirmed_decision_reports_what_no_bank_knew_and_purge_erases(
     assert picture["id"] not in media_ids
     assert evidence_id is not None
 
-    later = utcnow() + timedelta(days=runtime.settings.csam_evidence_days, minutes=1)
+    later = runtime.now() + timedelta(days=runtime.settings.csam_evidence_days, minutes=1)
     with transaction(runtime.engine) as session:
         assert preservation.purge_expired(session, now=later) >= 1
     with transaction(runtime.engine) as session:
@@ -357,7 +356,7 @@ def test_a_report_carries_only_its_fields_and_a_failed_send_is_retried(
     _publish(client, runtime, platform_headers, cli, tmp_path)
     blocked = tmp_path / "not-a-directory"
     blocked.write_text("a file where the hotline directory should be")
-    sent = tasks.deliver(runtime, reporter=DirectoryHotline(blocked), now=utcnow())
+    sent = tasks.deliver(runtime, reporter=DirectoryHotline(blocked), now=runtime.now())
     assert sent == 0
     report = _reports(runtime)["p-known"]
     assert report.state == "pending"

@@ -38,7 +38,6 @@ from legal_support import (
 )
 from rempart.audit.models import AuditEntry
 from rempart.auth.permissions import Role
-from rempart.core.clock import utcnow
 from rempart.core.db import transaction
 from rempart.core.deps import Runtime
 from rempart.legal import jws
@@ -429,7 +428,7 @@ def test_the_dsa_report_counts_orders_to_act_by_state_and_type(
     with transaction(runtime.engine, readonly=True) as session:
         for body in session.execute(sa.select(AuditEntry.body).order_by(AuditEntry.seq)).scalars():
             log.add(json.loads(body))
-    figures = dsa(log, quarter_of(utcnow()))
+    figures = dsa(log, quarter_of(runtime.now()))
     to_act = figures["orders_to_act"]
     assert to_act["total"] == 5
     assert to_act["by_order_type"]["removal"]["received"] == 5

@@ -13,7 +13,6 @@ from sqlalchemy import select
 
 import dsa_server
 from process_support import write_lock_held
-from rempart.core.clock import utcnow
 from rempart.core.db import transaction
 from rempart.core.deps import Runtime
 from rempart.moderation.models import StatementOfReasons
@@ -63,7 +62,7 @@ def test_submit_dedupes_retries_and_records_refusals(runtime: Runtime) -> None:
         database.refuse.add(made[1].puid)
         database.failures_left = 2
         client = dsa.HttpDsaClient(database.url, dsa_server.TOKEN, sleep=sleeps.append)
-        counts = dsa.submit(runtime.engine, client=client, now=utcnow())
+        counts = dsa.submit(runtime.engine, client=client, now=runtime.now())
         assert counts == {"accepted": len(made) - 2, "already_known": 1, "refused": 1}
         assert sleeps == [1, 2]  # two 503s, then it went through
         assert database.known >= {s.puid for s in made} - {made[1].puid}
@@ -74,7 +73,7 @@ def test_submit_dedupes_retries_and_records_refusals(runtime: Runtime) -> None:
 
         posts = database.posts
         database.refuse.clear()
-        again = dsa.submit(runtime.engine, client=client, now=utcnow())
+        again = dsa.submit(runtime.engine, client=client, now=runtime.now())
         assert again == {"accepted": 1, "already_known": 0, "refused": 0}
         assert database.posts == posts + 1
 
@@ -92,7 +91,7 @@ def test_submit_holds_no_write_transaction_while_it_talks_to_the_database(
         database.on_request = lambda: seen.append(write_lock_held(database_url))
         database.failures_left = 1
         client = dsa.HttpDsaClient(database.url, dsa_server.TOKEN, sleep=lambda _seconds: None)
-        counts = dsa.submit(runtime.engine, client=client, now=utcnow())
+        counts = dsa.submit(runtime.engine, client=client, now=runtime.now())
     assert counts["accepted"] == len(made)
     assert len(seen) > len(made)  # the look-ups, the failed post and the one that went through
     assert not any(seen)

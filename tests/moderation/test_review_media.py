@@ -20,7 +20,6 @@ from factories import KNOWN_PICTURE as PICTURE
 from factories import publish_known_image
 from rempart.audit.models import AuditEntry
 from rempart.auth.permissions import Role
-from rempart.core.clock import utcnow
 from rempart.core.db import transaction
 from rempart.core.deps import Runtime
 from rempart.moderation import media
@@ -109,7 +108,7 @@ def test_review_media_expire(
     [item] = client.get("/v1/moderation/queue?source=hash", headers=moderator).json()["items"]
     url = item["media"][0]["preview_url"]
     assert client.get(url, headers=moderator).status_code == 200
-    later = utcnow() + timedelta(days=runtime.settings.media_review_days, minutes=1)
+    later = runtime.now() + timedelta(days=runtime.settings.media_review_days, minutes=1)
     with transaction(runtime.engine) as session:
         assert media.purge_expired(session, now=later) == 1
     assert client.get(url, headers=moderator).status_code == 404

@@ -21,7 +21,7 @@ from sqlalchemy import select, update
 from conftest import CliResult
 from legal_support import MovableClock
 from rempart.audit.models import AuditEntry
-from rempart.core.clock import as_utc, utcnow
+from rempart.core.clock import as_utc
 from rempart.core.crypto import KeyRing
 from rempart.core.db import get_engine, transaction
 from rempart.core.deps import Runtime
@@ -140,7 +140,7 @@ def hooked(runtime: Runtime, settings: Settings, receiver: Receiver) -> Runtime:
 
 def _send(rt: Runtime, message: Message) -> None:
     with transaction(rt.engine) as session:
-        notify.send(session, rt.notifier, message, actor="system:test", now=utcnow())
+        notify.send(session, rt.notifier, message, actor="system:test", now=rt.now())
 
 
 def _delivery(rt: Runtime) -> WebhookDelivery:
@@ -213,7 +213,7 @@ def test_signed_delivery_retried_with_backoff_until_the_receiver_takes_it(
     assert b"u-42" not in stored.body_ciphertext
     assert not hooked.settings.notification_outbox.exists()
 
-    start = utcnow()
+    start = datetime.now(UTC)
     rt = hooked
 
     def attempt(at: datetime) -> dict[str, int]:
@@ -253,7 +253,7 @@ def test_forged_altered_and_stale_requests_are_refused(receiver: Receiver) -> No
     good = signing.header_value(SECRET, body)
     forged = signing.header_value("an-attackers-guess-0000", body)
     altered = body.replace(b'"k"', b'"x"')
-    stale = signing.header_value(SECRET, body, timestamp=int(utcnow().timestamp()) - 3600)
+    stale = signing.header_value(SECRET, body, timestamp=int(datetime.now(UTC).timestamp()) - 3600)
     with httpx.Client() as client:
         for header, content in [
             (forged, body),
@@ -288,7 +288,7 @@ def test_dead_letter_after_the_last_attempt_then_replay_delivers(
 ) -> None:
     receiver.failures = 100
     _send(hooked, NOTICE)
-    moment = utcnow()
+    moment = datetime.now(UTC)
     for _ in range(6):
         webhook.deliver_due(hooked.engine, hooked.settings, hooked.keys, now=moment)
         moment += timedelta(hours=1)
@@ -343,7 +343,7 @@ def test_reports_notices_reach_the_webhook_through_the_worker(
             session,
             kind="notice_decision",
             body={"decision": "no_violation"},
-            now=utcnow(),
+            now=datetime.now(UTC),
             user_id="u-9",
         )
     with transaction(hooked.engine) as session:

@@ -12,7 +12,6 @@ import sqlalchemy as sa
 from legal_support import MovableClock
 from rempart.audit import service as audit
 from rempart.audit.models import AuditEntry
-from rempart.core.clock import utcnow
 from rempart.core.db import transaction
 from rempart.core.deps import Runtime
 from rempart.preservation import service as preservation
@@ -36,7 +35,7 @@ def _preserve(runtime: Runtime, **changes: object) -> int:
         "payload": PAYLOAD,
         "legal_basis": "Regulation (EU) 2021/784, Art. 6",
         "keep_for": SIX_MONTHS,
-        "now": utcnow(),
+        "now": runtime.now(),
         "keys": runtime.keys,
     }
     arguments.update(changes)
@@ -136,7 +135,7 @@ def test_the_worker_purges_evidence_when_its_period_ends(
     ]
     # A second run finds nothing left to purge, and the log still verifies.
     with transaction(runtime.engine) as session:
-        assert preservation.purge_expired(session, now=utcnow()) == 0
+        assert preservation.purge_expired(session, now=moved.now()) == 0
     audit.sign_head(runtime.engine, keys=runtime.keys, head_file=runtime.head_file)
     with transaction(runtime.engine, readonly=True) as session:
         bodies = [

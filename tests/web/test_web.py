@@ -12,10 +12,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from factories import csrf_of, make_login, sign_in
+from legal_support import MovableClock
 from rempart.auth import signin as auth
 from rempart.auth.permissions import Role
-from rempart.core import clock
-from rempart.core.clock import utcnow
 from rempart.core.deps import Runtime
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -204,7 +203,7 @@ def test_console_in_french_and_sessions_expire_when_idle(
     french = client.get("/console/moderation?lang=fr")
     assert "File de modération" in french.text
     assert "Décider pour la sélection" in french.text
-    idle = utcnow() - auth.SESSION_IDLE - timedelta(minutes=1)
+    idle = runtime.now() - auth.SESSION_IDLE - timedelta(minutes=1)
     with runtime.engine.begin() as connection:
         connection.execute(sa.update(auth.WebSession).values(last_seen_at=idle))
     assert client.get("/console/moderation", follow_redirects=False).status_code == 303
@@ -266,11 +265,11 @@ class _AtAWindowStart:
 
 
 def test_sign_in_is_rate_limited_per_network(
-    client: TestClient, monkeypatch: pytest.MonkeyPatch
+    client: TestClient, service_clock: MovableClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from rempart.web.pages import LOGIN_ATTEMPTS
 
-    monkeypatch.setattr(clock, "clock", _AtAWindowStart())
+    monkeypatch.setattr(service_clock, "now", _AtAWindowStart().now)
     csrf = csrf_of(client, "/console/login")
     answers = [
         client.post(

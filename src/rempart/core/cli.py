@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import click
 import typer
 from rich.console import Console
 
 from rempart.core import crypto
+from rempart.core.clock import Clock, SystemClock
 from rempart.core.db import get_engine
 from rempart.core.deps import Runtime
 from rempart.core.errors import ConfigurationError, RempartError
@@ -45,7 +47,18 @@ def cli_runtime(database_url: str | None) -> Runtime:
             settings.database_url, lock_timeout=settings.database_lock_timeout_seconds
         ),
         keys=keys,
+        clock=given_clock(),
     )
+
+
+def given_clock() -> Clock:
+    """The clock the caller of the command line gave in its context object
+    (``{"clock": ...}``, as a test harness or an embedding program passes it to ``main``),
+    or the system's."""
+    context = click.get_current_context(silent=True)
+    given = context.find_root().obj if context is not None else None
+    held = given.get("clock") if isinstance(given, dict) else None
+    return held if held is not None else SystemClock()
 
 
 def fail(exc: RempartError) -> typer.Exit:

@@ -28,30 +28,19 @@ class SystemClock:
         return datetime.now(UTC)
 
 
-clock: Clock = SystemClock()
-
-
-def utcnow() -> datetime:
-    return clock.now()
-
-
-class ProcessClock:
-    """The process's clock as ``utcnow()`` reads it, whatever replaced it."""
-
-    def now(self) -> datetime:
-        return utcnow()
+SYSTEM = SystemClock()
 
 
 def now_of(session: Session) -> datetime:
     """The time by the clock of the runtime that opened ``session``."""
     held: Clock | None = session.info.get(CLOCK_OPTION)
-    return held.now() if held is not None else utcnow()
+    return (held or SYSTEM).now()
 
 
 def now_on(engine: Engine) -> datetime:
     """The time by the clock of the runtime whose engine this is."""
     held: Clock | None = engine.get_execution_options().get(CLOCK_OPTION)
-    return held.now() if held is not None else utcnow()
+    return (held or SYSTEM).now()
 
 
 def as_utc(moment: datetime) -> datetime:

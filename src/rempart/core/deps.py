@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from rempart.core import ports
-from rempart.core.clock import CLOCK_OPTION, Clock, ProcessClock
+from rempart.core.clock import CLOCK_OPTION, Clock, SystemClock
 from rempart.core.crypto import KeyRing
 from rempart.core.db import transaction
 from rempart.core.notify import Notifier, build_notifier
@@ -32,7 +32,7 @@ class Runtime:
     settings: Settings
     engine: Engine
     keys: KeyRing
-    clock: Clock = field(default_factory=ProcessClock)
+    clock: Clock = field(default_factory=SystemClock)
     # The ports built so far, by setting (``port``).
     _ports: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
