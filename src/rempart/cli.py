@@ -33,6 +33,7 @@ from rempart.core.cli import (
     console,
     err,
     fail,
+    take_context,
 )
 from rempart.core.db import get_engine, transaction
 from rempart.core.errors import ConfigurationError, RempartError
@@ -54,6 +55,13 @@ keys_app = typer.Typer(
     help="The key file: data keys, blind-index key, signing key.", no_args_is_help=True
 )
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+
+
+@app.callback()
+def _root(ctx: typer.Context) -> None:
+    take_context(ctx.obj)
+
+
 token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
 audit_app = typer.Typer(help="The audit log: verify, heads and proofs.", no_args_is_help=True)
 retention_app = typer.Typer(help="Retention of connection records.", no_args_is_help=True)

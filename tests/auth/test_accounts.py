@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pyotp
@@ -374,7 +374,7 @@ def console_sign_in(client: TestClient, username: str, password: str, secret: st
             "username": username,
             "password": password,
             # The code of the service's (moved) clock.
-            "code": pyotp.TOTP(secret).at(datetime.now(UTC)),
+            "code": pyotp.TOTP(secret).at(client.app.state.runtime.now()),  # type: ignore[attr-defined]
         },
         follow_redirects=False,
     )

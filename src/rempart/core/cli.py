@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from typing import Annotated
 
-import click
 import typer
 from rich.console import Console
 
@@ -51,14 +51,19 @@ def cli_runtime(database_url: str | None) -> Runtime:
     )
 
 
+# The clock the caller of this command gave, for the command's runtime (``take_context``).
+_given_clock: ContextVar[Clock | None] = ContextVar("rempart_cli_clock", default=None)
+
+
+def take_context(obj: object) -> None:
+    """Called by the root command with its context object: ``{"clock": ...}`` (as a test
+    harness or an embedding program passes ``obj`` to ``main``) gives the commands' runtime
+    its clock; without one, the system's. Set on every invocation, so none outlives it."""
+    _given_clock.set(obj.get("clock") if isinstance(obj, dict) else None)
+
+
 def given_clock() -> Clock:
-    """The clock the caller of the command line gave in its context object
-    (``{"clock": ...}``, as a test harness or an embedding program passes it to ``main``),
-    or the system's."""
-    context = click.get_current_context(silent=True)
-    given = context.find_root().obj if context is not None else None
-    held = given.get("clock") if isinstance(given, dict) else None
-    return held if held is not None else SystemClock()
+    return _given_clock.get() or SystemClock()
 
 
 def fail(exc: RempartError) -> typer.Exit:
