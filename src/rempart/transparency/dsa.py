@@ -12,9 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import httpx
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
@@ -25,6 +24,9 @@ from rempart.core.ports import Port
 from rempart.core.settings import Settings
 from rempart.moderation.models import StatementOfReasons
 from rempart.transparency.dsa_rules import validate
+
+if TYPE_CHECKING:
+    import httpx
 
 BATCH = 100
 ATTEMPTS = 4
@@ -104,6 +106,10 @@ class HttpDsaClient:
         self.base = endpoint.rstrip("/")
         self.sleep = sleep
         headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+        # Imported here: the app and the worker register this port at start (so that a bad
+        # REMPART_DSA_CLIENT stops them) without loading an HTTP client they never use.
+        import httpx
+
         self.client = httpx.Client(headers=headers, timeout=30)
 
     def known(self, puid: str) -> bool:
@@ -122,6 +128,8 @@ class HttpDsaClient:
         self.client.close()
 
     def _post(self, batch: list[dict[str, Any]]) -> httpx.Response:
+        import httpx
+
         for attempt in range(ATTEMPTS):
             try:
                 response = self.client.post(f"{self.base}/statements", json={"statements": batch})

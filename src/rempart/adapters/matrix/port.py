@@ -10,10 +10,8 @@ from sqlalchemy.orm import Session
 
 from rempart.adapters.matrix import actions as matrix_actions
 from rempart.adapters.matrix.progress import ADAPTER as MATRIX
-from rempart.core import ports
 from rempart.moderation.models import ModerationDecision, ModerationItem
 from rempart.platform.actions import (
-    PORT,
     REMOVED,
     Decided,
     LocalPlatformActions,
@@ -93,7 +91,3 @@ def _matrix_steps(takedown: Takedown) -> list[tuple[str, str, str]]:
         ("directory_remove", "entity", takedown.entity_id),
         ("block_room", "entity", takedown.entity_id),
     ]
-
-
-def install() -> None:
-    ports.register(PORT, MATRIX, lambda rt: MatrixPlatformActions(rt.settings))
