@@ -5,17 +5,26 @@ in settings."""
 from __future__ import annotations
 
 import ast
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from pydantic import SecretStr, ValidationError
+from sqlalchemy import select
 
 import rempart.subscriptions  # noqa: F401 - registers the Matrix adapter, as entry points do
+from factories import event, ingest, run_worker
+from legal_support import MovableClock
 from rempart.adapters.matrix.port import MatrixPlatformActions
+from rempart.app import create_app
+from rempart.auth.permissions import Role
 from rempart.core.deps import Runtime
 from rempart.core.ports import UnknownChoice
 from rempart.core.settings import Settings
+from rempart.moderation.models import ModerationItem
 from rempart.platform import actions
+from rempart.platform.models import PlatformAction
 
 SOURCE = Path(__file__).resolve().parents[2] / "src" / "rempart"
 THROUGH_THE_PORT = ["moderation", "reports", "web", "hotline", "legal", "escalations"]
@@ -77,3 +86,68 @@ def test_the_port_takes_plain_data() -> None:
     """The port's module knows nothing of moderation's or reports' tables."""
     imported = _imports(SOURCE / "platform" / "actions.py")
     assert not [n for n in imported if n.startswith(("rempart.moderation", "rempart.reports"))]
+
+
+def test_a_decision_reaches_the_matrix_homeserver_through_the_port(
+    settings: Settings, service_clock: MovableClock, make_token: Callable[[Role], str]
+) -> None:
+    """Without a homeserver to talk to: the decision plans the homeserver's action (the
+    worker carries it out), from the plain data the port is given."""
+    matrix = Settings(
+        **{
+            **settings.model_dump(),
+            "matrix_homeserver_url": "http://127.0.0.1:9",
+            "matrix_admin_token": SecretStr("syt_admin"),
+            "platform": "matrix",
+        }
+    )
+    app = create_app(matrix, clock=service_clock)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        ingest(
+            client,
+            {"Authorization": f"Bearer {make_token(Role.PLATFORM)}"},
+            [
+                event(
+                    "m-room",
+                    "entity.published",
+                    entity_id="!room:example.org",
+                    kind="group",
+                    title="Bons plans",
+                    owner_user_id="@seller:example.org",
+                ),
+                event(
+                    "m-post",
+                    "post.published",
+                    post_id="$offer:example.org",
+                    entity_id="!room:example.org",
+                    text="Vends cocaïne pure, livraison discrète, paiement en crypto.",
+                    language="fr",
+                ),
+            ],
+        )
+        rt: Runtime = app.state.runtime
+        assert type(rt.port(actions.PORT)) is MatrixPlatformActions
+        run_worker(rt)  # the scan makes the moderation items
+        with rt.unit_of_work(readonly=True) as session:
+            item = session.execute(
+                select(ModerationItem).where(ModerationItem.ref == "$offer:example.org")
+            ).scalar_one()
+        decided = client.post(
+            "/v1/moderation/decisions",
+            json={
+                "item_id": item.id,
+                "version": item.version,
+                "action": "remove_content",
+                "category": "drug_sales",
+                "explanation": "Sale of drugs.",
+            },
+            headers={"Authorization": f"Bearer {make_token(Role.MODERATOR)}"},
+        )
+        assert decided.status_code == 201, decided.text
+        with rt.unit_of_work(readonly=True) as session:
+            planned = session.execute(
+                select(
+                    PlatformAction.adapter, PlatformAction.action, PlatformAction.target_ref
+                ).where(PlatformAction.item_id == item.id)
+            ).all()
+    assert ("matrix", "redact", "$offer:example.org") in [tuple(p) for p in planned]
