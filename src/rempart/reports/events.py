@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from pydantic import Field
+
 from rempart.audit.events import AuditEvent, PersonRef
 
 
@@ -16,6 +18,8 @@ class NoticesReceived(AuditEvent):
     tracking_ids: list[str]
     by_category: dict[str, int]
     by_channel: dict[str, int]
+    # Trusted flaggers' notices by their own category (entries before it name none).
+    flagger_by_category: dict[str, int] = Field(default_factory=dict)
 
 
 class RaidSuspected(AuditEvent):
@@ -83,3 +87,19 @@ class AccountWarned(_Standing):
 
 class AccountSuspended(_Standing):
     action: ClassVar[str] = "reports.account_suspended"
+
+
+class ComplaintUnfounded(AuditEvent):
+    """A decided complaint marked manifestly unfounded (Art. 23(2))."""
+
+    action: ClassVar[str] = "reports.appeal.unfounded"
+    appeal: PersonRef
+    party: str
+
+
+class ComplainantWarned(_Standing):
+    action: ClassVar[str] = "reports.complainant_warning"
+
+
+class ComplainantSuspended(_Standing):
+    action: ClassVar[str] = "reports.complainant_suspended"
