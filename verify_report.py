@@ -382,7 +382,7 @@ class Log:
             if appeal is not None:
                 appeal.decided, appeal.outcome = when, str(answered.get("outcome"))
             batch = answered.get("appeals")
-            if "appeal" not in answered and isinstance(batch, list):
+            if answered.get("appeal") is None and isinstance(batch, list):
                 self._batch_decided(batch, answered.get("outcomes"), when)
         self.events.append((when, str(action), target, details))
 
@@ -608,13 +608,14 @@ def flaggers_by_category(details: dict[str, Any], version: int) -> dict[str, int
     (``flagger_by_category``); in an older entry, the notices of one category, or a batch
     all from trusted flaggers, say it too, and a mixed batch's are ``unattributed``.
     Formats 1 to 3 counted them all under the entry's first category."""
-    by_category = {str(k): int(v) for k, v in (details.get("by_category") or {}).items()}
-    flaggers = int((details.get("by_channel") or {}).get("flagger", 0))
+    received = cast(NoticesDetails, details)
+    by_category = {str(k): int(v) for k, v in (received.get("by_category") or {}).items()}
+    flaggers = int((received.get("by_channel") or {}).get("flagger", 0))
     if not flaggers:
         return {}
     if version < 4:
         return {next(iter(by_category), "other"): flaggers}
-    named = details.get("flagger_by_category")
+    named = received.get("flagger_by_category")
     if isinstance(named, dict):
         return {str(k): int(v) for k, v in named.items() if int(v)}
     if len(by_category) == 1 or flaggers == sum(by_category.values()):

@@ -41,15 +41,16 @@ class AppealDecided(AuditEvent):
     """One appeal answered by a new decision.
 
     Entries written before this event existed recorded one ``reports.appeal.decided`` per
-    decision, with ``appeals`` and ``outcomes`` and no ``appeal``: the figures never
-    counted those as decided, and still do not, so that reports published then verify."""
+    decision, with ``appeals`` (their tracking ids, published pseudonymised) and
+    ``outcomes`` and no ``appeal``: reports of formats 1 to 3 counted none of them as
+    decided, and are recomputed so; from format 4 they count (``figures.Log``)."""
 
     action: ClassVar[str] = "reports.appeal.decided"
     omitted_when_none: ClassVar[frozenset[str]] = frozenset({"appeals", "outcomes"})
     appeal: PersonRef | None = None
     outcome: str | None = None
     decision: int
-    appeals: list[str] | None = None
+    appeals: list[PersonRef] | None = None
     outcomes: dict[str, int] | None = None
 
 
