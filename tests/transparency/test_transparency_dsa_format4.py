@@ -193,6 +193,24 @@ def test_format_4_counts_what_format_3_left_out_and_both_verify_from_files(
     assert run.returncode == 0, run.stderr
     offline = cli("transparency", "verify", str(report), "--templates", str(files), env=NO_DATABASE)
     assert offline.exit_code == 0, offline.stderr
+    # The batch entry is published with its appeals pseudonymised, as their filings are.
+    public = json.loads((tmp_path / "v4" / "dsa.dataset.json").read_text())
+    [batch] = [
+        e["entry"]["details"]
+        for e in public["entries"]
+        if e["entry"]["action"] == "reports.appeal.decided" and "appeals" in e["entry"]["details"]
+    ]
+    assert batch["outcomes"] == {"upheld": 5}
+    assert "old-appeal-0" not in json.dumps(public)
+    filed = {
+        e["entry"]["details"]["appeal"]
+        for e in public["entries"]
+        if e["entry"]["action"] == "reports.appeal.filed"
+    }
+    assert set(batch["appeals"]) <= filed
+    # An auditor with the log: each published entry is the reduction of its log entry.
+    against = cli("transparency", "verify", str(report), "--against-log")
+    assert against.exit_code == 0, against.stderr
     notices_rows = _rows((files / "4_notices.csv").read_text(encoding="utf-8"))
     assert _flagged(notices_rows, "hate_speech") == "5"
     assert _flagged(notices_rows, "doxxing") == "0"
@@ -224,6 +242,17 @@ def test_format_4_counts_what_format_3_left_out_and_both_verify_from_files(
     old_rows = _rows((old_files / "4_notices.csv").read_text(encoding="utf-8"))
     assert _flagged(old_rows, "doxxing") == "5"
     assert cli("transparency", "verify", str(old_report), env=NO_DATABASE).exit_code == 0
+    # Its dataset published the batch entry as format 3 did, and the log still says so.
+    against = cli("transparency", "verify", str(old_report), "--against-log")
+    assert against.exit_code == 0, against.stderr
+    published = json.loads((tmp_path / "v3" / "dsa.dataset.json").read_text())
+    batch = [
+        e["entry"]["details"]
+        for e in published["entries"]
+        if e["entry"]["action"] == "reports.appeal.decided"
+        and "appeal" not in e["entry"]["details"]
+    ]
+    assert batch == [{}]
 
 
 def _entry(seq: int, when: datetime, kind: str, target: str, **details: Any) -> dict[str, Any]:
