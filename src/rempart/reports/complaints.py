@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from rempart.audit import service as audit
 from rempart.auth.service import Caller
 from rempart.core.clock import as_utc
+from rempart.core.db import dialect_insert
 from rempart.core.settings import Settings
 from rempart.reports import events, notices
 from rempart.reports.exceptions import (
@@ -103,10 +104,19 @@ def _raided(session: Session, decision_id: int) -> bool:
 
 def _measure(session: Session, settings: Settings, appeal: Appeal, now: datetime) -> None:
     who = complainant(party=appeal.party, user_id=appeal.user_id, reporter_id=appeal.reporter_id)
-    standing = session.get(ComplainantStanding, who, with_for_update=True)
-    if standing is None:
-        standing = ComplainantStanding(complainant=who, updated_at=now)
-        session.add(standing)
+    # Created if need be without a race (two markings at once), then locked: the second
+    # marking waits and counts the first.
+    session.execute(
+        dialect_insert(session, ComplainantStanding)
+        .values(complainant=who, updated_at=now)
+        .on_conflict_do_nothing(index_elements=["complainant"])
+    )
+    standing = session.execute(
+        select(ComplainantStanding)
+        .where(ComplainantStanding.complainant == who)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).scalar_one()
     standing.updated_at = now
     window = now - timedelta(days=settings.complainant_window_days)
     warned = standing.warned_at is not None and as_utc(standing.warned_at) > window
