@@ -289,3 +289,38 @@ def slow_raid(
         assert sent.status_code == 202, sent.text
         if i % 40 == 39:
             run_worker(runtime)
+
+
+# -- complaints (DSA Art. 20) and Art. 23(2) ---------------------------------------------
+
+OWNER = "u-admin"  # owns the solidarity channel (tests/factories.py)
+
+
+def suspend_channel(client: TestClient, staff: dict[str, str], item_id: int) -> int:
+    """A moderator claims the item and suspends it; the decision's id."""
+    claim(client, staff, item_id)
+    decided = client.post(
+        "/v1/moderation/decisions",
+        json={
+            "item_id": item_id,
+            "action": "suspend_entity",
+            "category": "terrorism",
+            "explanation": "Suspended: it helps people cross the border illegally.",
+        },
+        headers=staff,
+    )
+    assert decided.status_code == 201, decided.text
+    return int(decided.json()["id"])
+
+
+def owner_complaint(client: TestClient, platform: dict[str, str], decision: int) -> Any:
+    """The channel's owner complains about a decision, through the platform."""
+    return client.post(
+        "/v1/appeals",
+        json={
+            "decision_id": decision,
+            "platform_user_id": OWNER,
+            "explanation": "We relay meal times and legal aid; nothing here is illegal.",
+        },
+        headers=platform,
+    )

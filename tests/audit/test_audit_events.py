@@ -301,15 +301,21 @@ def test_dsa_figures_from_model_built_events() -> None:
     assert complaints["by_outcome"] == {"reversed": 1}
     assert result["out_of_court_disputes"]["decided"] == 1
     assert result["out_of_court_disputes"]["implemented"] == 1
-    assert result["article_23"] == {"account_suspended": 1}
+    assert result["article_23"]["account_suspended"] == 1
+    assert result["article_23"]["suspensions"] == {
+        "notices": 0,
+        "complaints": 0,
+        "manifestly_illegal_content": 1,
+    }
     assert result["threats_to_life_notified"]["by_member_state"] == {"FR": 1}
     assert result["average_monthly_active_recipients"] == {"months_counted": 1, "average": 1200}
     assert result["own_initiative"]["by_restriction"] == {"remove_from_search": 1}
 
 
-def test_old_appeal_decisions_stay_uncounted_so_published_reports_still_verify() -> None:
-    """Entries written before one entry per appeal named a batch: reports computed from
-    them counted no decision, and recomputing them must give the same figures."""
+def test_old_appeal_decisions_count_from_format_4_and_stay_uncounted_before() -> None:
+    """Entries written before one entry per appeal named a batch: reports of formats 1 to
+    3 computed from them counted no decision, and recomputing them must give the same
+    figures; format 4 counts them."""
     entries = _Entries()
     entries.add(reports.AppealFiled(appeal="A-1", decision=1, party="owner"), target="post:p")
     entries.add(
@@ -317,6 +323,9 @@ def test_old_appeal_decisions_stay_uncounted_so_published_reports_still_verify()
             appeal=None, outcome=None, decision=2, appeals=["A-1"], outcomes={"upheld": 1}
         )
     )
-    result = figures.dsa(entries.log(), QUARTER)
+    result = figures.dsa(entries.log(), QUARTER, 3)
     complaints = result["complaints"]
     assert (complaints["received"], complaints["decided"]) == (1, 0)
+    complaints = figures.dsa(entries.log(), QUARTER)["complaints"]
+    assert (complaints["received"], complaints["decided"]) == (1, 1)
+    assert complaints["by_outcome"] == {"upheld": 1}

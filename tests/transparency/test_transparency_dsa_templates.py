@@ -28,6 +28,7 @@ COMMISSION = Path(__file__).parents[1] / "data" / "dsa_2024_2835"
 PERIOD = quarter(2026, 2)
 REPORT = {
     "kind": "dsa",
+    "version": 4,
     "period": PERIOD.name,
     "generated_at": "2026-07-02T09:00:00+00:00",
     "previous_head": {"timestamp": int(datetime(2026, 4, 3, 8, tzinfo=UTC).timestamp() * 1000)},
@@ -372,7 +373,7 @@ def test_the_figures_are_the_json_reports_and_add_up() -> None:
     precision = _row(
         automated, Indicator="Accuracy of the automated means - Precision", Scope="Total number"
     )
-    assert precision["Value"] == str(figures["automated_means"]["accuracy"]) == "0.714"
+    assert precision["Value"] == str(figures["automated_means"]["precision"]) == "0.714"
     solely = _row(
         automated,
         Indicator="Number of measures solely taken by automated means ",

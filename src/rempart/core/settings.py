@@ -94,6 +94,12 @@ class Settings(BaseSettings):
     account_warn_after: int = Field(default=2, ge=1)
     account_suspend_after: int = Field(default=3, ge=1)
     account_suspension_days: int = Field(default=30, ge=1)
+    # Art. 23(2) for complaints: complaints marked manifestly unfounded within the window
+    # before a warning; after it, one more suspends the processing of that complainant's
+    # complaints for this many days.
+    complainant_warn_after: int = Field(default=2, ge=1)
+    complainant_window_days: int = Field(default=180, ge=1)
+    complainant_suspension_days: int = Field(default=30, ge=1)
     # Art. 20: how long after a decision it may be appealed.
     appeal_window_days: int = Field(default=183, ge=1)
     # A case whose raid score reaches this is marked as a suspected raid.

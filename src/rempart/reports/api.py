@@ -17,7 +17,7 @@ from rempart.core import ratelimit
 from rempart.core.clock import as_utc
 from rempart.core.deps import Runtime, runtime
 from rempart.core.errors import RateLimited, RempartError
-from rempart.reports import appeals, bot, intake
+from rempart.reports import appeals, bot, complaints, intake
 from rempart.reports.models import Report
 from rempart.reports.schemas import (
     AppealCreate,
@@ -27,6 +27,7 @@ from rempart.reports.schemas import (
     BatchReceipt,
     BotMessage,
     BotReply,
+    ComplaintUnfoundedRead,
     ReportBatch,
     ReportCreate,
     ReportReceipt,
@@ -38,6 +39,10 @@ router = APIRouter(tags=["reports"])
 Rt = Annotated[Runtime, Depends(runtime)]
 MaybeCaller = Annotated[Caller | None, Depends(optional_caller)]
 Platform = Annotated[Caller, Depends(require(Permission.REPORTS_VOUCH))]
+# Moderators and legal reviewers mark complaints manifestly unfounded (Art. 23(2)).
+Staff = Annotated[
+    Caller, Depends(require(Permission.MODERATION_DECIDE, Permission.ESCALATIONS_ANSWER))
+]
 TrackingId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{8,32}$")]
 
 
@@ -155,6 +160,20 @@ def appeal(body: AppealCreate, request: Request, caller: MaybeCaller, rt: Rt) ->
         filed = appeals.file(session, settings=rt.settings, data=body, caller=caller, now=rt.now())
         return AppealReceipt(
             tracking_id=filed.tracking_id, status="received", received_at=as_utc(filed.created_at)
+        )
+
+
+@router.post("/v1/appeals/{tracking_id}/unfounded", response_model=ComplaintUnfoundedRead)
+def complaint_unfounded(tracking_id: TrackingId, caller: Staff, rt: Rt) -> ComplaintUnfoundedRead:
+    """Mark a decided complaint, whose decision was upheld, manifestly unfounded: after
+    a warning, frequent ones suspend the processing of the complainant's complaints."""
+    now = utcnow()
+    with rt.unit_of_work() as session:
+        marked = complaints.mark_unfounded(
+            session, settings=rt.settings, tracking_id=tracking_id, caller=caller, now=now
+        )
+        return ComplaintUnfoundedRead(
+            tracking_id=marked.tracking_id, party=marked.party, unfounded_at=now
         )
 
 

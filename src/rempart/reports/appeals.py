@@ -22,7 +22,7 @@ from rempart.core.clock import as_utc
 from rempart.core.settings import Settings
 from rempart.moderation import reasons
 from rempart.moderation.models import ModerationDecision, ModerationItem
-from rempart.reports import events, notices
+from rempart.reports import complaints, events, notices
 from rempart.reports.exceptions import (
     AppealExists,
     AppealLinkInvalid,
@@ -89,6 +89,7 @@ def file(
     now: datetime,
 ) -> Appeal:
     decision, party, user_id, reporter_id = _party(session, data, caller, now)
+    complaints.check(session, party=party, user_id=user_id, reporter_id=reporter_id, now=now)
     if now > notices.appeal_deadline(as_utc(decision.created_at), settings.appeal_window_days):
         raise AppealWindowClosed(
             f"Decisions may be appealed for {settings.appeal_window_days} days."

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from pydantic import Field
+
 from rempart.audit.events import AuditEvent, PersonRef
 
 
@@ -16,6 +18,8 @@ class NoticesReceived(AuditEvent):
     tracking_ids: list[str]
     by_category: dict[str, int]
     by_channel: dict[str, int]
+    # Trusted flaggers' notices by their own category (entries before it name none).
+    flagger_by_category: dict[str, int] = Field(default_factory=dict)
 
 
 class RaidSuspected(AuditEvent):
@@ -37,15 +41,16 @@ class AppealDecided(AuditEvent):
     """One appeal answered by a new decision.
 
     Entries written before this event existed recorded one ``reports.appeal.decided`` per
-    decision, with ``appeals`` and ``outcomes`` and no ``appeal``: the figures never
-    counted those as decided, and still do not, so that reports published then verify."""
+    decision, with ``appeals`` (their tracking ids, published pseudonymised) and
+    ``outcomes`` and no ``appeal``: reports of formats 1 to 3 counted none of them as
+    decided, and are recomputed so; from format 4 they count (``figures.Log``)."""
 
     action: ClassVar[str] = "reports.appeal.decided"
     omitted_when_none: ClassVar[frozenset[str]] = frozenset({"appeals", "outcomes"})
     appeal: PersonRef | None = None
     outcome: str | None = None
     decision: int
-    appeals: list[str] | None = None
+    appeals: list[PersonRef] | None = None
     outcomes: dict[str, int] | None = None
 
 
@@ -83,3 +88,19 @@ class AccountWarned(_Standing):
 
 class AccountSuspended(_Standing):
     action: ClassVar[str] = "reports.account_suspended"
+
+
+class ComplaintUnfounded(AuditEvent):
+    """A decided complaint marked manifestly unfounded (Art. 23(2))."""
+
+    action: ClassVar[str] = "reports.appeal.unfounded"
+    appeal: PersonRef
+    party: str
+
+
+class ComplainantWarned(_Standing):
+    action: ClassVar[str] = "reports.complainant_warning"
+
+
+class ComplainantSuspended(_Standing):
+    action: ClassVar[str] = "reports.complainant_suspended"

@@ -28,6 +28,29 @@ class ReporterSuspended(Forbidden):
     code = "reporter_suspended"
 
 
+class SubmissionsSuspended(Forbidden):
+    """Art. 23(2): the processing of this complainant's complaints is suspended."""
+
+    code = "submissions_suspended"
+
+
+class ComplaintNotUpheld(Conflict):
+    """Only a complaint decided, with the decision upheld, can be manifestly unfounded."""
+
+    code = "complaint_not_upheld"
+
+
+class ComplaintAlreadyMarked(Conflict):
+    code = "complaint_already_marked"
+
+
+class RaidTargetProtected(Conflict):
+    """The owner's complaint against a decision on a case marked as a raid: never counted
+    against them, so that a raid cannot silence the channel it targets."""
+
+    code = "raid_target_protected"
+
+
 class ReportNotFound(NotFound):
     code = "report_not_found"
 

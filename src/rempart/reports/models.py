@@ -134,6 +134,21 @@ class AccountStanding(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class ComplainantStanding(Base):
+    """Art. 23(2) for those who often file manifestly unfounded complaints: an owner
+    (``user:<id>``) or a reporter (``reporter:<id>``). Complaints marked unfounded since
+    ``counted_from`` and within the window count towards a warning; after the warning, one
+    more suspends the processing of their complaints until ``suspended_until``."""
+
+    __tablename__ = "complainant_standings"
+
+    complainant: Mapped[str] = mapped_column(String(160), primary_key=True)
+    counted_from: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    warned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    suspended_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class AppealSecret(Base):
     """The secret of an appeal link sent with a statement of reasons or a decision notice;
     only its hash is kept."""
@@ -171,6 +186,9 @@ class Appeal(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # DSA Art. 23(2): marked manifestly unfounded by a moderator or a legal reviewer (who,
+    # is in the audit log), once the complaint was decided and the decision upheld.
+    unfounded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class BotConversation(Base):

@@ -155,6 +155,14 @@ class AppealReceipt(BaseModel):
     received_at: datetime
 
 
+class ComplaintUnfoundedRead(BaseModel):
+    """A complaint marked manifestly unfounded (DSA Art. 23(2))."""
+
+    tracking_id: str
+    party: str
+    unfounded_at: datetime
+
+
 class AppealStatus(BaseModel):
     tracking_id: str
     state: str

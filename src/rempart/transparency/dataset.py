@@ -52,19 +52,29 @@ FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # The category is the policy's ("spam"): the own-initiative figures count by it.
     "moderation.decision": (("action", "category", "ground_type", "automation"), ()),
     "moderation.item.restricted": (("category", "ground_type"), ()),
-    "reports.received": (("by_category", "by_channel"), ()),
+    "reports.received": (("by_category", "by_channel", "flagger_by_category"), ()),
     "reports.raid.suspected": ((), ()),
     "reports.appeal.filed": (("party",), ("appeal",)),
-    "reports.appeal.decided": (("outcome",), ("appeal",)),
+    "reports.appeal.decided": (("outcome", "outcomes"), ("appeal", "appeals")),
     "reports.dispute.submitted": ((), ("dispute",)),
     "reports.dispute.decided": (("outcome", "implemented"), ("dispute",)),
     "reports.reporter_warning": ((), ()),
     "reports.reporter_suspended": ((), ()),
     "reports.account_warning": ((), ()),
     "reports.account_suspended": ((), ()),
+    "reports.complainant_warning": ((), ()),
+    "reports.complainant_suspended": ((), ()),
     "platform.active_recipients": (("month", "recipients"), ()),
     "escalations.notification.sent": (("member_state", "hours_to_send"), ()),
     "hotline.report.sent": (("trigger",), ()),
+}
+
+# Detail keys published from a report format on: a report of an earlier format published
+# its entries without them, and is checked against the log so.
+ADDED_IN: dict[tuple[str, str], int] = {
+    ("reports.received", "flagger_by_category"): 4,
+    ("reports.appeal.decided", "outcomes"): 4,
+    ("reports.appeal.decided", "appeals"): 4,
 }
 
 
@@ -76,10 +86,14 @@ def pseudonym(key: bytes, value: str) -> str:
     return hmac.new(key, value.encode(), hashlib.sha256).hexdigest()[:PSEUDONYM_HEX]
 
 
-def reduce(body: dict[str, Any], key: bytes) -> dict[str, Any]:
-    """The public form of one entry."""
+def reduce(
+    body: dict[str, Any], key: bytes, version: int = figures.FORMAT_VERSION
+) -> dict[str, Any]:
+    """The public form of one entry, in a report of this format."""
     action = str(body.get("action"))
-    kept, hidden = FIELDS[action]
+    kept, hidden = (
+        tuple(k for k in keys if ADDED_IN.get((action, k), 0) <= version) for keys in FIELDS[action]
+    )
     details = body.get("details") or {}
     public: dict[str, Any] = {k: details[k] for k in kept if k in details}
     for name in hidden:
@@ -126,6 +140,7 @@ def build(
     period: figures.Period,
     head: SignedTreeHead,
     bodies: list[dict[str, Any]],
+    version: int = figures.FORMAT_VERSION,
 ) -> dict[str, Any]:
     key = report_key(keys, kind=kind, period=period.name, tree_size=head.tree_size)
     leaf_hashes, paths = prove_inclusions(
@@ -136,7 +151,7 @@ def build(
             "seq": body["seq"],
             "leaf_hash": leaf_hashes[int(body["seq"])],
             "audit_path": paths[int(body["seq"])],
-            "entry": reduce(body, key),
+            "entry": reduce(body, key, version),
         }
         for body in bodies
     ]

@@ -37,8 +37,10 @@ from rempart.transparency.figures import (
     Period,
     _hours,
     dsa,
+    flaggers_by_category,
     parse_period,
     suppress,
+    version_of,
 )
 
 # </figures>
@@ -298,7 +300,7 @@ def _notice_place(category: str) -> tuple[str, str]:
 
 
 def _read_notices(
-    log: Log, period: Period
+    log: Log, period: Period, version: int
 ) -> tuple[Counter[str], Counter[str], dict[str, _Noticed]]:
     """Notices and trusted flaggers' notices by category, and each noticed item with the
     first decision after its notice: the definitions of the JSON figures (figures.dsa)."""
@@ -313,9 +315,9 @@ def _read_notices(
             notices.update(by_category)
             first = next(iter(by_category), "other")
             flaggers = int((details.get("by_channel") or {}).get("flagger", 0))
-            # A notice's channel is counted per entry, not per category: a mixed entry's
-            # trusted flaggers count under its first category (the item's).
-            flagged[first] += flaggers
+            # Each trusted flagger's notice under its own category from format 4; before,
+            # a mixed entry's counted under its first category (the item's).
+            flagged.update(flaggers_by_category(details, version))
             item = items.setdefault(target, _Noticed(when, first))
             item.flagged = item.flagged or flaggers > 0
         elif action in ("moderation.decision", "moderation.item.restricted"):
@@ -335,8 +337,8 @@ def _acted(items: list[_Noticed], *, on_the_law: bool) -> str:
     return _cell(sum(1 for i in items if i.acted and (i.ground == "illegal") == on_the_law))
 
 
-def _notices(log: Log, period: Period, service: str, span: str) -> list[list[str]]:
-    notices, flagged, items = _read_notices(log, period)
+def _notices(log: Log, period: Period, service: str, span: str, version: int) -> list[list[str]]:
+    notices, flagged, items = _read_notices(log, period, version)
     figures = [
         "Number of notices received ",
         "Number of notices received from Trusted flaggers",
@@ -534,8 +536,9 @@ SUSPENSIONS = "Suspensions imposed on repeated offenders"
 
 
 def _appeals_and_recidivism(
-    log: Log, period: Period, figures: dict[str, Any], service: str, span: str
+    log: Log, period: Period, figures: dict[str, Any], service: str, span: str, version: int
 ) -> list[list[str]]:
+    filed = log.appeals_as(version)
     # Each complaint against the decision it names: the last decision on its item before it.
     last_action: dict[str, str] = {}
     complaints: list[tuple[str, Any]] = []  # (the decision's action, the appeal)
@@ -543,7 +546,7 @@ def _appeals_and_recidivism(
         if action == "moderation.decision":
             last_action[target] = str(details.get("action"))
         elif action == "reports.appeal.filed" and period.contains(when):
-            appeal = log.appeals.get(str(details.get("appeal")))
+            appeal = filed.get(str(details.get("appeal")))
             if appeal is not None:
                 complaints.append((last_action.get(target, ""), appeal))
     header = [
@@ -678,8 +681,11 @@ def _appeals_and_recidivism(
         SUSPENSIONS,
         "Number of suspensions enacted for the provision of manifestly unfounded complaints",
         "Total number",
-        "",
-        "Not applicable: Rempart does not suspend the handling of complaints.",
+        *(
+            (_cell(art23["suspensions"]["complaints"]), "")
+            if version >= 4
+            else ("", "Not applicable: Rempart does not suspend the handling of complaints.")
+        ),
     )
     return out
 
@@ -708,7 +714,7 @@ def _disputes(log: Log, period: Period) -> list[dict[str, Any]]:
 
 
 def _automated_means(
-    log: Log, period: Period, figures: dict[str, Any], service: str, span: str
+    log: Log, period: Period, figures: dict[str, Any], service: str, span: str, version: int
 ) -> list[list[str]]:
     section = "Use of automated means for content moderation"
     header = [
@@ -740,7 +746,8 @@ def _automated_means(
     automatic = _solely_automated(log, period)
     own = _read_own_initiative(log, period)
     own_solely = sum(n for key, n in own.items() if key[4])
-    rate = figures["automated_means"]["accuracy"]
+    means = figures["automated_means"]
+    rate = means["precision" if version >= 4 else "accuracy"]
     reviewed = figures["automated_means"]["reviewed_by_moderators"]
     precision_why = (
         "Share of automated restrictions that moderators reviewed and confirmed "
@@ -752,19 +759,57 @@ def _automated_means(
         "Not measured: it needs the items the automated means let through, which no "
         "moderator reviews."
     )
+    assessed = means.get("reviewed_by_moderators", 0) + means.get(
+        "assessed_and_left_up_reviewed", 0
+    )
+
+    def measured(name: str, what: str) -> tuple[str, str]:
+        value = means.get(name)
+        return ("", FEWER) if value is None else (str(value), what)
+
     for scope, all_, solely_ in (
         ("Total number", measures, automatic),
         ("Own-initiative ", sum(own.values()), own_solely),
     ):
         row(ALL, solely, scope, _cell(solely_))
         row(ALL, not_solely, scope, _cell(all_ - solely_))
-        row(ALL, accuracy, scope, "", unmeasured)
+        if version < 4:
+            row(ALL, accuracy, scope, "", unmeasured)
+        elif scope == "Total number":
+            row(
+                ALL,
+                accuracy,
+                scope,
+                *measured(
+                    "accuracy",
+                    "Share of the items both automated means and a moderator assessed "
+                    f"({_cell(assessed)}) on which they agreed: automated restrictions "
+                    "confirmed, and items the means assessed and left up that the moderator "
+                    "kept up.",
+                ),
+            )
+        else:
+            row(ALL, accuracy, scope, "", "Counted for all automated means: see Total.")
         if scope == "Total number":
             row(ALL, precision, scope, "" if rate is None else str(rate), precision_why)
         else:
             row(ALL, precision, scope, "", "Counted for all automated restrictions: see Total.")
-        row(ALL, recall, scope, "", unmeasured)
-    _, _, items = _read_notices(log, period)
+        if version < 4:
+            row(ALL, recall, scope, "", unmeasured)
+        elif scope == "Total number":
+            row(
+                ALL,
+                recall,
+                scope,
+                *measured(
+                    "recall",
+                    "Share of the items a moderator restricted, among those the automated "
+                    "means assessed, that the means had restricted themselves.",
+                ),
+            )
+        else:
+            row(ALL, recall, scope, "", "Counted for all automated means: see Total.")
+    _, _, items = _read_notices(log, period, version)
     for applies, scope, group in (
         (HOSTING, "NAM Total", list(items.values())),
         (PLATFORMS, "NAM Trusted Flagger", [i for i in items.values() if i.flagged]),
@@ -924,16 +969,17 @@ def tables(
     period = parse_period(str(report["period"]))
     _, _, first, last = _dates(report)
     span = f"{first}/{last}"
-    figures = dsa(log, period)
+    version = version_of(report)
+    figures = dsa(log, period, version)
     parts: list[Callable[[], list[list[str]]]] = [
         lambda: _summary(report, provider, service),
         _categories,
         lambda: _orders(log, period, service, span),
-        lambda: _notices(log, period, service, span),
+        lambda: _notices(log, period, service, span, version),
         lambda: _own_initiative_part(log, period, service, span, illegal=True),
         lambda: _own_initiative_part(log, period, service, span, illegal=False),
-        lambda: _appeals_and_recidivism(log, period, figures, service, span),
-        lambda: _automated_means(log, period, figures, service, span),
+        lambda: _appeals_and_recidivism(log, period, figures, service, span, version),
+        lambda: _automated_means(log, period, figures, service, span, version),
         lambda: _human_resources(service, span),
         lambda: _amar(service, span),
         lambda: _qualitative(service, span),

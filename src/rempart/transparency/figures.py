@@ -26,6 +26,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypedDict, cast
 
+# The format of the reports these figures are published in. Format 4 changed definitions
+# (see ``dsa``): a report is always recomputed with the definitions of its own format.
+FORMAT_VERSION = 4
 SUPPRESS_BELOW = 5
 SUPPRESSED = f"<{SUPPRESS_BELOW}"
 EU_MEMBER_STATES = frozenset(
@@ -57,6 +60,8 @@ RELEVANT: tuple[str, ...] = (
     "reports.reporter_suspended",
     "reports.account_warning",
     "reports.account_suspended",
+    "reports.complainant_warning",
+    "reports.complainant_suspended",
     "platform.active_recipients",
 )
 TREND_QUARTERS = 8
@@ -107,6 +112,7 @@ class RestrictionDetails(TypedDict, total=False):
 class NoticesDetails(TypedDict, total=False):
     by_category: dict[str, int]
     by_channel: dict[str, int]
+    flagger_by_category: dict[str, int]  # entries older than it name none
 
 
 class ThreatNotificationDetails(TypedDict, total=False):
@@ -120,8 +126,12 @@ class AppealFiledDetails(TypedDict, total=False):
 
 
 class AppealDecidedDetails(TypedDict, total=False):
-    appeal: str  # entries older than one per appeal name none: not counted as decided
+    appeal: str
     outcome: str
+    # Entries older than one per appeal named a batch: every appeal one decision answered
+    # (the first 100) and how many of them had each outcome. Counted from format 4.
+    appeals: list[str]
+    outcomes: dict[str, int]
 
 
 class DisputeSubmittedDetails(TypedDict, total=False):
@@ -162,6 +172,8 @@ DETAILS: dict[str, type] = {
     "reports.reporter_suspended": NoDetails,
     "reports.account_warning": NoDetails,
     "reports.account_suspended": NoDetails,
+    "reports.complainant_warning": NoDetails,
+    "reports.complainant_suspended": NoDetails,
     "platform.active_recipients": RecipientsDetails,
 }
 # What each report reads: the lawful-disclosure report needs only the legal entries.
@@ -269,6 +281,9 @@ class _Appeal:
     party: str = "unspecified"  # owner (against a restriction) | reporter (against a refusal)
     decided: datetime | None = None
     outcome: str | None = None
+    # Answered in a batch entry (the old shape): its outcome when the batch had only one.
+    batch_decided: datetime | None = None
+    batch_outcome: str | None = None
 
 
 @dataclass
@@ -320,7 +335,39 @@ class Log:
             appeal = self.appeals.get(str(answered.get("appeal")))
             if appeal is not None:
                 appeal.decided, appeal.outcome = when, str(answered.get("outcome"))
+            batch = answered.get("appeals")
+            if answered.get("appeal") is None and isinstance(batch, list):
+                self._batch_decided(batch, answered.get("outcomes"), when)
         self.events.append((when, str(action), target, details))
+
+    def _batch_decided(self, batch: list[str], outcomes: Any, when: datetime) -> None:
+        """A batch entry: one decision answered every appeal it names, and each appeal's
+        outcome is upheld or reversed against the same decision, so one outcome counted
+        in ``outcomes`` is every appeal's. A batch of mixed outcomes (never written: the
+        appeals of one decision contest the same decision) leaves them unknown."""
+        counted = (
+            [str(k) for k, v in (outcomes or {}).items() if v] if isinstance(outcomes, dict) else []
+        )
+        for name in batch:
+            appeal = self.appeals.get(str(name))
+            if appeal is not None and appeal.batch_decided is None:
+                appeal.batch_decided = when
+                appeal.batch_outcome = counted[0] if len(counted) == 1 else None
+
+    def appeals_as(self, version: int) -> dict[str, _Appeal]:
+        """The appeals as a report of this format counts them: from format 4, those
+        answered in an old batch entry are decided too."""
+        if version < 4:
+            return self.appeals
+        return {
+            name: _Appeal(
+                filed=a.filed,
+                party=a.party,
+                decided=a.decided or a.batch_decided,
+                outcome=a.outcome if a.decided else a.batch_outcome,
+            )
+            for name, a in self.appeals.items()
+        }
 
     @staticmethod
     def _legal(
@@ -502,11 +549,59 @@ def _months(period: Period) -> list[str]:
     return months
 
 
-def dsa(log: Log, period: Period) -> dict[str, Any]:
+UNATTRIBUTED = "unattributed"
+# Art. 23 measures: on reporters, on owners of manifestly illegal content, and (counted
+# from format 4) on complainants.
+ARTICLE_23 = ("reports.reporter_", "reports.account_", "reports.complainant_")
+
+
+def flaggers_by_category(details: dict[str, Any], version: int) -> dict[str, int]:
+    """A ``reports.received`` entry's trusted flaggers' notices, by category.
+
+    Format 4 counts each notice under its own category: entries name them
+    (``flagger_by_category``); in an older entry, the notices of one category, or a batch
+    all from trusted flaggers, say it too, and a mixed batch's are ``unattributed``.
+    Formats 1 to 3 counted them all under the entry's first category."""
+    received = cast(NoticesDetails, details)
+    by_category = {str(k): int(v) for k, v in (received.get("by_category") or {}).items()}
+    flaggers = int((received.get("by_channel") or {}).get("flagger", 0))
+    if not flaggers:
+        return {}
+    if version < 4:
+        return {next(iter(by_category), "other"): flaggers}
+    named = received.get("flagger_by_category")
+    if isinstance(named, dict):
+        return {str(k): int(v) for k, v in named.items() if int(v)}
+    if len(by_category) == 1 or flaggers == sum(by_category.values()):
+        return {k: v for k, v in by_category.items() if v}
+    return {UNATTRIBUTED: flaggers}
+
+
+def _assessment(tp: int, fp: int, tn: int, fn: int) -> dict[str, Any]:
+    """Art. 15(1)(e) indicators of the accuracy and rate of error of automated means,
+    over the items both they and a moderator assessed: an automated restriction a
+    moderator confirmed (true positive) or reversed (false positive), an item they
+    assessed (signals) but left up that a moderator then kept (true negative) or
+    restricted (false negative)."""
+    assessed = tp + fp + tn + fn
+    return {
+        "accuracy": _rate(tp + tn, assessed),
+        "precision": _rate(tp, tp + fp),
+        "recall": _rate(tp, tp + fn),
+        "error_rate": _rate(fp + fn, assessed),
+    }
+
+
+def dsa(log: Log, period: Period, version: int = FORMAT_VERSION) -> dict[str, Any]:
     """DSA Art. 15 and 24 figures for the period, in the sections of the harmonised
     templates (Implementing Regulation (EU) 2024/2835). Every figure is anchored to an
     event inside the period: a notice received, an automated restriction, a complaint or a
-    dispute filed."""
+    dispute filed.
+
+    Format 4 (``version``) counts trusted flaggers' notices under their own category,
+    complaints answered by an old batch entry as decided, suspensions of complainants
+    (Art. 23(2)), and names the automated means' indicators for what they are: precision
+    (what format 3 called accuracy), accuracy, recall and error rate."""
     orders = [
         o
         for o in [*log.orders.values(), *log.orders_to_act.values()]
@@ -518,6 +613,7 @@ def dsa(log: Log, period: Period) -> dict[str, Any]:
     grounds: Counter[str] = Counter()
     automation: Counter[str] = Counter()
     art23: Counter[str] = Counter()
+    flagged: Counter[str] = Counter()
     raids = 0
     noticed: dict[str, datetime] = {}  # item -> its first notice in the period
     acted: dict[str, datetime] = {}  # item -> the first decision after that notice
@@ -527,6 +623,9 @@ def dsa(log: Log, period: Period) -> dict[str, Any]:
     own_initiative: Counter[tuple[str, str, str]] = Counter()
     automated: dict[str, datetime] = {}  # item -> its automated restriction in the period
     reviewed: dict[str, str] = {}  # item -> the first moderator's action after it
+    # Items automated means assessed (a decision with signals) but did not restrict ->
+    # the first moderator's action on them.
+    assessed: dict[str, str] = {}
     disputes: dict[str, dict[str, Any]] = {}
     recipients: dict[str, int] = {}  # month -> its latest count
     threats: Counter[str] = Counter()  # Art. 18 notifications sent, by Member State
@@ -547,6 +646,7 @@ def dsa(log: Log, period: Period) -> dict[str, Any]:
             received = cast(NoticesDetails, details)
             notices.update({str(k): int(v) for k, v in received.get("by_category", {}).items()})
             channels.update({str(k): int(v) for k, v in received.get("by_channel", {}).items()})
+            flagged.update(flaggers_by_category(details, version))
             noticed.setdefault(target, when)
         elif action == "moderation.decision":
             decision = cast(DecisionDetails, details)
@@ -561,6 +661,8 @@ def dsa(log: Log, period: Period) -> dict[str, Any]:
                 own_initiative[(str(decision.get("category")), detection, restriction)] += 1
             if target in automated and target not in reviewed:
                 reviewed[target] = str(decision.get("action"))
+            elif target not in automated and in_period and automated_by in AUTOMATED:
+                assessed.setdefault(target, str(decision.get("action")))
             if in_period:
                 actions[str(decision.get("action"))] += 1
                 grounds[str(decision.get("ground_type"))] += 1
@@ -598,12 +700,41 @@ def dsa(log: Log, period: Period) -> dict[str, Any]:
                     outcome=str(settled.get("outcome")),
                     implemented=bool(settled.get("implemented")),
                 )
-        elif action.startswith(("reports.reporter_", "reports.account_")) and in_period:
+        elif action.startswith(ARTICLE_23 if version >= 4 else ARTICLE_23[:2]) and in_period:
             art23[action.removeprefix("reports.")] += 1
-    appeals = [a for a in log.appeals.values() if period.contains(a.filed)]
+    appeals = [a for a in log.appeals_as(version).values() if period.contains(a.filed)]
     confirmed = sum(1 for a in reviewed.values() if a != "no_violation")
     reversed_ = len(reviewed) - confirmed
     decided = [d for d in disputes.values() if "decided" in d]
+    missed = sum(1 for a in assessed.values() if a != "no_violation")
+    automated_means: dict[str, Any] = {
+        "automated_restrictions": len(automated),
+        "reviewed_by_moderators": len(reviewed),
+        "confirmed": confirmed,
+        "reversed": reversed_,
+        "accuracy": _rate(confirmed, len(reviewed)),
+        "error_rate": _rate(reversed_, len(reviewed)),
+    }
+    article_23: dict[str, Any] = dict(sorted(art23.items()))
+    notices_extra: dict[str, Any] = {}
+    if version >= 4:
+        automated_means = {
+            **{k: v for k, v in automated_means.items() if k not in ("accuracy", "error_rate")},
+            "assessed_and_left_up_reviewed": len(assessed),
+            "left_up_and_kept": len(assessed) - missed,
+            "left_up_and_restricted": missed,
+            **_assessment(confirmed, reversed_, len(assessed) - missed, missed),
+        }
+        measures = ("warning", "suspended")
+        people = ("reporter", "complainant", "account")
+        article_23 = {f"{p}_{m}": art23[f"{p}_{m}"] for p in people for m in measures}
+        # Art. 24(1)(b): suspensions under Art. 23, split by what was suspended.
+        article_23["suspensions"] = {
+            "notices": art23["reporter_suspended"],
+            "complaints": art23["complainant_suspended"],
+            "manifestly_illegal_content": art23["account_suspended"],
+        }
+        notices_extra = {"from_trusted_flaggers_by_category": dict(sorted(flagged.items()))}
     return {
         "orders_to_act": _orders_by_state(
             [o for o in orders if o.order_type in ORDER_TYPES_TO_ACT]
@@ -615,6 +746,7 @@ def dsa(log: Log, period: Period) -> dict[str, Any]:
             "by_category": dict(sorted(notices.items())),
             "total": sum(notices.values()),
             "from_trusted_flaggers": channels.get("flagger", 0),
+            **notices_extra,
             "suspected_raids": raids,
             "items_noticed": len(noticed),
             "items_acted_on": len(acted),
@@ -632,14 +764,7 @@ def dsa(log: Log, period: Period) -> dict[str, Any]:
             "by_ground": dict(sorted(grounds.items())),
             "by_automation": dict(sorted(automation.items())),
         },
-        "automated_means": {
-            "automated_restrictions": len(automated),
-            "reviewed_by_moderators": len(reviewed),
-            "confirmed": confirmed,
-            "reversed": reversed_,
-            "accuracy": _rate(confirmed, len(reviewed)),
-            "error_rate": _rate(reversed_, len(reviewed)),
-        },
+        "automated_means": automated_means,
         "complaints": {
             "received": len(appeals),
             "by_party": dict(sorted(Counter(a.party for a in appeals).items())),
@@ -656,7 +781,7 @@ def dsa(log: Log, period: Period) -> dict[str, Any]:
                 [(d["filed"], d.get("decided")) for d in disputes.values()]
             ),
         },
-        "article_23": dict(sorted(art23.items())),
+        "article_23": article_23,
         # Art. 18: suspicions of a threat to life or safety notified to the authorities
         # ("none": the Member State could not be determined, so Europol was told).
         "threats_to_life_notified": {
@@ -690,8 +815,18 @@ def suppress(value: Any) -> Any:
 COMPUTE = {"lawful_disclosure": lawful_disclosure, "dsa": dsa}
 
 
-def compute(kind: str, log: Log, period: Period) -> dict[str, Any]:
-    result: dict[str, Any] = suppress(COMPUTE[kind](log, period))
+def version_of(report: dict[str, Any]) -> int:
+    """A report's format (1 when it names none or none that is a number)."""
+    version = report.get("version", 1)
+    return version if isinstance(version, int) and not isinstance(version, bool) else 1
+
+
+def compute(kind: str, log: Log, period: Period, version: int = FORMAT_VERSION) -> dict[str, Any]:
+    """The figures of a report of this kind, with the definitions of its format."""
+    if kind == "dsa":
+        result: dict[str, Any] = suppress(dsa(log, period, version))
+    else:
+        result = suppress(COMPUTE[kind](log, period))
     return result
 
 
@@ -746,7 +881,9 @@ def differences(
 
 
 def compare(report: dict[str, Any], recomputed: dict[str, Any]) -> list[str]:
-    version = report.get("version", 1)
+    """Compare a report's figures with those recomputed with the definitions of its format
+    (``compute(kind, log, period, version_of(report))``)."""
+    version = version_of(report)
     if version == 1:
         return differences(report.get("figures"), as_version_1(recomputed), lenient=True)
     # Format 3 added the DSA figures of notices acted on by ground and by automated means,

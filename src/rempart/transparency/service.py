@@ -39,7 +39,7 @@ from rempart.transparency.periods import (
 )
 
 KINDS = tuple(figures.COMPUTE)
-FORMAT_VERSION = 3
+FORMAT_VERSION = figures.FORMAT_VERSION
 
 
 class ReportNotFound(NotFound):
@@ -90,8 +90,10 @@ def read_log(
     return log
 
 
-def compute(kind: str, log: figures.Log, period: Period) -> dict[str, Any]:
-    return figures.compute(kind, log, period)
+def compute(
+    kind: str, log: figures.Log, period: Period, version: int = FORMAT_VERSION
+) -> dict[str, Any]:
+    return figures.compute(kind, log, period, version)
 
 
 def _suppression() -> dict[str, Any]:
@@ -118,7 +120,15 @@ def build(
     log = figures.Log()
     for body in bodies:
         log.add(body)
-    public = dataset.build(session, keys=keys, kind=kind, period=period, head=head, bodies=bodies)
+    public = dataset.build(
+        session,
+        keys=keys,
+        kind=kind,
+        period=period,
+        head=head,
+        bodies=bodies,
+        version=FORMAT_VERSION,
+    )
     consistency = None
     if previous_head is not None and previous_head.tree_size > 0:
         consistency = audit.prove_consistency(
@@ -143,7 +153,7 @@ def build(
             "pseudonyms": "HMAC-SHA256 under a key of this report alone, "
             f"first {dataset.PSEUDONYM_HEX} hex digits; actors are left out",
         },
-        "figures": compute(kind, log, period),
+        "figures": compute(kind, log, period, FORMAT_VERSION),
     }
     report["signature"] = base64.b64encode(keys.sign(offline.signed_report_bytes(report))).decode()
     return report, public

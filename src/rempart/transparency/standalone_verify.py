@@ -52,6 +52,7 @@ from rempart.transparency.figures import (
     compute,
     entry_time,
     parse_period,
+    version_of,
     window_start,
 )
 
@@ -351,7 +352,7 @@ def verify(
     problems += _chain(report, previous)
     found, log = _entries(report, dataset)
     problems += found
-    problems += compare(report, compute(str(report["kind"]), log, period))
+    problems += compare(report, compute(str(report["kind"]), log, period, version_of(report)))
     return problems
 
 

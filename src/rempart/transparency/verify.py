@@ -176,7 +176,9 @@ def verify(
         verdict.problems.append("the log does not match the report's signed head")
     if before is not None and before.tree_size == 0 and before.root_hash != merkle.EMPTY_ROOT.hex():
         verdict.problems.append("the previous report's head does not sign an empty log")
-    verdict.problems += figures.compare(report, compute(str(kind), log, period))
+    verdict.problems += figures.compare(
+        report, compute(str(kind), log, period, figures.version_of(report))
+    )
     if dataset is not None and keys is not None:
         verdict.problems += _dataset_problems(session, report, dataset, keys, head, period)
     return verdict
@@ -195,7 +197,8 @@ def _dataset_problems(
     kind = str(report["kind"])
     bodies = window_bodies(session, kind=kind, period=period, tree_size=head.tree_size)
     key = report_key(keys, kind=kind, period=period.name, tree_size=head.tree_size)
-    expected = {int(b["seq"]): reduce(b, key) for b in bodies}
+    version = figures.version_of(report)
+    expected = {int(b["seq"]): reduce(b, key, version) for b in bodies}
     records = {r.get("seq"): r for r in public.get("entries") or []}
     problems = [
         f"entry {seq} of the log is missing from the dataset"
