@@ -167,7 +167,7 @@ def appeal(body: AppealCreate, request: Request, caller: MaybeCaller, rt: Rt) ->
 def complaint_unfounded(tracking_id: TrackingId, caller: Staff, rt: Rt) -> ComplaintUnfoundedRead:
     """Mark a decided complaint, whose decision was upheld, manifestly unfounded: after
     a warning, frequent ones suspend the processing of the complainant's complaints."""
-    now = utcnow()
+    now = rt.now()
     with rt.unit_of_work() as session:
         marked = complaints.mark_unfounded(
             session, settings=rt.settings, tracking_id=tracking_id, caller=caller, now=now
