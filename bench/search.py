@@ -7,14 +7,15 @@ Zipf-like French and English vocabulary, indexed the way Rempart indexes them. T
 a query mix in three classes, told apart by how many posts match (rare: no more than the
 1,000 candidates search ranks; frequent: over 5 % of the posts; mid: between), each query
 timed side by side:
-- **service layer**: ``rempart.search.service.search`` in a read-only unit of work, as the
-  API calls it;
+- **service layer**: ``rempart.search.service.public_search``, as the API calls it (on
+  SQLite one statement on a pooled connection; no session or transaction);
 - **through HTTP**: ``GET /v1/search`` on a real ``rempart serve`` (one process) over
   loopback, keep-alive;
 - **raw FTS5**: ``SELECT rowid … MATCH … ORDER BY bm25 LIMIT 20`` on the same terms on an
   open ``sqlite3`` connection (no documents read, no Python around it); and the same
   followed by reading the twenty posts it found, which a search has to return.
-Prints p50/p99/max per class and layer, and the ratio of each layer's p50 to raw FTS5's.
+Prints p50/p99/max per class and layer, the ratio of each layer's p50 to raw FTS5's, a
+summary of the per-class ratios (rare, mid, frequent) and the load average before and after.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from pathlib import Path
 import httpx
 
 from rempart.core import crypto
-from rempart.core.db import get_engine, transaction
+from rempart.core.db import get_engine
 from rempart.core.migrate import upgrade
 from rempart.search import service
 from rempart.search.text import index_terms, query_groups
@@ -202,6 +203,7 @@ def main() -> None:
         classes[kind].append((query, expression))
         print(f"  {query!r:>22}: {found:>7} matches -> {kind}")
     engine = get_engine(f"sqlite:///{path}")
+    load_before = os.getloadavg()
     server = None
     if not args.no_http:
         server, base, _ = start_server(path)
@@ -218,8 +220,7 @@ def main() -> None:
                 for query, expression in queries:
                     # Side by side, query by query: the machine's load hits all layers alike.
                     started, used = time.perf_counter(), time.thread_time()
-                    with transaction(engine, readonly=True) as session:
-                        service.search(session, query=query, language="en", limit=20, offset=0)
+                    service.public_search(engine, query=query, language="en", limit=20, offset=0)
                     wall.setdefault((kind, "service"), []).append(
                         (time.perf_counter() - started) * 1000
                     )
@@ -290,7 +291,23 @@ def main() -> None:
                 f"p99 {percentile(values, 0.99):7.1f} max {max(values):7.1f}; "
                 f"CPU p50 {p50_cpu:7.2f}{ratio}"
             )
-    print(f"load average: {os.getloadavg()}")
+    print("ratio of p50 to raw FTS5's p50 (CPU / wall), per class:")
+    for layer in layers:
+        if layer.startswith("raw"):
+            continue
+        shown = []
+        for kind, queries in classes.items():
+            if not queries:
+                continue
+            values, base = wall[(kind, layer)], wall[(kind, "raw")]
+            cpu_ratio = statistics.median(cpu[(kind, layer)]) / statistics.median(
+                cpu[(kind, "raw")]
+            )
+            wall_ratio = statistics.median(values) / statistics.median(base)
+            p99_ratio = percentile(values, 0.99) / percentile(base, 0.99)
+            shown.append(f"{kind} x{cpu_ratio:.2f} / x{wall_ratio:.2f} (p99 wall x{p99_ratio:.2f})")
+        print(f"  {names[layer]:>15}: " + "; ".join(shown))
+    print(f"load average (1, 5, 15 min): before {load_before}, after {os.getloadavg()}")
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ CANDIDATES = 1000
 # Candidates kept past the page's last, so that a run of equal scores across the page's
 # boundary is seen whole: the page is ordered by score, then reach, then id, and reach is
 # read from the documents, which are what costs to read.
-TIES = 64
+TIES = 32
 # One statement, the way raw FTS5 answers: the candidates (the newest CANDIDATES matches,
 # every match of a selective query) are scored as FTS5 walks them, and a sorter keeps only
 # the best `keep` (the page's rows, everything before it, and TIES more), as a raw
