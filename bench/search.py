@@ -1,6 +1,6 @@
 """Search latency over a large synthetic corpus, against a raw FTS5 bm25 query.
 
-    .venv/bin/python bench/search.py --posts 1000000 [--no-http]
+    .venv/bin/python bench/search.py --posts 1000000 [--no-http] [--fixed-order | --warm]
 
 Builds (once, under /tmp unless --db is given) a SQLite database of public posts with a
 Zipf-like French and English vocabulary, indexed the way Rempart indexes them. Then runs
@@ -14,6 +14,9 @@ timed side by side:
 - **raw FTS5**: ``SELECT rowid … MATCH … ORDER BY bm25 LIMIT 20`` on the same terms on an
   open ``sqlite3`` connection (no documents read, no Python around it); and the same
   followed by reading the twenty posts it found, which a search has to return.
+The layers take turns at running a query first (the first warms the CPU caches for the
+others); ``--fixed-order`` runs the service layer first every time (the order of earlier
+figures), ``--warm`` runs each call once untimed before timing it (CPU work, hot caches).
 Prints p50/p99/max per class and layer, the ratio of each layer's p50 to raw FTS5's, a
 summary of the per-class ratios (rare, mid, frequent) and the load average before and after.
 """
@@ -188,6 +191,11 @@ def main() -> None:
     parser.add_argument(
         "--fixed-order", action="store_true", help="run the service layer first for every query"
     )
+    parser.add_argument(
+        "--warm",
+        action="store_true",
+        help="run each call once, untimed, just before timing it: CPU work with hot caches",
+    )
     args = parser.parse_args()
     path = args.db or Path(f"/tmp/rempart-search-{args.posts}.db")
     if not path.exists():
@@ -271,6 +279,8 @@ def main() -> None:
                         calls["http"] = partial(run_http, query)
                     turn = 0 if args.fixed_order else (round_number + number) % len(layers)
                     for layer in layers[turn:] + layers[:turn]:
+                        if args.warm:
+                            calls[layer]()
                         timed(kind, layer, calls[layer])
                 if server is not None and queries:
                     spent = (cpu_seconds(server.pid) - server_cpu) * 1000 / len(queries)
