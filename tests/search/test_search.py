@@ -192,3 +192,23 @@ def test_a_frequent_word_ranks_only_the_most_recent_candidates(
     assert page["more"] is True
     # A selective word ranks every match: the old posts are still found.
     assert sorted(refs(client, "vélo")) == ["old-0", "old-1", "old-2"]
+
+
+def test_a_run_of_equal_scores_longer_than_what_is_kept_pages_in_full(
+    client: TestClient, runtime: Runtime
+) -> None:
+    # Search keeps the best-scored candidates past the page's last (service.TIES of them)
+    # and reads the reach of those only: a run of equal scores longer than that across a
+    # page's boundary is read whole, or reach would not decide within it.
+    count = service.TIES * 2 + 30
+    posts = [
+        entry(f"p-{n:03d}", "atelier réparation", reach=(n * 37) % count) for n in range(count)
+    ]
+    index(runtime, *posts)
+    expected = [e.ref for e in sorted(posts, key=lambda e: -e.reach)]
+    for size, offset in ((20, 0), (7, 3), (20, 40), (50, service.TIES), (30, count - 10)):
+        page = client.get(
+            "/v1/search", params={"q": "atelier", "limit": size, "offset": offset}
+        ).json()
+        assert [hit["ref"] for hit in page["items"]] == expected[offset : offset + size]
+        assert page["more"] is (offset + size < count)

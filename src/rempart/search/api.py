@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
 
 from rempart.core.deps import Runtime, runtime
 from rempart.search import service
@@ -20,8 +20,8 @@ def search(
     lang: Literal["en", "fr"] = "en",
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     offset: Annotated[int, Query(ge=0, le=1000)] = 0,
-) -> SearchPage:
-    # Only a refused abuse search writes (its count, never who searched): every other
-    # search reads, and so never waits for a writer's lock.
-    with rt.unit_of_work(readonly=service.protected(q) is None) as session:
-        return service.search(session, query=q, language=lang, limit=limit, offset=offset)
+) -> Response:
+    page = service.public_search(rt.engine, query=q, language=lang, limit=limit, offset=offset)
+    # The page is validated once, by the service: serialised by pydantic-core directly
+    # rather than validated again by FastAPI against the model it already is.
+    return Response(page.model_dump_json(), media_type="application/json")

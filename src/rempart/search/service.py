@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -12,11 +13,11 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-from sqlalchemy import delete, or_, text, tuple_
+from sqlalchemy import Engine, delete, or_, text, tuple_
 from sqlalchemy.orm import Session
 
 from rempart.core.clock import as_utc, now_of
-from rempart.core.db import dialect_insert
+from rempart.core.db import dialect_insert, transaction
 from rempart.core.text import fold
 from rempart.search.models import ProtectedQueryCount, SearchDocument
 from rempart.search.schemas import SearchPage, SearchWarning
@@ -27,28 +28,44 @@ SNIPPET_CHARS = 240
 # seconds: rank only the 1,000 most recent matches (FTS5 walks its index in rowid order and
 # stops; PostgreSQL sorts the ids, not the documents).
 CANDIDATES = 1000
-# How many posts match, counting no further than one past the candidates: a walk up the
-# index that reads no positions and computes no score.
-SQLITE_MATCHES_UP_TO = (
-    "SELECT count(*) FROM (SELECT rowid FROM search_fts WHERE search_fts MATCH ? LIMIT ?)"
+# Candidates kept past the page's last, so that a run of equal scores across the page's
+# boundary is seen whole: the page is ordered by score, then reach, then id, and reach is
+# read from the documents, which are what costs to read.
+TIES = 32
+# One statement, the way raw FTS5 answers: the candidates (the newest CANDIDATES matches,
+# every match of a selective query) are scored as FTS5 walks them, and a sorter keeps only
+# the best `keep` (the page's rows, everything before it, and TIES more), as a raw
+# `ORDER BY bm25 LIMIT` does: nothing else is stored or sorted. Only those with a score no
+# worse than the page's last are joined to their documents. The last column says whether
+# the run of scores equal to the page's last may go on past what was kept (all kept rows
+# score alike, and there were as many as kept): then SQLITE_MATCH_ALL_TIES answers.
+SQLITE_MATCH = (
+    "WITH top AS MATERIALIZED ("
+    "  SELECT id, score FROM ("
+    "    SELECT rowid AS id, bm25(search_fts) AS score FROM search_fts "
+    "    WHERE search_fts MATCH ?1 ORDER BY rowid DESC LIMIT ?2) "
+    "  ORDER BY score LIMIT ?3), "
+    "bound AS (SELECT IFNULL((SELECT score FROM top ORDER BY score LIMIT 1 OFFSET ?4), "
+    "  9e999) AS score) "
+    "SELECT d.kind, d.ref, d.entity_id, d.title, d.body, d.language, d.published_at, "
+    "  (SELECT count(*) FROM top) = ?3 "
+    "  AND (SELECT max(score) FROM top) <= (SELECT score FROM bound) AS cut "
+    "FROM top JOIN search_documents d ON d.id = top.id "
+    "WHERE top.score <= (SELECT score FROM bound) "
+    "ORDER BY top.score, d.reach DESC, d.id DESC LIMIT ?5 OFFSET ?6"
 )
-# Each candidate is scored once; only those that can be on the page (a score no worse than
-# the page's last) are joined to their documents, whose bodies are what costs to read;
-# reach and id break ties between equal scores. A selective query (no more matches than
-# candidates) scores them all in the index's natural order; otherwise the walk goes down
-# from the newest and stops after CANDIDATES, which FTS5 does at a higher cost per row.
-_SQLITE_RANKED = (
+# The same page when equal scores run past what SQLITE_MATCH kept: every candidate is
+# scored once into a table, and those no worse than the page's last are read.
+SQLITE_MATCH_ALL_TIES = (
     "WITH scored AS MATERIALIZED ("
     "  SELECT rowid AS id, bm25(search_fts) AS score FROM search_fts "
-    "  WHERE search_fts MATCH ? {order} LIMIT ?) "
-    "SELECT d.kind, d.ref, d.entity_id, d.title, d.body, d.language, d.published_at "
+    "  WHERE search_fts MATCH ?1 ORDER BY rowid DESC LIMIT ?2) "
+    "SELECT d.kind, d.ref, d.entity_id, d.title, d.body, d.language, d.published_at, 0 "
     "FROM scored JOIN search_documents d ON d.id = scored.id "
-    "WHERE scored.score <= IFNULL((SELECT score FROM scored ORDER BY score LIMIT 1 OFFSET ?), "
+    "WHERE scored.score <= IFNULL((SELECT score FROM scored ORDER BY score LIMIT 1 OFFSET ?4), "
     "  9e999) "
-    "ORDER BY scored.score, d.reach DESC, d.id DESC LIMIT ? OFFSET ?"
+    "ORDER BY scored.score, d.reach DESC, d.id DESC LIMIT ?5 OFFSET ?6"
 )
-SQLITE_MATCH_ALL = _SQLITE_RANKED.format(order="")
-SQLITE_MATCH_RECENT = _SQLITE_RANKED.format(order="ORDER BY rowid DESC")
 POSTGRES_MATCH = (
     "SELECT d.kind, d.ref, d.entity_id, d.title, d.body, d.language, d.published_at "
     "FROM (SELECT id FROM search_documents WHERE terms_tsv @@ to_tsquery('simple', :expression) "
@@ -258,6 +275,33 @@ def _count_refusal(session: Session, list_id: str, language: str) -> None:
 # -- search ---------------------------------------------------------------------------------
 
 
+def public_search(
+    engine: Engine, *, query: str, language: str, limit: int, offset: int
+) -> SearchPage:
+    """What `GET /v1/search` answers, in its own unit of work.
+
+    Only a refused abuse search writes (its count, never who searched). On SQLite every
+    other search is one statement on a pooled connection, with no session and no
+    transaction around it (a statement reads one snapshot of the file): for a selective
+    query the session, BEGIN and COMMIT cost a fifth of what FTS5 takes to answer
+    (measured with bench/search.py)."""
+    if protected(query) is None and engine.dialect.name == "sqlite":
+        groups = query_groups(query)
+        if not groups:
+            return SearchPage(query=query, items=[], limit=limit, offset=offset, more=False)
+        pooled = engine.raw_connection()
+        try:
+            driver = pooled.driver_connection
+            assert driver is not None  # a connection checked out of the pool has one
+            rows = _match_sqlite(driver, groups, limit=limit + 1, offset=offset)
+        finally:
+            pooled.close()
+        return _page(query, rows, limit=limit, offset=offset)
+    # Every other search reads, and so never waits for a writer's lock.
+    with transaction(engine, readonly=protected(query) is None) as session:
+        return search(session, query=query, language=language, limit=limit, offset=offset)
+
+
 def search(session: Session, *, query: str, language: str, limit: int, offset: int) -> SearchPage:
     hit = protected(query)
     if hit is not None:
@@ -278,7 +322,19 @@ def search(session: Session, *, query: str, language: str, limit: int, offset: i
     groups = query_groups(query)
     if not groups:
         return SearchPage(query=query, items=[], limit=limit, offset=offset, more=False)
-    rows = _match(session, groups, limit=limit + 1, offset=offset)
+    if session.get_bind().dialect.name == "sqlite":
+        # The statement runs on the driver's own connection, inside the session's
+        # transaction: SQLAlchemy's statement and result handling cost a selective search
+        # a third of what FTS5 takes to answer.
+        driver = session.connection().connection.driver_connection
+        assert driver is not None  # a connection checked out of the pool has one
+        rows = _match_sqlite(driver, groups, limit=limit + 1, offset=offset)
+    else:
+        rows = _match_postgres(session, groups, limit=limit + 1, offset=offset)
+    return _page(query, rows, limit=limit, offset=offset)
+
+
+def _page(query: str, rows: Sequence[Any], *, limit: int, offset: int) -> SearchPage:
     # The page is validated in one call, its hits as plain dicts: building twenty models
     # one by one cost a selective search about as much as its query.
     return SearchPage.model_validate(
@@ -292,11 +348,9 @@ def search(session: Session, *, query: str, language: str, limit: int, offset: i
     )
 
 
-def _match(
+def _match_postgres(
     session: Session, groups: list[tuple[str, ...]], *, limit: int, offset: int
 ) -> list[Any]:
-    if session.get_bind().dialect.name == "sqlite":
-        return _match_sqlite(session, groups, limit=limit, offset=offset)
     expression = " & ".join(
         "(" + " | ".join(f"'{term}'" for term in group) + ")" for group in groups
     )
@@ -315,21 +369,16 @@ def _match(
 
 
 def _match_sqlite(
-    session: Session, groups: list[tuple[str, ...]], *, limit: int, offset: int
+    driver: sqlite3.Connection, groups: list[tuple[str, ...]], *, limit: int, offset: int
 ) -> list[Any]:
     # Every term is quoted: query syntax in the user's words is only text.
     expression = " AND ".join(
         "(" + " OR ".join(f'"{term}"' for term in group) + ")" for group in groups
     )
-    # A fixed statement on the driver's own connection, inside the session's transaction:
-    # for a selective query, SQLAlchemy's statement and result handling cost a third of
-    # what FTS5 takes to answer (measured with bench/search.py).
-    driver = session.connection().connection.driver_connection
-    assert driver is not None  # a connection checked out of the pool has one
-    (found,) = driver.execute(SQLITE_MATCHES_UP_TO, (expression, CANDIDATES + 1)).fetchone()
-    sql = SQLITE_MATCH_ALL if found <= CANDIDATES else SQLITE_MATCH_RECENT
-    parameters = (expression, CANDIDATES, offset + limit - 1, limit, offset)
-    rows = driver.execute(sql, parameters).fetchall()
+    parameters = (expression, CANDIDATES, offset + limit + TIES, offset + limit - 1, limit, offset)
+    rows = driver.execute(SQLITE_MATCH, parameters).fetchall()
+    if rows and rows[0][7]:
+        rows = driver.execute(SQLITE_MATCH_ALL_TIES, parameters).fetchall()
     return [(*row[:6], datetime.fromisoformat(row[6])) for row in rows]
 
 
