@@ -509,6 +509,7 @@ def layer_heads_without_toxigen(
     caches: dict[int, EmbeddingCache],
     band: tuple[float, float],
     rows: int,
+    l2: float = 1e-4,
 ) -> None:
     """English hate across sources, per encoder layer count at equal data: heads trained on
     ``rows`` texts (by a hash of the text, every category kept) drawn from everything but
@@ -531,11 +532,11 @@ def layer_heads_without_toxigen(
     heads = {}
     for n in layers:
         x = caches[n].embed([t for t, _ in sample])
-        heads[n] = train_semantic.train_heads(x, labels, 600, 1e-4)
+        heads[n] = train_semantic.train_heads(x, labels, 600, l2)
     tested = {name: sets[name] for name in ("toxigen", "handwritten")}
     blend_weights(tested, first, heads, caches, band)
     print_table(
-        f"trained without ToxiGen, heads on {len(sample)} texts per layer count",
+        f"trained without ToxiGen, heads on {len(sample)} texts per layer count, l2 {l2}",
         evaluate_models(tested, first, heads, caches, band),
         sizes(tested),
     )
@@ -768,6 +769,7 @@ def main() -> None:
     parser.add_argument(
         "--hate-layers", type=int, default=0, help="no-ToxiGen heads per --layers on N texts"
     )
+    parser.add_argument("--l2", type=float, default=1e-4, help="heads' L2 for --hate-layers")
     parser.add_argument(
         "--prototype-gate", action="store_true", help="CSAM prototypes on a gated share"
     )
@@ -789,7 +791,9 @@ def main() -> None:
     if args.layer_heads:
         layer_heads(args.data, sets, args.layers, caches, band, args.layer_heads)
     elif args.hate_layers:
-        layer_heads_without_toxigen(args.data, sets, args.layers, caches, band, args.hate_layers)
+        layer_heads_without_toxigen(
+            args.data, sets, args.layers, caches, band, args.hate_layers, args.l2
+        )
     elif args.prototype_gate:
         prototype_gate(args.data, sets, caches)
     elif args.prototypes:
