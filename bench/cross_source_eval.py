@@ -387,11 +387,46 @@ def folds(
         print(f"\n## fold: trained without {held_out} ({len(rows)} rows)")
         first, heads = trained(list(dict.fromkeys(rows)), layers, caches)
         tested = {held_out: sets[held_out], "handwritten": sets["handwritten"]}
+        blend_weights(tested, first, heads, caches, band)
         print_table(
             f"trained without {held_out}",
             evaluate_models(tested, first, heads, caches, band),
             sizes(tested),
         )
+
+
+def blend_weights(
+    sets: dict[str, list[Item]],
+    first_stage: ngram.NgramClassifier,
+    heads: dict[int, tuple[Matrix, Matrix]],
+    caches: dict[int, EmbeddingCache],
+    band: tuple[float, float],
+) -> None:
+    """The cascade's AUPRC per set when the semantic stage's share of the blend is w (0.5 is
+    the shipped mean), so a change of the blend is chosen by measurement."""
+    print("\n| layers | set | category | lang | " + " | ".join(f"w={w}" for w in BLENDS) + " |")
+    print("|---|---|---|---|" + "---|" * len(BLENDS))
+    for layers, (weights, bias) in heads.items():
+        for name, items in sets.items():
+            texts = [i.text for i in items]
+            first = first_stage.probabilities(texts)
+            second = semantic.head_probabilities(caches[layers].embed(texts), weights, bias)
+            best = np.delete(first, NONE, axis=1).max(axis=1)
+            unsure = (band[0] <= best) & (best < band[1])
+            columns = []
+            for w in BLENDS:
+                mixed = first.copy()
+                mixed[unsure] = (1 - w) * first[unsure] + w * second[unsure]
+                columns.append(auprc_rows(name, items, mixed))
+            for index, (category, lang, _, _) in enumerate(columns[0]):
+                print(
+                    f"| {layers} | {name} | {category} | {lang} | "
+                    + " | ".join(f"{c[index][2]:.2f}" for c in columns)
+                    + " |"
+                )
+
+
+BLENDS = (0.3, 0.5, 0.7, 0.85, 1.0)
 
 
 def first_stage_folds(data: Path, sets: dict[str, list[Item]]) -> None:
@@ -467,6 +502,46 @@ def layer_heads(
     )
 
 
+def layer_heads_without_toxigen(
+    data: Path,
+    sets: dict[str, list[Item]],
+    layers: Sequence[int],
+    caches: dict[int, EmbeddingCache],
+    band: tuple[float, float],
+    rows: int,
+    l2: float = 1e-4,
+) -> None:
+    """English hate across sources, per encoder layer count at equal data: heads trained on
+    ``rows`` texts (by a hash of the text, every category kept) drawn from everything but
+    ToxiGen (its English hate then comes from 10 English templates; French HateCheck's
+    cases may transfer across languages through the multilingual encoder), tested on
+    ToxiGen with a first stage also trained without it."""
+    import train_ngram
+    import train_semantic
+
+    synthetic_train, _ = train_ngram.synthetic(random.Random(2026), 40)
+    tox = {i.text for i in toxigen(data)}
+    pool = list(
+        dict.fromkeys(synthetic_train + [r for r in train_ngram.public(data) if r[0] not in tox])
+    )
+    first = train_ngram.train(pool, epochs=4, seed=2026)
+    ranked = sorted(pool, key=lambda r: hashlib.sha256(r[0].encode()).digest())
+    per_category = max(rows // len(CATEGORIES), 1)
+    sample = [r for c in CATEGORIES for r in [r for r in ranked if r[1] == c][:per_category]]
+    labels = np.array([CATEGORIES.index(label) for _, label in sample])
+    heads = {}
+    for n in layers:
+        x = caches[n].embed([t for t, _ in sample])
+        heads[n] = train_semantic.train_heads(x, labels, 600, l2)
+    tested = {name: sets[name] for name in ("toxigen", "handwritten")}
+    blend_weights(tested, first, heads, caches, band)
+    print_table(
+        f"trained without ToxiGen, heads on {len(sample)} texts per layer count, l2 {l2}",
+        evaluate_models(tested, first, heads, caches, band),
+        sizes(tested),
+    )
+
+
 PROTOTYPES = ROOT / "src" / "rempart" / "moderation" / "data" / "prototypes.json"
 
 
@@ -492,6 +567,106 @@ def prototype_scores(sets: dict[str, list[Item]], caches: dict[int, EmbeddingCac
             mask, positive = langs == lang, labels[langs == lang] == category
             values = [f"{average_precision(similarities[n][mask], positive):.2f}" for n in caches]
             print(f"| {category} | {lang} | {positive.mean():.2f} | " + " | ".join(values) + " |")
+
+
+def prototype_gate(
+    data: Path, sets: dict[str, list[Item]], caches: dict[int, EmbeddingCache]
+) -> None:
+    """Whether to ship the zero-shot CSAM prototypes, by measurement: the prototype pass
+    (highest cosine similarity to ``prototypes.json`` at 12 layers) run only on the items
+    whose first-stage ``csam_indicators`` score reaches a gate, its similarity put on a scale
+    by a logistic fit on the training templates (CSAM templates against all others: never
+    the evaluation posts), and the cascade's CSAM score raised to that value when higher.
+    Prints, per gate, the hand-written CSAM AUPRC per language and the share of items that
+    would take the 12-layer pass (hand-written, darknet shops, ordinary SMS ham)."""
+    import train_ngram
+
+    layers = max(caches)
+    cache = caches[layers]
+    prototypes = json.loads(PROTOTYPES.read_text(encoding="utf-8"))["categories"]
+    anchors = cache.embed(prototypes["csam_indicators"])
+    anchors /= np.linalg.norm(anchors, axis=1, keepdims=True)
+
+    def similarity(texts: list[str]) -> npt.NDArray[np.float64]:
+        posts = cache.embed(texts)
+        posts /= np.linalg.norm(posts, axis=1, keepdims=True)
+        return (posts @ anchors.T).max(axis=1).astype(np.float64)
+
+    templates, _ = train_ngram.synthetic(random.Random(2026), 5)
+    templates = list(dict.fromkeys(templates))
+    sim_t = similarity([t for t, _ in templates])
+    y_t = np.array([label == "csam_indicators" for _, label in templates], dtype=np.float64)
+    scale, offset = fit_logistic(sim_t, y_t)
+    print(
+        f"scale on {len(templates)} templates ({int(y_t.sum())} CSAM): "
+        f"p = sigmoid({scale:.2f} * (similarity - {offset:.3f}))"
+    )
+    first_stage = ngram.load_default()
+    heads = shipped_heads(WEIGHTS / "semantic-v2.npz")
+    items = sets["handwritten"]
+    texts = [i.text for i in items]
+    first = first_stage.probabilities(texts)
+    second = semantic.head_probabilities(caches[min(caches)].embed(texts), *heads)
+    mixed = cascade_probs(first, second, cascade.UNSURE)
+    csam = CATEGORIES.index("csam_indicators")
+    proto = 1 / (1 + np.exp(-scale * (similarity(texts) - offset)))
+    langs = np.array([i.lang for i in items])
+    positive = np.array([i.label == "csam_indicators" for i in items])
+    ham = [i.text for i in sms_spam(data) if i.label == "none"]
+    others = {
+        "darknet": first_stage.probabilities([i.text for i in sets["darknet_drugs"]])[:, csam],
+        "sms ham": first_stage.probabilities(ham)[:, csam],
+        "toxigen": first_stage.probabilities([i.text for i in sets["toxigen"]])[:, csam],
+    }
+    print(
+        "\n| gate (first-stage csam >=) | EN AUPRC | FR AUPRC | hand-written gated | "
+        + " | ".join(f"{k} gated" for k in others)
+        + " |"
+    )
+    print("|---|---|---|---|" + "---|" * len(others))
+    for gate in (None, 0.0, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05):
+        score = mixed[:, csam].astype(np.float64)
+        gated = np.zeros(len(items), dtype=bool) if gate is None else first[:, csam] >= gate
+        score = np.where(gated, np.maximum(score, proto), score)
+        cells = [
+            f"{average_precision(score[langs == lang], positive[langs == lang]):.2f}"
+            for lang in ("en", "fr")
+        ]
+        shares = [
+            "-" if gate is None else f"{(values >= gate).mean():.1%}" for values in others.values()
+        ]
+        print(
+            f"| {'no prototypes' if gate is None else gate} | "
+            + " | ".join(cells)
+            + f" | {gated.mean():.0%} | "
+            + " | ".join(shares)
+            + " |"
+        )
+    for lang in ("en", "fr"):
+        mask = langs == lang
+        print(f"prototypes alone {lang}: {average_precision(proto[mask], positive[mask]):.2f}")
+    # The gentler mix: every item's CSAM score (1 - w) * cascade + w * prototype score.
+    for w in (0.1, 0.2, 0.3, 0.5):
+        score = (1 - w) * mixed[:, csam] + w * proto
+        cells = [
+            f"{average_precision(score[langs == lang], positive[langs == lang]):.2f}"
+            for lang in ("en", "fr")
+        ]
+        print(f"linear mix, prototype weight {w}: EN {cells[0]}, FR {cells[1]}")
+
+
+def fit_logistic(x: npt.NDArray[np.float64], y: npt.NDArray[np.float64]) -> tuple[float, float]:
+    """p = sigmoid(a * (x - b)) by gradient descent on the balanced log loss."""
+    weight = np.where(y > 0, 0.5 / max(y.mean(), 1e-9), 0.5 / max(1 - y.mean(), 1e-9))
+    centre, spread = float(x.mean()), float(x.std()) or 1.0
+    z = (x - centre) / spread
+    a, b = 1.0, 0.0
+    for _ in range(5000):
+        p = 1 / (1 + np.exp(-(a * z + b)))
+        g = (p - y) * weight / len(x)
+        a -= 0.5 * float((g * z).sum())
+        b -= 0.5 * float(g.sum())
+    return a / spread, centre - b * spread / a
 
 
 def band_sweep(sets: dict[str, list[Item]], first: ngram.NgramClassifier, high: float) -> None:
@@ -591,6 +766,13 @@ def main() -> None:
         action="store_true",
         help="retrain the first stage only without each hate source; the band's protection",
     )
+    parser.add_argument(
+        "--hate-layers", type=int, default=0, help="no-ToxiGen heads per --layers on N texts"
+    )
+    parser.add_argument("--l2", type=float, default=1e-4, help="heads' L2 for --hate-layers")
+    parser.add_argument(
+        "--prototype-gate", action="store_true", help="CSAM prototypes on a gated share"
+    )
     parser.add_argument("--speed", type=int, default=0, help="posts for a speed measure")
     parser.add_argument(
         "--speed-only", action="store_true", help="only the speed measure, for --layers"
@@ -608,6 +790,12 @@ def main() -> None:
     caches = {n: EmbeddingCache(args.cache, n) for n in args.layers}
     if args.layer_heads:
         layer_heads(args.data, sets, args.layers, caches, band, args.layer_heads)
+    elif args.hate_layers:
+        layer_heads_without_toxigen(
+            args.data, sets, args.layers, caches, band, args.hate_layers, args.l2
+        )
+    elif args.prototype_gate:
+        prototype_gate(args.data, sets, caches)
     elif args.prototypes:
         prototype_scores(sets, caches)
     elif args.first_stage_folds:
