@@ -5,6 +5,7 @@ addresses."""
 from __future__ import annotations
 
 import ipaddress
+from collections import Counter
 from datetime import datetime
 
 from sqlalchemy import delete
@@ -46,6 +47,53 @@ def hit(session: Session, *, key: bytes, limit: int, window_seconds: int, now: d
             "Too many requests from this network; try again later.",
             retry_after=window + window_seconds - stamp,
         )
+
+
+def hit_many(
+    session: Session,
+    *,
+    keys: list[bytes | None],
+    limit: int,
+    window_seconds: int,
+    now: datetime,
+) -> list[RateLimited | None]:
+    """Count one request per entry of ``keys`` (None: not limited) in one statement; for
+    each, the refusal :func:`hit` would have raised had they come one after the other, or
+    None. Every request counts, refused or not, as a batch's requests would one by one."""
+    stamp = int(now.timestamp())
+    window = stamp - stamp % window_seconds
+    wanted = Counter(key for key in keys if key is not None)
+    if not wanted:
+        return [None] * len(keys)
+    insert = dialect_insert(session, RateWindow)
+    # Sorted: two batches upserting the same keys lock them in the same order (PostgreSQL).
+    upsert = (
+        insert.values(
+            [{"key": key, "window": window, "count": n} for key, n in sorted(wanted.items())]
+        )
+        .on_conflict_do_update(
+            index_elements=[RateWindow.key, RateWindow.window],
+            set_={"count": RateWindow.count + insert.excluded["count"]},
+        )
+        .returning(RateWindow.key, RateWindow.count)
+    )
+    # What each key counted before this batch; its requests then count one by one.
+    seen = {bytes(key): int(total) - wanted[bytes(key)] for key, total in session.execute(upsert)}
+    answers: list[RateLimited | None] = []
+    for key in keys:
+        if key is None:
+            answers.append(None)
+            continue
+        seen[key] += 1
+        answers.append(
+            RateLimited(
+                "Too many requests from this network; try again later.",
+                retry_after=window + window_seconds - stamp,
+            )
+            if seen[key] > limit
+            else None
+        )
+    return answers
 
 
 def purge(session: Session, *, before: datetime) -> None:
