@@ -7,14 +7,13 @@ import ipaddress
 import json
 import re
 import secrets
-import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import pairwise
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from rempart.audit import service as audit
@@ -42,10 +41,9 @@ from rempart.reports.notices import CONTACT_PURPOSE
 from rempart.reports.schemas import ReportCreate
 from rempart.reports.targets import ResolvedTarget, resolve, resolve_many
 
-# Notices read per transaction, and how long one transaction may go on filing them: the
-# web processes wait for the write lock meanwhile.
-FILE_BATCH = 50
-FILE_SLICE_SECONDS = 0.1
+# Notices filed per transaction: the web processes wait for SQLite's write lock meanwhile
+# (a slice of 200 is filed in a few queries for all of it, see ``file_pending``).
+FILE_BATCH = 200
 # Connections older than this say nothing about whether an account is active now.
 ACTIVITY_WINDOW = timedelta(days=90)
 _WORD = re.compile(r"[a-z]+")
@@ -161,26 +159,33 @@ def _reporters(session: Session, reports: list[Report], now: datetime) -> dict[b
             select(Reporter).where(Reporter.identity_index.in_(indexes))
         ).scalars()
     }
+    new: dict[bytes, dict[str, Any]] = {}
     for report in reports:
         index = report.reporter_index
         if index is None:
             continue
         reporter = known.get(index)
-        if reporter is None:
-            reporter = known[index] = Reporter(
-                kind=report.reporter_kind,
-                identity_index=index,
-                contact_ciphertext=report.reporter_contact,
-                platform_user_id=report.platform_user_id,
-                principal_id=report.sender_principal_id,
-                upheld=0,
-                rejected=0,
-                unfounded=0,
-                created_at=as_utc(report.created_at),
-            )
-            session.add(reporter)
+        if reporter is None and index not in new:
+            new[index] = {
+                "kind": report.reporter_kind,
+                "identity_index": index,
+                "contact_ciphertext": report.reporter_contact,
+                "platform_user_id": report.platform_user_id,
+                "principal_id": report.sender_principal_id,
+                "upheld": 0,
+                "rejected": 0,
+                "unfounded": 0,
+                "created_at": as_utc(report.created_at),
+            }
         elif report.reporter_contact is not None:
-            reporter.contact_ciphertext = report.reporter_contact
+            if reporter is None:
+                new[index]["contact_ciphertext"] = report.reporter_contact
+            else:
+                reporter.contact_ciphertext = report.reporter_contact
+    if new:
+        # One statement for all of them (the ORM would insert them one by one).
+        for reporter in session.scalars(insert(Reporter).returning(Reporter), list(new.values())):
+            known[reporter.identity_index] = reporter
     session.flush()
     return known
 
@@ -407,7 +412,11 @@ def sender_of(caller: Caller) -> Sender:
 
 def file_pending(session: Session, *, settings: Settings, now: datetime) -> int:
     """File the notices received since the last run into their cases, weigh the cases and
-    place them in the queue, audit the receipt, and look for raids in the cases touched."""
+    place them in the queue, audit the receipt, and look for raids in the cases touched.
+
+    A slice of up to ``FILE_BATCH`` notices is filed with a few queries for all of it:
+    their reporters, accounts, cases (opened where none is), earlier notices and what raid
+    detection reads; then each case is audited and assessed in turn."""
     pending = list(
         session.execute(
             select(Report)
@@ -426,20 +435,25 @@ def file_pending(session: Session, *, settings: Settings, now: datetime) -> int:
     by_target: dict[tuple[str, str], list[Report]] = defaultdict(list)
     for report in pending:
         by_target[(report.target_kind, report.target_ref)].append(report)
-    started, filed = time.monotonic(), 0
-    for (kind, ref), reports in by_target.items():
-        if filed and time.monotonic() - started > FILE_SLICE_SECONDS:
-            break  # the rest waits for the next transaction, with no case_id yet
-        filed += len(reports)
-        case = cases.open_case(
-            session,
-            kind=kind,
-            ref=ref,
-            entity_id=reports[0].entity_id,
-            category=reports[0].category,
-            at=as_utc(reports[0].created_at),
-            now=now,
-        )
+    opened = cases.open_cases(
+        session,
+        targets={
+            target: cases.FirstNotice(
+                entity_id=reports[0].entity_id,
+                category=reports[0].category,
+                at=as_utc(reports[0].created_at),
+            )
+            for target, reports in by_target.items()
+        },
+        now=now,
+    )
+    again = cases.reporting_again(
+        session,
+        case_ids={case.id for case in opened.values()},
+        reporter_ids={r.id for r in reporters.values()},
+    )
+    for target, reports in by_target.items():
+        case = opened[target]
         for report in reports:
             reporter = reporters.get(report.reporter_index) if report.reporter_index else None
             report.reporter_id = reporter.id if reporter else None
@@ -448,7 +462,13 @@ def file_pending(session: Session, *, settings: Settings, now: datetime) -> int:
                 report.account_created_at, report.account_connections = created, connections
                 report.network_index = report.network_index or network
             report.case_id = case.id
-            cases.add_report(session, case=case, report=report, reporter=reporter, now=now)
+            repeat = reporter is not None and (case.id, reporter.id) in again
+            cases.add_report(case=case, report=report, reporter=reporter, repeat=repeat, now=now)
+            if reporter is not None:
+                again.add((case.id, reporter.id))
+    context = raids.Context.load(session, [opened[target] for target in by_target])
+    for (kind, ref), reports in by_target.items():
+        case = opened[(kind, ref)]
         audit.record(
             session,
             events.NoticesReceived(
@@ -461,9 +481,8 @@ def file_pending(session: Session, *, settings: Settings, now: datetime) -> int:
             actor="system:reports",
             target=f"{kind}:{ref}",
         )
-        session.flush()
-        raids.assess(session, settings=settings, case=case, now=now)
-    return filed
+        raids.assess(session, settings=settings, case=case, now=now, context=context)
+    return len(pending)
 
 
 def _account_facts(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -67,7 +68,9 @@ def _entity_ids(session: Session, names: set[str]) -> dict[str, str | None]:
             select(Entity.entity_id, Entity.deleted_at).where(Entity.entity_id.in_(names))
         )
     }
-    wanted = {name.lower().lstrip("@"): name for name in names if name not in found}
+    wanted: dict[str, list[str]] = defaultdict(list)  # "@Name" and "name" fold alike
+    for name in names - found.keys():
+        wanted[name.lower().lstrip("@")].append(name)
     if wanted:
         by_username: dict[str, str | None] = {}
         for entity_id, username, deleted_at in session.execute(
@@ -77,8 +80,9 @@ def _entity_ids(session: Session, names: set[str]) -> dict[str, str | None]:
         ):
             if by_username.get(username) is None:  # a live entity over a deleted one
                 by_username[username] = str(entity_id) if deleted_at is None else None
-        for folded, name in wanted.items():
-            found[name] = by_username.get(folded)
+        for folded, alike in wanted.items():
+            for name in alike:
+                found[name] = by_username.get(folded)
     return found
 
 
