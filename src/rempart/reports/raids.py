@@ -41,10 +41,12 @@ weight in a marked case, and "manifestly unfounded" reaches the coordinated noti
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from rempart.audit import service as audit
@@ -91,7 +93,43 @@ MACHINES_BLIND = ("csam_indicators",)
 CLEAN_BELOW = 0.25  # no machine signal at or above this: the item scanned clean
 
 
-def account_suspicion(report: Report) -> float:
+class NoticeFacts(NamedTuple):
+    """What raid detection reads of a notice: its columns, without the ORM's object (a
+    case's latest thousand notices are read for every slice that files into it)."""
+
+    id: int
+    case_id: int | None
+    reporter_id: int | None
+    channel: str
+    created_at: datetime
+    account_created_at: datetime | None
+    account_connections: int | None
+    network_index: bytes | None
+    text_simhash: int
+    email_domain_index: bytes | None
+    email_shape_index: bytes | None
+    coordinated: bool
+    weight: float | None
+
+
+_FACTS = (
+    Report.id,
+    Report.case_id,
+    Report.reporter_id,
+    Report.channel,
+    Report.created_at,
+    Report.account_created_at,
+    Report.account_connections,
+    Report.network_index,
+    Report.text_simhash,
+    Report.email_domain_index,
+    Report.email_shape_index,
+    Report.coordinated,
+    Report.weight,
+)
+
+
+def account_suspicion(report: NoticeFacts) -> float:
     """0 to 1 for a platform user's notice: how likely its account exists to report."""
     if report.channel not in ("platform", "bot"):
         return 0.0
@@ -147,7 +185,9 @@ def _scanned_clean(item: ModerationItem | None) -> bool:
     )
 
 
-def _unsupported_claims(session: Session, case: ReportCase, reports: list[Report]) -> float:
+def _unsupported_claims(
+    session: Session, case: ReportCase, reports: Sequence[NoticeFacts]
+) -> float:
     """The share of notices claiming a severe category against an item that scanned clean,
     sent by reporters with no upheld notice, no trusted-flagger status and no established
     account."""
@@ -179,7 +219,7 @@ def _unsupported_claims(session: Session, case: ReportCase, reports: list[Report
     return len(unknown) / len(reports)
 
 
-def _near_identical(reports: list[Report]) -> set[int]:
+def _near_identical(reports: Sequence[NoticeFacts]) -> set[int]:
     """Ids of the notices whose explanation is a near copy of another's."""
     unsigned = [(r.id, r.text_simhash & (2**64 - 1)) for r in reports[:400]]
     close: set[int] = set()
@@ -198,7 +238,7 @@ def _repeated(keys: list[tuple[int, bytes | None]], minimum: int) -> set[int]:
     return {rid for rid, k in keys if k is not None and counts[k] >= minimum}
 
 
-def _ring(session: Session, case: ReportCase, reports: list[Report]) -> set[int]:
+def _ring(session: Session, case: ReportCase, reports: Sequence[NoticeFacts]) -> set[int]:
     """Reporters of this case who reported other targets together with others of it."""
     reporter_ids = {r.reporter_id for r in reports if r.reporter_id is not None}
     if len(reporter_ids) < RING_MIN:
@@ -224,7 +264,7 @@ def _ring(session: Session, case: ReportCase, reports: list[Report]) -> set[int]
 
 
 def signals(
-    session: Session, *, case: ReportCase, reports: list[Report]
+    session: Session, *, case: ReportCase, reports: Sequence[NoticeFacts]
 ) -> tuple[dict[str, float], set[int]]:
     """The case's signals, and the ids of the notices in the coordinated pattern."""
     if len(reports) < MIN_REPORTS:
@@ -296,7 +336,7 @@ class Context:
     latest notices, the records of their reporters, the items, the entities and their
     past violations."""
 
-    latest: dict[int, list[Report]]
+    latest: dict[int, list[NoticeFacts]]
     complete: set[int]  # cases whose every notice is in ``latest``
     reporters: dict[int, tuple[int, str]]  # id: (upheld, kind)
     items: dict[int, ModerationItem]
@@ -305,25 +345,27 @@ class Context:
 
     @classmethod
     def load(cls, session: Session, batch: list[ReportCase]) -> Context:
-        latest: dict[int, list[Report]] = defaultdict(list)
+        latest: dict[int, list[NoticeFacts]] = defaultdict(list)
         # Cases of up to LATEST notices in one query; larger ones by their latest.
         small = [c.id for c in batch if c.reports <= LATEST]
-        for report in session.execute(
-            select(Report).where(Report.case_id.in_(small)).order_by(Report.id.desc())
-        ).scalars():
-            if report.case_id is not None:
-                latest[report.case_id].append(report)
+        for row in session.execute(
+            select(*_FACTS).where(Report.case_id.in_(small)).order_by(Report.id.desc())
+        ):
+            facts = NoticeFacts._make(row)
+            if facts.case_id is not None:
+                latest[facts.case_id].append(facts)
         complete = {i for i in small if len(latest[i]) <= LATEST}
         for case in batch:
             if case.id not in complete:
-                latest[case.id] = list(
-                    session.execute(
-                        select(Report)
+                latest[case.id] = [
+                    NoticeFacts._make(row)
+                    for row in session.execute(
+                        select(*_FACTS)
                         .where(Report.case_id == case.id)
                         .order_by(Report.id.desc())
                         .limit(LATEST)
-                    ).scalars()
-                )
+                    )
+                ]
         reporter_ids = {r.reporter_id for rs in latest.values() for r in rs if r.reporter_id}
         reporters = {
             rid: (int(upheld or 0), str(kind))
@@ -369,7 +411,11 @@ class Context:
             now=now,
         )
 
-    def credible_weight(self, session: Session, case: ReportCase) -> float:
+    def credible_weight(
+        self, session: Session, case: ReportCase, coordinated: dict[int, bool]
+    ) -> float:
+        """``cases.credible_weight``, from the notices read when they are all of the case's
+        (``coordinated``: what assessment has just marked)."""
         if case.id not in self.complete:
             return cases.credible_weight(session, case=case)
         return cases.weigh_credible(
@@ -384,7 +430,9 @@ class Context:
                     *self.reporters.get(r.reporter_id or 0, (None, None)),
                 )
                 for r in self.latest[case.id]
-                if not r.coordinated and r.weight is not None and r.weight >= cases.CREDIBLE
+                if not coordinated.get(r.id, r.coordinated)
+                and r.weight is not None
+                and r.weight >= cases.CREDIBLE
             ],
         )
 
@@ -431,10 +479,18 @@ def assess(
     }
     case.raid_suspected = score >= settings.raid_threshold
     case.assessed_at = now
-    for report in reports:
-        report.coordinated = case.raid_suspected and report.id in coordinated
+    marks = {r.id: case.raid_suspected and r.id in coordinated for r in reports}
+    for mark in (True, False):
+        changed = [r.id for r in reports if marks[r.id] is mark and r.coordinated is not mark]
+        if changed:
+            session.execute(
+                update(Report)
+                .where(Report.id.in_(changed))
+                .values(coordinated=mark)
+                .execution_options(synchronize_session=False)
+            )
     # What credible reporters outside the pattern weigh: they keep it in a marked case.
-    case.credible_reporters = context.credible_weight(session, case)
+    case.credible_reporters = context.credible_weight(session, case, marks)
     cases.place_in_queue(session, case=case, now=now)
     if case.raid_suspected and not was_suspected:
         audit.record(
