@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from itertools import pairwise
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from rempart.audit import service as audit
@@ -253,15 +253,17 @@ def _row(
     }
 
 
+_SUSPENSIONS = select(Reporter.identity_index, Reporter.suspended_until).where(
+    Reporter.identity_index.in_(bindparam("indexes", expanding=True)),
+    Reporter.suspended_until.is_not(None),
+)
+
+
 def _suspensions(session: Session, indexes: set[bytes], now: datetime) -> dict[bytes, datetime]:
     """The reporters among ``indexes`` whose notices are suspended, until when."""
     if not indexes:
         return {}
-    rows = session.execute(
-        select(Reporter.identity_index, Reporter.suspended_until).where(
-            Reporter.identity_index.in_(indexes), Reporter.suspended_until.is_not(None)
-        )
-    )
+    rows = session.execute(_SUSPENSIONS, {"indexes": list(indexes)})
     return {
         bytes(index): as_utc(until)
         for index, until in rows

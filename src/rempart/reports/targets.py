@@ -6,7 +6,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from rempart.core.errors import RempartError
@@ -90,14 +90,20 @@ def _live_posts(session: Session, refs: set[str]) -> dict[str, str]:
     """The entity of each live post (in a live entity) among ``refs``."""
     if not refs:
         return {}
-    return {
-        str(post_id): str(entity_id)
-        for post_id, entity_id in session.execute(
-            select(Post.post_id, Post.entity_id)
-            .join(Entity, Entity.entity_id == Post.entity_id)
-            .where(Post.post_id.in_(refs), Post.deleted_at.is_(None), Entity.deleted_at.is_(None))
-        )
-    }
+    rows = session.execute(_LIVE_POSTS, {"refs": list(refs)})
+    return {str(post_id): str(entity_id) for post_id, entity_id in rows}
+
+
+# Built once: on intake's path, building the statement cost as much as running it.
+_LIVE_POSTS = (
+    select(Post.post_id, Post.entity_id)
+    .join(Entity, Entity.entity_id == Post.entity_id)
+    .where(
+        Post.post_id.in_(bindparam("refs", expanding=True)),
+        Post.deleted_at.is_(None),
+        Entity.deleted_at.is_(None),
+    )
+)
 
 
 def resolve_many(
