@@ -30,6 +30,7 @@ from rempart.platform import recipients
 from rempart.platform import tasks as platform_tasks
 from rempart.platform.adapters.matrix import tasks as matrix_tasks
 from rempart.preservation import tasks as preservation_tasks
+from rempart.reports import intake as reports_intake
 from rempart.reports import tasks as reports_tasks
 from rempart.reports.models import Report
 
@@ -176,8 +177,8 @@ class Worker:
                 batch = reports_tasks.file_notices(session, self.rt)
             longest = max(longest, time.monotonic() - writing)
             filed += batch
-            if not batch:
-                break
+            if batch < reports_intake.FILE_BATCH:
+                break  # nothing left: what arrives meanwhile waits for the next round
             if self.rt.engine.dialect.name == "sqlite":
                 # Other processes' writers wait in SQLite's busy handler, which sleeps up to
                 # 100 ms between tries: taking the lock straight back would starve them
