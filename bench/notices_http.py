@@ -7,9 +7,10 @@ Starts `rempart serve` (``--web-workers`` processes) and `rempart worker` on a f
 SQLite database, publishes one channel with 500 posts through the ingest API, then sends
 ``--notices`` notices from ``--clients`` concurrent keep-alive clients with a platform's
 token, each vouching for a different user: one per request, or ``--batch`` per request to
-``/v1/reports/batch``. Prints notices/s, latency percentiles per request, every status
+``/v1/reports/batch``. Prints notices/s accepted, latency percentiles per request, every status
 code seen, the server processes' CPU time per notice, how long the worker took to file the
-last notice into its case, and the load average.
+last notice into its case (and notices/s filed, from the first sent to the last filed),
+the worker's CPU per notice, and the load average before and after.
 """
 
 from __future__ import annotations
@@ -193,6 +194,7 @@ def main() -> None:
                         statuses[response.status_code] += 1
                         latencies.append(elapsed * 1000)
 
+        print(f"load average before: {os.getloadavg()[0]:.2f}")
         cpu_before = cpu_seconds(server.pid)
         worker_cpu_before = cpu_seconds(worker.pid)
         started = time.perf_counter()
@@ -216,9 +218,13 @@ def main() -> None:
         )
         print(f"statuses per request: {dict(statuses)}")
         print(f"server CPU per notice: {cpu / sent * 1000:.2f} ms")
-        lag = drained(env) - wall - started
+        done = drained(env)
+        lag = done - wall - started
         worker_cpu = cpu_seconds(worker.pid) - worker_cpu_before
-        print(f"the worker filed the last notice {lag:.1f} s later")
+        print(
+            f"the worker filed the last notice {lag:.1f} s later: "
+            f"{sent / (done - started):,.0f} notices/s filed from the first sent to the last filed"
+        )
         print(f"worker CPU per notice filed: {worker_cpu / sent * 1000:.2f} ms")
         print(f"load average: {os.getloadavg()[0]:.2f}")
     finally:

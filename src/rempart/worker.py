@@ -30,6 +30,7 @@ from rempart.notify import tasks as notify_tasks
 from rempart.platform import recipients
 from rempart.platform import tasks as platform_tasks
 from rempart.preservation import tasks as preservation_tasks
+from rempart.reports import intake as reports_intake
 from rempart.reports import tasks as reports_tasks
 from rempart.reports.models import Report
 
@@ -54,6 +55,8 @@ STATEMENTS_EVERY = timedelta(seconds=10)
 JOBS_PER_TICK = 10
 # Filing a flood of notices yields to the other jobs after this long.
 FILING_SECONDS_PER_TICK = 5.0
+# On SQLite, the pause between two slices of filing that lets the web processes write.
+FILING_PAUSE_SECONDS = 0.1
 # After an unexpected error (database down…) wait this long, up to the maximum, and retry.
 ERROR_PAUSE_SECONDS = 1.0
 MAX_ERROR_PAUSE_SECONDS = 30.0
@@ -174,8 +177,13 @@ class Worker:
                 batch = reports_tasks.file_notices(session, self.rt)
             longest = max(longest, time.monotonic() - writing)
             filed += batch
-            if not batch:
-                break
+            if batch < reports_intake.FILE_BATCH:
+                break  # nothing left: what arrives meanwhile waits for the next round
+            if self.rt.engine.dialect.name == "sqlite":
+                # Other processes' writers wait in SQLite's busy handler, which sleeps up to
+                # 100 ms between tries: taking the lock straight back would starve them
+                # (notices waited 10 s for their two statements behind a flood's filing).
+                self._sleep(FILING_PAUSE_SECONDS)
         log.info("filed %d notices (longest write transaction %.0f ms)", filed, longest * 1000)
         return filed
 

@@ -35,6 +35,8 @@ def _digits(text: str) -> int:
 
 
 def _holds_ip(text: str) -> bool:
+    if "." not in text and ":" not in text:
+        return False  # every address has dots (IPv4) or colons (IPv6): ids, words, counts
     stripped = text.strip().strip("[]")
     try:
         ipaddress.ip_address(stripped)

@@ -273,11 +273,15 @@ def prepare_rows(
     dialect: Dialect, table: Any, rows: list[dict[str, Any]], statement: Any = None
 ) -> PreparedRows:
     """Prepare ``statement`` (by default a plain INSERT into ``table``) for ``rows``."""
-    statement = table.insert() if statement is None else statement
     if not rows or dialect.name != "sqlite":
-        return PreparedRows(statement, None, rows)
-    compiled = statement.compile(dialect=dialect, column_keys=list(rows[0]))
-    names = list(compiled.positiontup or ())
+        return PreparedRows(table.insert() if statement is None else statement, None, rows)
+    if statement is None:
+        # A plain insert compiles the same for the same columns: once (a single notice
+        # spent more on compiling its INSERT than on the rest of its write).
+        statement, sql, names = _plain_insert(dialect, table, tuple(rows[0]))
+    else:
+        compiled = statement.compile(dialect=dialect, column_keys=list(rows[0]))
+        sql, names = str(compiled), list(compiled.positiontup or ())
     dates = [i for i, name in enumerate(names) if isinstance(table.c[name].type, UTCDateTime)]
     get = itemgetter(*names)
     params: list[Any] = []
@@ -291,7 +295,16 @@ def prepare_rows(
                 text = texts[moment] = sqlite_datetime(moment)
             values[i] = text
         params.append(tuple(values))
-    return PreparedRows(statement, str(compiled), params)
+    return PreparedRows(statement, sql, params)
+
+
+@lru_cache(maxsize=256)
+def _plain_insert(
+    dialect: Dialect, table: Any, columns: tuple[str, ...]
+) -> tuple[Any, str, list[str]]:
+    statement = table.insert()
+    compiled = statement.compile(dialect=dialect, column_keys=list(columns))
+    return statement, str(compiled), list(compiled.positiontup or ())
 
 
 def run_prepared(

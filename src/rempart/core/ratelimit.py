@@ -5,9 +5,13 @@ addresses."""
 from __future__ import annotations
 
 import ipaddress
+from collections import Counter
 from datetime import datetime
+from functools import lru_cache
+from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import bindparam, delete
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from rempart.core.crypto import KeyRing
@@ -46,6 +50,66 @@ def hit(session: Session, *, key: bytes, limit: int, window_seconds: int, now: d
             "Too many requests from this network; try again later.",
             retry_after=window + window_seconds - stamp,
         )
+
+
+def hit_many(
+    session: Session,
+    *,
+    keys: list[bytes | None],
+    limit: int,
+    window_seconds: int,
+    now: datetime,
+) -> list[RateLimited | None]:
+    """Count one request per entry of ``keys`` (None: not limited) in one statement; for
+    each, the refusal :func:`hit` would have raised had they come one after the other, or
+    None. Every request counts, refused or not, as a batch's requests would one by one."""
+    stamp = int(now.timestamp())
+    window = stamp - stamp % window_seconds
+    wanted = Counter(key for key in keys if key is not None)
+    if not wanted:
+        return [None] * len(keys)
+    # Sorted: two batches upserting the same keys lock them in the same order (PostgreSQL).
+    rows = [{"key": key, "window": window, "count": n} for key, n in sorted(wanted.items())]
+    if len(rows) == 1:
+        # A single request: a statement built once, with its parameters apart.
+        counted = session.execute(_single_upsert(session.get_bind().dialect.name), rows[0])
+    else:
+        insert = dialect_insert(session, RateWindow)
+        counted = session.execute(_upsert(insert.values(rows), insert.excluded["count"]))
+    # What each key counted before this batch; its requests then count one by one.
+    seen = {bytes(key): int(total) - wanted[bytes(key)] for key, total in counted}
+    answers: list[RateLimited | None] = []
+    for key in keys:
+        if key is None:
+            answers.append(None)
+            continue
+        seen[key] += 1
+        answers.append(
+            RateLimited(
+                "Too many requests from this network; try again later.",
+                retry_after=window + window_seconds - stamp,
+            )
+            if seen[key] > limit
+            else None
+        )
+    return answers
+
+
+def _upsert(insert: Any, added: Any) -> Any:
+    return insert.on_conflict_do_update(
+        index_elements=[RateWindow.key, RateWindow.window],
+        set_={"count": RateWindow.count + added},
+    ).returning(RateWindow.key, RateWindow.count)
+
+
+@lru_cache(maxsize=4)
+def _single_upsert(dialect: str) -> Any:
+    module = postgresql if dialect == "postgresql" else sqlite
+    insert = module.insert(RateWindow)
+    values = insert.values(
+        key=bindparam("key"), window=bindparam("window"), count=bindparam("count")
+    )
+    return _upsert(values, insert.excluded["count"])
 
 
 def purge(session: Session, *, before: datetime) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request
@@ -18,7 +19,6 @@ from rempart.core.clock import as_utc
 from rempart.core.deps import Runtime, runtime
 from rempart.core.errors import RateLimited, RempartError
 from rempart.reports import appeals, bot, complaints, intake
-from rempart.reports.models import Report
 from rempart.reports.schemas import (
     AppealCreate,
     AppealReceipt,
@@ -70,54 +70,65 @@ def _network_key(rt: Runtime, request: Request) -> bytes:
     return ratelimit.network_key(rt.keys, host, purpose="reports.rate")
 
 
+def _receive(
+    rt: Runtime,
+    notices: list[ReportCreate],
+    sender: intake.Sender,
+    limit_key: bytes | None = None,
+) -> tuple[list[intake.Received | RempartError], datetime]:
+    """Check notices in a read, then count them against their limits and store those
+    received in one short write transaction: SQLite's write lock is held for two
+    statements, whatever the number of notices."""
+    now = rt.now()
+    with rt.unit_of_work(readonly=True) as session:
+        screening = intake.screen(
+            session,
+            keys=rt.keys,
+            settings=rt.settings,
+            notices=notices,
+            sender=sender,
+            now=now,
+            limit_key=limit_key,
+        )
+    with rt.unit_of_work() as session:
+        return intake.store(session, settings=rt.settings, screening=screening, now=now), now
+
+
 @router.post("/v1/reports", response_model=ReportReceipt, status_code=202)
 def report(body: ReportCreate, request: Request, caller: MaybeCaller, rt: Rt) -> ReportReceipt:
     """A notice (DSA Art. 16). Without a token: the public, with a name and an email
     (anonymous for child sexual abuse only), rate-limited per network. With a platform's
-    token: a user it vouches for. With a trusted flagger's token: that organisation."""
-    key = None
+    token: a user it vouches for. With a trusted flagger's token: that organisation. A
+    notice refused for another reason still counts against the limit."""
     if caller is None:
-        key = _network_key(rt, request)
         network = request.client.host if request.client else None
         sender = intake.Sender(caller=None, network=network, channel="web")
+        outcomes, _ = _receive(rt, [body], sender, limit_key=_network_key(rt, request))
     else:
-        if body.platform_user_id is not None:
-            key = intake.user_rate_key(rt.keys, caller, body.platform_user_id)
-        channel = "flagger" if caller.role.value == "flagger" else "platform"
-        sender = intake.Sender(caller=caller, network=None, channel=channel)
-    with _counted_unit_of_work(rt, key) as session:
-        received = intake.submit(
-            session, keys=rt.keys, settings=rt.settings, data=body, sender=sender, now=rt.now()
-        )
-        return ReportReceipt(
-            tracking_id=received.tracking_id,
-            status="received",
-            received_at=as_utc(received.created_at),
-            message=(
-                "Your notice is received. A moderator will review it; you will be told the "
-                "decision and how to appeal it."
-            ),
-        )
+        outcomes, _ = _receive(rt, [body], intake.sender_of(caller))
+    received = outcomes[0]
+    if isinstance(received, RempartError):
+        raise received
+    return ReportReceipt(
+        tracking_id=received.tracking_id,
+        status="received",
+        received_at=as_utc(received.created_at),
+        message=(
+            "Your notice is received. A moderator will review it; you will be told the "
+            "decision and how to appeal it."
+        ),
+    )
 
 
 @router.post("/v1/reports/batch", response_model=BatchReceipt, status_code=202)
 def report_batch(body: ReportBatch, caller: Platform, rt: Rt) -> BatchReceipt:
     """Up to 500 notices in one request, for platforms forwarding their users' notices and
-    trusted flaggers: one transaction instead of one per notice. Each notice is received or
-    refused on its own, with the code a single request would have answered."""
-    now = rt.now()
-    with rt.unit_of_work() as session:
-        results = intake.submit_batch(
-            session,
-            keys=rt.keys,
-            settings=rt.settings,
-            notices=body.notices,
-            caller=caller,
-            now=now,
-        )
+    trusted flaggers: checked together, stored in one short transaction. Each notice is
+    received or refused on its own, with the code a single request would have answered."""
+    results, now = _receive(rt, body.notices, intake.sender_of(caller))
     outcomes = [
         BatchOutcome(index=i, status="received", tracking_id=r.tracking_id)
-        if isinstance(r, Report)
+        if isinstance(r, intake.Received)
         else BatchOutcome(index=i, status="refused", code=r.code, message=r.message)
         for i, r in enumerate(results)
     ]

@@ -9,9 +9,11 @@ restrict anything by themselves: they only ask a human to look.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from rempart.core.clock import as_utc
@@ -89,98 +91,136 @@ def queue_reason(case: ReportCase) -> str:
     return "suspected_raid" if case.raid_suspected else "user_report"
 
 
-def _item_for(
-    session: Session, *, kind: str, ref: str, entity_id: str, now: datetime
-) -> ModerationItem:
-    item = session.execute(
-        select(ModerationItem).where(ModerationItem.kind == kind, ModerationItem.ref == ref)
-    ).scalar_one_or_none()
-    if item is None:
-        # Not scanned yet: the scan fills in the rest and keeps the item queued.
-        entity = session.execute(
-            select(Entity).where(Entity.entity_id == entity_id)
-        ).scalar_one_or_none()
-        item = ModerationItem(
-            kind=kind,
-            ref=ref,
-            entity_id=entity_id,
-            owner_user_id=entity.owner_user_id if entity else None,
-            state="visible",
-            pending_review=False,
-            priority=0.0,
-            confidence=0.0,
-            reach=(entity.member_count or 0) if entity else 0,
-            signals=[],
-            signal_sources="",
-            model_version="reports",
-            content_digest="",
-            updated_at=now,
+def _items_for(
+    session: Session, *, targets: dict[tuple[str, str], str], now: datetime
+) -> dict[tuple[str, str], ModerationItem]:
+    """The moderation item of each target ((kind, ref): entity id), created for those not
+    scanned yet: the scan fills in the rest and keeps the item queued."""
+    found = {
+        (item.kind, item.ref): item
+        for item in session.execute(
+            select(ModerationItem).where(
+                ModerationItem.kind.in_({kind for kind, _ in targets}),
+                ModerationItem.ref.in_({ref for _, ref in targets}),
+            )
+        ).scalars()
+        if (item.kind, item.ref) in targets
+    }
+    missing = {target: entity_id for target, entity_id in targets.items() if target not in found}
+    if not missing:
+        return found
+    entities = {
+        e.entity_id: e
+        for e in session.execute(
+            select(Entity).where(Entity.entity_id.in_(set(missing.values())))
+        ).scalars()
+    }
+    rows: list[dict[str, Any]] = []
+    for (kind, ref), entity_id in missing.items():
+        entity = entities.get(entity_id)
+        rows.append(
+            {
+                "kind": kind,
+                "ref": ref,
+                "entity_id": entity_id,
+                "owner_user_id": entity.owner_user_id if entity else None,
+                "state": "visible",
+                "pending_review": False,
+                "priority": 0.0,
+                "confidence": 0.0,
+                "reach": (entity.member_count or 0) if entity else 0,
+                "signals": [],
+                "signal_sources": "",
+                "model_version": "reports",
+                "content_digest": "",
+                "updated_at": now,
+            }
         )
-        session.add(item)
-        session.flush()
-    return item
+    # One statement for all of them (the ORM would insert them one by one for their ids).
+    for item in session.scalars(insert(ModerationItem).returning(ModerationItem), rows):
+        found[(item.kind, item.ref)] = item
+    return found
 
 
-def open_case(
-    session: Session,
-    *,
-    kind: str,
-    ref: str,
-    entity_id: str,
-    category: str,
-    at: datetime,
-    now: datetime,
-) -> ReportCase:
-    """The target's open case, or a new one opened ``at`` its first notice."""
-    case = session.execute(
+@dataclass(frozen=True)
+class FirstNotice:
+    """What a new case takes from its target's first notice."""
+
+    entity_id: str
+    category: str
+    at: datetime
+
+
+def open_cases(
+    session: Session, *, targets: dict[tuple[str, str], FirstNotice], now: datetime
+) -> dict[tuple[str, str], ReportCase]:
+    """Each target's open case (locked), or a new one opened at its first notice, in a few
+    queries for all of them."""
+    found: dict[tuple[str, str], ReportCase] = {}
+    for case in session.execute(
         select(ReportCase)
         .where(
-            ReportCase.target_kind == kind,
-            ReportCase.target_ref == ref,
+            ReportCase.target_kind.in_({kind for kind, _ in targets}),
+            ReportCase.target_ref.in_({ref for _, ref in targets}),
             ReportCase.state == "open",
         )
+        .order_by(ReportCase.id)
         .with_for_update()
-    ).scalar_one_or_none()
-    if case is not None:
-        return case
-    item = _item_for(session, kind=kind, ref=ref, entity_id=entity_id, now=now)
-    case = ReportCase(
-        target_kind=kind,
-        target_ref=ref,
-        entity_id=entity_id,
-        state="open",
-        category=category,
-        reports=0,
-        reporters=0,
-        credible_reporters=0.0,
-        trusted_flagger=False,
-        raid_suspected=False,
-        raid_score=0.0,
-        raid_signals={},
-        item_id=item.id,
-        first_report_at=at,
-        last_report_at=at,
+    ).scalars():
+        if (case.target_kind, case.target_ref) in targets:
+            found.setdefault((case.target_kind, case.target_ref), case)
+    missing = {target: first for target, first in targets.items() if target not in found}
+    if not missing:
+        return found
+    items = _items_for(
+        session, targets={target: first.entity_id for target, first in missing.items()}, now=now
     )
-    session.add(case)
-    session.flush()
-    return case
+    rows = [
+        {
+            "target_kind": kind,
+            "target_ref": ref,
+            "entity_id": first.entity_id,
+            "state": "open",
+            "category": first.category,
+            "reports": 0,
+            "reporters": 0,
+            "credible_reporters": 0.0,
+            "trusted_flagger": False,
+            "priority": 0.0,
+            "raid_suspected": False,
+            "raid_score": 0.0,
+            "raid_signals": {},
+            "item_id": items[(kind, ref)].id,
+            "first_report_at": first.at,
+            "last_report_at": first.at,
+        }
+        for (kind, ref), first in missing.items()
+    ]
+    for case in session.scalars(insert(ReportCase).returning(ReportCase), rows):
+        found[(case.target_kind, case.target_ref)] = case
+    return found
+
+
+def reporting_again(
+    session: Session, *, case_ids: set[int], reporter_ids: set[int]
+) -> set[tuple[int, int]]:
+    """(case, reporter) pairs among these in which the reporter has already reported."""
+    if not case_ids or not reporter_ids:
+        return set()
+    rows = session.execute(
+        select(Report.case_id, Report.reporter_id)
+        .where(Report.case_id.in_(case_ids), Report.reporter_id.in_(reporter_ids))
+        .distinct()
+    )
+    return {(int(c), int(r)) for c, r in rows if c is not None and r is not None}
 
 
 def add_report(
-    session: Session, *, case: ReportCase, report: Report, reporter: Reporter | None, now: datetime
+    *, case: ReportCase, report: Report, reporter: Reporter | None, repeat: bool, now: datetime
 ) -> None:
-    """Count the report in its case; a reporter counts once however often they report.
-    The caller places the case in the queue once it has added all the case's new reports."""
-    repeat = reporter is not None and (
-        session.execute(
-            select(Report.id).where(
-                Report.case_id == case.id,
-                Report.reporter_id == reporter.id,
-                Report.id != report.id,
-            )
-        ).first()
-        is not None
-    )
+    """Count the report in its case; a reporter counts once however often they report
+    (``repeat``: they already have in this case). The caller places the case in the queue
+    once it has added all the case's new reports."""
     case.reports += 1
     case.last_report_at = report.created_at
     if severity(report.category) > severity(case.category):
@@ -237,7 +277,19 @@ def credible_weight(session: Session, *, case: ReportCase) -> float:
             Report.coordinated.is_(False),
             Report.weight >= CREDIBLE,
         )
-    ).all()
+    ).tuples()
+    return weigh_credible(case, list(rows))
+
+
+# A credible notice outside the pattern: reporter id, weight, received at, the account's
+# creation and connections, the reporter's upheld notices and kind.
+CredibleRow = tuple[
+    int | None, float | None, datetime, datetime | None, int | None, int | None, str | None
+]
+
+
+def weigh_credible(case: ReportCase, rows: list[CredibleRow]) -> float:
+    """``credible_weight`` of the case's credible notices outside the pattern."""
     unproven = 0.0 if case.raid_suspected else max(0.0, 1 - case.raid_score)
     best: dict[int, float] = {}  # each reporter once, at their best
     anonymous = 0.0

@@ -7,13 +7,13 @@ import ipaddress
 import json
 import re
 import secrets
-import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import pairwise
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from rempart.audit import service as audit
@@ -23,6 +23,7 @@ from rempart.auth.service import Caller
 from rempart.core import ratelimit
 from rempart.core.clock import as_utc
 from rempart.core.crypto import KeyRing
+from rempart.core.db import PreparedRows, prepare_rows, run_prepared
 from rempart.core.errors import RempartError
 from rempart.core.settings import Settings
 from rempart.core.text import fold
@@ -38,12 +39,11 @@ from rempart.reports.exceptions import (
 from rempart.reports.models import Report, Reporter
 from rempart.reports.notices import CONTACT_PURPOSE
 from rempart.reports.schemas import ReportCreate
-from rempart.reports.targets import resolve
+from rempart.reports.targets import ResolvedTarget, resolve, resolve_many
 
-# Notices read per transaction, and how long one transaction may go on filing them: the
-# web processes wait for the write lock meanwhile.
-FILE_BATCH = 50
-FILE_SLICE_SECONDS = 0.1
+# Notices filed per transaction: the web processes wait for SQLite's write lock meanwhile
+# (a slice of 200 is filed in a few queries for all of it, see ``file_pending``).
+FILE_BATCH = 200
 # Connections older than this say nothing about whether an account is active now.
 ACTIVITY_WINDOW = timedelta(days=90)
 _WORD = re.compile(r"[a-z]+")
@@ -159,28 +159,209 @@ def _reporters(session: Session, reports: list[Report], now: datetime) -> dict[b
             select(Reporter).where(Reporter.identity_index.in_(indexes))
         ).scalars()
     }
+    new: dict[bytes, dict[str, Any]] = {}
     for report in reports:
         index = report.reporter_index
         if index is None:
             continue
         reporter = known.get(index)
-        if reporter is None:
-            reporter = known[index] = Reporter(
-                kind=report.reporter_kind,
-                identity_index=index,
-                contact_ciphertext=report.reporter_contact,
-                platform_user_id=report.platform_user_id,
-                principal_id=report.sender_principal_id,
-                upheld=0,
-                rejected=0,
-                unfounded=0,
-                created_at=as_utc(report.created_at),
-            )
-            session.add(reporter)
+        if reporter is None and index not in new:
+            new[index] = {
+                "kind": report.reporter_kind,
+                "identity_index": index,
+                "contact_ciphertext": report.reporter_contact,
+                "platform_user_id": report.platform_user_id,
+                "principal_id": report.sender_principal_id,
+                "upheld": 0,
+                "rejected": 0,
+                "unfounded": 0,
+                "created_at": as_utc(report.created_at),
+            }
         elif report.reporter_contact is not None:
-            reporter.contact_ciphertext = report.reporter_contact
+            if reporter is None:
+                new[index]["contact_ciphertext"] = report.reporter_contact
+            else:
+                reporter.contact_ciphertext = report.reporter_contact
+    if new:
+        # One statement for all of them (the ORM would insert them one by one).
+        for reporter in session.scalars(insert(Reporter).returning(Reporter), list(new.values())):
+            known[reporter.identity_index] = reporter
     session.flush()
     return known
+
+
+@dataclass(frozen=True)
+class Received:
+    """A notice stored: what its sender is told."""
+
+    tracking_id: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Screening:
+    """Notices checked against everything but their rate limits, the rows of those that
+    passed prepared for insertion: what :func:`store` writes in a short transaction."""
+
+    outcomes: list[Received | RempartError]  # what each notice gets, limits aside
+    limit_keys: list[bytes | None]  # the rate limit each notice counts against
+    rows: PreparedRows  # the received notices' rows, in order
+
+
+def _row(
+    keys: KeyRing,
+    data: ReportCreate,
+    sender: Sender,
+    target: ResolvedTarget,
+    identity: Identity | None,
+    now: datetime,
+) -> dict[str, Any]:
+    """The ``reports`` row of a notice that passed its checks (every column: rows go to the
+    driver as they are)."""
+    domain_index = shape_index = None
+    if data.reporter is not None and sender.caller is None:
+        local, _, domain = data.reporter.email.lower().rpartition("@")
+        domain_index = keys.blind_index(domain, purpose="reports.email.domain")
+        shape_index = keys.blind_index(email_shape(local), purpose="reports.email.shape")
+    return {
+        "tracking_id": secrets.token_urlsafe(12),
+        "target_kind": target.kind,
+        "target_ref": target.ref,
+        "entity_id": target.entity_id,
+        "case_id": None,
+        "reporter_id": None,
+        "reporter_kind": identity.kind if identity else None,
+        "reporter_index": identity.index if identity else None,
+        "reporter_contact": identity.contact if identity else None,
+        "platform_user_id": identity.platform_user_id if identity else None,
+        "sender_principal_id": identity.principal_id if identity else None,
+        "channel": sender.channel,
+        "category": data.category,
+        "explanation": data.explanation,
+        "good_faith": True,
+        "text_simhash": simhash(data.explanation),
+        "network_index": network_of(keys, sender.network) if sender.network else None,
+        "account_created_at": None,
+        "account_connections": None,
+        "email_domain_index": domain_index,
+        "email_shape_index": shape_index,
+        "coordinated": False,
+        "weight": None,
+        "outcome": "open",
+        "created_at": now,
+        "notified_at": None,
+    }
+
+
+_SUSPENSIONS = select(Reporter.identity_index, Reporter.suspended_until).where(
+    Reporter.identity_index.in_(bindparam("indexes", expanding=True)),
+    Reporter.suspended_until.is_not(None),
+)
+
+
+def _suspensions(session: Session, indexes: set[bytes], now: datetime) -> dict[bytes, datetime]:
+    """The reporters among ``indexes`` whose notices are suspended, until when."""
+    if not indexes:
+        return {}
+    rows = session.execute(_SUSPENSIONS, {"indexes": list(indexes)})
+    return {
+        bytes(index): as_utc(until)
+        for index, until in rows
+        if until is not None and as_utc(until) > now
+    }
+
+
+def _refusal(
+    data: ReportCreate,
+    target: ResolvedTarget | RempartError,
+    identity: Identity | RempartError | None,
+    suspended: dict[bytes, datetime],
+) -> RempartError | None:
+    """Why a notice is refused, in the order :func:`submit` checks (None: it is not)."""
+    if not data.good_faith:
+        return GoodFaithRequired(
+            "Confirm that the notice is accurate and complete and sent in good faith."
+        )
+    if isinstance(target, RempartError):
+        return target
+    if isinstance(identity, RempartError):
+        return identity
+    if identity is not None and identity.index in suspended:
+        until = suspended[identity.index]
+        return ReporterSuspended(
+            "The processing of your notices is suspended (DSA Art. 23) until "
+            f"{until.date().isoformat()}, because many of them were manifestly "
+            "unfounded.",
+            until=until.isoformat(),
+        )
+    return None
+
+
+def screen(
+    session: Session,
+    *,
+    keys: KeyRing,
+    settings: Settings,
+    notices: list[ReportCreate],
+    sender: Sender,
+    now: datetime,
+    limit_key: bytes | None = None,
+) -> Screening:
+    """Check notices as :func:`submit` does, in a few reads for the lot (the session may be
+    read-only): good faith, a live target, a sender allowed to send it, a reporter whose
+    notices are processed, refused in that order. Each counts against the rate limit of
+    the user a platform vouches for, or else ``limit_key`` (the public's network)."""
+    targets = resolve_many(
+        session, targets=[n.target for n in notices], link_base=settings.public_link_base
+    )
+    identities: list[Identity | RempartError | None] = []
+    for data in notices:
+        try:
+            identities.append(_identity(keys, data, sender))
+        except RempartError as not_allowed:
+            identities.append(not_allowed)
+    suspended = _suspensions(session, {i.index for i in identities if isinstance(i, Identity)}, now)
+    outcomes: list[Received | RempartError] = []
+    limit_keys: list[bytes | None] = []
+    rows: list[dict[str, Any]] = []
+    for data, target, identity in zip(notices, targets, identities, strict=True):
+        caller = sender.caller
+        if caller is not None and data.platform_user_id is not None:
+            limit_keys.append(user_rate_key(keys, caller, data.platform_user_id))
+        else:
+            limit_keys.append(limit_key if caller is None else None)
+        refused = _refusal(data, target, identity, suspended)
+        if refused is not None:
+            outcomes.append(refused)
+        elif isinstance(target, ResolvedTarget) and not isinstance(identity, RempartError):
+            row = _row(keys, data, sender, target, identity, now)
+            rows.append(row)
+            outcomes.append(Received(tracking_id=row["tracking_id"], created_at=now))
+    prepared = prepare_rows(session.get_bind().dialect, Report.__table__, rows)
+    return Screening(outcomes=outcomes, limit_keys=limit_keys, rows=prepared)
+
+
+def store(
+    session: Session, *, settings: Settings, screening: Screening, now: datetime
+) -> list[Received | RempartError]:
+    """Count the screened notices against their rate limits and store those received, in
+    one statement each (one transaction: all of it or nothing). A notice past its limit
+    is refused (429), a refused notice counts all the same."""
+    limited = ratelimit.hit_many(
+        session,
+        keys=screening.limit_keys,
+        limit=settings.report_rate_limit,
+        window_seconds=settings.report_rate_window_seconds,
+        now=now,
+    )
+    answers: list[Received | RempartError] = []
+    keep: list[bool] = []
+    for outcome, refusal in zip(screening.outcomes, limited, strict=True):
+        answers.append(refusal or outcome)
+        if isinstance(outcome, Received):
+            keep.append(refusal is None)
+    run_prepared(session, screening.rows, keep)
+    return answers
 
 
 def submit(
@@ -203,32 +384,7 @@ def submit(
     identity = _identity(keys, data, sender)
     if identity is not None:
         _refuse_if_suspended(session, identity, now)
-    domain_index = shape_index = None
-    if data.reporter is not None and sender.caller is None:
-        local, _, domain = data.reporter.email.lower().rpartition("@")
-        domain_index = keys.blind_index(domain, purpose="reports.email.domain")
-        shape_index = keys.blind_index(email_shape(local), purpose="reports.email.shape")
-    report = Report(
-        tracking_id=secrets.token_urlsafe(12),
-        target_kind=target.kind,
-        target_ref=target.ref,
-        entity_id=target.entity_id,
-        reporter_kind=identity.kind if identity else None,
-        reporter_index=identity.index if identity else None,
-        reporter_contact=identity.contact if identity else None,
-        platform_user_id=identity.platform_user_id if identity else None,
-        sender_principal_id=identity.principal_id if identity else None,
-        channel=sender.channel,
-        category=data.category,
-        explanation=data.explanation,
-        good_faith=True,
-        text_simhash=simhash(data.explanation),
-        email_domain_index=domain_index,
-        email_shape_index=shape_index,
-        network_index=network_of(keys, sender.network) if sender.network else None,
-        outcome="open",
-        created_at=now,
-    )
+    report = Report(**_row(keys, data, sender, target, identity, now))
     session.add(report)
     return report
 
@@ -250,41 +406,19 @@ def user_rate_key(keys: KeyRing, caller: Caller, platform_user_id: str) -> bytes
     return keys.blind_index(key, purpose="reports.rate.user")
 
 
-def submit_batch(
-    session: Session,
-    *,
-    keys: KeyRing,
-    settings: Settings,
-    notices: list[ReportCreate],
-    caller: Caller,
-    now: datetime,
-) -> list[Report | RempartError]:
-    """Check and store each notice of a batch as :func:`submit` would, counting each user's
-    notices against their rate limit. A refused notice is refused alone: every check runs
-    before its notice is added, so nothing of it is written."""
+def sender_of(caller: Caller) -> Sender:
+    """A platform or a trusted flagger sending notices with its token."""
     channel = "flagger" if caller.role == Role.FLAGGER else "platform"
-    sender = Sender(caller=caller, network=None, channel=channel)
-    outcomes: list[Report | RempartError] = []
-    for data in notices:
-        try:
-            if data.platform_user_id is not None:
-                count_against_limit(
-                    session,
-                    settings=settings,
-                    key=user_rate_key(keys, caller, data.platform_user_id),
-                    now=now,
-                )
-            outcomes.append(
-                submit(session, keys=keys, settings=settings, data=data, sender=sender, now=now)
-            )
-        except RempartError as refused:
-            outcomes.append(refused)
-    return outcomes
+    return Sender(caller=caller, network=None, channel=channel)
 
 
 def file_pending(session: Session, *, settings: Settings, now: datetime) -> int:
     """File the notices received since the last run into their cases, weigh the cases and
-    place them in the queue, audit the receipt, and look for raids in the cases touched."""
+    place them in the queue, audit the receipt, and look for raids in the cases touched.
+
+    A slice of up to ``FILE_BATCH`` notices is filed with a few queries for all of it:
+    their reporters, accounts, cases (opened where none is), earlier notices and what raid
+    detection reads; then each case is audited and assessed in turn."""
     pending = list(
         session.execute(
             select(Report)
@@ -303,20 +437,25 @@ def file_pending(session: Session, *, settings: Settings, now: datetime) -> int:
     by_target: dict[tuple[str, str], list[Report]] = defaultdict(list)
     for report in pending:
         by_target[(report.target_kind, report.target_ref)].append(report)
-    started, filed = time.monotonic(), 0
-    for (kind, ref), reports in by_target.items():
-        if filed and time.monotonic() - started > FILE_SLICE_SECONDS:
-            break  # the rest waits for the next transaction, with no case_id yet
-        filed += len(reports)
-        case = cases.open_case(
-            session,
-            kind=kind,
-            ref=ref,
-            entity_id=reports[0].entity_id,
-            category=reports[0].category,
-            at=as_utc(reports[0].created_at),
-            now=now,
-        )
+    opened = cases.open_cases(
+        session,
+        targets={
+            target: cases.FirstNotice(
+                entity_id=reports[0].entity_id,
+                category=reports[0].category,
+                at=as_utc(reports[0].created_at),
+            )
+            for target, reports in by_target.items()
+        },
+        now=now,
+    )
+    again = cases.reporting_again(
+        session,
+        case_ids={case.id for case in opened.values()},
+        reporter_ids={r.id for r in reporters.values()},
+    )
+    for target, reports in by_target.items():
+        case = opened[target]
         for report in reports:
             reporter = reporters.get(report.reporter_index) if report.reporter_index else None
             report.reporter_id = reporter.id if reporter else None
@@ -325,7 +464,13 @@ def file_pending(session: Session, *, settings: Settings, now: datetime) -> int:
                 report.account_created_at, report.account_connections = created, connections
                 report.network_index = report.network_index or network
             report.case_id = case.id
-            cases.add_report(session, case=case, report=report, reporter=reporter, now=now)
+            repeat = reporter is not None and (case.id, reporter.id) in again
+            cases.add_report(case=case, report=report, reporter=reporter, repeat=repeat, now=now)
+            if reporter is not None:
+                again.add((case.id, reporter.id))
+    context = raids.Context.load(session, [opened[target] for target in by_target])
+    for (kind, ref), reports in by_target.items():
+        case = opened[(kind, ref)]
         audit.record(
             session,
             events.NoticesReceived(
@@ -339,9 +484,8 @@ def file_pending(session: Session, *, settings: Settings, now: datetime) -> int:
             actor="system:reports",
             target=f"{kind}:{ref}",
         )
-        session.flush()
-        raids.assess(session, settings=settings, case=case, now=now)
-    return filed
+        raids.assess(session, settings=settings, case=case, now=now, context=context)
+    return len(pending)
 
 
 def _flagged(reports: list[Report]) -> dict[str, int]:

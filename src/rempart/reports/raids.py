@@ -41,9 +41,12 @@ weight in a marked case, and "manifestly unfounded" reaches the coordinated noti
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from rempart.audit import service as audit
@@ -90,7 +93,43 @@ MACHINES_BLIND = ("csam_indicators",)
 CLEAN_BELOW = 0.25  # no machine signal at or above this: the item scanned clean
 
 
-def account_suspicion(report: Report) -> float:
+class NoticeFacts(NamedTuple):
+    """What raid detection reads of a notice: its columns, without the ORM's object (a
+    case's latest thousand notices are read for every slice that files into it)."""
+
+    id: int
+    case_id: int | None
+    reporter_id: int | None
+    channel: str
+    created_at: datetime
+    account_created_at: datetime | None
+    account_connections: int | None
+    network_index: bytes | None
+    text_simhash: int
+    email_domain_index: bytes | None
+    email_shape_index: bytes | None
+    coordinated: bool
+    weight: float | None
+
+
+_FACTS = (
+    Report.id,
+    Report.case_id,
+    Report.reporter_id,
+    Report.channel,
+    Report.created_at,
+    Report.account_created_at,
+    Report.account_connections,
+    Report.network_index,
+    Report.text_simhash,
+    Report.email_domain_index,
+    Report.email_shape_index,
+    Report.coordinated,
+    Report.weight,
+)
+
+
+def account_suspicion(report: NoticeFacts) -> float:
     """0 to 1 for a platform user's notice: how likely its account exists to report."""
     if report.channel not in ("platform", "bot"):
         return 0.0
@@ -146,7 +185,9 @@ def _scanned_clean(item: ModerationItem | None) -> bool:
     )
 
 
-def _unsupported_claims(session: Session, case: ReportCase, reports: list[Report]) -> float:
+def _unsupported_claims(
+    session: Session, case: ReportCase, reports: Sequence[NoticeFacts]
+) -> float:
     """The share of notices claiming a severe category against an item that scanned clean,
     sent by reporters with no upheld notice, no trusted-flagger status and no established
     account."""
@@ -178,7 +219,7 @@ def _unsupported_claims(session: Session, case: ReportCase, reports: list[Report
     return len(unknown) / len(reports)
 
 
-def _near_identical(reports: list[Report]) -> set[int]:
+def _near_identical(reports: Sequence[NoticeFacts]) -> set[int]:
     """Ids of the notices whose explanation is a near copy of another's."""
     unsigned = [(r.id, r.text_simhash & (2**64 - 1)) for r in reports[:400]]
     close: set[int] = set()
@@ -197,7 +238,7 @@ def _repeated(keys: list[tuple[int, bytes | None]], minimum: int) -> set[int]:
     return {rid for rid, k in keys if k is not None and counts[k] >= minimum}
 
 
-def _ring(session: Session, case: ReportCase, reports: list[Report]) -> set[int]:
+def _ring(session: Session, case: ReportCase, reports: Sequence[NoticeFacts]) -> set[int]:
     """Reporters of this case who reported other targets together with others of it."""
     reporter_ids = {r.reporter_id for r in reports if r.reporter_id is not None}
     if len(reporter_ids) < RING_MIN:
@@ -223,7 +264,7 @@ def _ring(session: Session, case: ReportCase, reports: list[Report]) -> set[int]
 
 
 def signals(
-    session: Session, *, case: ReportCase, reports: list[Report]
+    session: Session, *, case: ReportCase, reports: Sequence[NoticeFacts]
 ) -> tuple[dict[str, float], set[int]]:
     """The case's signals, and the ids of the notices in the coordinated pattern."""
     if len(reports) < MIN_REPORTS:
@@ -269,16 +310,12 @@ def signals(
 def target_factor(session: Session, *, case: ReportCase, now: datetime) -> float:
     """1 for an established target with a clean record; lower when machines agree with
     the notices or the entity was already found violating."""
-    violations = session.execute(
-        select(func.count())
-        .select_from(ModerationDecision)
-        .join(ModerationItem, ModerationItem.id == ModerationDecision.item_id)
-        .where(
-            ModerationItem.entity_id == case.entity_id,
-            ModerationDecision.action != "no_violation",
-        )
-    ).scalar_one()
-    item = session.get(ModerationItem, case.item_id)
+    return Context.load(session, [case]).target_factor(case, now)
+
+
+def _target_factor(
+    *, violations: int, item: ModerationItem | None, entity: Entity | None, now: datetime
+) -> float:
     agree = item is not None and (
         any(r in reasons.active(item) for r in reasons.AUTOMATED)
         or any(
@@ -288,12 +325,116 @@ def target_factor(session: Session, *, case: ReportCase, now: datetime) -> float
     )
     if violations or agree:
         return 0.4
-    entity = session.execute(
-        select(Entity).where(Entity.entity_id == case.entity_id)
-    ).scalar_one_or_none()
     if entity is None or now - as_utc(entity.published_at) < timedelta(days=30):
         return 0.8
     return 1.0
+
+
+@dataclass
+class Context:
+    """What assessing a slice's cases reads, in a few queries for all of them: each case's
+    latest notices, the records of their reporters, the items, the entities and their
+    past violations."""
+
+    latest: dict[int, list[NoticeFacts]]
+    complete: set[int]  # cases whose every notice is in ``latest``
+    reporters: dict[int, tuple[int, str]]  # id: (upheld, kind)
+    items: dict[int, ModerationItem]
+    entities: dict[str, Entity]
+    violations: dict[str, int]
+
+    @classmethod
+    def load(cls, session: Session, batch: list[ReportCase]) -> Context:
+        latest: dict[int, list[NoticeFacts]] = defaultdict(list)
+        # Cases of up to LATEST notices in one query; larger ones by their latest.
+        small = [c.id for c in batch if c.reports <= LATEST]
+        for row in session.execute(
+            select(*_FACTS).where(Report.case_id.in_(small)).order_by(Report.id.desc())
+        ):
+            facts = NoticeFacts._make(row)
+            if facts.case_id is not None:
+                latest[facts.case_id].append(facts)
+        complete = {i for i in small if len(latest[i]) <= LATEST}
+        for case in batch:
+            if case.id not in complete:
+                latest[case.id] = [
+                    NoticeFacts._make(row)
+                    for row in session.execute(
+                        select(*_FACTS)
+                        .where(Report.case_id == case.id)
+                        .order_by(Report.id.desc())
+                        .limit(LATEST)
+                    )
+                ]
+        reporter_ids = {r.reporter_id for rs in latest.values() for r in rs if r.reporter_id}
+        reporters = {
+            rid: (int(upheld or 0), str(kind))
+            for rid, upheld, kind in session.execute(
+                select(Reporter.id, Reporter.upheld, Reporter.kind).where(
+                    Reporter.id.in_(reporter_ids)
+                )
+            )
+        }
+        items = {
+            item.id: item
+            for item in session.execute(
+                select(ModerationItem).where(ModerationItem.id.in_({c.item_id for c in batch}))
+            ).scalars()
+        }
+        entity_ids = {c.entity_id for c in batch}
+        entities = {
+            e.entity_id: e
+            for e in session.execute(
+                select(Entity).where(Entity.entity_id.in_(entity_ids))
+            ).scalars()
+        }
+        violations = {
+            str(entity_id): int(count)
+            for entity_id, count in session.execute(
+                select(ModerationItem.entity_id, func.count())
+                .select_from(ModerationDecision)
+                .join(ModerationItem, ModerationItem.id == ModerationDecision.item_id)
+                .where(
+                    ModerationItem.entity_id.in_(entity_ids),
+                    ModerationDecision.action != "no_violation",
+                )
+                .group_by(ModerationItem.entity_id)
+            )
+        }
+        return cls(latest, complete, reporters, items, entities, violations)
+
+    def target_factor(self, case: ReportCase, now: datetime) -> float:
+        return _target_factor(
+            violations=self.violations.get(case.entity_id, 0),
+            item=self.items.get(case.item_id),
+            entity=self.entities.get(case.entity_id),
+            now=now,
+        )
+
+    def credible_weight(
+        self, session: Session, case: ReportCase, coordinated: dict[int, bool]
+    ) -> float:
+        """``cases.credible_weight``, from the notices read when they are all of the case's
+        (``coordinated``: what assessment has just marked)."""
+        if case.id not in self.complete:
+            return cases.credible_weight(session, case=case)
+        return cases.weigh_credible(
+            case,
+            [
+                (
+                    r.reporter_id,
+                    r.weight,
+                    r.created_at,
+                    r.account_created_at,
+                    r.account_connections,
+                    *self.reporters.get(r.reporter_id or 0, (None, None)),
+                )
+                for r in self.latest[case.id]
+                if not coordinated.get(r.id, r.coordinated)
+                and r.weight is not None
+                and r.weight >= cases.CREDIBLE
+            ],
+        )
 
 
 def contributions(case: ReportCase) -> list[tuple[str, float, float, float]]:
@@ -312,15 +453,23 @@ def contributions(case: ReportCase) -> list[tuple[str, float, float, float]]:
     ]
 
 
-def assess(session: Session, *, settings: Settings, case: ReportCase, now: datetime) -> None:
-    reports = list(
-        session.execute(
-            select(Report).where(Report.case_id == case.id).order_by(Report.id.desc()).limit(LATEST)
-        ).scalars()
-    )
+def assess(
+    session: Session,
+    *,
+    settings: Settings,
+    case: ReportCase,
+    now: datetime,
+    context: Context | None = None,
+) -> None:
+    """Score the case's coordination, mark it and its coordinated notices, weigh its
+    credible reporters and place it in the queue. ``context``: what was read for the whole
+    slice of cases (``Context.load``), read for this case alone when not given."""
+    if context is None:
+        context = Context.load(session, [case])
+    reports = context.latest[case.id]
     found, coordinated = signals(session, case=case, reports=reports)
     coordination = min(1.0, sum(WEIGHTS[name] * value for name, value in found.items()))
-    factor = target_factor(session, case=case, now=now)
+    factor = context.target_factor(case, now)
     score = round(coordination * factor, 4)
     was_suspected = case.raid_suspected
     case.raid_score = score
@@ -330,10 +479,18 @@ def assess(session: Session, *, settings: Settings, case: ReportCase, now: datet
     }
     case.raid_suspected = score >= settings.raid_threshold
     case.assessed_at = now
-    for report in reports:
-        report.coordinated = case.raid_suspected and report.id in coordinated
+    marks = {r.id: case.raid_suspected and r.id in coordinated for r in reports}
+    for mark in (True, False):
+        changed = [r.id for r in reports if marks[r.id] is mark and r.coordinated is not mark]
+        if changed:
+            session.execute(
+                update(Report)
+                .where(Report.id.in_(changed))
+                .values(coordinated=mark)
+                .execution_options(synchronize_session=False)
+            )
     # What credible reporters outside the pattern weigh: they keep it in a marked case.
-    case.credible_reporters = cases.credible_weight(session, case=case)
+    case.credible_reporters = context.credible_weight(session, case, marks)
     cases.place_in_queue(session, case=case, now=now)
     if case.raid_suspected and not was_suspected:
         audit.record(

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
+from rempart.core.errors import RempartError
 from rempart.platform.models import Entity, Post
 from rempart.reports.exceptions import InvalidLink, TargetNotFound
 from rempart.reports.schemas import Target
@@ -54,43 +56,106 @@ def _host(word: str) -> str:
         return ""
 
 
-def _entity_id(session: Session, name: str) -> str | None:
-    """A live entity named by id or by username (columns only: this is on intake's path)."""
-    for condition in (
-        Entity.entity_id == name,
-        func.lower(Entity.username) == name.lower().lstrip("@"),
-    ):
-        row = session.execute(
-            select(Entity.entity_id, Entity.deleted_at).where(condition).limit(1)
-        ).first()
-        if row is not None:
-            return str(row.entity_id) if row.deleted_at is None else None
-    return None
+def _entity_ids(session: Session, names: set[str]) -> dict[str, str | None]:
+    """Live entities named by id or by username, in two queries whatever their number
+    (columns only: this is on intake's path). A name matching a deleted entity's id names
+    nothing, as the entity it named is gone."""
+    if not names:
+        return {}
+    found: dict[str, str | None] = {
+        str(entity_id): (str(entity_id) if deleted_at is None else None)
+        for entity_id, deleted_at in session.execute(
+            select(Entity.entity_id, Entity.deleted_at).where(Entity.entity_id.in_(names))
+        )
+    }
+    wanted: dict[str, list[str]] = defaultdict(list)  # "@Name" and "name" fold alike
+    for name in names - found.keys():
+        wanted[name.lower().lstrip("@")].append(name)
+    if wanted:
+        by_username: dict[str, str | None] = {}
+        for entity_id, username, deleted_at in session.execute(
+            select(Entity.entity_id, func.lower(Entity.username), Entity.deleted_at).where(
+                func.lower(Entity.username).in_(list(wanted))
+            )
+        ):
+            if by_username.get(username) is None:  # a live entity over a deleted one
+                by_username[username] = str(entity_id) if deleted_at is None else None
+        for folded, alike in wanted.items():
+            for name in alike:
+                found[name] = by_username.get(folded)
+    return found
 
 
-def _post(session: Session, ref: str, entity_id: str | None) -> ResolvedTarget:
-    row = session.execute(
-        select(Post.post_id, Post.entity_id)
-        .join(Entity, Entity.entity_id == Post.entity_id)
-        .where(Post.post_id == ref, Post.deleted_at.is_(None), Entity.deleted_at.is_(None))
-    ).first()
-    if row is None or (entity_id is not None and row.entity_id != entity_id):
-        raise TargetNotFound("No public post has this id or link.")
-    return ResolvedTarget("post", str(row.post_id), str(row.entity_id))
+def _live_posts(session: Session, refs: set[str]) -> dict[str, str]:
+    """The entity of each live post (in a live entity) among ``refs``."""
+    if not refs:
+        return {}
+    rows = session.execute(_LIVE_POSTS, {"refs": list(refs)})
+    return {str(post_id): str(entity_id) for post_id, entity_id in rows}
+
+
+# Built once: on intake's path, building the statement cost as much as running it.
+_LIVE_POSTS = (
+    select(Post.post_id, Post.entity_id)
+    .join(Entity, Entity.entity_id == Post.entity_id)
+    .where(
+        Post.post_id.in_(bindparam("refs", expanding=True)),
+        Post.deleted_at.is_(None),
+        Entity.deleted_at.is_(None),
+    )
+)
+
+
+def resolve_many(
+    session: Session, *, targets: list[Target], link_base: str
+) -> list[ResolvedTarget | RempartError]:
+    """What each target names, or why it names nothing, in a few queries for the lot."""
+    # Each target as (post ref or None, entity name or None, named by a link).
+    parsed: list[tuple[str | None, str | None, bool] | RempartError] = []
+    for target in targets:
+        if target.url is not None:
+            try:
+                name, ref = parse_link(target.url, link_base)
+            except RempartError as invalid:
+                parsed.append(invalid)
+                continue
+            parsed.append((ref, name, True))
+        elif target.kind == "post":
+            parsed.append((str(target.id), None, False))
+        else:
+            parsed.append((None, str(target.id), False))
+    entities = _entity_ids(
+        session, {p[1] for p in parsed if not isinstance(p, RempartError) and p[1] is not None}
+    )
+    posts = _live_posts(
+        session, {p[0] for p in parsed if not isinstance(p, RempartError) and p[0] is not None}
+    )
+    resolved: list[ResolvedTarget | RempartError] = []
+    for each in parsed:
+        if isinstance(each, RempartError):
+            resolved.append(each)
+            continue
+        post_ref, entity_name, linked = each
+        named = entities.get(entity_name) if entity_name is not None else None
+        if entity_name is not None and named is None:
+            resolved.append(
+                TargetNotFound(
+                    f"No public channel, group or bot has this {'link' if linked else 'id'}."
+                )
+            )
+        elif post_ref is None:
+            resolved.append(ResolvedTarget("entity", named or "", named or ""))
+        else:
+            owner = posts.get(post_ref)
+            if owner is None or (named is not None and owner != named):
+                resolved.append(TargetNotFound("No public post has this id or link."))
+            else:
+                resolved.append(ResolvedTarget("post", post_ref, owner))
+    return resolved
 
 
 def resolve(session: Session, *, target: Target, link_base: str) -> ResolvedTarget:
-    if target.url is not None:
-        entity_name, post_ref = parse_link(target.url, link_base)
-        entity_id = _entity_id(session, entity_name)
-        if entity_id is None:
-            raise TargetNotFound("No public channel, group or bot has this link.")
-        if post_ref is not None:
-            return _post(session, post_ref, entity_id)
-        return ResolvedTarget("entity", entity_id, entity_id)
-    if target.kind == "post":
-        return _post(session, str(target.id), None)
-    entity_id = _entity_id(session, str(target.id))
-    if entity_id is None:
-        raise TargetNotFound("No public channel, group or bot has this id.")
-    return ResolvedTarget("entity", entity_id, entity_id)
+    found = resolve_many(session, targets=[target], link_base=link_base)[0]
+    if isinstance(found, RempartError):
+        raise found
+    return found
