@@ -82,3 +82,15 @@ def test_routes_take_the_time_from_the_app_s_runtime(
         ]
     assert written
     assert all(abs((moment - LONG_AGO).total_seconds()) < 600 for moment in written)
+
+
+def test_runtimes_that_share_a_clock_share_one_view_of_the_engine(runtime: Runtime) -> None:
+    """A listener on one runtime's engine (a test watching statements, say) hears every
+    runtime of the same clock, the app's and the worker's included."""
+    base = get_engine(runtime.settings.database_url)
+    still = Still()
+    one = Runtime(settings=runtime.settings, engine=base, keys=runtime.keys, clock=still)
+    two = Runtime(settings=runtime.settings, engine=base, keys=runtime.keys, clock=still)
+    assert one.engine is two.engine
+    other = Runtime(settings=runtime.settings, engine=base, keys=runtime.keys, clock=Still())
+    assert other.engine is not one.engine

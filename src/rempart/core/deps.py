@@ -9,6 +9,7 @@ from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Any, TypeVar
+from weakref import WeakKeyDictionary
 
 from fastapi import Request
 from sqlalchemy import Engine
@@ -23,6 +24,18 @@ from rempart.core.ports import Port
 from rempart.core.settings import Settings
 
 T = TypeVar("T")
+
+# One clocked view of each engine per clock: runtimes that share a clock (the app, the
+# worker and the CLI of one test, say) share the view, so an event listener added to one
+# runtime's engine hears the statements of them all.
+_CLOCKED_VIEWS: WeakKeyDictionary[Clock, dict[Engine, Engine]] = WeakKeyDictionary()
+
+
+def _clocked(engine: Engine, clock: Clock) -> Engine:
+    views = _CLOCKED_VIEWS.setdefault(clock, {})
+    if engine not in views:
+        views[engine] = engine.execution_options(**{CLOCK_OPTION: clock})
+    return views[engine]
 
 
 @dataclass(frozen=True)
@@ -39,8 +52,7 @@ class Runtime:
     def __post_init__(self) -> None:
         # Every transaction on the runtime's engine reads the runtime's clock (``now_of``).
         if self.engine.get_execution_options().get(CLOCK_OPTION) is not self.clock:
-            clocked = self.engine.execution_options(**{CLOCK_OPTION: self.clock})
-            object.__setattr__(self, "engine", clocked)
+            object.__setattr__(self, "engine", _clocked(self.engine, self.clock))
         # A setting naming an implementation nobody registered stops the process at start.
         ports.check(self.settings)
 
