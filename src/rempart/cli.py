@@ -143,7 +143,9 @@ def worker(
     """Run queued jobs, sign audit tree heads every second and purge expired records daily."""
     import logging
 
-    from rempart.worker import Worker
+    from rempart.worker import Worker, limit_classifier_threads
+
+    limit_classifier_threads(cli_settings(database_url).worker_classifier_threads)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     runner = Worker(cli_runtime(database_url))
@@ -194,12 +196,29 @@ def keys_rotate(database_url: DatabaseUrl = None) -> None:
 
 @db_app.command("upgrade")
 def db_upgrade(database_url: DatabaseUrl = None) -> None:
-    """Migrate the database to the latest schema."""
-    from rempart.core.migrate import upgrade
+    """Migrate the database to the latest schema (a fresh SQLite file: created at once from
+    the schema snapshot the migrations produce)."""
+    from rempart.core.migrate import create_or_upgrade
 
     settings = cli_settings(database_url)
-    upgrade(settings.database_url)
+    create_or_upgrade(settings.database_url)
     console.print("Database is at the latest revision.")
+
+
+@db_app.command("snapshot")
+def db_snapshot() -> None:
+    """Rewrite the SQLite schema snapshot (migrations/sqlite-schema.sql) from a fresh
+    database migrated to the head: after adding a migration."""
+    import tempfile
+
+    from rempart.core.migrate import SNAPSHOT, upgrade, write_snapshot
+
+    with tempfile.TemporaryDirectory() as folder:
+        url = f"sqlite:///{Path(folder) / 'fresh.db'}"
+        upgrade(url)
+        write_snapshot(url)
+        get_engine(url).dispose()
+    console.print(f"Wrote {SNAPSHOT}.")
 
 
 # -- tokens ---------------------------------------------------------------------------

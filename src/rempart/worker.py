@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import time
 from collections.abc import Callable
@@ -57,6 +58,22 @@ FILING_SECONDS_PER_TICK = 5.0
 # After an unexpected error (database down…) wait this long, up to the maximum, and retry.
 ERROR_PAUSE_SECONDS = 1.0
 MAX_ERROR_PAUSE_SECONDS = 30.0
+
+
+# The variables the classifier's native libraries read when they load: the embedding
+# engine's OpenMP, numpy's BLAS. Idle OpenMP threads sleep rather than spin on a core.
+_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def limit_classifier_threads(threads: int) -> None:
+    """Run the classifier on ``threads`` threads; before the models load (the first scan).
+
+    On two cores, an engine on both starved the web processes: a request that needed the
+    CPU (or waited behind a write the worker had begun) waited for the engine's time slice.
+    """
+    for name in _THREAD_VARIABLES:
+        os.environ[name] = str(threads)
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 class Worker:
@@ -209,6 +226,9 @@ class Worker:
                 moderation_tasks.purge_review_media(session, self.rt)
                 ratelimit.purge(session, before=self.rt.now() - timedelta(days=1))
                 recipients.record_last_month_once(session, now=self.rt.now())
+        # The models load (numpy, the embedding engine: seconds on a busy machine) before the
+        # write transaction that compares their version with the last one scanned.
+        moderation_tasks.default_classifier(self.rt.settings)
         with transaction(self.rt.engine) as session:
             if jobs.due(session, name="legal-deadlines", every=LEGAL_DEADLINES_EVERY):
                 legal_tasks.run_deadlines(session, self.rt)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
+import sys
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,6 +32,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from rempart.core.clock import as_utc
+
+log = logging.getLogger("rempart.db")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -144,6 +149,7 @@ def make_engine(url: str, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT_SECONDS)
         except BaseException:
             gate.leave(dbapi_connection)
             raise
+        gate.locked(dbapi_connection)
 
     return engine
 
@@ -155,22 +161,84 @@ class _WriteGate:
     the threads of one web process that all wanted to write woke late and in no order:
     most of a notice's latency was that sleep. A lock wakes the next writer as soon as the
     current one has committed; only writers of other processes still meet the busy handler.
+
+    The gate also measures how long this process held SQLite's write lock (from BEGIN
+    IMMEDIATE to the end of COMMIT or ROLLBACK): ``write_holds`` reports the longest, and a
+    hold longer than ``SLOW_WRITE_SECONDS`` is logged with the code that held it.
     """
 
     def __init__(self, timeout: float) -> None:
         self._lock = threading.Lock()
         self._timeout = timeout
         self._holder: object | None = None
+        self._since = 0.0
 
     def enter(self, connection: object) -> None:
         # Past the timeout the writer goes on to SQLite's own wait, which answers busy.
         if self._lock.acquire(timeout=self._timeout):
             self._holder = connection
 
+    def locked(self, connection: object) -> None:
+        """BEGIN IMMEDIATE returned: this connection now holds SQLite's write lock."""
+        if self._holder is connection:
+            self._since = time.monotonic()
+
     def leave(self, connection: object) -> None:
         if self._holder is connection:
+            held = time.monotonic() - self._since if self._since else 0.0
+            self._since = 0.0
             self._holder = None
             self._lock.release()
+            if held:
+                _note_hold(held)
+
+
+# A write transaction that holds SQLite's write lock longer than this is logged: every
+# other writer (API requests, the worker) waited behind it.
+SLOW_WRITE_SECONDS = 0.25
+_holds_lock = threading.Lock()
+_holds = {"count": 0, "longest": 0.0}
+
+
+def _note_hold(held: float) -> None:
+    with _holds_lock:
+        _holds["count"] += 1
+        _holds["longest"] = max(_holds["longest"], held)
+    # Only where logging is set up (the worker, `rempart serve`): a command's output stays
+    # its own.
+    if held > SLOW_WRITE_SECONDS and log.hasHandlers():
+        # The transaction's code is still on the stack: COMMIT runs as its block ends.
+        where: list[str] = []
+        frame = sys._getframe(1)
+        while frame is not None and len(where) < 4:
+            name = frame.f_code.co_filename
+            if "/rempart/" in name and not name.endswith(("core/db.py", "contextlib.py")):
+                where.append(f"{name.rsplit('/rempart/', 1)[-1]}:{frame.f_lineno}")
+            frame = frame.f_back  # type: ignore[assignment]
+        log.warning(
+            "slow write transaction: SQLite's write lock held %.0f ms (%s)",
+            held * 1000,
+            " < ".join(where) or "?",
+        )
+
+
+def log_slow_writes() -> None:
+    """Log slow write transactions to stderr (web processes, whose logging uvicorn sets up
+    for its own loggers only)."""
+    if not log.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+        log.addHandler(handler)
+
+
+def write_holds(*, reset: bool = False) -> tuple[int, float]:
+    """How many SQLite write transactions this process committed or rolled back, and the
+    longest time one of them held the write lock (seconds); ``reset`` starts a new count."""
+    with _holds_lock:
+        figures = (int(_holds["count"]), float(_holds["longest"]))
+        if reset:
+            _holds["count"], _holds["longest"] = 0, 0.0
+    return figures
 
 
 def _gated_connection_class(gate: _WriteGate) -> type[sqlite3.Connection]:

@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     # The semantic stage (multilingual-e5-small, run offline in the worker) for the items
     # the first-stage classifier is unsure of.
     classifier_semantic: bool = True
+    # Threads the worker's classifier engine runs on (OpenMP, and numpy's BLAS). One leaves
+    # the other cores to the web processes, whose requests wait behind a busy CPU; more
+    # scan faster on a machine with cores to spare.
+    worker_classifier_threads: int = Field(default=1, ge=1, le=256)
     # An OpenAI-compatible endpoint serving a safety model, asked about the items the
     # earlier stages are unsure of. Off when unset.
     classifier_remote_url: str | None = None
