@@ -52,6 +52,9 @@ RETENTION_EVERY = timedelta(days=1)
 # Emergency orders are due in 8 hours: a minute's lag on their alerts is the most we allow.
 LEGAL_DEADLINES_EVERY = timedelta(minutes=1)
 STATEMENTS_EVERY = timedelta(seconds=10)
+# Statements of reasons sent per write transaction (each writes an appeal link, an outbox
+# message and an audit entry).
+STATEMENTS_PER_WRITE = 50
 JOBS_PER_TICK = 10
 # Filing a flood of notices yields to the other jobs after this long.
 FILING_SECONDS_PER_TICK = 5.0
@@ -229,15 +232,28 @@ class Worker:
         # The models load (numpy, the embedding engine: seconds on a busy machine) before the
         # write transaction that compares their version with the last one scanned.
         moderation_tasks.default_classifier(self.rt.settings)
+        # Each task its own short transaction: together (statements of reasons, notices'
+        # acknowledgements, deadlines) they held SQLite's write lock for over a second on
+        # a busy machine while API writes waited. A crash between the schedule's mark and
+        # its work delays that work to the next period; each task picks up what is pending.
         with transaction(self.rt.engine) as session:
-            if jobs.due(session, name="legal-deadlines", every=LEGAL_DEADLINES_EVERY):
-                legal_tasks.run_deadlines(session, self.rt)
-                # Every minute: evidence is erased when its legal period ends, not a day on.
-                preservation_tasks.run_purge(session, self.rt)
+            deadlines_due = jobs.due(session, name="legal-deadlines", every=LEGAL_DEADLINES_EVERY)
             statements_due = jobs.due(session, name="moderation-statements", every=STATEMENTS_EVERY)
-            if statements_due:
-                moderation_tasks.deliver(session, self.rt)
+        if deadlines_due:
+            with transaction(self.rt.engine) as session:
+                legal_tasks.run_deadlines(session, self.rt)
+            # Every minute: evidence is erased when its legal period ends, not a day on.
+            with transaction(self.rt.engine) as session:
+                preservation_tasks.run_purge(session, self.rt)
+        if statements_due:
+            while not self.stopping:
+                with transaction(self.rt.engine) as session:
+                    sent = moderation_tasks.deliver(session, self.rt, limit=STATEMENTS_PER_WRITE)
+                if sent < STATEMENTS_PER_WRITE:
+                    break
+            with transaction(self.rt.engine) as session:
                 reports_tasks.deliver(session, self.rt)
+            with transaction(self.rt.engine) as session:
                 moderation_tasks.rescan_if_models_changed(session, self.rt)
         if statements_due:
             # The hotline port sends with no transaction open, between two short ones of

@@ -11,15 +11,16 @@ not list exactly the migration files present (a new migration, a merge) is not u
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rempart.core.db import get_engine, is_sqlite, normalise_url
-
 if TYPE_CHECKING:
     from alembic.config import Config
+
+# SQLAlchemy and Alembic are imported where used: `rempart serve --demo-setup` creates a
+# fresh database from the snapshot with neither.
 
 MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
 SNAPSHOT = MIGRATIONS / "sqlite-schema.sql"
@@ -28,6 +29,8 @@ _HEADER = "-- rempart schema snapshot: "
 
 def alembic_config(database_url: str) -> Config:
     from alembic.config import Config
+
+    from rempart.core.db import normalise_url
 
     config = Config()
     config.set_main_option("script_location", "rempart:migrations")
@@ -44,7 +47,7 @@ def upgrade(database_url: str, revision: str = "head") -> None:
 def create_or_upgrade(database_url: str) -> str:
     """Bring the database to the latest schema: a fresh SQLite file from the snapshot,
     anything else through the migrations. Says which."""
-    if is_sqlite(database_url) and _create_from_snapshot(database_url):
+    if _create_from_snapshot(database_url):
         return "snapshot"
     upgrade(database_url)
     return "migrations"
@@ -69,31 +72,28 @@ def _snapshot() -> tuple[dict[str, object], str] | None:
 
 
 def _create_from_snapshot(database_url: str) -> bool:
-    snapshot = _snapshot()
-    if snapshot is None:
+    path = _sqlite_path(database_url)
+    snapshot = _snapshot() if path else None
+    if path is None or snapshot is None:
         return False
     _header, script = snapshot
-    engine = get_engine(database_url)
-    with engine.connect() as connection:
-        raw = connection.connection.dbapi_connection
-        assert isinstance(raw, sqlite3.Connection)
-        cursor = raw.cursor()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    # Autocommit mode: the transaction is the one begun below.
+    with closing(sqlite3.connect(path, timeout=30.0, isolation_level=None)) as raw:
         # BEGIN IMMEDIATE: two processes creating the same fresh file serialise here, and
         # the second finds tables and leaves the file to the migrations.
-        cursor.execute("BEGIN IMMEDIATE")
+        raw.execute("PRAGMA journal_mode=WAL")
+        raw.execute("BEGIN IMMEDIATE")
         try:
-            existing = cursor.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-            if existing:
-                cursor.execute("ROLLBACK")
+            if raw.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+                raw.execute("ROLLBACK")
                 return False
             for statement in _statements(script):
-                cursor.execute(statement)
-            cursor.execute("COMMIT")
+                raw.execute(statement)
+            raw.execute("COMMIT")
         except BaseException:
-            cursor.execute("ROLLBACK")
+            raw.execute("ROLLBACK")
             raise
-        finally:
-            cursor.close()
     return True
 
 
@@ -103,17 +103,42 @@ def _statements(script: str) -> list[str]:
 
 
 def _objects(database_url: str) -> list[tuple[str, str, str, str | None]]:
-    """Type, name, table and SQL of each object of a SQLite database, in creation order, and
-    its Alembic revision."""
-    engine = get_engine(database_url)
-    with engine.connect() as connection:
-        raw = connection.connection.dbapi_connection
-        assert isinstance(raw, sqlite3.Connection)
-        rows = raw.execute(
+    """Type, name, table and SQL of each object of a SQLite database, in creation order,
+    then an INSERT for each row the migrations wrote (the Alembic revision, the audit
+    log's empty tail), as ("row", table, "", statement). FTS5's shadow tables, which the
+    FTS5 table creates and fills itself, are left out."""
+    path = _sqlite_path(database_url)
+    if path is None:
+        raise ValueError("a SQLite file's URL is needed")
+    with closing(sqlite3.connect(path)) as raw:
+        objects = raw.execute(
             "SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY rowid"
         ).fetchall()
-        version = raw.execute("SELECT version_num FROM alembic_version").fetchall()
-    return [*rows, *(("alembic_version", str(v), "", None) for (v,) in version)]
+        virtual = [n for k, n, _t, s in objects if k == "table" and "VIRTUAL TABLE" in (s or "")]
+        kept = [
+            o
+            for o in objects
+            if o[3] and not o[1].startswith(("sqlite_", *(f"{v}_" for v in virtual)))
+        ]
+        rows: list[tuple[str, str, str, str | None]] = []
+        for kind, table, _t, _s in kept:
+            if kind != "table" or table in virtual:
+                continue
+            columns = [c[1] for c in raw.execute(f'PRAGMA table_info("{table}")')]
+            quoted = " || ',' || ".join(f'quote("{c}")' for c in columns)
+            for (values,) in raw.execute(f'SELECT {quoted} FROM "{table}"'):  # noqa: S608
+                names = ", ".join(columns)
+                insert = f"INSERT INTO {table} ({names}) VALUES ({values})"  # noqa: S608
+                rows.append(("row", table, "", insert))
+    return [*kept, *rows]
+
+
+def _sqlite_path(database_url: str) -> str | None:
+    """The file of a ``sqlite:///`` URL; None for anything else (PostgreSQL, in memory)."""
+    scheme, _, path = database_url.partition(":///")
+    if scheme not in ("sqlite", "sqlite+pysqlite") or not path or path.startswith(":memory:"):
+        return None
+    return path.split("?", 1)[0]
 
 
 def schema_of(database_url: str) -> set[tuple[str, str, str, object]]:
@@ -135,21 +160,7 @@ def schema_of(database_url: str) -> set[tuple[str, str, str, object]]:
 
 def write_snapshot(database_url: str, path: Path = SNAPSHOT) -> None:
     """Write the snapshot of a database the migrations have just brought to their head."""
-    statements: list[str] = []
-    shadow: set[str] = set()
-    rows = _objects(database_url)
-    for kind, name, _table, sql in rows:
-        if kind == "table" and sql and sql.upper().startswith("CREATE VIRTUAL TABLE"):
-            # FTS5 creates its shadow tables itself.
-            shadow.update(n for k, n, _t, _s in rows if k == "table" and n.startswith(f"{name}_"))
-    for kind, name, _table, sql in rows:
-        if kind == "alembic_version":
-            if not re.fullmatch(r"[0-9A-Za-z_]+", name):
-                raise ValueError(f"unexpected revision {name!r}")
-            insert = f"INSERT INTO alembic_version (version_num) VALUES ('{name}')"  # noqa: S608
-            statements.append(insert)
-        elif sql and name not in shadow and not name.startswith("sqlite_"):
-            statements.append(sql.strip())
+    statements = [(sql or "").strip() for _k, _n, _t, sql in _objects(database_url)]
     header = {"migrations": migration_files()}
     path.write_text(_HEADER + json.dumps(header) + "\n" + "\n;\n".join(statements) + "\n;\n")
 
@@ -157,6 +168,8 @@ def write_snapshot(database_url: str, path: Path = SNAPSHOT) -> None:
 def is_current(database_url: str) -> bool:
     from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
+
+    from rempart.core.db import get_engine
 
     config = alembic_config(database_url)
     heads = set(ScriptDirectory.from_config(config).get_heads())

@@ -815,15 +815,15 @@ CREATE TABLE "reports" (
 	coordinated BOOLEAN DEFAULT 0 NOT NULL, 
 	weight FLOAT, 
 	CONSTRAINT pk_reports PRIMARY KEY (id), 
-	CONSTRAINT fk_reports_reporter_id_reporters FOREIGN KEY(reporter_id) REFERENCES reporters (id), 
 	CONSTRAINT uq_reports_tracking_id UNIQUE (tracking_id), 
 	CONSTRAINT fk_reports_sender_principal_id_principals FOREIGN KEY(sender_principal_id) REFERENCES principals (id), 
-	CONSTRAINT fk_reports_case_id_report_cases FOREIGN KEY(case_id) REFERENCES report_cases (id)
+	CONSTRAINT fk_reports_case_id_report_cases FOREIGN KEY(case_id) REFERENCES report_cases (id), 
+	CONSTRAINT fk_reports_reporter_id_reporters FOREIGN KEY(reporter_id) REFERENCES reporters (id)
 )
 ;
-CREATE INDEX ix_reports_case_id ON reports (case_id)
-;
 CREATE INDEX ix_reports_reporter_id ON reports (reporter_id)
+;
+CREATE INDEX ix_reports_case_id ON reports (case_id)
 ;
 CREATE TABLE audit_nodes (
 	level SMALLINT NOT NULL, 
@@ -1003,4 +1003,6 @@ CREATE INDEX ix_webhook_deliveries_state_next_attempt_at ON webhook_deliveries (
 CREATE INDEX ix_legal_order_items_kind_ref ON legal_order_items (kind, ref)
 ;
 INSERT INTO alembic_version (version_num) VALUES ('0021_order_items_by_ref')
+;
+INSERT INTO audit_tail (id, size) VALUES (1,0)
 ;

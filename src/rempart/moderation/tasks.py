@@ -147,8 +147,10 @@ def rescan_if_models_changed(session: Session, rt: Runtime) -> bool:
     return not first_run
 
 
-def deliver(session: Session, rt: Runtime) -> None:
-    deliver_statements(session, notifier=rt.notifier, settings=rt.settings, now=rt.now())
+def deliver(session: Session, rt: Runtime, *, limit: int = 500) -> int:
+    return deliver_statements(
+        session, notifier=rt.notifier, settings=rt.settings, now=rt.now(), limit=limit
+    )
 
 
 def purge_review_media(session: Session, rt: Runtime) -> None:
