@@ -149,4 +149,5 @@ def test_serve_refuses_a_database_url_no_process_could_open(env: dict[str, str])
 def test_serve_help_lists_its_options(env: dict[str, str]) -> None:
     done = rempart_serve(env, "--help")
     assert done.returncode == 0
-    assert "--demo-setup" in done.stdout and "--database-url" in done.stdout
+    assert "--demo-setup" in done.stdout
+    assert "--database-url" in done.stdout
