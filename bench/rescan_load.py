@@ -50,6 +50,7 @@ AUTHORITY = "fr-tj-paris"  # a demo investigating judge: may order identificatio
 # transaction on SQLite ("write lock held N ms", core/db.py).
 WRITE = re.compile(r"write transaction (\d+) ms")
 SLOW = re.compile(r"write lock held (\d+) ms \(([^)]*)\)")
+WAITED = re.compile(r"waited (\d+) ms for SQLite's write lock \(([^)]*)\)")
 
 
 def free_port() -> int:
@@ -419,6 +420,13 @@ def main() -> None:
                 f"{name} write transactions holding SQLite's lock over 250 ms: {len(found)},"
                 f" longest {longest} ms ({where})"
             )
+    waits = [(int(m.group(1)), m.group(2)) for m in WAITED.finditer(served)]
+    if waits:
+        longest, where = max(waits)
+        print(
+            f"API write transactions waiting over 250 ms for SQLite's lock: {len(waits)},"
+            f" longest {longest} ms ({where})"
+        )
     if not args.postgres and not any(slow.values()):
         print("no write transaction of the API or the worker held SQLite's lock over 250 ms")
     print("load average:", " ".join(f"{x:.2f}" for x in os.getloadavg()))

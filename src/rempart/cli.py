@@ -94,9 +94,13 @@ def worker(
     """Run queued jobs, sign audit tree heads every second and purge expired records daily."""
     import logging
 
+    from rempart.core.db import background_writes
     from rempart.worker import Worker, limit_classifier_threads
 
-    limit_classifier_threads(cli_settings(database_url).worker_classifier_threads)
+    settings = cli_settings(database_url)
+    limit_classifier_threads(settings.worker_classifier_threads)
+    # Requests' writes first: the worker's give way while one waits (SQLite).
+    background_writes(settings.worker_write_yield_seconds)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     runner = Worker(cli_runtime(database_url))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 import sqlite3
 import sys
 import threading
@@ -109,6 +111,7 @@ def make_engine(url: str, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT_SECONDS)
         )
     _prepare_sqlite_file(url)
     gate = _WriteGate(lock_timeout)
+    waiting = _WaitingWriters(url)
     engine = create_engine(
         url,
         # Requests waiting for the write gate each hold a connection: with the default
@@ -143,13 +146,21 @@ def make_engine(url: str, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT_SECONDS)
             connection.exec_driver_sql("BEGIN DEFERRED")
             return
         dbapi_connection = connection.connection.dbapi_connection
+        asked = time.monotonic()
         gate.enter(dbapi_connection)
+        entered = time.monotonic()
         try:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            if _background_yield_seconds:
+                waiting.make_way(_background_yield_seconds)
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+            else:
+                with waiting.announce():
+                    connection.exec_driver_sql("BEGIN IMMEDIATE")
         except BaseException:
             gate.leave(dbapi_connection)
             raise
         gate.locked(dbapi_connection)
+        _note_wait(entered - asked, time.monotonic() - entered)
 
     return engine
 
@@ -191,6 +202,77 @@ class _WriteGate:
             self._lock.release()
             if held:
                 _note_hold(held)
+
+
+class _WaitingWriters:
+    """Lets the worker give way to API writes on SQLite.
+
+    SQLite's busy handler makes a writer of another process sleep and poll, up to 100 ms
+    between tries; a worker that commits and begins its next write transaction at once
+    (filing notices, a rescan's jobs) finds the lock free every time, and a request waited
+    through several of its transactions. Writers that wait for the lock hold a shared
+    ``flock`` on ``<database>-writers`` meanwhile; a background writer (the worker) first
+    waits, up to a bound, until nobody holds it.
+    """
+
+    def __init__(self, url: str) -> None:
+        path = url.split(":///", 1)[1] if ":///" in url else ""
+        self._fd: int | None = None
+        if path and not path.startswith(":memory:"):
+            try:
+                self._fd = os.open(
+                    f"{path.split('?', 1)[0]}-writers", os.O_RDWR | os.O_CREAT, 0o600
+                )
+            except OSError:
+                self._fd = None
+
+    @contextmanager
+    def announce(self) -> Iterator[None]:
+        if self._fd is None:
+            yield
+            return
+        fcntl.flock(self._fd, fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def make_way(self, bound: float) -> None:
+        if self._fd is None:
+            return
+        deadline = time.monotonic() + bound
+        while True:
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    return
+                time.sleep(0.005)
+                continue
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            return
+
+
+# Set in the worker (`background_writes`): its write transactions give way to others'.
+_background_yield_seconds = 0.0
+
+
+def background_writes(yield_seconds: float) -> None:
+    """This process's SQLite write transactions wait, up to ``yield_seconds`` each, while
+    another process's writer waits for the lock (0: they do not)."""
+    global _background_yield_seconds
+    _background_yield_seconds = yield_seconds
+
+
+def _note_wait(gate: float, lock: float) -> None:
+    if gate + lock > SLOW_WRITE_SECONDS and log.hasHandlers():
+        log.warning(
+            "slow write lock: waited %.0f ms for SQLite's write lock "
+            "(%.0f ms behind this process's writers, %.0f ms behind other processes)",
+            (gate + lock) * 1000,
+            gate * 1000,
+            lock * 1000,
+        )
 
 
 # A write transaction that holds SQLite's write lock longer than this is logged: every
