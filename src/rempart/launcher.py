@@ -18,6 +18,7 @@ import typer
 from rempart.core import crypto
 from rempart.core.cli import DatabaseUrl, cli_settings, err
 from rempart.core.errors import ConfigurationError
+from rempart.startup import TURN_FILE
 
 # PostgreSQL's spellings and SQLite's: what `make_engine` accepts (core/db.py).
 _SCHEMES = ("sqlite", "sqlite+pysqlite", "postgresql", "postgres", "postgresql+psycopg")
@@ -77,8 +78,10 @@ def serve(
         # keyed hashes instead (web/access_log.py).
         uvicorn.run(application, access_log=False, **bind)  # type: ignore[arg-type]
         return
-    # Worker processes build their own app from the environment.
+    # Worker processes build their own app from the environment, one at a time
+    # (rempart/startup.py).
     os.environ["REMPART_DATABASE_URL"] = settings.database_url
+    os.environ[TURN_FILE] = str(settings.key_file.resolve())
     # uvicorn starts its processes with "spawn", which re-imports the parent's main module
     # before a child can answer its supervisor's health check: with the CLI as the main
     # module that import alone takes seconds on a loaded machine, and children were killed
@@ -88,7 +91,7 @@ def serve(
         sys.executable,
         "-m",
         "uvicorn",
-        "rempart.app:create_worker_app",
+        "rempart.startup:create_web_process_app",
         "--factory",
         f"--workers={settings.web_workers}",
         f"--host={bind['host']}",

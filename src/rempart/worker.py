@@ -54,7 +54,7 @@ LEGAL_DEADLINES_EVERY = timedelta(minutes=1)
 STATEMENTS_EVERY = timedelta(seconds=10)
 # Statements of reasons sent per write transaction (each writes an appeal link, an outbox
 # message and an audit entry).
-STATEMENTS_PER_WRITE = 50
+STATEMENTS_PER_WRITE = 20
 JOBS_PER_TICK = 10
 # Filing a flood of notices yields to the other jobs after this long.
 FILING_SECONDS_PER_TICK = 5.0
