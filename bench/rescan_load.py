@@ -128,6 +128,7 @@ class Load:
         self.statuses: Counter[tuple[str, int]] = Counter()
         self.errors: list[str] = []
         self.raced: Counter[str] = Counter()
+        self.removed: set[str] = set()  # posts the bench's moderators removed
         self.stop = threading.Event()
 
     def note(self, kind: str, started: float, response: httpx.Response | None) -> None:
@@ -156,6 +157,10 @@ class Load:
 
     def notice(self, http: httpx.Client, n: int) -> None:
         post = self.posts[n % len(self.posts)]
+        with self.lock:
+            while post in self.removed:  # a notice about a removed post is refused (404)
+                n += 1
+                post = self.posts[n % len(self.posts)]
         self.send(
             http,
             "notice",
@@ -196,6 +201,9 @@ class Load:
             },
             headers=self.moderator,
         )
+        if decided is not None and decided.status_code == 201 and remove:
+            with self.lock:
+                self.removed.add(item["ref"])
         if decided is not None and decided.status_code == 201 and action != "no_violation":
             with transaction(get_engine(self.url), readonly=True) as session:
                 owner = session.execute(
