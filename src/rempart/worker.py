@@ -19,7 +19,7 @@ import rempart.subscriptions  # noqa: F401
 from rempart.audit import service as audit
 from rempart.audit.exceptions import AuditLogBroken
 from rempart.core import jobs, ratelimit
-from rempart.core.db import transaction
+from rempart.core.db import transaction, write_holds
 from rempart.core.deps import Runtime
 from rempart.core.models import ScheduleState
 from rempart.escalations import tasks as escalation_tasks
@@ -285,14 +285,18 @@ class Worker:
             # Long work (the demo's first scan, a rescan) is many jobs: each says how far
             # the run has come, so the log never stays silent for minutes. The write
             # transaction's length is what API writes may have waited behind.
+            # On SQLite, the longest time this process held the write lock since the last
+            # job (its rounds included): what other writers may have waited behind.
+            _count, held = write_holds(reset=True)
             log.info(
-                "job %s (%s) done in %.1f s (write transaction %.0f ms, longest of %d); "
+                "job %s (%s) done in %.1f s (write transaction %.0f ms, longest of %d%s); "
                 "%d of this kind still to run",
                 job.id,
                 job.kind,
                 written - started,
                 longest * 1000,
                 len(parts),
+                f"; SQLite's write lock held at most {held * 1000:.0f} ms" if held else "",
                 jobs.waiting(self.rt.engine, kind=job.kind),
             )
         except jobs.LeaseLost:
