@@ -9,6 +9,7 @@ import sqlite3
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -125,6 +126,9 @@ def make_engine(url: str, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT_SECONDS)
         },
     )
 
+    # The lock file's descriptor goes with the engine (tests make hundreds).
+    weakref.finalize(engine, waiting.close)
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy, not pysqlite, emit BEGIN, so that it can be BEGIN IMMEDIATE.
@@ -225,6 +229,11 @@ class _WaitingWriters:
                 )
             except OSError:
                 self._fd = None
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
     @contextmanager
     def announce(self) -> Iterator[None]:
