@@ -129,6 +129,7 @@ class Load:
         self.statuses: Counter[tuple[str, int]] = Counter()
         self.errors: list[str] = []
         self.raced: Counter[str] = Counter()
+        self.gone: Counter[str] = Counter()
         self.removed: set[str] = set()  # posts the bench's moderators removed
         self.stop = threading.Event()
 
@@ -140,6 +141,11 @@ class Load:
                 # An appeal that raced a moderator's new decision on the same item is
                 # refused, as it should be: counted apart, not as a failure.
                 self.raced[kind] += 1
+                return
+            if status == 404 and response is not None and "target_not_found" in response.text:
+                # A notice about a post since taken out of public view (by the scan, or by a
+                # moderator in a race with the skip above): refused, as it should be.
+                self.gone[kind] += 1
                 return
             self.statuses[(kind, status)] += 1
             if (status == 0 or status >= 400) and len(self.errors) < 10:
@@ -407,6 +413,11 @@ def main() -> None:
     print(f"errors: {sum(errors.values())}", dict(sorted(errors.items())))
     if raced:
         print(f"refused because a later decision raced them (409 decision_superseded): {raced}")
+    if sum(load.gone.values()):
+        print(
+            "notices refused because their post was no longer public"
+            f" (404 target_not_found): {sum(load.gone.values())}"
+        )
     for line in load.errors:
         print("  e.g.", line)
     for kind, values in sorted(load.latencies.items()):
