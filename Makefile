@@ -22,16 +22,15 @@ $(VENV)/.installed: $(BIN)/python requirements.lock pyproject.toml
 install: $(VENV)/.installed
 
 demo: install
-# Keys and schema side by side (no migration reads the keys): each command spends most of its
-# time importing Rempart, which on a busy machine is most of the wait before serving.
-	$(DEMO_ENV) $(BIN)/rempart keys init --demo & keys=$$!; \
-	  $(DEMO_ENV) $(BIN)/rempart db upgrade && wait $$keys
 	@mkdir -p var
 # The server starts before the seed, which takes minutes on a busy machine: the console and
-# the API answer first, and the demo sign-ins work as soon as the seed prints them. The seed
-# waits for the server's first answer so as not to take the CPU its processes start with.
+# the API answer first, and the demo sign-ins work as soon as the seed prints them. Its
+# first process writes the demo keys and creates the database (from the schema snapshot,
+# in milliseconds) before handing over to uvicorn, without importing the rest of the CLI:
+# on a busy machine each command started was seconds before serving. The seed waits for
+# the server's first answer so as not to take the CPU its processes start with.
 	@echo "Serving on http://$(HOST):$(PORT), then seeding the demo data; the worker starts after (log in var/worker.log)"
-	@$(DEMO_ENV) $(BIN)/rempart serve --host $(HOST) --port $(PORT) & server=$$!; worker=; \
+	@$(DEMO_ENV) $(BIN)/rempart serve --demo-setup --host $(HOST) --port $(PORT) & server=$$!; worker=; \
 	  trap 'kill $$server $$worker 2>/dev/null' EXIT INT TERM; \
 	  $(BIN)/python scripts/wait_for_http.py http://$(HOST):$(PORT)/healthz $$server || exit 1; \
 	  $(DEMO_ENV) $(BIN)/rempart demo seed || exit 1; \

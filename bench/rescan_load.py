@@ -46,7 +46,12 @@ from rempart.moderation.models import ModerationItem
 from rempart.platform.models import Account, Post
 
 AUTHORITY = "fr-tj-paris"  # a demo investigating judge: may order identification data
+# The worker's job lines ("write transaction N ms"), and any process's slow write
+# transaction on SQLite ("write lock held N ms", core/db.py).
 WRITE = re.compile(r"write transaction (\d+) ms")
+SLOW = re.compile(r"write lock held (\d+) ms \(([^)]*)\)")
+HELD = re.compile(r"write lock held at most (\d+) ms")
+WAITED = re.compile(r"waited (\d+) ms for SQLite's write lock \(([^)]*)\)")
 
 
 def free_port() -> int:
@@ -117,17 +122,31 @@ class Load:
             self.users = list(session.execute(sa.select(Account.user_id).limit(2000)).scalars())
         self.url = url
         self.lock = threading.Lock()
-        self.appealable: list[tuple[int, str]] = []  # (decision id, owner)
+        # item id -> (decision id, owner): only an item's latest decision can be appealed.
+        self.appealable: dict[int, tuple[int, str]] = {}
         self.decided = 0
         self.latencies: dict[str, list[float]] = defaultdict(list)
         self.statuses: Counter[tuple[str, int]] = Counter()
         self.errors: list[str] = []
+        self.raced: Counter[str] = Counter()
+        self.gone: Counter[str] = Counter()
+        self.removed: set[str] = set()  # posts the bench's moderators removed
         self.stop = threading.Event()
 
     def note(self, kind: str, started: float, response: httpx.Response | None) -> None:
         status = 0 if response is None else response.status_code
         with self.lock:
             self.latencies[kind].append(time.perf_counter() - started)
+            if status == 409 and response is not None and "decision_superseded" in response.text:
+                # An appeal that raced a moderator's new decision on the same item is
+                # refused, as it should be: counted apart, not as a failure.
+                self.raced[kind] += 1
+                return
+            if status == 404 and response is not None and "target_not_found" in response.text:
+                # A notice about a post since taken out of public view (by the scan, or by a
+                # moderator in a race with the skip above): refused, as it should be.
+                self.gone[kind] += 1
+                return
             self.statuses[(kind, status)] += 1
             if (status == 0 or status >= 400) and len(self.errors) < 10:
                 text = "connection failed" if response is None else response.text[:200]
@@ -145,6 +164,10 @@ class Load:
 
     def notice(self, http: httpx.Client, n: int) -> None:
         post = self.posts[n % len(self.posts)]
+        with self.lock:
+            while post in self.removed:  # a notice about a removed post is refused (404)
+                n += 1
+                post = self.posts[n % len(self.posts)]
         self.send(
             http,
             "notice",
@@ -185,20 +208,26 @@ class Load:
             },
             headers=self.moderator,
         )
+        if decided is not None and decided.status_code == 201 and remove:
+            with self.lock:
+                self.removed.add(item["ref"])
         if decided is not None and decided.status_code == 201 and action != "no_violation":
             with transaction(get_engine(self.url), readonly=True) as session:
                 owner = session.execute(
                     sa.select(ModerationItem.owner_user_id).where(ModerationItem.id == item["id"])
                 ).scalar_one_or_none()
-            if owner:
-                with self.lock:
-                    self.appealable.append((int(decided.json()["id"]), owner))
+            with self.lock:
+                if owner:
+                    self.appealable[item["id"]] = (int(decided.json()["id"]), owner)
+        elif decided is not None and decided.status_code == 201:
+            with self.lock:
+                self.appealable.pop(item["id"], None)
 
     def appeal(self, http: httpx.Client, n: int) -> None:
         with self.lock:
             if not self.appealable:
                 return
-            decision_id, owner = self.appealable.pop()
+            decision_id, owner = self.appealable.pop(next(reversed(self.appealable)))
         self.send(
             http,
             "appeal",
@@ -343,6 +372,7 @@ def main() -> None:
                 time.sleep(2)
             print(f"first scan done in {time.monotonic() - first:.0f} s")
         worker_log_path_offset = worker_log_path.stat().st_size
+        server_log_offset = (folder / "serve.log").stat().st_size
 
         load = Load(url, folder, base)
         rempart("moderation", "rescan", env=env)
@@ -370,11 +400,24 @@ def main() -> None:
                 os.killpg(process.pid, signal.SIGKILL)
     during = worker_log_path.read_text(errors="replace")[worker_log_path_offset:]
     holds = [int(m.group(1)) for m in WRITE.finditer(during)]
+    served = (folder / "serve.log").read_text(errors="replace")[server_log_offset:]
+    slow = {
+        name: [(int(m.group(1)), m.group(2)) for m in SLOW.finditer(text)]
+        for name, text in (("worker", during), ("API", served))
+    }
     total = sum(load.statuses.values())
     errors = {k: v for k, v in load.statuses.items() if k[1] == 0 or k[1] >= 400}
+    raced = sum(load.raced.values())
     print(f"all jobs (rescan included) done in {rescan_seconds:.0f} s; {total} requests sent")
     print("status by kind:", dict(sorted(load.statuses.items())))
     print(f"errors: {sum(errors.values())}", dict(sorted(errors.items())))
+    if raced:
+        print(f"refused because a later decision raced them (409 decision_superseded): {raced}")
+    if sum(load.gone.values()):
+        print(
+            "notices refused because their post was no longer public"
+            f" (404 target_not_found): {sum(load.gone.values())}"
+        )
     for line in load.errors:
         print("  e.g.", line)
     for kind, values in sorted(load.latencies.items()):
@@ -384,11 +427,37 @@ def main() -> None:
             f"  p99 {percentile(values, 0.99) * 1000:7.1f} ms"
             f"  max {max(values) * 1000:7.1f} ms"
         )
+    held = [int(m.group(1)) for m in HELD.finditer(during)]
+    if held:
+        # SQLite: measured by the write gate, from BEGIN IMMEDIATE to the end of COMMIT.
+        print(
+            f"longest hold of SQLite's write lock by the worker: {max(held)} ms"
+            f" (p99 over {len(held)} jobs {percentile(held, 0.99):.0f} ms)"
+        )
     if holds:
+        # From before BEGIN: on SQLite this includes waiting for the lock (and giving way).
         print(
             f"worker write transactions during the rescan: {len(holds)},"
             f" longest {max(holds)} ms, p99 {percentile(holds, 0.99):.0f} ms"
+            + (" (waits for the lock included)" if held else "")
         )
+    for name, found in slow.items():
+        # SQLite only: every write transaction that held the write lock past 250 ms.
+        if found:
+            longest, where = max(found)
+            print(
+                f"{name} write transactions holding SQLite's lock over 250 ms: {len(found)},"
+                f" longest {longest} ms ({where})"
+            )
+    waits = [(int(m.group(1)), m.group(2)) for m in WAITED.finditer(served)]
+    if waits:
+        longest, where = max(waits)
+        print(
+            f"API write transactions waiting over 250 ms for SQLite's lock: {len(waits)},"
+            f" longest {longest} ms ({where})"
+        )
+    if not args.postgres and not any(slow.values()):
+        print("no write transaction of the API or the worker held SQLite's lock over 250 ms")
     print("load average:", " ".join(f"{x:.2f}" for x in os.getloadavg()))
     if pg_name and args.postgres:
         get_engine(url).dispose()

@@ -32,7 +32,7 @@ import rempart.subscriptions  # noqa: F401
 from rempart.auth.api import router as auth_router
 from rempart.core.clock import Clock, SystemClock
 from rempart.core.crypto import load_keyring
-from rempart.core.db import get_engine, is_busy_error
+from rempart.core.db import get_engine, is_busy_error, log_slow_writes
 from rempart.core.deps import Runtime
 from rempart.core.errors import RempartError, error_body, safe_location_part
 from rempart.core.settings import Settings, get_settings
@@ -285,4 +285,5 @@ def create_worker_app() -> FastAPI:
         libc = ctypes.CDLL(None, use_errno=True)
         pr_set_pdeathsig = 1
         libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
+    log_slow_writes()
     return create_app()

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 # Subscribes the domains to each other's hooks (subscriptions.py).
 import rempart.subscriptions  # noqa: F401
+from rempart import launcher
 from rempart.adapters.matrix.cli import matrix_app
 from rempart.audit import service as audit
 from rempart.audit.schemas import ConsistencyProof, SignedTreeHead
@@ -89,58 +90,8 @@ app.command("classify")(classify)
 # -- serve and worker -------------------------------------------------------------------
 
 
-@app.command()
-def serve(
-    database_url: DatabaseUrl = None,
-    host: Annotated[str | None, typer.Option(help="Address to bind (loopback by default).")] = None,
-    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
-) -> None:
-    """Serve the HTTP API. Scheduled work runs in `rempart worker`, never here."""
-    settings = cli_settings(database_url)
-    bind = {"host": host or settings.host, "port": port or settings.port, "log_level": "info"}
-    try:
-        if settings.web_workers > 1:
-            # Each web process builds its own app: the supervisor only checks what would make
-            # them all fail to start (key file, database URL), without importing the app.
-            crypto.load_keyring(settings.key_file, demo=settings.demo)
-            get_engine(settings.database_url, lock_timeout=settings.database_lock_timeout_seconds)
-        else:
-            from rempart.app import create_app
-
-            application = create_app(settings)
-    except ConfigurationError as exc:
-        err.print(f"[red]Refusing to start:[/red] {exc.message}")
-        raise typer.Exit(2) from None
-    if settings.web_workers == 1:
-        import uvicorn
-
-        # uvicorn's access log writes client addresses in clear; the app logs networks'
-        # keyed hashes instead (web/access_log.py).
-        uvicorn.run(application, access_log=False, **bind)  # type: ignore[arg-type]
-        return
-    # Worker processes build their own app from the environment.
-    os.environ["REMPART_DATABASE_URL"] = settings.database_url
-    # uvicorn starts its processes with "spawn", which re-imports the parent's main module
-    # before a child can answer its supervisor's health check: with this CLI as the main
-    # module that import alone takes seconds on a loaded machine, and children were killed
-    # and restarted for ever. As `python -m uvicorn` the children answer at once and import
-    # the app afterwards; the health-check timeout is a setting besides.
-    argv = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "rempart.app:create_worker_app",
-        "--factory",
-        f"--workers={settings.web_workers}",
-        f"--host={bind['host']}",
-        f"--port={bind['port']}",
-        f"--timeout-worker-healthcheck={settings.web_healthcheck_timeout_seconds}",
-        "--log-level=info",
-        "--no-access-log",
-    ]
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os.execv(sys.executable, argv)  # noqa: S606 - becomes the supervisor; argv built above
+# Defined with the entry point, which runs it without importing the rest of the CLI.
+app.command()(launcher.serve)
 
 
 @app.command()
@@ -151,7 +102,13 @@ def worker(
     """Run queued jobs, sign audit tree heads every second and purge expired records daily."""
     import logging
 
-    from rempart.worker import Worker
+    from rempart.core.db import background_writes
+    from rempart.worker import Worker, limit_classifier_threads
+
+    settings = cli_settings(database_url)
+    limit_classifier_threads(settings.worker_classifier_threads)
+    # Requests' writes first: the worker's give way while one waits (SQLite).
+    background_writes(settings.worker_write_yield_seconds)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     runner = Worker(cli_runtime(database_url))
@@ -202,12 +159,29 @@ def keys_rotate(database_url: DatabaseUrl = None) -> None:
 
 @db_app.command("upgrade")
 def db_upgrade(database_url: DatabaseUrl = None) -> None:
-    """Migrate the database to the latest schema."""
-    from rempart.core.migrate import upgrade
+    """Migrate the database to the latest schema (a fresh SQLite file: created at once from
+    the schema snapshot the migrations produce)."""
+    from rempart.core.migrate import create_or_upgrade
 
     settings = cli_settings(database_url)
-    upgrade(settings.database_url)
+    create_or_upgrade(settings.database_url)
     console.print("Database is at the latest revision.")
+
+
+@db_app.command("snapshot")
+def db_snapshot() -> None:
+    """Rewrite the SQLite schema snapshot (migrations/sqlite-schema.sql) from a fresh
+    database migrated to the head: after adding a migration."""
+    import tempfile
+
+    from rempart.core.migrate import SNAPSHOT, upgrade, write_snapshot
+
+    with tempfile.TemporaryDirectory() as folder:
+        url = f"sqlite:///{Path(folder) / 'fresh.db'}"
+        upgrade(url)
+        write_snapshot(url)
+        get_engine(url).dispose()
+    console.print(f"Wrote {SNAPSHOT}.")
 
 
 # -- tokens ---------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import time
 from collections.abc import Callable
@@ -19,7 +20,7 @@ from rempart.adapters.matrix import tasks as matrix_tasks
 from rempart.audit import service as audit
 from rempart.audit.exceptions import AuditLogBroken
 from rempart.core import jobs, ratelimit
-from rempart.core.db import transaction
+from rempart.core.db import transaction, write_holds
 from rempart.core.deps import Runtime
 from rempart.core.models import ScheduleState
 from rempart.escalations import tasks as escalation_tasks
@@ -52,6 +53,9 @@ RETENTION_EVERY = timedelta(days=1)
 # Emergency orders are due in 8 hours: a minute's lag on their alerts is the most we allow.
 LEGAL_DEADLINES_EVERY = timedelta(minutes=1)
 STATEMENTS_EVERY = timedelta(seconds=10)
+# Statements of reasons sent per write transaction (each writes an appeal link, an outbox
+# message and an audit entry).
+STATEMENTS_PER_WRITE = 20
 JOBS_PER_TICK = 10
 # Filing a flood of notices yields to the other jobs after this long.
 FILING_SECONDS_PER_TICK = 5.0
@@ -60,6 +64,22 @@ FILING_PAUSE_SECONDS = 0.1
 # After an unexpected error (database down…) wait this long, up to the maximum, and retry.
 ERROR_PAUSE_SECONDS = 1.0
 MAX_ERROR_PAUSE_SECONDS = 30.0
+
+
+# The variables the classifier's native libraries read when they load: the embedding
+# engine's OpenMP, numpy's BLAS. Idle OpenMP threads sleep rather than spin on a core.
+_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def limit_classifier_threads(threads: int) -> None:
+    """Run the classifier on ``threads`` threads; before the models load (the first scan).
+
+    On two cores, an engine on both starved the web processes: a request that needed the
+    CPU (or waited behind a write the worker had begun) waited for the engine's time slice.
+    """
+    for name in _THREAD_VARIABLES:
+        os.environ[name] = str(threads)
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 class Worker:
@@ -217,15 +237,31 @@ class Worker:
                 moderation_tasks.purge_review_media(session, self.rt)
                 ratelimit.purge(session, before=self.rt.now() - timedelta(days=1))
                 recipients.record_last_month_once(session, now=self.rt.now())
+        # The models load (numpy, the embedding engine: seconds on a busy machine) before the
+        # write transaction that compares their version with the last one scanned.
+        moderation_tasks.default_classifier(self.rt.settings)
+        # Each task its own short transaction: together (statements of reasons, notices'
+        # acknowledgements, deadlines) they held SQLite's write lock for over a second on
+        # a busy machine while API writes waited. A crash between the schedule's mark and
+        # its work delays that work to the next period; each task picks up what is pending.
         with transaction(self.rt.engine) as session:
-            if jobs.due(session, name="legal-deadlines", every=LEGAL_DEADLINES_EVERY):
-                legal_tasks.run_deadlines(session, self.rt)
-                # Every minute: evidence is erased when its legal period ends, not a day on.
-                preservation_tasks.run_purge(session, self.rt)
+            deadlines_due = jobs.due(session, name="legal-deadlines", every=LEGAL_DEADLINES_EVERY)
             statements_due = jobs.due(session, name="moderation-statements", every=STATEMENTS_EVERY)
-            if statements_due:
-                moderation_tasks.deliver(session, self.rt)
+        if deadlines_due:
+            with transaction(self.rt.engine) as session:
+                legal_tasks.run_deadlines(session, self.rt)
+            # Every minute: evidence is erased when its legal period ends, not a day on.
+            with transaction(self.rt.engine) as session:
+                preservation_tasks.run_purge(session, self.rt)
+        if statements_due:
+            while not self.stopping:
+                with transaction(self.rt.engine) as session:
+                    sent = moderation_tasks.deliver(session, self.rt, limit=STATEMENTS_PER_WRITE)
+                if sent < STATEMENTS_PER_WRITE:
+                    break
+            with transaction(self.rt.engine) as session:
                 reports_tasks.deliver(session, self.rt)
+            with transaction(self.rt.engine) as session:
                 moderation_tasks.rescan_if_models_changed(session, self.rt)
         if statements_due:
             # The hotline port sends with no transaction open, between two short ones of
@@ -240,21 +276,35 @@ class Worker:
             started = time.monotonic()
             prepare = PREPARERS.get(job.kind)
             payload = prepare(self.rt, job.payload) if prepare else job.payload
-            writing = time.monotonic()
-            with transaction(self.rt.engine) as session:
-                handler(session, self.rt, payload)
-                jobs.finish(session, job)
+            # A scan's items are written a few at a time, each part in a short transaction
+            # that renews the job's lease: API writes wait behind one part, not the job.
+            parts = payload.pop(jobs.WRITE_PARTS, None) or [payload]
+            longest = 0.0
+            for number, part in enumerate(parts, 1):
+                writing = time.monotonic()
+                with transaction(self.rt.engine) as session:
+                    handler(session, self.rt, part)
+                    if number < len(parts):
+                        jobs.renew(session, job, lease=self.lease)
+                    else:
+                        jobs.finish(session, job)
+                longest = max(longest, time.monotonic() - writing)
             written = time.monotonic()
             # Long work (the demo's first scan, a rescan) is many jobs: each says how far
             # the run has come, so the log never stays silent for minutes. The write
             # transaction's length is what API writes may have waited behind.
+            # On SQLite, the longest time this process held the write lock since the last
+            # job (its rounds included): what other writers may have waited behind.
+            _count, held = write_holds(reset=True)
             log.info(
-                "job %s (%s) done in %.1f s (write transaction %.0f ms); "
+                "job %s (%s) done in %.1f s (write transaction %.0f ms, longest of %d%s); "
                 "%d of this kind still to run",
                 job.id,
                 job.kind,
                 written - started,
-                (written - writing) * 1000,
+                longest * 1000,
+                len(parts),
+                f"; SQLite's write lock held at most {held * 1000:.0f} ms" if held else "",
                 jobs.waiting(self.rt.engine, kind=job.kind),
             )
         except jobs.LeaseLost:

@@ -24,6 +24,7 @@ from rempart import worker as worker_module
 from rempart.audit import service as audit
 from rempart.audit.models import AuditEntry, AuditHead
 from rempart.core import jobs
+from rempart.core.clock import now_of
 from rempart.core.db import transaction
 from rempart.core.deps import Runtime
 from rempart.core.models import Job, ScheduleState
@@ -512,3 +513,55 @@ def test_long_work_logs_its_progress_job_by_job(
         "1 of this kind still to run",
         "0 of this kind still to run",
     ]
+
+
+def test_a_job_written_in_parts_stops_at_a_lease_taken_over(
+    runtime: Runtime, fake_clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A scan's items are written a few at a time (each part its own short transaction,
+    which renews the lease); a run whose lease was taken over between two parts stores no
+    further part, and the job finishes once, with the run that holds it."""
+
+    def prepare(_rt: Runtime, payload: dict[str, Any]) -> dict[str, Any]:
+        return {**payload, jobs.WRITE_PARTS: [{"run": payload["run"], "n": n} for n in range(3)]}
+
+    def mark(session: Any, _rt: Runtime, part: dict[str, Any]) -> None:
+        session.add(
+            ScheduleState(name=f"ran-{part['run']}-{part['n']}", last_run_at=now_of(session))
+        )
+        if part["run"] == "first" and part["n"] == 0:
+            # Descheduled past the lease after this part: another worker claims the job.
+            fake_clock.advance(timedelta(minutes=10))
+
+    monkeypatch.setitem(worker_module.HANDLERS, "test.parts", mark)
+    monkeypatch.setitem(worker_module.PREPARERS, "test.parts", prepare)
+    job_id = enqueue(runtime, "test.parts", {"run": "first"})
+    first = jobs.claim(runtime.engine, lease=timedelta(seconds=5))
+    assert first is not None
+
+    taken_over: list[jobs.ClaimedJob] = []
+    original_renew = jobs.renew
+
+    def renew_after_takeover(session: Any, job: jobs.ClaimedJob, *, lease: timedelta) -> None:
+        if not taken_over:
+            claimed = jobs.claim(runtime.engine, lease=timedelta(minutes=5))
+            assert claimed is not None
+            taken_over.append(claimed)
+        original_renew(session, job, lease=lease)
+
+    monkeypatch.setattr(jobs, "renew", renew_after_takeover)
+    Worker(runtime).run_job(first)
+    monkeypatch.setattr(jobs, "renew", original_renew)
+    Worker(runtime).run_job(
+        jobs.ClaimedJob(job_id, "test.parts", {"run": "second"}, taken_over[0].attempts)
+    )
+    with transaction(runtime.engine, readonly=True) as session:
+        marks = set(
+            session.execute(
+                select(ScheduleState.name).where(ScheduleState.name.like("ran-%"))
+            ).scalars()
+        )
+    # The first run's first part was rolled back with its renewal; the second run wrote all.
+    assert marks == {"ran-second-0", "ran-second-1", "ran-second-2"}
+    state = job(runtime, job_id)
+    assert (state.status, state.attempts) == ("done", 2)

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from contextvars import ContextVar
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from rempart.core import crypto
 from rempart.core.clock import Clock, SystemClock
-from rempart.core.db import get_engine
-from rempart.core.deps import Runtime
 from rempart.core.errors import ConfigurationError, RempartError
 from rempart.core.settings import Settings
+
+if TYPE_CHECKING:
+    from rempart.core.deps import Runtime
 
 console = Console()
 err = Console(stderr=True)
@@ -35,6 +36,10 @@ def cli_settings(database_url: str | None) -> Settings:
 
 
 def cli_runtime(database_url: str | None) -> Runtime:
+    # Imported here: `rempart serve` uses this module without SQLAlchemy or FastAPI.
+    from rempart.core.db import get_engine
+    from rempart.core.deps import Runtime
+
     settings = cli_settings(database_url)
     try:
         keys = crypto.load_keyring(settings.key_file, demo=settings.demo)

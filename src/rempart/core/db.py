@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import fcntl
+import logging
+import os
 import sqlite3
+import sys
 import threading
+import time
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,6 +35,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from rempart.core.clock import CLOCK_OPTION, as_utc
+
+log = logging.getLogger("rempart.db")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -104,6 +112,7 @@ def make_engine(url: str, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT_SECONDS)
         )
     _prepare_sqlite_file(url)
     gate = _WriteGate(lock_timeout)
+    waiting = _WaitingWriters(url)
     engine = create_engine(
         url,
         # Requests waiting for the write gate each hold a connection: with the default
@@ -116,6 +125,9 @@ def make_engine(url: str, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT_SECONDS)
             "factory": _gated_connection_class(gate),
         },
     )
+
+    # The lock file's descriptor goes with the engine (tests make hundreds).
+    weakref.finalize(engine, waiting.close)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -138,12 +150,21 @@ def make_engine(url: str, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT_SECONDS)
             connection.exec_driver_sql("BEGIN DEFERRED")
             return
         dbapi_connection = connection.connection.dbapi_connection
+        asked = time.monotonic()
         gate.enter(dbapi_connection)
+        entered = time.monotonic()
         try:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            if _background_yield_seconds:
+                waiting.make_way(_background_yield_seconds)
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+            else:
+                with waiting.announce():
+                    connection.exec_driver_sql("BEGIN IMMEDIATE")
         except BaseException:
             gate.leave(dbapi_connection)
             raise
+        gate.locked(dbapi_connection)
+        _note_wait(entered - asked, time.monotonic() - entered)
 
     return engine
 
@@ -155,22 +176,160 @@ class _WriteGate:
     the threads of one web process that all wanted to write woke late and in no order:
     most of a notice's latency was that sleep. A lock wakes the next writer as soon as the
     current one has committed; only writers of other processes still meet the busy handler.
+
+    The gate also measures how long this process held SQLite's write lock (from BEGIN
+    IMMEDIATE to the end of COMMIT or ROLLBACK): ``write_holds`` reports the longest, and a
+    hold longer than ``SLOW_WRITE_SECONDS`` is logged with the code that held it.
     """
 
     def __init__(self, timeout: float) -> None:
         self._lock = threading.Lock()
         self._timeout = timeout
         self._holder: object | None = None
+        self._since = 0.0
 
     def enter(self, connection: object) -> None:
         # Past the timeout the writer goes on to SQLite's own wait, which answers busy.
         if self._lock.acquire(timeout=self._timeout):
             self._holder = connection
 
+    def locked(self, connection: object) -> None:
+        """BEGIN IMMEDIATE returned: this connection now holds SQLite's write lock."""
+        if self._holder is connection:
+            self._since = time.monotonic()
+
     def leave(self, connection: object) -> None:
         if self._holder is connection:
+            held = time.monotonic() - self._since if self._since else 0.0
+            self._since = 0.0
             self._holder = None
             self._lock.release()
+            if held:
+                _note_hold(held)
+
+
+class _WaitingWriters:
+    """Lets the worker give way to API writes on SQLite.
+
+    SQLite's busy handler makes a writer of another process sleep and poll, up to 100 ms
+    between tries; a worker that commits and begins its next write transaction at once
+    (filing notices, a rescan's jobs) finds the lock free every time, and a request waited
+    through several of its transactions. Writers that wait for the lock hold a shared
+    ``flock`` on ``<database>-writers`` meanwhile; a background writer (the worker) first
+    waits, up to a bound, until nobody holds it.
+    """
+
+    def __init__(self, url: str) -> None:
+        path = url.split(":///", 1)[1] if ":///" in url else ""
+        self._fd: int | None = None
+        if path and not path.startswith(":memory:"):
+            try:
+                self._fd = os.open(
+                    f"{path.split('?', 1)[0]}-writers", os.O_RDWR | os.O_CREAT, 0o600
+                )
+            except OSError:
+                self._fd = None
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    @contextmanager
+    def announce(self) -> Iterator[None]:
+        if self._fd is None:
+            yield
+            return
+        fcntl.flock(self._fd, fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def make_way(self, bound: float) -> None:
+        if self._fd is None:
+            return
+        deadline = time.monotonic() + bound
+        while True:
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    return
+                time.sleep(0.005)
+                continue
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            return
+
+
+# Set in the worker (`background_writes`): its write transactions give way to others'.
+_background_yield_seconds = 0.0
+
+
+def background_writes(yield_seconds: float) -> None:
+    """This process's SQLite write transactions wait, up to ``yield_seconds`` each, while
+    another process's writer waits for the lock (0: they do not)."""
+    global _background_yield_seconds
+    _background_yield_seconds = yield_seconds
+
+
+def _note_wait(gate: float, lock: float) -> None:
+    if gate + lock > SLOW_WRITE_SECONDS and log.hasHandlers():
+        log.warning(
+            "slow write lock: waited %.0f ms for SQLite's write lock "
+            "(%.0f ms behind this process's writers, %.0f ms behind other processes)",
+            (gate + lock) * 1000,
+            gate * 1000,
+            lock * 1000,
+        )
+
+
+# A write transaction that holds SQLite's write lock longer than this is logged: every
+# other writer (API requests, the worker) waited behind it.
+SLOW_WRITE_SECONDS = 0.25
+_holds_lock = threading.Lock()
+_holds = {"count": 0, "longest": 0.0}
+
+
+def _note_hold(held: float) -> None:
+    with _holds_lock:
+        _holds["count"] += 1
+        _holds["longest"] = max(_holds["longest"], held)
+    # Only where logging is set up (the worker, `rempart serve`): a command's output stays
+    # its own.
+    if held > SLOW_WRITE_SECONDS and log.hasHandlers():
+        # The transaction's code is still on the stack: COMMIT runs as its block ends.
+        where: list[str] = []
+        frame = sys._getframe(1)
+        while frame is not None and len(where) < 4:
+            name = frame.f_code.co_filename
+            if "/rempart/" in name and not name.endswith(("core/db.py", "contextlib.py")):
+                where.append(f"{name.rsplit('/rempart/', 1)[-1]}:{frame.f_lineno}")
+            frame = frame.f_back  # type: ignore[assignment]
+        log.warning(
+            "slow write transaction: SQLite's write lock held %.0f ms (%s)",
+            held * 1000,
+            " < ".join(where) or "?",
+        )
+
+
+def log_slow_writes() -> None:
+    """Log slow write transactions to stderr (web processes, whose logging uvicorn sets up
+    for its own loggers only)."""
+    if not log.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+        log.addHandler(handler)
+
+
+def write_holds(*, reset: bool = False) -> tuple[int, float]:
+    """How many SQLite write transactions this process committed or rolled back, and the
+    longest time one of them held the write lock (seconds); ``reset`` starts a new count."""
+    with _holds_lock:
+        figures = (int(_holds["count"]), float(_holds["longest"]))
+        if reset:
+            _holds["count"], _holds["longest"] = 0, 0.0
+    return figures
 
 
 def _gated_connection_class(gate: _WriteGate) -> type[sqlite3.Connection]:

@@ -107,6 +107,23 @@ class LeaseLost(RuntimeError):
     """This run's lease ran out and another run took the job over: its work must not count."""
 
 
+# A preparer (worker.PREPARERS) may split a job's writes: the payloads under this key are
+# handled one write transaction each, in order, and the job finishes with the last.
+WRITE_PARTS = "_write_parts"
+
+
+def renew(session: Session, job: ClaimedJob, *, lease: timedelta) -> None:
+    """Extend the job's lease in the transaction that writes a part of its work, or raise
+    LeaseLost: a part is stored only while this claim is the current one, as ``finish``."""
+    renewed = session.execute(
+        update(Job)
+        .where(Job.id == job.id, Job.status == "running", Job.attempts == job.attempts)
+        .values(locked_until=now_of(session) + lease)
+    )
+    if not renewed.rowcount:  # type: ignore[attr-defined]
+        raise LeaseLost(f"job {job.id}: the lease of attempt {job.attempts} was taken over")
+
+
 def finish(session: Session, job: ClaimedJob) -> None:
     """Mark the job done in the transaction that holds its work, or raise LeaseLost.
 

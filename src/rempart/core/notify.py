@@ -20,12 +20,13 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from rempart.core.crypto import KeyRing
 from rempart.core.encrypted import register_encrypted_column
 from rempart.core.models import WebhookDelivery
-from rempart.core.outbox import append_json_line
+from rempart.core.outbox import append_json_lines
 from rempart.core.settings import Settings
 
 # Webhook bodies hold personal data (user ids, appeal links' secrets; phone numbers and
@@ -71,7 +72,29 @@ class OutboxNotifier:
         self.paths = {Channel.NOTIFICATIONS: notifications, Channel.AUTHORITY: authority}
 
     def send(self, session: Session, message: Message, *, now: datetime) -> None:
-        append_json_line(self.paths[message.channel], {"type": message.kind, **message.body})
+        # Written (and synced once per file) just before the transaction commits: still
+        # durable before the messages are marked sent, and one fsync for a whole batch
+        # (statements of reasons, notices' acknowledgements) instead of one per message.
+        # A transaction rolled back writes nothing.
+        pending: dict[Path, list[dict[str, Any]]] | None = session.info.get(_PENDING)
+        if pending is None:
+            pending = session.info[_PENDING] = {}
+            event.listen(session, "before_commit", _write_pending, once=True)
+            event.listen(session, "after_rollback", _drop_pending, once=True)
+        path = self.paths[message.channel]
+        pending.setdefault(path, []).append({"type": message.kind, **message.body})
+
+
+_PENDING = "rempart.outbox.pending"
+
+
+def _write_pending(session: Session) -> None:
+    for path, records in (session.info.pop(_PENDING, None) or {}).items():
+        append_json_lines(path, records)
+
+
+def _drop_pending(session: Session) -> None:
+    session.info.pop(_PENDING, None)
 
 
 class WebhookNotifier:

@@ -68,6 +68,13 @@ class Settings(BaseSettings):
     # Where ``rempart banks import`` reads hash banks from (``moderation/signal_types.py``):
     # ``csv``, a CSV file.
     hash_bank_source: str = "csv"
+    # Threads the worker's classifier engine runs on (OpenMP, and numpy's BLAS). One leaves
+    # the other cores to the web processes, whose requests wait behind a busy CPU; more
+    # scan faster on a machine with cores to spare.
+    worker_classifier_threads: int = Field(default=1, ge=1, le=256)
+    # On SQLite, how long each of the worker's write transactions may wait while a request
+    # waits for the write lock (API writes first); 0 turns the courtesy off.
+    worker_write_yield_seconds: float = Field(default=1.0, ge=0, le=30)
     # An OpenAI-compatible endpoint serving a safety model, asked about the items the
     # earlier stages are unsure of. Off when unset.
     classifier_remote_url: str | None = None

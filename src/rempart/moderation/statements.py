@@ -124,7 +124,7 @@ def issue_statement(
 
 
 def deliver_statements(
-    session: Session, *, notifier: Notifier, settings: Settings, now: datetime
+    session: Session, *, notifier: Notifier, settings: Settings, now: datetime, limit: int = 500
 ) -> int:
     """Send each new statement to the owner, with a secret link to appeal it (Art. 20)."""
     pending = session.execute(
@@ -133,7 +133,7 @@ def deliver_statements(
         .join(ModerationItem, ModerationItem.id == ModerationDecision.item_id)
         .where(StatementOfReasons.sent_to_owner_at.is_(None))
         .order_by(StatementOfReasons.id)
-        .limit(500)
+        .limit(limit)
     ).all()
     for statement, owner in pending:
         if owner:
