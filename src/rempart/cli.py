@@ -33,6 +33,7 @@ from rempart.core.cli import (
     cli_settings,
     console,
     err,
+    exit_on_invalid_settings,
     fail,
     take_context,
 )
@@ -427,13 +428,7 @@ def main() -> None:
         err.print(f"[red]{exc.message}[/red]")
         sys.exit(2)
     except ValidationError as exc:
-        if exc.title != Settings.__name__:
-            raise
-        # A bad REMPART_* variable: say which and why, without a traceback.
-        for error in exc.errors():
-            where = ".".join(str(part) for part in error["loc"]) or "settings"
-            err.print(f"[red]invalid_settings[/red]: {where}: {error['msg']}")
-        sys.exit(2)
+        exit_on_invalid_settings(exc)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from typing import Annotated
 import typer
 
 from rempart.core import crypto
-from rempart.core.cli import DatabaseUrl, cli_settings, err
+from rempart.core.cli import DatabaseUrl, cli_settings, err, exit_on_invalid_settings
 from rempart.core.errors import ConfigurationError
 from rempart.startup import TURN_FILE
 
@@ -116,20 +116,12 @@ def main() -> None:
         return
     from pydantic import ValidationError
 
-    from rempart.core.settings import Settings
-
     command = typer.Typer(add_completion=False)
     command.command()(serve)
     try:
         command(args=args[1:], prog_name="rempart serve")
     except ValidationError as exc:
-        if exc.title != Settings.__name__:
-            raise
-        # A bad REMPART_* variable: say which and why, without a traceback (as rempart.cli).
-        for error in exc.errors():
-            where = ".".join(str(part) for part in error["loc"]) or "settings"
-            err.print(f"[red]invalid_settings[/red]: {where}: {error['msg']}")
-        sys.exit(2)
+        exit_on_invalid_settings(exc)
 
 
 if __name__ == "__main__":

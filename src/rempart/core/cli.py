@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import sys
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 
 from rempart.core import crypto
@@ -69,6 +71,17 @@ def take_context(obj: object) -> None:
 
 def given_clock() -> Clock:
     return _given_clock.get() or SystemClock()
+
+
+def exit_on_invalid_settings(exc: ValidationError) -> None:
+    """A bad REMPART_* variable: say which and why, without a traceback, and exit 2. Any
+    other validation error is a bug and is raised again."""
+    if exc.title != Settings.__name__:
+        raise exc
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error["loc"]) or "settings"
+        err.print(f"[red]invalid_settings[/red]: {where}: {error['msg']}")
+    sys.exit(2)
 
 
 def fail(exc: RempartError) -> typer.Exit:

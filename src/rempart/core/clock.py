@@ -9,10 +9,12 @@ puts in ``session.info``. A session made outside any runtime reads the system cl
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session
+# Types only: `rempart serve` reads the clock's module before it may import SQLAlchemy.
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+    from sqlalchemy.orm import Session
 
 # The execution option of a runtime's engine, and the key in ``session.info``, that hold
 # the runtime's clock.
