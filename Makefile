@@ -7,7 +7,7 @@ PORT ?= 8000
 # Appeal links and the printed addresses use the port the demo really serves on.
 DEMO_ENV := REMPART_DEMO=1 REMPART_PUBLIC_URL=http://$(HOST):$(PORT)
 
-.PHONY: install demo serve worker test test-fast lint bench clean verifier
+.PHONY: install demo test test-fast lint bench clean verifier
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
