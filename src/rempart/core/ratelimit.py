@@ -33,23 +33,9 @@ def network_key(keys: KeyRing, host: str, *, purpose: str) -> bytes:
 
 def hit(session: Session, *, key: bytes, limit: int, window_seconds: int, now: datetime) -> None:
     """Count one request under ``key``; refuse it (429) past ``limit`` in the window."""
-    stamp = int(now.timestamp())
-    window = stamp - stamp % window_seconds  # the window's start, in Unix seconds
-    upsert = (
-        dialect_insert(session, RateWindow)
-        .values(key=key, window=window, count=1)
-        .on_conflict_do_update(
-            index_elements=[RateWindow.key, RateWindow.window],
-            set_={"count": RateWindow.count + 1},
-        )
-        .returning(RateWindow.count)
-    )
-    count = int(session.execute(upsert).scalar_one())
-    if count > limit:
-        raise RateLimited(
-            "Too many requests from this network; try again later.",
-            retry_after=window + window_seconds - stamp,
-        )
+    refused = hit_many(session, keys=[key], limit=limit, window_seconds=window_seconds, now=now)
+    if refused[0] is not None:
+        raise refused[0]
 
 
 def hit_many(
@@ -64,7 +50,7 @@ def hit_many(
     each, the refusal :func:`hit` would have raised had they come one after the other, or
     None. Every request counts, refused or not, as a batch's requests would one by one."""
     stamp = int(now.timestamp())
-    window = stamp - stamp % window_seconds
+    window = stamp - stamp % window_seconds  # the window's start, in Unix seconds
     wanted = Counter(key for key in keys if key is not None)
     if not wanted:
         return [None] * len(keys)

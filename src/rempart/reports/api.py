@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request
@@ -70,30 +69,6 @@ def _network_key(rt: Runtime, request: Request) -> bytes:
     return ratelimit.network_key(rt.keys, host, purpose="reports.rate")
 
 
-def _receive(
-    rt: Runtime,
-    notices: list[ReportCreate],
-    sender: intake.Sender,
-    limit_key: bytes | None = None,
-) -> tuple[list[intake.Received | RempartError], datetime]:
-    """Check notices in a read, then count them against their limits and store those
-    received in one short write transaction: SQLite's write lock is held for two
-    statements, whatever the number of notices."""
-    now = rt.now()
-    with rt.unit_of_work(readonly=True) as session:
-        screening = intake.screen(
-            session,
-            keys=rt.keys,
-            settings=rt.settings,
-            notices=notices,
-            sender=sender,
-            now=now,
-            limit_key=limit_key,
-        )
-    with rt.unit_of_work() as session:
-        return intake.store(session, settings=rt.settings, screening=screening, now=now), now
-
-
 @router.post("/v1/reports", response_model=ReportReceipt, status_code=202)
 def report(body: ReportCreate, request: Request, caller: MaybeCaller, rt: Rt) -> ReportReceipt:
     """A notice (DSA Art. 16). Without a token: the public, with a name and an email
@@ -103,9 +78,9 @@ def report(body: ReportCreate, request: Request, caller: MaybeCaller, rt: Rt) ->
     if caller is None:
         network = request.client.host if request.client else None
         sender = intake.Sender(caller=None, network=network, channel="web")
-        outcomes, _ = _receive(rt, [body], sender, limit_key=_network_key(rt, request))
+        outcomes, _ = intake.receive(rt, [body], sender, limit_key=_network_key(rt, request))
     else:
-        outcomes, _ = _receive(rt, [body], intake.sender_of(caller))
+        outcomes, _ = intake.receive(rt, [body], intake.sender_of(caller))
     received = outcomes[0]
     if isinstance(received, RempartError):
         raise received
@@ -125,7 +100,7 @@ def report_batch(body: ReportBatch, caller: Platform, rt: Rt) -> BatchReceipt:
     """Up to 500 notices in one request, for platforms forwarding their users' notices and
     trusted flaggers: checked together, stored in one short transaction. Each notice is
     received or refused on its own, with the code a single request would have answered."""
-    results, now = _receive(rt, body.notices, intake.sender_of(caller))
+    results, now = intake.receive(rt, body.notices, intake.sender_of(caller))
     outcomes = [
         BatchOutcome(index=i, status="received", tracking_id=r.tracking_id)
         if isinstance(r, intake.Received)

@@ -24,6 +24,7 @@ from rempart.core import ratelimit
 from rempart.core.clock import as_utc
 from rempart.core.crypto import KeyRing
 from rempart.core.db import PreparedRows, prepare_rows, run_prepared
+from rempart.core.deps import Runtime
 from rempart.core.errors import RempartError
 from rempart.core.settings import Settings
 from rempart.core.text import fold
@@ -362,6 +363,32 @@ def store(
             keep.append(refusal is None)
     run_prepared(session, screening.rows, keep)
     return answers
+
+
+def receive(
+    rt: Runtime,
+    notices: list[ReportCreate],
+    sender: Sender,
+    *,
+    limit_key: bytes | None = None,
+) -> tuple[list[Received | RempartError], datetime]:
+    """Check notices in a read, then count them against their limits and store those
+    received in one short write transaction: SQLite's write lock is held for two
+    statements, whatever the number of notices. Returns each notice's outcome and the
+    time they were received."""
+    now = rt.now()
+    with rt.unit_of_work(readonly=True) as session:
+        screening = screen(
+            session,
+            keys=rt.keys,
+            settings=rt.settings,
+            notices=notices,
+            sender=sender,
+            now=now,
+            limit_key=limit_key,
+        )
+    with rt.unit_of_work() as session:
+        return store(session, settings=rt.settings, screening=screening, now=now), now
 
 
 def submit(
