@@ -4,13 +4,16 @@ protection, through HTTP; the browser flows are in test_e2e.py."""
 from __future__ import annotations
 
 import re
+import threading
 from datetime import UTC, datetime
 from typing import Any
 
 import pyotp
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine, event
 
+import write_guard
 from factories import csrf_of, make_login, sign_in
 from legal_support import MovableClock
 from rempart.auth import signin as auth
@@ -262,6 +265,46 @@ class _AtAWindowStart:
 
     def now(self) -> datetime:
         return datetime(2026, 12, 7, tzinfo=UTC)
+
+
+def test_the_password_is_checked_with_no_write_transaction_open(
+    client: TestClient, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The check is slow on purpose: a flood of sign-ins must not hold SQLite's write lock
+    while it runs, or every writer waits behind the attackers' guesses."""
+    writing: dict[int, int] = {}
+
+    def before(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if write_guard._WRITE.match(statement) or write_guard._LOCKING_READ.search(statement):
+            writing[id(conn)] = threading.get_ident()
+
+    def end(conn: Any) -> None:
+        writing.pop(id(conn), None)
+
+    login = make_login(runtime, "hasher", Role.MODERATOR)
+    held_while_checking: list[bool] = []
+    hasher = auth._hasher
+
+    class Watched:
+        def hash(self, password: str) -> str:
+            return hasher.hash(password)
+
+        def verify(self, password_hash: str, password: str) -> bool:
+            held_while_checking.append(threading.get_ident() in writing.values())
+            return hasher.verify(password_hash, password)
+
+    monkeypatch.setattr(auth, "_hasher", Watched())
+    listeners = [("before_cursor_execute", before), ("commit", end), ("rollback", end)]
+    for name, listener in listeners:
+        event.listen(Engine, name, listener)
+    try:
+        assert sign_in(client, login).status_code == 303
+        wrong = auth.NewLogin(login.username, "not the password", login.totp_secret)
+        assert sign_in(client, wrong).status_code == 401
+    finally:
+        for name, listener in listeners:
+            event.remove(Engine, name, listener)
+    assert held_while_checking == [False, False]
 
 
 def test_sign_in_is_rate_limited_per_network(

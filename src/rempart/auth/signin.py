@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, select
+from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import Session
 
 from rempart.audit import service as audit
@@ -23,6 +23,7 @@ from rempart.auth.service import Caller
 from rempart.auth.signin_models import WebLogin, WebSession
 from rempart.core.clock import as_utc
 from rempart.core.crypto import KeyRing
+from rempart.core.db import transaction
 from rempart.core.errors import Conflict, Invalid
 from rempart.core.settings import Settings
 
@@ -116,16 +117,48 @@ def create_login(
     return NewLogin(username, made.password, made.totp_secret)
 
 
+@dataclass(frozen=True)
+class PasswordCheck:
+    """A password checked against the hash a login had when it was read."""
+
+    password_hash: str | None
+    ok: bool
+
+
+def check_password(engine: Engine, *, username: str, password: str) -> PasswordCheck:
+    """Read the login's hash, then check the password with no transaction open: the check
+    is slow on purpose, and SQLite's write lock must not wait for it. An unknown username
+    costs the same work (no timing oracle)."""
+    with transaction(engine, readonly=True) as session:
+        stored = session.execute(
+            select(WebLogin.password_hash).where(WebLogin.username == username)
+        ).scalar_one_or_none()
+    if stored is None:
+        _hasher.hash(password)
+        return PasswordCheck(None, ok=False)
+    return PasswordCheck(stored, ok=_password_ok(stored, password))
+
+
 def sign_in(
-    session: Session, keys: KeyRing, *, username: str, password: str, code: str, now: datetime
+    session: Session,
+    keys: KeyRing,
+    *,
+    username: str,
+    password: str,
+    code: str,
+    now: datetime,
+    checked: PasswordCheck | None = None,
 ) -> tuple[str, Caller]:
     """A new session token for the right password and a fresh TOTP code. Every failure says
-    the same thing; five in a row lock the login for fifteen minutes."""
+    the same thing; five in a row lock the login for fifteen minutes. ``checked`` is the
+    password's check made before the transaction (:func:`check_password`); it counts only
+    if the login's hash has not changed since."""
     login = session.execute(
         select(WebLogin).where(WebLogin.username == username)
     ).scalar_one_or_none()
     if login is None:
-        _hasher.hash(password)  # the same work as a real check: no timing oracle
+        if checked is None:
+            _hasher.hash(password)  # the same work as a real check: no timing oracle
         raise SignInFailed("Wrong username, password or code.")
     if login.locked_until is not None and as_utc(login.locked_until) > now:
         raise LockedOut("Too many failed attempts: try again in a few minutes.")
@@ -136,7 +169,11 @@ def sign_in(
         (s for s in (step, step - 1, step + 1) if secrets.compare_digest(totp.at(s * 30), code)),
         None,
     )
-    password_ok = _password_ok(login, password)
+    password_ok = (
+        checked.ok
+        if checked is not None and checked.password_hash == login.password_hash
+        else _password_ok(login.password_hash, password)
+    )
     if (
         not password_ok
         or matched is None
@@ -192,9 +229,9 @@ def caller_of(session: Session, *, token: str | None, now: datetime) -> Caller |
     return Caller(principal_id=principal.id, name=principal.name, role=Role(principal.role))
 
 
-def _password_ok(login: WebLogin, password: str) -> bool:
+def _password_ok(password_hash: str, password: str) -> bool:
     try:
-        return _hasher.verify(login.password_hash, password)
+        return _hasher.verify(password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
 
@@ -258,7 +295,11 @@ def reset_totp(
     login = session.execute(
         select(WebLogin).where(WebLogin.principal_id == principal.id)
     ).scalar_one_or_none()
-    if login is None or login.username != username or not _password_ok(login, password):
+    if (
+        login is None
+        or login.username != username
+        or not _password_ok(login.password_hash, password)
+    ):
         # Callers commit before answering, so the code is spent: whoever holds it (the
         # admin who issued it, say) gets one guess at the password, not a brute force.
         raise SignInFailed("Wrong username, password or code.")

@@ -313,6 +313,7 @@ def login(
         return page(request, "forbidden.html", status=403)
     try:
         _count_attempt(request, rt, purpose="web.login")
+        checked = auth.check_password(rt.engine, username=username, password=password)
         # The failure is counted even though sign-in raises: its own transaction commits.
         with rt.unit_of_work() as session:
             outcome: tuple[str, Caller] | RempartError
@@ -324,6 +325,7 @@ def login(
                     password=password,
                     code=code.strip(),
                     now=rt.now(),
+                    checked=checked,
                 )
             except RempartError as exc:
                 outcome = exc
