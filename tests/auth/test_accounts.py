@@ -522,3 +522,68 @@ def test_the_operator_enrols_disables_and_resets_from_the_command_line(
     missing = cli("user", "disable", "nobody")
     assert missing.exit_code != 0
     assert "login_not_found" in missing.stderr
+
+
+def test_two_enrolments_racing_with_one_code_make_one_login(
+    client: TestClient, make_token: MakeToken, runtime: Runtime
+) -> None:
+    """The attacker who intercepted the invite enrols at the same moment as its owner: both
+    read the code as unspent and hash their passwords with no transaction open, then both
+    write. The code's conditional update lets exactly one through; the other gets nothing
+    written, not even the username it chose."""
+    import threading
+
+    from rempart.auth import signin
+    from rempart.auth.exceptions import EnrolmentInvalid
+    from rempart.auth.signin_models import WebLogin
+
+    admin = make_token(Role.ADMIN)
+    code = client.post(
+        "/v1/auth/enrolments",
+        json={"role": "moderator", "name": "mod-raced"},
+        headers=bearer(admin),
+    ).json()["code"]
+    names = ["owner", "attacker"]
+    attempts = {
+        name: signin.prepare_enrolment(
+            runtime.engine,
+            code=code,
+            second_code=None,
+            username=name,
+            password=f"{name} pass phrase",
+        )
+        for name in names
+    }
+    both_ready = threading.Barrier(2)
+    outcomes: dict[str, object] = {}
+
+    def complete(name: str) -> None:
+        both_ready.wait()
+        try:
+            with transaction(runtime.engine) as session:
+                outcomes[name] = signin.complete_enrolment(
+                    session,
+                    runtime.keys,
+                    attempt=attempts[name],
+                    code=code,
+                    second_code=None,
+                    username=name,
+                    password=f"{name} pass phrase",
+                    now=runtime.now(),
+                )
+        except EnrolmentInvalid as exc:
+            outcomes[name] = exc
+
+    threads = [threading.Thread(target=complete, args=(name,)) for name in names]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    won = [name for name in names if isinstance(outcomes[name], signin.NewLogin)]
+    lost = [name for name in names if isinstance(outcomes[name], EnrolmentInvalid)]
+    assert len(won) == 1
+    assert len(lost) == 1
+    with transaction(runtime.engine, readonly=True) as session:
+        assert session.execute(sa.select(WebLogin.username)).scalars().all() == won
+    redeemed = [e for e in audit_actions(runtime) if e["action"] == "auth.enrolment.redeem"]
+    assert len(redeemed) == 1

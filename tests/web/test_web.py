@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -267,44 +269,93 @@ class _AtAWindowStart:
         return datetime(2026, 12, 7, tzinfo=UTC)
 
 
+class WatchedHasher:
+    """The console's argon2 hasher, noting for each hash or check whether this thread held
+    a write transaction's lock meanwhile (SQLite's, or PostgreSQL's rows)."""
+
+    def __init__(self) -> None:
+        self.real = auth._hasher
+        self.writing: dict[int, int] = {}
+        self.held: list[tuple[str, bool]] = []
+
+    def hash(self, password: str) -> str:
+        self.held.append(("hash", threading.get_ident() in self.writing.values()))
+        return self.real.hash(password)
+
+    def verify(self, password_hash: str, password: str) -> bool:
+        self.held.append(("verify", threading.get_ident() in self.writing.values()))
+        return self.real.verify(password_hash, password)
+
+    def before(self, conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if write_guard._WRITE.match(statement) or write_guard._LOCKING_READ.search(statement):
+            self.writing[id(conn)] = threading.get_ident()
+
+    def end(self, conn: Any) -> None:
+        self.writing.pop(id(conn), None)
+
+
+@contextmanager
+def watched_hasher(monkeypatch: pytest.MonkeyPatch) -> Iterator[WatchedHasher]:
+    watched = WatchedHasher()
+    monkeypatch.setattr(auth, "_hasher", watched)
+    listeners = [
+        ("before_cursor_execute", watched.before),
+        ("commit", watched.end),
+        ("rollback", watched.end),
+    ]
+    for name, listener in listeners:
+        event.listen(Engine, name, listener)
+    try:
+        yield watched
+    finally:
+        for name, listener in listeners:
+            event.remove(Engine, name, listener)
+
+
 def test_the_password_is_checked_with_no_write_transaction_open(
     client: TestClient, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The check is slow on purpose: a flood of sign-ins must not hold SQLite's write lock
     while it runs, or every writer waits behind the attackers' guesses."""
-    writing: dict[int, int] = {}
-
-    def before(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if write_guard._WRITE.match(statement) or write_guard._LOCKING_READ.search(statement):
-            writing[id(conn)] = threading.get_ident()
-
-    def end(conn: Any) -> None:
-        writing.pop(id(conn), None)
-
     login = make_login(runtime, "hasher", Role.MODERATOR)
-    held_while_checking: list[bool] = []
-    hasher = auth._hasher
-
-    class Watched:
-        def hash(self, password: str) -> str:
-            return hasher.hash(password)
-
-        def verify(self, password_hash: str, password: str) -> bool:
-            held_while_checking.append(threading.get_ident() in writing.values())
-            return hasher.verify(password_hash, password)
-
-    monkeypatch.setattr(auth, "_hasher", Watched())
-    listeners = [("before_cursor_execute", before), ("commit", end), ("rollback", end)]
-    for name, listener in listeners:
-        event.listen(Engine, name, listener)
-    try:
+    with watched_hasher(monkeypatch) as watched:
         assert sign_in(client, login).status_code == 303
         wrong = auth.NewLogin(login.username, "not the password", login.totp_secret)
         assert sign_in(client, wrong).status_code == 401
-    finally:
-        for name, listener in listeners:
-            event.remove(Engine, name, listener)
-    assert held_while_checking == [False, False]
+    assert watched.held == [("verify", False), ("verify", False)]
+
+
+def console_enrol(client: TestClient, code: str, username: str, password: str) -> Any:
+    return client.post(
+        "/console/enrol",
+        data={
+            "csrf": csrf_of(client, "/console/enrol"),
+            "code": code,
+            "username": username,
+            "password": password,
+        },
+    )
+
+
+def test_enrolment_and_totp_reset_hash_with_no_write_transaction_open(
+    client: TestClient, make_token: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The console's enrolment hashes the chosen password, its TOTP reset checks the
+    existing one: both before the write transaction that spends the code."""
+    admin = {"Authorization": f"Bearer {make_token(Role.ADMIN)}"}
+    code = client.post(
+        "/v1/auth/enrolments", json={"role": "moderator", "name": "mod-hash"}, headers=admin
+    ).json()["code"]
+    password = "a long pass phrase"
+    with watched_hasher(monkeypatch) as watched:
+        assert console_enrol(client, code, "modhash", password).status_code == 200
+        reset = client.post("/v1/auth/logins/modhash/totp-reset", headers=admin).json()["code"]
+        renewed = console_enrol(client, reset, "modhash", password)
+        assert renewed.status_code == 200, renewed.text
+        assert 'id="totp-secret"' in renewed.text
+        # A made-up code costs no hashing at all.
+        assert console_enrol(client, "rpe_made-up", "modhash2", password).status_code == 400
+    assert watched.held == [("hash", False), ("verify", False)]
 
 
 def test_sign_in_is_rate_limited_per_network(

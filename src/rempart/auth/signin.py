@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from rempart.audit import service as audit
 from rempart.auth import enrolment, events
-from rempart.auth.exceptions import LoginNotFound, Unauthenticated
+from rempart.auth.exceptions import EnrolmentInvalid, LoginNotFound, Unauthenticated
 from rempart.auth.models import Principal
 from rempart.auth.permissions import Role
 from rempart.auth.schemas import EnrolmentIssued, LoginRead
@@ -250,6 +250,76 @@ def _check_password(password: str) -> None:
         raise WeakPassword(f"Choose a password of at least {MIN_PASSWORD} characters.")
 
 
+@dataclass(frozen=True)
+class EnrolmentAttempt:
+    """What an enrolment form decides before its write transaction: what the code is for,
+    and the password's slow work, done with no transaction open. The write re-checks the
+    rest: the code is spent by one conditional update (single use), and a reset's check
+    counts only if the login's hash is the one checked."""
+
+    purpose: str
+    # A new login: the chosen password, hashed.
+    prepared: LoginSecrets | None = None
+    # A TOTP reset: the password checked against the login's hash.
+    checked: PasswordCheck | None = None
+
+
+def prepare_enrolment(
+    engine: Engine, *, code: str, second_code: str | None, username: str, password: str
+) -> EnrolmentAttempt:
+    """Read what the code is for, then hash the chosen password (a new login) or check the
+    existing one (a TOTP reset) with no transaction open: argon2 is slow on purpose, and
+    SQLite's write lock must not wait for it. A code that is unknown, spent or expired is
+    refused before any hashing (a flood of made-up codes costs reads only)."""
+    with transaction(engine, readonly=True) as session:
+        # The two halves of a privileged grant's code may come in either field.
+        purpose = enrolment.purpose_of(session, code=code) or (
+            enrolment.purpose_of(session, code=second_code) if second_code else None
+        )
+    if purpose is None:
+        raise EnrolmentInvalid("This code is unknown, already used or expired; ask for a new one.")
+    if purpose == enrolment.TOTP_RESET:
+        return EnrolmentAttempt(
+            purpose, checked=check_password(engine, username=username, password=password)
+        )
+    _check_password(password)
+    return EnrolmentAttempt(purpose, prepared=new_login_secrets(password))
+
+
+def complete_enrolment(
+    session: Session,
+    keys: KeyRing,
+    *,
+    attempt: EnrolmentAttempt,
+    code: str,
+    second_code: str | None,
+    username: str,
+    password: str,
+    now: datetime,
+) -> NewLogin:
+    """The short write of an enrolment form prepared by :func:`prepare_enrolment`."""
+    if attempt.purpose == enrolment.TOTP_RESET:
+        return reset_totp(
+            session,
+            keys,
+            code=code,
+            username=username,
+            password=password,
+            now=now,
+            checked=attempt.checked,
+        )
+    return enrol(
+        session,
+        keys,
+        code=code,
+        username=username,
+        password=password,
+        now=now,
+        second_code=second_code,
+        prepared=attempt.prepared,
+    )
+
+
 def enrol(
     session: Session,
     keys: KeyRing,
@@ -259,13 +329,15 @@ def enrol(
     password: str,
     now: datetime,
     second_code: str | None = None,
+    prepared: LoginSecrets | None = None,
 ) -> NewLogin:
     """The person redeems their enrolment code (both halves, for a privileged role) for
     their own console login: they choose the password, and the TOTP secret is shown to
-    them alone."""
+    them alone. ``prepared`` is that password hashed before the transaction."""
     _check_password(password)
     if session.execute(select(WebLogin.id).where(WebLogin.username == username)).first():
         raise LoginExists("This username is taken; choose another.")
+    # One conditional update: of two enrolments racing with the same code, one wins.
     principal = enrolment.claim(
         session, code=code, purpose=enrolment.ENROL, second_code=second_code
     )
@@ -277,6 +349,7 @@ def enrol(
         password=password,
         actor=f"principal:{principal.id}",
         now=now,
+        prepared=prepared,
     )
 
 
@@ -288,9 +361,12 @@ def reset_totp(
     username: str,
     password: str,
     now: datetime,
+    checked: PasswordCheck | None = None,
 ) -> NewLogin:
     """A new second factor, set by the person with the reset code AND their own password:
-    the admin who issued the code cannot use it to sign in as them."""
+    the admin who issued the code cannot use it to sign in as them. ``checked`` is the
+    password's check made before the transaction (:func:`check_password`); it counts only
+    if it was made against this login's hash, else the attempt fails."""
     principal = enrolment.claim(session, code=code, purpose=enrolment.TOTP_RESET)
     login = session.execute(
         select(WebLogin).where(WebLogin.principal_id == principal.id)
@@ -298,7 +374,7 @@ def reset_totp(
     if (
         login is None
         or login.username != username
-        or not _password_ok(login.password_hash, password)
+        or not _reset_password_ok(login, password, checked)
     ):
         # Callers commit before answering, so the code is spent: whoever holds it (the
         # admin who issued it, say) gets one guess at the password, not a brute force.
@@ -314,6 +390,13 @@ def reset_totp(
         target=f"principal:{principal.id}",
     )
     return NewLogin(username, password, secret)
+
+
+def _reset_password_ok(login: WebLogin, password: str, checked: PasswordCheck | None) -> bool:
+    if checked is None:
+        return _password_ok(login.password_hash, password)
+    # Checked against another hash than this login's: refused, no slow check under the lock.
+    return checked.ok and checked.password_hash == login.password_hash
 
 
 def list_logins(session: Session) -> list[LoginRead]:

@@ -17,9 +17,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 from pydantic import ValidationError
 
-from rempart.auth import enrolment
 from rempart.auth import signin as auth
-from rempart.auth.exceptions import EnrolmentInvalid
 from rempart.auth.permissions import Permission, role_has
 from rempart.auth.service import Caller
 from rempart.core import ratelimit
@@ -378,39 +376,25 @@ def enrol(
         return page(request, "forbidden.html", status=403)
     try:
         _count_attempt(request, rt, purpose="web.enrol")
+        code, second = code.strip(), second_code.strip() or None
+        # The password is hashed or checked before the write transaction opens.
+        attempt = auth.prepare_enrolment(
+            rt.engine, code=code, second_code=second, username=username, password=password
+        )
         # A reset code is spent even on a wrong password: its own transaction commits.
         with rt.unit_of_work() as session:
             outcome: auth.NewLogin | RempartError
             try:
-                # The two halves of a privileged grant's code may come in either field.
-                purpose = enrolment.purpose_of(session, code=code.strip()) or (
-                    enrolment.purpose_of(session, code=second_code.strip())
-                    if second_code.strip()
-                    else None
+                outcome = auth.complete_enrolment(
+                    session,
+                    rt.keys,
+                    attempt=attempt,
+                    code=code,
+                    second_code=second,
+                    username=username,
+                    password=password,
+                    now=rt.now(),
                 )
-                if purpose is None:
-                    raise EnrolmentInvalid(
-                        "This code is unknown, already used or expired; ask for a new one."
-                    )
-                if purpose == enrolment.TOTP_RESET:
-                    outcome = auth.reset_totp(
-                        session,
-                        rt.keys,
-                        code=code.strip(),
-                        username=username,
-                        password=password,
-                        now=rt.now(),
-                    )
-                else:
-                    outcome = auth.enrol(
-                        session,
-                        rt.keys,
-                        code=code.strip(),
-                        username=username,
-                        password=password,
-                        now=rt.now(),
-                        second_code=second_code.strip() or None,
-                    )
             except RempartError as exc:
                 outcome = exc
         if isinstance(outcome, RempartError):
