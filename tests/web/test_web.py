@@ -375,3 +375,13 @@ def test_sign_in_is_rate_limited_per_network(
     assert {a.status_code for a in answers} == {401}
     assert "Wrong username" in answers[0].text
     assert "Too many requests" in answers[-1].text
+
+
+def test_the_operator_s_first_login_is_hashed_with_no_write_transaction_open(
+    cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with watched_hasher(monkeypatch) as watched:
+        made = cli("user", "create", "--username", "root", "--principal", "root", "--role", "admin")
+    assert made.exit_code == 0, made.stderr
+    assert "password: " in made.stdout
+    assert watched.held == [("hash", False)]

@@ -25,6 +25,8 @@ def create(
     """The operator's bootstrap: a new principal with a sign-in; prints a generated
     password and the TOTP secret (once). Everyone else enrols: /console/enrol."""
     rt = cli_runtime(database_url)
+    # Hashed before the write transaction, which must not hold SQLite's lock meanwhile.
+    login_secrets = auth.new_login_secrets()
     try:
         with rt.unit_of_work() as session:
             owner = auth_service.bootstrap_principal(
@@ -38,6 +40,7 @@ def create(
                 password=None,
                 actor=CLI_ACTOR,
                 now=rt.now(),
+                prepared=login_secrets,
             )
     except RempartError as exc:
         raise fail(exc) from None
