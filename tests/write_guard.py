@@ -229,3 +229,39 @@ def too_long(holds: list[WriteHold], *, cpu_ms: float, wall_ms: float) -> list[W
         ),
         key=lambda hold: -hold.seconds,
     )
+
+
+class WriteLockWatch:
+    """While installed (:func:`watching_writes`), ``holding()`` says whether the calling
+    thread holds a write transaction's lock: for a test that checks slow work (a password
+    hash, a document's SHA-256) runs with no write transaction open, whatever its time."""
+
+    def __init__(self) -> None:
+        self._writing: dict[int, int] = {}
+
+    def holding(self) -> bool:
+        return threading.get_ident() in self._writing.values()
+
+    def _before(self, conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if _WRITE.match(statement) or _LOCKING_READ.search(statement):
+            self._writing[id(conn)] = threading.get_ident()
+
+    def _end(self, conn: Any) -> None:
+        self._writing.pop(id(conn), None)
+
+
+@contextmanager
+def watching_writes() -> Iterator[WriteLockWatch]:
+    watch = WriteLockWatch()
+    listeners = [
+        ("before_cursor_execute", watch._before),
+        ("commit", watch._end),
+        ("rollback", watch._end),
+    ]
+    for name, listener in listeners:
+        event.listen(Engine, name, listener)
+    try:
+        yield watch
+    finally:
+        for name, listener in listeners:
+            event.remove(Engine, name, listener)

@@ -31,6 +31,7 @@ from legal_support import (
     MovableClock,
     approve,
     bearer,
+    claims,
     register_authority,
     sign,
     submit,
@@ -493,3 +494,91 @@ def test_a_removal_order_waits_while_its_authority_is_suspended(
     run_worker(runtime)
     assert _order(client, reference, tco.token)["act"]["outcome"] == "acted"
     assert "p-propaganda" not in found(client, "zorblax", "fr")
+
+
+# -- intake's write transaction -----------------------------------------------------------
+
+
+def test_order_documents_are_hashed_and_encrypted_with_no_write_transaction_open(
+    world: LegalWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Up to 20 MB hashed then encrypted per order: not while holding SQLite's write lock
+    (every API write of every process would wait), for information orders and orders to
+    act alike."""
+    import write_guard
+    from rempart.core.crypto import KeyRing
+    from rempart.legal import acts, orders
+
+    client = world.client
+    tco = competent(world, "fr-pnat-lock", ["tco_removal"], kind="prosecutor")
+    noted: list[tuple[str, bool]] = []
+    with write_guard.watching_writes() as watch:
+        real_check, real_encrypt = orders.check_document, KeyRing.encrypt_bytes
+
+        def check(document: bytes, **named: Any) -> None:
+            noted.append(("hash", watch.holding()))
+            real_check(document, **named)
+
+        def encrypt(self: KeyRing, plaintext: bytes, *, purpose: str) -> bytes:
+            if purpose == orders.DOCUMENT_PURPOSE:
+                noted.append(("encrypt", watch.holding()))
+            return real_encrypt(self, plaintext, purpose=purpose)
+
+        monkeypatch.setattr(orders, "check_document", check)
+        monkeypatch.setattr(acts, "check_document", check, raising=False)
+        monkeypatch.setattr(KeyRing, "encrypt_bytes", encrypt)
+        information = submit(client, world.court, sign(world.court, claims(world.court)))
+        assert information.status_code == 201, information.text
+        order = act_claims(tco)
+        removal = submit(client, tco, sign(tco, order))
+        assert removal.status_code == 201, removal.text
+        # A replay is refused before its document is even hashed.
+        replayed = submit(client, tco, sign(tco, order))
+        assert replayed.json()["error"]["code"] == "replayed_token"
+    assert noted == [("hash", False), ("encrypt", False)] * 2
+
+
+def test_intake_s_short_write_checks_again_what_it_read(
+    world: LegalWorld, runtime: Runtime
+) -> None:
+    """Between the read that verified a signature and the write that stores the order,
+    the key may be revoked, or the same token submitted twice: the write refuses both."""
+    from rempart.auth import service as auth_service
+    from rempart.legal import orders
+    from rempart.legal.exceptions import KeyNotUsable, ReplayedOrder
+    from rempart.legal.models import AuthorityKey
+
+    court = world.court
+    with transaction(runtime.engine, readonly=True) as session:
+        caller = auth_service.authenticate(session, token=court.token)
+
+    def checked(token: str) -> orders.SealedSubmission:
+        with transaction(runtime.engine, readonly=True) as session:
+            read = orders.check_submission(session, caller=caller, token=token)
+        return orders.seal_submission(
+            read, keys=runtime.keys, settings=runtime.settings, token=token, document=PDF
+        )
+
+    def write(sealed: orders.SealedSubmission) -> Order:
+        with transaction(runtime.engine) as session:
+            return orders.receive_order(
+                session, keys=runtime.keys, settings=runtime.settings, caller=caller, sealed=sealed
+            )
+
+    # The same order, checked twice before either is written: one is stored.
+    token = sign(court, claims(court))
+    first, second = checked(token), checked(token)
+    write(first)
+    with pytest.raises(ReplayedOrder):
+        write(second)
+
+    # The key revoked while the document was being hashed: nothing is stored.
+    late = checked(sign(court, claims(court)))
+    with transaction(runtime.engine) as session:
+        key = session.execute(
+            sa.select(AuthorityKey).where(AuthorityKey.kid == court.jwk["kid"])
+        ).scalar_one()
+        key.revoked_at = runtime.now()
+    with pytest.raises(KeyNotUsable):
+        write(late)
+    assert _orders_count(runtime) == 1

@@ -4,7 +4,6 @@ protection, through HTTP; the browser flows are in test_e2e.py."""
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -13,7 +12,6 @@ from typing import Any
 import pyotp
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, event
 
 import write_guard
 from factories import csrf_of, make_login, sign_in
@@ -273,43 +271,26 @@ class WatchedHasher:
     """The console's argon2 hasher, noting for each hash or check whether this thread held
     a write transaction's lock meanwhile (SQLite's, or PostgreSQL's rows)."""
 
-    def __init__(self) -> None:
+    def __init__(self, watch: write_guard.WriteLockWatch) -> None:
         self.real = auth._hasher
-        self.writing: dict[int, int] = {}
+        self.watch = watch
         self.held: list[tuple[str, bool]] = []
 
     def hash(self, password: str) -> str:
-        self.held.append(("hash", threading.get_ident() in self.writing.values()))
+        self.held.append(("hash", self.watch.holding()))
         return self.real.hash(password)
 
     def verify(self, password_hash: str, password: str) -> bool:
-        self.held.append(("verify", threading.get_ident() in self.writing.values()))
+        self.held.append(("verify", self.watch.holding()))
         return self.real.verify(password_hash, password)
-
-    def before(self, conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if write_guard._WRITE.match(statement) or write_guard._LOCKING_READ.search(statement):
-            self.writing[id(conn)] = threading.get_ident()
-
-    def end(self, conn: Any) -> None:
-        self.writing.pop(id(conn), None)
 
 
 @contextmanager
 def watched_hasher(monkeypatch: pytest.MonkeyPatch) -> Iterator[WatchedHasher]:
-    watched = WatchedHasher()
-    monkeypatch.setattr(auth, "_hasher", watched)
-    listeners = [
-        ("before_cursor_execute", watched.before),
-        ("commit", watched.end),
-        ("rollback", watched.end),
-    ]
-    for name, listener in listeners:
-        event.listen(Engine, name, listener)
-    try:
+    with write_guard.watching_writes() as watch:
+        watched = WatchedHasher(watch)
+        monkeypatch.setattr(auth, "_hasher", watched)
         yield watched
-    finally:
-        for name, listener in listeners:
-            event.remove(Engine, name, listener)
 
 
 def test_the_password_is_checked_with_no_write_transaction_open(

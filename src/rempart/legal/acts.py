@@ -15,6 +15,7 @@ delay (TCO Art. 11).
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,7 +26,6 @@ from sqlalchemy.orm import Session
 from rempart.auth.service import Caller
 from rempart.core import jobs
 from rempart.core.clock import as_utc
-from rempart.core.crypto import KeyRing
 from rempart.core.errors import RempartError
 from rempart.core.settings import Settings
 from rempart.legal import checks, events
@@ -44,8 +44,8 @@ from rempart.legal.models import (
     OrderItem,
 )
 from rempart.legal.orders import (
-    JWS_PURPOSE,
-    check_document,
+    SealedDocument,
+    check_sealed_document,
     check_token_times,
     parse_claims,
     refuse_replay,
@@ -82,21 +82,18 @@ def is_order_to_act(order: Order) -> bool:
 # -- intake -----------------------------------------------------------------------------
 
 
-def receive_act_order(
-    session: Session,
-    *,
-    keys: KeyRing,
-    settings: Settings,
-    caller: Caller,
-    key: AuthorityKey,
-    payload: dict[str, Any],
-    token: str,
-    document: bytes,
-    now: datetime,
-) -> Order:
-    """Check and store an order to act whose signature has verified; raises an
-    ``OrderRefused`` before anything is written when any check fails."""
-    issuer = key.authority
+@dataclass(frozen=True)
+class CheckedActClaims:
+    claims: ActOrderClaims
+    order_type: OrderType
+    due: datetime
+
+
+def check_act_claims(
+    session: Session, *, issuer: Authority, payload: dict[str, Any], now: datetime
+) -> CheckedActClaims:
+    """The refusals of an order to act that come before its document's check: claims,
+    issuer, times, competence, deadline, replay."""
     claims = parse_claims(payload, ActOrderClaims)
     if claims.iss != issuer.code:
         raise MalformedOrder("The issuer (iss) is not the key's authority.", code="issuer_mismatch")
@@ -107,7 +104,27 @@ def receive_act_order(
     if due <= now:
         raise MalformedOrder("The order's deadline has already passed.", code="deadline_passed")
     refuse_replay(session, issuer=issuer, jti=claims.jti)
-    check_document(document, sha256=claims.document.sha256, settings=settings)
+    return CheckedActClaims(claims, order_type, due)
+
+
+def receive_act_order(
+    session: Session,
+    *,
+    settings: Settings,
+    caller: Caller,
+    key: AuthorityKey,
+    payload: dict[str, Any],
+    jws_ciphertext: bytes,
+    document: SealedDocument,
+    now: datetime,
+) -> Order:
+    """Check and store an order to act whose signature has verified and whose document was
+    checked and encrypted before the transaction (orders.seal_submission); raises an
+    ``OrderRefused`` before anything is written when any check fails."""
+    issuer = key.authority
+    checked = check_act_claims(session, issuer=issuer, payload=payload, now=now)
+    claims, order_type, due = checked.claims, checked.order_type, checked.due
+    check_sealed_document(document, sha256=claims.document.sha256, settings=settings)
     resolved = _resolve_items(session, items=claims.items, link_base=settings.public_link_base)
     order = Order(
         reference=f"ORD-{now:%Y}-{secrets.token_hex(5).upper()}",
@@ -135,7 +152,7 @@ def receive_act_order(
         period_end=now,
         emergency=False,
         document_sha256=claims.document.sha256,
-        jws_ciphertext=keys.encrypt(token, purpose=JWS_PURPOSE),
+        jws_ciphertext=jws_ciphertext,
         status=OrderStatus.CHECKS_PASSED.value,
         risk_flags=[],
         received_at=now,
@@ -143,9 +160,7 @@ def receive_act_order(
         acknowledged_at=now,
         due_at=due,
     )
-    store_order(
-        session, keys=keys, order=order, document=document, media_type=claims.document.media_type
-    )
+    store_order(session, order=order, document=document, media_type=claims.document.media_type)
     session.add(
         OrderAct(
             order_id=order.id,

@@ -6,6 +6,12 @@ authority whose principal submits it; everything else is refused before anything
 written, and the refusal itself is audited. Intake runs in four steps: verify the
 signature and parse the claims, read the facts the decision needs, evaluate (a pure
 function of claims, facts and the clock), persist.
+
+The slow parts (verifying the signature, hashing and encrypting a document of up to
+20 MB) run with no write transaction open: :func:`check_submission` reads and verifies,
+:func:`seal_submission` checks and encrypts the document with no transaction at all, and
+:func:`receive_order`, the short write, checks again what was read (the key still usable,
+the order not yet received) and decides on facts read under its own lock.
 """
 
 from __future__ import annotations
@@ -126,6 +132,51 @@ def check_document(document: bytes, *, sha256: str, settings: Settings) -> None:
 
 
 @dataclass(frozen=True)
+class SealedDocument:
+    """An order's document, checked (its size, that it is a PDF, the SHA-256 its claims
+    sign) and encrypted before the write transaction."""
+
+    sha256: str
+    size: int
+    ciphertext: bytes
+
+
+def check_sealed_document(
+    document: bytes | SealedDocument, *, sha256: str, settings: Settings
+) -> None:
+    """The document check of a decision: in full for raw bytes; for a sealed document,
+    that it was checked against the SHA-256 these claims sign."""
+    if isinstance(document, SealedDocument):
+        if document.sha256 != sha256:
+            raise DocumentMismatch("The document's SHA-256 differs from the one the order signs.")
+        return
+    check_document(document, sha256=sha256, settings=settings)
+
+
+@dataclass(frozen=True)
+class CheckedSubmission:
+    """What the read before an order's write found: a signature that verified with a usable
+    key of the signed-in authority, and no refusal that comes before the document's check."""
+
+    kid: str
+    public_key: bytes
+    payload: dict[str, Any]
+    document_sha256: str
+
+
+@dataclass(frozen=True)
+class SealedSubmission:
+    """A checked submission with its token and document encrypted: all that the write
+    transaction stores, made before it opens."""
+
+    kid: str
+    public_key: bytes
+    payload: dict[str, Any]
+    jws_ciphertext: bytes
+    document: SealedDocument
+
+
+@dataclass(frozen=True)
 class SignedSubmission:
     """A token whose signature verified against a usable key of the signed-in authority."""
 
@@ -172,44 +223,92 @@ class Evaluation:
         return self.status is OrderStatus.CHECKS_FAILED
 
 
+def check_submission(session: Session, *, caller: Caller, token: str) -> CheckedSubmission:
+    """The read before an order's write transaction: the signature, and every refusal that
+    comes before the document's check (issuer, times, competence, replay), so that a forged,
+    expired or replayed order costs no hashing. Raises an ``OrderRefused``."""
+    now = now_of(session)
+    submission = verify_submission(session, caller=caller, token=token, now=now)
+    if _is_order_to_act(submission.payload):
+        from rempart.legal import acts
+
+        sha256 = acts.check_act_claims(
+            session, issuer=submission.issuer, payload=submission.payload, now=now
+        ).claims.document.sha256
+    else:
+        claims = parse_claims(submission.payload, OrderClaims)
+        refuse_unstorable(
+            claims,
+            issuer=submission.issuer,
+            received=already_received(session, issuer=submission.issuer, jti=claims.jti),
+            now=now,
+        )
+        sha256 = claims.document.sha256
+    return CheckedSubmission(
+        kid=submission.key.kid,
+        public_key=submission.key.public_key,
+        payload=submission.payload,
+        document_sha256=sha256,
+    )
+
+
+def seal_submission(
+    checked: CheckedSubmission, *, keys: KeyRing, settings: Settings, token: str, document: bytes
+) -> SealedSubmission:
+    """Check the document against the SHA-256 the order signs, and encrypt it and the
+    token: megabytes of hashing and encryption, done with no transaction open."""
+    check_document(document, sha256=checked.document_sha256, settings=settings)
+    return SealedSubmission(
+        kid=checked.kid,
+        public_key=checked.public_key,
+        payload=checked.payload,
+        jws_ciphertext=keys.encrypt(token, purpose=JWS_PURPOSE),
+        document=SealedDocument(
+            sha256=checked.document_sha256,
+            size=len(document),
+            ciphertext=keys.encrypt_bytes(document, purpose=DOCUMENT_PURPOSE),
+        ),
+    )
+
+
 def receive_order(
     session: Session,
     *,
     keys: KeyRing,
     settings: Settings,
     caller: Caller,
-    token: str,
-    document: bytes,
+    sealed: SealedSubmission,
 ) -> Order:
-    """Verify, check and store an order; raises an ``OrderRefused`` before any write."""
+    """The short write of an order's intake: check again what was read before (the key is
+    still usable and the same, the order not yet received, which the unique (authority,
+    jti) settles between racing submissions), decide on the facts read now, store.
+    Raises an ``OrderRefused`` before any write."""
     now = now_of(session)
-    submission = verify_submission(session, caller=caller, token=token, now=now)
-    order_type = submission.payload.get("order_type")
-    if isinstance(order_type, str) and order_type in ORDER_TYPES_TO_ACT:
+    key = still_usable_key(session, caller=caller, sealed=sealed, now=now)
+    if _is_order_to_act(sealed.payload):
         # Orders to act and removal orders share the intake up to here: a verified
         # signature of the signed-in authority's own key.
         from rempart.legal import acts
 
         return acts.receive_act_order(
             session,
-            keys=keys,
             settings=settings,
             caller=caller,
-            key=submission.key,
-            payload=submission.payload,
-            token=token,
-            document=document,
+            key=key,
+            payload=sealed.payload,
+            jws_ciphertext=sealed.jws_ciphertext,
+            document=sealed.document,
             now=now,
         )
-    claims = parse_claims(submission.payload, OrderClaims)
+    claims = parse_claims(sealed.payload, OrderClaims)
     facts = read_facts(
-        session, keys=keys, settings=settings, claims=claims, issuer=submission.issuer, now=now
+        session, keys=keys, settings=settings, claims=claims, issuer=key.authority, now=now
     )
     evaluation = evaluate_order(
         claims=claims,
-        issuer=submission.issuer,
+        issuer=key.authority,
         facts=facts,
-        document=document,
+        document=sealed.document,
         settings=settings,
         now=now,
     )
@@ -217,14 +316,32 @@ def receive_order(
         session,
         keys=keys,
         caller=caller,
-        key=submission.key,
+        key=key,
         claims=claims,
         facts=facts,
         evaluation=evaluation,
-        token=token,
-        document=document,
+        jws_ciphertext=sealed.jws_ciphertext,
+        document=sealed.document,
         now=now,
     )
+
+
+def _is_order_to_act(payload: dict[str, Any]) -> bool:
+    order_type = payload.get("order_type")
+    return isinstance(order_type, str) and order_type in ORDER_TYPES_TO_ACT
+
+
+def still_usable_key(
+    session: Session, *, caller: Caller, sealed: SealedSubmission, now: datetime
+) -> AuthorityKey:
+    """The key whose signature verified before the transaction, if it may still sign: not
+    revoked, its authority not suspended since, and the same key material."""
+    key = validations.usable_key(session, kid=sealed.kid, now=now)
+    if key.public_key != sealed.public_key:
+        raise NotYourKey("This key changed since the order's signature was verified.")
+    if key.authority.principal_id != caller.principal_id:
+        raise NotYourKey("This key belongs to another authority than the one signed in.")
+    return key
 
 
 def verify_submission(
@@ -274,23 +391,31 @@ def read_facts(
     )
 
 
+def refuse_unstorable(
+    claims: OrderClaims, *, issuer: Authority, received: bool, now: datetime
+) -> None:
+    """The refusals that come before the document's check."""
+    if claims.iss != issuer.code:
+        raise MalformedOrder("The issuer (iss) is not the key's authority.", code="issuer_mismatch")
+    _check_timing(claims, now)
+    if received:
+        raise ReplayedOrder("This order (jti) was already received.")
+
+
 def evaluate_order(
     *,
     claims: OrderClaims,
     issuer: Authority,
     facts: OrderFacts,
-    document: bytes,
+    document: bytes | SealedDocument,
     settings: Settings,
     now: datetime,
 ) -> Evaluation:
     """The pure decision: raises an ``OrderRefused`` for an order that cannot even be
-    stored, and otherwise says which checks failed and what becomes of each category."""
-    if claims.iss != issuer.code:
-        raise MalformedOrder("The issuer (iss) is not the key's authority.", code="issuer_mismatch")
-    _check_timing(claims, now)
-    if facts.already_received:
-        raise ReplayedOrder("This order (jti) was already received.")
-    check_document(document, sha256=claims.document.sha256, settings=settings)
+    stored, and otherwise says which checks failed and what becomes of each category.
+    ``document`` is the document itself, or as :func:`seal_submission` checked it."""
+    refuse_unstorable(claims, issuer=issuer, received=facts.already_received, now=now)
+    check_sealed_document(document, sha256=claims.document.sha256, settings=settings)
     outcomes, categories = checks.run_checks(
         claims=claims,
         issuer=issuer,
@@ -334,8 +459,8 @@ def persist_order(
     claims: OrderClaims,
     facts: OrderFacts,
     evaluation: Evaluation,
-    token: str,
-    document: bytes,
+    jws_ciphertext: bytes,
+    document: SealedDocument,
     now: datetime,
 ) -> Order:
     """The order as evaluated, its targets, checks and holds, and the audit entries."""
@@ -370,7 +495,7 @@ def persist_order(
         ),
         preservation_reference=claims.preservation_reference,
         document_sha256=claims.document.sha256,
-        jws_ciphertext=keys.encrypt(token, purpose=JWS_PURPOSE),
+        jws_ciphertext=jws_ciphertext,
         status=evaluation.status.value,
         risk_flags=[f.model_dump(mode="json") for f in facts.risk_flags],
         refusal=evaluation.refusal,
@@ -381,9 +506,7 @@ def persist_order(
     )
     if evaluation.validation_due_at is not None:
         order.validation_due_at = evaluation.validation_due_at
-    store_order(
-        session, keys=keys, order=order, document=document, media_type=claims.document.media_type
-    )
+    store_order(session, order=order, document=document, media_type=claims.document.media_type)
     for position, (target, resolution) in enumerate(
         zip(claims.targets, facts.resolutions, strict=True)
     ):
@@ -440,7 +563,7 @@ def persist_order(
 
 
 def store_order(
-    session: Session, *, keys: KeyRing, order: Order, document: bytes, media_type: str
+    session: Session, *, order: Order, document: SealedDocument, media_type: str
 ) -> None:
     """The order and its document, encrypted; a replayed token stops here."""
     session.add(order)
@@ -453,8 +576,8 @@ def store_order(
         OrderDocument(
             order_id=order.id,
             media_type=media_type,
-            size=len(document),
-            ciphertext=keys.encrypt_bytes(document, purpose=DOCUMENT_PURPOSE),
+            size=document.size,
+            ciphertext=document.ciphertext,
         )
     )
 

@@ -27,14 +27,16 @@ def submit_order(rt: Runtime, *, caller: Caller, token: str, document: bytes) ->
     transaction of its own (forged or replayed submissions are worth knowing).
     """
     try:
+        # Read and verify, check and encrypt the document with no transaction open, then a
+        # short write that checks again what was read.
+        with rt.unit_of_work(readonly=True) as session:
+            checked = orders.check_submission(session, caller=caller, token=token)
+        sealed = orders.seal_submission(
+            checked, keys=rt.keys, settings=rt.settings, token=token, document=document
+        )
         with rt.unit_of_work() as session:
             order = orders.receive_order(
-                session,
-                keys=rt.keys,
-                settings=rt.settings,
-                caller=caller,
-                token=token,
-                document=document,
+                session, keys=rt.keys, settings=rt.settings, caller=caller, sealed=sealed
             )
             return reads.authority_view(session, order=order)
     except OrderRefused as exc:
