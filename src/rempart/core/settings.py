@@ -175,6 +175,10 @@ class Settings(BaseSettings):
     matrix_timeout_seconds: float = Field(default=30.0, gt=0, le=300)
     # Images in public rooms up to this size are fetched for hash matching.
     matrix_media_max_bytes: int = Field(default=5 * 1024 * 1024, ge=0, le=5 * 1024 * 1024)
+    # Commands (``!appeal``) per Matrix user and window in Rempart's rooms; past it, the
+    # user is told once per window and the rest are read and dropped.
+    matrix_command_rate_limit: int = Field(default=10, ge=1)
+    matrix_command_rate_window_seconds: int = Field(default=3600, ge=1)
 
     @model_validator(mode="after")
     def _matrix_needs_a_token(self) -> Settings:

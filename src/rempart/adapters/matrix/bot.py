@@ -14,6 +14,11 @@ text is kept (in the appeal, as with the web form). The appeal goes through
 with a platform token): the owner appeals a restriction, a reporter a refusal, once per
 decision, within the window. Every command is audited with its outcome, and answered in
 the room with the appeal's tracking id or why it was refused.
+
+Commands count against their sender's budget (``matrix_command_rate_limit`` per
+``matrix_command_rate_window_seconds``, in core/ratelimit as the API's requests): past it,
+a command files nothing; the sender is told once per window (audited ``rate_limited``) and
+the rest of the flood is read and dropped.
 """
 
 from __future__ import annotations
@@ -31,10 +36,11 @@ from rempart.adapters.matrix.client import JSON, Homeserver
 from rempart.adapters.matrix.event_reports import platform_caller
 from rempart.adapters.matrix.progress import ACTOR, ADAPTER, SyncSummary, cursors, save
 from rempart.audit import service as audit
+from rempart.core import ratelimit
 from rempart.core.clock import now_of
 from rempart.core.db import transaction
 from rempart.core.deps import Runtime
-from rempart.core.errors import RempartError
+from rempart.core.errors import RateLimited, RempartError
 from rempart.moderation.models import ModerationDecision, StatementOfReasons
 from rempart.platform import events
 from rempart.platform.models import PlatformAction
@@ -56,6 +62,9 @@ PAGE = 100
 # Bodies longer than this are cut: a notice is a message, the statement itself is public.
 MAX_BODY = 4000
 COMMANDS = {"!appeal": "en", "!recours": "fr"}
+# Rate limit keys (blind indexes of the sender): its commands, and whether it was told.
+COMMANDS_RATE = "matrix.commands"
+COMMANDS_TOLD = "matrix.commands.told"
 # A statement of reasons' puid (the owner's reference), or a decision (a reporter's).
 _STATEMENT = re.compile(r"^rempart-[0-9]{1,19}-[0-9a-f]{1,32}$")
 _DECISION = re.compile(r"^decision-([0-9]{1,18})$")
@@ -225,6 +234,71 @@ def _answer(
     )
 
 
+def _count_commands(
+    session: Session, rt: Runtime, *, user_id: str, commands: int
+) -> list[RateLimited | None]:
+    """Count a page's commands against their sender's budget, as the API counts requests
+    (core/ratelimit): for each, its refusal, or None when it is within the budget."""
+    if not commands:
+        return []
+    key = rt.keys.blind_index(user_id, purpose=COMMANDS_RATE)
+    return ratelimit.hit_many(
+        session,
+        keys=[key] * commands,
+        limit=rt.settings.matrix_command_rate_limit,
+        window_seconds=rt.settings.matrix_command_rate_window_seconds,
+        now=now_of(session),
+    )
+
+
+def _refuse_flood(
+    session: Session,
+    rt: Runtime,
+    *,
+    user_id: str,
+    event: JSON,
+    language: str,
+    summary: SyncSummary,
+) -> None:
+    """A command past its sender's budget files nothing. The sender is told once per
+    window, and that refusal audited; the rest are dropped unanswered, so that a raider
+    cannot make Rempart write to the homeserver or the audit log as fast as they type."""
+    summary.refused += 1
+    told = ratelimit.hit_many(
+        session,
+        keys=[rt.keys.blind_index(user_id, purpose=COMMANDS_TOLD)],
+        limit=1,
+        window_seconds=rt.settings.matrix_command_rate_window_seconds,
+        now=now_of(session),
+    )
+    if told[0] is not None:
+        return
+    text = (
+        "Recours non enregistré : trop de commandes ; réessayez plus tard. (rate_limited)"
+        if language == "fr"
+        else "Appeal not filed: too many commands; please try again later. (rate_limited)"
+    )
+    audit.record(
+        session,
+        events.MatrixAppealReceived(
+            adapter=ADAPTER,
+            event=str(event.get("event_id", ""))[:255],
+            reference=None,
+            outcome=RateLimited.code,
+            appeal=None,
+        ),
+        actor=ACTOR,
+        target=f"account:{user_id}",
+    )
+    queue_message(
+        session,
+        user_id=user_id,
+        body=text,
+        about=f"answer {event.get('event_id')}",
+        now=now_of(session),
+    )
+
+
 def read_rooms(rt: Runtime, hs: Homeserver, summary: SyncSummary) -> None:
     """The users' commands in Rempart's own rooms with them, since the last read."""
     with transaction(rt.engine, readonly=True) as session:
@@ -243,7 +317,18 @@ def read_rooms(rt: Runtime, hs: Homeserver, summary: SyncSummary) -> None:
                 if found is not None:
                     commands.append((event, *found))
             with transaction(rt.engine) as session:
-                for event, language, words in commands:
+                refusals = _count_commands(session, rt, user_id=user_id, commands=len(commands))
+                for (event, language, words), refused in zip(commands, refusals, strict=True):
+                    if refused is not None:
+                        _refuse_flood(
+                            session,
+                            rt,
+                            user_id=user_id,
+                            event=event,
+                            language=language,
+                            summary=summary,
+                        )
+                        continue
                     _answer(
                         session,
                         rt,
