@@ -1,18 +1,22 @@
 """A web process starts with what answering HTTP needs, nothing more: image, numeric, model,
 HTTP-client, JOSE, stemming and phone-number libraries load where they are first used, so
-start-up costs the same little CPU whatever the machine's load (issue 15)."""
+start-up costs the same little CPU whatever the machine's load (issue 15); the web processes
+of `rempart serve` build their apps one at a time (rempart/startup.py)."""
 
 from __future__ import annotations
 
+import fcntl
 import io
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
-from process_support import passed_through, rempart_command
+from process_support import free_port, healthy, passed_through, rempart_command, running, wait_until
 from rempart.core import migrate
 from rempart.moderation.media import blurred_preview
 from rempart.platform.media import MAX_IMAGE_PIXELS, hash_image
@@ -151,3 +155,62 @@ def test_serve_help_lists_its_options(env: dict[str, str]) -> None:
     assert done.returncode == 0
     assert "--demo-setup" in done.stdout
     assert "--database-url" in done.stdout
+
+
+def _turn_locks(inode: int) -> list[tuple[int, bool]]:
+    """The processes holding (False) or waiting for (True) a flock on the file ``inode``,
+    from /proc/locks."""
+    found: list[tuple[int, bool]] = []
+    for line in Path("/proc/locks").read_text().splitlines():
+        fields = line.split()
+        waiting = fields[1] == "->"
+        rest = fields[2:] if waiting else fields[1:]
+        # FLOCK ADVISORY WRITE <pid> <major:minor:inode> <start> <end>
+        if rest[0] == "FLOCK" and int(rest[4].rsplit(":", 1)[1]) == inode:
+            found.append((int(rest[3]), waiting))
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_the_web_processes_of_rempart_serve_build_their_apps_one_at_a_time(
+    env: dict[str, str], database_url: str, tmp_path: Path
+) -> None:
+    """Both web processes wait on the turn (the key file's lock) before building their app,
+    and while one builds the other waits: the first answers as soon as it alone started."""
+    if not Path("/proc/locks").exists():
+        pytest.skip("needs Linux's /proc/locks to see who waits for a lock")
+    key_file = Path(env["REMPART_KEY_FILE"])
+    inode = key_file.stat().st_ino
+    port = free_port()
+    states: list[tuple[int, int]] = []  # (holders, waiters) among the web processes
+    with key_file.open() as turn:
+        # The test takes the turn first, so that both processes are seen waiting for it.
+        fcntl.flock(turn, fcntl.LOCK_EX)
+        with running(
+            ["serve", "--port", str(port)], {**env, "REMPART_WEB_WORKERS": "2"}, tmp_path, "serve"
+        ) as server:
+            me = os.getpid()
+
+            def both_waiting() -> bool:
+                assert not healthy(port)(), "a web process started without its turn"
+                return sum(waiting for pid, waiting in _turn_locks(inode) if pid != me) == 2
+
+            wait_until(
+                both_waiting,
+                timeout=120,
+                what="both web processes waiting for their turn",
+                process=server,
+            )
+            fcntl.flock(turn, fcntl.LOCK_UN)
+
+            def started() -> bool:
+                locks = _turn_locks(inode)
+                states.append((sum(not w for _p, w in locks), sum(w for _p, w in locks)))
+                return not locks and healthy(port)()
+
+            wait_until(started, timeout=300, what="both web processes started", process=server)
+            assert server.output().count("Application startup complete") == 2
+    # Never two building at once; at some point one built while the other waited.
+    assert all(holders <= 1 for holders, _waiters in states)
+    assert (1, 1) in states
