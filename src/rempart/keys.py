@@ -54,22 +54,31 @@ def reencrypt_all(engine: Engine, *, ring: crypto.KeyRing, console: Console) -> 
             task = progress.add_task(f"{model.__tablename__}", total=count)
             last_id = 0
             while True:
-                with transaction(engine) as session:
+                # Read, re-encrypt with no transaction open, then write in a short one:
+                # a chunk's decryption and encryption do not hold SQLite's write lock.
+                with transaction(engine, readonly=True) as session:
                     rows = session.execute(
                         select(id_column, column)
                         .where(id_column > last_id, column.is_not(None))
                         .order_by(id_column)
                         .limit(CHUNK)
                     ).all()
-                    if not rows:
-                        break
-                    changed = 0
-                    for row_id, blob in rows:
-                        if ring.key_id_of(blob) == ring.active_key_id:
-                            continue
-                        value = ring.encrypt_bytes(
+                if not rows:
+                    break
+                renewed = [
+                    (
+                        row_id,
+                        blob,
+                        ring.encrypt_bytes(
                             ring.decrypt_bytes(blob, purpose=purpose), purpose=purpose
-                        )
+                        ),
+                    )
+                    for row_id, blob in rows
+                    if ring.key_id_of(blob) != ring.active_key_id
+                ]
+                with transaction(engine) as session:
+                    changed = 0
+                    for row_id, blob, value in renewed:
                         # Only if the row still holds what we read: an ingest that changed
                         # the phone meanwhile must not be overwritten with the old number
                         # (its blind index would then point at the wrong value).
@@ -87,7 +96,7 @@ def reencrypt_all(engine: Engine, *, ring: crypto.KeyRing, console: Console) -> 
                         ),
                         actor=ACTOR,
                     )
-                    total += changed
-                    last_id = rows[-1][0]
+                total += changed
+                last_id = rows[-1][0]
                 progress.advance(task, len(rows))
     return total
