@@ -10,6 +10,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 from joserfc import jws as jose_jws
 from joserfc.jwk import OKPKey
@@ -33,6 +34,7 @@ from legal_support import (
     submit,
 )
 from rempart.auth.permissions import Role
+from rempart.core.deps import Runtime
 from rempart.legal import jws
 from rempart.legal.disclosures import DISCLOSABLE_FIELDS
 
@@ -356,3 +358,100 @@ def test_order_document_is_stored_encrypted_and_read_back_audited(world: LegalWo
     )
     hidden = client.get(f"/v1/legal/orders/{reference}/document", headers=outsider.headers)
     assert hidden.status_code == 404
+
+
+def test_a_package_is_decrypted_signed_and_encrypted_with_no_write_transaction_open(
+    world: LegalWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A package holds every record of up to three years: decrypting them, signing and
+    encrypting the package must not hold SQLite's write lock (preview and release)."""
+    import write_guard
+    from rempart.core.crypto import KeyRing
+
+    client, court = world.client, world.court
+    reference = submit(client, court, sign(court, claims(court))).json()["reference"]
+    first, second = world.reviewers
+    approve(client, reference, first)
+    approve(client, reference, second)
+    noted: list[tuple[str, bool]] = []
+    real_decrypt, real_encrypt = KeyRing.decrypt_bytes, KeyRing.encrypt_bytes
+    with write_guard.watching_writes() as watch:
+
+        def decrypt(self: KeyRing, blob: bytes, *, purpose: str) -> bytes:
+            if purpose in ("phone", "ip"):
+                noted.append(("decrypt", watch.holding()))
+            return real_decrypt(self, blob, purpose=purpose)
+
+        def encrypt(self: KeyRing, plaintext: bytes, *, purpose: str) -> bytes:
+            if purpose == "disclosure-package":
+                noted.append(("encrypt", watch.holding()))
+            return real_encrypt(self, plaintext, purpose=purpose)
+
+        monkeypatch.setattr(KeyRing, "decrypt_bytes", decrypt)
+        monkeypatch.setattr(KeyRing, "encrypt_bytes", encrypt)
+        preview = client.get(
+            f"/v1/legal/orders/{reference}/disclosure/preview", headers=bearer(first)
+        )
+        assert preview.status_code == 200, preview.text
+        released = release(client, reference, first)
+        assert released.status_code == 201, released.text
+    decrypted = [held for what, held in noted if what == "decrypt"]
+    assert decrypted  # the suspect's phone numbers and addresses, twice
+    assert noted.count(("encrypt", False)) == 1
+    assert not any(held for _what, held in noted)
+    # The preview was audited, the release stored once.
+    assert audit_actions(client, world.make_token).count("legal.disclosure.previewed") == 1
+    again = client.post(f"/v1/legal/orders/{reference}/disclosure", headers=bearer(first))
+    assert again.status_code == 409
+
+
+def test_a_release_whose_order_changed_after_its_package_was_built_is_refused(
+    world: LegalWorld, runtime: Runtime
+) -> None:
+    """Between the read that built the package and the write that stores it, another
+    reviewer released it, or the authority withdrew the order: the write refuses."""
+    from rempart.auth import service as auth_service
+    from rempart.core.db import transaction
+    from rempart.legal import disclosures, reads
+    from rempart.legal import service as legal_service
+    from rempart.legal.exceptions import DisclosureNotReady
+
+    client, court = world.client, world.court
+    reference = submit(client, court, sign(court, claims(court))).json()["reference"]
+    first, second = world.reviewers
+    approve(client, reference, first)
+    approve(client, reference, second)
+    if reviewer_view(client, reference, first)["callback_required"]:
+        assert call_back(client, reference, first).status_code == 201
+    with transaction(runtime.engine, readonly=True) as session:
+        releaser = auth_service.authenticate(session, token=first)
+
+    def sealed() -> disclosures.SealedRelease:
+        with transaction(runtime.engine, readonly=True) as session:
+            order = reads.get_order(session, reference=reference, authority_id=None)
+            draft = disclosures.draft_release(
+                session, order=order, keys=runtime.keys, settings=runtime.settings
+            )
+        return disclosures.seal_release(draft, keys=runtime.keys)
+
+    # Two reviewers release at once: both packages are built, one is stored.
+    late = sealed()
+    legal_service.release_disclosure(runtime, reference=reference, caller=releaser)
+
+    def store(sealed: disclosures.SealedRelease) -> None:
+        with transaction(runtime.engine) as session:
+            order = reads.get_order(session, reference=reference, authority_id=None)
+            disclosures.release(
+                session,
+                order=order,
+                sealed=sealed,
+                keys=runtime.keys,
+                caller_id=releaser.principal_id,
+                actor=releaser.actor,
+            )
+
+    with pytest.raises(DisclosureNotReady):
+        store(late)
+    with transaction(runtime.engine, readonly=True) as session:
+        order = reads.get_order(session, reference=reference, authority_id=None)
+        assert order.status == "disclosed"

@@ -483,25 +483,20 @@ def _decide(rt: Runtime, scenario: Scenario, reference: str) -> None:
             )
     if scenario.outcome == "disclosed":
         days = max(scenario.days_ago - 3, 0)
-        with _days_ago(rt, days) as past, transaction(past.engine) as session:
-            order = reads.get_order(session, reference=reference, authority_id=None)
-            releaser = _caller(session, name="demo-legal-1")
-            if callbacks.reasons_for_callback(order):
-                callbacks.record(
-                    session,
-                    order=order,
-                    caller=releaser,
-                    data=CallbackCreate(
-                        called_at=past.now(),
-                        person_reached="Greffier de permanence",
-                        outcome=CallbackOutcome.CONFIRMED,
-                        notes="Référence et numéro d'affaire confirmés au numéro du registre.",
-                    ),
-                )
-            service.release_disclosure(
-                session,
-                reference=reference,
-                keys=rt.keys,
-                settings=rt.settings,
-                caller=releaser,
-            )
+        with _days_ago(rt, days) as past:
+            with transaction(past.engine) as session:
+                order = reads.get_order(session, reference=reference, authority_id=None)
+                releaser = _caller(session, name="demo-legal-1")
+                if callbacks.reasons_for_callback(order):
+                    callbacks.record(
+                        session,
+                        order=order,
+                        caller=releaser,
+                        data=CallbackCreate(
+                            called_at=past.now(),
+                            person_reached="Greffier de permanence",
+                            outcome=CallbackOutcome.CONFIRMED,
+                            notes="Référence et numéro d'affaire confirmés au numéro du registre.",
+                        ),
+                    )
+            service.release_disclosure(past, reference=reference, caller=releaser)

@@ -197,19 +197,12 @@ def validate_order(reference: Reference, body: SignedToken, caller: Submitter, r
 @router.get("/orders/{reference}/disclosure/preview")
 def preview_disclosure(reference: Reference, caller: Releaser, rt: Rt) -> dict[str, Any]:
     """Exactly the package that release would sign and send."""
-    with rt.unit_of_work() as session:
-        order = reads.get_order(session, reference=reference, authority_id=None)
-        return disclosures.preview(
-            session, order=order, keys=rt.keys, settings=rt.settings, actor=caller.actor
-        )
+    return service.preview_disclosure(rt, reference=reference, caller=caller)
 
 
 @router.post("/orders/{reference}/disclosure", response_model=DisclosureReceipt, status_code=201)
 def release_disclosure(reference: Reference, caller: Releaser, rt: Rt) -> DisclosureReceipt:
-    with rt.unit_of_work() as session:
-        released = service.release_disclosure(
-            session, reference=reference, keys=rt.keys, settings=rt.settings, caller=caller
-        )
+    released = service.release_disclosure(rt, reference=reference, caller=caller)
     return DisclosureReceipt(
         order_reference=released.order_reference,
         sha256=released.sha256,

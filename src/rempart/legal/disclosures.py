@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
 
@@ -23,7 +24,12 @@ from rempart.core.crypto import KeyRing
 from rempart.core.encrypted import register_encrypted_column
 from rempart.core.settings import Settings
 from rempart.legal import callbacks, events, suspension
-from rempart.legal.exceptions import DisclosureNotReady, EmergencyNotConfirmed, FourEyesViolation
+from rempart.legal.exceptions import (
+    DisclosureNotReady,
+    EmergencyNotConfirmed,
+    FourEyesViolation,
+    OrderChangedMeanwhile,
+)
 from rempart.legal.holds import release_holds
 from rempart.legal.models import Authority, Disclosure, Notification, Order
 from rempart.legal.schemas import (
@@ -232,17 +238,22 @@ def _refuse_order_to_act(order: Order) -> None:
         )
 
 
-def preview(
-    session: Session, *, order: Order, keys: KeyRing, settings: Settings, actor: str
+def preview_package(
+    session: Session, *, order: Order, keys: KeyRing, settings: Settings
 ) -> dict[str, Any]:
-    """Exactly what release would send, for the reviewers to see first (an audited read)."""
+    """Exactly what release would send, for the reviewers to see first: built in a read
+    (its records decrypted with no write lock held); :func:`record_preview` audits it."""
     _refuse_order_to_act(order)
     if order.status not in RELEASABLE:
         raise DisclosureNotReady(f"An order that is {order.status} has nothing to disclose.")
     package = build_package(session, order=order, keys=keys, settings=settings, now=now_of(session))
-    audit_order(session, order, events.DisclosurePreviewed(), actor=actor)
     shown: dict[str, Any] = json.loads(_canonical(package))
     return shown
+
+
+def record_preview(session: Session, *, order: Order, actor: str) -> None:
+    """The preview is an audited read: its entry, in a short write of its own."""
+    audit_order(session, order, events.DisclosurePreviewed(), actor=actor)
 
 
 def _canonical(package: DisclosurePackage) -> bytes:
@@ -271,9 +282,7 @@ def _ensure_emergency_still_backed(order: Order) -> None:
         )
 
 
-def release(
-    session: Session, *, order: Order, keys: KeyRing, settings: Settings, caller_id: int, actor: str
-) -> DisclosureDownload:
+def _check_releasable(session: Session, order: Order) -> None:
     _refuse_order_to_act(order)
     if order.status not in RELEASABLE:
         raise DisclosureNotReady(f"An order that is {order.status} cannot be disclosed.")
@@ -281,15 +290,83 @@ def release(
     _ensure_emergency_still_backed(order)
     suspension.ensure_not_on_hold(session, order=order)
     callbacks.ensure_confirmed(order)
-    now = now_of(session)
-    package = build_package(session, order=order, keys=keys, settings=settings, now=now)
-    payload = _canonical(package)
+
+
+def _decided(order: Order) -> tuple[Any, ...]:
+    """What an order's package is built from, besides the records themselves."""
+    return (
+        order.id,
+        order.status,
+        json.dumps(order.category_outcomes, sort_keys=True),
+        tuple(sorted((t.position, t.approved, t.user_id) for t in order.targets)),
+    )
+
+
+@dataclass(frozen=True)
+class SealedRelease:
+    """An order's package, built from a read of it, then signed and encrypted with no
+    transaction open: what :func:`release` stores if the order is as it was read."""
+
+    decided: tuple[Any, ...]
+    package: DisclosurePackage
+    signed: str
+    digest: str
+    ciphertext: bytes
+
+
+@dataclass(frozen=True)
+class ReleaseDraft:
+    decided: tuple[Any, ...]
+    package: DisclosurePackage
+
+
+def draft_release(
+    session: Session, *, order: Order, keys: KeyRing, settings: Settings
+) -> ReleaseDraft:
+    """The read before a release: the order may be released, and its package (every record
+    of the period decrypted, which for a long period is thousands of rows)."""
+    _check_releasable(session, order)
+    package = build_package(session, order=order, keys=keys, settings=settings, now=now_of(session))
+    return ReleaseDraft(_decided(order), package)
+
+
+def seal_release(draft: ReleaseDraft, *, keys: KeyRing) -> SealedRelease:
+    """Sign and encrypt the package, with no transaction open."""
+    payload = _canonical(draft.package)
     signed = _sign(payload, keys)
-    digest = hashlib.sha256(payload).hexdigest()
+    return SealedRelease(
+        decided=draft.decided,
+        package=draft.package,
+        signed=signed,
+        digest=hashlib.sha256(payload).hexdigest(),
+        ciphertext=keys.encrypt(signed, purpose=PACKAGE_PURPOSE),
+    )
+
+
+def release(
+    session: Session,
+    *,
+    order: Order,
+    sealed: SealedRelease,
+    keys: KeyRing,
+    caller_id: int,
+    actor: str,
+) -> datetime:
+    """The short write of a release: checks again that the order may be released and is as
+    it was when its package was built (a second release, a withdrawal, a suspension or a
+    review since is refused), then stores the sealed package. Returns when it was
+    released."""
+    _check_releasable(session, order)
+    if _decided(order) != sealed.decided:
+        raise OrderChangedMeanwhile(
+            "The order changed while its package was being prepared; look at it again."
+        )
+    package, digest = sealed.package, sealed.digest
+    now = now_of(session)
     session.add(
         Disclosure(
             order_id=order.id,
-            package_ciphertext=keys.encrypt(signed, purpose=PACKAGE_PURPOSE),
+            package_ciphertext=sealed.ciphertext,
             sha256=digest,
             released_by=caller_id,
             released_at=now,
@@ -326,17 +403,26 @@ def release(
         actor=actor,
     )
     session.flush()
-    return _download_of(order, signed, digest, now, keys)
+    return now
+
+
+def released_download(
+    sealed: SealedRelease, *, released_at: datetime, keys: KeyRing
+) -> DisclosureDownload:
+    """What :func:`release` stored, as the authority downloads it."""
+    return _download_of(
+        sealed.package.order_reference, sealed.signed, sealed.digest, released_at, keys
+    )
 
 
 def _download_of(
-    order: Order, signed: str, digest: str, released_at: datetime, keys: KeyRing
+    reference: str, signed: str, digest: str, released_at: datetime, keys: KeyRing
 ) -> DisclosureDownload:
     from joserfc import jws as jose_jws
 
     payload = jose_jws.extract_compact(signed.encode()).payload
     return DisclosureDownload(
-        order_reference=order.reference,
+        order_reference=reference,
         sha256=digest,
         released_at=as_utc(released_at),
         signed_package=signed,
@@ -358,7 +444,7 @@ def download(session: Session, *, order: Order, keys: KeyRing, actor: str) -> Di
         actor=actor,
     )
     signed = keys.decrypt(stored.package_ciphertext, purpose=PACKAGE_PURPOSE)
-    return _download_of(order, signed, stored.sha256, stored.released_at, keys)
+    return _download_of(order.reference, signed, stored.sha256, stored.released_at, keys)
 
 
 _templates = Environment(

@@ -101,6 +101,10 @@ class DisclosureNotReady(Conflict):
     code = "disclosure_not_ready"
 
 
+class OrderChangedMeanwhile(Conflict):
+    code = "order_changed"
+
+
 class ProtectedAccountNotFound(NotFound):
     code = "protected_account_not_found"
 

@@ -5,12 +5,12 @@ once."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy.orm import Session
 
 from rempart.auth.service import Caller
-from rempart.core.crypto import KeyRing
 from rempart.core.deps import Runtime
-from rempart.core.settings import Settings
 from rempart.legal import disclosures, orders, reads, reviews
 from rempart.legal.disclosures import DisclosureDownload
 from rempart.legal.exceptions import OrderRefused
@@ -51,16 +51,39 @@ def review_order(session: Session, *, reference: str, caller: Caller, data: Revi
     return reviews.submit_review(session, order=order, caller=caller, data=data)
 
 
-def release_disclosure(
-    session: Session, *, reference: str, keys: KeyRing, settings: Settings, caller: Caller
-) -> DisclosureDownload:
-    """Sign and release an approved order's package, limited to what was approved."""
-    order = reads.get_order(session, reference=reference, authority_id=None)
-    return disclosures.release(
-        session,
-        order=order,
-        keys=keys,
-        settings=settings,
-        caller_id=caller.principal_id,
-        actor=caller.actor,
-    )
+def release_disclosure(rt: Runtime, *, reference: str, caller: Caller) -> DisclosureDownload:
+    """Sign and release an approved order's package, limited to what was approved.
+
+    Takes the runtime because it owns its transactions: the package is built in a read
+    (every record of the period decrypted), signed and encrypted with no transaction open,
+    then stored by a short write that checks the order is as it was read.
+    """
+    with rt.unit_of_work(readonly=True) as session:
+        order = reads.get_order(session, reference=reference, authority_id=None)
+        draft = disclosures.draft_release(session, order=order, keys=rt.keys, settings=rt.settings)
+    sealed = disclosures.seal_release(draft, keys=rt.keys)
+    with rt.unit_of_work() as session:
+        order = reads.get_order(session, reference=reference, authority_id=None)
+        released_at = disclosures.release(
+            session,
+            order=order,
+            sealed=sealed,
+            keys=rt.keys,
+            caller_id=caller.principal_id,
+            actor=caller.actor,
+        )
+    return disclosures.released_download(sealed, released_at=released_at, keys=rt.keys)
+
+
+def preview_disclosure(rt: Runtime, *, reference: str, caller: Caller) -> dict[str, Any]:
+    """Exactly the package that release would sign and send: built in a read, then the
+    preview audited in a short write."""
+    with rt.unit_of_work(readonly=True) as session:
+        order = reads.get_order(session, reference=reference, authority_id=None)
+        package = disclosures.preview_package(
+            session, order=order, keys=rt.keys, settings=rt.settings
+        )
+    with rt.unit_of_work() as session:
+        order = reads.get_order(session, reference=reference, authority_id=None)
+        disclosures.record_preview(session, order=order, actor=caller.actor)
+    return package

@@ -203,11 +203,7 @@ def _preview_page(
     request: Request, rt: Runtime, caller: Caller, reference: str, **extra: Any
 ) -> Response:
     try:
-        with rt.unit_of_work() as session:
-            order = reads.get_order(session, reference=reference, authority_id=None)
-            package = disclosures.preview(
-                session, order=order, keys=rt.keys, settings=rt.settings, actor=caller.actor
-            )
+        package = service.preview_disclosure(rt, reference=reference, caller=caller)
     except RempartError as exc:
         return legal_order_page(request, rt, caller, reference, error=exc.message)
     return page(
@@ -236,10 +232,7 @@ def legal_release(
         error = translator(language(request))["release_unconfirmed"]
         return _preview_page(request, rt, caller, reference, error=error, status=400)
     try:
-        with rt.unit_of_work() as session:
-            service.release_disclosure(
-                session, reference=reference, keys=rt.keys, settings=rt.settings, caller=caller
-            )
+        service.release_disclosure(rt, reference=reference, caller=caller)
     except RempartError as exc:
         return legal_order_page(request, rt, caller, reference, error=exc.message)
     return RedirectResponse(f"/console/legal/orders/{reference}", status_code=303)
