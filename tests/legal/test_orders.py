@@ -364,7 +364,8 @@ def test_a_package_is_decrypted_signed_and_encrypted_with_no_write_transaction_o
     world: LegalWorld, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A package holds every record of up to three years: decrypting them, signing and
-    encrypting the package must not hold SQLite's write lock (preview and release)."""
+    encrypting the package, and opening it for a download, must not hold SQLite's write
+    lock (preview, release, download)."""
     import write_guard
     from rempart.core.crypto import KeyRing
 
@@ -380,6 +381,8 @@ def test_a_package_is_decrypted_signed_and_encrypted_with_no_write_transaction_o
         def decrypt(self: KeyRing, blob: bytes, *, purpose: str) -> bytes:
             if purpose in ("phone", "ip"):
                 noted.append(("decrypt", watch.holding()))
+            elif purpose == "disclosure-package":
+                noted.append(("open", watch.holding()))
             return real_decrypt(self, blob, purpose=purpose)
 
         def encrypt(self: KeyRing, plaintext: bytes, *, purpose: str) -> bytes:
@@ -395,9 +398,13 @@ def test_a_package_is_decrypted_signed_and_encrypted_with_no_write_transaction_o
         assert preview.status_code == 200, preview.text
         released = release(client, reference, first)
         assert released.status_code == 201, released.text
+        downloaded = client.get(f"/v1/legal/orders/{reference}/disclosure", headers=court.headers)
+        assert downloaded.status_code == 200, downloaded.text
+        assert downloaded.json()["sha256"] == released.json()["sha256"]
     decrypted = [held for what, held in noted if what == "decrypt"]
     assert decrypted  # the suspect's phone numbers and addresses, twice
     assert noted.count(("encrypt", False)) == 1
+    assert noted.count(("open", False)) == 1
     assert not any(held for _what, held in noted)
     # The preview was audited, the release stored once.
     assert audit_actions(client, world.make_token).count("legal.disclosure.previewed") == 1

@@ -223,7 +223,9 @@ def download_disclosure(
 ) -> DisclosureDownload | HTMLResponse:
     with rt.unit_of_work() as session:
         order = reads.own_order(session, caller=caller, reference=reference)
-        download = disclosures.download(session, order=order, keys=rt.keys, actor=caller.actor)
+        stored = disclosures.download(session, order=order, actor=caller.actor)
+    # Decrypted and read once the download is counted and the write lock released.
+    download = disclosures.opened(stored, keys=rt.keys)
     if format == "html":
         return HTMLResponse(disclosures.render_html(download))
     return download

@@ -431,7 +431,20 @@ def _download_of(
     )
 
 
-def download(session: Session, *, order: Order, keys: KeyRing, actor: str) -> DisclosureDownload:
+@dataclass(frozen=True)
+class StoredDisclosure:
+    """A released package as stored (encrypted): what a download counted and audited, to
+    open (:func:`opened`) once its transaction has committed."""
+
+    reference: str
+    ciphertext: bytes
+    sha256: str
+    released_at: datetime
+
+
+def download(session: Session, *, order: Order, actor: str) -> StoredDisclosure:
+    """Count and audit one download of the released package (a short write); the package
+    is decrypted and read by :func:`opened`, with no transaction open."""
     stored = session.get(Disclosure, order.id)
     if stored is None:
         raise DisclosureNotReady("Nothing has been disclosed for this order.")
@@ -443,8 +456,14 @@ def download(session: Session, *, order: Order, keys: KeyRing, actor: str) -> Di
         events.DisclosureDownloaded(sha256=stored.sha256, download=stored.downloads),
         actor=actor,
     )
-    signed = keys.decrypt(stored.package_ciphertext, purpose=PACKAGE_PURPOSE)
-    return _download_of(order.reference, signed, stored.sha256, stored.released_at, keys)
+    return StoredDisclosure(
+        order.reference, stored.package_ciphertext, stored.sha256, stored.released_at
+    )
+
+
+def opened(stored: StoredDisclosure, *, keys: KeyRing) -> DisclosureDownload:
+    signed = keys.decrypt(stored.ciphertext, purpose=PACKAGE_PURPOSE)
+    return _download_of(stored.reference, signed, stored.sha256, stored.released_at, keys)
 
 
 _templates = Environment(

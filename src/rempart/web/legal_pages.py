@@ -298,9 +298,10 @@ def portal_download(request: Request, rt: Rt, caller: Staff, reference: Referenc
     try:
         with rt.unit_of_work() as session:
             order = reads.own_order(session, caller=caller, reference=reference)
-            download = disclosures.download(session, order=order, keys=rt.keys, actor=caller.actor)
+            stored = disclosures.download(session, order=order, actor=caller.actor)
     except RempartError as exc:
         return page(request, "forbidden.html", caller=caller, error=exc.message, status=404)
+    download = disclosures.opened(stored, keys=rt.keys)
     json_url = f"/console/portal/orders/{reference}/disclosure.json"
     return HTMLResponse(disclosures.render_html(download, json_url=json_url))
 
@@ -311,11 +312,11 @@ def portal_download_json(request: Request, rt: Rt, caller: Staff, reference: Ref
     try:
         with rt.unit_of_work() as session:
             order = reads.own_order(session, caller=caller, reference=reference)
-            download = disclosures.download(session, order=order, keys=rt.keys, actor=caller.actor)
+            stored = disclosures.download(session, order=order, actor=caller.actor)
     except RempartError as exc:
         return page(request, "forbidden.html", caller=caller, error=exc.message, status=404)
     attachment = f'attachment; filename="disclosure-{reference}.json"'
     return JSONResponse(
-        download.model_dump(mode="json"),
+        disclosures.opened(stored, keys=rt.keys).model_dump(mode="json"),
         headers={"Content-Disposition": attachment},
     )
