@@ -386,13 +386,23 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
 @contextmanager
 def transaction(engine: Engine, *, readonly: bool = False) -> Iterator[Session]:
     """The unit of work of a request, task or command: commit on success, roll back on error."""
-    bind = engine.execution_options(readonly=True) if readonly else engine
+    bind = _readonly_view(engine) if readonly else engine
     with Session(bind=bind, expire_on_commit=False) as session, session.begin():
         # The runtime's clock, for services that have only the session (``now_of``).
         held = engine.get_execution_options().get(CLOCK_OPTION)
         if held is not None:
             session.info[CLOCK_OPTION] = held
         yield session
+
+
+def _readonly_view(engine: Engine) -> Engine:
+    """The engine with ``readonly`` set, built once per engine (a request opens one or two
+    read transactions, and building the view cost more than beginning one)."""
+    view: Engine | None = engine.__dict__.get("_rempart_readonly_view")
+    if view is None:
+        view = engine.execution_options(readonly=True)
+        engine.__dict__["_rempart_readonly_view"] = view
+    return view
 
 
 # SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY.

@@ -264,7 +264,7 @@ def _suspensions(session: Session, indexes: set[bytes], now: datetime) -> dict[b
     """The reporters among ``indexes`` whose notices are suspended, until when."""
     if not indexes:
         return {}
-    rows = session.execute(_SUSPENSIONS, {"indexes": list(indexes)})
+    rows = session.connection().execute(_SUSPENSIONS, {"indexes": list(indexes)})
     return {
         bytes(index): as_utc(until)
         for index, until in rows

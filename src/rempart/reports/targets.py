@@ -90,7 +90,8 @@ def _live_posts(session: Session, refs: set[str]) -> dict[str, str]:
     """The entity of each live post (in a live entity) among ``refs``."""
     if not refs:
         return {}
-    rows = session.execute(_LIVE_POSTS, {"refs": list(refs)})
+    # On the session's connection: the ORM's result machinery is not needed for columns.
+    rows = session.connection().execute(_LIVE_POSTS, {"refs": list(refs)})
     return {str(post_id): str(entity_id) for post_id, entity_id in rows}
 
 
