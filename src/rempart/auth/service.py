@@ -11,9 +11,9 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import Connection, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from rempart.audit import service as audit
@@ -223,15 +223,20 @@ _TOKEN_HOLDER = (
 def authenticate(session: Session, *, token: str | None) -> Caller:
     """The caller a bearer token stands for, read from the database on every call: a
     revoked token, an expired one or a deactivated principal is refused at once."""
+    return authenticate_on(session.connection(), token=token, now=now_of(session))
+
+
+def authenticate_on(connection: Connection, *, token: str | None, now: datetime) -> Caller:
+    """:func:`authenticate` on a bare connection (the API's dependencies, on every request)."""
     if not token:
         raise Unauthenticated("A bearer token is required.", code="missing_token")
-    row = session.connection().execute(_TOKEN_HOLDER, {"token_hash": _hash(token)}).one_or_none()
+    row = connection.execute(_TOKEN_HOLDER, {"token_hash": _hash(token)}).one_or_none()
     if row is None:
         raise Unauthenticated("The bearer token is not valid.", code="invalid_token")
     revoked_at, expires_at, principal_id, name, role, status = row
     if revoked_at is not None:
         raise Unauthenticated("This token was revoked.", code="token_revoked")
-    if expires_at is not None and as_utc(expires_at) <= now_of(session):
+    if expires_at is not None and as_utc(expires_at) <= now:
         raise Unauthenticated("This token has expired; create a new one.", code="token_expired")
     if status != "active":
         raise Unauthenticated(
