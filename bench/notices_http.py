@@ -9,11 +9,11 @@ SQLite database, publishes one channel with 500 posts through the ingest API, th
 token, each vouching for a different user: one per request, or ``--batch`` per request to
 ``/v1/reports/batch``. ``--client raw`` (the default) sends pre-encoded requests on
 keep-alive sockets (0.07 ms of CPU per request); ``--client httpx`` is the earlier client
-(0.57 ms), whose CPU the server's shares the 2 cores with. Prints notices/s accepted, latency percentiles per request,
-every status code seen, the server processes' CPU time per notice, the clients' own, how
-long the worker took to file the last notice into its case (and notices/s filed, from the
-first sent to the last filed), the worker's CPU per notice, and the load average before
-and after.
+(0.57 ms), whose CPU shares the 2 cores with the server's. Prints notices/s accepted,
+latency percentiles per request, every status code seen, the server processes' CPU time
+per notice, the clients' own, how long the worker took to file the last notice into its
+case (and notices/s filed, from the first sent to the last filed), the worker's CPU per
+notice, and the load average before and after.
 """
 
 from __future__ import annotations
