@@ -7,15 +7,19 @@ Starts `rempart serve` (``--web-workers`` processes) and `rempart worker` on a f
 SQLite database, publishes one channel with 500 posts through the ingest API, then sends
 ``--notices`` notices from ``--clients`` concurrent keep-alive clients with a platform's
 token, each vouching for a different user: one per request, or ``--batch`` per request to
-``/v1/reports/batch``. Prints notices/s accepted, latency percentiles per request, every status
-code seen, the server processes' CPU time per notice, how long the worker took to file the
-last notice into its case (and notices/s filed, from the first sent to the last filed),
-the worker's CPU per notice, and the load average before and after.
+``/v1/reports/batch``. ``--client raw`` (the default) sends pre-encoded requests on
+keep-alive sockets (0.07 ms of CPU per request); ``--client httpx`` is the earlier client
+(0.57 ms), whose CPU shares the 2 cores with the server's. Prints notices/s accepted,
+latency percentiles per request, every status code seen, the server processes' CPU time
+per notice, the clients' own, how long the worker took to file the last notice into its
+case (and notices/s filed, from the first sent to the last filed), the worker's CPU per
+notice, and the load average before and after.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import socket
@@ -110,6 +114,30 @@ def publish(http: httpx.Client, headers: dict[str, str]) -> None:
     response.raise_for_status()
 
 
+def raw_request(path: str, body: dict[str, Any], token: str) -> bytes:
+    payload = json.dumps(body).encode()
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n"
+    )
+    return head.encode() + payload
+
+
+def read_response(stream: Any) -> int:
+    """Read one HTTP/1.1 response with a Content-Length body; its status code."""
+    status = int(stream.readline().split()[1])
+    length = 0
+    while True:
+        line = stream.readline()
+        if line in (b"\r\n", b""):
+            break
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    stream.read(length)
+    return status
+
+
 def drained(env: dict[str, str], timeout: float = 600) -> float:
     """When no notice is left unfiled (``perf_counter`` time)."""
     engine = get_engine(env["REMPART_DATABASE_URL"])
@@ -131,6 +159,12 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--web-workers", type=int, default=2)
     parser.add_argument("--batch", type=int, default=1, help="notices per request")
+    parser.add_argument(
+        "--client",
+        choices=["raw", "httpx"],
+        default="raw",
+        help="raw: pre-encoded HTTP/1.1 on a keep-alive socket; httpx: the earlier client",
+    )
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="rempart-notices-"))
     env, token = setup(folder)
@@ -178,15 +212,23 @@ def main() -> None:
                 "good_faith": True,
             }
 
+        def requests_of(number: int) -> list[tuple[str, dict[str, Any]]]:
+            made: list[tuple[str, dict[str, Any]]] = []
+            for first in range(0, per_client, args.batch):
+                if args.batch == 1:
+                    made.append(("/v1/reports", notice(number, first)))
+                else:
+                    last = min(first + args.batch, per_client)
+                    notices = [notice(number, i) for i in range(first, last)]
+                    made.append(("/v1/reports/batch", {"notices": notices}))
+            return made
+
         def client(number: int) -> None:
+            if args.client == "raw":
+                raw_client(number)
+                return
             with httpx.Client(base_url=base, timeout=60, headers=headers) as http:
-                for first in range(0, per_client, args.batch):
-                    if args.batch == 1:
-                        path, body = "/v1/reports", notice(number, first)
-                    else:
-                        last = min(first + args.batch, per_client)
-                        notices = [notice(number, i) for i in range(first, last)]
-                        path, body = "/v1/reports/batch", {"notices": notices}
+                for path, body in requests_of(number):
                     started = time.perf_counter()
                     response = http.post(path, json=body)
                     elapsed = time.perf_counter() - started
@@ -194,7 +236,25 @@ def main() -> None:
                         statuses[response.status_code] += 1
                         latencies.append(elapsed * 1000)
 
+        def raw_client(number: int) -> None:
+            # Requests encoded before the clock starts, one keep-alive socket: the 2 cores
+            # go to the server, not to building requests (httpx took 0.57 ms of CPU per
+            # request, against the server's 1.4 to 1.8).
+            encoded = [raw_request(path, body, token) for path, body in requests_of(number)]
+            with socket.create_connection(("127.0.0.1", port)) as connection:
+                connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                stream = connection.makefile("rb")
+                for request in encoded:
+                    started = time.perf_counter()
+                    connection.sendall(request)
+                    status = read_response(stream)
+                    elapsed = time.perf_counter() - started
+                    with lock:
+                        statuses[status] += 1
+                        latencies.append(elapsed * 1000)
+
         print(f"load average before: {os.getloadavg()[0]:.2f}")
+        client_cpu_before = time.process_time()
         cpu_before = cpu_seconds(server.pid)
         worker_cpu_before = cpu_seconds(worker.pid)
         started = time.perf_counter()
@@ -205,11 +265,12 @@ def main() -> None:
             thread.join()
         wall = time.perf_counter() - started
         cpu = cpu_seconds(server.pid) - cpu_before
+        client_cpu = time.process_time() - client_cpu_before
         sent = per_client * args.clients
         latencies.sort()
         print(
             f"{sent} notices in {wall:.1f} s through HTTP ({args.web_workers} web processes, "
-            f"{args.clients} clients, {args.batch} per request, worker running): "
+            f"{args.clients} {args.client} clients, {args.batch} per request, worker running): "
             f"{sent / wall:,.0f} notices/s"
         )
         print(
@@ -218,6 +279,7 @@ def main() -> None:
         )
         print(f"statuses per request: {dict(statuses)}")
         print(f"server CPU per notice: {cpu / sent * 1000:.2f} ms")
+        print(f"clients' CPU per notice (this process): {client_cpu / sent * 1000:.2f} ms")
         done = drained(env)
         lag = done - wall - started
         worker_cpu = cpu_seconds(worker.pid) - worker_cpu_before

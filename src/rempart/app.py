@@ -238,7 +238,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         settings=settings, engine=engine, keys=keys, clock=clock or SystemClock()
     )
     _install_error_handlers(app)
+    # Routes are matched in order, one regular expression each: the routers the platforms
+    # call per event and per notice come first (no other router's path starts like theirs).
     app.include_router(ingest_router)
+    app.include_router(reports_router)
     app.include_router(audit_router)
     app.include_router(auth_router)
     app.include_router(legal_router)
@@ -247,7 +250,6 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.include_router(moderation_router)
     app.include_router(escalations_router)
     app.include_router(hotline_router)
-    app.include_router(reports_router)
     app.include_router(transparency_router)
     for web in (
         pages,

@@ -3,12 +3,14 @@ against, single or batched: what a flood of notices can and cannot do."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from factories import notice, reports_world
+from rempart.auth.models import ApiToken, Principal
 from rempart.auth.permissions import Role
 from rempart.core.db import transaction
 from rempart.core.deps import Runtime
@@ -112,3 +114,49 @@ def test_batches_are_for_platforms_and_flaggers_and_all_or_nothing_on_bad_input(
         assert refused.status_code == 422, refused.text
         assert refused.json()["error"]["code"] == "invalid_request"
     assert stored(runtime) == 1
+
+
+def test_a_revoked_platform_token_stops_at_its_next_notice(
+    world: TestClient,
+    runtime: Runtime,
+    make_token: Callable[[Role], str],
+) -> None:
+    # Authentication reads the token on every request, in no cache: a token revoked (or
+    # its principal suspended) by any process, even straight in the database, sends no
+    # further notice, single or batched, from the very next request.
+    revoked, suspended = make_token(Role.PLATFORM), make_token(Role.PLATFORM)
+    for token in (revoked, suspended):
+        headers = {"Authorization": f"Bearer {token}"}
+        for user in ("u-warm-1", "u-warm-2"):
+            sent = notice(reporter=None, platform_user_id=f"{user}-{token[-6:]}")
+            assert world.post("/v1/reports", json=sent, headers=headers).status_code == 202
+    before = stored(runtime)
+    with transaction(runtime.engine) as session:
+        session.execute(
+            update(ApiToken)
+            .where(ApiToken.token_hash == hashlib.sha256(revoked.encode()).digest())
+            .values(revoked_at=runtime.now())
+        )
+        holder = select(ApiToken.principal_id).where(
+            ApiToken.token_hash == hashlib.sha256(suspended.encode()).digest()
+        )
+        session.execute(
+            update(Principal)
+            .where(Principal.id == holder.scalar_subquery())
+            .values(status="suspended")
+        )
+    for token, code in ((revoked, "token_revoked"), (suspended, "principal_inactive")):
+        headers = {"Authorization": f"Bearer {token}"}
+        single = world.post(
+            "/v1/reports", json=notice(reporter=None, platform_user_id="u-after"), headers=headers
+        )
+        assert single.status_code == 401, single.text
+        assert single.json()["error"]["code"] == code
+        batch = world.post(
+            "/v1/reports/batch",
+            json={"notices": [notice(reporter=None, platform_user_id="u-after")]},
+            headers=headers,
+        )
+        assert batch.status_code == 401, batch.text
+        assert batch.json()["error"]["code"] == code
+    assert stored(runtime) == before

@@ -60,7 +60,21 @@ def _holds_ip(text: str) -> bool:
     return False
 
 
+# Decides nothing alone: a text with fewer ASCII digits than any phone number the checks
+# below can find is spared their regular expressions (most of an entry's strings: keys,
+# tracking ids, categories). Only ASCII texts: ``isdigit`` also counts other scripts'
+# digits (and superscripts), so those texts always go on to the full checks.
+_FEWEST_PHONE_DIGITS = min(_E164_DIGITS.start, _MIN_NATIONAL_DIGITS)
+_ASCII_DIGIT = re.compile(r"[0-9]")
+
+
+def _too_few_digits_for_a_phone(text: str) -> bool:
+    return text.isascii() and len(_ASCII_DIGIT.findall(text)) < _FEWEST_PHONE_DIGITS
+
+
 def _holds_phone(text: str) -> bool:
+    if _too_few_digits_for_a_phone(text):
+        return False
     for match in _INTERNATIONAL_PHONE.finditer(text):
         if _digits(match.group()) in _E164_DIGITS:
             return True

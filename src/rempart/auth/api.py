@@ -42,8 +42,8 @@ class Require:
     permissions: tuple[Permission, ...]
 
     def __call__(self, request: Request, rt: Annotated[Runtime, Depends(runtime)]) -> Caller:
-        with rt.unit_of_work(readonly=True) as session:
-            caller = service.authenticate(session, token=bearer_token(request))
+        with rt.read_connection() as connection:
+            caller = service.authenticate_on(connection, token=bearer_token(request), now=rt.now())
         service.authorise(caller, *self.permissions)
         return caller
 
@@ -59,8 +59,8 @@ def optional_caller(request: Request, rt: Annotated[Runtime, Depends(runtime)]) 
     token = bearer_token(request)
     if token is None:
         return None
-    with rt.unit_of_work(readonly=True) as session:
-        return service.authenticate(session, token=token)
+    with rt.read_connection() as connection:
+        return service.authenticate_on(connection, token=token, now=rt.now())
 
 
 class TokenRequest(BaseModel):

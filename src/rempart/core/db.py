@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Connection,
     DateTime,
     Engine,
     Integer,
@@ -384,15 +385,33 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
 
 
 @contextmanager
+def read_connection(engine: Engine) -> Iterator[Connection]:
+    """A read-only transaction on a bare connection, for the one statement every
+    authenticated request runs first: an ORM session cost more than the read itself."""
+    with readonly_view(engine).connect() as connection, connection.begin():
+        yield connection
+
+
+@contextmanager
 def transaction(engine: Engine, *, readonly: bool = False) -> Iterator[Session]:
     """The unit of work of a request, task or command: commit on success, roll back on error."""
-    bind = engine.execution_options(readonly=True) if readonly else engine
+    bind = readonly_view(engine) if readonly else engine
     with Session(bind=bind, expire_on_commit=False) as session, session.begin():
         # The runtime's clock, for services that have only the session (``now_of``).
         held = engine.get_execution_options().get(CLOCK_OPTION)
         if held is not None:
             session.info[CLOCK_OPTION] = held
         yield session
+
+
+def readonly_view(engine: Engine) -> Engine:
+    """The engine with ``readonly`` set, built once per engine (a request opens one or two
+    read transactions, and building the view cost more than beginning one)."""
+    view: Engine | None = engine.__dict__.get("_rempart_readonly_view")
+    if view is None:
+        view = engine.execution_options(readonly=True)
+        engine.__dict__["_rempart_readonly_view"] = view
+    return view
 
 
 # SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY.

@@ -12,13 +12,13 @@ from typing import Any, TypeVar
 from weakref import WeakKeyDictionary
 
 from fastapi import Request
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
 
 from rempart.core import ports
 from rempart.core.clock import CLOCK_OPTION, Clock, SystemClock
 from rempart.core.crypto import KeyRing
-from rempart.core.db import transaction
+from rempart.core.db import read_connection, transaction
 from rempart.core.notify import Notifier, build_notifier
 from rempart.core.ports import Port
 from rempart.core.settings import Settings
@@ -80,6 +80,12 @@ class Runtime:
         # Routes commit before they answer: an acknowledged request is durable.
         with transaction(self.engine, readonly=readonly) as session:
             yield session
+
+    @contextmanager
+    def read_connection(self) -> Iterator[Connection]:
+        """A read-only transaction without an ORM session, for a statement or two."""
+        with read_connection(self.engine) as connection:
+            yield connection
 
 
 def runtime(request: Request) -> Runtime:

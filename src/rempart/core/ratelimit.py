@@ -56,12 +56,15 @@ def hit_many(
         return [None] * len(keys)
     # Sorted: two batches upserting the same keys lock them in the same order (PostgreSQL).
     rows = [{"key": key, "window": window, "count": n} for key, n in sorted(wanted.items())]
+    # Core statements on the session's connection: the ORM's bulk-insert path cost more
+    # than the upsert itself on a single notice.
+    connection = session.connection()
     if len(rows) == 1:
         # A single request: a statement built once, with its parameters apart.
-        counted = session.execute(_single_upsert(session.get_bind().dialect.name), rows[0])
+        counted = connection.execute(_single_upsert(connection.dialect.name), rows[0])
     else:
-        insert = dialect_insert(session, RateWindow)
-        counted = session.execute(_upsert(insert.values(rows), insert.excluded["count"]))
+        insert = dialect_insert(session, _WINDOWS)
+        counted = connection.execute(_upsert(insert.values(rows), insert.excluded["count"]))
     # What each key counted before this batch; its requests then count one by one.
     seen = {bytes(key): int(total) - wanted[bytes(key)] for key, total in counted}
     answers: list[RateLimited | None] = []
@@ -81,17 +84,20 @@ def hit_many(
     return answers
 
 
+_WINDOWS = RateWindow.__table__
+
+
 def _upsert(insert: Any, added: Any) -> Any:
     return insert.on_conflict_do_update(
-        index_elements=[RateWindow.key, RateWindow.window],
-        set_={"count": RateWindow.count + added},
-    ).returning(RateWindow.key, RateWindow.count)
+        index_elements=[_WINDOWS.c.key, _WINDOWS.c.window],
+        set_={"count": _WINDOWS.c.count + added},
+    ).returning(_WINDOWS.c.key, _WINDOWS.c.count)
 
 
 @lru_cache(maxsize=4)
 def _single_upsert(dialect: str) -> Any:
     module = postgresql if dialect == "postgresql" else sqlite
-    insert = module.insert(RateWindow)
+    insert = module.insert(_WINDOWS)
     values = insert.values(
         key=bindparam("key"), window=bindparam("window"), count=bindparam("count")
     )

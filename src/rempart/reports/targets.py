@@ -6,7 +6,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import Connection, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from rempart.core.errors import RempartError
@@ -56,7 +56,7 @@ def _host(word: str) -> str:
         return ""
 
 
-def _entity_ids(session: Session, names: set[str]) -> dict[str, str | None]:
+def _entity_ids(connection: Connection, names: set[str]) -> dict[str, str | None]:
     """Live entities named by id or by username, in two queries whatever their number
     (columns only: this is on intake's path). A name matching a deleted entity's id names
     nothing, as the entity it named is gone."""
@@ -64,7 +64,7 @@ def _entity_ids(session: Session, names: set[str]) -> dict[str, str | None]:
         return {}
     found: dict[str, str | None] = {
         str(entity_id): (str(entity_id) if deleted_at is None else None)
-        for entity_id, deleted_at in session.execute(
+        for entity_id, deleted_at in connection.execute(
             select(Entity.entity_id, Entity.deleted_at).where(Entity.entity_id.in_(names))
         )
     }
@@ -73,7 +73,7 @@ def _entity_ids(session: Session, names: set[str]) -> dict[str, str | None]:
         wanted[name.lower().lstrip("@")].append(name)
     if wanted:
         by_username: dict[str, str | None] = {}
-        for entity_id, username, deleted_at in session.execute(
+        for entity_id, username, deleted_at in connection.execute(
             select(Entity.entity_id, func.lower(Entity.username), Entity.deleted_at).where(
                 func.lower(Entity.username).in_(list(wanted))
             )
@@ -86,11 +86,11 @@ def _entity_ids(session: Session, names: set[str]) -> dict[str, str | None]:
     return found
 
 
-def _live_posts(session: Session, refs: set[str]) -> dict[str, str]:
+def _live_posts(connection: Connection, refs: set[str]) -> dict[str, str]:
     """The entity of each live post (in a live entity) among ``refs``."""
     if not refs:
         return {}
-    rows = session.execute(_LIVE_POSTS, {"refs": list(refs)})
+    rows = connection.execute(_LIVE_POSTS, {"refs": list(refs)})
     return {str(post_id): str(entity_id) for post_id, entity_id in rows}
 
 
@@ -107,7 +107,7 @@ _LIVE_POSTS = (
 
 
 def resolve_many(
-    session: Session, *, targets: list[Target], link_base: str
+    connection: Connection, *, targets: list[Target], link_base: str
 ) -> list[ResolvedTarget | RempartError]:
     """What each target names, or why it names nothing, in a few queries for the lot."""
     # Each target as (post ref or None, entity name or None, named by a link).
@@ -125,10 +125,10 @@ def resolve_many(
         else:
             parsed.append((None, str(target.id), False))
     entities = _entity_ids(
-        session, {p[1] for p in parsed if not isinstance(p, RempartError) and p[1] is not None}
+        connection, {p[1] for p in parsed if not isinstance(p, RempartError) and p[1] is not None}
     )
     posts = _live_posts(
-        session, {p[0] for p in parsed if not isinstance(p, RempartError) and p[0] is not None}
+        connection, {p[0] for p in parsed if not isinstance(p, RempartError) and p[0] is not None}
     )
     resolved: list[ResolvedTarget | RempartError] = []
     for each in parsed:
@@ -155,7 +155,9 @@ def resolve_many(
 
 
 def resolve(session: Session, *, target: Target, link_base: str) -> ResolvedTarget:
-    found = resolve_many(session, targets=[target], link_base=link_base)[0]
+    if session.autoflush:
+        session.flush()  # the session's pending changes are read too, as its queries would
+    found = resolve_many(session.connection(), targets=[target], link_base=link_base)[0]
     if isinstance(found, RempartError):
         raise found
     return found

@@ -39,11 +39,24 @@ def network_label(keys: KeyRing, host: str | None) -> str:
     return keys.network_index(str(address)).hex()[:12]
 
 
+# Labels kept per process: a platform sends thousands of requests from a few addresses.
+LABELS_KEPT = 4096
+
+
 class AccessLog:
     def __init__(self, app: ASGIApp, *, keys: KeyRing) -> None:
         self.app = app
         self.keys = keys
+        self._labels: dict[str | None, str] = {}
         _configure()
+
+    def _label(self, host: str | None) -> str:
+        label = self._labels.get(host)
+        if label is None:
+            if len(self._labels) >= LABELS_KEPT:
+                self._labels.clear()
+            label = self._labels[host] = network_label(self.keys, host)
+        return label
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -64,7 +77,7 @@ class AccessLog:
             client = scope.get("client")
             logger.info(
                 'net:%s - "%s %s HTTP/%s" %d %.0fms',
-                network_label(self.keys, client[0] if client else None),
+                self._label(client[0] if client else None),
                 scope["method"],
                 scope["path"],
                 scope.get("http_version", "1.1"),
