@@ -30,7 +30,12 @@ class AuditNode(Base):
     checked by ``audit verify`` and by each proof against its signed root."""
 
     __tablename__ = "audit_nodes"
+    # Clustered on its key on SQLite: a row lookup reads the key's own page, not an index
+    # page and then a table page, and the rows of a tile share pages.
+    __table_args__ = {"sqlite_with_rowid": False}
 
+    # ``merkle.node_tile(level, idx)``: first in the key so that a tile's roots sit together.
+    tile: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     level: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
     idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     hash: Mapped[bytes] = mapped_column(LargeBinary(32))

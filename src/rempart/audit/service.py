@@ -323,14 +323,13 @@ def _store_nodes(session: Session, nodes: list[tuple[int, int, bytes]]) -> None:
         return
     statement = dialect_insert(session, AuditNode)
     statement = statement.on_conflict_do_update(
-        index_elements=["level", "idx"], set_={"hash": statement.excluded.hash}
+        index_elements=["tile", "level", "idx"], set_={"hash": statement.excluded.hash}
     )
-    execute_many(
-        session,
-        AuditNode.__table__,
-        [{"level": level, "idx": idx, "hash": value} for level, idx, value in nodes],
-        statement,
-    )
+    rows = [
+        {"tile": merkle.node_tile(level, idx), "level": level, "idx": idx, "hash": value}
+        for level, idx, value in nodes
+    ]
+    execute_many(session, AuditNode.__table__, rows, statement)
 
 
 def latest_head(session: Session, *, keys: KeyRing) -> SignedTreeHead:
@@ -352,16 +351,19 @@ def head_at(session: Session, *, keys: KeyRing, tree_size: int) -> SignedTreeHea
 
 def _subtree_roots(session: Session, wanted: set[Node], tree_size: int) -> dict[Node, bytes]:
     """The stored roots of the subtrees a proof needs: leaves from the entries, larger
-    subtrees from ``audit_nodes``, each looked up by primary key.
+    subtrees from ``audit_nodes``, each looked up by primary key (tile first, so that a
+    proof's ~log2(n) roots come from a few pages: see ``merkle.node_tile``), in one
+    statement per table.
 
     The SQL is written out with the (computed, integer) keys inline: building the same
     query as an expression, a new shape for every proof, cost most of a proof's time."""
     found: dict[Node, bytes] = {}
     leaves = sorted(int(idx) for level, idx in wanted if level == 0)
-    by_level: dict[int, list[int]] = {}
+    by_key: dict[tuple[int, int], list[int]] = {}
     for level, idx in wanted:
         if level > 0:
-            by_level.setdefault(int(level), []).append(int(idx))
+            key = (merkle.node_tile(int(level), int(idx)), int(level))
+            by_key.setdefault(key, []).append(int(idx))
     connection = session.connection()
     if leaves:
         listed = ",".join(map(str, leaves))
@@ -369,10 +371,10 @@ def _subtree_roots(session: Session, wanted: set[Node], tree_size: int) -> dict[
             f"SELECT seq, leaf_hash FROM audit_entries WHERE seq IN ({listed})"  # noqa: S608
         )
         found.update(((0, seq), bytes(leaf)) for seq, leaf in rows)
-    if by_level:
+    if by_key:
         where = " OR ".join(
-            f"(level = {level} AND idx IN ({','.join(map(str, ids))}))"
-            for level, ids in sorted(by_level.items())
+            f"(tile = {tile} AND level = {level} AND idx IN ({','.join(map(str, sorted(ids)))}))"
+            for (tile, level), ids in sorted(by_key.items())
         )
         rows = connection.exec_driver_sql(
             f"SELECT level, idx, hash FROM audit_nodes WHERE {where}"  # noqa: S608
