@@ -684,6 +684,53 @@ def test_proofs_from_stored_subtree_roots_match_the_rfc_across_power_of_two_size
     assert client.get("/v1/audit/proofs/inclusion?entry=32&tree_size=33").status_code == 200
 
 
+def test_a_proof_reads_one_tile_per_band_and_the_heads_frontier(
+    runtime: Runtime, client: TestClient
+) -> None:
+    """At 200 entries a proof needs roots of levels 1 to 7: they are read in one statement
+    from one tile per band of levels (two), the tree's right edge from the head row, and on
+    SQLite from a table clustered on that key. A forged frontier is refused like a forged
+    root; a garbled one falls back to the stored roots."""
+    record_entries(runtime, 200)
+    head = sign(runtime)
+    assert head is not None
+    statements: list[str] = []
+
+    def _seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    sa.event.listen(runtime.engine, "before_cursor_execute", _seen)
+    try:
+        with transaction(runtime.engine, readonly=True) as session:
+            proof = audit.prove_inclusion(session, keys=runtime.keys, entry=5)
+    finally:
+        sa.event.remove(runtime.engine, "before_cursor_execute", _seen)
+    assert audit.check_inclusion(proof)
+    reads = [s for s in statements if "audit_nodes" in s]
+    assert len(reads) == 1
+    assert len(set(re.findall(r"tile = (\d+)", reads[0]))) == 2
+    with runtime.engine.connect() as connection:
+        if connection.dialect.name == "sqlite":
+            schema = connection.execute(
+                sa.text("SELECT sql FROM sqlite_master WHERE name = 'audit_nodes'")
+            ).scalar_one()
+            assert "WITHOUT ROWID" in schema
+        mistiled = connection.execute(
+            sa.text("SELECT level, idx, tile FROM audit_nodes")
+        ).all()
+    assert all(tile == merkle.node_tile(level, idx) for level, idx, tile in mistiled)
+
+    frontier = json.dumps([flip_hex("00" * 32, 3)] * len(merkle.frontier_nodes(200)))
+    sql(runtime, "UPDATE audit_heads SET frontier = :f WHERE tree_size = 200", f=frontier)
+    forged = client.get("/v1/audit/proofs/inclusion?entry=5")
+    assert forged.status_code == 409
+    assert forged.json()["error"]["code"] == "audit_log_broken"
+    sql(runtime, "UPDATE audit_heads SET frontier = 'garbled' WHERE tree_size = 200")
+    served = client.get("/v1/audit/proofs/inclusion?entry=5")
+    assert served.status_code == 200
+    assert InclusionProof.model_validate(served.json()) == proof
+
+
 def test_receipts_find_entries_by_their_target_not_by_a_body_scan(runtime: Runtime) -> None:
     """An entry whose details merely quote another order's target is not part of that
     order's receipt (a body scan with LIKE counted it), and the target column is checked

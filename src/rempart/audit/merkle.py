@@ -223,26 +223,33 @@ Node = tuple[
 
 
 # Where a stored root sits. A proof reads one root per level, from the leaf's sibling up
-# to the top: stored by (level, index) those are ~23 rows on ~23 pages apart at 10 M
+# to the top: stored by (level, index) those were ~23 rows on ~23 pages apart at 10 M
 # entries, each a disk read when the pages are not cached. Grouping the roots into tiles
-# (the perfect subtrees of TILE_HEIGHT levels, as in tiled transparency logs) and storing
-# each tile's roots side by side (``audit_nodes`` is keyed and, on SQLite, clustered by
-# tile first) puts a proof's roots on one page or two per tile: ceil(levels / TILE_HEIGHT)
-# tiles, four at 10 M entries.
+# (as in tiled transparency logs) and storing each tile's roots side by side
+# (``audit_nodes`` is keyed, and on SQLite clustered, by tile first) puts a proof's roots
+# on a page or two per tile. A tile holds the nodes of levels b * TILE_HEIGHT to
+# (b + 1) * TILE_HEIGHT - 1 (band b) under one node of the level above: the siblings a
+# path needs at those levels are children of the path's own nodes, so one tile per band,
+# four at 10 M entries. The roots on the tree's right edge come from the head's frontier.
 TILE_HEIGHT = 6
-# A tile number holds the band of levels above this bit, its index within the band below
-# (below 2 ** 56 for any log of under 2 ** 62 entries; band 10 still fits a BIGINT).
+# A tile number holds the band above this bit, the tile's index within the band below
+# (under 2 ** 56 for any log of under 2 ** 62 entries; band 10 still fits a BIGINT).
 _TILE_BAND_SHIFT = 56
 
 
 def node_tile(level: int, index: int) -> int:
-    """The tile of the root of subtree (level, index), level >= 1: tiles of band b hold
-    levels b * TILE_HEIGHT + 1 to (b + 1) * TILE_HEIGHT, under their top node.
+    """The tile of the stored root of subtree (level, index), level >= 1.
 
-    The migration that clustered ``audit_nodes`` computes the same number in SQL."""
-    band = (level - 1) // TILE_HEIGHT
-    top = (band + 1) * TILE_HEIGHT
-    return (band << _TILE_BAND_SHIFT) + (index >> (top - level))
+    The migration that keyed ``audit_nodes`` by tile computes the same number in SQL."""
+    band = level // TILE_HEIGHT
+    above = (band + 1) * TILE_HEIGHT
+    return (band << _TILE_BAND_SHIFT) + (index >> (above - level))
+
+
+def frontier_nodes(size: int) -> list[Node]:
+    """The perfect subtrees, largest first, whose roots make the frontier of ``size``
+    leaves (what ``frontier_append`` keeps, and a signed head stores)."""
+    return range_nodes(0, size)
 
 
 def frontier_append_nodes(

@@ -333,23 +333,44 @@ def _store_nodes(session: Session, nodes: list[tuple[int, int, bytes]]) -> None:
 
 
 def latest_head(session: Session, *, keys: KeyRing) -> SignedTreeHead:
-    row = _latest_head(session)
-    if row is None:
-        raise UnknownTreeHead("No tree head has been signed yet.")
-    return head_schema(row, keys)
+    return head_schema(_head_row(session, None), keys)
 
 
 def head_at(session: Session, *, keys: KeyRing, tree_size: int) -> SignedTreeHead:
+    return head_schema(_head_row(session, tree_size), keys)
+
+
+def _head_row(session: Session, tree_size: int | None) -> AuditHead:
+    """The head of that size, or the latest one."""
+    if tree_size is None:
+        row = _latest_head(session)
+        if row is None:
+            raise UnknownTreeHead("No tree head has been signed yet.")
+        return row
     row = session.get(AuditHead, tree_size)
     if row is None:
         raise UnknownTreeHead("No signed tree head has that size.", tree_size=tree_size)
-    return head_schema(row, keys)
+    return row
 
 
 # -- proofs ---------------------------------------------------------------------------
 
 
-def _subtree_roots(session: Session, wanted: set[Node], tree_size: int) -> dict[Node, bytes]:
+def _frontier_roots(head: AuditHead) -> dict[Node, bytes]:
+    """The roots on the right edge of the head's tree, from the head row a proof reads
+    anyway: every inclusion proof under it needs some, each in a tile of its own. The
+    frontier is not signed; a proof built from it is checked against the signed root."""
+    try:
+        hashes = [bytes.fromhex(value) for value in json.loads(head.frontier)]
+    except (ValueError, TypeError):
+        return {}  # then from audit_nodes, as before heads were read for them
+    nodes = merkle.frontier_nodes(head.tree_size)
+    return dict(zip(nodes, hashes, strict=True)) if len(hashes) == len(nodes) else {}
+
+
+def _subtree_roots(
+    session: Session, wanted: set[Node], tree_size: int, known: dict[Node, bytes]
+) -> dict[Node, bytes]:
     """The stored roots of the subtrees a proof needs: leaves from the entries, larger
     subtrees from ``audit_nodes``, each looked up by primary key (tile first, so that a
     proof's ~log2(n) roots come from a few pages: see ``merkle.node_tile``), in one
@@ -357,7 +378,8 @@ def _subtree_roots(session: Session, wanted: set[Node], tree_size: int) -> dict[
 
     The SQL is written out with the (computed, integer) keys inline: building the same
     query as an expression, a new shape for every proof, cost most of a proof's time."""
-    found: dict[Node, bytes] = {}
+    found = {node: known[node] for node in wanted if node in known}
+    wanted = wanted - found.keys()
     leaves = sorted(int(idx) for level, idx in wanted if level == 0)
     by_key: dict[tuple[int, int], list[int]] = {}
     for level, idx in wanted:
@@ -380,7 +402,7 @@ def _subtree_roots(session: Session, wanted: set[Node], tree_size: int) -> dict[
             f"SELECT level, idx, hash FROM audit_nodes WHERE {where}"  # noqa: S608
         )
         found.update(((level, idx), bytes(value)) for level, idx, value in rows)
-    if len(found) != len(wanted):
+    if not wanted <= found.keys():
         raise AuditLogBroken(
             "Entries or subtree roots under this tree head are missing; "
             "run `rempart audit verify`.",
@@ -390,12 +412,13 @@ def _subtree_roots(session: Session, wanted: set[Node], tree_size: int) -> dict[
 
 
 def _proofs_under(
-    session: Session, head: SignedTreeHead, entries: list[int]
+    session: Session, row: AuditHead, keys: KeyRing, entries: list[int]
 ) -> list[InclusionProof]:
+    head = head_schema(row, keys)
     plans = {entry: merkle.inclusion_plan(entry, head.tree_size) for entry in entries}
     wanted = {(0, entry) for entry in entries}
     wanted.update(node for plan in plans.values() for pieces in plan for node in pieces)
-    roots = _subtree_roots(session, wanted, head.tree_size)
+    roots = _subtree_roots(session, wanted, head.tree_size, _frontier_roots(row))
     signed_root = bytes.fromhex(head.root_hash)
     proofs = []
     for entry, plan in plans.items():
@@ -423,14 +446,10 @@ def _proofs_under(
 def prove_inclusion(
     session: Session, *, keys: KeyRing, entry: int, tree_size: int | None = None
 ) -> InclusionProof:
-    head = (
-        latest_head(session, keys=keys)
-        if tree_size is None
-        else head_at(session, keys=keys, tree_size=tree_size)
-    )
+    head = _head_row(session, tree_size)
     if not 0 <= entry < head.tree_size:
         raise EntryOutsideTree("The entry is not inside that tree head.", tree_size=head.tree_size)
-    return _proofs_under(session, head, [entry])[0]
+    return _proofs_under(session, head, keys, [entry])[0]
 
 
 def prove_target(
@@ -439,7 +458,7 @@ def prove_target(
     """Inclusion proofs, under the latest signed head, of every entry about ``target``
     (its actions starting with ``action_prefix``): a receipt its party can keep and check
     offline, and later against a published head."""
-    head = latest_head(session, keys=keys)
+    head = _head_row(session, None)
     seqs = list(
         session.execute(
             select(AuditEntry.seq)
@@ -451,7 +470,7 @@ def prove_target(
             .order_by(AuditEntry.seq)
         ).scalars()
     )
-    return _proofs_under(session, head, seqs) if seqs else []
+    return _proofs_under(session, head, keys, seqs) if seqs else []
 
 
 def _hashes(values: list[str]) -> list[bytes] | None:
@@ -478,10 +497,11 @@ def prove_consistency(
 ) -> ConsistencyProof:
     if not 0 < first <= second:
         raise EntryOutsideTree("The first tree must not be larger than the second.")
-    first_head = head_at(session, keys=keys, tree_size=first)
-    second_head = head_at(session, keys=keys, tree_size=second)
+    first_row, second_row = _head_row(session, first), _head_row(session, second)
+    first_head, second_head = head_schema(first_row, keys), head_schema(second_row, keys)
     plan = merkle.consistency_plan(first, second)
-    roots = _subtree_roots(session, {node for pieces in plan for node in pieces}, second)
+    known = _frontier_roots(first_row) | _frontier_roots(second_row)
+    roots = _subtree_roots(session, {node for pieces in plan for node in pieces}, second, known)
     path = merkle.resolve_plan(plan, roots)
     if not merkle.verify_consistency(
         first,

@@ -24,7 +24,7 @@ depends_on: str | Sequence[str] | None = None
 
 # ``merkle.node_tile`` at the time of this migration, in SQL both databases read alike
 # (integer division, bit shift): tiles of 6 levels, the band above bit 56.
-_BAND = "((level - 1) / 6)"
+_BAND = "(level / 6)"
 _TILE = f"(({_BAND} * 72057594037927936) + (idx >> (({_BAND} + 1) * 6 - level)))"
 
 
