@@ -715,9 +715,7 @@ def test_a_proof_reads_one_tile_per_band_and_the_heads_frontier(
                 sa.text("SELECT sql FROM sqlite_master WHERE name = 'audit_nodes'")
             ).scalar_one()
             assert "WITHOUT ROWID" in schema
-        mistiled = connection.execute(
-            sa.text("SELECT level, idx, tile FROM audit_nodes")
-        ).all()
+        mistiled = connection.execute(sa.text("SELECT level, idx, tile FROM audit_nodes")).all()
     assert all(tile == merkle.node_tile(level, idx) for level, idx, tile in mistiled)
 
     frontier = json.dumps([flip_hex("00" * 32, 3)] * len(merkle.frontier_nodes(200)))

@@ -337,7 +337,6 @@ def test_tree_builder_gives_the_same_roots_as_a_frontier() -> None:
             assert builder.root() == merkle.root_hash(leaves[:size]), size
 
 
-
 @given(size=st.integers(min_value=2, max_value=1 << 40), data=st.data())
 def test_a_proofs_stored_roots_fall_in_one_tile_per_band(size: int, data: st.DataObject) -> None:
     """The roots an inclusion proof reads from ``audit_nodes`` lie in one tile per band
@@ -352,7 +351,8 @@ def test_a_proofs_stored_roots_fall_in_one_tile_per_band(size: int, data: st.Dat
     assert len({merkle.node_tile(level, idx) for level, idx in stored}) == len(bands)
     for level, idx in stored:
         above = (level // merkle.TILE_HEIGHT + 1) * merkle.TILE_HEIGHT
-        assert merkle.node_tile(level, idx) == merkle.node_tile(above - 1, idx >> (above - 1 - level))
+        top = (above - 1, idx >> (above - 1 - level))  # the tile's top node, its ancestor
+        assert merkle.node_tile(level, idx) == merkle.node_tile(*top)
     # The frontier, largest first, is what the signer keeps for a tree of that size.
     assert [1 << level for level, _ in merkle.frontier_nodes(size)] == [
         1 << bit for bit in range(size.bit_length() - 1, -1, -1) if size >> bit & 1

@@ -132,8 +132,10 @@ def test_0023_keys_an_existing_logs_subtree_roots_by_tile(database_url: str) -> 
                 "VALUES (:seq, 'test.change', :at, :body, :leaf)"
             ),
             [
-                {"seq": seq, "at": datetime(2026, 12, 1, tzinfo=UTC), "body": b.decode(), "leaf": leaf}
-                for seq, (b, leaf) in enumerate(zip(bodies, leaves, strict=True))
+                {"seq": seq, "at": datetime(2026, 12, 1, tzinfo=UTC), "body": body, "leaf": leaf}
+                for seq, (body, leaf) in enumerate(
+                    zip([b.decode() for b in bodies], leaves, strict=True)
+                )
             ],
         )
         connection.execute(sa.text(f"UPDATE audit_tail SET size = {size}"))

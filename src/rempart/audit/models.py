@@ -32,7 +32,7 @@ class AuditNode(Base):
     __tablename__ = "audit_nodes"
     # Clustered on its key on SQLite: a row lookup reads the key's own page, not an index
     # page and then a table page, and the rows of a tile share pages.
-    __table_args__ = {"sqlite_with_rowid": False}
+    __table_args__ = ({"sqlite_with_rowid": False},)
 
     # ``merkle.node_tile(level, idx)``: first in the key so that a tile's roots sit together.
     tile: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)

@@ -29,7 +29,7 @@ _TILE = f"(({_BAND} * 72057594037927936) + (idx >> (({_BAND} + 1) * 6 - level)))
 
 
 def _sqlite_table(name: str, key: list[str], *, clustered: bool) -> None:
-    columns = [
+    columns: list[sa.schema.SchemaItem] = [
         sa.Column("level", sa.SmallInteger(), autoincrement=False, nullable=False),
         sa.Column("idx", sa.BigInteger(), autoincrement=False, nullable=False),
         sa.Column("hash", sa.LargeBinary(length=32), nullable=False),
