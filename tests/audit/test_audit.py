@@ -87,6 +87,33 @@ def sql(runtime: Runtime, statement: str, **params: Any) -> None:
         connection.execute(sa.text(statement), params)
 
 
+def stored_roots(runtime: Runtime) -> dict[tuple[int, int], bytes]:
+    """Every subtree root the tiles hold, by (level, index)."""
+    with runtime.engine.connect() as connection:
+        tiles = connection.execute(sa.text("SELECT tile, hashes FROM audit_tiles")).all()
+    return {
+        (level, idx): value
+        for tile, blob in tiles
+        for level, idx, value in merkle.tile_nodes(tile, bytes(blob))
+    }
+
+
+def forge_root(runtime: Runtime, level: int, idx: int, value: bytes) -> None:
+    """Overwrite one stored subtree root in its tile, as someone with the database could."""
+    tile, slot = merkle.node_tile(level, idx)
+    with runtime.engine.begin() as connection:
+        blob = bytearray(
+            connection.execute(
+                sa.text("SELECT hashes FROM audit_tiles WHERE tile = :t"), {"t": tile}
+            ).scalar_one()
+        )
+        blob[slot * 32 : (slot + 1) * 32] = value
+        connection.execute(
+            sa.text("UPDATE audit_tiles SET hashes = :h WHERE tile = :t"),
+            {"h": bytes(blob), "t": tile},
+        )
+
+
 def body_of(runtime: Runtime, seq: int) -> str:
     with runtime.engine.connect() as connection:
         value = connection.execute(
@@ -504,7 +531,7 @@ def test_inclusion_proofs_over_http(
         assert broken.status_code == 409
         assert broken.json()["error"]["code"] == "audit_log_broken"
     # A forged subtree root is never handed out as part of a proof.
-    sql(runtime, "UPDATE audit_nodes SET hash = :h WHERE level = 2 AND idx = 0", h=b"\x07" * 32)
+    forge_root(runtime, 2, 0, b"\x07" * 32)
     forged = client.get("/v1/audit/proofs/inclusion?entry=5")
     assert forged.status_code == 409
     assert forged.json()["error"]["code"] == "audit_log_broken"
@@ -670,15 +697,14 @@ def test_proofs_from_stored_subtree_roots_match_the_rfc_across_power_of_two_size
                 assert consistency.proof == [h.hex() for h in expected], (first, size)
                 assert audit.check_consistency(consistency)
     # Every stored subtree root is one the leaves give.
-    with transaction(runtime.engine, readonly=True) as session:
-        stored = session.execute(sa.text("SELECT level, idx, hash FROM audit_nodes")).all()
+    stored = stored_roots(runtime)
     assert len(stored) == 16 + 8 + 4 + 2 + 1  # perfect subtrees of 2+ leaves in 33 leaves
-    for level, idx, value in stored:
+    for (level, idx), value in stored.items():
         width = 1 << level
         assert bytes(value) == merkle.perfect_root(leaves[idx * width : (idx + 1) * width])
 
     # A forged stored root is refused, not served, whichever proof would carry it.
-    sql(runtime, "UPDATE audit_nodes SET hash = :h WHERE level = 3 AND idx = 1", h=b"\x01" * 32)
+    forge_root(runtime, 3, 1, b"\x01" * 32)
     assert client.get("/v1/audit/proofs/inclusion?entry=0&tree_size=33").status_code == 409
     assert client.get("/v1/audit/proofs/consistency?first=5&second=33").status_code == 409
     assert client.get("/v1/audit/proofs/inclusion?entry=32&tree_size=33").status_code == 200
@@ -688,9 +714,9 @@ def test_a_proof_reads_one_tile_per_band_and_the_heads_frontier(
     runtime: Runtime, client: TestClient
 ) -> None:
     """At 200 entries a proof needs roots of levels 1 to 7: they are read in one statement
-    from one tile per band of levels (two), the tree's right edge from the head row, and on
-    SQLite from a table clustered on that key. A forged frontier is refused like a forged
-    root; a garbled one falls back to the stored roots."""
+    from one tile per band of levels (two rows), the tree's right edge from the head row.
+    A forged frontier is refused like a forged root; a garbled one falls back to the
+    stored roots."""
     record_entries(runtime, 200)
     head = sign(runtime)
     assert head is not None
@@ -706,17 +732,21 @@ def test_a_proof_reads_one_tile_per_band_and_the_heads_frontier(
     finally:
         sa.event.remove(runtime.engine, "before_cursor_execute", _seen)
     assert audit.check_inclusion(proof)
-    reads = [s for s in statements if "audit_nodes" in s]
+    reads = [s for s in statements if "audit_tiles" in s]
     assert len(reads) == 1
-    assert len(set(re.findall(r"tile = (\d+)", reads[0]))) == 2
-    with runtime.engine.connect() as connection:
-        if connection.dialect.name == "sqlite":
-            schema = connection.execute(
-                sa.text("SELECT sql FROM sqlite_master WHERE name = 'audit_nodes'")
-            ).scalar_one()
-            assert "WITHOUT ROWID" in schema
-        mistiled = connection.execute(sa.text("SELECT level, idx, tile FROM audit_nodes")).all()
-    assert all(tile == merkle.node_tile(level, idx) for level, idx, tile in mistiled)
+    tiles = re.findall(r"\d+", reads[0].split(" IN ")[1])
+    assert len(tiles) == 2
+    siblings = [(level, (5 >> level) ^ 1) for level in range(1, 7)]  # under 128, the edge
+    assert {merkle.node_tile(*node)[0] for node in siblings} == set(map(int, tiles))
+    if runtime.engine.dialect.name == "sqlite":
+        # The tile is the table's own key (its rowid): one b-tree, no index to go through.
+        with runtime.engine.connect() as connection:
+            plan = connection.exec_driver_sql("EXPLAIN QUERY PLAN " + reads[0]).all()
+        assert "USING INTEGER PRIMARY KEY" in str(plan)
+    # An empty slot is a missing root, not a hash to hand out.
+    forge_root(runtime, 1, 3, merkle.MISSING)
+    assert client.get("/v1/audit/proofs/inclusion?entry=5").status_code == 409
+    forge_root(runtime, 1, 3, bytes.fromhex(proof.audit_path[1]))
 
     frontier = json.dumps([flip_hex("00" * 32, 3)] * len(merkle.frontier_nodes(200)))
     sql(runtime, "UPDATE audit_heads SET frontier = :f WHERE tree_size = 200", f=frontier)

@@ -102,14 +102,15 @@ def test_0011_backfills_subtree_roots_and_targets_of_an_existing_log(
         receipt = audit.prove_target(session, keys=keys, target="order:O0", action_prefix="legal.")
         assert [p.entry for p in receipt] == [0, 12]  # seq % 4 == 0 and seq % 3 == 0, under 17
         # Nothing past the signed size was stored as a subtree root.
-        stored = session.execute(sa.text("SELECT max((idx + 1) * (1 << level)) FROM audit_nodes"))
-        assert stored.scalar_one() <= 17
+        tiles = session.execute(sa.text("SELECT tile, hashes FROM audit_tiles")).all()
+        stored = [node for tile, blob in tiles for node in merkle.tile_nodes(tile, bytes(blob))]
+        assert max((idx + 1) << level for level, idx, _ in stored) <= 17
 
 
 def test_0023_keys_an_existing_logs_subtree_roots_by_tile(database_url: str) -> None:
-    """A log signed under 0022 (subtree roots keyed by level and index): after the upgrade
-    every root carries the tile ``merkle.node_tile`` gives it, proofs across two bands of
-    tiles agree with the RFC, and the downgrade gives back the same roots."""
+    """A log signed under 0022 (one row per subtree root): after the upgrade every root is
+    in the tile and slot ``merkle.node_tile`` gives it, proofs across two bands of tiles
+    agree with the RFC, and the downgrade gives back the same rows."""
     command.downgrade(alembic_config(database_url), "0022_i21_dsa")
     keys = crypto.KeyRing.generate()
     size = 150  # roots up to level 7: the first two bands of tiles
@@ -163,11 +164,12 @@ def test_0023_keys_an_existing_logs_subtree_roots_by_tile(database_url: str) -> 
     engine.dispose()
     upgrade(database_url)
 
-    expected_rows = sorted((merkle.node_tile(lv, idx), lv, idx, value) for lv, idx, value in nodes)
     with transaction(get_engine(database_url), readonly=True) as session:
-        stored = session.execute(sa.text("SELECT tile, level, idx, hash FROM audit_nodes")).all()
-        assert sorted((t, lv, i, bytes(h)) for t, lv, i, h in stored) == expected_rows
-        assert {tile >> 56 for tile, *_ in expected_rows} == {0, 1}
+        tiles = session.execute(sa.text("SELECT tile, hashes FROM audit_tiles")).all()
+        stored = [node for tile, blob in tiles for node in merkle.tile_nodes(tile, bytes(blob))]
+        assert sorted(stored) == sorted(nodes)
+        assert {tile >> 56 for tile, _ in tiles} == {0, 1}
+        assert all(len(blob) == merkle.tile_size(tile) for tile, blob in tiles)
         for entry in range(size):
             proof = audit.prove_inclusion(session, keys=keys, entry=entry)
             assert proof.audit_path == [h.hex() for h in merkle.inclusion_proof(entry, leaves)]

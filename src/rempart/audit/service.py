@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, event, func, select, update
+from sqlalchemy import Engine, event, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, SessionTransaction
 
@@ -29,7 +29,7 @@ from rempart.audit.heads import (
 from rempart.audit.heads import check_head_signature as check_head_signature
 from rempart.audit.heads import read_head_file as read_head_file
 from rempart.audit.merkle import Node
-from rempart.audit.models import AuditEntry, AuditHead, AuditNode, AuditTail
+from rempart.audit.models import AuditEntry, AuditHead, AuditTail, AuditTile
 from rempart.audit.personal import check_no_personal_data
 from rempart.audit.schemas import (
     AuditEntryPage,
@@ -47,6 +47,10 @@ ENTRY_FORMAT_VERSION = 1
 MAX_ACTION_LENGTH = 64  # the width of audit_entries.action
 # Leaves read and hashed at a time when a head is signed: bounds the signer's memory.
 SIGN_CHUNK = 1 << 16
+# Tiles looked up per statement when a signer patches them (a chunk touches ~1,000).
+_TILES_READ_AT_ONCE = 500
+# PostgreSQL's transaction lock for writers of tiles: any number that no other lock uses.
+_TILE_WRITERS_LOCK = 0x61756469745F7469  # "audit_ti"
 _PENDING = "rempart.audit.pending"
 _SAVEPOINT_MARKS = "rempart.audit.savepoints"
 
@@ -318,18 +322,40 @@ def sign_head(engine: Engine, *, keys: KeyRing, head_file: Path) -> SignedTreeHe
 
 def _store_nodes(session: Session, nodes: list[tuple[int, int, bytes]]) -> None:
     """Subtree roots are a function of the leaves just read: a root already stored (by a
-    concurrent signer, or before heads were re-signed) is replaced by the one computed."""
+    concurrent signer, or before heads were re-signed) is replaced by the one computed.
+
+    Each tile they fall in is read, patched and written back. Writers of tiles take turns
+    (SQLite's write lock; a transaction lock on PostgreSQL), so that a signer never writes
+    back a tile read before another signer added its roots."""
     if not nodes:
         return
-    statement = dialect_insert(session, AuditNode)
+    patches: dict[int, list[tuple[int, bytes]]] = {}
+    for level, idx, value in nodes:
+        tile, slot = merkle.node_tile(level, idx)
+        patches.setdefault(tile, []).append((slot, value))
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _TILE_WRITERS_LOCK})
+    tiles = sorted(patches)
+    stored: dict[int, bytes] = {}
+    for offset in range(0, len(tiles), _TILES_READ_AT_ONCE):
+        chunk = tiles[offset : offset + _TILES_READ_AT_ONCE]
+        found = session.execute(
+            select(AuditTile.tile, AuditTile.hashes).where(AuditTile.tile.in_(chunk))
+        )
+        stored.update((tile, bytes(blob)) for tile, blob in found)
+    rows = []
+    for tile in tiles:
+        blob = bytearray(merkle.tile_size(tile))
+        before = stored.get(tile, b"")[: len(blob)]
+        blob[: len(before)] = before
+        for slot, value in patches[tile]:
+            blob[slot * merkle.HASH_SIZE : (slot + 1) * merkle.HASH_SIZE] = value
+        rows.append({"tile": tile, "hashes": bytes(blob)})
+    statement = dialect_insert(session, AuditTile)
     statement = statement.on_conflict_do_update(
-        index_elements=["tile", "level", "idx"], set_={"hash": statement.excluded.hash}
+        index_elements=["tile"], set_={"hashes": statement.excluded.hashes}
     )
-    rows = [
-        {"tile": merkle.node_tile(level, idx), "level": level, "idx": idx, "hash": value}
-        for level, idx, value in nodes
-    ]
-    execute_many(session, AuditNode.__table__, rows, statement)
+    execute_many(session, AuditTile.__table__, rows, statement)
 
 
 def latest_head(session: Session, *, keys: KeyRing) -> SignedTreeHead:
@@ -363,7 +389,7 @@ def _frontier_roots(head: AuditHead) -> dict[Node, bytes]:
     try:
         hashes = [bytes.fromhex(value) for value in json.loads(head.frontier)]
     except (ValueError, TypeError):
-        return {}  # then from audit_nodes, as before heads were read for them
+        return {}  # then from the tiles, as before heads were read for them
     nodes = merkle.frontier_nodes(head.tree_size)
     return dict(zip(nodes, hashes, strict=True)) if len(hashes) == len(nodes) else {}
 
@@ -372,20 +398,19 @@ def _subtree_roots(
     session: Session, wanted: set[Node], tree_size: int, known: dict[Node, bytes]
 ) -> dict[Node, bytes]:
     """The stored roots of the subtrees a proof needs: leaves from the entries, larger
-    subtrees from ``audit_nodes``, each looked up by primary key (tile first, so that a
-    proof's ~log2(n) roots come from a few pages: see ``merkle.node_tile``), in one
-    statement per table.
+    subtrees from ``audit_tiles`` (one row per band of levels: see ``merkle.node_tile``),
+    one statement per table, each row looked up by primary key.
 
     The SQL is written out with the (computed, integer) keys inline: building the same
     query as an expression, a new shape for every proof, cost most of a proof's time."""
     found = {node: known[node] for node in wanted if node in known}
     wanted = wanted - found.keys()
     leaves = sorted(int(idx) for level, idx in wanted if level == 0)
-    by_key: dict[tuple[int, int], list[int]] = {}
+    by_tile: dict[int, list[tuple[Node, int]]] = {}
     for level, idx in wanted:
         if level > 0:
-            key = (merkle.node_tile(int(level), int(idx)), int(level))
-            by_key.setdefault(key, []).append(int(idx))
+            tile, slot = merkle.node_tile(int(level), int(idx))
+            by_tile.setdefault(tile, []).append(((level, idx), slot))
     connection = session.connection()
     if leaves:
         listed = ",".join(map(str, leaves))
@@ -393,15 +418,16 @@ def _subtree_roots(
             f"SELECT seq, leaf_hash FROM audit_entries WHERE seq IN ({listed})"  # noqa: S608
         )
         found.update(((0, seq), bytes(leaf)) for seq, leaf in rows)
-    if by_key:
-        where = " OR ".join(
-            f"(tile = {tile} AND level = {level} AND idx IN ({','.join(map(str, sorted(ids)))}))"
-            for (tile, level), ids in sorted(by_key.items())
-        )
+    if by_tile:
+        listed = ",".join(map(str, sorted(by_tile)))
         rows = connection.exec_driver_sql(
-            f"SELECT level, idx, hash FROM audit_nodes WHERE {where}"  # noqa: S608
+            f"SELECT tile, hashes FROM audit_tiles WHERE tile IN ({listed})"  # noqa: S608
         )
-        found.update(((level, idx), bytes(value)) for level, idx, value in rows)
+        for tile, blob in rows:
+            for node, slot in by_tile[tile]:
+                value = bytes(blob[slot * merkle.HASH_SIZE : (slot + 1) * merkle.HASH_SIZE])
+                if len(value) == merkle.HASH_SIZE and value != merkle.MISSING:
+                    found[node] = value
     if not wanted <= found.keys():
         raise AuditLogBroken(
             "Entries or subtree roots under this tree head are missing; "

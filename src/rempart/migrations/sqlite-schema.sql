@@ -816,14 +816,14 @@ CREATE TABLE "reports" (
 	weight FLOAT, 
 	CONSTRAINT pk_reports PRIMARY KEY (id), 
 	CONSTRAINT uq_reports_tracking_id UNIQUE (tracking_id), 
-	CONSTRAINT fk_reports_case_id_report_cases FOREIGN KEY(case_id) REFERENCES report_cases (id), 
 	CONSTRAINT fk_reports_sender_principal_id_principals FOREIGN KEY(sender_principal_id) REFERENCES principals (id), 
-	CONSTRAINT fk_reports_reporter_id_reporters FOREIGN KEY(reporter_id) REFERENCES reporters (id)
+	CONSTRAINT fk_reports_reporter_id_reporters FOREIGN KEY(reporter_id) REFERENCES reporters (id), 
+	CONSTRAINT fk_reports_case_id_report_cases FOREIGN KEY(case_id) REFERENCES report_cases (id)
 )
 ;
-CREATE INDEX ix_reports_reporter_id ON reports (reporter_id)
-;
 CREATE INDEX ix_reports_case_id ON reports (case_id)
+;
+CREATE INDEX ix_reports_reporter_id ON reports (reporter_id)
 ;
 CREATE INDEX ix_audit_entries_target ON audit_entries (target)
 ;
@@ -1004,14 +1004,11 @@ CREATE TABLE complainant_standings (
 	CONSTRAINT pk_complainant_standings PRIMARY KEY (complainant)
 )
 ;
-CREATE TABLE "audit_nodes" (
-	tile BIGINT NOT NULL, 
-	level SMALLINT NOT NULL, 
-	idx BIGINT NOT NULL, 
-	hash BLOB NOT NULL, 
-	CONSTRAINT pk_audit_nodes PRIMARY KEY (tile, level, idx)
+CREATE TABLE audit_tiles (
+	tile INTEGER NOT NULL, 
+	hashes BLOB NOT NULL, 
+	CONSTRAINT pk_audit_tiles PRIMARY KEY (tile)
 )
- WITHOUT ROWID
 ;
 INSERT INTO alembic_version (version_num) VALUES ('0023_i15_proofs')
 ;
