@@ -815,10 +815,10 @@ CREATE TABLE "reports" (
 	coordinated BOOLEAN DEFAULT 0 NOT NULL, 
 	weight FLOAT, 
 	CONSTRAINT pk_reports PRIMARY KEY (id), 
-	CONSTRAINT uq_reports_tracking_id UNIQUE (tracking_id), 
-	CONSTRAINT fk_reports_sender_principal_id_principals FOREIGN KEY(sender_principal_id) REFERENCES principals (id), 
+	CONSTRAINT fk_reports_case_id_report_cases FOREIGN KEY(case_id) REFERENCES report_cases (id), 
 	CONSTRAINT fk_reports_reporter_id_reporters FOREIGN KEY(reporter_id) REFERENCES reporters (id), 
-	CONSTRAINT fk_reports_case_id_report_cases FOREIGN KEY(case_id) REFERENCES report_cases (id)
+	CONSTRAINT uq_reports_tracking_id UNIQUE (tracking_id), 
+	CONSTRAINT fk_reports_sender_principal_id_principals FOREIGN KEY(sender_principal_id) REFERENCES principals (id)
 )
 ;
 CREATE INDEX ix_reports_case_id ON reports (case_id)

@@ -96,13 +96,15 @@ def upgrade() -> None:
             for level in range(1, _WINDOW_LEVEL)
         )
         _convert(bind, f"SELECT level, idx, hash FROM audit_nodes WHERE {ranges}")  # noqa: S608
-    _convert(bind, f"SELECT level, idx, hash FROM audit_nodes WHERE level >= {_WINDOW_LEVEL}")
+    _convert(
+        bind, "SELECT level, idx, hash FROM audit_nodes WHERE level >= :top", top=_WINDOW_LEVEL
+    )
     op.drop_table("audit_nodes")
 
 
-def _convert(bind: sa.Connection, query: str) -> None:
+def _convert(bind: sa.Connection, query: str, **params: int) -> None:
     blobs: dict[int, bytearray] = {}
-    for level, idx, value in bind.execute(sa.text(query)):
+    for level, idx, value in bind.execute(sa.text(query), params):
         tile, slot = _tile_of(level, idx)
         blob = blobs.get(tile)
         if blob is None:
