@@ -759,6 +759,35 @@ def test_a_proof_reads_one_tile_per_band_and_the_heads_frontier(
     assert InclusionProof.model_validate(served.json()) == proof
 
 
+def test_signers_patching_one_tile_keep_each_others_roots(runtime: Runtime) -> None:
+    """Two signers store roots of one tile at once (the worker's round and `rempart audit
+    head`): the second reads the tile only once the first has committed, so neither writes
+    back a tile without the other's roots. Without the writers' lock on PostgreSQL the
+    second read the tile before the first's commit and its upsert overwrote it."""
+    first, second = (1, 0, b"\xaa" * 32), (1, 1, b"\xbb" * 32)
+    assert merkle.node_tile(1, 0)[0] == merkle.node_tile(1, 1)[0]
+    finished = threading.Event()
+    errors: list[BaseException] = []
+
+    def other_signer() -> None:
+        try:
+            with transaction(runtime.engine) as session:
+                audit._store_nodes(session, [second])
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            finished.set()
+
+    with transaction(runtime.engine) as session:
+        audit._store_nodes(session, [first])
+        thread = threading.Thread(target=other_signer)
+        thread.start()
+        assert not finished.wait(0.5)  # it waits for this transaction
+    thread.join(30)
+    assert not errors, errors
+    assert stored_roots(runtime) == {(1, 0): first[2], (1, 1): second[2]}
+
+
 def test_receipts_find_entries_by_their_target_not_by_a_body_scan(runtime: Runtime) -> None:
     """An entry whose details merely quote another order's target is not part of that
     order's receipt (a body scan with LIKE counted it), and the target column is checked
