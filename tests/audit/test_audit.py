@@ -87,6 +87,33 @@ def sql(runtime: Runtime, statement: str, **params: Any) -> None:
         connection.execute(sa.text(statement), params)
 
 
+def stored_roots(runtime: Runtime) -> dict[tuple[int, int], bytes]:
+    """Every subtree root the tiles hold, by (level, index)."""
+    with runtime.engine.connect() as connection:
+        tiles = connection.execute(sa.text("SELECT tile, hashes FROM audit_tiles")).all()
+    return {
+        (level, idx): value
+        for tile, blob in tiles
+        for level, idx, value in merkle.tile_nodes(tile, bytes(blob))
+    }
+
+
+def forge_root(runtime: Runtime, level: int, idx: int, value: bytes) -> None:
+    """Overwrite one stored subtree root in its tile, as someone with the database could."""
+    tile, slot = merkle.node_tile(level, idx)
+    with runtime.engine.begin() as connection:
+        blob = bytearray(
+            connection.execute(
+                sa.text("SELECT hashes FROM audit_tiles WHERE tile = :t"), {"t": tile}
+            ).scalar_one()
+        )
+        blob[slot * 32 : (slot + 1) * 32] = value
+        connection.execute(
+            sa.text("UPDATE audit_tiles SET hashes = :h WHERE tile = :t"),
+            {"h": bytes(blob), "t": tile},
+        )
+
+
 def body_of(runtime: Runtime, seq: int) -> str:
     with runtime.engine.connect() as connection:
         value = connection.execute(
@@ -504,7 +531,7 @@ def test_inclusion_proofs_over_http(
         assert broken.status_code == 409
         assert broken.json()["error"]["code"] == "audit_log_broken"
     # A forged subtree root is never handed out as part of a proof.
-    sql(runtime, "UPDATE audit_nodes SET hash = :h WHERE level = 2 AND idx = 0", h=b"\x07" * 32)
+    forge_root(runtime, 2, 0, b"\x07" * 32)
     forged = client.get("/v1/audit/proofs/inclusion?entry=5")
     assert forged.status_code == 409
     assert forged.json()["error"]["code"] == "audit_log_broken"
@@ -670,18 +697,95 @@ def test_proofs_from_stored_subtree_roots_match_the_rfc_across_power_of_two_size
                 assert consistency.proof == [h.hex() for h in expected], (first, size)
                 assert audit.check_consistency(consistency)
     # Every stored subtree root is one the leaves give.
-    with transaction(runtime.engine, readonly=True) as session:
-        stored = session.execute(sa.text("SELECT level, idx, hash FROM audit_nodes")).all()
+    stored = stored_roots(runtime)
     assert len(stored) == 16 + 8 + 4 + 2 + 1  # perfect subtrees of 2+ leaves in 33 leaves
-    for level, idx, value in stored:
+    for (level, idx), value in stored.items():
         width = 1 << level
         assert bytes(value) == merkle.perfect_root(leaves[idx * width : (idx + 1) * width])
 
     # A forged stored root is refused, not served, whichever proof would carry it.
-    sql(runtime, "UPDATE audit_nodes SET hash = :h WHERE level = 3 AND idx = 1", h=b"\x01" * 32)
+    forge_root(runtime, 3, 1, b"\x01" * 32)
     assert client.get("/v1/audit/proofs/inclusion?entry=0&tree_size=33").status_code == 409
     assert client.get("/v1/audit/proofs/consistency?first=5&second=33").status_code == 409
     assert client.get("/v1/audit/proofs/inclusion?entry=32&tree_size=33").status_code == 200
+
+
+def test_a_proof_reads_one_tile_per_band_and_the_heads_frontier(
+    runtime: Runtime, client: TestClient
+) -> None:
+    """At 200 entries a proof needs roots of levels 1 to 7: they are read in one statement
+    from one tile per band of levels (two rows), the tree's right edge from the head row.
+    A forged frontier is refused like a forged root; a garbled one falls back to the
+    stored roots."""
+    record_entries(runtime, 200)
+    head = sign(runtime)
+    assert head is not None
+    statements: list[str] = []
+
+    def _seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    sa.event.listen(runtime.engine, "before_cursor_execute", _seen)
+    try:
+        with transaction(runtime.engine, readonly=True) as session:
+            proof = audit.prove_inclusion(session, keys=runtime.keys, entry=5)
+    finally:
+        sa.event.remove(runtime.engine, "before_cursor_execute", _seen)
+    assert audit.check_inclusion(proof)
+    reads = [s for s in statements if "audit_tiles" in s]
+    assert len(reads) == 1
+    tiles = re.findall(r"\d+", reads[0].split(" IN ")[1])
+    assert len(tiles) == 2
+    siblings = [(level, (5 >> level) ^ 1) for level in range(1, 7)]  # under 128, the edge
+    assert {merkle.node_tile(*node)[0] for node in siblings} == set(map(int, tiles))
+    if runtime.engine.dialect.name == "sqlite":
+        # The tile is the table's own key (its rowid): one b-tree, no index to go through.
+        with runtime.engine.connect() as connection:
+            plan = connection.exec_driver_sql("EXPLAIN QUERY PLAN " + reads[0]).all()
+        assert "USING INTEGER PRIMARY KEY" in str(plan)
+    # An empty slot is a missing root, not a hash to hand out.
+    forge_root(runtime, 1, 3, merkle.MISSING)
+    assert client.get("/v1/audit/proofs/inclusion?entry=5").status_code == 409
+    forge_root(runtime, 1, 3, bytes.fromhex(proof.audit_path[1]))
+
+    frontier = json.dumps([flip_hex("00" * 32, 3)] * len(merkle.frontier_nodes(200)))
+    sql(runtime, "UPDATE audit_heads SET frontier = :f WHERE tree_size = 200", f=frontier)
+    forged = client.get("/v1/audit/proofs/inclusion?entry=5")
+    assert forged.status_code == 409
+    assert forged.json()["error"]["code"] == "audit_log_broken"
+    sql(runtime, "UPDATE audit_heads SET frontier = 'garbled' WHERE tree_size = 200")
+    served = client.get("/v1/audit/proofs/inclusion?entry=5")
+    assert served.status_code == 200
+    assert InclusionProof.model_validate(served.json()) == proof
+
+
+def test_signers_patching_one_tile_keep_each_others_roots(runtime: Runtime) -> None:
+    """Two signers store roots of one tile at once (the worker's round and `rempart audit
+    head`): the second reads the tile only once the first has committed, so neither writes
+    back a tile without the other's roots. Without the writers' lock on PostgreSQL the
+    second read the tile before the first's commit and its upsert overwrote it."""
+    first, second = (1, 0, b"\xaa" * 32), (1, 1, b"\xbb" * 32)
+    assert merkle.node_tile(1, 0)[0] == merkle.node_tile(1, 1)[0]
+    finished = threading.Event()
+    errors: list[BaseException] = []
+
+    def other_signer() -> None:
+        try:
+            with transaction(runtime.engine) as session:
+                audit._store_nodes(session, [second])
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            finished.set()
+
+    with transaction(runtime.engine) as session:
+        audit._store_nodes(session, [first])
+        thread = threading.Thread(target=other_signer)
+        thread.start()
+        assert not finished.wait(0.5)  # it waits for this transaction
+    thread.join(30)
+    assert not errors, errors
+    assert stored_roots(runtime) == {(1, 0): first[2], (1, 1): second[2]}
 
 
 def test_receipts_find_entries_by_their_target_not_by_a_body_scan(runtime: Runtime) -> None:

@@ -335,3 +335,41 @@ def test_tree_builder_gives_the_same_roots_as_a_frontier() -> None:
             builder.append(leaf)
             assert builder.size == size
             assert builder.root() == merkle.root_hash(leaves[:size]), size
+
+
+@given(size=st.integers(min_value=2, max_value=1 << 40), data=st.data())
+def test_a_proofs_stored_roots_fall_in_one_tile_per_band(size: int, data: st.DataObject) -> None:
+    """The roots an inclusion proof reads from the tiles lie in one tile per band of
+    TILE_HEIGHT levels (four tiles at 10 M entries, where they were one row or more per
+    level), the others are the head's frontier; a tile holds only subtrees under its top."""
+    entry = data.draw(st.integers(min_value=0, max_value=size - 1))
+    frontier = set(merkle.frontier_nodes(size))
+    needed = [node for pieces in merkle.inclusion_plan(entry, size) for node in pieces]
+    stored = [(level, idx) for level, idx in needed if level > 0 and (level, idx) not in frontier]
+    bands = {level // merkle.TILE_HEIGHT for level, _ in stored}
+    assert len({merkle.node_tile(level, idx)[0] for level, idx in stored}) == len(bands)
+    for level, idx in stored:
+        above = (level // merkle.TILE_HEIGHT + 1) * merkle.TILE_HEIGHT
+        top = (above - 1, idx >> (above - 1 - level))  # the tile's top node, its ancestor
+        assert merkle.node_tile(level, idx)[0] == merkle.node_tile(*top)[0]
+    # The frontier, largest first, is what the signer keeps for a tree of that size.
+    assert [1 << level for level, _ in merkle.frontier_nodes(size)] == [
+        1 << bit for bit in range(size.bit_length() - 1, -1, -1) if size >> bit & 1
+    ]
+
+
+@given(
+    level=st.integers(min_value=1, max_value=40),
+    idx=st.integers(min_value=0, max_value=1 << 20),
+    value=st.binary(min_size=32, max_size=32).filter(lambda b: b != merkle.MISSING),
+)
+def test_a_root_reads_back_from_its_tile_slot(level: int, idx: int, value: bytes) -> None:
+    """Each root has its own slot inside its tile's blob (one page at most) and
+    ``tile_nodes`` names it back; a sibling's slot is another one."""
+    tile, slot = merkle.node_tile(level, idx)
+    blob = bytearray(merkle.tile_size(tile))
+    assert len(blob) <= merkle.TILE_SLOTS * merkle.HASH_SIZE <= 4032
+    blob[slot * 32 : (slot + 1) * 32] = value
+    assert merkle.tile_nodes(tile, bytes(blob)) == [(level, idx, value)]
+    assert merkle.node_tile(level, idx ^ 1) != (tile, slot)
+    assert merkle.node_tile(level + 1, idx) != (tile, slot)

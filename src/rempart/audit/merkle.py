@@ -222,6 +222,60 @@ Node = tuple[
 ]  # (level, index): the root over leaves [index << level, (index + 1) << level)
 
 
+# How stored roots are laid out. A proof reads one root per level, from the leaf's sibling
+# up to the top: stored one row per (level, index), those were some 23 rows in as many
+# places at 10 M entries, each a disk read or two when the pages are not cached. As in
+# tiled transparency logs, the roots are stored by tile: a tile is the perfect subtree of
+# TILE_HEIGHT levels under one node, and its row holds all its roots in one blob of at
+# most 126 hashes (4,032 bytes, one database page). A tile of band b holds levels
+# b * TILE_HEIGHT to (b + 1) * TILE_HEIGHT - 1 (band 0 from level 1: leaves stay in the
+# entries); the siblings a path needs at those levels are children of the path's own
+# nodes, so a proof reads one tile per band, four at 10 M entries. Roots on the tree's
+# right edge come from the head's frontier.
+TILE_HEIGHT = 6
+TILE_SLOTS = (1 << (TILE_HEIGHT + 1)) - 2  # nodes under a tile's top, its own children first
+# A tile number holds the band above this bit, the tile's index within the band below
+# (under 2 ** 56 for any log of under 2 ** 62 entries; band 10 still fits a BIGINT).
+_TILE_BAND_SHIFT = 56
+MISSING = bytes(HASH_SIZE)  # an empty slot: a root not stored (yet)
+
+
+def node_tile(level: int, index: int) -> tuple[int, int]:
+    """The tile of the root of subtree (level, index), level >= 1, and its slot there.
+
+    Slots run from the top level of the tile down (two nodes, four, …), so that a band-0
+    tile, which stores no leaves, is the first 62 slots. The migration that stored roots
+    by tile computes the same numbers."""
+    band = level // TILE_HEIGHT
+    below_top = TILE_HEIGHT - level % TILE_HEIGHT  # 1 for the tile's top level
+    tile = (band << _TILE_BAND_SHIFT) + (index >> below_top)
+    return tile, (1 << below_top) - 2 + (index & ((1 << below_top) - 1))
+
+
+def tile_size(tile: int) -> int:
+    """Bytes of a tile's blob: band 0 holds no leaves."""
+    return (TILE_SLOTS if tile >> _TILE_BAND_SHIFT else TILE_SLOTS // 2 - 1) * HASH_SIZE
+
+
+def tile_nodes(tile: int, blob: bytes) -> list[tuple[int, int, bytes]]:
+    """The (level, index, root) a tile's blob holds, empty slots left out."""
+    band, position = tile >> _TILE_BAND_SHIFT, tile & ((1 << _TILE_BAND_SHIFT) - 1)
+    found = []
+    for slot in range(len(blob) // HASH_SIZE):
+        below_top = (slot + 2).bit_length() - 1
+        value = blob[slot * HASH_SIZE : (slot + 1) * HASH_SIZE]
+        if value != MISSING:
+            index = (position << below_top) + slot + 2 - (1 << below_top)
+            found.append((band * TILE_HEIGHT + TILE_HEIGHT - below_top, index, value))
+    return found
+
+
+def frontier_nodes(size: int) -> list[Node]:
+    """The perfect subtrees, largest first, whose roots make the frontier of ``size``
+    leaves (what ``frontier_append`` keeps, and a signed head stores)."""
+    return range_nodes(0, size)
+
+
 def frontier_append_nodes(
     frontier: list[bytes], size: int, leaf: bytes, nodes: list[tuple[int, int, bytes]]
 ) -> list[bytes]:

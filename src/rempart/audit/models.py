@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Integer, LargeBinary, SmallInteger, String, Text
+from sqlalchemy import BigInteger, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from rempart.core.db import Base, UTCDateTime
@@ -24,16 +24,21 @@ class AuditEntry(Base):
     target: Mapped[str | None] = mapped_column(Text, index=True)
 
 
-class AuditNode(Base):
-    """The root of a perfect subtree of at least two leaves, written when a head covering
-    it is signed: a proof reads O(log n) of these instead of every leaf. Derived data,
-    checked by ``audit verify`` and by each proof against its signed root."""
+class AuditTile(Base):
+    """The roots of the perfect subtrees of at least two leaves under one tile's top node
+    (``merkle.node_tile``), written when a head covering them is signed: a proof reads one
+    row per band of levels instead of every leaf. Derived data, checked by each proof
+    against its signed root."""
 
-    __tablename__ = "audit_nodes"
+    __tablename__ = "audit_tiles"
 
-    level: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
-    idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    # SQLite's rowid: a tile is one lookup in the table's own b-tree and, its blob being
+    # under a page, one leaf page.
+    tile: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=False
+    )
+    # merkle.TILE_SLOTS hashes of 32 bytes (62 in band 0), an empty slot all zeros.
+    hashes: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class AuditTail(Base):

@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, event, func, select, update
+from sqlalchemy import Engine, event, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, SessionTransaction
 
@@ -29,7 +29,7 @@ from rempart.audit.heads import (
 from rempart.audit.heads import check_head_signature as check_head_signature
 from rempart.audit.heads import read_head_file as read_head_file
 from rempart.audit.merkle import Node
-from rempart.audit.models import AuditEntry, AuditHead, AuditNode, AuditTail
+from rempart.audit.models import AuditEntry, AuditHead, AuditTail, AuditTile
 from rempart.audit.personal import check_no_personal_data
 from rempart.audit.schemas import (
     AuditEntryPage,
@@ -47,6 +47,10 @@ ENTRY_FORMAT_VERSION = 1
 MAX_ACTION_LENGTH = 64  # the width of audit_entries.action
 # Leaves read and hashed at a time when a head is signed: bounds the signer's memory.
 SIGN_CHUNK = 1 << 16
+# Tiles looked up per statement when a signer patches them (a chunk touches ~1,000).
+_TILES_READ_AT_ONCE = 500
+# PostgreSQL's transaction lock for writers of tiles: any number that no other lock uses.
+_TILE_WRITERS_LOCK = 0x61756469745F7469  # "audit_ti"
 _PENDING = "rempart.audit.pending"
 _SAVEPOINT_MARKS = "rempart.audit.savepoints"
 
@@ -318,50 +322,95 @@ def sign_head(engine: Engine, *, keys: KeyRing, head_file: Path) -> SignedTreeHe
 
 def _store_nodes(session: Session, nodes: list[tuple[int, int, bytes]]) -> None:
     """Subtree roots are a function of the leaves just read: a root already stored (by a
-    concurrent signer, or before heads were re-signed) is replaced by the one computed."""
+    concurrent signer, or before heads were re-signed) is replaced by the one computed.
+
+    Each tile they fall in is read, patched and written back. Writers of tiles take turns
+    (SQLite's write lock; a transaction lock on PostgreSQL), so that a signer never writes
+    back a tile read before another signer added its roots."""
     if not nodes:
         return
-    statement = dialect_insert(session, AuditNode)
+    patches: dict[int, list[tuple[int, bytes]]] = {}
+    for level, idx, value in nodes:
+        tile, slot = merkle.node_tile(level, idx)
+        patches.setdefault(tile, []).append((slot, value))
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _TILE_WRITERS_LOCK})
+    tiles = sorted(patches)
+    stored: dict[int, bytes] = {}
+    for offset in range(0, len(tiles), _TILES_READ_AT_ONCE):
+        chunk = tiles[offset : offset + _TILES_READ_AT_ONCE]
+        found = session.execute(
+            select(AuditTile.tile, AuditTile.hashes).where(AuditTile.tile.in_(chunk))
+        )
+        stored.update((tile, bytes(blob)) for tile, blob in found)
+    rows = []
+    for tile in tiles:
+        blob = bytearray(merkle.tile_size(tile))
+        before = stored.get(tile, b"")[: len(blob)]
+        blob[: len(before)] = before
+        for slot, value in patches[tile]:
+            blob[slot * merkle.HASH_SIZE : (slot + 1) * merkle.HASH_SIZE] = value
+        rows.append({"tile": tile, "hashes": bytes(blob)})
+    statement = dialect_insert(session, AuditTile)
     statement = statement.on_conflict_do_update(
-        index_elements=["level", "idx"], set_={"hash": statement.excluded.hash}
+        index_elements=["tile"], set_={"hashes": statement.excluded.hashes}
     )
-    execute_many(
-        session,
-        AuditNode.__table__,
-        [{"level": level, "idx": idx, "hash": value} for level, idx, value in nodes],
-        statement,
-    )
+    execute_many(session, AuditTile.__table__, rows, statement)
 
 
 def latest_head(session: Session, *, keys: KeyRing) -> SignedTreeHead:
-    row = _latest_head(session)
-    if row is None:
-        raise UnknownTreeHead("No tree head has been signed yet.")
-    return head_schema(row, keys)
+    return head_schema(_head_row(session, None), keys)
 
 
 def head_at(session: Session, *, keys: KeyRing, tree_size: int) -> SignedTreeHead:
+    return head_schema(_head_row(session, tree_size), keys)
+
+
+def _head_row(session: Session, tree_size: int | None) -> AuditHead:
+    """The head of that size, or the latest one."""
+    if tree_size is None:
+        row = _latest_head(session)
+        if row is None:
+            raise UnknownTreeHead("No tree head has been signed yet.")
+        return row
     row = session.get(AuditHead, tree_size)
     if row is None:
         raise UnknownTreeHead("No signed tree head has that size.", tree_size=tree_size)
-    return head_schema(row, keys)
+    return row
 
 
 # -- proofs ---------------------------------------------------------------------------
 
 
-def _subtree_roots(session: Session, wanted: set[Node], tree_size: int) -> dict[Node, bytes]:
+def _frontier_roots(head: AuditHead) -> dict[Node, bytes]:
+    """The roots on the right edge of the head's tree, from the head row a proof reads
+    anyway: every inclusion proof under it needs some, each in a tile of its own. The
+    frontier is not signed; a proof built from it is checked against the signed root."""
+    try:
+        hashes = [bytes.fromhex(value) for value in json.loads(head.frontier)]
+    except (ValueError, TypeError):
+        return {}  # then from the tiles, as before heads were read for them
+    nodes = merkle.frontier_nodes(head.tree_size)
+    return dict(zip(nodes, hashes, strict=True)) if len(hashes) == len(nodes) else {}
+
+
+def _subtree_roots(
+    session: Session, wanted: set[Node], tree_size: int, known: dict[Node, bytes]
+) -> dict[Node, bytes]:
     """The stored roots of the subtrees a proof needs: leaves from the entries, larger
-    subtrees from ``audit_nodes``, each looked up by primary key.
+    subtrees from ``audit_tiles`` (one row per band of levels: see ``merkle.node_tile``),
+    one statement per table, each row looked up by primary key.
 
     The SQL is written out with the (computed, integer) keys inline: building the same
     query as an expression, a new shape for every proof, cost most of a proof's time."""
-    found: dict[Node, bytes] = {}
+    found = {node: known[node] for node in wanted if node in known}
+    wanted = wanted - found.keys()
     leaves = sorted(int(idx) for level, idx in wanted if level == 0)
-    by_level: dict[int, list[int]] = {}
+    by_tile: dict[int, list[tuple[Node, int]]] = {}
     for level, idx in wanted:
         if level > 0:
-            by_level.setdefault(int(level), []).append(int(idx))
+            tile, slot = merkle.node_tile(int(level), int(idx))
+            by_tile.setdefault(tile, []).append(((level, idx), slot))
     connection = session.connection()
     if leaves:
         listed = ",".join(map(str, leaves))
@@ -369,16 +418,17 @@ def _subtree_roots(session: Session, wanted: set[Node], tree_size: int) -> dict[
             f"SELECT seq, leaf_hash FROM audit_entries WHERE seq IN ({listed})"  # noqa: S608
         )
         found.update(((0, seq), bytes(leaf)) for seq, leaf in rows)
-    if by_level:
-        where = " OR ".join(
-            f"(level = {level} AND idx IN ({','.join(map(str, ids))}))"
-            for level, ids in sorted(by_level.items())
-        )
+    if by_tile:
+        listed = ",".join(map(str, sorted(by_tile)))
         rows = connection.exec_driver_sql(
-            f"SELECT level, idx, hash FROM audit_nodes WHERE {where}"  # noqa: S608
+            f"SELECT tile, hashes FROM audit_tiles WHERE tile IN ({listed})"  # noqa: S608
         )
-        found.update(((level, idx), bytes(value)) for level, idx, value in rows)
-    if len(found) != len(wanted):
+        for tile, blob in rows:
+            for node, slot in by_tile[tile]:
+                value = bytes(blob[slot * merkle.HASH_SIZE : (slot + 1) * merkle.HASH_SIZE])
+                if len(value) == merkle.HASH_SIZE and value != merkle.MISSING:
+                    found[node] = value
+    if not wanted <= found.keys():
         raise AuditLogBroken(
             "Entries or subtree roots under this tree head are missing; "
             "run `rempart audit verify`.",
@@ -388,12 +438,13 @@ def _subtree_roots(session: Session, wanted: set[Node], tree_size: int) -> dict[
 
 
 def _proofs_under(
-    session: Session, head: SignedTreeHead, entries: list[int]
+    session: Session, row: AuditHead, keys: KeyRing, entries: list[int]
 ) -> list[InclusionProof]:
+    head = head_schema(row, keys)
     plans = {entry: merkle.inclusion_plan(entry, head.tree_size) for entry in entries}
     wanted = {(0, entry) for entry in entries}
     wanted.update(node for plan in plans.values() for pieces in plan for node in pieces)
-    roots = _subtree_roots(session, wanted, head.tree_size)
+    roots = _subtree_roots(session, wanted, head.tree_size, _frontier_roots(row))
     signed_root = bytes.fromhex(head.root_hash)
     proofs = []
     for entry, plan in plans.items():
@@ -421,14 +472,10 @@ def _proofs_under(
 def prove_inclusion(
     session: Session, *, keys: KeyRing, entry: int, tree_size: int | None = None
 ) -> InclusionProof:
-    head = (
-        latest_head(session, keys=keys)
-        if tree_size is None
-        else head_at(session, keys=keys, tree_size=tree_size)
-    )
+    head = _head_row(session, tree_size)
     if not 0 <= entry < head.tree_size:
         raise EntryOutsideTree("The entry is not inside that tree head.", tree_size=head.tree_size)
-    return _proofs_under(session, head, [entry])[0]
+    return _proofs_under(session, head, keys, [entry])[0]
 
 
 def prove_target(
@@ -437,7 +484,7 @@ def prove_target(
     """Inclusion proofs, under the latest signed head, of every entry about ``target``
     (its actions starting with ``action_prefix``): a receipt its party can keep and check
     offline, and later against a published head."""
-    head = latest_head(session, keys=keys)
+    head = _head_row(session, None)
     seqs = list(
         session.execute(
             select(AuditEntry.seq)
@@ -449,7 +496,7 @@ def prove_target(
             .order_by(AuditEntry.seq)
         ).scalars()
     )
-    return _proofs_under(session, head, seqs) if seqs else []
+    return _proofs_under(session, head, keys, seqs) if seqs else []
 
 
 def _hashes(values: list[str]) -> list[bytes] | None:
@@ -476,10 +523,11 @@ def prove_consistency(
 ) -> ConsistencyProof:
     if not 0 < first <= second:
         raise EntryOutsideTree("The first tree must not be larger than the second.")
-    first_head = head_at(session, keys=keys, tree_size=first)
-    second_head = head_at(session, keys=keys, tree_size=second)
+    first_row, second_row = _head_row(session, first), _head_row(session, second)
+    first_head, second_head = head_schema(first_row, keys), head_schema(second_row, keys)
     plan = merkle.consistency_plan(first, second)
-    roots = _subtree_roots(session, {node for pieces in plan for node in pieces}, second)
+    known = _frontier_roots(first_row) | _frontier_roots(second_row)
+    roots = _subtree_roots(session, {node for pieces in plan for node in pieces}, second, known)
     path = merkle.resolve_plan(plan, roots)
     if not merkle.verify_consistency(
         first,

@@ -1,4 +1,4 @@
--- rempart schema snapshot: {"migrations": ["0001_foundation.py", "0002_lawful_disclosure.py", "0003_public_search.py", "0004_moderation.py", "0005_review_media_and_signal_sources.py", "0006_reports.py", "0007_transparency.py", "0008_web_sign_in.py", "0009_platform_adapters.py", "0010_issue14legal.py", "0011_issue14auth.py", "0012_issue17reports.py", "0013_issue15load.py", "0014_transparency_dataset.py", "0017_issue19b.py", "0018_issue22a.py", "0019_issue22b.py", "0020_issue16ports.py", "0021_order_items_by_ref.py", "0022_i21_dsa.py"]}
+-- rempart schema snapshot: {"migrations": ["0001_foundation.py", "0002_lawful_disclosure.py", "0003_public_search.py", "0004_moderation.py", "0005_review_media_and_signal_sources.py", "0006_reports.py", "0007_transparency.py", "0008_web_sign_in.py", "0009_platform_adapters.py", "0010_issue14legal.py", "0011_issue14auth.py", "0012_issue17reports.py", "0013_issue15load.py", "0014_transparency_dataset.py", "0017_issue19b.py", "0018_issue22a.py", "0019_issue22b.py", "0020_issue16ports.py", "0021_order_items_by_ref.py", "0022_i21_dsa.py", "0023_i15_proofs.py"]}
 CREATE TABLE alembic_version (
 	version_num VARCHAR(32) NOT NULL, 
 	CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)
@@ -815,22 +815,15 @@ CREATE TABLE "reports" (
 	coordinated BOOLEAN DEFAULT 0 NOT NULL, 
 	weight FLOAT, 
 	CONSTRAINT pk_reports PRIMARY KEY (id), 
-	CONSTRAINT uq_reports_tracking_id UNIQUE (tracking_id), 
 	CONSTRAINT fk_reports_case_id_report_cases FOREIGN KEY(case_id) REFERENCES report_cases (id), 
-	CONSTRAINT fk_reports_sender_principal_id_principals FOREIGN KEY(sender_principal_id) REFERENCES principals (id), 
-	CONSTRAINT fk_reports_reporter_id_reporters FOREIGN KEY(reporter_id) REFERENCES reporters (id)
+	CONSTRAINT fk_reports_reporter_id_reporters FOREIGN KEY(reporter_id) REFERENCES reporters (id), 
+	CONSTRAINT uq_reports_tracking_id UNIQUE (tracking_id), 
+	CONSTRAINT fk_reports_sender_principal_id_principals FOREIGN KEY(sender_principal_id) REFERENCES principals (id)
 )
 ;
 CREATE INDEX ix_reports_case_id ON reports (case_id)
 ;
 CREATE INDEX ix_reports_reporter_id ON reports (reporter_id)
-;
-CREATE TABLE audit_nodes (
-	level SMALLINT NOT NULL, 
-	idx BIGINT NOT NULL, 
-	hash BLOB NOT NULL, 
-	CONSTRAINT pk_audit_nodes PRIMARY KEY (level, idx)
-)
 ;
 CREATE INDEX ix_audit_entries_target ON audit_entries (target)
 ;
@@ -1011,7 +1004,13 @@ CREATE TABLE complainant_standings (
 	CONSTRAINT pk_complainant_standings PRIMARY KEY (complainant)
 )
 ;
-INSERT INTO alembic_version (version_num) VALUES ('0022_i21_dsa')
+CREATE TABLE audit_tiles (
+	tile INTEGER NOT NULL, 
+	hashes BLOB NOT NULL, 
+	CONSTRAINT pk_audit_tiles PRIMARY KEY (tile)
+)
+;
+INSERT INTO alembic_version (version_num) VALUES ('0023_i15_proofs')
 ;
 INSERT INTO audit_tail (id, size) VALUES (1,0)
 ;
