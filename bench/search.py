@@ -1,6 +1,7 @@
 """Search latency over a large synthetic corpus, against a raw FTS5 bm25 query.
 
     .venv/bin/python bench/search.py --posts 1000000 [--no-http] [--fixed-order | --warm]
+    .venv/bin/python bench/search.py --posts 1000000 --check
 
 Builds (once, under /tmp unless --db is given) a SQLite database of public posts with a
 Zipf-like French and English vocabulary, indexed the way Rempart indexes them. Then runs
@@ -13,7 +14,11 @@ timed side by side:
   loopback, keep-alive;
 - **raw FTS5**: ``SELECT rowid … MATCH … ORDER BY bm25 LIMIT 20`` on the same terms on an
   open ``sqlite3`` connection (no documents read, no Python around it); and the same
-  followed by reading the twenty posts it found, which a search has to return.
+  followed by reading the twenty posts it found, which a search has to return, on another
+  connection (``--shared-raw-connection``: on the same one, as figures before issue 15's
+  third pass, when whichever of the two ran second found the other's pages in its cache).
+``--check`` compares search's pages with a plain statement on 1,305 query, limit and offset
+combinations instead of timing.
 The layers take turns at running a query first (the first warms the CPU caches for the
 others); ``--fixed-order`` runs the service layer first every time (the order of earlier
 figures), ``--warm`` runs each call once untimed before timing it (CPU work, hot caches).
@@ -41,6 +46,7 @@ from functools import partial
 from pathlib import Path
 
 import httpx
+from sqlalchemy import Engine
 
 from rempart.core import crypto
 from rempart.core.db import get_engine
@@ -120,6 +126,45 @@ DOCUMENTS = (
 )
 
 
+# What search answers, said plainly: the newest CANDIDATES matches ordered by score, then
+# reach, then id (every candidate scored and joined to its post; slow, but obviously right).
+REFERENCE = (
+    "SELECT d.ref FROM (SELECT rowid AS id, bm25(search_fts) AS score FROM search_fts "
+    "WHERE search_fts MATCH ? ORDER BY rowid DESC LIMIT ?) c "
+    "JOIN search_documents d ON d.id = c.id "
+    "ORDER BY c.score, d.reach DESC, d.id DESC LIMIT ? OFFSET ?"
+)
+
+
+def check(engine: Engine, raw: sqlite3.Connection) -> None:
+    """public_search's pages against REFERENCE, for every query of the mix at many limits
+    and offsets (runs of equal scores across a page's boundary included)."""
+    combinations = differ = 0
+    for query in [*RARE, *MID, *FREQUENT]:
+        expression = expression_of(query)
+        for limit, offset in itertools.product(
+            (1, 7, 20, 50, 100), (0, 1, 19, 20, 33, 40, 100, 500, 990)
+        ):
+            page = service.public_search(
+                engine, query=query, language="en", limit=limit, offset=offset
+            )
+            expected = [
+                ref
+                for (ref,) in raw.execute(
+                    REFERENCE, (expression, service.CANDIDATES, limit + 1, offset)
+                )
+            ]
+            combinations += 1
+            if [hit.ref for hit in page.items] != expected[:limit] or page.more != (
+                len(expected) > limit
+            ):
+                differ += 1
+                print(f"  differs: {query!r} limit {limit} offset {offset}")
+    print(f"check: {combinations} query, limit and offset combinations, {differ} differ")
+    if differ:
+        raise SystemExit(1)
+
+
 def matches(raw: sqlite3.Connection, expression: str) -> int:
     row = raw.execute(
         "SELECT count(*) FROM search_fts WHERE search_fts MATCH ?", (expression,)
@@ -197,6 +242,11 @@ def main() -> None:
         help="the classes to time, comma-separated (more rounds of rare words in less time)",
     )
     parser.add_argument(
+        "--check",
+        action="store_true",
+        help="compare search's pages with a plain statement on many limits and offsets, then stop",
+    )
+    parser.add_argument(
         "--shared-raw-connection",
         action="store_true",
         help="raw and raw + its posts on one connection (and page cache), as before",
@@ -232,6 +282,9 @@ def main() -> None:
             classes[kind].append((query, expression))
         print(f"  {query!r:>22}: {found:>7} matches -> {kind}")
     engine = get_engine(f"sqlite:///{path}")
+    if args.check:
+        check(engine, raw)
+        return
     load_before = os.getloadavg()
     server = None
     if not args.no_http:
