@@ -234,6 +234,16 @@ def test_hits_show_the_snippet_cut_at_its_length_and_the_time_in_utc(
     for hit in served.items:
         assert hit.published_at == NOW - timedelta(hours=len(hit.ref))
         assert hit.published_at.utcoffset() == timedelta(0)
+    if runtime.engine.dialect.name == "sqlite":
+        # A time written with another zone (by hand, by a script) is shown in UTC all the same.
+        with runtime.engine.begin() as connection:
+            connection.exec_driver_sql(
+                "UPDATE search_documents SET published_at = '2026-11-01 02:00:00+02:00' "
+                "WHERE ref = 'p-exact'"
+            )
+        page = client.get("/v1/search", params={"q": "atelier"}).json()
+        hits = {hit["ref"]: hit for hit in page["items"]}
+        assert hits["p-exact"]["published_at"] == "2026-11-01T00:00:00Z"
 
 
 def test_sqlite_search_reads_through_its_readers_not_the_pool(
