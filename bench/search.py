@@ -1,6 +1,7 @@
 """Search latency over a large synthetic corpus, against a raw FTS5 bm25 query.
 
     .venv/bin/python bench/search.py --posts 1000000 [--no-http] [--fixed-order | --warm]
+    .venv/bin/python bench/search.py --posts 1000000 --check
 
 Builds (once, under /tmp unless --db is given) a SQLite database of public posts with a
 Zipf-like French and English vocabulary, indexed the way Rempart indexes them. Then runs
@@ -13,7 +14,11 @@ timed side by side:
   loopback, keep-alive;
 - **raw FTS5**: ``SELECT rowid … MATCH … ORDER BY bm25 LIMIT 20`` on the same terms on an
   open ``sqlite3`` connection (no documents read, no Python around it); and the same
-  followed by reading the twenty posts it found, which a search has to return.
+  followed by reading the twenty posts it found, which a search has to return, on another
+  connection (``--shared-raw-connection``: on the same one, as figures before issue 15's
+  third pass, when whichever of the two ran second found the other's pages in its cache).
+``--check`` compares search's pages with a plain statement on 1,305 query, limit and offset
+combinations instead of timing.
 The layers take turns at running a query first (the first warms the CPU caches for the
 others); ``--fixed-order`` runs the service layer first every time (the order of earlier
 figures), ``--warm`` runs each call once untimed before timing it (CPU work, hot caches).
@@ -41,6 +46,7 @@ from functools import partial
 from pathlib import Path
 
 import httpx
+from sqlalchemy import Engine
 
 from rempart.core import crypto
 from rempart.core.db import get_engine
@@ -120,6 +126,45 @@ DOCUMENTS = (
 )
 
 
+# What search answers, said plainly: the newest CANDIDATES matches ordered by score, then
+# reach, then id (every candidate scored and joined to its post; slow, but obviously right).
+REFERENCE = (
+    "SELECT d.ref FROM (SELECT rowid AS id, bm25(search_fts) AS score FROM search_fts "
+    "WHERE search_fts MATCH ? ORDER BY rowid DESC LIMIT ?) c "
+    "JOIN search_documents d ON d.id = c.id "
+    "ORDER BY c.score, d.reach DESC, d.id DESC LIMIT ? OFFSET ?"
+)
+
+
+def check(engine: Engine, raw: sqlite3.Connection) -> None:
+    """public_search's pages against REFERENCE, for every query of the mix at many limits
+    and offsets (runs of equal scores across a page's boundary included)."""
+    combinations = differ = 0
+    for query in [*RARE, *MID, *FREQUENT]:
+        expression = expression_of(query)
+        for limit, offset in itertools.product(
+            (1, 7, 20, 50, 100), (0, 1, 19, 20, 33, 40, 100, 500, 990)
+        ):
+            page = service.public_search(
+                engine, query=query, language="en", limit=limit, offset=offset
+            )
+            expected = [
+                ref
+                for (ref,) in raw.execute(
+                    REFERENCE, (expression, service.CANDIDATES, limit + 1, offset)
+                )
+            ]
+            combinations += 1
+            if [hit.ref for hit in page.items] != expected[:limit] or page.more != (
+                len(expected) > limit
+            ):
+                differ += 1
+                print(f"  differs: {query!r} limit {limit} offset {offset}")
+    print(f"check: {combinations} query, limit and offset combinations, {differ} differ")
+    if differ:
+        raise SystemExit(1)
+
+
 def matches(raw: sqlite3.Connection, expression: str) -> int:
     row = raw.execute(
         "SELECT count(*) FROM search_fts WHERE search_fts MATCH ?", (expression,)
@@ -197,6 +242,16 @@ def main() -> None:
         help="the classes to time, comma-separated (more rounds of rare words in less time)",
     )
     parser.add_argument(
+        "--check",
+        action="store_true",
+        help="compare search's pages with a plain statement on many limits and offsets, then stop",
+    )
+    parser.add_argument(
+        "--shared-raw-connection",
+        action="store_true",
+        help="raw and raw + its posts on one connection (and page cache), as before",
+    )
+    parser.add_argument(
         "--warm",
         action="store_true",
         help="run each call once, untimed, just before timing it: CPU work with hot caches",
@@ -210,6 +265,11 @@ def main() -> None:
         print(f"Built in {time.perf_counter() - started:.0f} s")
     raw = sqlite3.connect(path)
     raw.execute("PRAGMA cache_size=-65536")  # as Rempart's connections
+    # Each layer reads through its own connection, so through its own page cache: when raw
+    # and raw + its posts shared one, whichever ran second found the other's pages, which
+    # the service layer (on the pool's connection) never does.
+    raw_docs = raw if args.shared_raw_connection else sqlite3.connect(path)
+    raw_docs.execute("PRAGMA cache_size=-65536")
     posts = int(raw.execute("SELECT count(*) FROM search_documents").fetchone()[0])
     classes: dict[str, list[tuple[str, str]]] = {"rare": [], "mid": [], "frequent": []}
     for query in RARE + MID + FREQUENT:
@@ -222,6 +282,9 @@ def main() -> None:
             classes[kind].append((query, expression))
         print(f"  {query!r:>22}: {found:>7} matches -> {kind}")
     engine = get_engine(f"sqlite:///{path}")
+    if args.check:
+        check(engine, raw)
+        return
     load_before = os.getloadavg()
     server = None
     if not args.no_http:
@@ -240,8 +303,8 @@ def main() -> None:
         if layer != "http":  # the server's CPU is taken per class and round
             cpu.setdefault((kind, layer), []).append((time.thread_time() - used) * 1000)
 
-    def run_raw(expression: str) -> list[tuple[int]]:
-        return raw.execute(
+    def run_raw(expression: str, connection: sqlite3.Connection = raw) -> list[tuple[int]]:
+        return connection.execute(
             "SELECT rowid FROM search_fts WHERE search_fts MATCH ? "
             "ORDER BY bm25(search_fts) LIMIT 20",
             (expression,),
@@ -249,8 +312,8 @@ def main() -> None:
 
     def run_raw_docs(expression: str) -> None:
         # The same, then the page's posts read as search serves them.
-        listed = ",".join(str(i) for (i,) in run_raw(expression)) or "NULL"
-        raw.execute(DOCUMENTS.format(listed)).fetchall()
+        listed = ",".join(str(i) for (i,) in run_raw(expression, raw_docs)) or "NULL"
+        raw_docs.execute(DOCUMENTS.format(listed)).fetchall()
 
     def run_http(query: str) -> None:
         response = http.get("/v1/search", params={"q": query, "limit": 20})

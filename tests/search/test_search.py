@@ -3,12 +3,14 @@ abuse searches refused with help and counted. On SQLite (FTS5) and PostgreSQL.""
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime, timedelta
 
+import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from rempart.core.db import transaction
+from rempart.core.db import sqlite_readers, transaction
 from rempart.core.deps import Runtime
 from rempart.search import service
 from rempart.search.models import ProtectedQueryCount
@@ -212,3 +214,86 @@ def test_a_run_of_equal_scores_longer_than_what_is_kept_pages_in_full(
         ).json()
         assert [hit["ref"] for hit in page["items"]] == expected[offset : offset + size]
         assert page["more"] is (offset + size < count)
+
+
+def test_hits_show_the_snippet_cut_at_its_length_and_the_time_in_utc(
+    client: TestClient, runtime: Runtime
+) -> None:
+    # Of a body only the snippet's characters (not bytes: "é" is two) and one more are read.
+    exact = "é" * (service.SNIPPET_CHARS - len(" atelier")) + " atelier"
+    longer = "atelier " + "é" * service.SNIPPET_CHARS
+    index(runtime, entry("p-exact", exact, reach=2), entry("p-longer", longer, reach=1))
+    page = client.get("/v1/search", params={"q": "atelier"}).json()
+    hits = {hit["ref"]: hit for hit in page["items"]}
+    assert hits["p-exact"]["snippet"] == exact
+    assert hits["p-longer"]["snippet"] == longer[: service.SNIPPET_CHARS] + "…"
+    assert hits["p-exact"]["published_at"] == "2026-10-31T17:00:00Z"
+    served = service.public_search(
+        runtime.engine, query="atelier", language="fr", limit=20, offset=0
+    )
+    for hit in served.items:
+        assert hit.published_at == NOW - timedelta(hours=len(hit.ref))
+        assert hit.published_at.utcoffset() == timedelta(0)
+    if runtime.engine.dialect.name == "sqlite":
+        # A time written with another zone (by hand, by a script) is shown in UTC all the same.
+        with runtime.engine.begin() as connection:
+            connection.exec_driver_sql(
+                "UPDATE search_documents SET published_at = '2026-11-01 02:00:00+02:00' "
+                "WHERE ref = 'p-exact'"
+            )
+        page = client.get("/v1/search", params={"q": "atelier"}).json()
+        hits = {hit["ref"]: hit for hit in page["items"]}
+        assert hits["p-exact"]["published_at"] == "2026-11-01T00:00:00Z"
+
+
+def test_sqlite_search_reads_through_its_readers_not_the_pool(
+    client: TestClient, runtime: Runtime
+) -> None:
+    if runtime.engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL searches in a read-only transaction from the pool")
+    index(runtime, entry("p-1", "Concert gratuit au parc"), entry("p-2", "Concert de jazz"))
+    checkouts: list[object] = []
+    sa.event.listen(runtime.engine, "checkout", lambda *args: checkouts.append(args))
+
+    def search() -> list[str]:
+        page = service.public_search(
+            runtime.engine, query="concert", language="fr", limit=20, offset=0
+        )
+        return sorted(hit.ref for hit in page.items)
+
+    assert search() == ["p-1", "p-2"]
+    assert len(checkouts) == 1  # the reader, taken once and detached from the pool
+    with transaction(runtime.engine) as session:
+        service.remove(session, items=[("post", "p-1")])
+    checkouts.clear()
+    # An idle reader holds no snapshot: what was removed meanwhile is gone.
+    assert search() == ["p-2"]
+    assert search() == ["p-2"]
+    assert checkouts == []
+
+
+def test_a_reader_given_back_inside_a_transaction_is_closed_not_reused(
+    runtime: Runtime,
+) -> None:
+    # A reader left holding a read transaction would serve its old snapshot for ever:
+    # removed items would stay searchable.
+    if runtime.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite only")
+    index(runtime, entry("p-1", "Concert gratuit au parc"))
+    readers = sqlite_readers(runtime.engine)
+    stale = readers.take()
+    stale.execute("BEGIN")
+    stale.execute("SELECT count(*) FROM search_documents").fetchall()
+    readers.give(stale)
+    with transaction(runtime.engine) as session:
+        service.remove(session, items=[("post", "p-1")])
+    page = service.public_search(runtime.engine, query="concert", language="fr", limit=5, offset=0)
+    assert page.items == []
+    with pytest.raises(sqlite3.ProgrammingError):
+        stale.execute("SELECT 1")
+    # Disposing of the engine closes its idle readers with its pool.
+    idle = readers.take()
+    readers.give(idle)
+    runtime.engine.dispose()
+    with pytest.raises(sqlite3.ProgrammingError):
+        idle.execute("SELECT 1")

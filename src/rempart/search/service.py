@@ -17,7 +17,7 @@ from sqlalchemy import Engine, delete, or_, text, tuple_
 from sqlalchemy.orm import Session
 
 from rempart.core.clock import as_utc, now_of
-from rempart.core.db import dialect_insert, transaction
+from rempart.core.db import dialect_insert, sqlite_readers, transaction
 from rempart.core.text import fold
 from rempart.search.models import ProtectedQueryCount, SearchDocument
 from rempart.search.schemas import SearchPage, SearchWarning
@@ -38,7 +38,9 @@ TIES = 32
 # `ORDER BY bm25 LIMIT` does: nothing else is stored or sorted. Only those with a score no
 # worse than the page's last are joined to their documents. The last column says whether
 # the run of scores equal to the page's last may go on past what was kept (all kept rows
-# score alike, and there were as many as kept): then SQLITE_MATCH_ALL_TIES answers.
+# score alike, and there were as many as kept): then SQLITE_MATCH_ALL_TIES answers. Of a
+# post's body only what its snippet shows is read, and one character more to tell whether
+# it was cut.
 SQLITE_MATCH = (
     "WITH top AS MATERIALIZED ("
     "  SELECT id, score FROM ("
@@ -47,7 +49,8 @@ SQLITE_MATCH = (
     "  ORDER BY score LIMIT ?3), "
     "bound AS (SELECT IFNULL((SELECT score FROM top ORDER BY score LIMIT 1 OFFSET ?4), "
     "  9e999) AS score) "
-    "SELECT d.kind, d.ref, d.entity_id, d.title, d.body, d.language, d.published_at, "
+    "SELECT d.kind, d.ref, d.entity_id, d.title, substr(d.body, 1, ?7), d.language, "
+    "  d.published_at, "
     "  (SELECT count(*) FROM top) = ?3 "
     "  AND (SELECT max(score) FROM top) <= (SELECT score FROM bound) AS cut "
     "FROM top JOIN search_documents d ON d.id = top.id "
@@ -60,7 +63,8 @@ SQLITE_MATCH_ALL_TIES = (
     "WITH scored AS MATERIALIZED ("
     "  SELECT rowid AS id, bm25(search_fts) AS score FROM search_fts "
     "  WHERE search_fts MATCH ?1 ORDER BY rowid DESC LIMIT ?2) "
-    "SELECT d.kind, d.ref, d.entity_id, d.title, d.body, d.language, d.published_at, 0 "
+    "SELECT d.kind, d.ref, d.entity_id, d.title, substr(d.body, 1, ?7), d.language, "
+    "  d.published_at, 0 "
     "FROM scored JOIN search_documents d ON d.id = scored.id "
     "WHERE scored.score <= IFNULL((SELECT score FROM scored ORDER BY score LIMIT 1 OFFSET ?4), "
     "  9e999) "
@@ -281,22 +285,21 @@ def public_search(
     """What `GET /v1/search` answers, in its own unit of work.
 
     Only a refused abuse search writes (its count, never who searched). On SQLite every
-    other search is one statement on a pooled connection, with no session and no
-    transaction around it (a statement reads one snapshot of the file): for a selective
-    query the session, BEGIN and COMMIT cost a fifth of what FTS5 takes to answer
-    (measured with bench/search.py)."""
+    other search is one statement on one of the engine's readers (a connection kept out of
+    the pool, see core.db.SqliteReaders), with no session and no transaction around it (a
+    statement reads one snapshot of the file): for a selective query the session, BEGIN
+    and COMMIT cost a fifth of what FTS5 takes to answer (measured with bench/search.py)."""
     if protected(query) is None and engine.dialect.name == "sqlite":
         groups = query_groups(query)
         if not groups:
             return SearchPage(query=query, items=[], limit=limit, offset=offset, more=False)
-        pooled = engine.raw_connection()
+        readers = sqlite_readers(engine)
+        driver = readers.take()
         try:
-            driver = pooled.driver_connection
-            assert driver is not None  # a connection checked out of the pool has one
-            rows = _match_sqlite(driver, groups, limit=limit + 1, offset=offset)
+            hits, more = _match_sqlite(driver, groups, limit=limit, offset=offset)
         finally:
-            pooled.close()
-        return _page(query, rows, limit=limit, offset=offset)
+            readers.give(driver)
+        return _page(query, hits, limit=limit, offset=offset, more=more)
     # Every other search reads, and so never waits for a writer's lock.
     with transaction(engine, readonly=protected(query) is None) as session:
         return search(session, query=query, language=language, limit=limit, offset=offset)
@@ -328,23 +331,20 @@ def search(session: Session, *, query: str, language: str, limit: int, offset: i
         # a third of what FTS5 takes to answer.
         driver = session.connection().connection.driver_connection
         assert driver is not None  # a connection checked out of the pool has one
-        rows = _match_sqlite(driver, groups, limit=limit + 1, offset=offset)
+        hits, more = _match_sqlite(driver, groups, limit=limit, offset=offset)
     else:
         rows = _match_postgres(session, groups, limit=limit + 1, offset=offset)
-    return _page(query, rows, limit=limit, offset=offset)
+        hits, more = [_hit(row) for row in rows[:limit]], len(rows) > limit
+    return _page(query, hits, limit=limit, offset=offset, more=more)
 
 
-def _page(query: str, rows: Sequence[Any], *, limit: int, offset: int) -> SearchPage:
+def _page(
+    query: str, hits: list[dict[str, Any]], *, limit: int, offset: int, more: bool
+) -> SearchPage:
     # The page is validated in one call, its hits as plain dicts: building twenty models
     # one by one cost a selective search about as much as its query.
     return SearchPage.model_validate(
-        {
-            "query": query,
-            "items": [_hit(row) for row in rows[:limit]],
-            "limit": limit,
-            "offset": offset,
-            "more": len(rows) > limit,
-        }
+        {"query": query, "items": hits, "limit": limit, "offset": offset, "more": more}
     )
 
 
@@ -370,27 +370,58 @@ def _match_postgres(
 
 def _match_sqlite(
     driver: sqlite3.Connection, groups: list[tuple[str, ...]], *, limit: int, offset: int
-) -> list[Any]:
+) -> tuple[list[dict[str, Any]], bool]:
+    """The page's hits, and whether more results follow."""
     # Every term is quoted: query syntax in the user's words is only text.
     expression = " AND ".join(
         "(" + " OR ".join(f'"{term}"' for term in group) + ")" for group in groups
     )
-    parameters = (expression, CANDIDATES, offset + limit + TIES, offset + limit - 1, limit, offset)
+    # One row past the page tells whether more follow.
+    end = offset + limit + 1
+    parameters = (expression, CANDIDATES, end + TIES, end - 1, limit + 1, offset, SNIPPET_CHARS + 1)
     rows = driver.execute(SQLITE_MATCH, parameters).fetchall()
     if rows and rows[0][7]:
         rows = driver.execute(SQLITE_MATCH_ALL_TIES, parameters).fetchall()
-    return [(*row[:6], datetime.fromisoformat(row[6])) for row in rows]
+    hits = [
+        {
+            "kind": kind,
+            "ref": ref,
+            "entity_id": entity_id,
+            "title": title,
+            "snippet": _snippet(body),
+            "language": language,
+            "published_at": _utc_text(published_at),
+        }
+        for kind, ref, entity_id, title, body, language, published_at, _ in rows[:limit]
+    ]
+    return hits, len(rows) > limit
+
+
+def _utc_text(stored: str) -> str | datetime:
+    """A stored UTCDateTime as pydantic-core reads it fastest: its text, said to be UTC.
+
+    SQLAlchemy keeps them on SQLite as text without a zone, in UTC; pydantic-core reads that
+    text in less time than ``fromisoformat`` and ``as_utc`` take per hit. Text written with
+    another zone by other means is read and converted here, as ``as_utc`` would."""
+    if stored[-6] in "+-":
+        return stored if stored.endswith("+00:00") else as_utc(datetime.fromisoformat(stored))
+    return stored if stored[-1] == "Z" else stored + "Z"
+
+
+def _snippet(body: str | None) -> str | None:
+    if not body:
+        return None
+    return body[:SNIPPET_CHARS] + ("…" if len(body) > SNIPPET_CHARS else "")
 
 
 def _hit(row: Any) -> dict[str, Any]:
     kind, ref, entity_id, title, body, language, published_at = row
-    snippet = body[:SNIPPET_CHARS] + ("…" if len(body) > SNIPPET_CHARS else "") if body else None
     return {
         "kind": kind,
         "ref": ref,
         "entity_id": entity_id,
         "title": title,
-        "snippet": snippet,
+        "snippet": _snippet(body),
         "language": language,
         "published_at": as_utc(published_at),
     }
