@@ -209,7 +209,8 @@ def first_stage_answers(
         np.delete(probs, NONE, axis=1).argmax(axis=1)
     ]
     labels = np.array([i.label for i in items])
-    low, high = best < band[0], best >= band[1]
+    high = best >= band[1]
+    low = ~sent_on(probs, band) & ~high
     missed = low & (labels != "none")
     accepted = GROUPS.get(name, {})
     right = np.array(
@@ -268,9 +269,18 @@ class EmbeddingCache:
         partial.replace(self.path)
 
 
-def cascade_probs(first: Matrix, second: Matrix, band: tuple[float, float]) -> Matrix:
+def sent_on(first: Matrix, band: tuple[float, float]) -> npt.NDArray[np.bool_]:
+    """The items the cascade sends to its second stage (cascade.unsure, for a matrix)."""
     best = np.delete(first, NONE, axis=1).max(axis=1)
-    unsure = (band[0] <= best) & (best < band[1])
+    low = best >= band[0]
+    for category, edge in cascade.CATEGORY_LOWER_EDGES.items():
+        low |= first[:, CATEGORIES.index(category)] >= edge
+    result: npt.NDArray[np.bool_] = low & (best < band[1])
+    return result
+
+
+def cascade_probs(first: Matrix, second: Matrix, band: tuple[float, float]) -> Matrix:
+    unsure = sent_on(first, band)
     out = first.copy()
     # As cascade.Cascade does with a semantic answer: the mean of both stages' scores.
     out[unsure] = (first[unsure] + second[unsure]) / 2
@@ -411,8 +421,7 @@ def blend_weights(
             texts = [i.text for i in items]
             first = first_stage.probabilities(texts)
             second = semantic.head_probabilities(caches[layers].embed(texts), weights, bias)
-            best = np.delete(first, NONE, axis=1).max(axis=1)
-            unsure = (band[0] <= best) & (best < band[1])
+            unsure = sent_on(first, band)
             columns = []
             for w in BLENDS:
                 mixed = first.copy()

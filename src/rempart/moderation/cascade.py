@@ -20,6 +20,13 @@ from rempart.moderation.signals import ClassifierResult, TextClassifier
 # nearly everything is sent on): the band cannot protect against a source this far off.
 UNSURE = (0.02, 0.95)
 
+# Lower edges of their own for categories whose first-stage scores are least trusted on text
+# unlike training: an item whose score in such a category reaches its edge is sent on even
+# when its best score is under UNSURE's lower edge. Hate needs one: a first stage trained
+# without ToxiGen settled 22 of ToxiGen's 371 hateful sentences below 0.02. The value is
+# chosen by bench/hate_selection.py on a validation source, never on the test source.
+CATEGORY_LOWER_EDGES: dict[str, float] = {"hate_speech": 0.02}
+
 # The semantic stage's answer is averaged with the first stage's instead of replacing it: one
 # reads spelling, the other meaning, and on the cross-source sets their mean ranks better
 # than either alone (hand-written posts: mean AUPRC 0.80 against 0.74 and 0.67). A remote
@@ -28,7 +35,12 @@ BLENDED_STAGES = frozenset({"semantic"})
 
 
 def unsure(result: ClassifierResult) -> bool:
-    return UNSURE[0] <= max(s for c, s in result.scores.items() if c != "none") < UNSURE[1]
+    best = max(s for c, s in result.scores.items() if c != "none")
+    if best >= UNSURE[1]:
+        return False
+    return best >= UNSURE[0] or any(
+        result.scores.get(category, 0.0) >= edge for category, edge in CATEGORY_LOWER_EDGES.items()
+    )
 
 
 @dataclass(frozen=True)
