@@ -368,7 +368,7 @@ def trained(
     heads = {}
     for n in layers:
         x = caches[n].embed([t for t, _ in rows])
-        heads[n] = train_semantic.train_heads(x, labels, 600, 1e-4)
+        heads[n] = train_semantic.train_heads(x, labels, 600, train_semantic.L2)
     return first, heads
 
 
@@ -502,7 +502,7 @@ def layer_heads(
     heads = {}
     for n in layers:
         x = caches[n].embed([t for t, _ in sample])
-        heads[n] = train_semantic.train_heads(x, labels, 600, 1e-4)
+        heads[n] = train_semantic.train_heads(x, labels, 600, train_semantic.L2)
     tested = {name: sets[name] for name in ("handwritten", "darknet_drugs")}
     print_table(
         f"heads trained on {len(sample)} texts per layer count",
