@@ -272,18 +272,16 @@ class EmbeddingCache:
 def sent_on(first: Matrix, band: tuple[float, float]) -> npt.NDArray[np.bool_]:
     """The items the cascade sends to its second stage (cascade.unsure, for a matrix)."""
     best = np.delete(first, NONE, axis=1).max(axis=1)
-    low = best >= band[0]
-    for category, edge in cascade.CATEGORY_LOWER_EDGES.items():
-        low |= first[:, CATEGORIES.index(category)] >= edge
-    result: npt.NDArray[np.bool_] = low & (best < band[1])
+    result: npt.NDArray[np.bool_] = (best >= band[0]) & (best < band[1])
     return result
 
 
 def cascade_probs(first: Matrix, second: Matrix, band: tuple[float, float]) -> Matrix:
     unsure = sent_on(first, band)
     out = first.copy()
-    # As cascade.Cascade does with a semantic answer: the mean of both stages' scores.
-    out[unsure] = (first[unsure] + second[unsure]) / 2
+    # As cascade.Cascade does with a semantic answer: both stages' scores, weighted.
+    w = cascade.SEMANTIC_SHARE
+    out[unsure] = (1 - w) * first[unsure] + w * second[unsure]
     return out
 
 
@@ -611,7 +609,7 @@ def prototype_gate(
         f"p = sigmoid({scale:.2f} * (similarity - {offset:.3f}))"
     )
     first_stage = ngram.load_default()
-    heads = shipped_heads(WEIGHTS / "semantic-v2.npz")
+    heads = shipped_heads(WEIGHTS / "semantic-v3.npz")
     items = sets["handwritten"]
     texts = [i.text for i in items]
     first = first_stage.probabilities(texts)
@@ -708,7 +706,7 @@ def cascade_speed(layers: Sequence[int], texts: list[str], kind: str) -> None:
     """The cascade as the worker runs it (first stage on all, semantic stage on the unsure,
     no cache hit): posts/s and the share each stage answered."""
     for n in layers:
-        second = semantic.load(WEIGHTS / "semantic-v2.npz", semantic.E5Embedder(layers=n))
+        second = semantic.load(WEIGHTS / "semantic-v3.npz", semantic.E5Embedder(layers=n))
         model = cascade.Cascade(ngram.load_default(), second)
         second.embedder.embed(["warm up"])
         embedder = second.embedder
@@ -787,8 +785,8 @@ def main() -> None:
         "--speed-only", action="store_true", help="only the speed measure, for --layers"
     )
     parser.add_argument("--band", type=float, nargs=2, default=list(cascade.UNSURE))
-    parser.add_argument("--first-stage", type=Path, default=WEIGHTS / "ngram-v2.npz")
-    parser.add_argument("--heads", type=Path, default=WEIGHTS / "semantic-v2.npz")
+    parser.add_argument("--first-stage", type=Path, default=WEIGHTS / "ngram-v3.npz")
+    parser.add_argument("--heads", type=Path, default=WEIGHTS / "semantic-v3.npz")
     args = parser.parse_args()
     band = (args.band[0], args.band[1])
     if args.speed_only:

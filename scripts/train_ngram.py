@@ -29,7 +29,7 @@ import numpy as np
 from rempart.moderation.ngram import BITS, CATEGORIES, NgramClassifier, features
 
 OUT = Path(__file__).parents[1] / "src" / "rempart" / "moderation" / "weights"
-VERSION = "ngram-v2"
+VERSION = "ngram-v3"
 
 SLOTS = {
     "city": [
