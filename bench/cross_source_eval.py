@@ -209,7 +209,8 @@ def first_stage_answers(
         np.delete(probs, NONE, axis=1).argmax(axis=1)
     ]
     labels = np.array([i.label for i in items])
-    low, high = best < band[0], best >= band[1]
+    high = best >= band[1]
+    low = ~sent_on(probs, band) & ~high
     missed = low & (labels != "none")
     accepted = GROUPS.get(name, {})
     right = np.array(
@@ -268,12 +269,19 @@ class EmbeddingCache:
         partial.replace(self.path)
 
 
-def cascade_probs(first: Matrix, second: Matrix, band: tuple[float, float]) -> Matrix:
+def sent_on(first: Matrix, band: tuple[float, float]) -> npt.NDArray[np.bool_]:
+    """The items the cascade sends to its second stage (cascade.unsure, for a matrix)."""
     best = np.delete(first, NONE, axis=1).max(axis=1)
-    unsure = (band[0] <= best) & (best < band[1])
+    result: npt.NDArray[np.bool_] = (best >= band[0]) & (best < band[1])
+    return result
+
+
+def cascade_probs(first: Matrix, second: Matrix, band: tuple[float, float]) -> Matrix:
+    unsure = sent_on(first, band)
     out = first.copy()
-    # As cascade.Cascade does with a semantic answer: the mean of both stages' scores.
-    out[unsure] = (first[unsure] + second[unsure]) / 2
+    # As cascade.Cascade does with a semantic answer: both stages' scores, weighted.
+    w = cascade.SEMANTIC_SHARE
+    out[unsure] = (1 - w) * first[unsure] + w * second[unsure]
     return out
 
 
@@ -358,7 +366,7 @@ def trained(
     heads = {}
     for n in layers:
         x = caches[n].embed([t for t, _ in rows])
-        heads[n] = train_semantic.train_heads(x, labels, 600, 1e-4)
+        heads[n] = train_semantic.train_heads(x, labels, 600, train_semantic.L2)
     return first, heads
 
 
@@ -411,8 +419,7 @@ def blend_weights(
             texts = [i.text for i in items]
             first = first_stage.probabilities(texts)
             second = semantic.head_probabilities(caches[layers].embed(texts), weights, bias)
-            best = np.delete(first, NONE, axis=1).max(axis=1)
-            unsure = (band[0] <= best) & (best < band[1])
+            unsure = sent_on(first, band)
             columns = []
             for w in BLENDS:
                 mixed = first.copy()
@@ -493,7 +500,7 @@ def layer_heads(
     heads = {}
     for n in layers:
         x = caches[n].embed([t for t, _ in sample])
-        heads[n] = train_semantic.train_heads(x, labels, 600, 1e-4)
+        heads[n] = train_semantic.train_heads(x, labels, 600, train_semantic.L2)
     tested = {name: sets[name] for name in ("handwritten", "darknet_drugs")}
     print_table(
         f"heads trained on {len(sample)} texts per layer count",
@@ -602,7 +609,7 @@ def prototype_gate(
         f"p = sigmoid({scale:.2f} * (similarity - {offset:.3f}))"
     )
     first_stage = ngram.load_default()
-    heads = shipped_heads(WEIGHTS / "semantic-v2.npz")
+    heads = shipped_heads(WEIGHTS / "semantic-v3.npz")
     items = sets["handwritten"]
     texts = [i.text for i in items]
     first = first_stage.probabilities(texts)
@@ -699,7 +706,7 @@ def cascade_speed(layers: Sequence[int], texts: list[str], kind: str) -> None:
     """The cascade as the worker runs it (first stage on all, semantic stage on the unsure,
     no cache hit): posts/s and the share each stage answered."""
     for n in layers:
-        second = semantic.load(WEIGHTS / "semantic-v2.npz", semantic.E5Embedder(layers=n))
+        second = semantic.load(WEIGHTS / "semantic-v3.npz", semantic.E5Embedder(layers=n))
         model = cascade.Cascade(ngram.load_default(), second)
         second.embedder.embed(["warm up"])
         embedder = second.embedder
@@ -778,8 +785,8 @@ def main() -> None:
         "--speed-only", action="store_true", help="only the speed measure, for --layers"
     )
     parser.add_argument("--band", type=float, nargs=2, default=list(cascade.UNSURE))
-    parser.add_argument("--first-stage", type=Path, default=WEIGHTS / "ngram-v2.npz")
-    parser.add_argument("--heads", type=Path, default=WEIGHTS / "semantic-v2.npz")
+    parser.add_argument("--first-stage", type=Path, default=WEIGHTS / "ngram-v3.npz")
+    parser.add_argument("--heads", type=Path, default=WEIGHTS / "semantic-v3.npz")
     args = parser.parse_args()
     band = (args.band[0], args.band[1])
     if args.speed_only:

@@ -29,7 +29,7 @@ import numpy as np
 from rempart.moderation.ngram import BITS, CATEGORIES, NgramClassifier, features
 
 OUT = Path(__file__).parents[1] / "src" / "rempart" / "moderation" / "weights"
-VERSION = "ngram-v2"
+VERSION = "ngram-v3"
 
 SLOTS = {
     "city": [
@@ -390,7 +390,12 @@ def fill(template: str, rng: random.Random) -> str:
     return rng.choice(variants)
 
 
-def synthetic(rng: random.Random, per_template: int) -> tuple[list, list]:
+WRITTEN = Path(__file__).parent / "data" / "written_hate.json"
+# Each written post naming a group ({community_en}, {community_fr}) is filled this many times.
+WRITTEN_FILLS = 3
+
+
+def synthetic(rng: random.Random, per_template: int, written: bool = True) -> tuple[list, list]:
     train, test = [], []
     for label, templates in TEMPLATES.items():
         for index, template in enumerate(templates):
@@ -398,7 +403,23 @@ def synthetic(rng: random.Random, per_template: int) -> tuple[list, list]:
             bucket = test if index % 5 == 4 else train
             for _ in range(per_template):
                 bucket.append((fill(template, rng), label))
+    if written:
+        # After the templates, so their fills (and embedding caches) stay as they were.
+        for posts in written_posts():
+            for index, post in enumerate(posts["posts"]):
+                bucket = test if index % 5 == 4 else train
+                for _ in range(WRITTEN_FILLS if "{" in post else 1):
+                    bucket.append((fill(post, rng), posts["label"]))
     return train, test
+
+
+def written_posts() -> list[dict]:
+    """The hate posts and look-alikes written as whole posts (``data/written_hate.json``):
+    ToxiGen-free English hate beyond the templates' slogans; their group slots join SLOTS."""
+    data = json.loads(WRITTEN.read_text(encoding="utf-8"))
+    SLOTS.update(data["slots"])
+    lists: list[dict] = data["lists"]
+    return lists
 
 
 def public(data: Path) -> list[tuple[str, str]]:

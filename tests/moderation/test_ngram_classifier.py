@@ -25,7 +25,7 @@ BENIGN = [
 
 def test_offers_score_their_category() -> None:
     model = load_default()
-    assert model.model_version == "ngram-v2"
+    assert model.model_version == "ngram-v3"
     results = model.classify(list(CLEAR))
     for (text, expected), result in zip(CLEAR.items(), results, strict=True):
         assert set(result.scores) == set(CATEGORIES)

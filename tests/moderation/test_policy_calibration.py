@@ -66,7 +66,7 @@ def test_review_threshold_trades_recall_for_precision_of_one_half() -> None:
 
 
 def _classifier(category: str, score: float) -> Signal:
-    return Signal("classifier", category, score, "semantic-v2/semantic")
+    return Signal("classifier", category, score, "semantic-v3/semantic")
 
 
 def test_classifier_scores_are_judged_by_the_classifier_thresholds() -> None:

@@ -66,7 +66,7 @@ def test_only_unsure_items_reach_the_remote_model(stub: str) -> None:
     assert results[1].stage == "remote"
     assert results[1].top == "weapons"
     assert results[1].scores["weapons"] == 0.91
-    assert cascade.model_version == "ngram-v2+remote:safety-model"
+    assert cascade.model_version == "ngram-v3+remote:safety-model"
 
 
 @pytest.mark.parametrize("mode", ["error", "garbage"])

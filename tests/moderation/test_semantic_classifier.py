@@ -16,7 +16,7 @@ from factories import event, run_worker
 from rempart.core.db import transaction
 from rempart.core.deps import Runtime
 from rempart.moderation import ngram, semantic
-from rempart.moderation.cascade import Cascade, unsure
+from rempart.moderation.cascade import SEMANTIC_SHARE, Cascade, unsure
 from rempart.moderation.models import ModerationItem
 
 UNSURE = "Rejoignez les combattants, le jour viendra où nous frapperons"
@@ -40,7 +40,7 @@ def test_prepare_makes_campaign_variants_one_text() -> None:
 
 
 def test_reads_meaning_offline_and_deterministically(model: semantic.SemanticClassifier) -> None:
-    assert model.model_version == "semantic-v2"
+    assert model.model_version == "semantic-v3"
     results = model.classify([UNSURE, BENIGN, "", "🔥" * 300])
     assert results[0].top == "terrorism"
     assert results[0].stage == "semantic"
@@ -68,10 +68,13 @@ def test_cascade_asks_only_about_unsure_items_and_caches(
     # Three unsure posts, one text once digits are set aside: one embedding.
     assert embedder.misses == misses + 1
     assert results[0].scores["terrorism"] > unsure_first.scores["terrorism"]
-    # The first stage's reading is not thrown away: the answer is the mean of both stages.
+    # The first stage's reading is not thrown away: the answer blends both stages, the
+    # semantic one weighing SEMANTIC_SHARE.
     [alone] = model.classify([texts[0]])
+    w = SEMANTIC_SHARE
     for category, score in results[0].scores.items():
-        expected = (first.classify([texts[0]])[0].scores[category] + alone.scores[category]) / 2
+        reading = first.classify([texts[0]])[0].scores[category]
+        expected = (1 - w) * reading + w * alone.scores[category]
         assert abs(score - expected) < 1e-3, category
 
 
@@ -107,14 +110,14 @@ def test_worker_runs_the_semantic_stage(
             ).scalars()
         }
     unsure_item, clear_item = items["p-unsure"], items["p-clear"]
-    assert "semantic-v2" in unsure_item.model_version
+    assert "semantic-v3" in unsure_item.model_version
     stages = {
         s["detail"].rsplit("/", 1)[1] for s in unsure_item.signals if s["source"] == "classifier"
     }
     assert stages == {"semantic"}
     assert unsure_item.category == "terrorism"
     assert {s["detail"] for s in clear_item.signals if s["source"] == "classifier"} <= {
-        "ngram-v2/first"
+        "ngram-v3/first"
     }
 
 

@@ -20,11 +20,16 @@ from rempart.moderation.signals import ClassifierResult, TextClassifier
 # nearly everything is sent on): the band cannot protect against a source this far off.
 UNSURE = (0.02, 0.95)
 
-# The semantic stage's answer is averaged with the first stage's instead of replacing it: one
-# reads spelling, the other meaning, and on the cross-source sets their mean ranks better
+
+# The semantic stage's answer is blended with the first stage's instead of replacing it: one
+# reads spelling, the other meaning, and on the cross-source sets the blend ranks better
 # than either alone (hand-written posts: mean AUPRC 0.80 against 0.74 and 0.67). A remote
 # model's answer, a verdict rather than a score per category, replaces.
 BLENDED_STAGES = frozenset({"semantic"})
+# The semantic stage's share of the blend: 0.7 since semantic-v3, chosen by
+# bench/hate_selection.py on French HateCheck learnt without it (0.784 at 0.5, 0.787 at 0.7)
+# for the ToxiGen test; more would cost the hand-written rows (mean 0.850 at 0.5, 0.830 at 1).
+SEMANTIC_SHARE = 0.7
 
 
 def unsure(result: ClassifierResult) -> bool:
@@ -50,8 +55,12 @@ class Cascade:
 
 
 def blend(first: ClassifierResult, second: ClassifierResult) -> ClassifierResult:
-    """The mean of two stages' scores, credited to the later stage (the one that was asked)."""
-    scores = {c: round((first.scores.get(c, 0.0) + s) / 2, 4) for c, s in second.scores.items()}
+    """Two stages' scores weighted by SEMANTIC_SHARE, credited to the later stage (the one
+    that was asked)."""
+    w = SEMANTIC_SHARE
+    scores = {
+        c: round((1 - w) * first.scores.get(c, 0.0) + w * s, 4) for c, s in second.scores.items()
+    }
     top = max(scores, key=scores.__getitem__)
     return NgramScores(
         scores=scores, top=top, stage=second.stage, model_version=second.model_version

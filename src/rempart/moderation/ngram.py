@@ -152,6 +152,6 @@ def load(path: Any) -> NgramClassifier:
 
 @lru_cache(maxsize=1)
 def load_default() -> NgramClassifier:
-    model = resources.files("rempart.moderation").joinpath("weights/ngram-v2.npz")
+    model = resources.files("rempart.moderation").joinpath("weights/ngram-v3.npz")
     with resources.as_file(model) as path:
         return load(path)

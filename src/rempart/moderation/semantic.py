@@ -201,6 +201,6 @@ def load(path: Any, embedder: Embedder) -> SemanticClassifier:
 
 @lru_cache(maxsize=1)
 def load_default() -> SemanticClassifier:
-    heads = resources.files("rempart.moderation").joinpath("weights/semantic-v2.npz")
+    heads = resources.files("rempart.moderation").joinpath("weights/semantic-v3.npz")
     with resources.as_file(heads) as path:
         return load(path, E5Embedder())
