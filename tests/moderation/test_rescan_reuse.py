@@ -116,12 +116,14 @@ def test_a_model_change_or_a_plain_rescan_classifies_again(
     _scanned(client, runtime, platform_headers)
     counting = _install(runtime)
     _rescan(runtime, reuse_scores=False)
-    assert VIOLATING["p-weapon-en"] in counting.asked and BENIGN in counting.asked
+    assert VIOLATING["p-weapon-en"] in counting.asked
+    assert BENIGN in counting.asked
 
     newer = _install(runtime, version="ngram-v99")
     _rescan(runtime, reuse_scores=True)
     # The stored answers are another model's: every text is classified by the new one.
-    assert VIOLATING["p-weapon-en"] in newer.asked and BENIGN in newer.asked
+    assert VIOLATING["p-weapon-en"] in newer.asked
+    assert BENIGN in newer.asked
     items = _items(runtime)
     assert items["p-ok"]["model_version"].endswith("+ngram-v99")
     assert items["p-bad"]["model_version"].endswith("+ngram-v99")
