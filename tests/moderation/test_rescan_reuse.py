@@ -18,6 +18,7 @@ from rempart.moderation import rescan, tasks
 from rempart.moderation.models import ModerationItem
 from rempart.moderation.signals import ClassifierResult, TextClassifier
 from rempart.platform.models import Post
+from rempart.search.models import SearchDocument
 
 
 class Counting:
@@ -79,6 +80,12 @@ def _items(runtime: Runtime) -> dict[str, dict[str, Any]]:
         }
 
 
+def _documents(runtime: Runtime) -> dict[str, int]:
+    with transaction(runtime.engine, readonly=True) as session:
+        rows = session.execute(select(SearchDocument.ref, SearchDocument.id)).all()
+        return {ref: id_ for ref, id_ in rows}
+
+
 def _install(runtime: Runtime, version: str | None = None) -> Counting:
     counting = Counting(runtime.port(tasks.CLASSIFIER), version)
     runtime._ports[tasks.CLASSIFIER.setting] = counting
@@ -97,8 +104,9 @@ def test_a_policy_rescan_reuses_stored_answers_and_changes_nothing(
     client: TestClient, runtime: Runtime, platform_headers: dict[str, str]
 ) -> None:
     _scanned(client, runtime, platform_headers)
-    before = _items(runtime)
+    before, documents = _items(runtime), _documents(runtime)
     assert before["p-bad"]["state"] == "restricted"
+    assert "p-ok" in documents
     assert any(s["source"] == "classifier" for s in before["p-bad"]["signals"])
     counting = _install(runtime)
 
@@ -108,6 +116,8 @@ def test_a_policy_rescan_reuses_stored_answers_and_changes_nothing(
     # item versions (which a moderator's claim is checked against) are as they were.
     assert counting.asked == []
     assert _items(runtime) == before
+    # The search index holds the same documents: none was deleted and written again.
+    assert _documents(runtime) == documents
 
 
 def test_a_model_change_or_a_plain_rescan_classifies_again(
