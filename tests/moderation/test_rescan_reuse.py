@@ -4,7 +4,7 @@ classifier run again. SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,6 +14,7 @@ from sqlalchemy import select, update
 from factories import VIOLATING, event, run_worker
 from rempart.core.db import transaction
 from rempart.core.deps import Runtime
+from rempart.core.models import Job
 from rempart.moderation import rescan, tasks
 from rempart.moderation.models import ModerationItem
 from rempart.moderation.signals import ClassifierResult, TextClassifier
@@ -160,3 +161,21 @@ def test_changed_text_and_human_decisions_are_not_reused(
     assert edited in counting.asked
     assert VIOLATING["p-weapon-en"] in counting.asked
     assert _items(runtime)["p-ok"]["state"] == "restricted"
+
+
+def test_the_cli_rescans_everything_unless_told_to_reuse(
+    client: TestClient,
+    runtime: Runtime,
+    platform_headers: dict[str, str],
+    cli: Callable[..., Any],
+) -> None:
+    _scanned(client, runtime, platform_headers)
+    for args, reuse in (([], False), (["--reuse-scores"], True)):
+        result = cli("moderation", "rescan", *args)
+        assert result.exit_code == 0, result.stderr
+        with transaction(runtime.engine, readonly=True) as session:
+            payloads = session.execute(
+                select(Job.payload).where(Job.kind == rescan.RESCAN_JOB, Job.status == "queued")
+            ).scalars()
+            assert {p["reuse_scores"] for p in payloads} == {reuse}
+        run_worker(runtime)
