@@ -12,6 +12,9 @@ embedding is a cache hit), ingested through the platform's ingest service. Then:
 2. a full rescan (`rempart moderation rescan`), drained by as many fresh worker processes
    (an empty embedding cache, as after a model change).
 With ``--rescan-only`` the first scan's jobs are deleted unrun and only the rescan is timed.
+With ``--policy-rescan``, then a rescan as a policy or rule change plans it
+(`rempart moderation rescan --reuse-scores`): the classifier's stored answers are reused,
+so it measures the database side of a rescan.
 Prints posts/s wall clock for each, the share the semantic stage answered, the load average
 before and after, and what 1 M posts would take at the measured rate (an extrapolation).
 """
@@ -148,6 +151,11 @@ def main() -> None:
         action="store_true",
         help="drop the scan jobs the ingest queued and time the full rescan alone",
     )
+    parser.add_argument(
+        "--policy-rescan",
+        action="store_true",
+        help="then time a rescan that reuses the stored classifier answers (policy change)",
+    )
     args = parser.parse_args()
     texts = ordinary_posts(args.data, args.posts)
     folder = Path(tempfile.mkdtemp(prefix="rempart-rescan-speed-"))
@@ -179,10 +187,16 @@ def main() -> None:
     if args.rescan_only:
         phases.remove("first scan")
         drop_scan_jobs(url)
+    if args.policy_rescan:
+        phases.append("policy rescan")
     for phase in phases:
-        if phase == "full rescan":
+        if phase != "first scan":
+            reuse = ["--reuse-scores"] if phase == "policy rescan" else []
             subprocess.run(
-                [script, "moderation", "rescan"], env=env, check=True, stdout=subprocess.DEVNULL
+                [script, "moderation", "rescan", *reuse],
+                env=env,
+                check=True,
+                stdout=subprocess.DEVNULL,
             )
         before = os.getloadavg()
         seconds, cpu = drain(args.workers, env, url)

@@ -130,7 +130,14 @@ def import_source(session: Session, *, source: HashBankSource, actor: str) -> Im
     )
     if added:
         # New known media may be in posts already published: scan those again.
-        rescan.plan(session, media_only=True, reason="hash banks changed", actor=actor)
+        # The text classifier's answers stand: only the hashes changed.
+        rescan.plan(
+            session,
+            media_only=True,
+            reason="hash banks changed",
+            actor=actor,
+            reuse_scores=True,
+        )
     return ImportResult(read=read, added=added, skipped_low_quality=skipped)
 
 

@@ -53,13 +53,26 @@ def banks_import(
 def moderation_rescan(
     media_only: Annotated[bool, typer.Option(help="Only posts that carry media.")] = False,
     wait: Annotated[bool, typer.Option(help="Show the worker's progress until done.")] = False,
+    reuse_scores: Annotated[
+        bool,
+        typer.Option(
+            help="Keep the classifier's stored answer for items whose text and models are "
+            "unchanged (after a policy or rule change); by default every item is classified."
+        ),
+    ] = False,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Re-evaluate the corpus in batches. The worker runs the batches; a killed worker
     resumes where it stopped."""
     rt = cli_runtime(database_url)
     with rt.unit_of_work() as session:
-        planned = rescan.plan(session, media_only=media_only, reason="requested", actor=CLI_ACTOR)
+        planned = rescan.plan(
+            session,
+            media_only=media_only,
+            reason="requested",
+            actor=CLI_ACTOR,
+            reuse_scores=reuse_scores,
+        )
     console.print(f"Queued {planned.jobs} batches covering {planned.items} items.")
     if not wait or not planned.jobs:
         return

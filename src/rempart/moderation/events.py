@@ -69,6 +69,8 @@ class RescanPlanned(AuditEvent):
     jobs: int
     items: int
     media_only: bool
+    # Items whose text and classifier are unchanged keep the classifier's stored answer.
+    reuse_scores: bool = False
 
 
 class BanksImported(AuditEvent):

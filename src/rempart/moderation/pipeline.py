@@ -98,7 +98,8 @@ def priority(category: str | None, confidence: float, reach: int) -> float:
     return round(severity * confidence * (1 + math.log10(1 + max(reach, 0))), 4)
 
 
-def _digest(*parts: str | None) -> str:
+def content_digest(*parts: str | None) -> str:
+    """What an item's verdict was made on: a changed digest means changed content."""
     return hashlib.sha256("\x1f".join(p or "" for p in parts).encode()).hexdigest()
 
 
@@ -145,7 +146,9 @@ def scan_posts(
     }
     media: dict[str, list[PostMedia]] = defaultdict(list)
     for m in session.execute(
-        select(PostMedia).where(PostMedia.post_id.in_([p.post_id for p in posts]))
+        select(PostMedia)
+        .where(PostMedia.post_id.in_([p.post_id for p in posts]))
+        .order_by(PostMedia.id)  # the content digest lists media in a stable order
     ).scalars():
         media[m.post_id].append(m)
     items = _items(session, "post", [p.post_id for p in posts])
@@ -170,7 +173,7 @@ def scan_posts(
         signals += media_signals(session, media[post.post_id])
         if post.post_id in by_post:
             signals += classifier_signals(by_post[post.post_id])
-        digest = _digest(post.text, *[m.sha256 for m in media[post.post_id]])
+        digest = content_digest(post.text, *[m.sha256 for m in media[post.post_id]])
         state = _settle(
             session,
             items.get(post.post_id),
@@ -251,7 +254,7 @@ def scan_entities(
                     f"{restricted} of {total} posts restricted ({count} {category})",
                 )
             )
-        digest = _digest(entity.title, entity.description)
+        digest = content_digest(entity.title, entity.description)
         state = _settle(
             session,
             items.get(entity.entity_id),
@@ -448,28 +451,41 @@ def _apply(
         item = ModerationItem(kind=kind, ref=ref, entity_id=entity.entity_id, signals=[])
         session.add(item)
     reach = entity.member_count or 0
-    item.owner_user_id = target.owner_user_id
-    item.state = verdict.state
-    item.category = verdict.category
-    item.confidence = verdict.confidence
-    item.reach = reach
     # A scan replaces its own signals and its own reason only: a case of user reports, a
     # trusted flagger's notice or an appeal keeps its reason and its priority.
     kept = [s for s in item.signals if s.get("source") == "reports"]
-    item.signals = [s.as_dict() for s in verdict.signals] + kept
-    item.signal_sources = source_marks(str(s["source"]) for s in item.signals)
+    signals = [s.as_dict() for s in verdict.signals] + kept
+    judged = {
+        "owner_user_id": target.owner_user_id,
+        "state": verdict.state,
+        "category": verdict.category,
+        "confidence": verdict.confidence,
+        "reach": reach,
+        "signals": signals,
+        "signal_sources": source_marks(str(s["source"]) for s in signals),
+        "content_digest": digest,
+        "human_decided_at": None,
+    }
+    changed = any(getattr(item, name) != value for name, value in judged.items())
+    for name, value in judged.items():
+        setattr(item, name, value)
+    # Which versions judged the item last; alone, not a change of the item (a rescan that
+    # finds nothing new leaves it, its queue place and its version as they were).
     item.model_version = version
-    item.content_digest = digest
-    item.human_decided_at = None
     automated = {"queued": "auto_review", "restricted": "auto_restrict"}.get(verdict.state)
     if automated is None:
         reasons.drop(item, *reasons.AUTOMATED, now=now)
     else:
         scored = priority(verdict.category, verdict.confidence, reach)
-        reasons.put(item, automated, scored, now=now, replacing=reasons.AUTOMATED)
-    item.updated_at = now
-    session.flush()
+        current = reasons.active(item)
+        wanted = {r: p for r, p in current.items() if r not in reasons.AUTOMATED}
+        wanted[automated] = round(scored, 4)
+        if item.queue_reasons is None or current != wanted:
+            reasons.put(item, automated, scored, now=now, replacing=reasons.AUTOMATED)
+    if changed or item.updated_at is None:
+        item.updated_at = now
     if verdict.state == "restricted" and not was_restricted and verdict.category:
+        session.flush()  # the decision names the item's id
         category = policy().categories[verdict.category]
         decision = ModerationDecision(
             item_id=item.id,
@@ -512,6 +528,7 @@ def _apply(
             target=f"{kind}:{ref}",
         )
     if kind == "post" and hotline.csam_matches(item.signals):
+        session.flush()
         # Known child sexual abuse material: reported to the hotline without waiting for
         # a moderator (who may still confirm; it stays one report).
         hotline.open_report(session, item=item, trigger="hash_match", now=now)

@@ -32,8 +32,19 @@ class RescanPlan:
     items: int
 
 
-def plan(session: Session, *, media_only: bool, reason: str, actor: str) -> RescanPlan:
-    """Queue the jobs that rescan every entity, then every post (or only posts with media)."""
+def plan(
+    session: Session,
+    *,
+    media_only: bool,
+    reason: str,
+    actor: str,
+    reuse_scores: bool = False,
+) -> RescanPlan:
+    """Queue the jobs that rescan every entity, then every post (or only posts with media).
+
+    With ``reuse_scores`` an item whose text and classifier are those of its last machine
+    verdict is judged again on the classifier's stored answer (``stored_scores``): for a
+    rescan that a policy, rule or hash bank change triggered, not a model change."""
     targets: list[tuple[str, Any]] = [("post", Post.id)]
     if not media_only:
         targets.insert(0, ("entity", Entity.id))
@@ -56,6 +67,7 @@ def plan(session: Session, *, media_only: bool, reason: str, actor: str) -> Resc
                     "first_id": chunk[0],
                     "last_id": chunk[-1],
                     "media_only": media_only,
+                    "reuse_scores": reuse_scores,
                 },
             )
             jobs += 1
@@ -64,7 +76,13 @@ def plan(session: Session, *, media_only: bool, reason: str, actor: str) -> Resc
     first = last - jobs + 1 if last is not None and jobs else None
     audit.record(
         session,
-        events.RescanPlanned(reason=reason, jobs=jobs, items=items, media_only=media_only),
+        events.RescanPlanned(
+            reason=reason,
+            jobs=jobs,
+            items=items,
+            media_only=media_only,
+            reuse_scores=reuse_scores,
+        ),
         actor=actor,
     )
     return RescanPlan(

@@ -19,7 +19,7 @@ from rempart.core.jobs import WRITE_PARTS, enqueue
 from rempart.core.models import ScheduleState
 from rempart.core.ports import Port
 from rempart.core.settings import Settings
-from rempart.moderation import events, media, pipeline, rescan
+from rempart.moderation import events, media, pipeline, rescan, stored_scores
 from rempart.moderation.signals import ClassifierResult, TextClassifier
 from rempart.moderation.statements import deliver_statements
 from rempart.platform import hooks as platform_hooks
@@ -109,14 +109,26 @@ class Precomputed:
 
 def prepare_scan(rt: Runtime, payload: dict[str, Any]) -> dict[str, Any]:
     """Read what the scan will classify, then classify it with no transaction open."""
+    classifier = rt.port(CLASSIFIER)
+    results: dict[str, ClassifierResult] = {}
     with transaction(rt.engine, readonly=True) as session:
         if "kind" in payload:  # a rescan job names a range of rows
             entity_ids, post_ids = rescan.refs_in_range(session, payload=payload)
         else:
             entity_ids, post_ids = payload.get("entity_ids", []), payload.get("post_ids", [])
         texts = pipeline.texts_to_classify(session, entity_ids=entity_ids, post_ids=post_ids)
-    classifier = rt.port(CLASSIFIER)
-    results = dict(zip(texts, classifier.classify(texts), strict=True)) if texts else {}
+        if payload.get("reuse_scores") and texts:
+            results.update(
+                stored_scores.reusable(
+                    session,
+                    entity_ids=entity_ids,
+                    post_ids=post_ids,
+                    classifier_version=classifier.model_version,
+                )
+            )
+    texts = [t for t in texts if t not in results]
+    if texts:
+        results.update(zip(texts, classifier.classify(texts), strict=True))
     precomputed = Precomputed(classifier, results)
     # Written SCAN_WRITE_CHUNK items at a time, entities first (a post is searchable only
     # while its entity is); each part is a plain scan of the ids it names.
@@ -171,7 +183,15 @@ def rescan_if_models_changed(session: Session, rt: Runtime) -> bool:
     )
     session.add(ScheduleState(name=mark, last_run_at=now_of(session)))
     if not first_run:
-        rescan.plan(session, media_only=False, reason=f"models changed: {version}", actor=ACTOR)
+        # Items judged by this very classifier on unchanged text keep its stored answer:
+        # a policy or rule change does not run the models again; a model change does.
+        rescan.plan(
+            session,
+            media_only=False,
+            reason=f"models changed: {version}",
+            actor=ACTOR,
+            reuse_scores=True,
+        )
     return not first_run
 
 

@@ -13,7 +13,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-from sqlalchemy import Engine, delete, or_, text, tuple_
+from sqlalchemy import Engine, delete, or_, select, text, tuple_
 from sqlalchemy.orm import Session
 
 from rempart.core.clock import as_utc, now_of
@@ -92,24 +92,70 @@ class IndexEntry:
     published_at: datetime
 
 
+_INDEXED = (
+    SearchDocument.kind,
+    SearchDocument.ref,
+    SearchDocument.entity_id,
+    SearchDocument.title,
+    SearchDocument.body,
+    SearchDocument.language,
+    SearchDocument.reach,
+    SearchDocument.published_at,
+    SearchDocument.terms,
+)
+
+
 def put(session: Session, *, entries: Sequence[IndexEntry]) -> None:
-    """Make these items searchable (again), replacing what the index held for them."""
+    """Make these items searchable (again), replacing what the index held for them.
+
+    A document the index already holds exactly is left as it is: a rescan puts every
+    searchable item back, and rewriting the unchanged ones (and their full-text rows) was
+    half of a policy rescan's database work."""
     if not entries:
         return
-    remove(session, items=[(e.kind, e.ref) for e in entries])
-    session.add_all(
-        SearchDocument(
-            kind=e.kind,
-            ref=e.ref,
-            entity_id=e.entity_id,
-            title=e.title,
-            body=e.body,
-            language=e.language,
-            reach=e.reach,
-            published_at=e.published_at,
-            terms=index_terms(e.title, e.body),
+    wanted = {
+        (e.kind, e.ref): (
+            e.kind,
+            e.ref,
+            e.entity_id,
+            e.title,
+            e.body,
+            e.language,
+            e.reach,
+            as_utc(e.published_at),
+            index_terms(e.title, e.body),
         )
         for e in entries
+    }
+    keys = list(wanted)
+    for start in range(0, len(keys), 500):
+        rows = session.execute(
+            select(*_INDEXED).where(
+                tuple_(SearchDocument.kind, SearchDocument.ref).in_(keys[start : start + 500])
+            )
+        )
+        for row in rows:
+            stored = (*row[:7], as_utc(row[7]), row[8])
+            if wanted.get((row[0], row[1])) == stored:
+                del wanted[(row[0], row[1])]
+    if not wanted:
+        return
+    remove(session, items=list(wanted))
+    session.add_all(
+        SearchDocument(
+            kind=kind,
+            ref=ref,
+            entity_id=entity_id,
+            title=title,
+            body=body,
+            language=language,
+            reach=reach,
+            published_at=published_at,
+            terms=terms,
+        )
+        for kind, ref, entity_id, title, body, language, reach, published_at, terms in (
+            wanted.values()
+        )
     )
     session.flush()
 
