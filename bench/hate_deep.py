@@ -30,6 +30,7 @@ printed once, for the chosen setting and for the reference rows of the trade-off
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import os
@@ -124,7 +125,7 @@ def estimated_rate(sent2: float, sent3: float) -> float:
     return 1 / (1 / FIRST_RATE + sent2 / RATE4 + sent3 / RATE12 + WORKER_SECONDS)
 
 
-def measure(data: Path) -> None:
+def measure(data: Path, validation_only: bool) -> None:
     started = time.perf_counter()
     sets = cse.load_sets(data, 1500)
     vectors12 = load_vectors(CACHE)
@@ -159,6 +160,7 @@ def measure(data: Path) -> None:
 
     w2 = cascade.SEMANTIC_SHARE
 
+    @functools.cache
     def stages(held_out: str, name: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
         first, heads4, _ = folds[held_out]
         texts = [i.text for i in sets[name]]
@@ -248,6 +250,8 @@ def measure(data: Path) -> None:
     print(f"\nchosen within the speed goal: {chosen[:4] if chosen else 'none'}")
     print(f"chosen without the speed goal (reference): {unlimited[:4]}")
 
+    if validation_only:
+        return
     print("\n## trade-off (ToxiGen: test, printed once, for the settings chosen above)\n")
     print(
         "| configuration | ToxiGen hate en AUPRC (test) | FR HateCheck hate fr (validation) | "
@@ -287,19 +291,74 @@ def measure(data: Path) -> None:
     print(f"load {os.getloadavg()}, {time.perf_counter() - started:.0f} s")
 
 
+def speed(data: Path, posts: int) -> None:
+    """The committed cascade as the worker runs it, with and without the deep stage: posts
+    per CPU-second of this process (a crowded machine distorts wall time far more) and the
+    share each stage answered, on ordinary and on offence-like posts, all different."""
+    rng = random.Random(7)
+    vocabulary = " ".join(i.text for i in cse.handwritten()).split()
+    kinds = {
+        "ordinary (SMS ham joined into 30 words)": cse.ordinary_posts(data, posts),
+        "offence-like (words of the hand-written posts)": [
+            " ".join(rng.choices(vocabulary, k=30)) for _ in range(posts)
+        ],
+    }
+    print(f"load before: {os.getloadavg()}")
+    for deep in (False, True):
+        shallow = semantic.load(
+            cse.WEIGHTS / "semantic-v3.npz", semantic.E5Embedder(layers=semantic.LAYERS)
+        )
+        model: cascade.Cascade | cascade.Deepened = cascade.Cascade(ngram.load_default(), shallow)
+        deep_embedder = None
+        if deep:
+            deeper = semantic.load(
+                cse.WEIGHTS / f"{semantic.DEEP_VERSION}.npz",
+                semantic.E5Embedder(layers=semantic.DEEP_LAYERS),
+            )
+            deep_embedder = deeper.embedder
+            model = cascade.Deepened(model, deeper)
+            deeper.classify(["warm up"])
+        shallow.classify(["warm up"])
+        for kind, texts in kinds.items():
+            embedders = [
+                e for e in (shallow.embedder, deep_embedder) if isinstance(e, semantic.E5Embedder)
+            ]
+            for e in embedders:
+                e.clear()
+            before = [e.misses for e in embedders]
+            wall, cpu = time.perf_counter(), time.process_time()
+            for start in range(0, len(texts), 200):
+                model.classify(texts[start : start + 200])
+            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+            sent = [(e.misses - b) / len(texts) for e, b in zip(embedders, before, strict=True)]
+            third = sent[1] if deep else 0.0
+            print(
+                f"{'three' if deep else 'two'} stages, {kind}: {len(texts) / cpu:.1f} posts per "
+                f"CPU-second ({len(texts) / wall:.1f}/s wall); answered by stage 1 / 2 / 3: "
+                f"{1 - sent[0]:.0%} / {sent[0] - third:.0%} / {third:.0%}; "
+                f"load {os.getloadavg()}"
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("step", choices=("prepare", "embed", "measure"))
+    parser.add_argument("step", choices=("prepare", "embed", "measure", "speed"))
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     parser.add_argument("--worker", type=int, default=0)
     parser.add_argument("--of", type=int, default=1)
+    parser.add_argument("--posts", type=int, default=600)
+    parser.add_argument(
+        "--validation-only", action="store_true", help="stop before the test (a trial run)"
+    )
     args = parser.parse_args()
     if args.step == "prepare":
         prepare(args.data)
     elif args.step == "embed":
         embed(args.worker, args.of)
+    elif args.step == "speed":
+        speed(args.data, args.posts)
     else:
-        measure(args.data)
+        measure(args.data, args.validation_only)
 
 
 if __name__ == "__main__":
