@@ -7,14 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from rempart.moderation.cascade import (
-    DEEP_BAND,
-    DEEP_SHARE,
-    SEMANTIC_SHARE,
-    UNSURE,
-    Cascade,
-    Deepened,
-)
+from rempart.moderation.cascade import SEMANTIC_SHARE, UNSURE, Cascade
 from rempart.moderation.ngram import CATEGORIES, NgramScores
 
 
@@ -61,48 +54,3 @@ def test_the_semantic_answer_outweighs_the_first_stage_in_the_blend() -> None:
     assert abs(results[0].scores["hate_speech"] - 0.66) < 1e-3
     assert results[0].top == "hate_speech"
     assert results[1].scores == first["plainly fine"]
-
-
-def test_the_deep_stage_is_asked_only_about_semantic_answers_still_unsure() -> None:
-    """Issue 20: the 12-layer stage costs about three 4-layer embeddings, so it must not see
-    what the first stage settled, nor the semantic answers that are already clear."""
-    first = {
-        "still unsure": scores(hate_speech=0.5),
-        "made clear by the semantic stage": scores(hate_speech=0.5),
-        "settled by the first stage": scores(hate_speech=UNSURE[0] / 2),
-    }
-    second = {
-        "still unsure": scores(hate_speech=0.4),
-        "made clear by the semantic stage": scores(hate_speech=0.01),
-        "settled by the first stage": scores(hate_speech=0.5),
-    }
-    asked: list[str] = []
-
-    @dataclass(frozen=True)
-    class Deep(Fixed):
-        def classify(self, texts: Sequence[str]) -> list[NgramScores]:
-            asked.extend(texts)
-            return super().classify(texts)
-
-    deep = Deep({text: scores(hate_speech=0.9) for text in first}, "semantic")
-    inner = Cascade(Fixed(first, "first"), Fixed(second, "semantic"))
-    results = Deepened(inner, deep).classify(list(first))
-    assert asked == ["still unsure"]
-    # The two stages blend to 0.3 x 0.5 + 0.7 x 0.4 = 0.43, inside DEEP_BAND; the deep
-    # answer then weighs DEEP_SHARE: 0.3 x 0.43 + 0.7 x 0.9 = 0.759.
-    assert DEEP_BAND[0] <= 0.43 < DEEP_BAND[1]
-    expected = (1 - DEEP_SHARE) * 0.43 + DEEP_SHARE * 0.9
-    assert abs(results[0].scores["hate_speech"] - expected) < 1e-3
-    assert results[1].scores["hate_speech"] < DEEP_BAND[0]
-    assert results[2].scores == first["settled by the first stage"]
-    assert Deepened(inner, deep).model_version == "stub-first+stub-semantic+stub-semantic"
-
-
-def test_a_remote_verdict_is_not_asked_again_of_the_deep_stage() -> None:
-    first = {"unsure": scores(hate_speech=0.5)}
-    remote = {"unsure": scores(hate_speech=0.5)}
-    deep = Fixed({"unsure": scores(hate_speech=0.9)}, "semantic")
-    inner = Cascade(Fixed(first, "first"), Fixed(remote, "remote"))
-    [result] = Deepened(inner, deep).classify(["unsure"])
-    assert result.stage == "remote"
-    assert result.scores == remote["unsure"]

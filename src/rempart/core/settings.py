@@ -61,10 +61,6 @@ class Settings(BaseSettings):
     # The semantic stage (multilingual-e5-small, run offline in the worker) for the items
     # the first-stage classifier is unsure of.
     classifier_semantic: bool = True
-    # The deep stage (all 12 encoder layers) for the items the semantic stage leaves unsure:
-    # better on hate from sources unlike training, at about a fifth more CPU per ordinary
-    # post (model card, issue 20). Off unless the operator turns it on.
-    classifier_deep: bool = False
     # Which text classifier scans (``moderation/tasks.py``): ``cascade``, the committed
     # first stage then the semantic and remote stages when enabled; ``first_stage``, the
     # fast first stage alone.

@@ -32,21 +32,8 @@ BLENDED_STAGES = frozenset({"semantic"})
 SEMANTIC_SHARE = 0.7
 
 
-# The deep stage (opt-in, issue 20): all 12 encoder layers with their own heads, asked again
-# about the items the semantic stage answered whose blended best score is still in this band,
-# its answer weighing DEEP_SHARE of a new blend. Chosen by bench/hate_deep.py on French
-# HateCheck learnt without it, within the cost that keeps ordinary posts at 50 per
-# CPU-second (about 4% of them reach it); see the model card.
-DEEP_BAND = (0.3, 0.95)
-DEEP_SHARE = 0.7
-
-
-def best_harm(result: ClassifierResult) -> float:
-    return max(s for c, s in result.scores.items() if c != "none")
-
-
 def unsure(result: ClassifierResult) -> bool:
-    return UNSURE[0] <= best_harm(result) < UNSURE[1]
+    return UNSURE[0] <= max(s for c, s in result.scores.items() if c != "none") < UNSURE[1]
 
 
 @dataclass(frozen=True)
@@ -67,36 +54,10 @@ class Cascade:
         return results
 
 
-@dataclass(frozen=True)
-class Deepened:
-    """A cascade whose semantic answers still unsure (DEEP_BAND) are asked of a deeper stage:
-    the deep stage never sees what the first stage settled, nor a remote model's verdict."""
-
-    inner: TextClassifier
-    deep: TextClassifier
-
-    @property
-    def model_version(self) -> str:
-        return f"{self.inner.model_version}+{self.deep.model_version}"
-
-    def classify(self, texts: Sequence[str]) -> list[ClassifierResult]:
-        results = list(self.inner.classify(texts))
-        doubtful = [
-            i
-            for i, result in enumerate(results)
-            if result.stage in BLENDED_STAGES and DEEP_BAND[0] <= best_harm(result) < DEEP_BAND[1]
-        ]
-        answers = self.deep.classify([texts[i] for i in doubtful])
-        for i, answer in zip(doubtful, answers, strict=True):
-            results[i] = blend(results[i], answer, DEEP_SHARE)
-        return results
-
-
-def blend(
-    first: ClassifierResult, second: ClassifierResult, w: float = SEMANTIC_SHARE
-) -> ClassifierResult:
-    """Two stages' scores, the later one weighing w (SEMANTIC_SHARE unless told), credited
-    to the later stage (the one that was asked)."""
+def blend(first: ClassifierResult, second: ClassifierResult) -> ClassifierResult:
+    """Two stages' scores weighted by SEMANTIC_SHARE, credited to the later stage (the one
+    that was asked)."""
+    w = SEMANTIC_SHARE
     scores = {
         c: round((1 - w) * first.scores.get(c, 0.0) + w * s, 4) for c, s in second.scores.items()
     }

@@ -35,9 +35,6 @@ MAX_WORDS = 40
 # Of the model's 12 encoder layers, the first 4 keep most of what the heads need (see the
 # model card) at three times the speed.
 LAYERS = 4
-# The opt-in deep stage (cascade.Deepened) runs them all.
-DEEP_LAYERS = 12
-DEEP_VERSION = "semantic-deep-v1"
 _LAYER_COUNT_OFFSET = 12
 # The engine's throughput peaks with small batches on two cores (measured: 16 beats 128).
 BATCH = 16
@@ -207,10 +204,3 @@ def load_default() -> SemanticClassifier:
     heads = resources.files("rempart.moderation").joinpath("weights/semantic-v3.npz")
     with resources.as_file(heads) as path:
         return load(path, E5Embedder())
-
-
-@lru_cache(maxsize=1)
-def load_deep() -> SemanticClassifier:
-    heads = resources.files("rempart.moderation").joinpath(f"weights/{DEEP_VERSION}.npz")
-    with resources.as_file(heads) as path:
-        return load(path, E5Embedder(layers=DEEP_LAYERS))

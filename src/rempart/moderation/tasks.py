@@ -45,21 +45,15 @@ def enqueue_scan(session: Session, *, entity_ids: list[str], post_ids: list[str]
 
 @lru_cache(maxsize=4)
 def classifier_for(
-    semantic_stage: bool,
-    remote_url: str | None,
-    model: str,
-    token: str | None,
-    timeout: float,
-    deep_stage: bool = False,
+    semantic_stage: bool, remote_url: str | None, model: str, token: str | None, timeout: float
 ) -> TextClassifier:
     """The committed models, loaded once per process: the first stage on every item, then
     the semantic stage and the operator's remote safety model, when enabled, each on what
-    the stage before it is unsure of; the deep stage, when enabled with the semantic one,
-    on the semantic answers still unsure."""
+    the stage before it is unsure of."""
     # The models and numpy load here, in the worker's first scan, not when a web process
     # imports this module to enqueue scans.
     from rempart.moderation import ngram, semantic
-    from rempart.moderation.cascade import Cascade, Deepened
+    from rempart.moderation.cascade import Cascade
     from rempart.moderation.remote import RemoteClassifier
 
     stages: list[TextClassifier] = [ngram.load_default()]
@@ -70,8 +64,6 @@ def classifier_for(
     chain = stages.pop()
     while stages:
         chain = Cascade(stages.pop(), chain)
-    if semantic_stage and deep_stage:
-        chain = Deepened(chain, semantic.load_deep())
     return chain
 
 
@@ -82,7 +74,6 @@ def default_classifier(settings: Settings) -> TextClassifier:
         settings.classifier_remote_model,
         settings.classifier_remote_token,
         settings.classifier_remote_timeout_seconds,
-        settings.classifier_deep,
     )
 
 
