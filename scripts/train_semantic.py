@@ -145,6 +145,7 @@ def main() -> None:
         "version": args.version,
         "embedding_model": embedder.name,
         "layers": args.layers,
+        "l2": args.l2,
         "categories": list(CATEGORIES),
         "training_rows": len(training),
         "sources": "as ngram-v3 (see ngram-v3.json)",
