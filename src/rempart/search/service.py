@@ -6,7 +6,7 @@ import json
 import re
 import sqlite3
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -428,19 +428,7 @@ def _match_sqlite(
     rows = driver.execute(SQLITE_MATCH, parameters).fetchall()
     if rows and rows[0][7]:
         rows = driver.execute(SQLITE_MATCH_ALL_TIES, parameters).fetchall()
-    hits = [
-        {
-            "kind": kind,
-            "ref": ref,
-            "entity_id": entity_id,
-            "title": title,
-            "snippet": _snippet(body),
-            "language": language,
-            "published_at": _utc_text(published_at),
-        }
-        for kind, ref, entity_id, title, body, language, published_at, _ in rows[:limit]
-    ]
-    return hits, len(rows) > limit
+    return [_hit(row[:7], published=_utc_text) for row in rows[:limit]], len(rows) > limit
 
 
 def _utc_text(stored: str) -> str | datetime:
@@ -460,7 +448,7 @@ def _snippet(body: str | None) -> str | None:
     return body[:SNIPPET_CHARS] + ("…" if len(body) > SNIPPET_CHARS else "")
 
 
-def _hit(row: Any) -> dict[str, Any]:
+def _hit(row: Any, *, published: Callable[[Any], Any] = as_utc) -> dict[str, Any]:
     kind, ref, entity_id, title, body, language, published_at = row
     return {
         "kind": kind,
@@ -469,5 +457,5 @@ def _hit(row: Any) -> dict[str, Any]:
         "title": title,
         "snippet": _snippet(body),
         "language": language,
-        "published_at": as_utc(published_at),
+        "published_at": published(published_at),
     }

@@ -213,14 +213,36 @@ def _answer(
             text = f"Recours non enregistré : {_REFUSED_FR.get(outcome, message)} ({outcome})"
         else:
             text = f"Appeal not filed: {message or _USAGE_EN} ({outcome})"
+    _record_answer(
+        session,
+        user_id=user_id,
+        event=event,
+        reference=reference if known else None,
+        outcome=outcome,
+        appeal=tracking,
+        text=text,
+    )
+
+
+def _record_answer(
+    session: Session,
+    *,
+    user_id: str,
+    event: JSON,
+    reference: str | None,
+    outcome: str,
+    appeal: str | None,
+    text: str,
+) -> None:
+    """Audit what came of a command and queue the answer to its sender."""
     audit.record(
         session,
         events.MatrixAppealReceived(
             adapter=ADAPTER,
             event=str(event.get("event_id", ""))[:255],
-            reference=reference if known else None,
+            reference=reference,
             outcome=outcome,
-            appeal=tracking,
+            appeal=appeal,
         ),
         actor=ACTOR,
         target=f"account:{user_id}",
@@ -278,24 +300,14 @@ def _refuse_flood(
         if language == "fr"
         else "Appeal not filed: too many commands; please try again later. (rate_limited)"
     )
-    audit.record(
-        session,
-        events.MatrixAppealReceived(
-            adapter=ADAPTER,
-            event=str(event.get("event_id", ""))[:255],
-            reference=None,
-            outcome=RateLimited.code,
-            appeal=None,
-        ),
-        actor=ACTOR,
-        target=f"account:{user_id}",
-    )
-    queue_message(
+    _record_answer(
         session,
         user_id=user_id,
-        body=text,
-        about=f"answer {event.get('event_id')}",
-        now=now_of(session),
+        event=event,
+        reference=None,
+        outcome=RateLimited.code,
+        appeal=None,
+        text=text,
     )
 
 
