@@ -221,11 +221,7 @@ def download_disclosure(
     rt: Rt,
     format: Literal["json", "html"] = "json",
 ) -> DisclosureDownload | HTMLResponse:
-    with rt.unit_of_work() as session:
-        order = reads.own_order(session, caller=caller, reference=reference)
-        stored = disclosures.download(session, order=order, actor=caller.actor)
-    # Decrypted and read once the download is counted and the write lock released.
-    download = disclosures.opened(stored, keys=rt.keys)
+    download = service.download_disclosure(rt, reference=reference, caller=caller)
     if format == "html":
         return HTMLResponse(disclosures.render_html(download))
     return download

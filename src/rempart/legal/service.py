@@ -75,6 +75,15 @@ def release_disclosure(rt: Runtime, *, reference: str, caller: Caller) -> Disclo
     return disclosures.released_download(sealed, released_at=released_at, keys=rt.keys)
 
 
+def download_disclosure(rt: Runtime, *, reference: str, caller: Caller) -> DisclosureDownload:
+    """The authority's own released package: the download counted and audited in a short
+    write, the package decrypted and read once that write has committed."""
+    with rt.unit_of_work() as session:
+        order = reads.own_order(session, caller=caller, reference=reference)
+        stored = disclosures.download(session, order=order, actor=caller.actor)
+    return disclosures.opened(stored, keys=rt.keys)
+
+
 def preview_disclosure(rt: Runtime, *, reference: str, caller: Caller) -> dict[str, Any]:
     """Exactly the package that release would sign and send: built in a read, then the
     preview audited in a short write."""

@@ -296,12 +296,9 @@ def portal_order(request: Request, rt: Rt, caller: Staff, reference: Reference) 
 def portal_download(request: Request, rt: Rt, caller: Staff, reference: Reference) -> Response:
     caller = allowed(request, caller, Permission.DISCLOSURES_DOWNLOAD)
     try:
-        with rt.unit_of_work() as session:
-            order = reads.own_order(session, caller=caller, reference=reference)
-            stored = disclosures.download(session, order=order, actor=caller.actor)
+        download = service.download_disclosure(rt, reference=reference, caller=caller)
     except RempartError as exc:
         return page(request, "forbidden.html", caller=caller, error=exc.message, status=404)
-    download = disclosures.opened(stored, keys=rt.keys)
     json_url = f"/console/portal/orders/{reference}/disclosure.json"
     return HTMLResponse(disclosures.render_html(download, json_url=json_url))
 
@@ -310,13 +307,11 @@ def portal_download(request: Request, rt: Rt, caller: Staff, reference: Referenc
 def portal_download_json(request: Request, rt: Rt, caller: Staff, reference: Reference) -> Response:
     caller = allowed(request, caller, Permission.DISCLOSURES_DOWNLOAD)
     try:
-        with rt.unit_of_work() as session:
-            order = reads.own_order(session, caller=caller, reference=reference)
-            stored = disclosures.download(session, order=order, actor=caller.actor)
+        download = service.download_disclosure(rt, reference=reference, caller=caller)
     except RempartError as exc:
         return page(request, "forbidden.html", caller=caller, error=exc.message, status=404)
     attachment = f'attachment; filename="disclosure-{reference}.json"'
     return JSONResponse(
-        disclosures.opened(stored, keys=rt.keys).model_dump(mode="json"),
+        download.model_dump(mode="json"),
         headers={"Content-Disposition": attachment},
     )
