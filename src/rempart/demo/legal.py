@@ -30,8 +30,8 @@ from rempart.core.deps import Runtime
 from rempart.legal import (
     authorities,
     callbacks,
+    followups,
     jws,
-    orders,
     protection,
     reads,
     service,
@@ -451,7 +451,7 @@ def _decide(rt: Runtime, scenario: Scenario, reference: str) -> None:
     if scenario.outcome == "withdrawn":
         with _days_ago(rt, scenario.days_ago - 1) as past, transaction(past.engine) as session:
             order = reads.get_order(session, reference=reference, authority_id=None)
-            orders.withdraw(session, order=order, actor=f"authority:{scenario.authority}")
+            followups.withdraw(session, order=order, actor=f"authority:{scenario.authority}")
         return
     reviewers = ["demo-legal-1", "demo-legal-2"][: steps.get(scenario.outcome, 0)]
     if scenario.emergency:

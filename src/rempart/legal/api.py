@@ -18,8 +18,8 @@ from rempart.legal import (
     acts,
     callbacks,
     disclosures,
+    followups,
     holds,
-    orders,
     protection,
     reads,
     service,
@@ -174,7 +174,7 @@ def record_callback(
 def withdraw_order(reference: Reference, caller: Submitter, rt: Rt) -> OrderRead:
     with rt.unit_of_work() as session:
         order = reads.own_order(session, caller=caller, reference=reference)
-        orders.withdraw(session, order=order, actor=caller.actor)
+        followups.withdraw(session, order=order, actor=caller.actor)
         return reads.authority_view(session, order=order)
 
 
@@ -190,7 +190,9 @@ def extend_preservation(reference: Reference, caller: Submitter, rt: Rt) -> Orde
 def validate_order(reference: Reference, body: SignedToken, caller: Submitter, rt: Rt) -> OrderRead:
     with rt.unit_of_work() as session:
         order = reads.own_order(session, caller=caller, reference=reference)
-        orders.validate_emergency(session, order=order, token=body.jws.strip(), actor=caller.actor)
+        followups.validate_emergency(
+            session, order=order, token=body.jws.strip(), actor=caller.actor
+        )
         return reads.authority_view(session, order=order)
 
 

@@ -1,5 +1,5 @@
-"""Order intake and the authority's side of an order's life: submit, follow, withdraw,
-validate an emergency.
+"""Order intake: an authority's submission, checked, sealed and stored (its follow-ups,
+withdrawal and an emergency's judicial validation, are in ``followups``).
 
 An order is accepted only when its JWS verifies against a registered, usable key of the
 authority whose principal submits it; everything else is refused before anything is
@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from rempart.audit import service as audit
 from rempart.auth.service import Caller
-from rempart.core.clock import as_utc, now_of
+from rempart.core.clock import now_of
 from rempart.core.crypto import KeyRing
 from rempart.core.encrypted import register_encrypted_column
 from rempart.core.errors import RempartError, safe_location_part
@@ -38,7 +38,6 @@ from rempart.legal import checks, events, holds, jws, validations
 from rempart.legal.exceptions import (
     DocumentMismatch,
     ExpiredOrder,
-    InvalidTransition,
     MalformedOrder,
     NotYourKey,
     ReplayedOrder,
@@ -46,12 +45,10 @@ from rempart.legal.exceptions import (
 from rempart.legal.models import Authority, AuthorityKey, Order, OrderDocument, OrderTarget
 from rempart.legal.schemas import (
     JUDICIAL_KINDS,
-    OPEN_STATUSES,
     ORDER_TYPES_TO_ACT,
     OrderClaims,
     OrderStatus,
     RiskFlag,
-    ValidationClaims,
 )
 from rempart.legal.trail import audit_order
 
@@ -597,60 +594,6 @@ def refuse_replay(session: Session, *, issuer: Authority, jti: str) -> None:
 def record_refused_intake(session: Session, *, actor: str, error: RempartError) -> None:
     """A refused order leaves a trace: forged or replayed submissions are worth knowing."""
     audit.record(session, events.OrderRefusedAtIntake(code=error.code), actor=actor)
-
-
-# -- the authority's follow-ups --------------------------------------------------------
-
-
-def withdraw(session: Session, *, order: Order, actor: str) -> Order:
-    if order.status not in OPEN_STATUSES and order.status != OrderStatus.PRESERVED:
-        raise InvalidTransition(f"An order that is {order.status} can no longer be withdrawn.")
-    now = now_of(session)
-    order.status = OrderStatus.WITHDRAWN.value
-    order.withdrawn_at = order.closed_at = now
-    holds.release_holds(session, order=order, now=now)
-    audit_order(session, order, events.OrderWithdrawn(), actor=actor)
-    return order
-
-
-def validate_emergency(session: Session, *, order: Order, token: str, actor: str) -> Order:
-    """Record the judicial validation that a police emergency order needs within 48 hours."""
-    now = now_of(session)
-    if not order.emergency or order.validation_due_at is None:
-        raise InvalidTransition("This order awaits no judicial validation.")
-    if order.validated_at is not None:
-        raise InvalidTransition("This order was already validated.")
-    key, payload = validations.signed_by(session, token=token, now=now)
-    try:
-        claims = ValidationClaims.model_validate(payload)
-    except ValidationError:
-        raise MalformedOrder(
-            "The validation's claims are not valid.", code="invalid_claims"
-        ) from None
-    judge = key.authority
-    issuer = session.get(Authority, order.authority_id)
-    assert issuer is not None
-    problem = validations.validator_problem(judge, issuer)
-    if claims.iss != judge.code or claims.validates != order.reference or problem:
-        raise MalformedOrder(
-            "A validation must be signed by the verified judicial authority registered as "
-            "the issuer's parent, and name this order.",
-            code=problem or "invalid_validation",
-        )
-    if datetime.fromtimestamp(claims.exp, UTC) <= now:
-        raise ExpiredOrder("The signed validation has expired (exp).")
-    order.validated_at = now
-    order.validation_kid = key.kid
-    order.validating_authority_id = judge.id
-    audit_order(
-        session,
-        order,
-        events.OrderValidated(
-            validating_authority=judge.code, kid=key.kid, late=now > as_utc(order.validation_due_at)
-        ),
-        actor=actor,
-    )
-    return order
 
 
 register_encrypted_column(OrderTarget, OrderTarget.id, OrderTarget.value_ciphertext, TARGET_PURPOSE)
