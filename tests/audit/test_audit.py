@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from rempart.audit import merkle
+from rempart.audit import merkle, tiles
 from rempart.audit import service as audit
 from rempart.audit.exceptions import AuditLogBroken, PersonalDataInAudit
 from rempart.audit.models import AuditTail
@@ -772,14 +772,14 @@ def test_signers_patching_one_tile_keep_each_others_roots(runtime: Runtime) -> N
     def other_signer() -> None:
         try:
             with transaction(runtime.engine) as session:
-                audit._store_nodes(session, [second])
+                tiles.store_roots(session, [second])
         except BaseException as exc:
             errors.append(exc)
         finally:
             finished.set()
 
     with transaction(runtime.engine) as session:
-        audit._store_nodes(session, [first])
+        tiles.store_roots(session, [first])
         thread = threading.Thread(target=other_signer)
         thread.start()
         assert not finished.wait(0.5)  # it waits for this transaction

@@ -12,11 +12,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, event, func, select, text, update
+from sqlalchemy import Engine, event, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, SessionTransaction
 
-from rempart.audit import merkle
+from rempart.audit import merkle, tiles
 from rempart.audit.codec import canonical_json, entry_timestamp
 from rempart.audit.events import AuditEvent
 from rempart.audit.exceptions import AuditLogBroken, EntryOutsideTree, UnknownTreeHead
@@ -28,8 +28,7 @@ from rempart.audit.heads import (
 )
 from rempart.audit.heads import check_head_signature as check_head_signature
 from rempart.audit.heads import read_head_file as read_head_file
-from rempart.audit.merkle import Node
-from rempart.audit.models import AuditEntry, AuditHead, AuditTail, AuditTile
+from rempart.audit.models import AuditEntry, AuditHead, AuditTail
 from rempart.audit.personal import check_no_personal_data
 from rempart.audit.schemas import (
     AuditEntryPage,
@@ -41,16 +40,12 @@ from rempart.audit.schemas import (
 from rempart.audit.verify import verify_log as verify_log
 from rempart.core.clock import now_of, now_on
 from rempart.core.crypto import KeyRing
-from rempart.core.db import dialect_insert, execute_many, transaction
+from rempart.core.db import execute_many, transaction
 
 ENTRY_FORMAT_VERSION = 1
 MAX_ACTION_LENGTH = 64  # the width of audit_entries.action
 # Leaves read and hashed at a time when a head is signed: bounds the signer's memory.
 SIGN_CHUNK = 1 << 16
-# Tiles looked up per statement when a signer patches them (a chunk touches ~1,000).
-_TILES_READ_AT_ONCE = 500
-# PostgreSQL's transaction lock for writers of tiles: any number that no other lock uses.
-_TILE_WRITERS_LOCK = 0x61756469745F7469  # "audit_ti"
 _PENDING = "rempart.audit.pending"
 _SAVEPOINT_MARKS = "rempart.audit.savepoints"
 
@@ -267,7 +262,7 @@ def sign_head(engine: Engine, *, keys: KeyRing, head_file: Path) -> SignedTreeHe
     while position < tail_size:
         if nodes:
             with transaction(engine) as session:
-                _store_nodes(session, nodes)
+                tiles.store_roots(session, nodes)
             nodes = []
         end = min(position + SIGN_CHUNK, tail_size)
         with transaction(engine, readonly=True) as session:
@@ -303,7 +298,7 @@ def sign_head(engine: Engine, *, keys: KeyRing, head_file: Path) -> SignedTreeHe
                 current is not None and latest is not None and current.root_hash != latest.root_hash
             ):
                 return None  # another signer signed first; the next round continues from it
-            _store_nodes(session, nodes)
+            tiles.store_roots(session, nodes)
             row = AuditHead(
                 tree_size=tail_size,
                 root_hash=root,
@@ -318,44 +313,6 @@ def sign_head(engine: Engine, *, keys: KeyRing, head_file: Path) -> SignedTreeHe
         return None  # another signer signed this very size first
     append_head_file(head_file, head)
     return head
-
-
-def _store_nodes(session: Session, nodes: list[tuple[int, int, bytes]]) -> None:
-    """Subtree roots are a function of the leaves just read: a root already stored (by a
-    concurrent signer, or before heads were re-signed) is replaced by the one computed.
-
-    Each tile they fall in is read, patched and written back. Writers of tiles take turns
-    (SQLite's write lock; a transaction lock on PostgreSQL), so that a signer never writes
-    back a tile read before another signer added its roots."""
-    if not nodes:
-        return
-    patches: dict[int, list[tuple[int, bytes]]] = {}
-    for level, idx, value in nodes:
-        tile, slot = merkle.node_tile(level, idx)
-        patches.setdefault(tile, []).append((slot, value))
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _TILE_WRITERS_LOCK})
-    tiles = sorted(patches)
-    stored: dict[int, bytes] = {}
-    for offset in range(0, len(tiles), _TILES_READ_AT_ONCE):
-        chunk = tiles[offset : offset + _TILES_READ_AT_ONCE]
-        found = session.execute(
-            select(AuditTile.tile, AuditTile.hashes).where(AuditTile.tile.in_(chunk))
-        )
-        stored.update((tile, bytes(blob)) for tile, blob in found)
-    rows = []
-    for tile in tiles:
-        blob = bytearray(merkle.tile_size(tile))
-        before = stored.get(tile, b"")[: len(blob)]
-        blob[: len(before)] = before
-        for slot, value in patches[tile]:
-            blob[slot * merkle.HASH_SIZE : (slot + 1) * merkle.HASH_SIZE] = value
-        rows.append({"tile": tile, "hashes": bytes(blob)})
-    statement = dialect_insert(session, AuditTile)
-    statement = statement.on_conflict_do_update(
-        index_elements=["tile"], set_={"hashes": statement.excluded.hashes}
-    )
-    execute_many(session, AuditTile.__table__, rows, statement)
 
 
 def latest_head(session: Session, *, keys: KeyRing) -> SignedTreeHead:
@@ -382,61 +339,6 @@ def _head_row(session: Session, tree_size: int | None) -> AuditHead:
 # -- proofs ---------------------------------------------------------------------------
 
 
-def _frontier_roots(head: AuditHead) -> dict[Node, bytes]:
-    """The roots on the right edge of the head's tree, from the head row a proof reads
-    anyway: every inclusion proof under it needs some, each in a tile of its own. The
-    frontier is not signed; a proof built from it is checked against the signed root."""
-    try:
-        hashes = [bytes.fromhex(value) for value in json.loads(head.frontier)]
-    except (ValueError, TypeError):
-        return {}  # then from the tiles, as before heads were read for them
-    nodes = merkle.frontier_nodes(head.tree_size)
-    return dict(zip(nodes, hashes, strict=True)) if len(hashes) == len(nodes) else {}
-
-
-def _subtree_roots(
-    session: Session, wanted: set[Node], tree_size: int, known: dict[Node, bytes]
-) -> dict[Node, bytes]:
-    """The stored roots of the subtrees a proof needs: leaves from the entries, larger
-    subtrees from ``audit_tiles`` (one row per band of levels: see ``merkle.node_tile``),
-    one statement per table, each row looked up by primary key.
-
-    The SQL is written out with the (computed, integer) keys inline: building the same
-    query as an expression, a new shape for every proof, cost most of a proof's time."""
-    found = {node: known[node] for node in wanted if node in known}
-    wanted = wanted - found.keys()
-    leaves = sorted(int(idx) for level, idx in wanted if level == 0)
-    by_tile: dict[int, list[tuple[Node, int]]] = {}
-    for level, idx in wanted:
-        if level > 0:
-            tile, slot = merkle.node_tile(int(level), int(idx))
-            by_tile.setdefault(tile, []).append(((level, idx), slot))
-    connection = session.connection()
-    if leaves:
-        listed = ",".join(map(str, leaves))
-        rows = connection.exec_driver_sql(
-            f"SELECT seq, leaf_hash FROM audit_entries WHERE seq IN ({listed})"  # noqa: S608
-        )
-        found.update(((0, seq), bytes(leaf)) for seq, leaf in rows)
-    if by_tile:
-        listed = ",".join(map(str, sorted(by_tile)))
-        rows = connection.exec_driver_sql(
-            f"SELECT tile, hashes FROM audit_tiles WHERE tile IN ({listed})"  # noqa: S608
-        )
-        for tile, blob in rows:
-            for node, slot in by_tile[tile]:
-                value = bytes(blob[slot * merkle.HASH_SIZE : (slot + 1) * merkle.HASH_SIZE])
-                if len(value) == merkle.HASH_SIZE and value != merkle.MISSING:
-                    found[node] = value
-    if not wanted <= found.keys():
-        raise AuditLogBroken(
-            "Entries or subtree roots under this tree head are missing; "
-            "run `rempart audit verify`.",
-            tree_size=tree_size,
-        )
-    return found
-
-
 def _proofs_under(
     session: Session, row: AuditHead, keys: KeyRing, entries: list[int]
 ) -> list[InclusionProof]:
@@ -444,7 +346,7 @@ def _proofs_under(
     plans = {entry: merkle.inclusion_plan(entry, head.tree_size) for entry in entries}
     wanted = {(0, entry) for entry in entries}
     wanted.update(node for plan in plans.values() for pieces in plan for node in pieces)
-    roots = _subtree_roots(session, wanted, head.tree_size, _frontier_roots(row))
+    roots = tiles.subtree_roots(session, wanted, head.tree_size, tiles.frontier_roots(row))
     signed_root = bytes.fromhex(head.root_hash)
     proofs = []
     for entry, plan in plans.items():
@@ -526,8 +428,10 @@ def prove_consistency(
     first_row, second_row = _head_row(session, first), _head_row(session, second)
     first_head, second_head = head_schema(first_row, keys), head_schema(second_row, keys)
     plan = merkle.consistency_plan(first, second)
-    known = _frontier_roots(first_row) | _frontier_roots(second_row)
-    roots = _subtree_roots(session, {node for pieces in plan for node in pieces}, second, known)
+    known = tiles.frontier_roots(first_row) | tiles.frontier_roots(second_row)
+    roots = tiles.subtree_roots(
+        session, {node for pieces in plan for node in pieces}, second, known
+    )
     path = merkle.resolve_plan(plan, roots)
     if not merkle.verify_consistency(
         first,
