@@ -207,7 +207,13 @@ def test_the_web_processes_of_rempart_serve_build_their_apps_one_at_a_time(
             def started() -> bool:
                 locks = _turn_locks(inode)
                 states.append((sum(not w for _p, w in locks), sum(w for _p, w in locks)))
-                return not locks and healthy(port)()
+                # The second process lets go of the turn a moment before it logs that
+                # it started: wait for both lines too.
+                return (
+                    not locks
+                    and healthy(port)()
+                    and server.output().count("Application startup complete") == 2
+                )
 
             wait_until(started, timeout=300, what="both web processes started", process=server)
             assert server.output().count("Application startup complete") == 2
