@@ -71,9 +71,9 @@ def draw_key(text: str) -> bytes:
     return hashlib.blake2b(text.encode(), digest_size=8).digest()
 
 
-def load_vectors(folder: Path) -> dict[str, np.ndarray]:
+def load_vectors(folder: Path, layers: int = 12) -> dict[str, np.ndarray]:
     known: dict[str, np.ndarray] = {}
-    for path in sorted(folder.glob("12-w*.npz")):
+    for path in sorted(folder.glob(f"{layers}-w*.npz")):
         with np.load(path, allow_pickle=False) as data:
             known.update(zip((str(t) for t in data["texts"]), data["vectors"], strict=True))
     return known
@@ -92,11 +92,11 @@ def prepare(data: Path) -> None:
     print(f"{len(dict.fromkeys(evaluation))} evaluation texts, {len(training)} training texts")
 
 
-def embed(worker: int, of: int, batch: int = 32) -> None:
+def embed(worker: int, of: int, layers: int = 12, batch: int = 32) -> None:
     todo = json.loads((CACHE / "todo.json").read_text())
-    path = CACHE / f"12-w{worker}.npz"
-    known = load_vectors(CACHE)
-    embedder = semantic.E5Embedder(layers=12)
+    path = CACHE / f"{layers}-w{worker}.npz"
+    known = load_vectors(CACHE, layers)
+    embedder = semantic.E5Embedder(layers=layers)
     chunks = [todo[s : s + batch] for s in range(0, len(todo), batch)]
     done = 0
     mine: dict[str, np.ndarray] = {}
@@ -113,7 +113,10 @@ def embed(worker: int, of: int, batch: int = 32) -> None:
             partial = path.with_suffix(".part.npz")
             np.savez(partial, texts=np.array(list(mine)), vectors=np.stack(list(mine.values())))
             partial.replace(path)
-            print(f"worker {worker}: chunk {k}/{len(chunks)}, {done} embedded", flush=True)
+            print(
+                f"worker {worker}, {layers} layers: chunk {k}/{len(chunks)}, {done} embedded",
+                flush=True,
+            )
 
 
 def best_harm(probs: np.ndarray) -> np.ndarray:
@@ -358,6 +361,7 @@ def main() -> None:
     parser.add_argument("--worker", type=int, default=0)
     parser.add_argument("--of", type=int, default=1)
     parser.add_argument("--posts", type=int, default=600)
+    parser.add_argument("--layers", type=int, nargs="+", default=[12], help="for embed")
     parser.add_argument(
         "--deep-heads", type=Path, default=CACHE / "heads" / "semantic-deep-trial.npz"
     )
@@ -369,7 +373,8 @@ def main() -> None:
     if args.step == "prepare":
         prepare(args.data)
     elif args.step == "embed":
-        embed(args.worker, args.of)
+        for layers in args.layers:
+            embed(args.worker, args.of, layers)
     elif args.step == "speed":
         speed(args.data, args.posts, args.deep_heads, tuple(args.band))
     else:

@@ -60,9 +60,10 @@ def handwritten() -> tuple[list[str], npt.NDArray[np.str_]]:
 
 def cascade_scores(texts: Sequence[str]) -> Scores:
     """The shipped cascade's score per category, as the worker computes it."""
-    from rempart.moderation import cascade, ngram, semantic
+    from rempart.moderation import ngram, tasks
 
-    results = cascade.Cascade(ngram.load_default(), semantic.load_default()).classify(texts)
+    shipped = tasks.classifier_for(True, None, "", None, 5.0)
+    results = shipped.classify(texts)
     return {c: np.array([r.scores[c] for r in results]) for c in ngram.CATEGORIES}
 
 

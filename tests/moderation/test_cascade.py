@@ -1,13 +1,16 @@
-"""How the cascade answers, with stub stages (no model): which items reach the second stage,
-and how a semantic answer is blended with the first stage's (issue 20: the semantic stage
-weighs 0.7 since semantic-v3, chosen on a validation source)."""
+"""How the cascade answers, with stub stages (no model): which items reach the second stage
+or the deep one, and how a semantic answer is blended with the first stage's (issue 20: the
+4-layer stage weighs 0.7 since semantic-v3, the 12-layer stage's answer replaces; both
+chosen on a validation source)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from rempart.moderation.cascade import SEMANTIC_SHARE, UNSURE, Cascade
+import pytest
+
+from rempart.moderation.cascade import DEEP_EDGE, SEMANTIC_SHARE, UNSURE, Cascade
 from rempart.moderation.ngram import CATEGORIES, NgramScores
 
 
@@ -54,3 +57,32 @@ def test_the_semantic_answer_outweighs_the_first_stage_in_the_blend() -> None:
     assert abs(results[0].scores["hate_speech"] - 0.66) < 1e-3
     assert results[0].top == "hate_speech"
     assert results[1].scores == first["plainly fine"]
+
+
+def test_what_the_first_stage_half_suspects_goes_to_the_deep_stage_alone() -> None:
+    first = {
+        "faint doubt": scores(hate_speech=DEEP_EDGE / 2),
+        "half suspected": scores(hate_speech=DEEP_EDGE),
+        "plainly fine": scores(hate_speech=UNSURE[0] / 2),
+        "plainly hate": scores(hate_speech=UNSURE[1]),
+    }
+    shallow = Fixed({text: scores(hate_speech=0.9) for text in first}, "semantic")
+    deep = Fixed({text: scores(terrorism=0.8) for text in first}, "semantic")
+    asked: list[str] = []
+
+    @dataclass(frozen=True)
+    class Recording(Fixed):
+        def classify(self, texts: Sequence[str]) -> list[NgramScores]:
+            asked.extend(texts)
+            return super().classify(texts)
+
+    cascade = Cascade(Fixed(first, "first"), shallow, Recording(deep.answers, "semantic"))
+    results = cascade.classify(list(first))
+    # Each stage is asked only about its own share: the 12-layer one costs three times more.
+    assert asked == ["half suspected"]
+    assert abs(results[0].scores["hate_speech"] - (0.3 * DEEP_EDGE / 2 + 0.7 * 0.9)) < 1e-3
+    # The deep answer replaces the first stage's reading instead of being blended with it.
+    assert results[1].scores == pytest.approx(deep.answers["half suspected"], abs=1e-4)
+    assert results[1].top == "terrorism"
+    assert [r.stage for r in results[2:]] == ["first", "first"]
+    assert cascade.model_version == "stub-first+stub-semantic+stub-semantic"

@@ -140,6 +140,25 @@ def test_a_model_change_or_a_plain_rescan_classifies_again(
     assert items["p-bad"]["model_version"].endswith("+ngram-v99")
 
 
+def test_a_long_classifier_name_is_kept_whole_and_recognised(
+    client: TestClient, runtime: Runtime, platform_headers: dict[str, str]
+) -> None:
+    # The shipped cascade's name with an operator's remote model: past the 64 characters
+    # the column once cut it at, so no stored answer was ever reused again.
+    name = "ngram-v3+semantic-v3+semantic12-v1+remote:" + "a-safety-model-" * 3
+    _install(runtime, version=name)
+    _scanned(client, runtime, platform_headers)
+    assert _items(runtime)["p-bad"]["model_version"].endswith("+" + name)
+
+    same = _install(runtime, version=name)
+    _rescan(runtime, reuse_scores=True)
+    assert same.asked == []
+    # Another remote model, named alike but for its last characters, is another classifier.
+    other = _install(runtime, version=name[:-1] + "2")
+    _rescan(runtime, reuse_scores=True)
+    assert BENIGN in other.asked
+
+
 def test_changed_text_and_human_decisions_are_not_reused(
     client: TestClient, runtime: Runtime, platform_headers: dict[str, str]
 ) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -48,6 +49,21 @@ def test_reads_meaning_offline_and_deterministically(model: semantic.SemanticCla
     assert all(abs(sum(r.scores.values()) - 1) < 0.01 for r in results)
     assert model.classify([UNSURE, BENIGN]) == results[:2]
     assert model.classify([]) == []
+
+
+def test_heads_bring_the_encoder_depth_they_were_trained_on(tmp_path: Path) -> None:
+    shallow, deep = semantic.load_default(), semantic.load_deep()
+    assert "first 4 layers" in shallow.embedder.name
+    assert "first 12 layers" in deep.embedder.name
+    assert deep.model_version == "semantic12-v1"
+    assert deep.classify([UNSURE])[0].top == "terrorism"
+    # Heads asking for a depth the bundled encoder lacks are refused when loaded, never run
+    # on another depth's embeddings (which would score, silently, at random).
+    heads = tmp_path / "heads.npz"
+    manifest = {"version": "semantic-x", "layers": 13}
+    semantic.save_heads(heads, deep.weights, deep.bias, deep.categories, manifest)
+    with pytest.raises(RuntimeError, match="13 layers"):
+        semantic.load(heads)
 
 
 def test_cascade_asks_only_about_unsure_items_and_caches(
@@ -110,11 +126,10 @@ def test_worker_runs_the_semantic_stage(
             ).scalars()
         }
     unsure_item, clear_item = items["p-unsure"], items["p-clear"]
-    assert "semantic-v3" in unsure_item.model_version
-    stages = {
-        s["detail"].rsplit("/", 1)[1] for s in unsure_item.signals if s["source"] == "classifier"
-    }
-    assert stages == {"semantic"}
+    assert "semantic-v3+semantic12-v1" in unsure_item.model_version
+    # The first stage half suspects it (over cascade.DEEP_EDGE): the 12-layer stage answered.
+    details = {s["detail"] for s in unsure_item.signals if s["source"] == "classifier"}
+    assert details == {"semantic12-v1/semantic"}
     assert unsure_item.category == "terrorism"
     assert {s["detail"] for s in clear_item.signals if s["source"] == "classifier"} <= {
         "ngram-v3/first"

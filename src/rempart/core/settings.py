@@ -78,7 +78,7 @@ class Settings(BaseSettings):
     # An OpenAI-compatible endpoint serving a safety model, asked about the items the
     # earlier stages are unsure of. Off when unset.
     classifier_remote_url: str | None = None
-    classifier_remote_model: str = "safety-model"
+    classifier_remote_model: str = Field(default="safety-model", min_length=1, max_length=64)
     classifier_remote_token: str | None = None
     classifier_remote_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
     # Notices (reports): public links to entities and posts look like {base}/{entity} and

