@@ -321,10 +321,22 @@ def evaluate_models(
     heads: dict[int, tuple[Matrix, Matrix]],
     caches: dict[int, EmbeddingCache],
     band: tuple[float, float],
+    shipped: bool = False,
 ) -> dict[str, dict[str, list[tuple[str, str, float, int]]]]:
+    """AUPRC rows per model; with ``shipped``, also the worker's own classifier
+    (``tasks.classifier_for``: the 4-layer stage, and the 12-layer one from
+    ``cascade.DEEP_EDGE``), whatever ``heads`` hold."""
     results: dict[str, dict[str, list[tuple[str, str, float, int]]]] = {}
     for set_name, items in sets.items():
         texts = [i.text for i in items]
+        if shipped:
+            probs, answered = shipped_probabilities(texts)
+            print(f"{set_name}: shipped cascade, answered by {answered}")
+            print(
+                f"{set_name}: at the policy's thresholds, shipped cascade: "
+                + policy_outcomes(items, probs)
+            )
+            results.setdefault("shipped", {})[set_name] = auprc_rows(set_name, items, probs)
         first = first_stage.probabilities(texts)
         print(f"{set_name}: first stage {first_stage_answers(set_name, items, first, band)}")
         print(
@@ -347,6 +359,19 @@ def evaluate_models(
 
 
 WEIGHTS = ROOT / "src" / "rempart" / "moderation" / "weights"
+
+
+def shipped_probabilities(texts: Sequence[str]) -> tuple[Matrix, str]:
+    """The worker's classifier's scores, and the share each of its models answered."""
+    from collections import Counter
+
+    from rempart.moderation import tasks
+
+    results = tasks.classifier_for(True, None, "", None, 5.0).classify(texts)
+    probs = np.array([[r.scores.get(c, 0.0) for c in CATEGORIES] for r in results])
+    answered = Counter(r.model_version for r in results)
+    shares = ", ".join(f"{v} {n / len(texts):.0%}" for v, n in sorted(answered.items()))
+    return probs.astype(np.float32), shares
 
 
 def shipped_heads(path: Path) -> tuple[Matrix, Matrix]:
@@ -812,7 +837,7 @@ def main() -> None:
     else:
         heads = {n: shipped_heads(args.heads) for n in args.layers}
         first = ngram.load(args.first_stage)
-        results = evaluate_models(sets, first, heads, caches, band)
+        results = evaluate_models(sets, first, heads, caches, band, shipped=True)
         print_table(
             f"{args.first_stage.stem} + {args.heads.stem} (toxigen, fr_hatecheck, sms_spam: "
             "seen in training)",

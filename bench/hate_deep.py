@@ -1,5 +1,7 @@
 """A third stage: all 12 encoder layers with their own heads, asked only about the items the
-4-layer semantic stage leaves unsure (issue 20). Measured, not shipped unless it pays.
+4-layer semantic stage leaves unsure (issue 20). Measured, not shipped: routing by the first
+stage's score instead (``bench/hate_layers.py``, shipped as semantic12-v1) did better. Its
+``prepare`` and ``embed`` steps also serve that bench (``--layers``).
 
     nice -n 10 .venv/bin/python bench/hate_deep.py prepare --data ../shared/data
     nice -n 10 .venv/bin/python bench/hate_deep.py embed --worker 0 --of 2 &

@@ -114,9 +114,9 @@ def main() -> None:
         second = semantic.head_probabilities(x, *folds[held_out][1][n, l2])
         return (1 - w) * first_probs(held_out, name) + w * second
 
-    def scores(
+    def probabilities(
         held_out: str, name: str, config: tuple[int, float], chosen: dict[int, Settings]
-    ) -> list:
+    ) -> np.ndarray:
         deep_layers, edge = config
         first = first_probs(held_out, name)
         shallow, deep = routed(first, edge, deep_layers)
@@ -124,7 +124,12 @@ def main() -> None:
         out[shallow] = stage(held_out, name, 4, chosen[4])[shallow]
         if deep.any():
             out[deep] = stage(held_out, name, deep_layers, chosen[deep_layers])[deep]
-        return cse.auprc_rows(name, sets[name], out)
+        return out
+
+    def scores(
+        held_out: str, name: str, config: tuple[int, float], chosen: dict[int, Settings]
+    ) -> list:
+        return cse.auprc_rows(name, sets[name], probabilities(held_out, name, config, chosen))
 
     # The shares of ordinary and offence-like posts each stage is asked, shipped first stage.
     rng = random.Random(7)
@@ -213,6 +218,18 @@ def main() -> None:
             f"{lowest[1]} {lowest[2]:.2f}) | {worker_rate(config, 'ordinary'):.0f} / "
             f"{worker_rate(config, 'offence-like'):.0f} |"
         )
+    # How far the chosen configuration's ToxiGen figure could move on another sample of the
+    # same source: the items drawn again with replacement, 1,000 times.
+    chosen, pick = picks["toxigen"]
+    probs = probabilities("toxigen", "toxigen", pick, chosen)
+    draw = np.random.default_rng(2026)
+    resampled = []
+    for _ in range(1000):
+        rows = draw.integers(0, len(probs), len(probs))
+        items = [sets["toxigen"][r] for r in rows]
+        resampled.append(hs.hate_auprc(cse.auprc_rows("toxigen", items, probs[rows]), "en"))
+    low, high = np.percentile(resampled, [2.5, 97.5])
+    print(f"\nToxiGen test, chosen {pick}: 95% bootstrap interval {low:.3f} to {high:.3f}")
     print(f"\nload {os.getloadavg()}, {time.perf_counter() - started:.0f} s")
 
 

@@ -11,10 +11,13 @@ from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from factories import found, ingest, notice, reports_world, run_worker
 from legal_support import MovableClock
+from rempart.core.db import transaction
 from rempart.core.deps import Runtime
+from rempart.moderation.models import ModerationItem
 from report_support import (
     SOLIDARITY,
     case_of,
@@ -321,6 +324,28 @@ def test_the_same_form_raid_on_a_post_the_classifier_flags_is_not_taken_for_a_ra
     case = case_of(runtime, "p-scam")
     assert case.raid_signals["target_factor"] < 1.0
     assert not case.raid_suspected, (case.raid_score, case.raid_signals)
+
+
+@pytest.mark.parametrize("doubt", ["spam", "terrorism"])
+def test_a_machine_doubt_is_no_finding_and_a_doubt_about_another_category_no_support(
+    world: TestClient, runtime: Runtime, moved: MovableClock, doubt: str
+) -> None:
+    """The review band is set for recall: a lawful channel the classifier merely hesitates
+    over gets no shield from raiders who claim terrorism, and a doubt about spam does not
+    support their claim; one about terrorism does."""
+    with transaction(runtime.engine) as session:
+        item = session.execute(
+            select(ModerationItem).where(ModerationItem.ref == "ch-solidarity")
+        ).scalar_one()
+        item.signals = [{"source": "classifier", "category": doubt, "score": 0.3}]
+        item.queue_reasons = {"auto_review": 1.0}
+        item.pending_review = True
+    raid_from_one_network(world, random.Random(21), moved)
+    run_worker(runtime)
+    raid = case_of(runtime, "ch-solidarity")
+    assert raid.raid_signals["target_factor"] == 1.0
+    assert raid.raid_signals["unsupported_claims"] == (1.0 if doubt == "spam" else 0.0)
+    assert raid.raid_suspected, (raid.raid_score, raid.raid_signals)
 
 
 @pytest.mark.parametrize("shape", ["steady_trickle", "carrier_address", "new_community"])

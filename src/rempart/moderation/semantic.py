@@ -32,8 +32,9 @@ import numpy.typing as npt
 from rempart.moderation.ngram import NgramScores, scored
 
 MAX_WORDS = 40
-# Of the model's 12 encoder layers, the first 4 keep most of what the heads need (see the
-# model card) at three times the speed.
+# Of the model's 12 encoder layers, the first 4 keep most of what the heads need at three
+# times the speed; the cascade asks all 12 only about what the first stage half suspects
+# (cascade.DEEP_EDGE; see the model card).
 LAYERS = 4
 FULL_DEPTH = 12
 _LAYER_COUNT_OFFSET = 12

@@ -22,7 +22,7 @@ from 0 to 1:
   sends them, where people reacting to something they saw come in a wave that fades (a
   genuine trickle is steady too, so it never decides alone);
 - unsupported_claims: a severe category claimed against an item the hash banks and the
-  classifier scanned and found clean, by reporters nobody can vouch for (no upheld notice,
+  classifier scanned and found clean of it, by reporters nobody can vouch for (no upheld notice,
   no established account); genuine outrage at what the machines miss does this too, so it
   never decides alone either. Child sexual abuse is left out: new material is in no hash
   bank, and people report it before any machine knows it.
@@ -91,6 +91,7 @@ MACHINES = ("hash", "classifier", "rules")
 # machines' silence says nothing about it.
 MACHINES_BLIND = ("csam_indicators",)
 CLEAN_BELOW = 0.25  # no machine signal at or above this: the item scanned clean
+AGREE_FROM = 0.5  # a machine signal at or above this agrees with the notices
 
 
 class NoticeFacts(NamedTuple):
@@ -172,14 +173,19 @@ def _steady_pace(times: list[datetime]) -> float:
     return min(1.0, max(0.0, (0.4 - distance) / 0.25))
 
 
-def _scanned_clean(item: ModerationItem | None) -> bool:
-    """Whether the hash banks and the classifier looked at the item and saw nothing."""
+def _scanned_clean(item: ModerationItem | None, category: str) -> bool:
+    """Whether the hash banks and the classifier looked at the item and saw nothing of the
+    claimed category. A doubt about another one (a lawful channel queued as possible spam)
+    says nothing of a terrorism claim; an automated restriction, whatever its category,
+    does not count as clean."""
     return (
         item is not None
         and bool(item.content_digest)
-        and not any(r in reasons.active(item) for r in reasons.AUTOMATED)
+        and "auto_restrict" not in reasons.active(item)
         and not any(
-            s.get("source") in MACHINES and float(s.get("score", 0)) >= CLEAN_BELOW
+            s.get("source") in MACHINES
+            and s.get("category") == category
+            and float(s.get("score", 0)) >= CLEAN_BELOW
             for s in item.signals
         )
     )
@@ -193,7 +199,7 @@ def _unsupported_claims(
     account."""
     if cases.severity(case.category) < SEVERE or case.category in MACHINES_BLIND:
         return 0.0
-    if not _scanned_clean(session.get(ModerationItem, case.item_id)):
+    if not _scanned_clean(session.get(ModerationItem, case.item_id), case.category):
         return 0.0
     reporter_ids = {r.reporter_id for r in reports if r.reporter_id is not None}
     vouched = set(
@@ -316,10 +322,13 @@ def target_factor(session: Session, *, case: ReportCase, now: datetime) -> float
 def _target_factor(
     *, violations: int, item: ModerationItem | None, entity: Entity | None, now: datetime
 ) -> float:
+    # Only a confident finding agrees: the review band (auto_review) is set for recall, so
+    # a machine's doubt, often about another category than the notices claim, would let
+    # any raid on a target the classifier hesitates over cut its own score.
     agree = item is not None and (
-        any(r in reasons.active(item) for r in reasons.AUTOMATED)
+        "auto_restrict" in reasons.active(item)
         or any(
-            s.get("source") in ("hash", "classifier", "rules") and float(s.get("score", 0)) >= 0.5
+            s.get("source") in MACHINES and float(s.get("score", 0)) >= AGREE_FROM
             for s in item.signals
         )
     )
