@@ -36,6 +36,7 @@ import os
 import random
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -363,8 +364,6 @@ WEIGHTS = ROOT / "src" / "rempart" / "moderation" / "weights"
 
 def shipped_probabilities(texts: Sequence[str]) -> tuple[Matrix, str]:
     """The worker's classifier's scores, and the share each of its models answered."""
-    from collections import Counter
-
     from rempart.moderation import tasks
 
     results = tasks.classifier_for(True, None, "", None, 5.0).classify(texts)

@@ -117,12 +117,13 @@ def main() -> None:
     )
     args = parser.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    # Spread over the whole SMS corpus (windows far apart), not its first pages only.
-    texts = ordinary_posts(args.data, 20 * args.posts)[::20][: args.posts]
     if args.offence_like:
         rng = random.Random(11)
         vocabulary = " ".join(i.text for i in handwritten()).split()
         texts = [" ".join(rng.choices(vocabulary, k=30)) for _ in range(args.posts)]
+    else:
+        # Spread over the whole SMS corpus (windows far apart), not its first pages only.
+        texts = ordinary_posts(args.data, 20 * args.posts)[::20][: args.posts]
     rows = [("first stage", 0)] + [(f"cascade, {n} layers", n) for n in args.layers]
     rows.append(("shipped: 4 layers, 12 from 0.1", SHIPPED))
     load_before = os.getloadavg()[0]

@@ -181,13 +181,25 @@ def _scanned_clean(item: ModerationItem | None, category: str) -> bool:
     return (
         item is not None
         and bool(item.content_digest)
-        and "auto_restrict" not in reasons.active(item)
-        and not any(
-            s.get("source") in MACHINES
-            and s.get("category") == category
-            and float(s.get("score", 0)) >= CLEAN_BELOW
+        and not _restricted_by_machine(item)
+        and _machine_score(item, category) < CLEAN_BELOW
+    )
+
+
+def _restricted_by_machine(item: ModerationItem) -> bool:
+    return "auto_restrict" in reasons.active(item)
+
+
+def _machine_score(item: ModerationItem, category: str | None = None) -> float:
+    """The highest score the hash banks, rules or classifier gave the item (in ``category``
+    when given)."""
+    return max(
+        (
+            float(s.get("score", 0))
             for s in item.signals
-        )
+            if s.get("source") in MACHINES and category in (None, s.get("category"))
+        ),
+        default=0.0,
     )
 
 
@@ -326,11 +338,7 @@ def _target_factor(
     # a machine's doubt, often about another category than the notices claim, would let
     # any raid on a target the classifier hesitates over cut its own score.
     agree = item is not None and (
-        "auto_restrict" in reasons.active(item)
-        or any(
-            s.get("source") in MACHINES and float(s.get("score", 0)) >= AGREE_FROM
-            for s in item.signals
-        )
+        _restricted_by_machine(item) or _machine_score(item) >= AGREE_FROM
     )
     if violations or agree:
         return 0.4
